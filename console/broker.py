@@ -1,0 +1,351 @@
+"""The Kafka harness: a real single-node Apache Kafka in KRaft mode, from the official jars.
+
+The jars (``org.apache.kafka:kafka_2.13`` at ``KAFKA_VERSION`` and its runtime dependencies) are
+fetched once from Maven Central with ``mvn dependency:copy-dependencies`` into a cache directory.
+The broker runs as a combined broker+controller with the machine's Java, its data, logs and pid
+file under a state directory, listening on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.config import jar_cache_dir
+from console.errors import BrokerError
+
+__all__ = ["KAFKA_VERSION", "Broker", "ensure_jars"]
+
+KAFKA_VERSION = "3.9.1"
+SCALA_VERSION = "2.13"
+SLF4J_VERSION = "1.7.36"
+
+_NO_CLUSTER_HINT = (
+    "or point every command at an existing cluster with --bootstrap (env HANDOFF_KAFKA_BOOTSTRAP)"
+)
+
+_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>handoff-console</groupId>
+  <artifactId>kafka-harness</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_{SCALA_VERSION}</artifactId>
+      <version>{KAFKA_VERSION}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-reload4j</artifactId>
+      <version>{SLF4J_VERSION}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J = """log4j.rootLogger=WARN, stdout
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+def _require(tool: str, what: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(
+            f"{tool} not found: install {what} to run the Kafka harness, {_NO_CLUSTER_HINT}"
+        )
+    return path
+
+
+def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
+    """The directory holding Kafka's jars, fetching them from Maven Central the first time."""
+    base = (cache_dir or jar_cache_dir()) / KAFKA_VERSION
+    libs = base / "libs"
+    marker = base / "complete"
+    if marker.exists():
+        return libs
+    mvn = _require("mvn", "Maven (apt-get install maven)")
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "pom.xml").write_text(_POM)
+    tmp = base / "libs.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"]
+    if not quiet:
+        print(f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central ...", file=sys.stderr)
+    proc = subprocess.run(cmd, cwd=base, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+        raise BrokerError(f"mvn could not fetch the Kafka jars (exit {proc.returncode}):\n{tail}")
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    marker.write_text(KAFKA_VERSION)
+    return libs
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    bootstrap: str
+    pid: int | None
+    state_dir: str
+    version: str = KAFKA_VERSION
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "running": self.running,
+            "bootstrap": self.bootstrap,
+            "pid": self.pid,
+            "state_dir": self.state_dir,
+            "version": self.version,
+        }
+
+
+class Broker:
+    """One harness broker, identified by its state directory."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int = 9092,
+        controller_port: int | None = None,
+        host: str = "127.0.0.1",
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.host = host
+        self.port = port
+        self.controller_port = controller_port or port + 1
+        self.cache_dir = cache_dir
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "broker.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        if _is_zombie(pid):
+            return None
+        return pid
+
+    def status(self) -> BrokerStatus:
+        pid = self._pid()
+        running = pid is not None and _answers_metadata(self.bootstrap, timeout=3.0)
+        return BrokerStatus(running, self.bootstrap, pid, str(self.state_dir))
+
+    def _write_config(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        props = self.state_dir / "server.properties"
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
+                    f"listeners=PLAINTEXT://{self.host}:{self.port},"
+                    f"CONTROLLER://{self.host}:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=1",
+                    "auto.create.topics.enable=true",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=4",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "log.retention.hours=24",
+                    "",
+                ]
+            )
+        )
+        (self.state_dir / "log4j.properties").write_text(_LOG4J)
+        return props
+
+    def _java(self, libs: Path, *args: str) -> list[str]:
+        java = _require("java", "a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
+        log4j = f"-Dlog4j.configuration=file:{self.state_dir / 'log4j.properties'}"
+        return [java, "-Xms256m", "-Xmx1g", log4j, "-cp", f"{libs}/*", *args]
+
+    def up(self, timeout: float = 90.0) -> BrokerStatus:
+        """Start the broker (idempotent) and return once it answers a metadata request."""
+        current = self.status()
+        if current.running:
+            return current
+        if current.pid is not None:
+            raise BrokerError(
+                f"a broker process (pid {current.pid}) holds {self.state_dir} but does not answer; "
+                "run 'handoff-console broker down' first"
+            )
+        _require("java", "a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
+        if _port_open(self.host, self.port):
+            raise BrokerError(
+                f"{self.bootstrap} is already taken by another process; pick --port, "
+                f"{_NO_CLUSTER_HINT}"
+            )
+        libs = ensure_jars(self.cache_dir)
+        props = self._write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            cluster_id = _cluster_id()
+            fmt = subprocess.run(
+                self._java(
+                    libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)
+                ),
+                capture_output=True,
+                text=True,
+            )
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
+        try:
+            proc = subprocess.Popen(
+                self._java(libs, "kafka.Kafka", str(props)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise BrokerError(
+                    f"the Kafka broker exited with code {proc.returncode}:\n{self.log_tail()}"
+                )
+            if _answers_metadata(self.bootstrap, timeout=2.0):
+                return self.status()
+            time.sleep(0.5)
+        raise BrokerError(
+            f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n"
+            f"{self.log_tail()}"
+        )
+
+    def down(self, timeout: float = 30.0) -> bool:
+        """Stop the broker this harness started. Returns False when none was running."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.2)
+        else:
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return "(no broker log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not _is_zombie(pid)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _answers_metadata(bootstrap: str, timeout: float) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    if not _port_open(host, int(port)):
+        return False
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger()})
+    try:
+        md = admin.list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return bool(md.brokers)
+
+
+def _quiet_logger() -> object:
+    import logging
+
+    logger = logging.getLogger("handoff.kafka.harness")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger

@@ -1,0 +1,1 @@
+"""One module per feature's commands; each exposes ``register(app)``."""

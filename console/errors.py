@@ -1,0 +1,56 @@
+"""The errors handoff-console raises on purpose.
+
+HandoffError                 base: a message meant for a person, never a traceback
+├── StoreError               the database file cannot be used
+│   ├── NotAStoreError       a file that is not a handoff-console database
+│   └── SchemaTooNewError    written by a newer handoff-console
+├── Overloaded               the store's queue is full: back off and retry
+├── BrokerError              the Kafka harness cannot start, stop or reach the broker
+└── InputError               bad input from the command line (exit 2)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerError",
+    "HandoffError",
+    "InputError",
+    "NotAStoreError",
+    "Overloaded",
+    "SchemaTooNewError",
+    "StoreError",
+]
+
+
+class HandoffError(Exception):
+    """Base of every deliberate error; ``str(err)`` is the message for the user."""
+
+    exit_code = 1
+
+
+class StoreError(HandoffError):
+    pass
+
+
+class NotAStoreError(StoreError):
+    pass
+
+
+class SchemaTooNewError(StoreError):
+    pass
+
+
+class Overloaded(HandoffError):
+    """The writer's queue is full. ``retry_after_s`` is a hint for the client."""
+
+    def __init__(self, message: str = "store queue full", retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BrokerError(HandoffError):
+    pass
+
+
+class InputError(HandoffError):
+    exit_code = 2

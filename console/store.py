@@ -1,0 +1,319 @@
+"""The store: one SQLite file in WAL mode shared by the daemon, the TUI and the CLI.
+
+* ``Store.open(path)`` checks the file is ours (``PRAGMA application_id``), migrates it forward
+  (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
+* ``Store.writer()`` starts the one batched writer: a bounded queue and a thread that commits every
+  ``batch_size`` records or ``flush_ms`` milliseconds. Collectors see it only as a ``Sink``.
+* ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
+* ``apply_retention`` drops old rows by age and by size.
+
+Row conversion lives in ``console/rows.py``; feature modules (journeys, panels, dlq) keep their own
+queries and read through ``Store.connect()``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from console import rows, schema
+from console.errors import NotAStoreError, Overloaded, StoreError
+from console.model import Record
+
+__all__ = ["NullSink", "Sink", "Store", "StoreWriter", "apply_retention"]
+
+
+class Sink(Protocol):
+    """What the collectors hand records to. ``submit`` raises ``Overloaded`` when full."""
+
+    def submit(self, records: Sequence[Record]) -> None: ...
+
+
+class NullSink:
+    """Counts and drops: the decode-only limit in benchmarks."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def submit(self, records: Sequence[Record]) -> None:
+        self.count += len(records)
+
+
+class Store:
+    """A handoff-console database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> Store:
+        """Open (creating and migrating as needed) the store at ``path``."""
+        store = cls(Path(path))
+        store._prepare(create)
+        return store
+
+    def _prepare(self, create: bool) -> None:
+        path = self.path
+        exists = path.exists() and path.stat().st_size > 0
+        if not exists:
+            if not create:
+                raise StoreError(f"no handoff-console database at {path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte: the store holds payloads of dead letters.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        conn = self._raw_connect()
+        try:
+            schema.migrate(conn, path)
+        except sqlite3.DatabaseError as exc:
+            raise NotAStoreError(
+                f"{path} is not a handoff-console database ({exc}); pass another --db"
+            ) from exc
+        finally:
+            conn.close()
+
+    def _raw_connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def connect(self, *, readonly: bool = False) -> sqlite3.Connection:
+        """A new connection (one per thread). Rows come back as ``sqlite3.Row``."""
+        conn = self._raw_connect()
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if readonly:
+            conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    def writer(
+        self,
+        *,
+        batch_size: int = 5000,
+        flush_ms: int = 200,
+        max_queued: int = 200_000,
+        retention_age_s: float | None = None,
+        retention_bytes: int | None = None,
+    ) -> StoreWriter:
+        """Start the batched writer thread for this store."""
+        return StoreWriter(
+            self,
+            batch_size=batch_size,
+            flush_ms=flush_ms,
+            max_queued=max_queued,
+            retention_age_s=retention_age_s,
+            retention_bytes=retention_bytes,
+        )
+
+    def write(self, records: Sequence[Record]) -> None:
+        """Write records synchronously in one transaction (tools, tests, small batches)."""
+        conn = self.connect()
+        try:
+            rows.write_batch(conn, records)
+        finally:
+            conn.close()
+
+    def counts(self) -> dict[str, object]:
+        """What ``stats`` prints: rows per record type, services, topics."""
+        conn = self.connect(readonly=True)
+        try:
+            return schema.counts(conn)
+        finally:
+            conn.close()
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class StoreWriter:
+    """The one writer: ``submit`` enqueues, a thread commits in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_size: int,
+        flush_ms: int,
+        max_queued: int,
+        retention_age_s: float | None,
+        retention_bytes: int | None,
+        retention_every_s: float = 30.0,
+    ) -> None:
+        import queue
+
+        self.store = store
+        self.batch_size = batch_size
+        self.flush_s = flush_ms / 1000
+        self.max_queued = max_queued
+        self.retention_age_s = retention_age_s
+        self.retention_bytes = retention_bytes
+        self.retention_every_s = retention_every_s
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._queued = 0
+        self.committed = 0
+        self.batches = 0
+        self.last_commit_ns = 0
+        self.last_error: str | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def submit(self, records: Sequence[Record]) -> None:
+        """Queue records for the next batch; raises ``Overloaded`` when the queue is full."""
+        if not records:
+            return
+        n = len(records)
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store writer is closed")
+            if self._queued + n > self.max_queued:
+                raise Overloaded(
+                    f"store queue full ({self._queued} records waiting)",
+                    retry_after_s=max(1.0, self.flush_s * 5),
+                )
+            self._queued += n
+        self._queue.put(list(records))
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until everything submitted so far is committed."""
+        req = _Flush()
+        self._queue.put(req)
+        if not req.done.wait(timeout):
+            raise StoreError("the store writer did not flush in time")
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Commit what is queued and stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        import queue
+
+        conn = self.store.connect()
+        pending: list[Record] = []
+        first_at = 0.0
+        next_retention = time.monotonic() + self.retention_every_s
+        while True:
+            timeout = None if not pending else max(0.0, first_at + self.flush_s - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if isinstance(item, list):
+                if not pending:
+                    first_at = time.monotonic()
+                pending.extend(item)
+                if len(pending) < self.batch_size:
+                    continue
+            self._commit(conn, pending)
+            pending = []
+            if isinstance(item, _Flush):
+                item.done.set()
+            if item is _STOP:
+                break
+            if time.monotonic() >= next_retention and (
+                self.retention_age_s or self.retention_bytes
+            ):
+                self._retention(conn)
+                next_retention = time.monotonic() + self.retention_every_s
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, pending: list[Record]) -> None:
+        if not pending:
+            return
+        try:
+            rows.write_batch(conn, pending)
+            self.committed += len(pending)
+            self.batches += 1
+            self.last_commit_ns = time.time_ns()
+            self.last_error = None
+        except sqlite3.Error as exc:  # keep serving; the health panel shows it
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._queued -= len(pending)
+
+    def _retention(self, conn: sqlite3.Connection) -> None:
+        try:
+            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=self.retention_bytes)
+        except sqlite3.Error as exc:
+            self.last_error = f"retention: {exc}"
+
+
+def apply_retention(
+    conn: sqlite3.Connection,
+    *,
+    max_age_s: float | None = None,
+    max_bytes: int | None = None,
+    now_ns: int | None = None,
+) -> dict[str, int]:
+    """Delete rows older than ``max_age_s``, then the oldest rows until the file fits ``max_bytes``.
+
+    Dead letters still pending, the replay ledger and the audit log are never dropped.
+    Returns the rows deleted per table.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    deleted: dict[str, int] = {}
+    if max_age_s is not None:
+        cutoff = now_ns - int(max_age_s * 1e9)
+        for table, column in schema.TIMED_TABLES.items():
+            deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
+    if max_bytes is not None:
+        for _ in range(50):
+            if schema.used_bytes(conn) <= max_bytes:
+                break
+            cutoff = _oldest_fraction_cutoff(conn, 0.1)
+            if cutoff is None:
+                break
+            for table, column in schema.TIMED_TABLES.items():
+                deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
+        conn.execute("PRAGMA incremental_vacuum")
+    return deleted
+
+
+def _delete_before(conn: sqlite3.Connection, table: str, column: str, cutoff: int) -> int:
+    extra = " AND status != 'pending'" if table == "dead_letters" else ""
+    cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?{extra}", (cutoff,))
+    return cur.rowcount
+
+
+def _oldest_fraction_cutoff(conn: sqlite3.Connection, fraction: float) -> int | None:
+    """A time before which about ``fraction`` of the spans and hops lie."""
+    cutoffs = []
+    for table, column in (("spans", "start_ns"), ("hops", "seen_ns"), ("log_records", "time_ns")):
+        n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if n == 0:
+            continue
+        k = max(1, int(n * fraction))
+        row = conn.execute(
+            f"SELECT {column} FROM {table} ORDER BY {column} LIMIT 1 OFFSET ?", (k - 1,)
+        ).fetchone()
+        cutoffs.append(row[0] + 1)
+    return max(cutoffs) if cutoffs else None

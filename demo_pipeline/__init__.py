@@ -1,0 +1,1 @@
+"""CanvasFlow, the bundled demo: real services on Kafka, instrumented with the OpenTelemetry SDK."""

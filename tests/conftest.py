@@ -1,0 +1,98 @@
+"""Shared fixtures: the real Kafka broker, a fresh store, the CLI in a subprocess.
+
+The broker: ``HANDOFF_KAFKA_BOOTSTRAP`` (set by ``scripts/test`` after ``broker up``) names it;
+without it the session starts its own harness broker on a free port. Tests never fake it: if no
+broker can be had, they fail with the harness's error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.broker import Broker, _answers_metadata
+from console.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p+1 are both free (broker and controller)."""
+    for _ in range(50):
+        p = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port pair")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = os.environ.get("HANDOFF_KAFKA_BOOTSTRAP")
+    if env:
+        assert _answers_metadata(env, timeout=10), f"HANDOFF_KAFKA_BOOTSTRAP={env} does not answer"
+        yield env
+        return
+    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port_pair())
+    broker.up()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.down()
+
+
+@pytest.fixture
+def topic() -> str:
+    """A topic name no other test uses (the broker auto-creates it on first use)."""
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "handoff.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    return Store.open(db_path)
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``handoff-console ARGS`` as a user would, in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        input=input,
+    )
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    for f in futures.values():
+        f.result(timeout=30)
