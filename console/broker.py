@@ -8,6 +8,7 @@ file under a state directory, listening on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -296,10 +297,8 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _is_zombie(pid: int) -> bool:
@@ -311,10 +310,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

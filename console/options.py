@@ -1,4 +1,4 @@
-"""Options every command shares, as ``Annotated`` types so each command declares them the same way."""
+"""Options every command shares, as ``Annotated`` types so each command declares them alike."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ _LOG_SQL = (
     "span_id, correlation_id, attributes) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 _HOP_SQL = (
-    "INSERT OR IGNORE INTO hops (topic, partition, offset, timestamp_ms, timestamp_type, key, size, "
-    "headers, correlation_id, trace_id, span_id, payload_sha256, payload, seen_ns) "
+    "INSERT OR IGNORE INTO hops (topic, partition, offset, timestamp_ms, timestamp_type, key, "
+    "size, headers, correlation_id, trace_id, span_id, payload_sha256, payload, seen_ns) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 DEAD_LETTER_COLUMNS = (
