@@ -217,6 +217,8 @@ class StoreWriter:
         import queue
 
         conn = self.store.connect()
+        # A big page cache keeps the random-keyed unique indices (trace/span ids) in memory.
+        conn.execute("PRAGMA cache_size = -65536")
         pending: list[Record] = []
         first_at = 0.0
         next_retention = time.monotonic() + self.retention_every_s
