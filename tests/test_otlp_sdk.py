@@ -1,4 +1,4 @@
-"""The official OpenTelemetry SDK exporters send to a running ``serve``; the store holds what was sent."""
+"""The official OpenTelemetry SDK exporters send to `serve`; the store holds what was sent."""
 
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ class _Trace(trace_grpc.TraceServiceServicer):
         keys = exporter.settings.correlation_keys
         self.decode: Callable[[Any], Decoded] = lambda req: spans_from_request(req, keys)
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.exporter.export(request, context, self.decode, _trace_response)
 
 
@@ -93,7 +93,7 @@ class _Metrics(metrics_grpc.MetricsServiceServicer):
     def __init__(self, exporter: _Exporter) -> None:
         self.exporter = exporter
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.exporter.export(request, context, metrics_from_request, _metrics_response)
 
 
@@ -103,7 +103,7 @@ class _Logs(logs_grpc.LogsServiceServicer):
         keys = exporter.settings.correlation_keys
         self.decode: Callable[[Any], Decoded] = lambda req: logs_from_request(req, keys)
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.exporter.export(request, context, self.decode, _logs_response)
 
 

@@ -1,4 +1,4 @@
-"""The OTLP/HTTP receiver: ``POST /v1/traces``, ``/v1/metrics``, ``/v1/logs`` on Starlette + uvicorn.
+"""The OTLP/HTTP receiver: ``POST /v1/traces``, ``/v1/metrics``, ``/v1/logs`` (Starlette, uvicorn).
 
 Bodies are ``application/x-protobuf`` or ``application/json`` (OTLP JSON), optionally
 ``Content-Encoding: gzip``; the answer uses the request's Content-Type. The size limit is applied
@@ -31,8 +31,8 @@ from starlette.routing import Route
 
 from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
 from collectors.otlp.decode import (
-    DecodeError,
     Decoded,
+    DecodeError,
     Format,
     logs_from_request,
     metrics_from_request,
