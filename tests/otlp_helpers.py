@@ -98,3 +98,49 @@ def rows(db: Path, sql: str, *params: Any) -> list[Any]:
         return list(conn.execute(sql, params))
     finally:
         conn.close()
+
+
+def trace_request(n: int = 3, *, service: str = "orders", seed: int = 1, attrs: int = 3) -> Any:
+    """An ``ExportTraceServiceRequest`` of ``n`` spans of one trace with distinct ids."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    trace_id = seed.to_bytes(16, "big")
+    spans = [
+        Span(
+            trace_id=trace_id,
+            span_id=(seed * 100_000 + i + 1).to_bytes(8, "big"),
+            parent_span_id=(seed * 100_000).to_bytes(8, "big") if i else b"",
+            name=f"op-{i}",
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=1_700_000_000_000_000_000 + i,
+            end_time_unix_nano=1_700_000_000_000_100_000 + i,
+            attributes=[
+                KeyValue(key=f"attr.{k}", value=AnyValue(string_value=f"value-{k}"))
+                for k in range(attrs)
+            ],
+        )
+        for i in range(n)
+    ]
+    resource = Resource(
+        attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))]
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def count(db: Path, table: str) -> int:
+    return rows(db, f"SELECT count(*) FROM {table}")[0][0]

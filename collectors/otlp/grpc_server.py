@@ -17,17 +17,15 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
 from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
 from collectors.otlp.decode import (
     Decoded,
     logs_from_request,
     metrics_from_request,
+    parse_body,
     spans_from_request,
 )
 from console.errors import Overloaded
@@ -79,32 +77,42 @@ class _Exporter:
         return respond(rejected, message)
 
 
-class _Trace(trace_grpc.TraceServiceServicer):
-    def __init__(self, exporter: _Exporter) -> None:
-        self.exporter = exporter
-        keys = exporter.settings.correlation_keys
-        self.decode: Callable[[Any], Decoded] = lambda req: spans_from_request(req, keys)
+def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
+    """Export handlers that take the raw bytes: a body that does not parse is INVALID_ARGUMENT
+    (grpcio's own deserializer would answer INTERNAL)."""
+    keys = exporter.settings.correlation_keys
+    services = (
+        ("trace", "TraceService", trace_pb.ExportTraceServiceRequest, spans_from_request, True,
+         _trace_response),
+        ("metrics", "MetricsService", metrics_pb.ExportMetricsServiceRequest,
+         metrics_from_request, False, _metrics_response),
+        ("logs", "LogsService", logs_pb.ExportLogsServiceRequest, logs_from_request, True,
+         _logs_response),
+    )  # fmt: skip
+    handlers: list[grpc.GenericRpcHandler] = []
+    for package, service, request_type, from_request, keyed, respond in services:
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self.exporter.export(request, context, self.decode, _trace_response)
+        def decode(
+            body: bytes, t: type = request_type, f: Any = from_request, k: bool = keyed
+        ) -> Decoded:
+            request = parse_body(body, "protobuf", t)
+            return f(request, keys) if k else f(request)
+
+        def export(
+            body: bytes, context: grpc.ServicerContext, d: Any = decode, r: Any = respond
+        ) -> Any:
+            return exporter.export(body, context, d, r)
+
+        method = grpc.unary_unary_rpc_method_handler(
+            export, request_deserializer=None, response_serializer=_serialize
+        )
+        name = f"opentelemetry.proto.collector.{package}.v1.{service}"
+        handlers.append(grpc.method_handlers_generic_handler(name, {"Export": method}))
+    return handlers
 
 
-class _Metrics(metrics_grpc.MetricsServiceServicer):
-    def __init__(self, exporter: _Exporter) -> None:
-        self.exporter = exporter
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self.exporter.export(request, context, metrics_from_request, _metrics_response)
-
-
-class _Logs(logs_grpc.LogsServiceServicer):
-    def __init__(self, exporter: _Exporter) -> None:
-        self.exporter = exporter
-        keys = exporter.settings.correlation_keys
-        self.decode: Callable[[Any], Decoded] = lambda req: logs_from_request(req, keys)
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self.exporter.export(request, context, self.decode, _logs_response)
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
 
 
 def _trace_response(rejected: int, message: str) -> Any:
@@ -165,9 +173,7 @@ class GrpcReceiver:
             ],
             maximum_concurrent_rpcs=self.workers * 8,
         )
-        trace_grpc.add_TraceServiceServicer_to_server(_Trace(self._exporter), server)
-        metrics_grpc.add_MetricsServiceServicer_to_server(_Metrics(self._exporter), server)
-        logs_grpc.add_LogsServiceServicer_to_server(_Logs(self._exporter), server)
+        server.add_generic_rpc_handlers(_handlers(self._exporter))
         target = f"{_bracket(self.settings.host)}:{self.settings.port}"
         if self.settings.tls_cert and self.settings.tls_key:
             creds = grpc.ssl_server_credentials(

@@ -164,7 +164,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
     }
 
     async def export(request: Request) -> Response:
-        signal = signals[request.path_params["signal"]]
+        signal = signals[request.url.path.rsplit("/", 1)[-1]]
         fmt: Format = "json" if "json" in request.headers.get("content-type", "") else "protobuf"
         try:
             if not token_matches(settings.auth_token, request.headers.get("authorization")):
@@ -194,7 +194,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
             return _encode(signal.respond(rejected, message), fmt)
         return _encode(_EMPTY[signal.request_type], fmt)
 
-    return Starlette(routes=[Route("/v1/{signal:str}", export, methods=["POST"])])
+    return Starlette(routes=[Route(f"/v1/{name}", export, methods=["POST"]) for name in signals])
 
 
 _EMPTY: dict[type, Any] = {
