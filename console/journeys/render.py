@@ -100,7 +100,14 @@ def render_journey(j: Journey) -> RenderableType:
     table.add_column("took", justify="right", no_wrap=True)
     depth = _depths(j.spans)
     calls = {h.to_span_id: h for h in j.handoffs if h.kind == "sync"}
-    rows: list[tuple[int, int, tuple[RenderableType, ...], str | None]] = []
+    rows: list[tuple[int, int, tuple[RenderableType, ...]]] = []
+
+    def add(t: int, order: int, *cells: RenderableType) -> None:
+        rows.append((t, order, cells))
+
+    def at(t: int) -> str:
+        return f"+{_ms((t - t0) / 1e6)}"
+
     for s in j.spans:
         style = _span_style(s)
         op = Text("  " * depth[s.span_id] + s.name, style="red bold" if s.is_error else "")
@@ -109,20 +116,8 @@ def render_journey(j: Journey) -> RenderableType:
         call = calls.get(s.span_id)
         if call is not None and call.gap_ms is not None:
             op.append(f"  (call +{_ms(call.gap_ms)})", style="dim")
-        rows.append(
-            (
-                s.start_ns,
-                1,
-                (
-                    f"+{_ms((s.start_ns - t0) / 1e6)}",
-                    s.service,
-                    op,
-                    _bar(s.start_ns, s.end_ns, t0, total, style),
-                    _ms(s.duration_ns / 1e6),
-                ),
-                None,
-            )
-        )
+        bar = _bar(s.start_ns, s.end_ns, t0, total, style)
+        add(s.start_ns, 0, at(s.start_ns), s.service, op, bar, _ms(s.duration_ns / 1e6))
     for h in j.handoffs:
         if h.kind != "async":
             continue
@@ -134,80 +129,29 @@ def render_journey(j: Journey) -> RenderableType:
             text = Text(f"⇢ {where}  {who}", style="blue")
             if h.consumer_group:
                 text.append(f" ({h.consumer_group})", style="dim")
-            gap = f"gap {_ms(h.gap_ms or 0.0)}"
-            rows.append(
-                (
-                    h.sent_ns,
-                    0,
-                    (
-                        "",
-                        "",
-                        text,
-                        _bar(h.sent_ns, h.received_ns or h.sent_ns, t0, total, "blue", "┈"),
-                        gap,
-                    ),
-                    None,
-                )
-            )
+            bar = _bar(h.sent_ns, h.received_ns or h.sent_ns, t0, total, "blue", "┈")
+            add(h.sent_ns, 1, "", "", text, bar, f"gap {_ms(h.gap_ms or 0.0)}")
         else:
             text = Text(f"⇢ {where}  {who}  not taken", style="bold yellow")
-            rows.append(
-                (
-                    h.sent_ns,
-                    0,
-                    (
-                        "",
-                        "",
-                        text,
-                        _bar(h.sent_ns, j.ended_ns, t0, total, "yellow", "┄"),
-                        "waiting",
-                    ),
-                    None,
-                )
-            )
+            bar = _bar(h.sent_ns, j.ended_ns, t0, total, "yellow", "┄")
+            add(h.sent_ns, 1, "", "", text, bar, "waiting")
     for d in j.dead_letters:
         t = d.timestamp_ms * 1_000_000
         reason = ": ".join(p for p in (d.exception_class, d.exception_message) if p) or "no reason"
         text = Text(f"✖ DLQ {d.coordinates}  {reason}", style="bold red")
-        rows.append(
-            (
-                t,
-                2,
-                (
-                    f"+{_ms((t - t0) / 1e6)}",
-                    d.consumer_group or "",
-                    text,
-                    _bar(t, t, t0, total, "red", "✖"),
-                    "",
-                ),
-                None,
-            )
-        )
+        add(t, 2, at(t), d.consumer_group or "", text, _bar(t, t, t0, total, "red", "✖"), "")
     for r in j.replays:
         t = r.created_ns
-        target = f"{r.target_topic}" + (
-            f" [{r.target_partition}]@{r.target_offset}" if r.target_offset is not None else ""
-        )
+        target = r.target_topic
+        if r.target_offset is not None:
+            target += f" [{r.target_partition}]@{r.target_offset}"
         text = Text(
             f"↻ replay {r.replay_id} of {r.dlq_topic}:{r.partition}:{r.offset} → {target}"
             f"  {r.state}",
             style="magenta",
         )
-        rows.append(
-            (
-                t,
-                3,
-                (
-                    f"+{_ms((t - t0) / 1e6)}",
-                    r.os_user,
-                    text,
-                    _bar(t, t, t0, total, "magenta", "↻"),
-                    "",
-                ),
-                None,
-            )
-        )
-    for _t, _order, cells, _ in sorted(rows, key=lambda r: (r[0], r[1])):
+        add(t, 3, at(t), r.os_user, text, _bar(t, t, t0, total, "magenta", "↻"), "")
+    for _t, _order, cells in sorted(rows, key=lambda r: (r[0], r[1])):
         table.add_row(*cells)
     return Group(status_line(j), head, table)
 
