@@ -40,9 +40,8 @@ def run_replay(
     kafka: tuple[str, Path | None, list[str] | None],
     as_json: bool,
 ) -> None:
-    out = Console()
-    err = Console(stderr=True)
-    targets = _selection(conn, coordinates, all_, flt, "replay")
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
     conf = kafka_conf(*kafka)
     if not dry_run:
         rec = reconcile(conn, conf)
@@ -51,6 +50,7 @@ def run_replay(
                 f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
                 f"{rec.found} found in the target, {rec.missing} to send again"
             )
+    targets = _selection(conn, coordinates, all_, flt, "replay")
     # Unfinished lines are sent again even when this selection does not name them.
     resumed = pending_dead_letters(conn)
     plan = plan_replay(conn, [*resumed, *targets], to=to, force=force)
