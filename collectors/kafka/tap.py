@@ -19,7 +19,6 @@ The consume loop runs in one thread, the metrics (``collectors/kafka/metrics.py`
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, MessageDecoder
 from collectors.kafka.metrics import KafkaMetrics
+from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
 from console.errors import HandoffError, InputError, Overloaded
 
@@ -48,7 +48,6 @@ _DEFAULTS: dict[str, Any] = {
     "topic.metadata.refresh.interval.ms": 10000,
 }
 _DOWN_CODES = {-187, -195}  # _ALL_BROKERS_DOWN, _TRANSPORT
-_POSITION_KEYS = ("app_offset", "committed_offset", "next_offset")
 
 
 class KafkaTap:
@@ -379,30 +378,11 @@ class KafkaTap:
         self._error(str(err))
 
     def _on_stats(self, stats_json: str) -> None:
-        try:
-            stats = json.loads(stats_json)
-        except ValueError:
+        parsed = parse_stats(stats_json)
+        if parsed is None:
             return
-        up = any(
-            b.get("state") == "UP" and b.get("nodeid", -1) >= 0
-            for b in stats.get("brokers", {}).values()
-        )
-        lag = 0
-        known = False
-        for topic in stats.get("topics", {}).values():
-            for pid, p in topic.get("partitions", {}).items():
-                if int(pid) < 0 or not p.get("desired"):
-                    continue
-                hi = p.get("hi_offset", -1)
-                # The next offset the tap will hand over: what it got, else its commit or fetch.
-                positions = (p.get(k, -1) for k in _POSITION_KEYS)
-                pos = next((x for x in positions if x >= 0), -1)
-                if hi >= 0 and pos >= 0:
-                    lag += max(0, hi - pos)
-                    known = True
         with self._lock:
-            self._connected = up
-            self._lag = lag if known else None
+            self._connected, self._lag = parsed
 
     def _error(self, message: str) -> None:
         if message != self._last_error:  # a broker away repeats itself: say it once
