@@ -39,6 +39,7 @@ from collectors.otlp.decode import (
     parse_body,
     spans_from_request,
 )
+from collectors.otlp.fast import FastTraceDecoder
 from console.errors import Overloaded
 from console.store import Sink
 
@@ -120,13 +121,20 @@ class _Signal:
     """One endpoint: the request type, how to turn it into records, how to answer."""
 
     def __init__(
-        self, request_type: type, decode: Callable[[Any], Decoded], respond: Callable[..., Any]
+        self,
+        request_type: type,
+        decode: Callable[[Any], Decoded],
+        respond: Callable[..., Any],
+        fast: Callable[[bytes], Decoded] | None = None,
     ) -> None:
         self.request_type = request_type
         self.decode = decode
         self.respond = respond
+        self.fast = fast
 
     def run(self, body: bytes, fmt: Format) -> Decoded:
+        if fmt == "protobuf" and self.fast is not None:
+            return self.fast(body)
         return self.decode(parse_body(body, fmt, self.request_type))
 
 
@@ -142,6 +150,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     rejected_spans=n, error_message=m
                 )
             ),
+            FastTraceDecoder(keys).decode,
         ),
         "metrics": _Signal(
             metrics_pb.ExportMetricsServiceRequest,
