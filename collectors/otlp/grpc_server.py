@@ -24,7 +24,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
-from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
+from collectors.otlp.common import (
+    ReceiverSettings,
+    ReceiverStats,
+    refuse_if_full,
+    token_matches,
+)
 from collectors.otlp.decode import (
     Decoded,
     logs_from_request,
@@ -62,12 +67,13 @@ class _Exporter:
                 self.stats.failed("unauthenticated request")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         try:
-            records, rejected, message = decode(request)
-        except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
-            self.stats.failed(f"decode: {exc}")
-            log.debug("rejected an OTLP request: %s", exc)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
-        try:
+            refuse_if_full(self.sink)
+            try:
+                records, rejected, message = decode(request)
+            except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
+                self.stats.failed(f"decode: {exc}")
+                log.debug("rejected an OTLP request: %s", exc)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
             self.sink.submit(records)
         except Overloaded as exc:
             self.stats.failed(str(exc))

@@ -29,7 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
+from collectors.otlp.common import (
+    ReceiverSettings,
+    ReceiverStats,
+    refuse_if_full,
+    token_matches,
+)
 from collectors.otlp.decode import (
     Decoded,
     DecodeError,
@@ -181,6 +186,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
                 )
             fmt = _format_of(request)
+            refuse_if_full(sink)
             body = await _read_body(request, settings.max_bytes)
             if len(body) <= _INLINE_DECODE_BYTES:
                 records, rejected, message = signal.run(body, fmt)
