@@ -40,14 +40,12 @@ Header = tuple[str, bytes | None]
 class EncodedAttributes(dict[str, Any]):
     """An attribute map that carries its own JSON text (``json``), when a decoder built it cheaply.
 
-    ``json`` equals the store's encoding of the dict, or is None; treat the map as read-only.
+    ``json`` equals the store's encoding of the dict, or is None or unset (read it with
+    ``getattr(attrs, "json", None)``); treat the map as read-only.
     """
 
     __slots__ = ("json",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.json: str | None = None
+    json: str | None
 
 
 # OTLP SpanKind values (opentelemetry.proto.trace.v1.Span.SpanKind).

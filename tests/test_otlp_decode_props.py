@@ -270,5 +270,5 @@ def test_fast_trace_path_gives_the_same_records_and_rows(
                 _fast.decode(candidate)
             continue
         got = _fast.decode(candidate)
-        assert got == expected
+        assert repr(got) == repr(expected)  # repr: a NaN attribute is equal to itself
         assert [_span_row(s, 1) for s in got[0]] == [_span_row(s, 1) for s in expected[0]]
