@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from console import dlq
+from console import dlq, dlq_show
 from console.commands import dlq_render as render
 from console.config import default_db_path
 from console.contracts import open_contracts
@@ -125,7 +125,7 @@ def show_cmd(
 ) -> None:
     """Headers, payload, contract check, journey and replay history of one dead letter."""
     source = open_contracts(contracts, schema_registry, strict=False)
-    detail = dlq.show(_conn(db), coordinates, source)
+    detail = dlq_show.show(_conn(db), coordinates, source)
     if as_json:
         typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
         return

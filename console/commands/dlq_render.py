@@ -13,7 +13,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from console.contracts import Verdict
-from console.dlq import DeadLetterDetail, DepthRow, ListItem
+from console.dlq import DepthRow, ListItem
+from console.dlq_show import DeadLetterDetail
 from console.model import AuditEntry
 
 __all__ = ["audit", "audit_dict", "dead_letter_list", "detail", "diff", "verdict"]
