@@ -235,6 +235,13 @@ def write_pending(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> 
             "ON CONFLICT(replay_id) DO UPDATE SET state = 'pending', error = NULL",
             rows,
         )
+        # An older open line for the same dead letter (its payload was fixed since, or another
+        # target was chosen) that reconcile did not find is superseded by this one.
+        conn.executemany(
+            "UPDATE replay_ledger SET state = 'superseded' WHERE dlq_topic = ? AND partition = ? "
+            "AND offset = ? AND state IN ('pending', 'failed') AND replay_id != ?",
+            [(r[1], r[2], r[3], r[0]) for r in rows],
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

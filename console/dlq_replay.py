@@ -57,6 +57,7 @@ __all__ = [
     "Replayer",
     "pending_dead_letters",
     "plan_replay",
+    "prepare_replay",
     "reconcile",
     "replay_headers",
     "replay_id",
@@ -241,6 +242,22 @@ def plan_replay(
             ReplayItem(d, target, payload, version, sha, rid, count, replay_headers(d, rid, count))
         )
     return plan
+
+
+def prepare_replay(
+    conn: sqlite3.Connection,
+    conf: dict[str, str] | None,
+    targets: Iterable[DeadLetter],
+    *,
+    to: str | None = None,
+    force: bool = False,
+) -> tuple[ReconcileReport, ReplayPlan]:
+    """Reconcile (skipped when ``conf`` is None: a dry run), then plan ``targets`` plus every
+    dead letter an interrupted run left open. Send the plan with ``Replayer(...).run(plan.items)``.
+    """
+    rec = reconcile(conn, conf) if conf is not None else ReconcileReport()
+    plan = plan_replay(conn, [*pending_dead_letters(conn), *targets], to=to, force=force)
+    return rec, plan
 
 
 @dataclass

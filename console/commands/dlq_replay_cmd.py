@@ -17,9 +17,7 @@ from console.dlq_replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
-    pending_dead_letters,
-    plan_replay,
-    reconcile,
+    prepare_replay,
 )
 from console.model import header_text
 
@@ -43,17 +41,15 @@ def run_replay(
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     conf = kafka_conf(*kafka)
-    if not dry_run:
-        rec = reconcile(conn, conf)
-        if rec.checked:
-            err.print(
-                f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
-                f"{rec.found} found in the target, {rec.missing} to send again"
-            )
     targets = _selection(conn, coordinates, all_, flt, "replay")
-    # Unfinished lines are sent again even when this selection does not name them.
-    resumed = pending_dead_letters(conn)
-    plan = plan_replay(conn, [*resumed, *targets], to=to, force=force)
+    # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
+    # even when this selection does not name them.
+    rec, plan = prepare_replay(conn, None if dry_run else conf, targets, to=to, force=force)
+    if rec.checked:
+        err.print(
+            f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
+            f"{rec.found} found in the target, {rec.missing} to send again"
+        )
     if coordinates and plan.refused and not plan.items:
         raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
     if dry_run:
