@@ -19,10 +19,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from console import dlq, dlq_show
+from console import dlq
 from console.commands import dlq_render as render
 from console.config import default_db_path
-from console.contracts import open_contracts
 from console.errors import InputError
 from console.model import DeadLetter
 from console.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
@@ -101,11 +100,16 @@ def list_cmd(
     since: SinceOpt = None,
     correlation_id: CorrOpt = None,
     status: StatusOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most N rows (0: all).")] = 1000,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="At most N rows, 0 for all (default: 100; all with --json)."),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dead letters, newest first, and the depth of each DLQ topic."""
+    if limit is None:
+        limit = 0 if as_json else 100
     flt = _filter(topic, error, since, correlation_id, status, limit)
     conn = _conn(db)
     items = dlq.list_dead_letters(conn, flt)
@@ -124,6 +128,9 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Headers, payload, contract check, journey and replay history of one dead letter."""
+    from console import dlq_show
+    from console.contracts import open_contracts
+
     source = open_contracts(contracts, schema_registry, strict=False)
     detail = dlq_show.show(_conn(db), coordinates, source)
     if as_json:
@@ -148,6 +155,7 @@ def fix_cmd(
 ) -> None:
     """Store a fixed payload beside the original ($EDITOR, --set or --payload-file)."""
     from console import dlq_fix
+    from console.contracts import open_contracts
 
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
-from console.contracts import Verdict
-from console.dlq import DepthRow, ListItem
-from console.dlq_show import DeadLetterDetail
-from console.model import AuditEntry
+if TYPE_CHECKING:
+    from console.contracts import Verdict
+    from console.dlq import DepthRow, ListItem
+    from console.dlq_show import DeadLetterDetail
+    from console.model import AuditEntry
 
 __all__ = ["audit", "audit_dict", "dead_letter_list", "detail", "diff", "verdict"]
 
@@ -88,6 +88,8 @@ def diff(console: Console, text: str) -> None:
     if not text:
         console.print("no change")
         return
+    from rich.syntax import Syntax
+
     console.print(Syntax(text.rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
 
 
@@ -151,6 +153,8 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
 
 
 def _payload(console: Console, kind: str, text: str) -> None:
+    from rich.syntax import Syntax
+
     if kind == "json":
         console.print(Syntax(text, "json", theme="ansi_dark", line_numbers=True, word_wrap=True))
     else:
