@@ -95,20 +95,21 @@ def diff(console: Console, text: str) -> None:
 
 def detail(console: Console, det: DeadLetterDetail) -> None:
     d = det.dead_letter
+    h = det.decoded  # the headers decoded, the record's fields where they are silent
     console.rule(f"[bold]{d.coordinates}[/] ({d.status})")
+    original = (
+        f"{h.get('original_topic')}:{h.get('original_partition')}:{h.get('original_offset')}"
+        if h.get("original_topic")
+        else "unknown"
+    )
     facts: list[tuple[str, Any]] = [
         ("dead-lettered", datetime.fromtimestamp(d.timestamp_ms / 1000, UTC).isoformat()),
-        ("convention", d.convention),
-        (
-            "original",
-            f"{d.original_topic}:{d.original_partition}:{d.original_offset}"
-            if d.original_topic
-            else "unknown",
-        ),
-        ("consumer group", d.consumer_group),
-        ("exception", d.exception_class),
-        ("cause", d.exception_cause_class),
-        ("message", d.exception_message),
+        ("convention", h.get("convention") or d.convention),
+        ("original", original),
+        ("consumer group", h.get("consumer_group")),
+        ("exception", h.get("exception_class")),
+        ("cause", h.get("exception_cause_class")),
+        ("message", h.get("exception_message")),
         ("correlation id", d.correlation_id),
         ("trace id", d.trace_id),
         ("journey", det.journey),
@@ -122,7 +123,7 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
     for h in det.headers:
         value = h.value if len(h.value) <= 200 else h.value[:200] + "…"
         headers.add_row(
-            escape(h.name), escape(value) + (f"  ({escape(h.meaning)})" if h.meaning else "")
+            escape(h.name), escape(value) + (f"  ({escape(h.raw)})" if h.raw != h.value else "")
         )
     console.print(headers)
     size = f"{d.payload_size} bytes" + (" (truncated in the store)" if d.payload_truncated else "")

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
-from console._dlq_kafka import kafka_conf
 from console.commands.dlq_cmd import _selection, confirm
 from console.dlq_replay import (
     Replayer,
@@ -19,6 +18,7 @@ from console.dlq_replay import (
     ReplayPlan,
     prepare_replay,
 )
+from console.kafka_config import kafka_config
 from console.model import header_text
 
 __all__ = ["run_replay"]
@@ -40,7 +40,7 @@ def run_replay(
 ) -> None:
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    conf = kafka_conf(*kafka)
+    conf = kafka_config(*kafka)
     targets = _selection(conn, coordinates, all_, flt, "replay")
     # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
     # even when this selection does not name them.
