@@ -39,9 +39,11 @@ def dead_letter_list(
 ) -> None:
     now = int(time.time() * 1000)
     table = Table(title="dead letters", show_lines=False)
-    for col in ("coordinates", "age", "original", "exception", "message", "correlation id"):
-        table.add_column(col, overflow="fold")
-    table.add_column("status")
+    table.add_column("coordinates", overflow="fold")  # kept whole: it is what you copy
+    for col in ("age", "original", "exception", "message", "correlation id"):
+        # One line per dead letter: folding 100 rows costs more than showing them.
+        table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=48)
+    table.add_column("status", no_wrap=True)
     for i in items:
         original = (
             f"{i.original_topic}:{i.original_partition}:{i.original_offset}"
