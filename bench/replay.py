@@ -96,7 +96,8 @@ def create_topics(bootstrap: str, *names: str) -> None:
         f.result(timeout=30)
 
 
-def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
+def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> tuple[float, float]:
+    """(messages/s, CPU seconds) of a bare idempotent producer sending ``items``."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
     )
@@ -108,7 +109,8 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
             acked += 1
 
     t0 = time.perf_counter()
-    for it in items:
+    c0 = time.process_time()
+    for sent, it in enumerate(items, 1):
         kwargs = {"headers": list(it.headers)} if with_headers else {}
         while True:
             try:
@@ -118,11 +120,13 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
                 break
             except BufferError:
                 producer.poll(0.05)
-        producer.poll(0)
+        if sent % 256 == 0:  # serve delivery callbacks as the replayer does
+            producer.poll(0)
     producer.flush(60)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     assert acked == len(items), f"bare producer: {acked} of {len(items)} acked"
-    return len(items) / elapsed
+    return len(items) / elapsed, cpu
 
 
 def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, float]:
@@ -140,9 +144,11 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     reconcile(conn, conf)
     selected = dlq.select_dead_letters(conn, dlq.DlqFilter(status="pending"))
     t1 = time.perf_counter()
+    c1 = time.process_time()
     plan = plan_replay(conn, selected, to=target)
     assert len(plan.items) == n, plan.refused[:3]
     t2 = time.perf_counter()
+    c2 = time.process_time()
     report = Replayer(conn, conf).run(plan.items)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
@@ -150,6 +156,7 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     acked = conn.execute("SELECT count(*) FROM replay_ledger WHERE state = 'acked'").fetchone()[0]
     assert acked == n, acked
     conn.close()
+    bare_rate, bare_cpu = bare(bootstrap, bare_t, plan.items, with_headers=True)
     return {
         "n": n,
         "ledger_rate": n / elapsed,
@@ -159,8 +166,11 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
         "send_s": report.elapsed_s,
         "send_rate": n / report.elapsed_s,
         "cpu_s": cpu,
-        "bare_rate": bare(bootstrap, bare_t, plan.items, with_headers=True),
-        "bare_plain_rate": bare(bootstrap, bare_t2, plan.items, with_headers=False),
+        "select_cpu_s": c1 - c0,
+        "plan_cpu_s": c2 - c1,
+        "bare_rate": bare_rate,
+        "bare_cpu_s": bare_cpu,
+        "bare_plain_rate": bare(bootstrap, bare_t2, plan.items, with_headers=False)[0],
     }
 
 
@@ -264,8 +274,10 @@ def main() -> None:
                 f"round {i + 1}: replay {r['n']:,} with the ledger {r['ledger_rate']:,.0f} msg/s "
                 f"({r['ledger_s']:.2f} s: select {r['select_s']:.2f}, plan {r['plan_s']:.2f}, "
                 f"send+ledger {r['send_s']:.2f} = {r['send_rate']:,.0f} msg/s; "
-                f"CPU {r['cpu_s']:.2f} s); bare same messages {r['bare_rate']:,.0f} msg/s, "
-                f"bare payload+key {r['bare_plain_rate']:,.0f} msg/s"
+                f"CPU {r['cpu_s']:.2f} s, of which select {r['select_cpu_s']:.2f}, "
+                f"plan {r['plan_cpu_s']:.2f}); bare same messages {r['bare_rate']:,.0f} msg/s, "
+                f"bare payload+key {r['bare_plain_rate']:,.0f} msg/s; "
+                f"bare CPU {r['bare_cpu_s']:.2f} s"
             )
         if rounds:
             best = max(rounds, key=lambda r: r["ledger_rate"])
@@ -283,6 +295,11 @@ def main() -> None:
                 "ratio to the bare producer in the same round (median): end to end "
                 f"{statistics.median(ratios):.2f}, send+ledger {statistics.median(send_ratios):.2f}"
                 f"; end to end vs bare payload+key only {statistics.median(plain_ratios):.2f}"
+            )
+            cpu_ratio = statistics.median(r["bare_cpu_s"] / r["cpu_s"] for r in rounds)
+            say(
+                "by CPU seconds (load-independent): bare CPU / replay CPU (median) "
+                f"{cpu_ratio:.2f} end to end"
             )
         if args.list_n:
             lst = bench_list(args.list_n, Path(tmp))
