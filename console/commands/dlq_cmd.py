@@ -21,10 +21,10 @@ from rich.console import Console
 
 from console import dlq
 from console.commands import dlq_render as render
-from console.config import default_db_path
+from console.config import DEFAULT_BOOTSTRAP, default_db_path
 from console.errors import InputError
 from console.model import DeadLetter
-from console.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -62,6 +62,16 @@ RegistryOpt = Annotated[
 CoordArg = Annotated[str, typer.Argument(help="The dead letter: TOPIC:PARTITION:OFFSET.")]
 OptCoordArg = Annotated[
     str | None, typer.Argument(help="One dead letter: TOPIC:PARTITION:OFFSET.", show_default=False)
+]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        envvar="HANDOFF_KAFKA_BOOTSTRAP",
+        help=f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}, or the "
+        "--kafka-config file's bootstrap.servers).",
+        show_default=False,
+    ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every pending dead letter (with filters).")]
@@ -207,7 +217,7 @@ def replay_cmd(
         bool, typer.Option("--force", help="Replay messages already replayed or discarded.")
     ] = False,
     db: DbOpt = None,
-    bootstrap: BootstrapOpt = "127.0.0.1:9092",
+    bootstrap: BootstrapOpt = None,
     kafka_config: KafkaConfigOpt = None,
     x: KafkaPropOpt = None,
     as_json: JsonOpt = False,

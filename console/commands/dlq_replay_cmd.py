@@ -35,7 +35,7 @@ def run_replay(
     dry_run: bool,
     yes: bool,
     force: bool,
-    kafka: tuple[str, Path | None, list[str] | None],
+    kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
 ) -> None:
     out = Console(soft_wrap=True)
