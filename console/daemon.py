@@ -22,12 +22,14 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from console.store import Store, StoreWriter
 
-__all__ = ["Component", "Daemon"]
+__all__ = ["Component", "Daemon", "OtlpSettings", "TapSettings", "build_daemon"]
 
 
 @runtime_checkable
@@ -148,3 +150,68 @@ class Daemon:
             },
             "components": components,
         }
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where the OTLP receivers listen (None: off) and what they require."""
+
+    grpc_at: tuple[str, int] | None
+    http_at: tuple[str, int] | None
+    auth_token: str | None = None
+    tls: tuple[Path, Path] | None = None
+    correlation_keys: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    """What the Kafka tap follows, and the librdkafka settings it connects with."""
+
+    topics: str
+    kafka: dict[str, str] = field(default_factory=dict)  # console.kafka_config.kafka_config()
+    group_id: str | None = None
+    from_beginning: bool = False
+
+
+def build_daemon(
+    store: Store,
+    *,
+    otlp: OtlpSettings | None,
+    tap: TapSettings | None,
+    **daemon_options: Any,
+) -> Daemon:
+    """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
+    daemon = Daemon(store, **daemon_options)
+    if otlp is not None:
+        from collectors.otlp.common import ReceiverSettings
+        from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
+        from collectors.otlp.grpc_server import GrpcReceiver
+        from collectors.otlp.http_server import HttpReceiver
+
+        for at, receiver in ((otlp.grpc_at, GrpcReceiver), (otlp.http_at, HttpReceiver)):
+            if at is None:
+                continue
+            settings = ReceiverSettings(
+                host=at[0],
+                port=at[1],
+                auth_token=otlp.auth_token,
+                tls_cert=otlp.tls[0] if otlp.tls else None,
+                tls_key=otlp.tls[1] if otlp.tls else None,
+                correlation_keys=otlp.correlation_keys or DEFAULT_CORRELATION_KEYS,
+            )
+            daemon.add(receiver(daemon.sink, settings))
+    if tap is not None:
+        from collectors.kafka.tap import DEFAULT_GROUP, KafkaTap
+
+        extra = {k: v for k, v in tap.kafka.items() if k != "bootstrap.servers"}
+        daemon.add(
+            KafkaTap(
+                daemon.sink,
+                bootstrap=tap.kafka.get("bootstrap.servers", "127.0.0.1:9092"),
+                topics=tap.topics,
+                group_id=tap.group_id or DEFAULT_GROUP,
+                from_beginning=tap.from_beginning,
+                extra_config=extra,
+            )
+        )
+    return daemon
