@@ -55,7 +55,7 @@ class Daemon:
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
         max_queued: int = 50_000,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),
     ) -> None:
