@@ -2,54 +2,44 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from console.config import DEFAULT_BOOTSTRAP, DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
+from console.config import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_OTLP_GRPC,
+    DEFAULT_OTLP_HTTP,
+    default_db_path,
+    parse_duration,
+    parse_size,
+)
 from console.daemon import OtlpSettings, TapSettings
 from console.errors import InputError
 from console.kafka_config import kafka_config
 from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt
 
-__all__ = ["parse_duration", "parse_size", "register"]
-
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_UNITS_B = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` (or plain seconds) as seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
-    if not m:
-        raise InputError(f"{text!r} is not a duration like 24h, 30m or 7d")
-    return float(m.group(1)) * _UNITS_S[m.group(2) or "s"]
+def _duration(option: str, text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
-def parse_size(text: str) -> int:
-    """``2GB``, ``500MB``, ``1GiB`` (or plain bytes) as bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", text.lower())
-    if not m or m.group(2) not in _UNITS_B:
-        raise InputError(f"{text!r} is not a size like 2GB or 500MB")
-    return int(float(m.group(1)) * _UNITS_B[m.group(2)])
+def _size(option: str, text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def _listen(option: str, text: str) -> tuple[str, int] | None:
@@ -156,8 +146,8 @@ def serve(
         db or default_db_path(),
         otlp,
         tap,
-        retention_age_s=parse_duration(retention_age),
-        retention_bytes=parse_size(retention_bytes),
+        retention_age_s=_duration("--retention-age", retention_age),
+        retention_bytes=_size("--retention-bytes", retention_bytes),
     )
 
 
