@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confluent_kafka import Consumer, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from collectors.kafka.tap import KafkaTap  # noqa: E402
-from console.store import NullSink, Store  # noqa: E402
+from collectors.kafka.tap import KafkaTap
+from console.store import NullSink, Store
 
 README = Path(__file__).resolve().parent / "README.md"
 SECTION = "## Kafka tap throughput (`bench/tap_throughput.py`)"
@@ -51,7 +51,7 @@ def produce(bootstrap: str, topic: str, n: int, partitions: int) -> float:
             "queue.buffering.max.messages": 1_000_000,
         }
     )
-    body = (b'{"order_id":"%08d","sku":"CANVAS-40x60","qty":1,"price":59.9,"note":"' + b"x" * 200)
+    body = b'{"order_id":"%08d","sku":"CANVAS-40x60","qty":1,"price":59.9,"note":"' + b"x" * 200
     t0 = time.perf_counter()
     for i in range(n):
         rnd = os.urandom(24).hex()
@@ -147,7 +147,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--bootstrap", default=os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    default_bootstrap = os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    ap.add_argument("--bootstrap", default=default_bootstrap)
     ap.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
     args = ap.parse_args()
