@@ -220,6 +220,7 @@ def connect_like(conn: sqlite3.Connection) -> sqlite3.Connection:
     other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     other.execute("PRAGMA busy_timeout = 30000")
     other.execute("PRAGMA synchronous = NORMAL")
+    other.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk acks touch many pages
     return other
 
 
