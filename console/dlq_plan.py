@@ -13,11 +13,16 @@ replay count (1 for the first replay, so a forced second replay gets its own id)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+import time
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
 
 from console.dlq import dead_letters_from_cursor
 from console.dlq_ledger import REPLAY_ID, ReconcileReport, reconcile
@@ -31,6 +36,7 @@ __all__ = [
     "Refusal",
     "ReplayItem",
     "ReplayPlan",
+    "fetch_full_payloads",
     "pending_dead_letters",
     "plan_replay",
     "prepare_replay",
@@ -168,7 +174,8 @@ def plan_replay(
                 Refusal(
                     d.coordinates,
                     f"only {len(d.payload or b'')} of {d.payload_size} payload bytes are in the "
-                    "store; store a fix (dlq fix --payload-file) to replay it",
+                    "store and the DLQ topic no longer has the message; store a fix "
+                    "(dlq fix --payload-file) to replay it",
                 )
             )
             continue
@@ -219,6 +226,50 @@ def plan_replay(
     return plan
 
 
+def fetch_full_payloads(
+    conf: dict[str, str], letters: Sequence[DeadLetter], *, timeout: float = 30.0
+) -> list[DeadLetter]:
+    """``letters`` with every truncated payload read back whole from the DLQ topic at its
+    coordinates. A message no longer in the topic, or whose bytes do not start with the stored
+    prefix, is returned unchanged (still truncated: the plan refuses it)."""
+    wanted = [d for d in letters if d.payload_truncated]
+    if not wanted:
+        return list(letters)
+    consumer = Consumer(
+        {
+            **conf,
+            "group.id": f"handoff-console-fetch-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: dict[tuple[str, int, int], bytes] = {}
+    try:
+        for d in wanted:
+            consumer.assign([TopicPartition(d.dlq_topic, d.partition, d.offset)])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msgs = consumer.consume(1, timeout=0.5)
+                if not msgs:
+                    continue
+                m = msgs[0]
+                if m.error() is None and m.offset() == d.offset:
+                    value = m.value()
+                    prefix = d.payload or b""
+                    if value is not None and value.startswith(prefix):
+                        found[(d.dlq_topic, d.partition, d.offset)] = value
+                break  # the message, a later one (ours is gone) or the end of the partition
+    finally:
+        consumer.close()
+    return [
+        dataclasses.replace(d, payload=whole, payload_truncated=False, payload_size=len(whole))
+        if (whole := found.get((d.dlq_topic, d.partition, d.offset))) is not None
+        else d
+        for d in letters
+    ]
+
+
 def prepare_replay(
     conn: sqlite3.Connection,
     conf: dict[str, str] | None,
@@ -226,10 +277,16 @@ def prepare_replay(
     *,
     to: str | None = None,
     force: bool = False,
+    dry_run: bool = False,
 ) -> tuple[ReconcileReport, ReplayPlan]:
-    """Reconcile (skipped when ``conf`` is None: a dry run), then plan ``targets`` plus every
-    dead letter an interrupted run left open. Send the plan with ``Replayer(...).run(plan.items)``.
+    """Reconcile (not in a dry run), read truncated payloads back from their DLQ topic, then plan
+    ``targets`` plus every dead letter an interrupted run left open. With ``conf`` None nothing
+    talks to Kafka. Send the plan with ``Replayer(...).run(plan.items)``.
     """
-    rec = reconcile(conn, conf) if conf is not None else ReconcileReport()
-    plan = plan_replay(conn, [*pending_dead_letters(conn), *targets], to=to, force=force)
-    return rec, plan
+    rec = ReconcileReport()
+    if conf is not None and not dry_run:
+        rec = reconcile(conn, conf)
+    letters = [*pending_dead_letters(conn), *targets]
+    if conf is not None:
+        letters = fetch_full_payloads(conf, letters)
+    return rec, plan_replay(conn, letters, to=to, force=force)

@@ -44,7 +44,7 @@ def run_replay(
     targets = _selection(conn, coordinates, all_, flt, "replay")
     # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
     # even when this selection does not name them.
-    rec, plan = prepare_replay(conn, None if dry_run else conf, targets, to=to, force=force)
+    rec, plan = prepare_replay(conn, conf, targets, to=to, force=force, dry_run=dry_run)
     if rec.checked:
         err.print(
             f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
