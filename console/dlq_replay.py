@@ -37,6 +37,7 @@ from console.dlq_ledger import (
     ReplayError,
     reconcile,
     record_failure,
+    replay_lock,
     write_pending,
 )
 from console.dlq_plan import (
@@ -76,6 +77,7 @@ __all__ = [
     "reconcile",
     "replay_headers",
     "replay_id",
+    "replay_lock",
 ]
 
 

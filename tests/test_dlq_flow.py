@@ -315,3 +315,19 @@ def test_truncated_payload_is_read_back_from_the_dlq_topic(
     [msg] = read_topic(kafka_bootstrap, topic)
     assert msg.value() == whole
     assert headers_of(msg)["x-replayed-from"] == d.coordinates.encode()
+
+
+def test_one_replay_at_a_time_per_store(
+    poison: dict[str, object], db_path: Path, kafka_bootstrap: str, store: Store
+) -> None:
+    from console.dlq_replay import replay_lock
+
+    coords, original = str(poison["coords"]), str(poison["original"])
+    conn = store.connect()
+    with replay_lock(conn):  # this (live) test process holds it
+        rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", coords, "--yes")
+        assert rc == 1 and "another replay is running on this store" in err
+        assert read_topic(kafka_bootstrap, original) == []
+    rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", coords, "--yes")
+    assert rc == 0, err
+    assert len(read_topic(kafka_bootstrap, original)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from console.dlq_replay import (
     ReplayError,
     ReplayPlan,
     prepare_replay,
+    replay_lock,
 )
 from console.kafka_config import kafka_config
 from console.model import header_text
@@ -25,6 +27,38 @@ __all__ = ["run_replay"]
 
 
 def run_replay(
+    conn: sqlite3.Connection,
+    coordinates: str | None,
+    all_: bool,
+    flt: dlq.DlqFilter,
+    *,
+    to: str | None,
+    rate: float | None,
+    dry_run: bool,
+    yes: bool,
+    force: bool,
+    kafka: tuple[str | None, Path | None, list[str] | None],
+    as_json: bool,
+) -> None:
+    """Select, reconcile, plan, confirm, send: one replay at a time per store (not dry runs)."""
+    lock = contextlib.nullcontext() if dry_run else replay_lock(conn)
+    with lock:
+        _run_replay(
+            conn,
+            coordinates,
+            all_,
+            flt,
+            to=to,
+            rate=rate,
+            dry_run=dry_run,
+            yes=yes,
+            force=force,
+            kafka=kafka,
+            as_json=as_json,
+        )
+
+
+def _run_replay(
     conn: sqlite3.Connection,
     coordinates: str | None,
     all_: bool,
