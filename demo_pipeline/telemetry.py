@@ -1,0 +1,94 @@
+"""One service's OpenTelemetry: its own Resource, TracerProvider, MeterProvider and LoggerProvider,
+each exporting OTLP over gRPC to the endpoint given (or ``OTEL_EXPORTER_OTLP_ENDPOINT``).
+
+Providers are never set globally: several services share this process, each keeps its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["PROPAGATOR", "Telemetry", "otlp_endpoint", "shutdown_all"]
+
+PROPAGATOR = TraceContextTextMapPropagator()
+DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
+
+
+def otlp_endpoint(explicit: str | None = None) -> str:
+    """The gRPC endpoint: explicit, else ``OTEL_EXPORTER_OTLP_ENDPOINT``, else 127.0.0.1:4317."""
+    value = explicit or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
+    return value if "://" in value else f"http://{value}"
+
+
+class Telemetry:
+    """Tracer, meter and logger of one service (``service.name``)."""
+
+    def __init__(self, service_name: str, endpoint: str, *, metric_interval_ms: int = 2000) -> None:
+        self.service_name = service_name
+        insecure = endpoint.startswith("http://")
+        resource = Resource.create(
+            {
+                "service.name": service_name,
+                "service.namespace": "canvasflow",
+                "service.version": "1.0.0",
+                "deployment.environment.name": "demo",
+            }
+        )
+        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+                schedule_delay_millis=500,
+            )
+        )
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+            export_interval_millis=metric_interval_ms,
+        )
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        self.logger_provider = LoggerProvider(resource=resource)
+        self.logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(
+                OTLPLogExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+                schedule_delay_millis=500,
+            )
+        )
+        self.tracer = self.tracer_provider.get_tracer("demo_pipeline", "1.0.0")
+        self.meter = self.meter_provider.get_meter("demo_pipeline", "1.0.0")
+        self.log = logging.getLogger(f"canvasflow.{service_name}")
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
+        self._handler = LoggingHandler(level=logging.INFO, logger_provider=self.logger_provider)
+        self.log.addHandler(self._handler)
+
+    def shutdown(self) -> None:
+        """Flush and stop every exporter (spans, metrics, logs)."""
+        self.log.removeHandler(self._handler)
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            # the collector may be gone already: shut down anyway
+            with contextlib.suppress(Exception):
+                provider.force_flush(5000)
+            provider.shutdown()
+
+
+def shutdown_all(telemetries: list[Telemetry]) -> None:
+    """Shut several services' telemetry down in parallel (each may wait on its exporter)."""
+    if not telemetries:
+        return
+    with ThreadPoolExecutor(max_workers=len(telemetries)) as pool:
+        list(pool.map(lambda t: t.shutdown(), telemetries))
