@@ -167,8 +167,10 @@ class Emitter:
         self.producer.poll(0)
 
     def close(self, timeout: float = 10.0) -> int:
-        """Flush; the number of records still undelivered."""
-        return self.producer.flush(timeout)
+        """Flush and close; the number of records left undelivered."""
+        left = self.producer.flush(timeout)
+        self.producer.close()
+        return left
 
 
 def current_trace_id() -> str:

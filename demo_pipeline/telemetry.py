@@ -76,19 +76,31 @@ class Telemetry:
         self._handler = LoggingHandler(level=logging.INFO, logger_provider=self.logger_provider)
         self.log.addHandler(self._handler)
 
+    def providers(self) -> list[TracerProvider | LoggerProvider | MeterProvider]:
+        return [self.tracer_provider, self.logger_provider, self.meter_provider]
+
     def shutdown(self) -> None:
-        """Flush and stop every exporter (spans, metrics, logs)."""
+        """Flush and stop every exporter (spans, logs, metrics)."""
         self.log.removeHandler(self._handler)
-        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
-            # the collector may be gone already: shut down anyway
-            with contextlib.suppress(Exception):
-                provider.force_flush(5000)
+        for provider in self.providers():
+            _shutdown(provider)
+
+
+def _shutdown(provider: TracerProvider | LoggerProvider | MeterProvider) -> None:
+    # shutdown exports what is buffered; a collector that is gone must not stop us
+    with contextlib.suppress(Exception):
+        if isinstance(provider, MeterProvider):
+            provider.shutdown(timeout_millis=5000)
+        else:
             provider.shutdown()
 
 
 def shutdown_all(telemetries: list[Telemetry]) -> None:
-    """Shut several services' telemetry down in parallel (each may wait on its exporter)."""
-    if not telemetries:
+    """Shut several services' telemetry down at once (each provider may wait on its exporter)."""
+    providers = [p for t in telemetries for p in t.providers()]
+    for t in telemetries:
+        t.log.removeHandler(t._handler)
+    if not providers:
         return
-    with ThreadPoolExecutor(max_workers=len(telemetries)) as pool:
-        list(pool.map(lambda t: t.shutdown(), telemetries))
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        list(pool.map(_shutdown, providers))

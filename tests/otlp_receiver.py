@@ -57,7 +57,7 @@ class _Trace(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, rx: Received) -> None:
         self.rx = rx
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
+    def Export(self, request: Any, context: Any) -> Any:
         out = []
         for rs in request.resource_spans:
             service = str(_attrs(rs.resource.attributes).get("service.name"))
@@ -65,10 +65,16 @@ class _Trace(trace_service_pb2_grpc.TraceServiceServicer):
                 for s in ss.spans:
                     out.append(
                         Span(
-                            service, s.name, s.kind, s.trace_id.hex(), s.span_id.hex(),
-                            s.parent_span_id.hex(), _attrs(s.attributes),
+                            service,
+                            s.name,
+                            s.kind,
+                            s.trace_id.hex(),
+                            s.span_id.hex(),
+                            s.parent_span_id.hex(),
+                            _attrs(s.attributes),
                             [link.trace_id.hex() for link in s.links],
-                            [e.name for e in s.events], s.status.code,
+                            [e.name for e in s.events],
+                            s.status.code,
                         )
                     )
         with self.rx.lock:
@@ -80,7 +86,7 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, rx: Received) -> None:
         self.rx = rx
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: Any) -> Any:
         with self.rx.lock:
             for rl in request.resource_logs:
                 service = str(_attrs(rl.resource.attributes).get("service.name"))
@@ -94,7 +100,7 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     def __init__(self, rx: Received) -> None:
         self.rx = rx
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: Any) -> Any:
         with self.rx.lock:
             for rm in request.resource_metrics:
                 service = str(_attrs(rm.resource.attributes).get("service.name"))
@@ -110,7 +116,9 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self.received = Received()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Trace(self.received), self.server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            _Trace(self.received), self.server
+        )
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self.received), self.server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
             _Metrics(self.received), self.server
