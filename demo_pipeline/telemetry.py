@@ -11,10 +11,11 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -33,6 +34,38 @@ def otlp_endpoint(explicit: str | None = None) -> str:
     """The gRPC endpoint: explicit, else ``OTEL_EXPORTER_OTLP_ENDPOINT``, else 127.0.0.1:4317."""
     value = explicit or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
     return value if "://" in value else f"http://{value}"
+
+
+_SEVERITY = {
+    logging.DEBUG: SeverityNumber.DEBUG,
+    logging.INFO: SeverityNumber.INFO,
+    logging.WARNING: SeverityNumber.WARN,
+    logging.ERROR: SeverityNumber.ERROR,
+    logging.CRITICAL: SeverityNumber.FATAL,
+}
+
+
+class OtelLogHandler(logging.Handler):
+    """Python logging into the OTel logs SDK: the message as body, dotted ``extra`` keys
+    (``correlation.id``, ...) as attributes, the current span's context attached."""
+
+    def __init__(self, provider: LoggerProvider, name: str) -> None:
+        super().__init__(logging.INFO)
+        self._logger = provider.get_logger(name)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            attrs = {k: v for k, v in record.__dict__.items() if "." in k}
+            attrs["code.function.name"] = record.funcName
+            self._logger.emit(
+                timestamp=int(record.created * 1e9),
+                severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
+                severity_text=record.levelname,
+                body=record.getMessage(),
+                attributes=attrs,
+            )
+        except Exception:
+            self.handleError(record)
 
 
 class Telemetry:
@@ -73,7 +106,7 @@ class Telemetry:
         self.log = logging.getLogger(f"canvasflow.{service_name}")
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
-        self._handler = LoggingHandler(level=logging.INFO, logger_provider=self.logger_provider)
+        self._handler = OtelLogHandler(self.logger_provider, service_name)
         self.log.addHandler(self._handler)
 
     def providers(self) -> list[TracerProvider | LoggerProvider | MeterProvider]:
