@@ -20,7 +20,7 @@ import typer
 
 from console.broker import Broker
 from console.config import DEFAULT_OTLP_GRPC, default_db_path
-from console.errors import InputError
+from console.errors import BrokerError, InputError
 from console.options import DbOpt, JsonOpt
 
 __all__ = ["register"]
@@ -54,9 +54,19 @@ def _kafka(bootstrap: str | None) -> Iterator[str]:
         return
     state = Path(tempfile.mkdtemp(prefix="handoff-demo-broker-"))
     broker = Broker(state, port=_free_port_pair())
-    typer.echo(f"starting a Kafka broker on {broker.bootstrap} ...", err=True)
     try:
-        broker.up()
+        for attempt in range(3):  # a free port can be taken between our check and Kafka's bind
+            typer.echo(f"starting a Kafka broker on {broker.bootstrap} ...", err=True)
+            try:
+                broker.up()
+                break
+            except BrokerError:
+                broker.down()
+                if attempt == 2:
+                    raise
+                shutil.rmtree(state, ignore_errors=True)
+                state.mkdir()
+                broker = Broker(state, port=_free_port_pair())
         yield broker.bootstrap
     finally:
         broker.down()
