@@ -1,7 +1,7 @@
 """Run CanvasFlow: create the topics, start every service, stop cleanly, print a summary.
 
-    python -m demo_pipeline --bootstrap 127.0.0.1:9092 --otlp-endpoint 127.0.0.1:4317 \
-        --rate 2 --poison-rate 0.1 --flaky-rate 0.1 --duration 30 --json
+python -m demo_pipeline --bootstrap 127.0.0.1:9092 --otlp-endpoint 127.0.0.1:4317
+    --rate 2 --poison-rate 0.1 --flaky-rate 0.1 --duration 30 --json
 """
 
 from __future__ import annotations
