@@ -87,8 +87,10 @@ class Emitter:
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self.stats.add("events_produced")
-            self._sent.add(1, {"messaging.destination.name": msg.topic() or ""})
+            topic = msg.topic() or ""
+            kind = "records_forwarded" if topic.endswith(("-retry", "-dlt")) else "events_produced"
+            self.stats.add(kind)
+            self._sent.add(1, {"messaging.destination.name": topic})
         else:
             self.stats.add("produce_errors")
             self.tel.log.error("produce to %s failed: %s", msg.topic(), err)
