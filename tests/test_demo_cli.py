@@ -153,3 +153,36 @@ def test_ctrl_c_also_stops_the_broker_the_demo_started(db_path: Path) -> None:
     port = int(bootstrap.rsplit(":", 1)[1])
     listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
     assert port not in listening
+
+
+def test_with_a_screen_the_tui_runs_while_the_services_do(
+    kafka_bootstrap: str, db_path: Path
+) -> None:
+    from console.commands.demo_cmd import _collector_and_tap, _pipeline_cmd, _run_tui
+
+    prefix = _prefix()
+    seen: dict[str, object] = {}
+
+    class App:  # the TUI's app: the user watches for a while, then quits
+        def run(self) -> None:
+            deadline = time.monotonic() + 60
+            while _services(db_path) < SERVICES and time.monotonic() < deadline:
+                time.sleep(0.5)
+            seen["services"] = _services(db_path)
+
+    def make_app(db: Path, **kwargs: object) -> App:
+        seen.update(db=db, **kwargs)
+        return App()
+
+    from demo_pipeline.run import create_topics
+    from demo_pipeline.runtime import Topics
+
+    create_topics(kafka_bootstrap, Topics(prefix))
+    with _collector_and_tap(db_path, kafka_bootstrap, None, prefix) as daemon:
+        cmd = _pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
+        with open(db_path.with_name("demo-pipeline.log"), "a") as log:
+            summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, log)
+    assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
+    assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
+    assert seen["services"] >= SERVICES  # type: ignore[operator]
+    assert summary["uploads"] > 0
