@@ -117,12 +117,12 @@ def _interrupt_and_check(proc: subprocess.Popen[str], db_path: Path) -> dict[str
     while _services(db_path) < SERVICES and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.5)
-    assert _services(db_path) >= SERVICES
+    assert _services(db_path) >= SERVICES, f"services seen: {sorted(_services(db_path))}"
     family = psutil.Process(proc.pid).children(recursive=True)
     assert family, "the demo runs its services in a child process"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, f"rc {proc.returncode}: {err[-3000:]}"
     _gone, alive = psutil.wait_procs(family, timeout=5)
     assert not alive, f"left running: {alive}"
     return json.loads(out.strip().splitlines()[-1])
