@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from demo_pipeline.contracts import SCHEMA_VERSION
@@ -173,8 +172,3 @@ class Emitter:
         left = self.producer.flush(timeout)
         self.producer.close()
         return left
-
-
-def current_trace_id() -> str:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x")
