@@ -181,7 +181,7 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
     with _collector_and_tap(db_path, kafka_bootstrap, None, prefix) as daemon:
         cmd = _pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
         with open(db_path.with_name("demo-pipeline.log"), "a") as log:
-            summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, log)
+            summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
     assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
     assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
     assert seen["services"] >= SERVICES  # type: ignore[operator]

@@ -168,16 +168,31 @@ def _run_headless(cmd: list[str]) -> dict[str, Any]:
     return _summary(proc, out)
 
 
-def _run_tui(cmd: list[str], make_app: Any, db: Path, servers: str, log: IO[str]) -> dict[str, Any]:
+def _tui_app(make_app: Any, db: Path, servers: str, daemon: Any) -> Any:
+    """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
+    Kafka for DLQ replay and the demo's contracts for DLQ validation."""
     from demo_pipeline.contracts import CONTRACTS_DIR
 
+    kwargs: dict[str, Any] = {"bootstrap": servers, "contracts_dir": CONTRACTS_DIR}
+    try:
+        from console.runtime import InProcessRuntime  # type: ignore[import-not-found]
+
+        kwargs["runtime"] = InProcessRuntime(daemon)
+    except ImportError:
+        pass
+    try:
+        return make_app(db, **kwargs)
+    except TypeError:
+        return make_app(db)
+
+
+def _run_tui(
+    cmd: list[str], make_app: Any, db: Path, servers: str, daemon: Any, log: IO[str]
+) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        try:
-            app = make_app(db, bootstrap=servers, contracts_dir=CONTRACTS_DIR)
-        except TypeError:
-            app = make_app(db)
+        app = _tui_app(make_app, db, servers, daemon)
         with contextlib.suppress(KeyboardInterrupt):
             app.run()
         out = _stop(proc)
@@ -258,7 +273,7 @@ def demo(
             else:
                 log_path = db_path.with_name("demo-pipeline.log")
                 with open(log_path, "a") as log:
-                    summary = _run_tui(cmd, make_app, db_path, servers, log)
+                    summary = _run_tui(cmd, make_app, db_path, servers, daemon, log)
             time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
         counts = daemon.store.counts()
         summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
