@@ -3,17 +3,17 @@
 A stand-in for the user's own services: it imports nothing of ``console`` and talks to the
 console only through Kafka and OTLP (plus one synchronous HTTP call between two of its services).
 
-Services (each its own ``service.name``, TracerProvider, MeterProvider and LoggerProvider)::
+Services (each its own ``service.name``, Tracer/Meter/LoggerProvider), topics under ``<p>.``::
 
-    canvasflow-upload             -> <p>.uploads        UploadReceived (some poisoned: "12,50", no artist_id)
-    canvasflow-image-processor    <- uploads  -> <p>.artworks   ArtworkProcessed | ImageProcessingFailed
-    canvasflow-catalog            <- artworks, GET canvasflow-license (httpx, timeout, breaker, fallback)
-                                  -> <p>.catalog        ArtworkPublished (license verified | provisional)
+    canvasflow-upload             -> uploads: UploadReceived (some poisoned: "12,50", no artist_id)
+    canvasflow-image-processor    uploads -> artworks: ArtworkProcessed | ImageProcessingFailed
+    canvasflow-catalog            artworks -> catalog: ArtworkPublished (verified | provisional),
+                                  after GET canvasflow-license (httpx, timeout, breaker, fallback)
     canvasflow-license            Starlette on 127.0.0.1:<free port>, GET /licenses/{artwork_id}
-    canvasflow-storefront         <- catalog  -> <p>.orders   OrderPlaced
-    canvasflow-order-orchestrator <- orders, order-replies -> <p>.order-commands, <p>.order-status
-    canvasflow-fulfillment        <- order-commands -> <p>.order-replies (payment, inventory, print, ship)
-    canvasflow-notification       <- artworks, catalog, order-status (choreography)
+    canvasflow-storefront         catalog -> orders: OrderPlaced
+    canvasflow-order-orchestrator orders, order-replies -> order-commands, order-status
+    canvasflow-fulfillment        order-commands -> order-replies (payment, stock, print, ship)
+    canvasflow-notification       artworks, catalog, order-status (choreography)
 
 Every consumed topic has ``<topic>-retry`` (3 quick, 3 slow delays) and ``<topic>-dlt`` (Spring
 ``kafka_dlt-*`` headers). Contracts: ``contracts/canvasflow.<name>.schema.json``. Run it with
