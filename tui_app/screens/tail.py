@@ -104,6 +104,14 @@ class TailScreen(Screen[None]):
         batch = msg.batch
         first = not self._started
         self._started = True
+        after_span, after_hop = self._after
+        # Two loads may overlap (a slow one and the next tick's): keep only unseen rows.
+        batch = TailBatch(
+            tuple(s for s in batch.spans if s.id > after_span),
+            tuple(h for h in batch.hops if h.id > after_hop),
+            max(batch.last_span_id, after_span),
+            max(batch.last_hop_id, after_hop),
+        )
         self._after = (batch.last_span_id, batch.last_hop_id)
         new = batch_rows(batch)
         if not new and not first:
