@@ -65,8 +65,16 @@ async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
         assert shown == 5  # four spans and one hop of that upload
         await pilot.press("enter", "p")
         await wait_for(pilot, lambda: "paused" in screen_text(app))
-        fresh = Span("a" * 32, "b" * 16, "late", NOW, NOW + 1, "upload-service", kind=2,
-                     correlation_id="corr-0119-late")
+        fresh = Span(
+            "a" * 32,
+            "b" * 16,
+            "late",
+            NOW,
+            NOW + 1,
+            "upload-service",
+            kind=2,
+            correlation_id="corr-0119-late",
+        )
         store.write([fresh])
         await pilot.pause(0.4)
         assert app.screen.query_one("#tail").row_count == shown

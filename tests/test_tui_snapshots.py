@@ -36,6 +36,7 @@ def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  #
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
     async def loaded(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: "collector unknown" in str(app.screen.query_one("#health").render()))
+        health = app.screen.query_one("#health")
+        await wait_for(pilot, lambda: "collector unknown" in str(health.render()))
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
