@@ -110,9 +110,10 @@ class ServiceAggregator:
         try:
             top = conn.execute("SELECT max(id) FROM spans").fetchone()[0] or 0
             if self._last_id is None:
-                where, args = "start_ns >= ? AND id <= ?", (start_ns, top)
+                where, args = "start_ns >= ? AND +id <= ?", (start_ns, top)
             else:
-                where = "id > ? AND id <= ? AND start_ns >= ?"
+                # "+start_ns": walk the rowid range, not the whole window's start_ns index.
+                where = "id > ? AND id <= ? AND +start_ns >= ?"
                 args = (self._last_id, top, start_ns)
             rows = conn.execute(
                 f"SELECT service, start_ns / ? AS b, {_BIN} AS bin, count(*),"

@@ -9,12 +9,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from console.panels import Health, ServicePanel, TopicPanel
+from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
 from tui_app.render import age, ms, pct, rate, sparkline
-from tui_app.widgets import VimTable
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -96,18 +96,18 @@ class OverviewScreen(Screen[None]):
         yield Static("handoff-console · starting…", id="health")
         yield Static(EMPTY_TEXT, id="empty")
         yield Static("Services (entry spans, last 15 min)", classes="section", id="services-title")
-        yield VimTable(id="services")
+        yield LineTable(id="services")
         yield Static("Topics", classes="section", id="topics-title")
-        yield VimTable(id="topics")
+        yield LineTable(id="topics")
         yield Footer()
 
     def on_mount(self) -> None:
-        services = self.query_one("#services", VimTable)
+        services = self.query_one("#services", LineTable)
         for name, width in (("service", 16), ("/s", 6), ("throughput", 15)):
             services.add_column(name, width=width, key=name)
         for name in ("p50", "p95", "p99", "err"):
             services.add_column(name, width=6, key=name)
-        topics = self.query_one("#topics", VimTable)
+        topics = self.query_one("#topics", LineTable)
         for name, width in (("topic", 22), ("msg/s", 6), ("rate", 12), ("lag", 7)):
             topics.add_column(name, width=width, key=name)
         for name, width in (("group", 10), ("dlq", 5), ("in/s", 5)):
@@ -131,10 +131,10 @@ class OverviewScreen(Screen[None]):
     def on_overview_data(self, msg: OverviewData) -> None:
         self.query_one("#health", Static).update(health_text(msg.health))
         self._show_empty(not msg.services and not msg.topics)
-        self.query_one("#services", VimTable).replace_rows(
+        self.query_one("#services", LineTable).replace_rows(
             [(p.service, service_cells(p)) for p in msg.services]
         )
-        self.query_one("#topics", VimTable).replace_rows(
+        self.query_one("#topics", LineTable).replace_rows(
             [(p.topic, topic_cells(p)) for p in msg.topics]
         )
 
@@ -143,13 +143,13 @@ class OverviewScreen(Screen[None]):
         for wid in ("#services", "#topics", "#services-title", "#topics-title"):
             self.query_one(wid).display = not empty
 
-    @on(DataTable.RowSelected)
-    def _selected(self, event: DataTable.RowSelected) -> None:
-        kind = "service" if event.data_table.id == "services" else "topic"
-        self.post_message(DrillDown(kind, str(event.row_key.value)))
+    @on(LineTable.RowSelected)
+    def _selected(self, event: LineTable.RowSelected) -> None:
+        kind = "service" if event.table.id == "services" else "topic"
+        self.post_message(DrillDown(kind, event.key))
 
     def action_drill(self) -> None:
-        table = self.focused if isinstance(self.focused, VimTable) else None
+        table = self.focused if isinstance(self.focused, LineTable) else None
         key = table.selected_key() if table else None
         if table is not None and key is not None:
             kind = "service" if table.id == "services" else "topic"

@@ -14,9 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from console.panels import TailBatch
+from tui_app.linetable import LineTable
 from tui_app.messages import TailData
 from tui_app.render import ms
-from tui_app.widgets import VimTable
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -78,14 +78,14 @@ class TailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Live tail · waiting for spans and hops…", id="tail-status")
         yield Input(placeholder="/ filter: service, topic, span name, correlation id", id="filter")
-        yield VimTable(id="tail")
+        yield LineTable(id="tail")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#tail", VimTable)
-        for name, width in (("time", 12), ("", 4), ("service/topic", 14)):
+        table = self.query_one("#tail", LineTable)
+        for name, width in (("time", 12), ("", 4), ("service/topic", 16)):
             table.add_column(name, width=width, key=name or "kind")
-        for name, width in (("what", 20), ("dur", 5), ("correlation", 12)):
+        for name, width in (("what", 19), ("dur", 5), ("correlation", 11)):
             table.add_column(name, width=width, key=name)
         self.set_interval(self.app.refresh_s, self._tick)
         self._tick()
@@ -122,7 +122,7 @@ class TailScreen(Screen[None]):
     def _render_rows(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
         rows = [r for r in self._rows if not needle or needle in r[3].lower()][-SHOW:]
-        table = self.query_one("#tail", VimTable)
+        table = self.query_one("#tail", LineTable)
         table.replace_rows([(key, cells) for _, key, cells, _ in rows])
         if rows and not self.paused:
             table.move_cursor(row=len(rows) - 1)
@@ -136,7 +136,7 @@ class TailScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _done(self) -> None:
-        self.query_one("#tail", VimTable).focus()
+        self.query_one("#tail", LineTable).focus()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
