@@ -1,9 +1,11 @@
 """What the overview shows, as pure queries over the store.
 
 * ``ServiceAggregator`` keeps per-service throughput, latency percentiles and error rates over the
-  last 15 minutes in buckets (for sparklines). It reads each span once: the first refresh scans the
-  window through the ``start_ns`` index, later refreshes read only rows with a larger ``id`` than
-  the last one seen, so a refresh costs what arrived since, not what the store holds. Durations
+  last 15 minutes in buckets (for sparklines). It reads each span once: the first refresh reads
+  the window bucket by bucket through the ``start_ns`` index (a bucket with more than ``sample``
+  spans is read as ten evenly spread slices and scaled), later refreshes read only rows with a
+  larger ``id`` than the last one seen, so a refresh costs what arrived since, not what the
+  store holds. Durations
   are binned in SQL (two significant decimal digits of the microseconds), so Python only merges
   small histograms.
 * ``topic_panels`` reads the tap's time series (``topic.messages_per_s``, ``consumer.lag``,
@@ -17,6 +19,7 @@ service was asked to do, not every internal step.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -68,12 +71,12 @@ class ServicePanel:
 
 @dataclass
 class _Bucket:
-    count: int = 0
-    errors: int = 0
-    bins: dict[int, int] = field(default_factory=dict)
+    count: float = 0.0  # scaled when the history was sampled
+    errors: float = 0.0
+    bins: dict[int, float] = field(default_factory=dict)
 
 
-def _percentiles(bins: dict[int, int], qs: tuple[float, ...]) -> list[float | None]:
+def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | None]:
     total = sum(bins.values())
     if not total:
         return [None] * len(qs)
@@ -95,10 +98,13 @@ def _percentiles(bins: dict[int, int], qs: tuple[float, ...]) -> list[float | No
 class ServiceAggregator:
     """Per-service panels over a sliding window, refreshed incrementally by span ``id``."""
 
-    def __init__(self, window_s: int = WINDOW_S, buckets: int = BUCKETS) -> None:
+    def __init__(
+        self, window_s: int = WINDOW_S, buckets: int = BUCKETS, sample: int = 5000
+    ) -> None:
         self.window_s = window_s
         self.buckets = buckets
         self.bucket_ns = window_s * NS // buckets
+        self.sample = sample
         self._last_id: int | None = None
         self._data: dict[str, dict[int, _Bucket]] = {}
 
@@ -110,26 +116,64 @@ class ServiceAggregator:
         try:
             top = conn.execute("SELECT max(id) FROM spans").fetchone()[0] or 0
             if self._last_id is None:
-                where, args = "start_ns >= ? AND +id <= ?", (start_ns, top)
+                for b in range(first, first + self.buckets):
+                    self._load_bucket(conn, b, top)
             else:
                 # "+start_ns": walk the rowid range, not the whole window's start_ns index.
-                where = "id > ? AND id <= ? AND +start_ns >= ?"
-                args = (self._last_id, top, start_ns)
-            rows = conn.execute(
-                f"SELECT service, start_ns / ? AS b, {_BIN} AS bin, count(*),"
-                f" sum(status_code = 2) FROM spans WHERE {where} AND {_ENTRY}"
-                " GROUP BY service, b, bin",
-                (self.bucket_ns, *args),
-            ).fetchall()
+                self._merge(
+                    conn.execute(
+                        f"SELECT service, start_ns / ? AS b, {_BIN} AS bin, count(*),"
+                        f" sum(status_code = 2) FROM spans"
+                        f" WHERE id > ? AND id <= ? AND +start_ns >= ? AND {_ENTRY}"
+                        " GROUP BY service, b, bin",
+                        (self.bucket_ns, self._last_id, top, start_ns),
+                    ),
+                    1.0,
+                )
         finally:
             conn.execute("COMMIT")
         self._last_id = max(top, self._last_id or 0)
-        for service, b, code, n, errors in rows:
-            bucket = self._data.setdefault(service, {}).setdefault(b, _Bucket())
-            bucket.count += n
-            bucket.errors += errors or 0
-            bucket.bins[code] = bucket.bins.get(code, 0) + n
         return self._panels(first, now_ns)
+
+    def _load_bucket(self, conn: sqlite3.Connection, b: int, top: int) -> None:
+        """One bucket of history: exact up to ``sample`` spans, else evenly spread slices of it
+        scaled up (a busy store holds millions of spans per window; the first refresh must not
+        sort them all)."""
+        lo, hi = b * self.bucket_ns, (b + 1) * self.bucket_ns
+        total = conn.execute(
+            "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ? AND +id <= ?",
+            (lo, hi, top),
+        ).fetchone()[0]
+        if not total:
+            return
+        select = (
+            f"SELECT service, {b} AS b, {_BIN} AS bin, sum({_ENTRY}),"
+            f" sum(status_code = 2 AND {_ENTRY}), count(*) FROM"
+            " (SELECT service, kind, parent_span_id, start_ns, end_ns, status_code FROM spans"
+            "  WHERE start_ns >= ? AND start_ns < ? AND +id <= ? ORDER BY start_ns LIMIT ?)"
+            " GROUP BY service, bin"
+        )
+        if total <= self.sample:
+            self._merge([r[:5] for r in conn.execute(select, (lo, hi, top, total))], 1.0)
+            return
+        slices = 10
+        rows: list[tuple[str, int, int, int, int]] = []
+        seen = 0
+        for k in range(slices):
+            t = lo + (hi - lo) * k // slices
+            for r in conn.execute(select, (t, hi, top, self.sample // slices)):
+                rows.append(r[:5])
+                seen += r[5]
+        self._merge(rows, total / max(1, seen))
+
+    def _merge(self, rows: Iterable[tuple[str, int, int, int, int]], scale: float) -> None:
+        for service, b, code, n, errors in rows:
+            if not n:
+                continue
+            bucket = self._data.setdefault(service, {}).setdefault(b, _Bucket())
+            bucket.count += n * scale
+            bucket.errors += (errors or 0) * scale
+            bucket.bins[code] = bucket.bins.get(code, 0) + n * scale
 
     def _panels(self, first: int, now_ns: int) -> list[ServicePanel]:
         out: list[ServicePanel] = []
@@ -140,8 +184,8 @@ class ServiceAggregator:
             if not buckets:
                 del self._data[service]
                 continue
-            merged: dict[int, int] = {}
-            count = errors = 0
+            merged: dict[int, float] = {}
+            count = errors = 0.0
             tp, lat, err = [], [], []
             for b in range(first, first + self.buckets):
                 bk = buckets.get(b)
@@ -162,7 +206,7 @@ class ServiceAggregator:
             out.append(
                 ServicePanel(
                     service=service,
-                    spans=count,
+                    spans=round(count),
                     per_s=count / elapsed_s,
                     p50_ms=p50,
                     p95_ms=p95,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from console.model import Span
 from console.panels import ServiceAggregator, health, tail, topic_panels
 from console.store import Store
@@ -64,3 +66,30 @@ def test_topics_lag_dlq_and_health(store: Store) -> None:
     batch = tail(conn, 0, 0, limit=50)
     assert len(batch.spans) == 50 and len(batch.hops) == 50
     assert tail(conn, batch.last_span_id, batch.last_hop_id).spans == ()
+
+
+def test_sampled_history_stays_close_to_exact(store: Store) -> None:
+    """A busy bucket is read as ten slices and scaled: totals and p95 stay close to exact."""
+    services = ("a", "b", "c")
+    rnd = random.Random(7)  # real traffic interleaves services irregularly
+    store.write(
+        [
+            Span(
+                f"{i:032x}",
+                f"{i:016x}",
+                "op",
+                NOW - 600 * S + i * 200 * MS,
+                NOW - 600 * S + i * 200 * MS + rnd.randint(1, 100) * MS,
+                rnd.choice(services),
+                kind=2,
+            )
+            for i in range(3000)
+        ]
+    )
+    conn = store.connect()
+    exact = {p.service: p for p in ServiceAggregator().refresh(conn, NOW)}
+    sampled = {p.service: p for p in ServiceAggregator(sample=100).refresh(conn, NOW)}
+    assert exact.keys() == sampled.keys() == set(services)
+    for name, p in exact.items():
+        assert abs(sampled[name].spans - p.spans) <= 0.15 * p.spans
+        assert abs(sampled[name].p95_ms - p.p95_ms) <= 0.15 * p.p95_ms

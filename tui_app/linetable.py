@@ -60,6 +60,15 @@ class LineTable(Widget, can_focus=True):
         def control(self) -> LineTable:
             return self.table
 
+    @dataclass
+    class Highlighted(Message):
+        table: LineTable
+        key: str | None
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._columns: list[tuple[str, str, int]] = []  # key, title, width
@@ -130,6 +139,7 @@ class LineTable(Widget, can_focus=True):
     def watch_cursor_row(self) -> None:
         self._scroll_to_cursor()
         self.refresh()
+        self.post_message(self.Highlighted(self, self.selected_key()))
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()

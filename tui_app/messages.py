@@ -15,6 +15,7 @@ from textual.message import Message
 from console.panels import Health, ServicePanel, TailBatch, TopicPanel
 
 __all__ = [
+    "AuditLoaded",
     "DeadLetterDetail",
     "DeadLettersLoaded",
     "DrillDown",
@@ -102,3 +103,8 @@ class LoadFailed(Message):
 
     what: str
     error: str
+
+
+@dataclass
+class AuditLoaded(Message):
+    entries: list[Any]  # console.model.AuditEntry
