@@ -98,10 +98,10 @@ class HandoffApp(App[None]):
     # messages ------------------------------------------------------------------------------
     def on_drill_down(self, msg: DrillDown) -> None:
         self.drill = msg
-        self.switch_mode("journeys")
-        screen = self.screen
-        if hasattr(screen, "apply_drill"):
-            screen.apply_drill(msg)
+        if self.current_mode == "journeys" and hasattr(self.screen, "apply_drill"):
+            self.screen.apply_drill(msg)
+        else:
+            self.switch_mode("journeys")  # the screen applies app.drill when it resumes
 
     def on_load_failed(self, msg: LoadFailed) -> None:
         self.notify(f"{msg.what}: {msg.error}", severity="error", timeout=6)

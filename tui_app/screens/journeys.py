@@ -68,6 +68,7 @@ class JourneysScreen(Screen[None]):
         self.status: str | None = None
         self.service: str | None = None
         self.topic: str | None = None
+        self._drill: DrillDown | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Journeys", id="journeys-status")
@@ -83,12 +84,15 @@ class JourneysScreen(Screen[None]):
         table.add_column("correlation", width=24, key="corr")
         table.add_column("where", width=30, key="where")
         table.add_column("took", width=8, key="took")
-        if self.app.drill is not None:
-            self.apply_drill(self.app.drill)
-        else:
+        if self.app.drill is None:
             self.action_refresh()
 
+    def on_screen_resume(self) -> None:
+        if self.app.drill is not None and self.app.drill is not self._drill:
+            self.apply_drill(self.app.drill)
+
     def apply_drill(self, msg: DrillDown) -> None:
+        self._drill = msg
         self.service = msg.value if msg.kind == "service" else None
         self.topic = msg.value if msg.kind == "topic" else None
         self.action_refresh()
