@@ -1,0 +1,89 @@
+"""What both OTLP receivers share: settings, counters, the bearer-token check, address parsing."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ReceiverSettings",
+    "ReceiverStats",
+    "parse_address",
+    "token_matches",
+]
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """How a receiver listens and what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    auth_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    correlation_keys: Sequence[str] = field(default=DEFAULT_CORRELATION_KEYS)
+
+
+class ReceiverStats:
+    """Counters a receiver keeps for the daemon's health; safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.received = 0
+        self.rejected = 0
+        self.failed_requests = 0
+        self.last_error: str | None = None
+
+    def accepted(self, records: int, rejected: int) -> None:
+        with self._lock:
+            self.requests += 1
+            self.received += records
+            self.rejected += rejected
+
+    def failed(self, message: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.failed_requests += 1
+            self.last_error = message
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "received": self.received,
+                "rejected": self.rejected,
+                "failed_requests": self.failed_requests,
+                "last_error": self.last_error,
+            }
+
+
+def token_matches(expected: str | None, authorization: str | None) -> bool:
+    """True when no token is required or ``authorization`` is ``Bearer <expected>``."""
+    if expected is None:
+        return True
+    if not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) as ``(host, port)``; ValueError when it is not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)

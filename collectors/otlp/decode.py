@@ -1,0 +1,396 @@
+"""OTLP to records: pure functions, one per protobuf message, no network and no store.
+
+Protobuf bodies are parsed by the ``opentelemetry-proto`` generated classes; OTLP JSON bodies by
+``google.protobuf.json_format.ParseDict`` once the hex trace and span ids are turned into the
+base64 the protobuf JSON mapping expects. Everything wrong with a body raises ``DecodeError``.
+
+The request-level functions (``decode_trace_request`` and friends) return
+``(records, rejected_count, error_message)``: records that cannot be stored (a span without a valid
+trace or span id) are counted as rejected, which the receivers report as ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as _ProtoDecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from console.errors import HandoffError
+from console.model import LogRecord, MetricPoint, Span, SpanLink
+
+__all__ = [
+    "DEFAULT_CORRELATION_KEYS",
+    "DecodeError",
+    "Decoded",
+    "decode_any_value",
+    "decode_attributes",
+    "decode_event",
+    "decode_link",
+    "decode_log_record",
+    "decode_logs_request",
+    "decode_metric",
+    "decode_metrics_request",
+    "decode_resource",
+    "decode_span",
+    "decode_trace_request",
+    "logs_from_request",
+    "metrics_from_request",
+    "parse_body",
+    "spans_from_request",
+]
+
+DEFAULT_CORRELATION_KEYS: tuple[str, ...] = (
+    "correlation.id",
+    "correlation_id",
+    "app.correlation_id",
+    "messaging.message.conversation_id",
+)
+UNKNOWN_SERVICE = "unknown_service"
+Format = Literal["protobuf", "json"]
+Decoded = tuple[list[Any], int, str]
+
+
+class DecodeError(HandoffError):
+    """The body is not a valid OTLP request (HTTP 400, gRPC INVALID_ARGUMENT)."""
+
+
+# --- attributes -------------------------------------------------------------------------------
+
+
+def decode_any_value(value: Any) -> Any:
+    """An ``AnyValue`` as a JSON-compatible value; bytes become hex, an empty value None."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [decode_any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return decode_attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def decode_attributes(attributes: Iterable[Any]) -> dict[str, Any]:
+    """A repeated ``KeyValue`` as a dict (a repeated key: the last one wins)."""
+    out: dict[str, Any] = {}
+    for kv in attributes:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+        elif kind is None:
+            out[kv.key] = None
+        elif kind in _SCALARS:
+            out[kv.key] = getattr(v, kind)
+        else:
+            out[kv.key] = decode_any_value(v)
+    return out
+
+
+_SCALARS = frozenset({"bool_value", "int_value", "double_value"})
+
+
+def decode_resource(resource: Any) -> tuple[str, dict[str, Any]]:
+    """``(service.name, attributes)`` of a ``Resource``."""
+    attrs = decode_attributes(resource.attributes)
+    service = attrs.get("service.name")
+    return (str(service) if service not in (None, "") else UNKNOWN_SERVICE), attrs
+
+
+# --- traces -----------------------------------------------------------------------------------
+
+
+def decode_event(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "time_ns": event.time_unix_nano,
+        "attributes": decode_attributes(event.attributes),
+    }
+
+
+def decode_link(link: Any) -> SpanLink:
+    return SpanLink(link.trace_id.hex(), link.span_id.hex(), decode_attributes(link.attributes))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def correlation_id(
+    attrs: dict[str, Any], resource: dict[str, Any], keys: Sequence[str]
+) -> str | None:
+    """The first correlation attribute found on the record, then on its resource."""
+    found = _first(attrs, keys)
+    if found is None and resource:
+        found = _first(resource, keys)
+    return _text(found)
+
+
+def decode_span(
+    span: Any,
+    service: str,
+    resource: dict[str, Any],
+    scope: str = "",
+    correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+) -> Span:
+    """A ``Span`` record. ``resource`` is shared between the spans of one resource."""
+    attrs = decode_attributes(span.attributes)
+    get = attrs.get
+    parent = span.parent_span_id
+    status = span.status
+    return Span(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        name=span.name,
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
+        service=service,
+        parent_span_id=parent.hex() if parent else None,
+        kind=span.kind,
+        status_code=status.code,
+        status_message=status.message,
+        attributes=attrs,
+        resource=resource,
+        events=tuple(decode_event(e) for e in span.events) if span.events else (),
+        links=tuple(decode_link(lk) for lk in span.links) if span.links else (),
+        scope=scope,
+        correlation_id=correlation_id(attrs, resource, correlation_keys),
+        messaging_system=_text(get("messaging.system")),
+        messaging_destination=_text(get("messaging.destination.name")),
+        messaging_partition=_int(get("messaging.destination.partition.id")),
+        messaging_offset=_int(_first(attrs, _OFFSET_KEYS)),
+        messaging_operation=_text(_first(attrs, _OPERATION_KEYS)),
+        messaging_consumer_group=_text(_first(attrs, _GROUP_KEYS)),
+    )
+
+
+_OFFSET_KEYS = ("messaging.kafka.offset", "messaging.kafka.message.offset")
+_OPERATION_KEYS = ("messaging.operation.type", "messaging.operation")
+_GROUP_KEYS = ("messaging.consumer.group.name", "messaging.kafka.consumer.group")
+
+
+def spans_from_request(
+    request: Any, correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS
+) -> Decoded:
+    """Spans of a parsed ``ExportTraceServiceRequest``; spans with bad ids are rejected."""
+    spans: list[Any] = []
+    rejected = 0
+    for rs in request.resource_spans:
+        service, resource = decode_resource(rs.resource)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name
+            for span in ss.spans:
+                if len(span.trace_id) != 16 or len(span.span_id) != 8:
+                    rejected += 1
+                    continue
+                spans.append(decode_span(span, service, resource, scope, correlation_keys))
+    message = f"{rejected} spans without a valid trace or span id" if rejected else ""
+    return spans, rejected, message
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def _number(point: Any) -> float | None:
+    kind = point.WhichOneof("value")
+    if kind == "as_double":
+        return point.as_double
+    if kind == "as_int":
+        return float(point.as_int)
+    return None
+
+
+def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
+    """The points of one ``Metric``, whatever its kind."""
+    kind = metric.WhichOneof("data")
+    if kind is None:
+        return []
+    name, unit = metric.name, metric.unit
+    points = getattr(metric, kind).data_points
+    out: list[MetricPoint] = []
+    for p in points:
+        common = {
+            "name": name,
+            "service": service,
+            "time_ns": p.time_unix_nano,
+            "start_time_ns": p.start_time_unix_nano,
+            "unit": unit,
+            "attributes": decode_attributes(p.attributes),
+        }
+        if kind in ("gauge", "sum"):
+            out.append(MetricPoint(kind=kind, value=_number(p), **common))
+        elif kind == "histogram":
+            out.append(
+                MetricPoint(
+                    kind="histogram",
+                    count=p.count,
+                    sum=p.sum if p.HasField("sum") else None,
+                    bucket_counts=tuple(p.bucket_counts),
+                    explicit_bounds=tuple(p.explicit_bounds),
+                    **common,
+                )
+            )
+        elif kind == "exponential_histogram":
+            out.append(
+                MetricPoint(
+                    kind="exponential_histogram",
+                    count=p.count,
+                    sum=p.sum if p.HasField("sum") else None,
+                    **common,
+                )
+            )
+        else:  # summary
+            out.append(MetricPoint(kind="summary", count=p.count, sum=p.sum, **common))
+    return out
+
+
+def metrics_from_request(request: Any) -> Decoded:
+    """Points of a parsed ``ExportMetricsServiceRequest``."""
+    points: list[Any] = []
+    for rm in request.resource_metrics:
+        service, _ = decode_resource(rm.resource)
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                points.extend(decode_metric(metric, service))
+    return points, 0, ""
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+def decode_log_record(
+    record: Any,
+    service: str,
+    resource: dict[str, Any] | None = None,
+    correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+) -> LogRecord:
+    """A ``LogRecord``; a body that is not a string is kept as JSON text."""
+    attrs = decode_attributes(record.attributes)
+    body = decode_any_value(record.body) if record.HasField("body") else None
+    if body is None:
+        text = ""
+    elif isinstance(body, str):
+        text = body
+    else:
+        text = json.dumps(body, ensure_ascii=False)
+    return LogRecord(
+        time_ns=record.time_unix_nano or record.observed_time_unix_nano,
+        service=service,
+        severity_number=record.severity_number,
+        severity_text=record.severity_text,
+        body=text,
+        trace_id=record.trace_id.hex() or None,
+        span_id=record.span_id.hex() or None,
+        attributes=attrs,
+        correlation_id=correlation_id(attrs, resource or {}, correlation_keys),
+    )
+
+
+def logs_from_request(
+    request: Any, correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS
+) -> Decoded:
+    """Log records of a parsed ``ExportLogsServiceRequest``; bad trace or span ids are rejected."""
+    logs: list[Any] = []
+    rejected = 0
+    for rl in request.resource_logs:
+        service, resource = decode_resource(rl.resource)
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
+                    rejected += 1
+                    continue
+                logs.append(decode_log_record(record, service, resource, correlation_keys))
+    message = f"{rejected} log records with an invalid trace or span id" if rejected else ""
+    return logs, rejected, message
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """Rewrite OTLP JSON's hex ids in place as the base64 protobuf JSON expects."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                except ValueError as exc:
+                    raise DecodeError(f"{key} is not hex: {value[:40]!r}") from exc
+            elif isinstance(value, dict | list):
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                _hex_ids_to_base64(item)
+
+
+def parse_body(body: bytes, fmt: Format, message_type: type) -> Any:
+    """Parse a protobuf or OTLP JSON body into ``message_type``; DecodeError when it is not one."""
+    try:
+        if fmt == "protobuf":
+            return message_type.FromString(body)
+        doc = json.loads(body)
+        if not isinstance(doc, dict):
+            raise DecodeError("an OTLP JSON body is an object")
+        _hex_ids_to_base64(doc)
+        return json_format.ParseDict(doc, message_type(), ignore_unknown_fields=True)
+    except DecodeError:
+        raise
+    except (_ProtoDecodeError, json_format.ParseError) as exc:
+        raise DecodeError(f"malformed {fmt} body: {exc}") from None
+    except (ValueError, TypeError, RecursionError, binascii.Error, OverflowError) as exc:
+        raise DecodeError(f"malformed {fmt} body: {type(exc).__name__}: {exc}") from None
+
+
+def decode_trace_request(
+    body: bytes,
+    fmt: Format = "protobuf",
+    correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+) -> Decoded:
+    return spans_from_request(parse_body(body, fmt, ExportTraceServiceRequest), correlation_keys)
+
+
+def decode_metrics_request(body: bytes, fmt: Format = "protobuf") -> Decoded:
+    return metrics_from_request(parse_body(body, fmt, ExportMetricsServiceRequest))
+
+
+def decode_logs_request(
+    body: bytes,
+    fmt: Format = "protobuf",
+    correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+) -> Decoded:
+    return logs_from_request(parse_body(body, fmt, ExportLogsServiceRequest), correlation_keys)

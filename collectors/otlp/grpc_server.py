@@ -1,0 +1,202 @@
+"""The OTLP/gRPC receiver: Trace, Metrics and Logs ``Export`` mapped to decode, sink and status.
+
+Status codes follow the OTLP specification: a body that does not decode is INVALID_ARGUMENT, a
+full store queue is UNAVAILABLE with a ``google.rpc.RetryInfo`` in the trailers, a message over the
+size limit is RESOURCE_EXHAUSTED (grpcio enforces ``max_receive_message_length``), a missing or
+wrong bearer token is UNAUTHENTICATED. Rejected records fill ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
+
+from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
+from collectors.otlp.decode import (
+    Decoded,
+    logs_from_request,
+    metrics_from_request,
+    parse_body,
+    spans_from_request,
+)
+from console.errors import Overloaded
+from console.store import Sink
+
+__all__ = ["GrpcReceiver"]
+
+log = logging.getLogger(__name__)
+
+
+class _Exporter:
+    """The one code path every Export goes through."""
+
+    def __init__(self, sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> None:
+        self.sink = sink
+        self.settings = settings
+        self.stats = stats
+
+    def export(
+        self,
+        request: Any,
+        context: grpc.ServicerContext,
+        decode: Callable[[Any], Decoded],
+        respond: Callable[[int, str], Any],
+    ) -> Any:
+        if self.settings.auth_token is not None:
+            metadata = dict(context.invocation_metadata())
+            auth = metadata.get("authorization")
+            if not token_matches(self.settings.auth_token, auth):  # type: ignore[arg-type]
+                self.stats.failed("unauthenticated request")
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        try:
+            records, rejected, message = decode(request)
+        except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
+            self.stats.failed(f"decode: {exc}")
+            log.debug("rejected an OTLP request: %s", exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
+        try:
+            self.sink.submit(records)
+        except Overloaded as exc:
+            self.stats.failed(str(exc))
+            delay = Duration()
+            delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
+            context.set_trailing_metadata(
+                (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=delay).SerializeToString()),)
+            )
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        self.stats.accepted(len(records), rejected)
+        return respond(rejected, message)
+
+
+def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
+    """Export handlers that take the raw bytes: a body that does not parse is INVALID_ARGUMENT
+    (grpcio's own deserializer would answer INTERNAL)."""
+    keys = exporter.settings.correlation_keys
+    services = (
+        ("trace", "TraceService", trace_pb.ExportTraceServiceRequest, spans_from_request, True,
+         _trace_response),
+        ("metrics", "MetricsService", metrics_pb.ExportMetricsServiceRequest,
+         metrics_from_request, False, _metrics_response),
+        ("logs", "LogsService", logs_pb.ExportLogsServiceRequest, logs_from_request, True,
+         _logs_response),
+    )  # fmt: skip
+    handlers: list[grpc.GenericRpcHandler] = []
+    for package, service, request_type, from_request, keyed, respond in services:
+
+        def decode(
+            body: bytes, t: type = request_type, f: Any = from_request, k: bool = keyed
+        ) -> Decoded:
+            request = parse_body(body, "protobuf", t)
+            return f(request, keys) if k else f(request)
+
+        def export(
+            body: bytes, context: grpc.ServicerContext, d: Any = decode, r: Any = respond
+        ) -> Any:
+            return exporter.export(body, context, d, r)
+
+        method = grpc.unary_unary_rpc_method_handler(
+            export, request_deserializer=None, response_serializer=_serialize
+        )
+        name = f"opentelemetry.proto.collector.{package}.v1.{service}"
+        handlers.append(grpc.method_handlers_generic_handler(name, {"Export": method}))
+    return handlers
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _trace_response(rejected: int, message: str) -> Any:
+    if not rejected:
+        return trace_pb.ExportTraceServiceResponse()
+    return trace_pb.ExportTraceServiceResponse(
+        partial_success=trace_pb.ExportTracePartialSuccess(
+            rejected_spans=rejected, error_message=message
+        )
+    )
+
+
+def _metrics_response(rejected: int, message: str) -> Any:
+    if not rejected:
+        return metrics_pb.ExportMetricsServiceResponse()
+    return metrics_pb.ExportMetricsServiceResponse(
+        partial_success=metrics_pb.ExportMetricsPartialSuccess(
+            rejected_data_points=rejected, error_message=message
+        )
+    )
+
+
+def _logs_response(rejected: int, message: str) -> Any:
+    if not rejected:
+        return logs_pb.ExportLogsServiceResponse()
+    return logs_pb.ExportLogsServiceResponse(
+        partial_success=logs_pb.ExportLogsPartialSuccess(
+            rejected_log_records=rejected, error_message=message
+        )
+    )
+
+
+class GrpcReceiver:
+    """OTLP/gRPC on ``settings.host:settings.port``; a daemon component (start/stop/health)."""
+
+    name = "otlp-grpc"
+
+    def __init__(self, sink: Sink, settings: ReceiverSettings, *, workers: int = 4) -> None:
+        self.settings = settings
+        self.stats = ReceiverStats()
+        self.workers = workers
+        self.port: int | None = None
+        self._exporter = _Exporter(sink, settings, self.stats)
+        self._server: grpc.Server | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port if self.port is not None else self.settings.port}"
+
+    def start(self) -> None:
+        limit = self.settings.max_bytes
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="otlp-grpc"),
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", 4 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=self.workers * 8,
+        )
+        server.add_generic_rpc_handlers(_handlers(self._exporter))
+        target = f"{_bracket(self.settings.host)}:{self.settings.port}"
+        if self.settings.tls_cert and self.settings.tls_key:
+            creds = grpc.ssl_server_credentials(
+                [(self.settings.tls_key.read_bytes(), self.settings.tls_cert.read_bytes())]
+            )
+            port = server.add_secure_port(target, creds)
+        else:
+            port = server.add_insecure_port(target)
+        if port == 0 and self.settings.port != 0:
+            raise OSError(f"cannot listen for OTLP/gRPC on {target}")
+        server.start()
+        self.port = port
+        self._server = server
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop taking requests; requests in flight finish (and reach the sink) first."""
+        if self._server is not None:
+            self._server.stop(grace).wait(grace + 1)
+            self._server = None
+
+    def health(self) -> dict[str, object]:
+        return {"listening": self.address if self._server else None, **self.stats.snapshot()}
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

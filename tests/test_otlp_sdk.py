@@ -1,0 +1,187 @@
+"""The official OpenTelemetry SDK exporters send to `serve`; the store holds what was sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from tests.otlp_helpers import Serve, rows
+
+
+def _exporters(transport: str, s: Serve) -> tuple[object, object, object]:
+    if transport == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        target = s.grpc_target
+        return (
+            OTLPSpanExporter(endpoint=target, insecure=True),
+            OTLPMetricExporter(endpoint=target, insecure=True),
+            OTLPLogExporter(endpoint=target, insecure=True),
+        )
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HLog
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HMetric,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HSpan
+
+    url = s.http_url
+    return (
+        HSpan(endpoint=f"{url}/v1/traces"),
+        HMetric(endpoint=f"{url}/v1/metrics"),
+        HLog(endpoint=f"{url}/v1/logs"),
+    )
+
+
+def _send_traces(exporter_factory, services: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """Two services hand an order over: a producer span, a linked consumer span with a child."""
+    memory = InMemorySpanExporter()
+    providers = []
+    for name in services:
+        provider = TracerProvider(resource=Resource.create({"service.name": name, "env": "test"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter_factory()))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        providers.append(provider)
+    orders = providers[0].get_tracer("canvasflow.orders")
+    catalog = providers[1].get_tracer("canvasflow.catalog")
+    with orders.start_as_current_span("POST /orders", kind=SpanKind.SERVER) as root:
+        root.set_attribute("http.route", "/orders")
+        with orders.start_as_current_span(
+            "orders send",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": "orders.placed",
+                "messaging.destination.partition.id": "2",
+                "messaging.kafka.offset": 41,
+                "messaging.operation.type": "send",
+                "correlation.id": "order-7",
+                "retry.count": 0,
+                "weights": [0.5, 1.5],
+                "enabled": True,
+            },
+        ) as produce:
+            produce.add_event("enqueued", {"queue.depth": 3})
+    produce_ctx = produce.get_span_context()
+    with catalog.start_as_current_span(
+        "orders.placed process",
+        kind=SpanKind.CONSUMER,
+        links=[Link(produce_ctx, {"link.kind": "follows"})],
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": "orders.placed",
+            "messaging.consumer.group.name": "catalog",
+            "messaging.operation": "process",
+            "app.correlation_id": "order-7",
+        },
+    ) as consume:
+        consume.set_status(Status(StatusCode.ERROR, "sku not found"))
+        with catalog.start_as_current_span("lookup sku"):
+            pass
+    for provider in providers:
+        provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_sdk_exporters_land_exactly_in_the_store(tmp_path: Path, transport: str) -> None:
+    db = tmp_path / "h.db"
+    with Serve(db) as s:
+        _, metric_exp, log_exp = _exporters(transport, s)
+        sent = _send_traces(lambda: _exporters(transport, s)[0], ["orders", "catalog"])
+
+        reader = PeriodicExportingMetricReader(metric_exp, export_interval_millis=3_600_000)
+        meters = MeterProvider(
+            resource=Resource.create({"service.name": "orders"}), metric_readers=[reader]
+        )
+        meter = meters.get_meter("canvasflow")
+        meter.create_counter("orders.placed").add(3, {"region": "eu"})
+        meter.create_histogram("order.value", unit="EUR").record(12.5)
+        meter.create_histogram("order.value", unit="EUR").record(87.5)
+        meter.create_gauge("queue.depth").set(7)
+        meters.shutdown()
+
+        logs = LoggerProvider(resource=Resource.create({"service.name": "catalog"}))
+        logs.add_log_record_processor(SimpleLogRecordProcessor(log_exp))
+        (producer,) = [span for span in sent if span.name == "orders send"]
+        ctx = trace.set_span_in_context(trace.NonRecordingSpan(producer.get_span_context()))
+        logs.get_logger("canvasflow").emit(
+            body="sku 42 not found",
+            severity_number=SeverityNumber.ERROR,
+            severity_text="ERROR",
+            attributes={"correlation_id": "order-7"},
+            context=ctx,
+        )
+        logs.shutdown()
+        assert s.stop() == 0
+    assert "records committed" in s.stderr
+
+    stored = {r["span_id"]: r for r in rows(db, "SELECT * FROM spans")}
+    assert len(stored) == len(sent) == 4
+    for span in sent:
+        ctx = span.get_span_context()
+        row = stored[format(ctx.span_id, "016x")]
+        assert row["trace_id"] == format(ctx.trace_id, "032x")
+        assert row["name"] == span.name
+        assert row["start_ns"] == span.start_time and row["end_ns"] == span.end_time
+        parent = format(span.parent.span_id, "016x") if span.parent else None
+        assert row["parent_span_id"] == parent
+        assert row["kind"] == span.kind.value + 1  # the SDK's enum starts at INTERNAL = 0
+        assert row["service"] == span.resource.attributes["service.name"]
+        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in span.attributes.items()}
+        assert json.loads(row["attributes"]) == expected
+        assert row["status_code"] == span.status.status_code.value
+    by_name = {r["name"]: r for r in stored.values()}
+    produce, consume = by_name["orders send"], by_name["orders.placed process"]
+    assert produce["correlation_id"] == consume["correlation_id"] == "order-7"
+    assert (produce["msg_system"], produce["msg_destination"]) == ("kafka", "orders.placed")
+    assert (produce["msg_partition"], produce["msg_offset"], produce["msg_operation"]) == (
+        2,
+        41,
+        "send",
+    )
+    assert (consume["msg_group"], consume["msg_operation"]) == ("catalog", "process")
+    assert consume["status_message"] == "sku not found"
+    assert json.loads(produce["events"])[0]["name"] == "enqueued"
+    links = rows(db, "SELECT * FROM span_links")
+    assert [(lk["span_id"], lk["linked_trace_id"], lk["linked_span_id"]) for lk in links] == [
+        (consume["span_id"], produce["trace_id"], produce["span_id"])
+    ]
+    assert json.loads(consume["links"])[0][2] == {"link.kind": "follows"}
+    assert {r["name"] for r in rows(db, "SELECT name FROM services")} == {"orders", "catalog"}
+
+    points = {r["name"]: r for r in rows(db, "SELECT * FROM metric_points")}
+    assert points["orders.placed"]["kind"] == "sum" and points["orders.placed"]["value"] == 3
+    assert json.loads(points["orders.placed"]["attributes"]) == {"region": "eu"}
+    hist = points["order.value"]
+    assert (hist["kind"], hist["count"], hist["sum"], hist["unit"]) == (
+        "histogram",
+        2,
+        100.0,
+        "EUR",
+    )
+    assert sum(json.loads(hist["bucket_counts"])) == 2
+    assert (points["queue.depth"]["kind"], points["queue.depth"]["value"]) == ("gauge", 7)
+
+    (log,) = rows(db, "SELECT * FROM log_records")
+    assert (log["service"], log["body"], log["severity_number"]) == (
+        "catalog",
+        "sku 42 not found",
+        17,
+    )
+    assert log["trace_id"] == produce["trace_id"] and log["span_id"] == produce["span_id"]
+    assert log["correlation_id"] == "order-7"
