@@ -9,6 +9,7 @@ Environment variables (each also a command-line option):
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_OTLP_HTTP",
     "default_db_path",
     "default_state_dir",
+    "parse_duration",
 ]
 
 APP_NAME = "handoff-console"
@@ -43,3 +45,32 @@ def default_state_dir() -> Path:
 
 def jar_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "kafka"
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"10m"``, ``"30s"``, ``"24h"``, ``"1h30m"``, ``"250ms"`` or plain seconds -> seconds.
+
+    Raises ValueError with a message for a person on anything else.
+    """
+    t = text.strip().lower()
+    try:
+        value = float(t)
+    except ValueError:
+        pass
+    else:
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative: {text!r}")
+        return value
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_S[m.group(2)]
+        pos = m.end()
+    if pos != len(t) or not t:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 24h, 1h30m)")
+    return total

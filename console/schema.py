@@ -55,6 +55,8 @@ CREATE TABLE spans (
 CREATE UNIQUE INDEX spans_trace_span ON spans(trace_id, span_id);
 CREATE INDEX spans_correlation ON spans(correlation_id) WHERE correlation_id IS NOT NULL;
 CREATE INDEX spans_start ON spans(start_ns);
+CREATE INDEX spans_destination_group ON spans(msg_destination, msg_group)
+    WHERE msg_group IS NOT NULL;
 
 CREATE TABLE span_links (
     trace_id TEXT NOT NULL,

@@ -1,0 +1,28 @@
+"""Journeys: follow one piece of work across services, traces and Kafka handoffs.
+
+Public API (the CLI and the TUI call these):
+
+* ``journey(store_or_conn, correlation_id=..., trace_id=..., message="topic:p:o",
+  stall_after_s=30, now_ns=None) -> Journey | None``
+* ``journeys(store, status=None, since_s=None, service=None, limit=50, stall_after_s=30,
+  now_ns=None) -> list[JourneySummary]``
+* ``Journey``, ``Handoff``, ``JourneySummary`` (frozen dataclasses), ``STATUSES``,
+  ``parse_message``.
+
+How statuses are decided is written in ``console/journeys/derive.py``; the JSON shapes in
+``console/journeys/export.py``.
+"""
+
+from console.journeys.assemble import journey, parse_message
+from console.journeys.listing import journeys
+from console.journeys.types import STATUSES, Handoff, Journey, JourneySummary
+
+__all__ = [
+    "STATUSES",
+    "Handoff",
+    "Journey",
+    "JourneySummary",
+    "journey",
+    "journeys",
+    "parse_message",
+]

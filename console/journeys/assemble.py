@@ -1,0 +1,330 @@
+"""``journey()``: gather a journey's records from the store through its indices.
+
+Starting from a correlation id, a trace id or a Kafka coordinate, it grows two sets until they
+stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
+ids. Spans come by ``spans_correlation`` and ``spans_trace_span``; links both ways by the
+``span_links`` primary key and ``span_links_linked``; hops and dead letters by their correlation and
+trace indices; replays by ``replay_ledger_coordinates``. Every query is an index lookup, so the cost
+follows the journey's size, not the store's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+
+from console import rows
+from console.errors import InputError
+from console.journeys.derive import derive_handoffs, hop_ns, judge
+from console.journeys.types import Journey
+from console.model import DeadLetter, Hop, ReplayEntry, Span
+from console.store import Store
+
+__all__ = ["consumer_groups", "journey", "parse_message", "replay_from_row"]
+
+_MAX_ROUNDS = 6
+_MAX_TRACES = 500
+_CHUNK = 500
+
+
+def parse_message(message: str) -> tuple[str, int, int]:
+    """``TOPIC:PARTITION:OFFSET`` -> (topic, partition, offset); InputError when malformed."""
+    parts = message.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise InputError(f"--message must be TOPIC:PARTITION:OFFSET, got {message!r}")
+    try:
+        partition, offset = int(parts[1]), int(parts[2])
+    except ValueError:
+        raise InputError(f"--message must be TOPIC:PARTITION:OFFSET, got {message!r}") from None
+    if partition < 0 or offset < 0:
+        raise InputError(f"--message partition and offset must be >= 0, got {message!r}")
+    return parts[0], partition, offset
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    items = sorted(values)
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _select(
+    conn: sqlite3.Connection, sql: str, column: str, values: Iterable[str]
+) -> list[sqlite3.Row]:
+    out: list[sqlite3.Row] = []
+    for chunk in _chunks(values):
+        marks = ",".join("?" * len(chunk))
+        out.extend(conn.execute(sql.format(column=column, marks=marks), chunk))
+    return out
+
+
+def replay_from_row(row: sqlite3.Row) -> ReplayEntry:
+    return ReplayEntry(
+        replay_id=row["replay_id"],
+        dlq_topic=row["dlq_topic"],
+        partition=row["partition"],
+        offset=row["offset"],
+        target_topic=row["target_topic"],
+        payload_sha256=row["payload_sha256"],
+        state=row["state"],
+        created_ns=row["created_ns"],
+        replay_count=row["replay_count"],
+        acked_ns=row["acked_ns"],
+        target_partition=row["target_partition"],
+        target_offset=row["target_offset"],
+        error=row["error"],
+        os_user=row["os_user"],
+    )
+
+
+def consumer_groups(conn: sqlite3.Connection, topic: str) -> list[str]:
+    """Groups known to consume ``topic``: consumer spans' group (index ``spans_destination_group``,
+    one seek per group), ``consumer.lag`` series points (``detail`` = ``group/partition``) and dead
+    letters' original consumer group."""
+    groups: list[str] = []
+    last = ""
+    for _ in range(20):
+        row = conn.execute(
+            "SELECT min(msg_group) FROM spans WHERE msg_destination = ? AND msg_group > ?",
+            (topic, last),
+        ).fetchone()
+        if row[0] is None:
+            break
+        last = row[0]
+        groups.append(last)
+    for (detail,) in conn.execute(
+        "SELECT DISTINCT detail FROM series WHERE name = 'consumer.lag' AND subject = ?", (topic,)
+    ):
+        g = detail.split("/", 1)[0]
+        if g and g not in groups:
+            groups.append(g)
+    return groups
+
+
+class _Gather:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.cids: set[str] = set()
+        self.traces: set[str] = set()
+        self.spans: dict[tuple[str, str], sqlite3.Row] = {}
+        self.hops: dict[tuple[str, int, int], Hop] = {}
+        self.dls: dict[tuple[str, int, int], DeadLetter] = {}
+        self._cids_done: set[str] = set()
+        self._traces_done: set[str] = set()
+
+    def seed_message(self, topic: str, partition: int, offset: int) -> None:
+        row = self.conn.execute(
+            "SELECT * FROM hops WHERE topic = ? AND partition = ? AND offset = ?",
+            (topic, partition, offset),
+        ).fetchone()
+        if row is not None:
+            self._add_hop(rows.hop_from_row(row))
+        row = self.conn.execute(
+            "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?",
+            (topic, partition, offset),
+        ).fetchone()
+        if row is not None:
+            self._add_dl(rows.dead_letter_from_row(row))
+
+    def _add_hop(self, h: Hop) -> None:
+        self.hops[(h.topic, h.partition, h.offset)] = h
+        if h.correlation_id:
+            self.cids.add(h.correlation_id)
+        if h.trace_id:
+            self.traces.add(h.trace_id)
+
+    def _add_dl(self, d: DeadLetter) -> None:
+        self.dls[(d.dlq_topic, d.partition, d.offset)] = d
+        if d.correlation_id:
+            self.cids.add(d.correlation_id)
+        if d.trace_id:
+            self.traces.add(d.trace_id)
+
+    def _add_spans(self, found: Sequence[sqlite3.Row]) -> None:
+        for r in found:
+            self.spans[(r["trace_id"], r["span_id"])] = r
+            self.traces.add(r["trace_id"])
+            if r["correlation_id"]:
+                self.cids.add(r["correlation_id"])
+
+    def grow(self) -> None:
+        for _ in range(_MAX_ROUNDS):
+            cids = self.cids - self._cids_done
+            traces = self.traces - self._traces_done
+            if not cids and not traces:
+                return
+            if len(self._traces_done) + len(traces) > _MAX_TRACES:
+                traces = set(sorted(traces)[: max(0, _MAX_TRACES - len(self._traces_done))])
+                if not cids and not traces:
+                    return
+            self._cids_done |= cids
+            self._traces_done |= traces
+            c = self.conn
+            self._add_spans(
+                _select(
+                    c, "SELECT * FROM spans WHERE {column} IN ({marks})", "correlation_id", cids
+                )
+            )
+            for h in _select(
+                c, "SELECT * FROM hops WHERE {column} IN ({marks})", "correlation_id", cids
+            ):
+                self._add_hop(rows.hop_from_row(h))
+            for d in _select(
+                c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "correlation_id", cids
+            ):
+                self._add_dl(rows.dead_letter_from_row(d))
+            if not traces:
+                continue
+            self._add_spans(
+                _select(c, "SELECT * FROM spans WHERE {column} IN ({marks})", "trace_id", traces)
+            )
+            for r in _select(
+                c,
+                "SELECT linked_trace_id FROM span_links WHERE {column} IN ({marks})",
+                "trace_id",
+                traces,
+            ):
+                self.traces.add(r[0])
+            for r in _select(
+                c,
+                "SELECT trace_id FROM span_links WHERE {column} IN ({marks})",
+                "linked_trace_id",
+                traces,
+            ):
+                self.traces.add(r[0])
+            for h in _select(
+                c, "SELECT * FROM hops WHERE {column} IN ({marks})", "trace_id", traces
+            ):
+                self._add_hop(rows.hop_from_row(h))
+            for d in _select(
+                c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "trace_id", traces
+            ):
+                self._add_dl(rows.dead_letter_from_row(d))
+
+    def replays(self) -> list[ReplayEntry]:
+        out = []
+        for topic, partition, offset in self.dls:
+            out.extend(
+                replay_from_row(r)
+                for r in self.conn.execute(
+                    "SELECT * FROM replay_ledger "
+                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
+                    (topic, partition, offset),
+                )
+            )
+        return sorted(out, key=lambda r: r.created_ns)
+
+    def span_records(self) -> list[Span]:
+        resources = rows.load_resources(self.conn, (r["resource_id"] for r in self.spans.values()))
+        spans = [
+            rows.span_from_row(r, resources.get(r["resource_id"])) for r in self.spans.values()
+        ]
+        return sorted(spans, key=lambda s: (s.start_ns, s.end_ns))
+
+
+def _connection(store_or_conn: Store | sqlite3.Connection) -> tuple[sqlite3.Connection, bool]:
+    if isinstance(store_or_conn, Store):
+        return store_or_conn.connect(readonly=True), True
+    store_or_conn.row_factory = sqlite3.Row
+    return store_or_conn, False
+
+
+def journey(
+    store_or_conn: Store | sqlite3.Connection,
+    correlation_id: str | None = None,
+    trace_id: str | None = None,
+    message: str | None = None,
+    stall_after_s: float = 30,
+    now_ns: int | None = None,
+) -> Journey | None:
+    """The journey of one correlation id, trace id or Kafka message (``topic:partition:offset``,
+    a hop's or a dead letter's), or None when the store knows nothing of it. Exactly one
+    selector; InputError otherwise."""
+    chosen = [x for x in (correlation_id, trace_id, message) if x]
+    if len(chosen) != 1:
+        raise InputError("give exactly one of correlation id, trace id or message")
+    conn, owned = _connection(store_or_conn)
+    try:
+        g = _Gather(conn)
+        if correlation_id:
+            g.cids.add(correlation_id)
+        elif trace_id:
+            g.traces.add(trace_id.lower())
+        else:
+            g.seed_message(*parse_message(message or ""))
+        g.grow()
+        if not g.spans and not g.hops and not g.dls:
+            return None
+        return _build(conn, g, correlation_id, stall_after_s, now_ns)
+    finally:
+        if owned:
+            conn.close()
+
+
+def _build(
+    conn: sqlite3.Connection, g: _Gather, cid: str | None, stall_after_s: float, now_ns: int | None
+) -> Journey:
+    spans = g.span_records()
+    hops = sorted(g.hops.values(), key=hop_ns)
+    dls = sorted(g.dls.values(), key=lambda d: (d.timestamp_ms, d.first_seen_ns))
+    replays = g.replays()
+    handoffs = derive_handoffs(spans, hops, dls, replays)
+    now = time.time_ns() if now_ns is None else now_ns
+    status, where, detail, groups, reason, after = judge(
+        spans,
+        handoffs,
+        dls,
+        replays,
+        now_ns=now,
+        stall_after_s=stall_after_s,
+        groups_for=lambda topic: _groups(conn, topic, spans, dls),
+    )
+    times = (
+        [s.start_ns for s in spans]
+        + [hop_ns(h) for h in hops]
+        + [d.timestamp_ms * 1_000_000 for d in dls]
+    )
+    ends = [s.end_ns for s in spans] + times + [r.acked_ns or r.created_ns for r in replays]
+    trace_ids = tuple(dict.fromkeys(s.trace_id for s in spans)) + tuple(
+        sorted(t for t in g.traces if t not in {s.trace_id for s in spans})
+    )
+    return Journey(
+        correlation_id=cid or _main_cid(g),
+        status=status,
+        where=where,
+        detail=detail,
+        trace_ids=trace_ids,
+        spans=tuple(spans),
+        hops=tuple(hops),
+        dead_letters=tuple(dls),
+        replays=tuple(replays),
+        handoffs=tuple(handoffs),
+        started_ns=min(times),
+        ended_ns=max(ends),
+        groups=groups,
+        reason=reason,
+        after=after,
+    )
+
+
+def _groups(
+    conn: sqlite3.Connection, topic: str, spans: Sequence[Span], dls: Sequence[DeadLetter]
+) -> list[str]:
+    own = [
+        s.messaging_consumer_group
+        for s in spans
+        if s.messaging_destination == topic and s.messaging_consumer_group
+    ]
+    own += [d.consumer_group for d in dls if d.original_topic == topic and d.consumer_group]
+    return list(dict.fromkeys([*own, *consumer_groups(conn, topic)]))
+
+
+def _main_cid(g: _Gather) -> str | None:
+    counts: dict[str, int] = {}
+    for r in g.spans.values():
+        if r["correlation_id"]:
+            counts[r["correlation_id"]] = counts.get(r["correlation_id"], 0) + 1
+    for h in g.hops.values():
+        if h.correlation_id:
+            counts[h.correlation_id] = counts.get(h.correlation_id, 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else None

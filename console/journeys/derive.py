@@ -1,0 +1,367 @@
+"""From a journey's records to its handoffs and its status. Pure: no SQL here.
+
+Handoffs
+    *async*: every send, seen as a hop (the tap) and/or a PRODUCER span (``messaging.operation``
+    send/publish), is matched to the first unused consumer span on that destination (kind
+    CONSUMER or operation process/receive): the same partition and offset when both are known,
+    else the earliest one starting no more than ``SKEW_NS`` before the send. Sends to dead-letter
+    topics are not handoffs (the dead letter is shown as such).
+    *sync*: a CLIENT span whose child is a SERVER span.
+
+Status, decided in this order
+    1. ``dead_lettered``: a dead letter with no replay in the ledger (the latest one names topic
+       and reason).
+    2. ``replayed``: its dead letters were replayed; ``after`` says what happened after the last
+       replay, judged on the records from that replay on, with the rules 3-6 (or
+       ``replay_pending`` / ``replay_failed`` from the ledger's state).
+    3. ``stalled``: a send nobody has taken for longer than ``stall_after_s``; names the topic and
+       the groups that should have taken it.
+    4. ``in_flight``: a send nobody has taken yet, younger than the threshold.
+    5. ``failed``: an error span not followed by a successful span of the same service and name
+       (a retry that worked), and no dead letter.
+    6. ``completed``: nothing of the above, i.e. every send was taken by a consumer and the last
+       thing that ran ended without error. In the demo that is the last topic's consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from console.journeys.types import Handoff
+from console.model import (
+    SPAN_KIND_CLIENT,
+    SPAN_KIND_CONSUMER,
+    SPAN_KIND_PRODUCER,
+    SPAN_KIND_SERVER,
+    DeadLetter,
+    Hop,
+    ReplayEntry,
+    Span,
+    header_text,
+)
+
+__all__ = ["SKEW_NS", "derive_handoffs", "hop_ns", "is_dlq_topic", "judge"]
+
+SKEW_NS = 1_000_000_000  # clocks of producer, broker and consumer may disagree by this much
+_PRODUCE_OPS = {"send", "publish", "create"}
+_CONSUME_OPS = {"process", "receive", "deliver"}
+_DLQ_SUFFIXES = ("-dlt", ".dlt", "_dlt", "-dlq", ".dlq", "_dlq", ".dead-letter", "-dead-letter")
+
+GroupsFor = Callable[[str], Sequence[str]]
+
+
+def hop_ns(hop: Hop) -> int:
+    """When a message was sent: its create timestamp, else when the tap saw it."""
+    return hop.timestamp_ms * 1_000_000 if hop.timestamp_ms > 0 else hop.seen_ns
+
+
+def is_dlq_topic(topic: str, known: Iterable[str] = ()) -> bool:
+    return topic in set(known) or topic.lower().endswith(_DLQ_SUFFIXES)
+
+
+def is_producer(span: Span) -> bool:
+    return span.messaging_destination is not None and (
+        span.kind == SPAN_KIND_PRODUCER or (span.messaging_operation or "") in _PRODUCE_OPS
+    )
+
+
+def is_consumer(span: Span) -> bool:
+    return span.messaging_destination is not None and (
+        span.kind == SPAN_KIND_CONSUMER or (span.messaging_operation or "") in _CONSUME_OPS
+    )
+
+
+def replay_id_of(hop: Hop) -> str | None:
+    for name, value in reversed(hop.headers):
+        if name == "x-replay-id" and value is not None:
+            return header_text(value)
+    return None
+
+
+def _same_message(span: Span, topic: str, partition: int | None, offset: int | None) -> bool:
+    return (
+        span.messaging_destination == topic
+        and offset is not None
+        and span.messaging_offset == offset
+        and (span.messaging_partition is None or span.messaging_partition == partition)
+    )
+
+
+def derive_handoffs(
+    spans: Sequence[Span],
+    hops: Sequence[Hop],
+    dead_letters: Sequence[DeadLetter],
+    replays: Sequence[ReplayEntry] = (),
+) -> list[Handoff]:
+    """Async handoffs (one per message sent) and sync calls, ordered by send time."""
+    dlq = {d.dlq_topic for d in dead_letters}
+    producers = [
+        s for s in spans if is_producer(s) and not is_dlq_topic(s.messaging_destination or "", dlq)
+    ]
+    consumers = sorted((s for s in spans if is_consumer(s)), key=lambda s: s.start_ns)
+    by_id = {r.replay_id: r for r in replays}
+    used_producers: set[str] = set()
+    # (sent_ns, topic, partition, offset, producer span, replay id)
+    sends: list[tuple[int, str, int | None, int | None, Span | None, str | None]] = []
+    for hop in hops:
+        if is_dlq_topic(hop.topic, dlq):
+            continue
+        t = hop_ns(hop)
+        producer = _producer_for(hop, t, producers, used_producers)
+        rid = replay_id_of(hop)
+        if producer is not None:
+            used_producers.add(producer.span_id)
+            t = min(t, producer.start_ns)
+        sends.append((t, hop.topic, hop.partition, hop.offset, producer, rid))
+    for p in producers:
+        if p.span_id not in used_producers:
+            sends.append(
+                (
+                    p.start_ns,
+                    p.messaging_destination or "",
+                    p.messaging_partition,
+                    p.messaging_offset,
+                    p,
+                    None,
+                )
+            )
+    # A replay the tap has not seen yet is still a send, made by the console.
+    seen_replays = {s[5] for s in sends if s[5]}
+    for r in replays:
+        if (
+            r.state == "acked"
+            and r.replay_id not in seen_replays
+            and not any(
+                s[1] == r.target_topic and s[2] == r.target_partition and s[3] == r.target_offset
+                for s in sends
+            )
+        ):
+            sends.append(
+                (
+                    r.acked_ns or r.created_ns,
+                    r.target_topic,
+                    r.target_partition,
+                    r.target_offset,
+                    None,
+                    r.replay_id,
+                )
+            )
+    sends.sort(key=lambda s: s[0])
+    used: set[str] = set()
+    out: list[Handoff] = []
+    for t, topic, partition, offset, producer, rid in sends:
+        consumer = _consumer_for(topic, partition, offset, t, consumers, used)
+        from_service = producer.service if producer else ("replay" if rid in by_id or rid else None)
+        h = Handoff(
+            kind="async",
+            sent_ns=t,
+            from_service=from_service,
+            from_span_id=producer.span_id if producer else None,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            replay_id=rid,
+        )
+        if consumer is not None:
+            used.add(consumer.span_id)
+            h = Handoff(
+                **{
+                    **_fields(h),
+                    "to_service": consumer.service,
+                    "to_span_id": consumer.span_id,
+                    "received_ns": consumer.start_ns,
+                    "gap_ms": round((consumer.start_ns - t) / 1e6, 3),
+                    "consumer_group": consumer.messaging_consumer_group,
+                }
+            )
+        out.append(h)
+    out.extend(_sync_calls(spans))
+    out.sort(key=lambda h: h.sent_ns)
+    return out
+
+
+def _fields(h: Handoff) -> dict[str, object]:
+    return {name: getattr(h, name) for name in Handoff.__slots__}  # type: ignore[attr-defined]
+
+
+def _producer_for(hop: Hop, t: int, producers: Sequence[Span], used: set[str]) -> Span | None:
+    best: Span | None = None
+    for p in producers:
+        if p.span_id in used or p.messaging_destination != hop.topic:
+            continue
+        if hop.span_id == p.span_id or _same_message(p, hop.topic, hop.partition, hop.offset):
+            return p
+        if p.messaging_offset is None and hop.trace_id == p.trace_id and p.start_ns <= t + SKEW_NS:
+            best = best or p
+    return best
+
+
+def _consumer_for(
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    t: int,
+    consumers: Sequence[Span],
+    used: set[str],
+) -> Span | None:
+    for c in consumers:
+        if c.span_id not in used and _same_message(c, topic, partition, offset):
+            return c
+    for c in consumers:
+        if (
+            c.span_id not in used
+            and c.messaging_destination == topic
+            and c.start_ns >= t - SKEW_NS
+            and (c.messaging_offset is None or offset is None)
+        ):
+            return c
+    return None
+
+
+def _sync_calls(spans: Sequence[Span]) -> list[Handoff]:
+    clients = {(s.trace_id, s.span_id): s for s in spans if s.kind == SPAN_KIND_CLIENT}
+    out = []
+    for s in spans:
+        if s.kind != SPAN_KIND_SERVER or s.parent_span_id is None:
+            continue
+        c = clients.get((s.trace_id, s.parent_span_id))
+        if c is None:
+            continue
+        out.append(
+            Handoff(
+                kind="sync",
+                sent_ns=c.start_ns,
+                from_service=c.service,
+                from_span_id=c.span_id,
+                to_service=s.service,
+                to_span_id=s.span_id,
+                received_ns=s.start_ns,
+                gap_ms=round((s.start_ns - c.start_ns) / 1e6, 3),
+                operation=s.name,
+            )
+        )
+    return out
+
+
+def _reason(d: DeadLetter) -> str:
+    parts = [p for p in (d.exception_class, d.exception_message) if p]
+    return ": ".join(parts) if parts else "no reason in headers"
+
+
+def _unrecovered_errors(spans: Sequence[Span]) -> list[Span]:
+    errors = []
+    for e in spans:
+        if not e.is_error:
+            continue
+        if any(
+            s.service == e.service
+            and s.name == e.name
+            and not s.is_error
+            and s.start_ns > e.start_ns
+            for s in spans
+        ):
+            continue
+        errors.append(e)
+    return errors
+
+
+def judge(
+    spans: Sequence[Span],
+    handoffs: Sequence[Handoff],
+    dead_letters: Sequence[DeadLetter],
+    replays: Sequence[ReplayEntry],
+    *,
+    now_ns: int,
+    stall_after_s: float,
+    groups_for: GroupsFor,
+) -> tuple[str, str, str, tuple[str, ...], str | None, str | None]:
+    """(status, where, detail, groups, reason, after) for a journey's records."""
+    replayed = {(r.dlq_topic, r.partition, r.offset) for r in replays}
+    unreplayed = [d for d in dead_letters if (d.dlq_topic, d.partition, d.offset) not in replayed]
+    if unreplayed:
+        d = max(unreplayed, key=lambda d: (d.timestamp_ms, d.first_seen_ns))
+        reason = _reason(d)
+        src = f" from {d.original_topic}" if d.original_topic else ""
+        return (
+            "dead_lettered",
+            d.dlq_topic,
+            f"dead-lettered on {d.dlq_topic}{src}: {reason}",
+            (),
+            reason,
+            None,
+        )
+    if replays:
+        last = max(replays, key=lambda r: r.created_ns)
+        if last.state == "pending":
+            return (
+                "replayed",
+                last.target_topic,
+                f"replay {last.replay_id} to {last.target_topic} not acknowledged yet",
+                (),
+                None,
+                "replay_pending",
+            )
+        if last.state == "failed":
+            return (
+                "replayed",
+                last.target_topic,
+                f"replay {last.replay_id} to {last.target_topic} failed: "
+                f"{last.error or 'unknown error'}",
+                (),
+                last.error,
+                "replay_failed",
+            )
+        since = last.created_ns - SKEW_NS
+        later_spans = [s for s in spans if s.start_ns >= since]
+        later_handoffs = [h for h in handoffs if h.sent_ns >= since]
+        status, where, detail, groups, reason = _judge_flow(
+            later_spans, later_handoffs, now_ns, stall_after_s, groups_for
+        )
+        return (
+            "replayed",
+            where,
+            f"replayed to {last.target_topic}, then {status}: {detail}",
+            groups,
+            reason,
+            status,
+        )
+    status, where, detail, groups, reason = _judge_flow(
+        spans, handoffs, now_ns, stall_after_s, groups_for
+    )
+    return (status, where, detail, groups, reason, None)
+
+
+def _judge_flow(
+    spans: Sequence[Span],
+    handoffs: Sequence[Handoff],
+    now_ns: int,
+    stall_after_s: float,
+    groups_for: GroupsFor,
+) -> tuple[str, str, str, tuple[str, ...], str | None]:
+    pending = [h for h in handoffs if h.kind == "async" and not h.delivered]
+    limit = int(stall_after_s * 1e9)
+    stalled = [h for h in pending if now_ns - h.sent_ns > limit]
+    if stalled:
+        h = stalled[0]
+        topic = h.topic or "?"
+        groups = tuple(groups_for(topic))
+        waited = (now_ns - h.sent_ns) / 1e9
+        who = f"group {', '.join(groups)}" if groups else "no known consumer group"
+        return (
+            "stalled",
+            topic,
+            f"stalled on {topic}: not taken by {who} for {waited:.0f}s",
+            groups,
+            None,
+        )
+    if pending:
+        h = pending[0]
+        return ("in_flight", h.topic or "?", f"sent to {h.topic}, waiting for a consumer", (), None)
+    errors = _unrecovered_errors(spans)
+    if errors:
+        e = errors[-1]
+        reason = e.status_message or e.name
+        return ("failed", e.service, f"failed in {e.service} ({e.name}): {reason}", (), reason)
+    last = max(spans, key=lambda s: s.end_ns, default=None)
+    where = last.service if last else (handoffs[-1].to_service or "?" if handoffs else "?")
+    return ("completed", where, f"completed in {where}", (), None)

@@ -1,0 +1,153 @@
+"""The journey's records: frozen dataclasses the CLI and the TUI present.
+
+Times are nanoseconds since the epoch; gaps and durations are milliseconds (float).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from console.model import DeadLetter, Hop, ReplayEntry, Span
+
+__all__ = ["STATUSES", "Handoff", "Journey", "JourneySummary"]
+
+#: Every status a journey can have, in the order an operator cares about them.
+STATUSES = ("stalled", "dead_lettered", "failed", "in_flight", "replayed", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """One hand from a sender to a receiver.
+
+    ``kind`` is ``async`` (a Kafka send, seen as a PRODUCER span and/or a hop, to the consumer's
+    process span) or ``sync`` (a CLIENT span to its SERVER child). ``to_*`` fields are None and
+    ``gap_ms`` is None while nobody has taken the message (``delivered`` False).
+    """
+
+    kind: str
+    sent_ns: int
+    from_service: str | None
+    from_span_id: str | None
+    to_service: str | None = None
+    to_span_id: str | None = None
+    received_ns: int | None = None
+    gap_ms: float | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    consumer_group: str | None = None
+    replay_id: str | None = None
+    operation: str | None = None  # the server span's name for a sync call
+
+    @property
+    def delivered(self) -> bool:
+        return self.to_span_id is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "from_service": self.from_service,
+            "from_span_id": self.from_span_id,
+            "sent_ns": self.sent_ns,
+            "to_service": self.to_service,
+            "to_span_id": self.to_span_id,
+            "received_ns": self.received_ns,
+            "gap_ms": self.gap_ms,
+            "consumer_group": self.consumer_group,
+            "replay_id": self.replay_id,
+            "operation": self.operation,
+            "delivered": self.delivered,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """Everything known about one piece of work, ordered in time.
+
+    ``status`` is one of ``STATUSES``; ``where`` names the service or topic where it stands;
+    ``detail`` says it in one line for a person. ``groups`` are the consumer groups that should
+    take a stalled message; ``reason`` is the dead letter's or the error's message; ``after`` is,
+    for a ``replayed`` journey, what happened after the last replay (``completed``, ``in_flight``,
+    ``stalled``, ``failed``, ``replay_pending`` or ``replay_failed``).
+    """
+
+    correlation_id: str | None
+    status: str
+    where: str
+    detail: str
+    trace_ids: tuple[str, ...]
+    spans: tuple[Span, ...]
+    hops: tuple[Hop, ...]
+    dead_letters: tuple[DeadLetter, ...]
+    replays: tuple[ReplayEntry, ...]
+    handoffs: tuple[Handoff, ...]
+    started_ns: int
+    ended_ns: int
+    groups: tuple[str, ...] = ()
+    reason: str | None = None
+    after: str | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return max(0, self.ended_ns - self.started_ns) / 1e6
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.service for s in self.spans))
+
+    def to_json(self) -> dict[str, Any]:
+        from console.journeys.export import journey_json
+
+        return journey_json(self)
+
+    def to_otlp_json(self) -> dict[str, Any]:
+        from console.journeys.export import otlp_json
+
+        return otlp_json(self.spans)
+
+    def summary(self) -> JourneySummary:
+        return JourneySummary(
+            correlation_id=self.correlation_id,
+            status=self.status,
+            where=self.where,
+            detail=self.detail,
+            started_ns=self.started_ns,
+            ended_ns=self.ended_ns,
+            services=self.services,
+            trace_count=len(self.trace_ids),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JourneySummary:
+    """One line of ``journeys``: enough to pick the broken one."""
+
+    correlation_id: str | None
+    status: str
+    where: str
+    detail: str
+    started_ns: int
+    ended_ns: int
+    services: tuple[str, ...]
+    trace_count: int
+
+    @property
+    def duration_ms(self) -> float:
+        return max(0, self.ended_ns - self.started_ns) / 1e6
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "correlation_id": self.correlation_id,
+            "status": self.status,
+            "where": self.where,
+            "detail": self.detail,
+            "started_ns": self.started_ns,
+            "ended_ns": self.ended_ns,
+            "duration_ms": round(self.duration_ms, 3),
+            "services": list(self.services),
+            "trace_count": self.trace_count,
+        }
