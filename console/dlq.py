@@ -1,0 +1,418 @@
+"""Dead letters for people: list, show, discard, audit. The CLI and the TUI both call this.
+
+Everything reads and writes through one ``sqlite3.Connection`` from ``Store.connect()``; nothing
+here talks to Kafka (replay lives in ``console/dlq_replay.py``, fixes in ``console/dlq_fix.py``).
+Dead letters are addressed by their DLQ coordinates ``TOPIC:PARTITION:OFFSET``.
+
+Every fix, replay and discard writes an ``AuditEntry`` (OS user, time, action, target, payload
+hashes before and after, result) to ``audit_log``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from console import rows
+from console.errors import InputError
+from console.model import (
+    AuditEntry,
+    DeadLetter,
+    FixedPayload,
+    ReplayEntry,
+    payload_sha256,
+)
+
+__all__ = [
+    "STATUSES",
+    "DeadLetterNotFound",
+    "DepthRow",
+    "DlqFilter",
+    "ListItem",
+    "audit_log",
+    "contract_topic",
+    "current_payload",
+    "dead_letters_from_cursor",
+    "depth_summary",
+    "discard",
+    "fixes_for",
+    "format_coordinates",
+    "get_dead_letter",
+    "list_dead_letters",
+    "os_user",
+    "parse_coordinates",
+    "parse_since",
+    "replays_for",
+    "select_dead_letters",
+    "write_audit",
+]
+
+STATUSES = ("pending", "replayed", "discarded")
+Coordinates = tuple[str, int, int]  # (topic, partition, offset)
+
+
+class DeadLetterNotFound(InputError):
+    """No dead letter at those coordinates (exit 2)."""
+
+
+def os_user() -> str:
+    """Who is at the keyboard, for the audit log."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def parse_coordinates(text: str) -> Coordinates:
+    """``orders-dlt:0:42`` -> ``("orders-dlt", 0, 42)`` (topic names may hold colons? no: dots)."""
+    topic, sep1, rest = text.rpartition(":")
+    head, sep2, part = topic.rpartition(":")
+    if not (sep1 and sep2 and head):
+        raise InputError(f"expected TOPIC:PARTITION:OFFSET, got {text!r}")
+    try:
+        return head, int(part), int(rest)
+    except ValueError:
+        raise InputError(f"expected TOPIC:PARTITION:OFFSET with numbers, got {text!r}") from None
+
+
+def format_coordinates(c: Coordinates) -> str:
+    return f"{c[0]}:{c[1]}:{c[2]}"
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now_ms: int | None = None) -> int:
+    """``--since``: a duration back from now (``90s``, ``15m``, ``2h``, ``1d``) or an ISO time.
+
+    Returns epoch milliseconds.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    m = _DURATION.match(text.strip())
+    if m:
+        return now_ms - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1000)
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--since expects a duration like 15m, 2h, 1d or an ISO time, got {text!r}"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DlqFilter:
+    """What ``dlq list`` and bulk replay/discard select. ``since_ms``: DLQ timestamp lower bound."""
+
+    topic: str | None = None
+    error: str | None = None
+    since_ms: int | None = None
+    correlation_id: str | None = None
+    status: str | None = None
+    limit: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.topic:
+            clauses.append("(dlq_topic = ? OR original_topic = ?)")
+            args += [self.topic, self.topic]
+        if self.error:
+            clauses.append(
+                "(exception_message LIKE ? ESCAPE '\\' OR exception_class LIKE ? ESCAPE '\\' "
+                "OR exception_cause_class LIKE ? ESCAPE '\\')"
+            )
+            like = "%" + re.sub(r"([%_\\])", r"\\\1", self.error) + "%"
+            args += [like, like, like]
+        if self.since_ms is not None:
+            clauses.append("timestamp_ms >= ?")
+            args.append(self.since_ms)
+        if self.correlation_id:
+            clauses.append("correlation_id = ?")
+            args.append(self.correlation_id)
+        if self.status:
+            if self.status not in STATUSES:
+                raise InputError(f"--status must be one of {', '.join(STATUSES)}")
+            clauses.append("status = ?")
+            args.append(self.status)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """One row of ``dlq list``: no payload, no headers."""
+
+    dlq_topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    original_topic: str | None
+    original_partition: int | None
+    original_offset: int | None
+    exception_class: str | None
+    exception_message: str | None
+    correlation_id: str | None
+    status: str
+    payload_size: int
+    convention: str
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.dlq_topic}:{self.partition}:{self.offset}"
+
+    def age_s(self, now_ms: int | None = None) -> float:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        return max(0.0, (now_ms - self.timestamp_ms) / 1000)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dlq_topic": self.dlq_topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "coordinates": self.coordinates,
+            "timestamp_ms": self.timestamp_ms,
+            "original_topic": self.original_topic,
+            "original_partition": self.original_partition,
+            "original_offset": self.original_offset,
+            "exception_class": self.exception_class,
+            "exception_message": self.exception_message,
+            "correlation_id": self.correlation_id,
+            "status": self.status,
+            "payload_size": self.payload_size,
+            "convention": self.convention,
+        }
+
+
+_LIST_COLUMNS = (
+    "dlq_topic, partition, offset, timestamp_ms, original_topic, original_partition, "
+    "original_offset, exception_class, exception_message, correlation_id, status, payload_size, "
+    "convention"
+)
+
+
+def list_dead_letters(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> list[ListItem]:
+    """Dead letters matching ``flt``, newest first."""
+    flt = flt or DlqFilter()
+    where, args = flt.where()
+    sql = (
+        f"SELECT {_LIST_COLUMNS} FROM dead_letters{where} "
+        "ORDER BY timestamp_ms DESC, dlq_topic, partition, offset DESC"
+    )
+    if flt.limit:
+        sql += f" LIMIT {int(flt.limit)}"
+    cur = conn.execute(sql, args)
+    cur.row_factory = None  # type: ignore[assignment]  # plain tuples: 3x faster than Row
+    return [ListItem(*r) for r in cur]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthRow:
+    """Per DLQ topic: how many dead letters, by status, and the oldest pending one."""
+
+    dlq_topic: str
+    total: int
+    pending: int
+    replayed: int
+    discarded: int
+    oldest_pending_ms: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dlq_topic": self.dlq_topic,
+            "total": self.total,
+            "pending": self.pending,
+            "replayed": self.replayed,
+            "discarded": self.discarded,
+            "oldest_pending_ms": self.oldest_pending_ms,
+        }
+
+
+def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> list[DepthRow]:
+    """The depth of each DLQ topic among the dead letters ``flt`` selects (limit ignored)."""
+    where, args = (flt or DlqFilter()).where()
+    sql = (
+        "SELECT dlq_topic, count(*), sum(status = 'pending'), sum(status = 'replayed'), "
+        "sum(status = 'discarded'), min(CASE WHEN status = 'pending' THEN timestamp_ms END) "
+        f"FROM dead_letters{where} GROUP BY dlq_topic ORDER BY dlq_topic"
+    )
+    cur = conn.execute(sql, args)
+    cur.row_factory = None  # type: ignore[assignment]
+    return [DepthRow(*r) for r in cur]
+
+
+def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> DeadLetter:
+    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there."""
+    c = parse_coordinates(coords) if isinstance(coords, str) else coords
+    cur = conn.execute(
+        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?", c
+    )
+    cur.row_factory = sqlite3.Row
+    row = cur.fetchone()
+    if row is None:
+        raise DeadLetterNotFound(f"no dead letter at {format_coordinates(c)} in the store")
+    return rows.dead_letter_from_row(row)
+
+
+def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLetter]:
+    """Full dead letters (payloads and headers) for bulk work, in the order the tap saw them."""
+    where, args = flt.where()
+    # first_seen_ns rides the (status, first_seen_ns) index: no sort of 10,000 payloads.
+    sql = f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters{where} ORDER BY first_seen_ns"
+    if flt.limit:
+        sql += f" LIMIT {int(flt.limit)}"
+    return dead_letters_from_cursor(conn.execute(sql, args))
+
+
+def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
+    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor, quickly (bulk paths).
+
+    The column list is the dataclass's field order, so rows become records positionally.
+    """
+    cur.row_factory = None  # type: ignore[assignment]
+    loads, fromhex = json.loads, bytes.fromhex
+    out = []
+    for r in cur:
+        r = list(r)
+        r[5] = tuple([(n, None if v is None else fromhex(v)) for n, v in loads(r[5] or "[]")])
+        r[7] = bool(r[7])
+        out.append(DeadLetter(*r))
+    return out
+
+
+def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
+    """Every fixed version of ``d``, oldest first (the last one is what a replay sends)."""
+    cur = conn.execute(
+        "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256 "
+        "FROM fixed_payloads WHERE dlq_topic = ? AND partition = ? AND offset = ? "
+        "ORDER BY version",
+        (d.dlq_topic, d.partition, d.offset),
+    )
+    cur.row_factory = None  # type: ignore[assignment]
+    return [FixedPayload(*r) for r in cur]
+
+
+def current_payload(conn: sqlite3.Connection, d: DeadLetter) -> tuple[bytes | None, int]:
+    """What a replay of ``d`` sends: the latest fixed payload, else the original (version 0)."""
+    fixes = fixes_for(conn, d)
+    if fixes:
+        return fixes[-1].payload, fixes[-1].version
+    return d.payload, 0
+
+
+_LEDGER_COLUMNS = (
+    "replay_id, dlq_topic, partition, offset, target_topic, payload_sha256, state, created_ns, "
+    "replay_count, acked_ns, target_partition, target_offset, error, os_user"
+)
+
+
+def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
+    """The replay ledger's lines for ``d``, oldest first."""
+    cur = conn.execute(
+        f"SELECT {_LEDGER_COLUMNS} FROM replay_ledger "
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY replay_count, created_ns",
+        (d.dlq_topic, d.partition, d.offset),
+    )
+    cur.row_factory = None  # type: ignore[assignment]
+    return [ReplayEntry(*r) for r in cur]
+
+
+def contract_topic(d: DeadLetter) -> str:
+    """The topic whose contract the payload must meet: where it came from."""
+    return d.original_topic or d.dlq_topic
+
+
+def write_audit(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
+    """Append audit entries (inside the caller's transaction if one is open)."""
+    conn.executemany(
+        "INSERT INTO audit_log (time_ns, os_user, action, target, before_sha256, after_sha256, "
+        "result, detail) VALUES (?,?,?,?,?,?,?,?)",
+        [
+            (
+                e.time_ns,
+                e.os_user,
+                e.action,
+                e.target,
+                e.before_sha256,
+                e.after_sha256,
+                e.result,
+                json.dumps(e.detail, separators=(",", ":"), default=str),
+            )
+            for e in entries
+        ],
+    )
+
+
+def audit_log(
+    conn: sqlite3.Connection, *, limit: int | None = None, target: str | None = None
+) -> list[AuditEntry]:
+    """The audit log, newest first."""
+    sql = (
+        "SELECT time_ns, os_user, action, target, result, before_sha256, after_sha256, detail "
+        "FROM audit_log"
+    )
+    args: list[Any] = []
+    if target:
+        sql += " WHERE target = ?"
+        args.append(target)
+    sql += " ORDER BY time_ns DESC, id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    cur = conn.execute(sql, args)
+    cur.row_factory = None  # type: ignore[assignment]
+    return [AuditEntry(t, u, a, tg, r, b, af, json.loads(dt)) for t, u, a, tg, r, b, af, dt in cur]
+
+
+def discard(
+    conn: sqlite3.Connection,
+    targets: Sequence[DeadLetter],
+    *,
+    reason: str = "",
+    user: str | None = None,
+) -> dict[str, str]:
+    """Mark pending dead letters discarded (resolved without replay). Returns coords -> result."""
+    user = user or os_user()
+    now = time.time_ns()
+    results: dict[str, str] = {}
+    audit = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for d in targets:
+            row = conn.execute(
+                "SELECT status FROM dead_letters WHERE dlq_topic = ? AND partition = ? "
+                "AND offset = ?",
+                (d.dlq_topic, d.partition, d.offset),
+            ).fetchone()
+            status = row[0] if row else None
+            if status == "pending":
+                conn.execute(
+                    "UPDATE dead_letters SET status = 'discarded', status_ns = ? "
+                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
+                    (now, d.dlq_topic, d.partition, d.offset),
+                )
+                result = "discarded"
+            else:
+                result = f"refused: already {status}" if status else "refused: not in the store"
+            results[d.coordinates] = result
+            sha = payload_sha256(d.payload)
+            audit.append(
+                AuditEntry(
+                    now, user, "discard", d.coordinates, result, sha, None, {"reason": reason}
+                )
+            )
+        write_audit(conn, audit)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return results
