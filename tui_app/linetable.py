@@ -143,6 +143,7 @@ class LineTable(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from console.config import DEFAULT_BOOTSTRAP, DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
 from console.options import BootstrapOpt, DbOpt
 
-__all__ = ["register", "start_runtime"]
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,13 +26,17 @@ def tui(
     bootstrap: BootstrapOpt = DEFAULT_BOOTSTRAP,
     topics: Annotated[
         str | None,
-        typer.Option("--topics", help="Topics the in-process tap follows (a list or a regex)."),
+        typer.Option(
+            "--topics",
+            help="Topics the in-process tap follows: a,b or a '^regex' (default: all but "
+            "internal ones; 'off': no tap).",
+        ),
     ] = None,
     otlp_grpc: Annotated[
-        str, typer.Option("--otlp-grpc", help="OTLP gRPC listen address (in-process collector).")
+        str, typer.Option("--otlp-grpc", help="In-process OTLP/gRPC listen HOST:PORT, or 'off'.")
     ] = DEFAULT_OTLP_GRPC,
     otlp_http: Annotated[
-        str, typer.Option("--otlp-http", help="OTLP HTTP listen address (in-process collector).")
+        str, typer.Option("--otlp-http", help="In-process OTLP/HTTP listen HOST:PORT, or 'off'.")
     ] = DEFAULT_OTLP_HTTP,
     contracts: Annotated[
         Path | None, typer.Option("--contracts", help="JSON Schema contracts for DLQ fixes.")
@@ -44,13 +48,17 @@ def tui(
     db_path = db or default_db_path()
     runtime = None
     if not attach:
-        runtime = start_runtime(db_path, bootstrap, topics, otlp_grpc, otlp_http)
+        from console.runtime import start_runtime
+
+        runtime = start_runtime(
+            db_path, bootstrap=bootstrap, topics=topics, otlp_grpc=otlp_grpc, otlp_http=otlp_http
+        )
     try:
         from tui import make_app  # Textual loads only here
 
         make_app(
             db_path,
-            attach=attach or runtime is None,
+            attach=attach,
             runtime=runtime,
             refresh_s=refresh,
             bootstrap=bootstrap,
@@ -59,26 +67,3 @@ def tui(
     finally:
         if runtime is not None:
             runtime.stop()
-
-
-def start_runtime(
-    db_path: Path, bootstrap: str, topics: str | None, otlp_grpc: str, otlp_http: str
-) -> Any:
-    """Start the collector and tap in this process (console/daemon.py); None if unavailable."""
-    try:
-        from console import daemon  # type: ignore[attr-defined]
-    except ImportError:
-        typer.secho(
-            "note: the in-process collector is not available in this build; "
-            "reading the store only (run `handoff-console serve` beside it)",
-            fg="yellow",
-            err=True,
-        )
-        return None
-    return daemon.start_in_background(  # seam: see the report for the expected signature
-        db_path=db_path,
-        bootstrap=bootstrap,
-        topics=topics,
-        otlp_grpc=otlp_grpc,
-        otlp_http=otlp_http,
-    )

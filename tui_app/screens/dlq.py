@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DlqScreen"]
 
-STATUSES = ("pending", None, "replayed", "discarded")
+STATUSES = (None, "pending", "replayed", "discarded")
 STATUS_STYLE = {"pending": "bold red", "replayed": "green", "discarded": "grey50"}
 
 
@@ -64,7 +64,7 @@ class DlqScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.status: str | None = "pending"
+        self.status: str | None = None
         self.rows: list[Any] = []
         self.payload_text = ""
 
@@ -81,10 +81,10 @@ class DlqScreen(Screen[None]):
         table = self.query_one("#dlq-list", VimTable)
         for key, title, width in (
             ("status", "status", 9),
-            ("coords", "dead letter", 26),
-            ("origin", "from", 24),
-            ("reason", "reason", 28),
-            ("corr", "correlation", 14),
+            ("coords", "dead letter", 24),
+            ("origin", "from", 22),
+            ("reason", "reason", 22),
+            ("corr", "correlation", 12),
         ):
             table.add_column(title, width=width, key=key)
         self.query_one("#replay-progress").display = False

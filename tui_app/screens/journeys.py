@@ -173,7 +173,9 @@ class JourneysScreen(Screen[None]):
         self._status_line()
         from tui_app.screens.waterfall import WaterfallScreen
 
-        self.app.push_screen(WaterfallScreen(msg.journey))
+        kind, value = ops.query_kind(msg.query)
+        focus = value if kind == "trace_id" else None
+        self.app.push_screen(WaterfallScreen(msg.journey, focus_trace=focus))
 
     def on_load_failed(self, msg: LoadFailed) -> None:
         self._status_line(note=msg.error)

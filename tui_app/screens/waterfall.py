@@ -44,10 +44,11 @@ class WaterfallScreen(Screen[None]):
 
     app: HandoffApp
 
-    def __init__(self, journey: Any) -> None:
+    def __init__(self, journey: Any, focus_trace: str | None = None) -> None:
         super().__init__()
         self.view = view_of(journey)
         self.rows = build_rows(self.view)
+        self.focus_trace = focus_trace
 
     def compose(self) -> ComposeResult:
         yield Static(id="journey-head")
@@ -73,7 +74,14 @@ class WaterfallScreen(Screen[None]):
                 label.stylize("red")
             cells.append((r.key, (label, bar(r, self.t0, self.t1, width), duration_text(r))))
         table.replace_rows(cells)
-        first = next((i for i, r in enumerate(self.rows) if r.kind != "service"), 0)
+        first = next(
+            (
+                i
+                for i, r in enumerate(self.rows)
+                if r.span is not None and r.span.trace_id == self.focus_trace
+            ),
+            next((i for i, r in enumerate(self.rows) if r.kind != "service"), 0),
+        )
         table.move_cursor(row=first)
         v = self.view
         head = Text()
@@ -127,4 +135,4 @@ class WaterfallScreen(Screen[None]):
                 msg.error or f"linked trace {msg.query} is not in the store", severity="warning"
             )
             return
-        self.app.push_screen(WaterfallScreen(msg.journey))
+        self.app.push_screen(WaterfallScreen(msg.journey, focus_trace=msg.query))
