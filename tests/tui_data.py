@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.model import Hop, SeriesPoint, Span
+from console.model import DeadLetter, Hop, SeriesPoint, Span
 
 NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
 S = 1_000_000_000
@@ -74,3 +74,50 @@ def demo_series(now: int = NOW) -> list[SeriesPoint]:
 
 def demo_records(now: int = NOW) -> list:
     return [*demo_spans(now), *demo_hops(now), *demo_series(now)]
+
+
+def demo_dead_letters(now: int = NOW) -> list[DeadLetter]:
+    """Two Spring-format dead letters of canvasflow.orders with fixed coordinates and times."""
+    from tests.dlq_headers_fixture import spring_dlt_headers
+
+    out = []
+    for i, (payload, message) in enumerate(
+        (
+            (b'{"order_id":"o-17","quantity":"two","sku":"canvas-40x60"}', "quantity: not an int"),
+            (b'{"quantity":1,"sku":"print-a3"}', "order_id missing"),
+        )
+    ):
+        ts = (now - (300 - i * 60) * S) // MS
+        headers = [
+            ("x-correlation-id", f"corr-{i + 3:04d}".encode()),
+            *spring_dlt_headers(
+                topic="canvasflow.orders",
+                partition=0,
+                offset=40 + i,
+                timestamp_ms=ts - 50,
+                group="order-orchestrator",
+                message=message,
+            ),
+        ]
+        out.append(
+            DeadLetter(
+                dlq_topic="canvasflow.orders-dlt",
+                partition=0,
+                offset=7 + i,
+                timestamp_ms=ts,
+                headers=tuple(headers),
+                payload=payload,
+                payload_size=len(payload),
+                convention="spring",
+                original_topic="canvasflow.orders",
+                original_partition=0,
+                original_offset=40 + i,
+                original_timestamp_ms=ts - 50,
+                consumer_group="order-orchestrator",
+                exception_class="org.springframework.kafka.support.serializer.DeserializationException",
+                exception_message=message,
+                correlation_id=f"corr-{i + 3:04d}",
+                first_seen_ns=ts * MS,
+            )
+        )
+    return out

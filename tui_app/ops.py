@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -163,15 +166,19 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     v = detail.fixed_verdict or detail.verdict
     which = f"fix v{len(detail.fixes)}" if detail.fixed_verdict else "original"
     style = {"valid": "bold green", "invalid": "bold red"}.get(v.status, "yellow")
-    t.append(f"contract ({v.source}, {which}): ", style="bold")
+    source = v.source if "://" in v.source else Path(v.source).name
+    t.append(f"contract {source} ({which}): ", style="bold")
     t.append(v.status, style=style)
-    t.append(f" {v.note}\n" if v.note else "\n")
+    if v.valid is None and v.note:
+        t.append(f" {v.note}")
+    t.append("\n")
     for viol in v.violations:
         t.append(f"  {viol}\n", style="red")
     t.append("headers\n", style="bold")
-    for h in detail.headers:
+    for (name, raw), h in zip(d.headers, detail.headers, strict=False):
         t.append(f"  {h.name}", style="cyan")
-        t.append(f": {h.value}" + (f"  ({h.meaning})" if h.meaning else "") + "\n")
+        meaning = h.meaning or spring_number(name, raw)
+        t.append(f": {meaning or h.value}\n")
     t.append(f"payload ({detail.payload_kind})\n", style="bold")
     t.append(detail.payload_text + "\n")
     if detail.fixed_text is not None:
@@ -190,6 +197,22 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     return DeadLetterDetail(
         coords, t, editable_payload(latest), v.valid if v.valid is not None else None, history
     )
+
+
+def spring_number(name: str, raw: bytes | None) -> str:
+    """Spring's binary DLT headers as numbers: partition (int32), offset and timestamp (int64)."""
+    if raw is None or not name.startswith("kafka_dlt-original-"):
+        return ""
+    field = name.removeprefix("kafka_dlt-original-")
+    if field == "partition" and len(raw) == 4:
+        return str(struct.unpack(">i", raw)[0])
+    if field == "offset" and len(raw) == 8:
+        return str(struct.unpack(">q", raw)[0])
+    if field == "timestamp" and len(raw) == 8:
+        ms = struct.unpack(">q", raw)[0]
+        when = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+        return f"{ms} ({when})"
+    return ""
 
 
 def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[int | None, str]]:

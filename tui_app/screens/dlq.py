@@ -81,10 +81,10 @@ class DlqScreen(Screen[None]):
         table = self.query_one("#dlq-list", VimTable)
         for key, title, width in (
             ("status", "status", 9),
-            ("coords", "dead letter", 24),
-            ("origin", "from", 22),
-            ("reason", "reason", 22),
-            ("corr", "correlation", 12),
+            ("coords", "dead letter", 27),
+            ("origin", "from", 20),
+            ("reason", "reason", 18),
+            ("corr", "correlation", 11),
         ):
             table.add_column(title, width=width, key=key)
         self.query_one("#replay-progress").display = False
