@@ -80,3 +80,20 @@ async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
         assert app.screen.query_one("#tail").row_count == shown
         await pilot.press("p")
         await wait_for(pilot, lambda: app.screen.query_one("#tail").row_count == shown + 1)
+
+
+async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
+    Store.open(db_path).write(demo_records())
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for title, mode in (
+            ("Live tail", "tail"),
+            ("Dead letters", "dlq"),
+            ("Journeys", "journeys"),
+        ):
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
+            await pilot.press(*title)
+            await wait_for(pilot, lambda t=title: f"{t}:" in screen_text(app))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda m=mode: app.current_mode == m)
