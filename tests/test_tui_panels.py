@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 from console.model import Span
-from console.panels import ServiceAggregator, health, tail, topic_panels
+from console.panels import ServiceAggregator, health, topic_panels
 from console.store import Store
+from console.tail import tail
 from tests.tui_data import MS, NOW, S, demo_records
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from textual.message import Message
 
-from console.panels import Health, ServicePanel, TailBatch, TopicPanel
+from console.panels import Health, ServicePanel, TopicPanel
+from console.tail import TailBatch
 
 __all__ = [
     "AuditLoaded",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console import panels
+from console import tail as live_tail
 from console.store import Store
 
 __all__ = ["Clock", "DataSource", "Overview", "Runtime"]
@@ -72,9 +73,9 @@ class DataSource:
             health = panels.health(self._conn, now, runtime)
         return Overview(services, topics, health, (time.perf_counter() - t0) * 1000)
 
-    def tail(self, after_span: int, after_hop: int) -> panels.TailBatch:
+    def tail(self, after_span: int, after_hop: int) -> live_tail.TailBatch:
         with self._lock:
-            return panels.tail(self._conn, after_span, after_hop)
+            return live_tail.tail(self._conn, after_span, after_hop)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes a connection first (journeys, dlq) under the lock."""

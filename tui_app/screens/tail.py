@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from console.panels import TailBatch
+from console.tail import TailBatch
 from tui_app.linetable import LineTable
 from tui_app.messages import TailData
 from tui_app.render import ms
