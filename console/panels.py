@@ -70,6 +70,7 @@ class _Bucket:
     count: float = 0.0  # scaled when the history was sampled
     errors: float = 0.0
     bins: dict[int, float] = field(default_factory=dict)
+    p95: float | None = None  # cached until the bucket changes
 
 
 def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | None]:
@@ -170,6 +171,7 @@ class ServiceAggregator:
             bucket.count += n * scale
             bucket.errors += (errors or 0) * scale
             bucket.bins[code] = bucket.bins.get(code, 0) + n * scale
+            bucket.p95 = None
 
     def _panels(self, first: int, now_ns: int) -> list[ServicePanel]:
         out: list[ServicePanel] = []
@@ -195,7 +197,9 @@ class ServiceAggregator:
                 for code, n in bk.bins.items():
                     merged[code] = merged.get(code, 0) + n
                 tp.append(bk.count / span_s)
-                lat.append(_percentiles(bk.bins, (0.95,))[0] or 0.0)
+                if bk.p95 is None:
+                    bk.p95 = _percentiles(bk.bins, (0.95,))[0] or 0.0
+                lat.append(bk.p95)
                 err.append(bk.errors / bk.count if bk.count else 0.0)
             elapsed_s = min(self.window_s, max(1.0, (now_ns - first * self.bucket_ns) / NS))
             p50, p95, p99 = _percentiles(merged, (0.5, 0.95, 0.99))
