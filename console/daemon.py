@@ -52,7 +52,7 @@ class Daemon:
         *,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
-        max_queued: int = 200_000,
+        max_queued: int = 50_000,
         batch_size: int = 5000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),
@@ -69,6 +69,7 @@ class Daemon:
         self.started_ns = 0
         self._started: list[Component] = []
         self._stop_requested = threading.Event()
+        self._signalled = False
         self._errors: dict[str, str] = {}
 
     @property
@@ -98,18 +99,28 @@ class Daemon:
         self._started.append(component)
 
     def request_stop(self) -> None:
-        """Ask ``wait`` to return (safe from signal handlers and other threads)."""
+        """Ask ``wait`` to return (from another thread; signal handlers set a flag instead)."""
         self._stop_requested.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a stop is requested; True if it was."""
-        return self._stop_requested.wait(timeout)
+        """Block until a stop is requested or a signal arrived; True if one did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self._signalled or self._stop_requested.is_set()):
+            step = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if step <= 0:
+                return False
+            self._stop_requested.wait(step)
+        return True
 
     def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM request a clean stop (call from the main thread)."""
+        """SIGINT and SIGTERM request a clean stop (call from the main thread).
+
+        The handler only sets a flag: taking the Event's lock inside a handler could deadlock
+        with the main thread waiting on that same Event.
+        """
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            self.request_stop()
+            self._signalled = True
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)

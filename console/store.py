@@ -217,6 +217,7 @@ class StoreWriter:
         import queue
 
         conn = self.store.connect()
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay hot under load
         pending: list[Record] = []
         first_at = 0.0
         next_retention = time.monotonic() + self.retention_every_s

@@ -6,6 +6,7 @@ import json
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
@@ -20,7 +21,9 @@ from collectors.otlp.decode import (
     decode_metrics_request,
     decode_trace_request,
 )
+from collectors.otlp.fast import FastTraceDecoder
 from console.model import LogRecord, MetricPoint, Span
+from console.rows import _span_row
 from tests.otlp_helpers import trace_request
 
 
@@ -150,7 +153,7 @@ def test_random_bytes_as_json(decoder: Any, body: bytes) -> None:
     _only_decode_error(decoder, body, "json")
 
 
-@_examples(300)
+@_examples(200)
 @given(_valid_bodies())
 def test_valid_requests_with_random_values_decode(case: tuple[Any, bytes]) -> None:
     decoder, body = case
@@ -239,3 +242,33 @@ def test_mutated_json_text(decoder: Any, seed: int) -> None:
             new = bytes(rnd.choice(_JSON_BYTES) for _ in range(rnd.randint(0, 3)))
             text[at : at + rnd.randint(0, 3)] = new
         _only_decode_error(decoder, bytes(text), "json")
+
+
+_fast = FastTraceDecoder(cache_entries=64)  # small: misses, hits and clears all happen
+
+
+@_examples(150)
+@given(_valid_bodies(), st.integers(0, 2**32))
+def test_fast_trace_path_gives_the_same_records_and_rows(
+    case: tuple[Any, bytes], seed: int
+) -> None:
+    decoder, body = case
+    if decoder is not decode_trace_request:
+        body = trace_request(3, seed=seed % 1000 + 1).SerializeToString()
+    rnd = random.Random(seed)
+    for mutate in (False, *[True] * 12):
+        if mutate:
+            buf = bytearray(body)
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+            candidate = bytes(buf)
+        else:
+            candidate = body
+        try:
+            expected = decode_trace_request(candidate)
+        except DecodeError:
+            with pytest.raises(DecodeError):
+                _fast.decode(candidate)
+            continue
+        got = _fast.decode(candidate)
+        assert repr(got) == repr(expected)  # repr: a NaN attribute is equal to itself
+        assert [_span_row(s, 1) for s in got[0]] == [_span_row(s, 1) for s in expected[0]]
