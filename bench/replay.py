@@ -10,13 +10,16 @@
    same headers) to another fresh topic, timed from the first produce to ``flush()``.
    A second bare figure sends payload and key only.
 4. ``dlq list``: ``--list-n`` dead letters in a store; the library over all of them, and the CLI
-   (``dlq list --json --limit 0`` and the default table) in a subprocess.
+   (``dlq list --json``, every row, and the default table) in a subprocess.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,7 +96,8 @@ def create_topics(bootstrap: str, *names: str) -> None:
         f.result(timeout=30)
 
 
-def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
+def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> tuple[float, float]:
+    """(messages/s, CPU seconds) of a bare idempotent producer sending ``items``."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
     )
@@ -105,7 +109,8 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
             acked += 1
 
     t0 = time.perf_counter()
-    for it in items:
+    c0 = time.process_time()
+    for sent, it in enumerate(items, 1):
         kwargs = {"headers": list(it.headers)} if with_headers else {}
         while True:
             try:
@@ -115,11 +120,13 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> float:
                 break
             except BufferError:
                 producer.poll(0.05)
-        producer.poll(0)
+        if sent % 256 == 0:  # serve delivery callbacks as the replayer does
+            producer.poll(0)
     producer.flush(60)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     assert acked == len(items), f"bare producer: {acked} of {len(items)} acked"
-    return len(items) / elapsed
+    return len(items) / elapsed, cpu
 
 
 def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, float]:
@@ -137,9 +144,11 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     reconcile(conn, conf)
     selected = dlq.select_dead_letters(conn, dlq.DlqFilter(status="pending"))
     t1 = time.perf_counter()
+    c1 = time.process_time()
     plan = plan_replay(conn, selected, to=target)
     assert len(plan.items) == n, plan.refused[:3]
     t2 = time.perf_counter()
+    c2 = time.process_time()
     report = Replayer(conn, conf).run(plan.items)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
@@ -147,6 +156,7 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     acked = conn.execute("SELECT count(*) FROM replay_ledger WHERE state = 'acked'").fetchone()[0]
     assert acked == n, acked
     conn.close()
+    bare_rate, bare_cpu = bare(bootstrap, bare_t, plan.items, with_headers=True)
     return {
         "n": n,
         "ledger_rate": n / elapsed,
@@ -156,8 +166,11 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
         "send_s": report.elapsed_s,
         "send_rate": n / report.elapsed_s,
         "cpu_s": cpu,
-        "bare_rate": bare(bootstrap, bare_t, plan.items, with_headers=True),
-        "bare_plain_rate": bare(bootstrap, bare_t2, plan.items, with_headers=False),
+        "select_cpu_s": c1 - c0,
+        "plan_cpu_s": c2 - c1,
+        "bare_rate": bare_rate,
+        "bare_cpu_s": bare_cpu,
+        "bare_plain_rate": bare(bootstrap, bare_t2, plan.items, with_headers=False)[0],
     }
 
 
@@ -178,18 +191,31 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
     env = {**os.environ, "HANDOFF_DB": str(db)}
 
     def cli(*args: str) -> float:
-        t = time.perf_counter()
-        r = subprocess.run(
-            [sys.executable, "-m", "console", "dlq", "list", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert r.returncode == 0, r.stderr
-        return time.perf_counter() - t
+        best = float("inf")
+        for _ in range(3):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, "-m", "console", "dlq", "list", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+            wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            assert r.returncode == 0, r.stderr
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            cpu_times.setdefault(args, []).append(cpu)
+            best = min(best, wall)
+        return best
 
+    cpu_times: dict[tuple[str, ...], list[float]] = {}
+
+    json_all = cli("--json")
+    table = cli()
     startup = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "console", "--version"], cwd=ROOT, capture_output=True, check=True
@@ -199,59 +225,135 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
         "n": n,
         "lib_s": lib_s,
         "filtered_s": filtered_s,
-        "cli_json_all_s": cli("--json", "--limit", "0"),
-        "cli_table_s": cli(),
+        "cli_json_all_s": json_all,
+        "cli_table_s": table,
+        "cli_json_all_cpu_s": min(cpu_times[("--json",)]),
+        "cli_table_cpu_s": min(cpu_times[()]),
         "cli_startup_s": startup_s,
     }
 
 
+README = Path(__file__).resolve().parent / "README.md"
+SECTION = "## DLQ replay and dlq list (bench/replay.py)"
+
+
+def write_readme(text: str) -> None:
+    old = README.read_text() if README.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text.rstrip() + "\n", old)
+    else:
+        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
+    README.write_text(new)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--list-n", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
         "--bootstrap", default=os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
+    ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
     args = ap.parse_args()
+    out: list[str] = []
+    verdicts: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        out.append(line)
+
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        say(f"load average before: {load_before:.1f} on {os.cpu_count()} CPUs")
         rounds = []
         for i in range(args.rounds):
             r = bench_replay(args.bootstrap, args.n, Path(tmp), i)
             rounds.append(r)
-            print(
+            say(
                 f"round {i + 1}: replay {r['n']:,} with the ledger {r['ledger_rate']:,.0f} msg/s "
                 f"({r['ledger_s']:.2f} s: select {r['select_s']:.2f}, plan {r['plan_s']:.2f}, "
                 f"send+ledger {r['send_s']:.2f} = {r['send_rate']:,.0f} msg/s; "
-                f"CPU {r['cpu_s']:.2f} s); bare same messages {r['bare_rate']:,.0f} msg/s, "
-                f"bare payload+key {r['bare_plain_rate']:,.0f} msg/s"
+                f"CPU {r['cpu_s']:.2f} s, of which select {r['select_cpu_s']:.2f}, "
+                f"plan {r['plan_cpu_s']:.2f}); bare same messages {r['bare_rate']:,.0f} msg/s, "
+                f"bare payload+key {r['bare_plain_rate']:,.0f} msg/s; "
+                f"bare CPU {r['bare_cpu_s']:.2f} s"
             )
-        best = max(rounds, key=lambda r: r["ledger_rate"])
-        best_bare = max(r["bare_rate"] for r in rounds)
-        best_plain = max(r["bare_plain_rate"] for r in rounds)
-        best_send = max(r["send_rate"] for r in rounds)
-        print(
-            f"best of {len(rounds)}: replay with the ledger {best['ledger_rate']:,.0f} msg/s "
-            f"end to end (select+plan+send), {best_send:,.0f} msg/s send+ledger; "
-            f"bare idempotent producer {best_bare:,.0f} msg/s (same messages), "
-            f"{best_plain:,.0f} msg/s (payload+key only)"
-        )
-        print(
-            f"ratio to bare (best/best): end to end {best['ledger_rate'] / best_bare:.2f}, "
-            f"send+ledger {best_send / best_bare:.2f}; against payload+key only: "
-            f"{best['ledger_rate'] / best_plain:.2f} / {best_send / best_plain:.2f}"
-        )
-        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        if rounds:
+            best = max(rounds, key=lambda r: r["ledger_rate"])
+            best_send = max(r["send_rate"] for r in rounds)
+            ratios = [r["ledger_rate"] / r["bare_rate"] for r in rounds]
+            send_ratios = [r["send_rate"] / r["bare_rate"] for r in rounds]
+            plain_ratios = [r["ledger_rate"] / r["bare_plain_rate"] for r in rounds]
+            say(
+                f"best of {len(rounds)}: {best['ledger_rate']:,.0f} msg/s end to end "
+                f"(select+plan+send+ledger), {best_send:,.0f} msg/s send+ledger; "
+                f"lowest CPU for {args.n:,}: {min(r['cpu_s'] for r in rounds):.2f} s "
+                f"(= {args.n / min(r['cpu_s'] for r in rounds):,.0f} msg/s per CPU second)"
+            )
+            say(
+                "ratio to the bare producer in the same round (median): end to end "
+                f"{statistics.median(ratios):.2f}, send+ledger {statistics.median(send_ratios):.2f}"
+                f"; end to end vs bare payload+key only {statistics.median(plain_ratios):.2f}"
+            )
+            met = "met" if best["ledger_rate"] >= 5000 else "NOT met"
+            verdicts.append(
+                f"- goal >= 5,000 msg/s with the ledger: {met} in this run "
+                f"(best {best['ledger_rate']:,.0f} end to end, {best_send:,.0f} send+ledger)"
+            )
+            met = "met" if statistics.median(ratios) >= 0.3 else "NOT met"
+            verdicts.append(
+                f"- goal >= 0.3 of the bare producer: {met} in this run "
+                f"(median {statistics.median(ratios):.2f} end to end, "
+                f"{statistics.median(send_ratios):.2f} send+ledger)"
+            )
+            cpu_ratio = statistics.median(r["bare_cpu_s"] / r["cpu_s"] for r in rounds)
+            say(
+                "by CPU seconds (load-independent): bare CPU / replay CPU (median) "
+                f"{cpu_ratio:.2f} end to end"
+            )
         if args.list_n:
             lst = bench_list(args.list_n, Path(tmp))
-            print(
-                f"dlq list over {lst['n']:,}: library all rows + depth {lst['lib_s']:.3f} s, "
-                f"filtered {lst['filtered_s']:.3f} s; CLI --json --limit 0 "
-                f"{lst['cli_json_all_s']:.2f} s, CLI table (newest 1,000) "
-                f"{lst['cli_table_s']:.2f} s "
-                f"(of which interpreter+import start {lst['cli_startup_s']:.2f} s)"
+            say(
+                f"dlq list over {lst['n']:,}: library, all rows + depth {lst['lib_s']:.3f} s; "
+                f"filtered (--error, --status) {lst['filtered_s']:.3f} s"
             )
+            met = "met" if lst["cli_table_s"] < 1 else "NOT met"
+            verdicts.append(
+                f"- goal `dlq list` over {lst['n']:,} < 1 s: {met} in this run "
+                f"({lst['cli_table_s']:.2f} s wall, {lst['cli_table_cpu_s']:.2f} s CPU, "
+                f"start-up included)"
+            )
+            say(
+                f"CLI `dlq list` (newest 100 + depth): {lst['cli_table_s']:.2f} s wall, "
+                f"{lst['cli_table_cpu_s']:.2f} s CPU; `dlq list --json` (all {lst['n']:,}): "
+                f"{lst['cli_json_all_s']:.2f} s wall, {lst['cli_json_all_cpu_s']:.2f} s CPU; "
+                f"interpreter start + imports {lst['cli_startup_s']:.2f} s"
+            )
+        say(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.write_readme:
+        write_readme(
+            f"{SECTION}\n\n"
+            "`HANDOFF_KAFKA_BOOTSTRAP=127.0.0.1:9092 python bench/replay.py --write-readme` "
+            f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), real broker on "
+            "127.0.0.1, 2 CPUs shared with other work (load average printed: the wall-clock "
+            "figures move with it; CPU seconds do not).\n\n"
+            "Replay: N dead letters (Spring headers, ~260-byte JSON) selected from the store, "
+            "planned (ledger and fixes consulted, headers rebuilt), then sent by `Replayer` "
+            "(ledger lines committed pending before produce, acked from the delivery callback "
+            "with target partition/offset, dead letters marked replayed, one audit entry "
+            "each, on the ack thread). Bare: one idempotent confluent-kafka producer sending "
+            "the same messages from memory.\n\n"
+            "```\n" + "\n".join(out) + "\n```\n\n" + "\n".join(verdicts) + "\n\n"
+            "CPU seconds are the load-independent part: per 10,000 replayed the replayer spends "
+            "about a quarter in selecting dead letters from the store (payload and header "
+            "decode), a sixth planning, and the rest producing and in SQLite (ledger pending "
+            "and acked, dead letter status, audit entry: three writes per message, on the ack "
+            "thread). The bare producer does none of that bookkeeping and spends almost all "
+            "its time waiting on the broker, so under CPU contention the replayer suffers far "
+            "more than the bare producer does.\n"
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from console import rows
 from console.errors import InputError
@@ -149,9 +149,8 @@ class DlqFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-@dataclass(frozen=True, slots=True)
-class ListItem:
-    """One row of ``dlq list``: no payload, no headers."""
+class ListItem(NamedTuple):
+    """One row of ``dlq list``: no payload, no headers (a named tuple: 100,000 build fast)."""
 
     dlq_topic: str
     partition: int
@@ -176,22 +175,10 @@ class ListItem:
         return max(0.0, (now_ms - self.timestamp_ms) / 1000)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "dlq_topic": self.dlq_topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "coordinates": self.coordinates,
-            "timestamp_ms": self.timestamp_ms,
-            "original_topic": self.original_topic,
-            "original_partition": self.original_partition,
-            "original_offset": self.original_offset,
-            "exception_class": self.exception_class,
-            "exception_message": self.exception_message,
-            "correlation_id": self.correlation_id,
-            "status": self.status,
-            "payload_size": self.payload_size,
-            "convention": self.convention,
-        }
+        """The ``dlq list --json`` object: every field, plus ``coordinates``."""
+        d = dict(zip(self._fields, self, strict=True))
+        d["coordinates"] = f"{self[0]}:{self[1]}:{self[2]}"
+        return d
 
 
 _LIST_COLUMNS = (
@@ -207,13 +194,13 @@ def list_dead_letters(conn: sqlite3.Connection, flt: DlqFilter | None = None) ->
     where, args = flt.where()
     sql = (
         f"SELECT {_LIST_COLUMNS} FROM dead_letters{where} "
-        "ORDER BY timestamp_ms DESC, dlq_topic, partition, offset DESC"
+        "ORDER BY timestamp_ms DESC"  # dead_letters_list covers the query: no table read
     )
     if flt.limit:
         sql += f" LIMIT {int(flt.limit)}"
     cur = conn.execute(sql, args)
     cur.row_factory = None  # type: ignore[assignment]  # plain tuples: 3x faster than Row
-    return [ListItem(*r) for r in cur]
+    return list(map(ListItem._make, cur))
 
 
 @dataclass(frozen=True, slots=True)

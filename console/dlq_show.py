@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.kafka.dlq_headers import decode_dlq_headers, describe_header
 from console.contracts import ContractSource, Verdict, check, pretty_json
 from console.dlq import (
     Coordinates,
@@ -61,12 +62,22 @@ def _hexdump(data: bytes, width: int = 16) -> str:
 @dataclass(frozen=True, slots=True)
 class HeaderLine:
     name: str
-    value: str  # header_text(): UTF-8 text or 0x-hex
-    meaning: str = ""  # a decoded reading where one is known (ints of Spring headers, ...)
+    value: str  # the tap's describe_header(): Spring's binary numbers decoded, text, or 0x-hex
+    raw: str  # header_text(): UTF-8 text or 0x-hex, as the bytes are
 
 
 def _header_lines(d: DeadLetter) -> tuple[HeaderLine, ...]:
-    return tuple(HeaderLine(n, header_text(v)) for n, v in d.headers)
+    return tuple(HeaderLine(n, describe_header(n, v), header_text(v)) for n, v in d.headers)
+
+
+def decoded_headers(d: DeadLetter) -> dict[str, Any]:
+    """What the DLQ headers say (the tap's ``decode_dlq_headers``), the record's fields as
+    fallback where the headers are silent."""
+    decoded = decode_dlq_headers(d.headers)
+    for key, value in list(decoded.items()):
+        if value is None:
+            decoded[key] = getattr(d, key, None)
+    return decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,7 @@ class DeadLetterDetail:
 
     dead_letter: DeadLetter
     headers: tuple[HeaderLine, ...]
+    decoded: dict[str, Any]  # decode_dlq_headers(): convention, original_*, exception_*, ...
     payload_kind: str
     payload_text: str
     verdict: Verdict  # of the original payload
@@ -107,9 +119,8 @@ class DeadLetterDetail:
             "correlation_id": d.correlation_id,
             "trace_id": d.trace_id,
             "key": header_text(d.key) if d.key is not None else None,
-            "headers": [
-                {"name": h.name, "value": h.value, "meaning": h.meaning} for h in self.headers
-            ],
+            "headers": [{"name": h.name, "value": h.value, "raw": h.raw} for h in self.headers],
+            "decoded_headers": self.decoded,
             "payload_kind": self.payload_kind,
             "payload": self.payload_text,
             "payload_sha256": payload_sha256(d.payload),
@@ -164,6 +175,7 @@ def show(
     return DeadLetterDetail(
         dead_letter=d,
         headers=_header_lines(d),
+        decoded=decoded_headers(d),
         payload_kind=kind,
         payload_text=text,
         verdict=check(contracts, topic, d.payload),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -11,16 +12,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
-from console._dlq_kafka import kafka_conf
 from console.commands.dlq_cmd import _selection, confirm
 from console.dlq_replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
-    pending_dead_letters,
-    plan_replay,
-    reconcile,
+    prepare_replay,
+    replay_lock,
 )
+from console.kafka_config import kafka_config
 from console.model import header_text
 
 __all__ = ["run_replay"]
@@ -37,23 +37,53 @@ def run_replay(
     dry_run: bool,
     yes: bool,
     force: bool,
-    kafka: tuple[str, Path | None, list[str] | None],
+    kafka: tuple[str | None, Path | None, list[str] | None],
+    as_json: bool,
+) -> None:
+    """Select, reconcile, plan, confirm, send: one replay at a time per store (not dry runs)."""
+    lock = contextlib.nullcontext() if dry_run else replay_lock(conn)
+    with lock:
+        _run_replay(
+            conn,
+            coordinates,
+            all_,
+            flt,
+            to=to,
+            rate=rate,
+            dry_run=dry_run,
+            yes=yes,
+            force=force,
+            kafka=kafka,
+            as_json=as_json,
+        )
+
+
+def _run_replay(
+    conn: sqlite3.Connection,
+    coordinates: str | None,
+    all_: bool,
+    flt: dlq.DlqFilter,
+    *,
+    to: str | None,
+    rate: float | None,
+    dry_run: bool,
+    yes: bool,
+    force: bool,
+    kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
 ) -> None:
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    conf = kafka_conf(*kafka)
-    if not dry_run:
-        rec = reconcile(conn, conf)
-        if rec.checked:
-            err.print(
-                f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
-                f"{rec.found} found in the target, {rec.missing} to send again"
-            )
+    conf = kafka_config(*kafka)
     targets = _selection(conn, coordinates, all_, flt, "replay")
-    # Unfinished lines are sent again even when this selection does not name them.
-    resumed = pending_dead_letters(conn)
-    plan = plan_replay(conn, [*resumed, *targets], to=to, force=force)
+    # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
+    # even when this selection does not name them.
+    rec, plan = prepare_replay(conn, conf, targets, to=to, force=force, dry_run=dry_run)
+    if rec.checked:
+        err.print(
+            f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
+            f"{rec.found} found in the target, {rec.missing} to send again"
+        )
     if coordinates and plan.refused and not plan.items:
         raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
     if dry_run:
