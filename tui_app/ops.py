@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +173,9 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     for viol in v.violations:
         t.append(f"  {viol}\n", style="red")
     t.append("headers\n", style="bold")
-    for (name, raw), h in zip(d.headers, detail.headers, strict=False):
+    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq_show.py
         t.append(f"  {h.name}", style="cyan")
-        meaning = h.meaning or spring_number(name, raw)
-        t.append(f": {meaning or h.value}\n")
+        t.append(f": {h.value}\n")
     t.append(f"payload ({detail.payload_kind})\n", style="bold")
     t.append(detail.payload_text + "\n")
     if detail.fixed_text is not None:
@@ -197,22 +194,6 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     return DeadLetterDetail(
         coords, t, editable_payload(latest), v.valid if v.valid is not None else None, history
     )
-
-
-def spring_number(name: str, raw: bytes | None) -> str:
-    """Spring's binary DLT headers as numbers: partition (int32), offset and timestamp (int64)."""
-    if raw is None or not name.startswith("kafka_dlt-original-"):
-        return ""
-    field = name.removeprefix("kafka_dlt-original-")
-    if field == "partition" and len(raw) == 4:
-        return str(struct.unpack(">i", raw)[0])
-    if field == "offset" and len(raw) == 8:
-        return str(struct.unpack(">q", raw)[0])
-    if field == "timestamp" and len(raw) == 8:
-        ms = struct.unpack(">q", raw)[0]
-        when = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-        return f"{ms} ({when})"
-    return ""
 
 
 def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[int | None, str]]:
@@ -250,17 +231,17 @@ ProgressFn = Callable[[int, int], None]
 
 
 def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -> tuple[bool, str]:
-    """``dlq replay``: reconcile unfinished lines, plan, send through the idempotent producer."""
+    """``dlq replay``: one replay at a time per store; reconcile, plan, send through the
+    idempotent producer (the same calls as the CLI)."""
     from console.dlq import get_dead_letter
-    from console.dlq_replay import Replayer, pending_dead_letters, plan_replay, reconcile
+    from console.dlq_replay import Replayer, prepare_replay, replay_lock
 
     if not source.bootstrap:
         return False, "no Kafka bootstrap servers: start the console with --bootstrap"
     conf = {"bootstrap.servers": source.bootstrap}
-    with _own_connection(source) as conn:
-        reconcile(conn, conf)
+    with _own_connection(source) as conn, replay_lock(conn):
         targets = [get_dead_letter(conn, c) for c in coords]
-        plan = plan_replay(conn, [*pending_dead_letters(conn), *targets])
+        _, plan = prepare_replay(conn, conf, targets)
         if not plan.items:
             reason = plan.refused[0].reason if plan.refused else "nothing to replay"
             return False, f"not replayed: {reason}"
