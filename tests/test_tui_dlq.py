@@ -112,3 +112,48 @@ async def test_replay_asks_first_and_cancel_sends_nothing(
         await pilot.press("a")
         await wait_for(pilot, lambda: "Audit trail" in screen_text(app))
     assert read_topic(kafka_bootstrap, original, timeout=5) == []
+
+
+async def test_bulk_replay_with_progress_and_discard(
+    kafka_bootstrap: str, topic: str, store: Store, db_path: Path, tmp_path: Path
+) -> None:
+    original, dlt = topic, f"{topic}-dlt"
+    create_topic(kafka_bootstrap, original)
+    create_topic(kafka_bootstrap, dlt)
+    good = b'{"order_id":"o-%d","quantity":1}'
+    letters = dead_letters_on_broker(
+        kafka_bootstrap,
+        store,
+        dlq_topic=dlt,
+        original_topic=original,
+        payloads=[good % i for i in range(4)],
+    )
+    app = make_app(
+        db_path,
+        bootstrap=kafka_bootstrap,
+        contracts_dir=write_contract(tmp_path / "c", original),
+        refresh_s=3600,
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "4 shown" in screen_text(app), timeout=30)
+        # Discard the selected one (the newest), then replay every pending one shown.
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "without replay?" in screen_text(app))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "discarded" in screen_text(app), timeout=30)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "Replay all 3 pending" in screen_text(app))
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: (
+                sum(ln.lstrip().startswith("replayed") for ln in screen_text(app).splitlines()) == 3
+            ),
+            timeout=60,
+        )
+        bar = app.screen.query_one("#replay-progress")
+        assert bar.display and bar.progress == bar.total == 3
+    values = sorted(m.value() for m in read_topic(kafka_bootstrap, original))
+    discarded = max(letters, key=lambda d: (d.timestamp_ms, d.offset))
+    assert len(values) == 3 and discarded.payload not in values
