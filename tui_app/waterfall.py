@@ -78,6 +78,12 @@ def view_of(journey: Any) -> JourneyView:
 def build_rows(view: JourneyView) -> list[WaterfallRow]:
     """Rows grouped by service (in order of first activity), Kafka hops and dead letters last."""
     by_id = {(s.trace_id, s.span_id): s for s in view.spans}
+    # The journey's own handoffs know the gap best (producer send or hop -> consumer process).
+    handoff_gap = {
+        _get(h, "to_span_id"): int(_get(h, "gap_ms") * MS)
+        for h in view.handoffs
+        if _get(h, "to_span_id") and _get(h, "gap_ms") is not None
+    }
     groups: dict[str, list[Span]] = {}
     for s in sorted(view.spans, key=lambda s: (s.start_ns, s.end_ns)):
         groups.setdefault(s.service, []).append(s)
@@ -88,8 +94,10 @@ def build_rows(view: JourneyView) -> list[WaterfallRow]:
         rows.append(WaterfallRow(f"svc:{service}", service, lo, hi, "service"))
         for s in spans:
             parent = by_id.get((s.trace_id, s.parent_span_id or ""))
-            gap = 0
-            if s.kind == 5:  # a consumer: the handoff gap since its producer (parent or link)
+            gap = max(0, handoff_gap.get(s.span_id, 0))
+            if (
+                not gap and s.kind == 5
+            ):  # a consumer: the handoff gap since its producer (parent or link)
                 producer = parent or next(
                     (
                         by_id[(lk.trace_id, lk.span_id)]
