@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from console import __version__
-from console.commands import broker_cmd, demo_cmd, dlq_cmd, serve_cmd, stats_cmd, tap_cmd, trace_cmd
+from console.commands import (
+    broker_cmd,
+    demo_cmd,
+    dlq_cmd,
+    serve_cmd,
+    stats_cmd,
+    tap_cmd,
+    trace_cmd,
+    tui_cmd,
+)
 from console.errors import HandoffError
 
 __all__ = ["app", "main"]
@@ -47,6 +56,7 @@ trace_cmd.register(app)
 dlq_cmd.register(app)
 demo_cmd.register(app)
 tap_cmd.register(app)
+tui_cmd.register(app)
 
 
 def main() -> None:
