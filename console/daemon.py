@@ -29,7 +29,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from console.store import Store, StoreWriter
 
-__all__ = ["Component", "Daemon", "OtlpSettings", "TapSettings", "build_daemon"]
+__all__ = [
+    "Component",
+    "Daemon",
+    "OtlpSettings",
+    "TapSettings",
+    "build_daemon",
+    "listen_address",
+]
 
 
 @runtime_checkable
@@ -161,6 +168,19 @@ class Daemon:
             },
             "components": components,
         }
+
+
+def listen_address(option: str, text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` for a receiver, or None for ``off``; a clear error names the option."""
+    from collectors.otlp.common import parse_address
+    from console.errors import InputError
+
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc} (or 'off')") from None
 
 
 @dataclass(frozen=True)

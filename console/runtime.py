@@ -56,22 +56,19 @@ def start_runtime(
     otlp_http: str,
 ) -> InProcessRuntime:
     """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``."""
-    from collectors.kafka.tap import KafkaTap
-    from collectors.otlp.common import ReceiverSettings, parse_address
-    from collectors.otlp.grpc_server import GrpcReceiver
-    from collectors.otlp.http_server import HttpReceiver
+    from console.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
 
-    daemon = Daemon(Store.open(db_path))
-    for text, cls in ((otlp_grpc, GrpcReceiver), (otlp_http, HttpReceiver)):
-        if text.strip().lower() == "off":
-            continue
-        try:
-            host, port = parse_address(text)
-        except ValueError as exc:
-            raise InputError(f"{text}: {exc} (or 'off')") from None
-        daemon.add(cls(daemon.sink, ReceiverSettings(host=host, port=port)))
+    tap = None
     if topics is None or topics.strip().lower() != "off":
-        daemon.add(KafkaTap(daemon.sink, bootstrap=bootstrap, topics=topics or DEFAULT_TOPICS))
+        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka={"bootstrap.servers": bootstrap})
+    daemon = build_daemon(
+        Store.open(db_path),
+        otlp=OtlpSettings(
+            grpc_at=listen_address("--otlp-grpc", otlp_grpc),
+            http_at=listen_address("--otlp-http", otlp_http),
+        ),
+        tap=tap,
+    )
     try:
         daemon.start()
     except OSError as exc:

@@ -16,7 +16,7 @@ from console.config import (
     parse_duration,
     parse_size,
 )
-from console.daemon import OtlpSettings, TapSettings
+from console.daemon import OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
 from console.kafka_config import kafka_config
 from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt
@@ -40,17 +40,6 @@ def _size(option: str, text: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
-
-
-def _listen(option: str, text: str) -> tuple[str, int] | None:
-    from collectors.otlp.common import parse_address
-
-    if text.strip().lower() == "off":
-        return None
-    try:
-        return parse_address(text)
-    except ValueError as exc:
-        raise InputError(f"{option}: {exc} (or 'off')") from None
 
 
 def serve(
@@ -118,8 +107,8 @@ def serve(
     x_options: KafkaPropOpt = None,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
-    grpc_at = _listen("--otlp-grpc", otlp_grpc)
-    http_at = _listen("--otlp-http", otlp_http)
+    grpc_at = listen_address("--otlp-grpc", otlp_grpc)
+    http_at = listen_address("--otlp-http", otlp_http)
     if (tls_cert is None) != (tls_key is None):
         raise InputError("--tls-cert and --tls-key go together")
     for path in (tls_cert, tls_key):
