@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from console import __version__
-from console.commands import broker_cmd, dlq_cmd, serve_cmd, stats_cmd, trace_cmd
+from console.commands import broker_cmd, dlq_cmd, serve_cmd, stats_cmd, tap_cmd, trace_cmd
 from console.errors import HandoffError
 
 __all__ = ["app", "main"]
@@ -45,6 +45,7 @@ serve_cmd.register(app)
 stats_cmd.register(app)
 trace_cmd.register(app)
 dlq_cmd.register(app)
+tap_cmd.register(app)
 
 
 def main() -> None:

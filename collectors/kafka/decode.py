@@ -1,0 +1,162 @@
+"""Kafka messages to records: a ``Hop`` for every message, a ``DeadLetter`` for dead letters.
+
+This is the tap's hot path, so ``MessageDecoder.decode_batch`` works on a whole batch from
+``Consumer.consume`` and keeps per-message work to attribute reads, one header scan and one hash.
+
+What a hop keeps: coordinates, timestamp and its type, key, ``size`` (the value's length in bytes,
+0 for a tombstone), headers as bytes, correlation, trace and span ids, the payload's SHA-256 (None
+for a tombstone). Payloads are kept only for dead letters (up to ``dlq_payload_limit`` bytes, with
+``payload_truncated`` set on the dead letter when cut) or, with ``keep_payloads``, for every hop
+(up to the same bound; ``len(payload) < size`` shows a cut). Nothing here assumes a payload is
+text or JSON, or a header UTF-8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+from collectors.kafka.dlq_headers import (
+    CONNECT_PREFIX,
+    SPRING_PREFIX,
+    DlqMatcher,
+    decode_dlq_headers,
+)
+from collectors.kafka.headers import HeaderReader
+from console.model import DeadLetter, Hop, Record
+
+__all__ = ["DEFAULT_DLQ_PAYLOAD_LIMIT", "BatchResult", "MessageDecoder"]
+
+DEFAULT_DLQ_PAYLOAD_LIMIT = 1 << 20
+_DLQ_PREFIXES = (SPRING_PREFIX, CONNECT_PREFIX)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch held, besides its records."""
+
+    records: list[Record] = field(default_factory=list)
+    hops: int = 0
+    dead_letters: int = 0
+    # (topic, partition) -> the next offset to commit once the records are stored.
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # topic -> [messages, bytes]
+    per_topic: dict[str, list[int]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: BatchResult) -> None:
+        """Fold a later batch into this one (offsets only move forward)."""
+        self.records.extend(other.records)
+        self.hops += other.hops
+        self.dead_letters += other.dead_letters
+        for key, offset in other.next_offsets.items():
+            if offset > self.next_offsets.get(key, -1):
+                self.next_offsets[key] = offset
+        for topic, (msgs, nbytes) in other.per_topic.items():
+            counts = self.per_topic.setdefault(topic, [0, 0])
+            counts[0] += msgs
+            counts[1] += nbytes
+        self.errors.extend(other.errors)
+
+
+class MessageDecoder:
+    """Turns confluent-kafka ``Message`` objects into records."""
+
+    def __init__(
+        self,
+        *,
+        correlation_headers: Sequence[str] | None = None,
+        dlq_patterns: Sequence[str] | None = None,
+        dlq_payload_limit: int = DEFAULT_DLQ_PAYLOAD_LIMIT,
+        keep_payloads: bool = False,
+    ) -> None:
+        self.reader = HeaderReader(correlation_headers)
+        self.matcher = DlqMatcher(dlq_patterns)
+        self.dlq_payload_limit = max(0, dlq_payload_limit)
+        self.keep_payloads = keep_payloads
+
+    def decode_batch(self, messages: Sequence[Any], seen_ns: int) -> BatchResult:
+        """Records for every message of a batch; error events are collected, not raised."""
+        out = BatchResult()
+        records = out.records
+        append = records.append
+        next_offsets = out.next_offsets
+        per_topic = out.per_topic
+        read = self.reader.read
+        is_dlq_topic = self.matcher.is_dlq_topic
+        keep = self.keep_payloads
+        limit = self.dlq_payload_limit
+        hops = dead = 0
+        for m in messages:
+            if m.error() is not None:
+                out.errors.append(str(m.error()))
+                continue
+            topic = m.topic()
+            partition = m.partition()
+            offset = m.offset()
+            ts_type, ts = m.timestamp()
+            value = m.value()
+            raw_headers = m.headers()
+            headers = tuple(raw_headers) if raw_headers else ()
+            corr, trace_id, span_id = read(headers)
+            if value is None:
+                size, digest = 0, None
+            else:
+                size, digest = len(value), sha256(value).hexdigest()
+            dlq = is_dlq_topic(topic) or (
+                bool(headers) and any(n.startswith(_DLQ_PREFIXES) for n, _ in headers)
+            )
+            payload = None
+            if (dlq or keep) and value is not None:
+                payload = value[:limit] if size > limit else value
+            key = m.key()
+            append(
+                Hop(
+                    topic,
+                    partition,
+                    offset,
+                    ts,
+                    ts_type,
+                    key,
+                    size,
+                    headers,
+                    corr,
+                    trace_id,
+                    span_id,
+                    digest,
+                    payload,
+                    seen_ns,
+                )
+            )
+            hops += 1
+            if dlq:
+                append(
+                    DeadLetter(
+                        dlq_topic=topic,
+                        partition=partition,
+                        offset=offset,
+                        timestamp_ms=ts,
+                        key=key,
+                        headers=headers,
+                        payload=payload,
+                        payload_truncated=size > limit,
+                        payload_size=size,
+                        correlation_id=corr,
+                        trace_id=trace_id,
+                        first_seen_ns=seen_ns,
+                        **decode_dlq_headers(headers),
+                    )
+                )
+                dead += 1
+            next_offsets[(topic, partition)] = offset + 1
+            counts = per_topic.get(topic)
+            if counts is None:
+                per_topic[topic] = [1, size]
+            else:
+                counts[0] += 1
+                counts[1] += size
+        out.hops = hops
+        out.dead_letters = dead
+        return out

@@ -1,0 +1,418 @@
+"""The Kafka tap: a consumer that observes without disturbing, handing records to a sink.
+
+``KafkaTap(sink, bootstrap=..., topics=...)`` consumes in its own group (``handoff-console-tap`` by
+default) and commits only that group's offsets, and only for records the sink has accepted: when
+the sink has ``flush()`` (the store writer does), offsets are committed after it returns, so a
+crash loses nothing and a restart re-reads at most the last second, which the store's unique
+(topic, partition, offset) index absorbs. It starts at the end of the topics unless
+``from_beginning`` (that only matters for a group with no committed position yet).
+
+When ``sink.submit`` raises ``Overloaded`` the tap pauses its partitions, keeps polling so it stays
+in the group, and retries the same records: it never drops one. When the broker goes away
+librdkafka reconnects with backoff; ``health()`` says ``connected: False`` with the error, and the
+tap resumes from its committed position when the broker is back.
+
+The consume loop runs in one thread, the metrics (``collectors/kafka/metrics.py``) in another.
+``start()``, ``stop()`` and ``health()`` are all the daemon needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, MessageDecoder
+from collectors.kafka.metrics import KafkaMetrics
+from collectors.kafka.topics import TopicSelector, parse_topics
+from console.errors import HandoffError, InputError, Overloaded
+from console.store import Sink
+
+__all__ = ["DEFAULT_GROUP", "KafkaTap"]
+
+DEFAULT_GROUP = "handoff-console-tap"
+log = logging.getLogger("handoff.kafka.tap")
+
+# Properties the tap sets unless the user's configuration says otherwise.
+_DEFAULTS: dict[str, Any] = {
+    "client.id": "handoff-console-tap",
+    "statistics.interval.ms": 2000,
+    "topic.metadata.refresh.interval.ms": 10000,
+}
+_DOWN_CODES = {-187, -195}  # _ALL_BROKERS_DOWN, _TRANSPORT
+_POSITION_KEYS = ("app_offset", "committed_offset", "next_offset")
+
+
+class KafkaTap:
+    """Consume topics into a sink as ``Hop`` and ``DeadLetter`` records, plus rate/lag series."""
+
+    name = "kafka-tap"
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        bootstrap: str,
+        topics: str | Sequence[str],
+        group_id: str = DEFAULT_GROUP,
+        from_beginning: bool = False,
+        correlation_headers: Sequence[str] | None = None,
+        dlq_patterns: Sequence[str] | None = None,
+        dlq_payload_limit: int = DEFAULT_DLQ_PAYLOAD_LIMIT,
+        keep_payloads: bool = False,
+        extra_config: Mapping[str, Any] | None = None,
+        batch_size: int = 2000,
+        commit_interval_s: float = 1.0,
+        metrics_interval_s: float = 5.0,
+        lag_include_own_group: bool = False,
+    ) -> None:
+        try:
+            self.subscription = parse_topics(topics)
+        except ValueError as exc:
+            raise InputError(f"--topics: {exc}") from None
+        self.sink = sink
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.from_beginning = from_beginning
+        self.extra_config = dict(extra_config or {})
+        self.batch_size = batch_size
+        self.commit_interval_s = commit_interval_s
+        self.metrics_interval_s = metrics_interval_s
+        self.lag_include_own_group = lag_include_own_group
+        self.decoder = MessageDecoder(
+            correlation_headers=correlation_headers,
+            dlq_patterns=dlq_patterns,
+            dlq_payload_limit=dlq_payload_limit,
+            keep_payloads=keep_payloads,
+        )
+        self.poll_timeout_s = 0.2
+        self._consumer: Any = None
+        self._metrics: KafkaMetrics | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._stop_deadline = float("inf")
+        self._lock = threading.Lock()
+        self._running = False
+        self._connected = False
+        self._last_error: str | None = None
+        self._last_error_ns = 0
+        self._hops = 0
+        self._dead = 0
+        self._lag: int | None = None
+        self._assigned = 0
+        self._paused = False
+        self._overloaded_waits = 0
+        self._commits = 0
+        self._commit_results = 0
+        self._topic_totals: dict[str, tuple[int, int]] = {}
+        self._pending: dict[tuple[str, int], int] = {}  # handed to the sink, not yet committed
+        self._last_commit = time.monotonic()
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def admin_config(self) -> dict[str, Any]:
+        """What an AdminClient for the same cluster needs: bootstrap and security settings."""
+        return {"bootstrap.servers": self.bootstrap, **self.extra_config}
+
+    def consumer_config(self) -> dict[str, Any]:
+        """The consumer's librdkafka configuration (the tap's guarantees set last)."""
+        return {
+            **_DEFAULTS,
+            "bootstrap.servers": self.bootstrap,
+            **self.extra_config,
+            "group.id": self.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest" if self.from_beginning else "latest",
+            "error_cb": self._on_error,
+            "stats_cb": self._on_stats,
+            "on_commit": self._on_commit,
+            "logger": log,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the consumer (bad configuration raises ``InputError`` here) and start."""
+        from confluent_kafka import Consumer, KafkaException
+
+        if self._running:
+            return
+        try:
+            self._consumer = Consumer(self.consumer_config())
+            metrics_config = {**self.admin_config(), "logger": log}
+            self._metrics = KafkaMetrics(
+                metrics_config,
+                selector=TopicSelector(self.subscription),
+                own_group=self.group_id,
+                dlq_matcher=self.decoder.matcher,
+                include_own_group=self.lag_include_own_group,
+            )
+        except (KafkaException, ValueError, TypeError) as exc:
+            raise InputError(f"bad Kafka configuration: {exc}") from None
+        self._consumer.subscribe(
+            self.subscription,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        self._stopping.clear()
+        self._stop_deadline = float("inf")
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._run, name="kafka-tap", daemon=True),
+            threading.Thread(target=self._metrics_loop, name="kafka-tap-metrics", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Hand over what was consumed, commit its offsets, leave the group."""
+        if not self._threads:
+            return
+        self._stop_deadline = time.monotonic() + timeout
+        self._stopping.set()
+        for t in self._threads:
+            t.join(max(0.1, self._stop_deadline - time.monotonic()))
+        self._threads = []
+        self._running = False
+
+    def health(self) -> dict[str, object]:
+        """Connected?, the last error, hops seen, the tap's own lag, and friends."""
+        metrics_error = self._metrics.last_error if self._metrics else None
+        with self._lock:
+            return {
+                "running": self._running,
+                "connected": self._connected,
+                "last_error": self._last_error,
+                "last_error_ns": self._last_error_ns,
+                "metrics_error": metrics_error,
+                "hops_seen": self._hops,
+                "dead_letters_seen": self._dead,
+                "lag": self._lag,
+                "assigned_partitions": self._assigned,
+                "paused_for_backpressure": self._paused,
+                "overloaded_waits": self._overloaded_waits,
+                "commits": self._commits,
+                "group_id": self.group_id,
+                "topics": list(self.subscription),
+                "bootstrap": self.bootstrap,
+            }
+
+    def topic_totals(self) -> dict[str, tuple[int, int]]:
+        """Messages and value bytes handed over so far, per topic."""
+        with self._lock:
+            return dict(self._topic_totals)
+
+    # -- the consume loop ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        consumer = self._consumer
+        try:
+            while not self._stopping.is_set():
+                try:
+                    messages = consumer.consume(
+                        num_messages=self.batch_size, timeout=self.poll_timeout_s
+                    )
+                except Exception as exc:  # KafkaException on a fatal or internal error
+                    self._error(f"consume: {exc}")
+                    self._stopping.wait(1.0)
+                    continue
+                if messages:
+                    result = self.decoder.decode_batch(messages, time.time_ns())
+                    if not self._hand_over(consumer, result):
+                        break
+                if time.monotonic() - self._last_commit >= self.commit_interval_s:
+                    self._commit(consumer)
+            consumer.pause(consumer.assignment())  # no more messages; callbacks still served
+            self._commit(consumer, wait_s=max(1.0, min(10.0, self._time_left())))
+        except Exception as exc:
+            self._error(f"tap stopped: {type(exc).__name__}: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                consumer.close()
+            self._running = False
+
+    def _hand_over(self, consumer: Any, result: BatchResult) -> bool:
+        """Submit a batch, pausing and retrying while the sink is overloaded; never drop."""
+        for err in result.errors:
+            self._error(err)
+        if result.records:
+            while True:
+                try:
+                    self.sink.submit(result.records)
+                    break
+                except Overloaded as exc:
+                    self._overloaded_waits += 1
+                    if not self._paused:
+                        consumer.pause(consumer.assignment())
+                        self._paused = True
+                    if self._stopping.is_set() and time.monotonic() > self._stop_deadline:
+                        return False  # not handed over, not committed: read again next time
+                    self._wait_paused(consumer, result, exc.retry_after_s)
+            if self._paused:
+                consumer.resume(consumer.assignment())
+                self._paused = False
+        with self._lock:
+            self._hops += result.hops
+            self._dead += result.dead_letters
+            self._connected = True
+            for topic, (msgs, nbytes) in result.per_topic.items():
+                m0, b0 = self._topic_totals.get(topic, (0, 0))
+                self._topic_totals[topic] = (m0 + msgs, b0 + nbytes)
+            for key, offset in result.next_offsets.items():
+                if offset > self._pending.get(key, -1):
+                    self._pending[key] = offset
+        return True
+
+    def _wait_paused(self, consumer: Any, result: BatchResult, retry_after_s: float) -> None:
+        """Poll while paused (keeps the group membership); keep anything that still arrives."""
+        deadline = time.monotonic() + min(max(retry_after_s, 0.05), 2.0)
+        while time.monotonic() < deadline:
+            extra = consumer.consume(num_messages=self.batch_size, timeout=0.1)
+            if extra:
+                result.merge(self.decoder.decode_batch(extra, time.time_ns()))
+
+    def _commit(
+        self, consumer: Any, *, sync: bool = False, wait_s: float = 0.0, only: set | None = None
+    ) -> None:
+        """Make what was handed over durable (``sink.flush``), then commit its offsets.
+
+        Asynchronous by default (failures come back through ``on_commit`` and are retried);
+        ``sync`` blocks (inside a rebalance callback); ``wait_s`` waits that long for the
+        asynchronous result, serving callbacks (the final commit, with partitions paused).
+        """
+        from confluent_kafka import TopicPartition
+
+        self._last_commit = time.monotonic()
+        with self._lock:
+            if only is None:
+                offsets, self._pending = self._pending, {}
+            else:
+                offsets = {k: v for k, v in self._pending.items() if k in only}
+                for k in offsets:
+                    del self._pending[k]
+        if not offsets:
+            return
+        flush = getattr(self.sink, "flush", None)
+        try:
+            if flush is not None:
+                flush()
+            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            before = self._commit_results
+            if sync:
+                consumer.commit(offsets=tps, asynchronous=False)
+                with self._lock:
+                    self._commits += 1
+                return
+            consumer.commit(offsets=tps, asynchronous=True)
+        except Exception as exc:  # HandoffError from flush, KafkaException from commit
+            self._error(f"commit: {exc}")
+            self._requeue(offsets)
+            return
+        deadline = time.monotonic() + wait_s
+        while self._commit_results == before and time.monotonic() < deadline:
+            consumer.consume(num_messages=1, timeout=0.1)  # paused: only serves callbacks
+
+    def _time_left(self) -> float:
+        return self._stop_deadline - time.monotonic()
+
+    def _requeue(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        with self._lock:
+            for key, offset in offsets.items():
+                if offset > self._pending.get(key, -1):
+                    self._pending[key] = offset
+
+    # -- librdkafka callbacks (served from consume() in the loop thread) -------------------
+
+    def _on_assign(self, consumer: Any, partitions: list) -> None:
+        with self._lock:
+            self._assigned = len(partitions)
+            self._connected = True
+
+    def _on_revoke(self, consumer: Any, partitions: list) -> None:
+        self._commit(consumer, sync=True, only={(tp.topic, tp.partition) for tp in partitions})
+        with self._lock:
+            self._assigned = 0
+
+    def _on_lost(self, consumer: Any, partitions: list) -> None:
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        with self._lock:  # cannot commit for lost partitions: they are read again
+            self._pending = {k: v for k, v in self._pending.items() if k not in lost}
+            self._assigned = 0
+
+    def _on_commit(self, err: Any, partitions: list) -> None:
+        self._commit_results += 1
+        if err is not None:
+            self._error(f"commit: {err}")
+            self._requeue(
+                {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.offset >= 0}
+            )
+            return
+        failed = [tp for tp in partitions if tp.error is not None]
+        if failed:
+            self._error(f"commit: {failed[0].error}")
+            self._requeue({(tp.topic, tp.partition): tp.offset for tp in failed})
+        with self._lock:
+            self._commits += 1
+
+    def _on_error(self, err: Any) -> None:
+        code = err.code() if hasattr(err, "code") else None
+        if code in _DOWN_CODES:
+            with self._lock:
+                self._connected = False
+        self._error(str(err))
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        up = any(
+            b.get("state") == "UP" and b.get("nodeid", -1) >= 0
+            for b in stats.get("brokers", {}).values()
+        )
+        lag = 0
+        known = False
+        for topic in stats.get("topics", {}).values():
+            for pid, p in topic.get("partitions", {}).items():
+                if int(pid) < 0 or not p.get("desired"):
+                    continue
+                hi = p.get("hi_offset", -1)
+                # The next offset the tap will hand over: what it got, else its commit or fetch.
+                positions = (p.get(k, -1) for k in _POSITION_KEYS)
+                pos = next((x for x in positions if x >= 0), -1)
+                if hi >= 0 and pos >= 0:
+                    lag += max(0, hi - pos)
+                    known = True
+        with self._lock:
+            self._connected = up
+            self._lag = lag if known else None
+
+    def _error(self, message: str) -> None:
+        log.warning("kafka tap: %s", message)
+        with self._lock:
+            self._last_error = message
+            self._last_error_ns = time.time_ns()
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def _metrics_loop(self) -> None:
+        metrics = self._metrics
+        if metrics is None:
+            return
+        while not self._stopping.wait(self.metrics_interval_s):
+            points = metrics.collect(self.topic_totals())
+            while points and not self._stopping.is_set():
+                try:
+                    self.sink.submit(points)
+                    break
+                except Overloaded as exc:
+                    self._stopping.wait(min(max(exc.retry_after_s, 0.05), 2.0))
+                except HandoffError as exc:
+                    self._error(f"metrics: {exc}")
+                    break
