@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from console import __version__
-from console.commands import broker_cmd, dlq_cmd, serve_cmd, stats_cmd, tap_cmd, trace_cmd
+from console.commands import (
+    broker_cmd,
+    demo_cmd,
+    dlq_cmd,
+    serve_cmd,
+    stats_cmd,
+    tap_cmd,
+    trace_cmd,
+)
 from console.errors import HandoffError
 
 __all__ = ["app", "main"]
@@ -46,6 +54,7 @@ stats_cmd.register(app)
 trace_cmd.register(app)
 dlq_cmd.register(app)
 tap_cmd.register(app)
+demo_cmd.register(app)
 
 
 def main() -> None:

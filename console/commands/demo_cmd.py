@@ -1,0 +1,244 @@
+"""``handoff-console demo``: the thin launcher for the bundled CanvasFlow pipeline.
+
+It uses ``--bootstrap`` or starts the broker harness on a free port, runs the collector and the
+Kafka tap into the store, starts the services (``python -m demo_pipeline`` in a child process:
+they talk to the console only through Kafka and OTLP, as a user's services would) and opens the
+TUI, or runs headless and ends with the pipeline's summary. Ctrl+C (or SIGTERM) stops everything
+it started: the services, the collector and tap, and the broker if it started one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+
+from console.broker import Broker
+from console.config import default_db_path
+from console.errors import BrokerError, InputError
+from console.options import DbOpt, JsonOpt
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise InputError("no free port pair for the demo broker")
+
+
+@contextlib.contextmanager
+def _kafka(bootstrap: str | None) -> Iterator[str]:
+    """The given cluster, or a harness broker of our own that is stopped and removed afterwards."""
+    if bootstrap:
+        yield bootstrap
+        return
+    state = Path(tempfile.mkdtemp(prefix="handoff-demo-broker-"))
+    broker = Broker(state, port=_free_port_pair())
+    try:
+        for attempt in range(3):  # a free port can be taken between our check and Kafka's bind
+            typer.echo(f"starting a Kafka broker on {broker.bootstrap} ...", err=True)
+            try:
+                broker.up()
+                break
+            except BrokerError:
+                broker.down()
+                if attempt == 2:
+                    raise
+                shutil.rmtree(state, ignore_errors=True)
+                state.mkdir()
+                broker = Broker(state, port=_free_port_pair())
+        yield broker.bootstrap
+    finally:
+        broker.down()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) -> Iterator[str]:
+    """SEAM: run the OTLP collector (branch ``otlp``, console/daemon.py) and the Kafka tap
+    (branch ``tap``, collectors/kafka/tap.py KafkaTap) into the store at ``db``, and yield the
+    OTLP/gRPC endpoint the services should export to.
+
+    Neither is merged on this branch yet: nothing is started here, and the services export to
+    ``--otlp-endpoint`` (default: 127.0.0.1:4317, where ``handoff-console serve`` listens).
+    """
+    del db, bootstrap, prefix
+    yield otlp or "http://127.0.0.1:4317"
+
+
+def _tui_factory() -> Any:
+    """The TUI's ``make_app`` factory, or None while the TUI is not there."""
+    try:
+        import tui  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return getattr(tui, "make_app", None)
+
+
+def _pipeline_cmd(servers: str, endpoint: str, prefix: str, knobs: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "demo_pipeline", "--json", "--bootstrap", servers,
+        "--otlp-endpoint", endpoint, "--topic-prefix", prefix, *knobs,
+    ]  # fmt: skip
+
+
+def _summary(proc: subprocess.Popen[str], out: str) -> dict[str, Any]:
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise InputError(f"the demo pipeline exited with code {proc.returncode}")
+    return dict(json.loads(lines[-1]))
+
+
+def _stop(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """Ask the pipeline to stop (it flushes and prints its summary); kill it if it will not."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+def _run_headless(cmd: list[str]) -> dict[str, Any]:
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        while proc.poll() is None and not stop.wait(0.2):
+            pass
+        out = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return _summary(proc, out)
+
+
+def _run_tui(cmd: list[str], make_app: Any, db: Path, servers: str, log: IO[str]) -> dict[str, Any]:
+    from demo_pipeline.contracts import CONTRACTS_DIR
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        try:
+            app = make_app(db, bootstrap=servers, contracts_dir=CONTRACTS_DIR)
+        except TypeError:
+            app = make_app(db)
+        with contextlib.suppress(KeyboardInterrupt):
+            app.run()
+        out = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return _summary(proc, out)
+
+
+def demo(
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap",
+            envvar="HANDOFF_KAFKA_BOOTSTRAP",
+            help="An existing Kafka cluster (default: start the broker harness).",
+        ),
+    ] = None,
+    db: DbOpt = None,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No screen; end with a summary.")
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Seconds to run (default: until Ctrl+C).")
+    ] = None,
+    as_json: JsonOpt = False,
+    rate: Annotated[float, typer.Option("--rate", help="Uploads per second.")] = 2.0,
+    poison_rate: Annotated[
+        float, typer.Option("--poison-rate", help="Share of uploads breaking their contract.")
+    ] = 0.1,
+    flaky_rate: Annotated[
+        float, typer.Option("--flaky-rate", help="Share of events failing transiently.")
+    ] = 0.1,
+    slow_ms: Annotated[int, typer.Option("--slow-ms", help="Extra ms per image processed.")] = 0,
+    license_outage: Annotated[
+        bool, typer.Option("--license-outage", help="The license service fails; circuit opens.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for repeatable runs.")] = None,
+    topic_prefix: Annotated[
+        str, typer.Option("--topic-prefix", help="Topics are <prefix>.uploads, ...")
+    ] = "canvasflow",
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp-endpoint", help="Export to this OTLP/gRPC endpoint instead.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run the CanvasFlow demo pipeline against the console."""
+    for name, value in (("--poison-rate", poison_rate), ("--flaky-rate", flaky_rate)):
+        if not 0 <= value <= 1:
+            raise InputError(f"{name} must be between 0 and 1, not {value}")
+    if rate < 0 or slow_ms < 0:
+        raise InputError("--rate and --slow-ms must not be negative")
+    knobs = ["--rate", str(rate), "--poison-rate", str(poison_rate), "--flaky-rate",
+             str(flaky_rate), "--slow-ms", str(slow_ms)]  # fmt: skip
+    if license_outage:
+        knobs.append("--license-outage")
+    if seed is not None:
+        knobs += ["--seed", str(seed)]
+    if duration is not None:
+        knobs += ["--duration", str(duration)]
+    db_path = db or default_db_path()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    make_app = None if headless else _tui_factory()
+    if make_app is None and not headless:
+        typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)
+    with (
+        _kafka(bootstrap) as servers,
+        _collector_and_tap(db_path, servers, otlp_endpoint, topic_prefix) as endpoint,
+    ):
+        from demo_pipeline.run import create_topics
+        from demo_pipeline.runtime import Topics
+
+        create_topics(servers, Topics(topic_prefix))
+        cmd = _pipeline_cmd(servers, endpoint, topic_prefix, knobs)
+        if make_app is None:
+            summary = _run_headless(cmd)
+        else:
+            log_path = db_path.with_name("demo-pipeline.log")
+            with open(log_path, "a") as log:
+                summary = _run_tui(cmd, make_app, db_path, servers, log)
+    summary["bootstrap"] = servers
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        from demo_pipeline.run import format_summary
+
+        typer.echo(format_summary(summary))

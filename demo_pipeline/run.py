@@ -1,0 +1,234 @@
+"""Run CanvasFlow: create the topics, start every service, stop cleanly, print a summary.
+
+python -m demo_pipeline --bootstrap 127.0.0.1:9092 --otlp-endpoint 127.0.0.1:4317
+    --rate 2 --poison-rate 0.1 --flaky-rate 0.1 --duration 30 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from demo_pipeline.license import LicenseService
+from demo_pipeline.runtime import Knobs, Runtime, Topics
+from demo_pipeline.services import (
+    CatalogService,
+    Fulfillment,
+    ImageProcessor,
+    NotificationService,
+    OrderOrchestrator,
+    Storefront,
+    UploadService,
+)
+from demo_pipeline.telemetry import Telemetry, otlp_endpoint, shutdown_all
+
+__all__ = ["Pipeline", "create_topics", "main", "parse_args"]
+
+
+def create_topics(bootstrap: str, topics: Topics, partitions: int = 2, timeout: float = 30) -> None:
+    """Create every topic of the run (main ones with ``partitions``); existing ones are kept."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    main = set(topics.main())
+    wanted = [
+        NewTopic(t, num_partitions=partitions if t in main else 1, replication_factor=1)
+        for t in topics.all()
+    ]
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise RuntimeError(f"cannot create topic {name}: {exc.args[0].str()}") from exc
+
+
+class Pipeline:
+    """All CanvasFlow services of one run, in threads of this process."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        endpoint: str | None = None,
+        knobs: Knobs | None = None,
+        topic_prefix: str = "canvasflow",
+    ) -> None:
+        self.rt = Runtime(
+            bootstrap, otlp_endpoint(endpoint), knobs or Knobs(), Topics(topic_prefix)
+        )
+        self.started_at = 0.0
+        self.stopped_at = 0.0
+        self._license_tel: Telemetry | None = None
+        self.license: LicenseService | None = None
+        self.services: list[Any] = []
+        self._stopped = threading.Event()
+
+    @property
+    def stats(self) -> Any:
+        return self.rt.stats
+
+    def start(self, create: bool = True) -> None:
+        if create:
+            create_topics(self.rt.bootstrap, self.rt.topics)
+        rt = self.rt
+        self._license_tel = Telemetry("canvasflow-license", rt.endpoint)
+        self.license = LicenseService(self._license_tel, outage=rt.knobs.license_outage)
+        self.license.start()
+        self.services = [
+            NotificationService(rt),
+            Fulfillment(rt),
+            OrderOrchestrator(rt),
+            Storefront(rt),
+            CatalogService(rt, self.license.base_url),
+            ImageProcessor(rt),
+            UploadService(rt),
+        ]
+        self.started_at = time.monotonic()
+        for service in self.services:
+            service.start()
+
+    def upload_service(self) -> UploadService:
+        return next(s for s in self.services if isinstance(s, UploadService))
+
+    def stop(self) -> None:
+        """Stop consuming, flush producers and exporters, close everything. Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.rt.stop.set()
+        self.stopped_at = time.monotonic()
+        for service in self.services:
+            service.join()
+        for service in self.services:
+            undelivered = service.close()
+            if undelivered:
+                self.rt.stats.add("undelivered_at_stop", undelivered)
+        if self.license is not None:
+            self.license.stop()
+        tels = [s.tel for s in self.services]
+        if self._license_tel is not None:
+            tels.append(self._license_tel)
+        shutdown_all(tels)
+
+    def summary(self) -> dict[str, Any]:
+        s = self.rt.stats
+        counts = dict(s.counts)
+        end = self.stopped_at or time.monotonic()
+        return {
+            "duration_s": round(end - self.started_at, 1) if self.started_at else 0.0,
+            "topic_prefix": self.rt.topics.prefix,
+            "uploads": counts.get("uploads", 0),
+            "events_produced": counts.get("events_produced", 0),
+            "orders_completed": len(s.shipped),
+            "journeys_completed": len(s.shipped),
+            "dead_letters": dict(s.dead_letters),
+            "dead_letters_total": sum(s.dead_letters.values()),
+            "retries": counts.get("retries", 0),
+            "duplicates_skipped": counts.get("duplicates_skipped", 0),
+            "license_fallbacks": counts.get("license_fallbacks", 0),
+            "circuit_opened": counts.get("circuit_opened", 0),
+            "notifications_sent": counts.get("notifications_sent", 0),
+            "poison_sent": counts.get("poison_sent", 0),
+        }
+
+
+def add_knob_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=float, default=2.0, help="uploads per second")
+    parser.add_argument(
+        "--poison-rate",
+        type=float,
+        default=0.1,
+        help="share of uploads with a fixable contract violation",
+    )
+    parser.add_argument(
+        "--flaky-rate",
+        type=float,
+        default=0.1,
+        help="share of events whose processing fails transiently",
+    )
+    parser.add_argument("--slow-ms", type=int, default=0, help="extra processing time per image")
+    parser.add_argument(
+        "--license-outage",
+        action="store_true",
+        help="the license service answers 503 (the catalog's circuit opens)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for repeatable runs")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=None,
+        help="OTLP gRPC endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT or 127.0.0.1:4317)",
+    )
+    parser.add_argument("--topic-prefix", default="canvasflow")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds (default: until Ctrl+C)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_knob_args(parser)
+    return parser.parse_args(argv)
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    return Knobs(
+        rate=args.rate,
+        poison_rate=args.poison_rate,
+        flaky_rate=args.flaky_rate,
+        slow_ms=args.slow_ms,
+        license_outage=args.license_outage,
+        seed=args.seed,
+    )
+
+
+def run_until_stopped(pipeline: Pipeline, duration: float | None) -> None:
+    """Run until ``duration`` passes or SIGINT/SIGTERM arrives, then stop the pipeline."""
+    done = threading.Event()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: done.set())
+    try:
+        pipeline.start()
+        done.wait(duration)
+    finally:
+        pipeline.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"uploads {summary['uploads']}, events produced {summary['events_produced']}, "
+        f"journeys completed {summary['journeys_completed']}",
+        f"retries {summary['retries']}, duplicates skipped {summary['duplicates_skipped']}, "
+        f"license fallbacks {summary['license_fallbacks']}",
+    ]
+    dead = summary["dead_letters"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(dead.items())) or "none"
+    lines.append(f"dead letters: {reasons}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pipeline = Pipeline(args.bootstrap, args.otlp_endpoint, knobs_from(args), args.topic_prefix)
+    run_until_stopped(pipeline, args.duration)
+    summary = pipeline.summary()
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

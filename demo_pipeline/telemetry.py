@@ -1,0 +1,139 @@
+"""One service's OpenTelemetry: its own Resource, TracerProvider, MeterProvider and LoggerProvider,
+each exporting OTLP over gRPC to the endpoint given (or ``OTEL_EXPORTER_OTLP_ENDPOINT``).
+
+Providers are never set globally: several services share this process, each keeps its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["PROPAGATOR", "Telemetry", "otlp_endpoint", "shutdown_all"]
+
+PROPAGATOR = TraceContextTextMapPropagator()
+DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
+
+
+def otlp_endpoint(explicit: str | None = None) -> str:
+    """The gRPC endpoint: explicit, else ``OTEL_EXPORTER_OTLP_ENDPOINT``, else 127.0.0.1:4317."""
+    value = explicit or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
+    return value if "://" in value else f"http://{value}"
+
+
+_SEVERITY = {
+    logging.DEBUG: SeverityNumber.DEBUG,
+    logging.INFO: SeverityNumber.INFO,
+    logging.WARNING: SeverityNumber.WARN,
+    logging.ERROR: SeverityNumber.ERROR,
+    logging.CRITICAL: SeverityNumber.FATAL,
+}
+
+
+class OtelLogHandler(logging.Handler):
+    """Python logging into the OTel logs SDK: the message as body, dotted ``extra`` keys
+    (``correlation.id``, ...) as attributes, the current span's context attached."""
+
+    def __init__(self, provider: LoggerProvider, name: str) -> None:
+        super().__init__(logging.INFO)
+        self._logger = provider.get_logger(name)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            attrs = {k: v for k, v in record.__dict__.items() if "." in k}
+            attrs["code.function.name"] = record.funcName
+            self._logger.emit(
+                timestamp=int(record.created * 1e9),
+                severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
+                severity_text=record.levelname,
+                body=record.getMessage(),
+                attributes=attrs,
+            )
+        except Exception:
+            self.handleError(record)
+
+
+class Telemetry:
+    """Tracer, meter and logger of one service (``service.name``)."""
+
+    def __init__(self, service_name: str, endpoint: str, *, metric_interval_ms: int = 2000) -> None:
+        self.service_name = service_name
+        insecure = endpoint.startswith("http://")
+        resource = Resource.create(
+            {
+                "service.name": service_name,
+                "service.namespace": "canvasflow",
+                "service.version": "1.0.0",
+                "deployment.environment.name": "demo",
+            }
+        )
+        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+                schedule_delay_millis=500,
+            )
+        )
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+            export_interval_millis=metric_interval_ms,
+        )
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        self.logger_provider = LoggerProvider(resource=resource)
+        self.logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(
+                OTLPLogExporter(endpoint=endpoint, insecure=insecure, timeout=5),
+                schedule_delay_millis=500,
+            )
+        )
+        self.tracer = self.tracer_provider.get_tracer("demo_pipeline", "1.0.0")
+        self.meter = self.meter_provider.get_meter("demo_pipeline", "1.0.0")
+        self.log = logging.getLogger(f"canvasflow.{service_name}")
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
+        self._handler = OtelLogHandler(self.logger_provider, service_name)
+        self.log.addHandler(self._handler)
+
+    def providers(self) -> list[TracerProvider | LoggerProvider | MeterProvider]:
+        return [self.tracer_provider, self.logger_provider, self.meter_provider]
+
+    def shutdown(self) -> None:
+        """Flush and stop every exporter (spans, logs, metrics)."""
+        self.log.removeHandler(self._handler)
+        for provider in self.providers():
+            _shutdown(provider)
+
+
+def _shutdown(provider: TracerProvider | LoggerProvider | MeterProvider) -> None:
+    # shutdown exports what is buffered; a collector that is gone must not stop us
+    with contextlib.suppress(Exception):
+        if isinstance(provider, MeterProvider):
+            provider.shutdown(timeout_millis=5000)
+        else:
+            provider.shutdown()
+
+
+def shutdown_all(telemetries: list[Telemetry]) -> None:
+    """Shut several services' telemetry down at once (each provider may wait on its exporter)."""
+    providers = [p for t in telemetries for p in t.providers()]
+    for t in telemetries:
+        t.log.removeHandler(t._handler)
+    if not providers:
+        return
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        list(pool.map(_shutdown, providers))
