@@ -90,6 +90,13 @@ def serve(
     retention_bytes: Annotated[
         str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
     ] = "2GB",
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            "--max-queued",
+            help="Records waiting for the store before the receivers answer 503/UNAVAILABLE.",
+        ),
+    ] = 200_000,
     correlation_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -109,6 +116,8 @@ def serve(
             raise InputError(f"no such file: {path}")
     if auth_token is not None and not auth_token.strip():
         raise InputError("--auth-token is empty")
+    if max_queued < 1:
+        raise InputError("--max-queued must be at least 1")
     _run(
         db or default_db_path(),
         grpc_at,
@@ -118,6 +127,7 @@ def serve(
         retention_age_s=parse_duration(retention_age),
         retention_bytes=parse_size(retention_bytes),
         correlation_keys=tuple(correlation_key) if correlation_key else None,
+        max_queued=max_queued,
     )
 
 
@@ -131,6 +141,7 @@ def _run(
     retention_age_s: float,
     retention_bytes: int,
     correlation_keys: tuple[str, ...] | None,
+    max_queued: int = 200_000,
 ) -> None:
     from collectors.otlp.common import ReceiverSettings
     from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
@@ -140,7 +151,13 @@ def _run(
     from console.store import Store
 
     store = Store.open(db)
-    daemon = Daemon(store, retention_age_s=retention_age_s, retention_bytes=retention_bytes)
+    daemon = Daemon(
+        store,
+        retention_age_s=retention_age_s,
+        retention_bytes=retention_bytes,
+        max_queued=max_queued,
+        batch_size=min(5000, max_queued),
+    )
 
     def settings(at: tuple[str, int]) -> ReceiverSettings:
         return ReceiverSettings(
