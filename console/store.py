@@ -183,7 +183,9 @@ class StoreWriter:
         with self._lock:
             if self._closed:
                 raise StoreError("the store writer is closed")
-            if self._queued + n > self.max_queued:
+            # A batch bigger than the whole queue still goes in when the queue is empty:
+            # otherwise it would be refused forever and its client would retry forever.
+            if self._queued and self._queued + n > self.max_queued:
                 raise Overloaded(
                     f"store queue full ({self._queued} records waiting)",
                     retry_after_s=max(1.0, self.flush_s * 5),
