@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from pathlib import Path
+
 import grpc
 import httpx
 import pytest
@@ -157,7 +158,8 @@ def test_fuzzed_requests_over_both_transports_against_serve(tmp_path: Path) -> N
         assert again.status_code == 200
         rc = s.stop()
     print(
-        f"\n{WIRE_CASES} wire cases in {elapsed:.1f}s: HTTP {dict(seen_http)}, gRPC {dict(seen_grpc)}"
+        f"\n{WIRE_CASES} wire cases in {elapsed:.1f}s: "
+        f"HTTP {dict(seen_http)}, gRPC {dict(seen_grpc)}"
     )
     assert rc == 0 and "Traceback" not in s.stderr, s.stderr[-3000:]
     assert sum(seen_http.values()) + sum(seen_grpc.values()) == WIRE_CASES
