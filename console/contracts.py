@@ -23,13 +23,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
-import jsonschema
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from console.errors import HandoffError
+
+if TYPE_CHECKING:  # httpx and jsonschema load on first use: the CLI starts faster without them
+    import httpx
 
 __all__ = [
     "ContractError",
@@ -169,6 +168,8 @@ class RegistryContracts:
     def __init__(
         self, url: str, *, client: httpx.Client | None = None, timeout: float = 10.0
     ) -> None:
+        import httpx
+
         self.url = url.rstrip("/")
         self._client = client or httpx.Client(timeout=timeout)
         self._cache: dict[str, dict[str, Any] | None] = {}
@@ -182,6 +183,8 @@ class RegistryContracts:
     def schema_for(self, topic: str) -> dict[str, Any] | None:
         if topic in self._cache:
             return self._cache[topic]
+        import httpx
+
         subject = f"{topic}-value"
         endpoint = f"{self.url}/subjects/{subject}/versions/latest"
         try:
@@ -226,6 +229,9 @@ class RegistryContracts:
 
 
 def _checked_schema(schema: Any, where: str) -> dict[str, Any]:
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     if not isinstance(schema, dict):
         raise ContractError(f"contract {where} is not a JSON Schema object")
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -313,6 +319,8 @@ def pretty_json_lines(value: Any) -> dict[tuple[str | int, ...], int]:
 
 def validate(schema: dict[str, Any], document: Any) -> list[Violation]:
     """Every violation of ``schema`` by the parsed ``document``, in document order."""
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
     lines = pretty_json_lines(document)

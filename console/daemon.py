@@ -52,7 +52,7 @@ class Daemon:
         *,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
-        max_queued: int = 200_000,
+        max_queued: int = 50_000,
         batch_size: int = 5000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),

@@ -19,50 +19,44 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from console import rows
-from console.contracts import ContractSource, Verdict, check, pretty_json
 from console.errors import InputError
 from console.model import (
     AuditEntry,
     DeadLetter,
     FixedPayload,
     ReplayEntry,
-    header_text,
     payload_sha256,
 )
 
 __all__ = [
     "STATUSES",
-    "DeadLetterDetail",
     "DeadLetterNotFound",
     "DepthRow",
     "DlqFilter",
-    "HeaderLine",
     "ListItem",
     "audit_log",
     "contract_topic",
     "current_payload",
+    "dead_letters_from_cursor",
     "depth_summary",
     "discard",
     "fixes_for",
     "format_coordinates",
     "get_dead_letter",
-    "journey_line",
     "list_dead_letters",
     "os_user",
     "parse_coordinates",
     "parse_since",
-    "payload_view",
     "replays_for",
     "select_dead_letters",
-    "show",
     "write_audit",
 ]
 
 STATUSES = ("pending", "replayed", "discarded")
-Coordinates = tuple[str, int, int]
+Coordinates = tuple[str, int, int]  # (topic, partition, offset)
 
 
 class DeadLetterNotFound(InputError):
@@ -163,9 +157,8 @@ class DlqFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-@dataclass(frozen=True, slots=True)
-class ListItem:
-    """One row of ``dlq list``: no payload, no headers."""
+class ListItem(NamedTuple):
+    """One row of ``dlq list``: no payload, no headers (a named tuple: 100,000 build fast)."""
 
     dlq_topic: str
     partition: int
@@ -190,22 +183,10 @@ class ListItem:
         return max(0.0, (now_ms - self.timestamp_ms) / 1000)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "dlq_topic": self.dlq_topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "coordinates": self.coordinates,
-            "timestamp_ms": self.timestamp_ms,
-            "original_topic": self.original_topic,
-            "original_partition": self.original_partition,
-            "original_offset": self.original_offset,
-            "exception_class": self.exception_class,
-            "exception_message": self.exception_message,
-            "correlation_id": self.correlation_id,
-            "status": self.status,
-            "payload_size": self.payload_size,
-            "convention": self.convention,
-        }
+        """The ``dlq list --json`` object: every field, plus ``coordinates``."""
+        d = dict(zip(self._fields, self, strict=True))
+        d["coordinates"] = f"{self[0]}:{self[1]}:{self[2]}"
+        return d
 
 
 _LIST_COLUMNS = (
@@ -221,13 +202,13 @@ def list_dead_letters(conn: sqlite3.Connection, flt: DlqFilter | None = None) ->
     where, args = flt.where()
     sql = (
         f"SELECT {_LIST_COLUMNS} FROM dead_letters{where} "
-        "ORDER BY timestamp_ms DESC, dlq_topic, partition, offset DESC"
+        "ORDER BY timestamp_ms DESC"  # dead_letters_list covers the query: no table read
     )
     if flt.limit:
         sql += f" LIMIT {int(flt.limit)}"
     cur = conn.execute(sql, args)
     cur.row_factory = None  # type: ignore[assignment]  # plain tuples: 3x faster than Row
-    return [ListItem(*r) for r in cur]
+    return list(map(ListItem._make, cur))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,14 +260,29 @@ def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> Dead
 
 
 def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLetter]:
-    """Full dead letters (payloads and headers) for bulk work, oldest first."""
+    """Full dead letters (payloads and headers) for bulk work, in the order the tap saw them."""
     where, args = flt.where()
-    sql = f"SELECT * FROM dead_letters{where} ORDER BY timestamp_ms, dlq_topic, partition, offset"
+    # first_seen_ns rides the (status, first_seen_ns) index: no sort of 10,000 payloads.
+    sql = f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters{where} ORDER BY first_seen_ns"
     if flt.limit:
         sql += f" LIMIT {int(flt.limit)}"
-    cur = conn.execute(sql, args)
-    cur.row_factory = sqlite3.Row
-    return [rows.dead_letter_from_row(r) for r in cur]
+    return dead_letters_from_cursor(conn.execute(sql, args))
+
+
+def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
+    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor, quickly (bulk paths).
+
+    The column list is the dataclass's field order, so rows become records positionally.
+    """
+    cur.row_factory = None  # type: ignore[assignment]
+    loads, fromhex = json.loads, bytes.fromhex
+    out = []
+    for r in cur:
+        r = list(r)
+        r[5] = tuple([(n, None if v is None else fromhex(v)) for n, v in loads(r[5] or "[]")])
+        r[7] = bool(r[7])
+        out.append(DeadLetter(*r))
+    return out
 
 
 def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
@@ -329,191 +325,6 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
 def contract_topic(d: DeadLetter) -> str:
     """The topic whose contract the payload must meet: where it came from."""
     return d.original_topic or d.dlq_topic
-
-
-def payload_view(payload: bytes | None) -> tuple[str, str]:
-    """``(kind, text)``: kind is json (pretty-printed), text, hex (a hex dump) or empty."""
-    if payload is None:
-        return "empty", "(no payload: a tombstone)"
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return "hex", _hexdump(payload)
-    try:
-        return "json", pretty_json(json.loads(text))
-    except json.JSONDecodeError:
-        pass
-    if text.isprintable() or all(ch.isprintable() or ch in "\n\t\r" for ch in text):
-        return "text", text
-    return "hex", _hexdump(payload)
-
-
-def _hexdump(data: bytes, width: int = 16) -> str:
-    lines = []
-    for i in range(0, len(data), width):
-        chunk = data[i : i + width]
-        hexes = " ".join(f"{b:02x}" for b in chunk)
-        printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{i:08x}  {hexes:<{width * 3 - 1}}  {printable}")
-    return "\n".join(lines) or "(0 bytes)"
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderLine:
-    name: str
-    value: str  # header_text(): UTF-8 text or 0x-hex
-    meaning: str = ""  # a decoded reading where one is known (ints of Spring headers, ...)
-
-
-def _header_lines(d: DeadLetter) -> tuple[HeaderLine, ...]:
-    return tuple(HeaderLine(n, header_text(v)) for n, v in d.headers)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterDetail:
-    """Everything ``dlq show`` presents about one dead letter."""
-
-    dead_letter: DeadLetter
-    headers: tuple[HeaderLine, ...]
-    payload_kind: str
-    payload_text: str
-    verdict: Verdict  # of the original payload
-    fixes: tuple[FixedPayload, ...]
-    fixed_kind: str | None
-    fixed_text: str | None
-    fixed_verdict: Verdict | None  # of the latest fix
-    journey: str
-    replays: tuple[ReplayEntry, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        d = self.dead_letter
-        return {
-            "dlq_topic": d.dlq_topic,
-            "partition": d.partition,
-            "offset": d.offset,
-            "coordinates": d.coordinates,
-            "timestamp_ms": d.timestamp_ms,
-            "status": d.status,
-            "convention": d.convention,
-            "original_topic": d.original_topic,
-            "original_partition": d.original_partition,
-            "original_offset": d.original_offset,
-            "original_timestamp_ms": d.original_timestamp_ms,
-            "consumer_group": d.consumer_group,
-            "exception_class": d.exception_class,
-            "exception_cause_class": d.exception_cause_class,
-            "exception_message": d.exception_message,
-            "stacktrace": d.stacktrace,
-            "correlation_id": d.correlation_id,
-            "trace_id": d.trace_id,
-            "key": header_text(d.key) if d.key is not None else None,
-            "headers": [
-                {"name": h.name, "value": h.value, "meaning": h.meaning} for h in self.headers
-            ],
-            "payload_kind": self.payload_kind,
-            "payload": self.payload_text,
-            "payload_sha256": payload_sha256(d.payload),
-            "payload_truncated": d.payload_truncated,
-            "payload_size": d.payload_size,
-            "contract": self.verdict.as_dict(),
-            "fixes": [
-                {
-                    "version": f.version,
-                    "sha256": f.sha256,
-                    "author": f.author,
-                    "created_ns": f.created_ns,
-                }
-                for f in self.fixes
-            ],
-            "fixed_payload": self.fixed_text,
-            "fixed_contract": self.fixed_verdict.as_dict() if self.fixed_verdict else None,
-            "journey": self.journey,
-            "replays": [_ledger_dict(r) for r in self.replays],
-        }
-
-
-def _ledger_dict(r: ReplayEntry) -> dict[str, Any]:
-    return {
-        "replay_id": r.replay_id,
-        "replay_count": r.replay_count,
-        "state": r.state,
-        "target_topic": r.target_topic,
-        "target_partition": r.target_partition,
-        "target_offset": r.target_offset,
-        "payload_sha256": r.payload_sha256,
-        "created_ns": r.created_ns,
-        "acked_ns": r.acked_ns,
-        "error": r.error,
-        "os_user": r.os_user,
-    }
-
-
-def show(
-    conn: sqlite3.Connection, coords: Coordinates | str, contracts: ContractSource
-) -> DeadLetterDetail:
-    """Gather ``dlq show``'s data: headers, payload, contract verdicts, journey, replays."""
-    d = get_dead_letter(conn, coords)
-    kind, text = payload_view(d.payload)
-    topic = contract_topic(d)
-    fixes = tuple(fixes_for(conn, d))
-    fixed_kind = fixed_text = None
-    fixed_verdict = None
-    if fixes:
-        fixed_kind, fixed_text = payload_view(fixes[-1].payload)
-        fixed_verdict = check(contracts, topic, fixes[-1].payload)
-    return DeadLetterDetail(
-        dead_letter=d,
-        headers=_header_lines(d),
-        payload_kind=kind,
-        payload_text=text,
-        verdict=check(contracts, topic, d.payload),
-        fixes=fixes,
-        fixed_kind=fixed_kind,
-        fixed_text=fixed_text,
-        fixed_verdict=fixed_verdict,
-        journey=journey_line(conn, d),
-        replays=tuple(replays_for(conn, d)),
-    )
-
-
-def journey_line(conn: sqlite3.Connection, d: DeadLetter) -> str:
-    """A one-line summary of the correlation id's spans and hops in the store."""
-    key, value = ("correlation_id", d.correlation_id)
-    if not value and d.trace_id:
-        key, value = "trace_id", d.trace_id
-    if not value:
-        return "no correlation id or trace id on this dead letter"
-    spans = conn.execute(
-        f"SELECT service, name, status_code, status_message FROM spans WHERE {key} = ? "
-        "ORDER BY start_ns LIMIT 500",
-        (value,),
-    ).fetchall()
-    hops = conn.execute(
-        f"SELECT topic, partition, offset FROM hops WHERE {key} = ? ORDER BY timestamp_ms, seen_ns "
-        "LIMIT 500",
-        (value,),
-    ).fetchall()
-    if not spans and not hops:
-        return f"no spans or hops for {key.replace('_', ' ')} {value} in the store"
-    parts = []
-    if spans:
-        services: list[str] = []
-        for s in spans:
-            if not services or services[-1] != s[0]:
-                services.append(s[0])
-        errors = [s for s in spans if s[2] == 2]
-        line = f"{' → '.join(services)} ({len(spans)} span{'s' if len(spans) != 1 else ''}"
-        if errors:
-            e = errors[0]
-            line += f", {len(errors)} error{'s' if len(errors) != 1 else ''}: first at {e[0]}"
-            if e[3]:
-                line += f" ({e[3][:60]})"
-        parts.append(line + ")")
-    if hops:
-        shown = [f"{h[0]}:{h[1]}:{h[2]}" for h in hops[:4]]
-        more = f" … +{len(hops) - 4}" if len(hops) > 4 else ""
-        parts.append("hops " + " → ".join(shown) + more)
-    return "; ".join(parts)
 
 
 def write_audit(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:

@@ -23,9 +23,9 @@ from console.dlq import (
     current_payload,
     get_dead_letter,
     os_user,
-    payload_view,
     write_audit,
 )
+from console.dlq_show import payload_view
 from console.errors import InputError
 from console.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
 

@@ -22,17 +22,26 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from console.dlq import os_user, write_audit
-from console.errors import HandoffError
-from console.model import AuditEntry, DeadLetter, Header, payload_sha256
+from console.dlq import dead_letters_from_cursor, os_user
+from console.dlq_ledger import (
+    REPLAY_ID,
+    Ack,
+    AckWriter,
+    ReconcileReport,
+    ReplayError,
+    reconcile,
+    record_failure,
+    write_pending,
+)
+from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [
     "DROPPED_HEADER_PREFIXES",
@@ -48,20 +57,16 @@ __all__ = [
     "Replayer",
     "pending_dead_letters",
     "plan_replay",
+    "prepare_replay",
     "reconcile",
     "replay_headers",
     "replay_id",
 ]
 
-REPLAY_ID = "x-replay-id"
 REPLAY_COUNT = "x-replay-count"
 REPLAYED_FROM = "x-replayed-from"
 DROPPED_HEADER_PREFIXES = ("kafka_dlt-", "__connect.errors.")
 _REPLAY_HEADERS = (REPLAY_ID, REPLAY_COUNT, REPLAYED_FROM)
-
-
-class ReplayError(HandoffError):
-    """A replay that cannot start or finish (refused, broker unreachable, reconcile failed)."""
 
 
 def replay_id(coordinates: str, payload_hash: str | None, count: int) -> str:
@@ -154,15 +159,14 @@ def _latest_fixes(conn: sqlite3.Connection) -> dict[tuple[str, int, int], tuple[
 
 def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
     """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
-    from console import rows
+    from console.rows import DEAD_LETTER_COLUMNS
 
     cur = conn.execute(
-        "SELECT d.* FROM dead_letters d WHERE EXISTS (SELECT 1 FROM replay_ledger l "
-        "WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition AND l.offset = d.offset "
-        "AND l.state IN ('pending', 'failed'))"
+        f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "
+        "replay_ledger l WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition "
+        "AND l.offset = d.offset AND l.state IN ('pending', 'failed'))"
     )
-    cur.row_factory = sqlite3.Row
-    return [rows.dead_letter_from_row(r) for r in cur]
+    return dead_letters_from_cursor(cur)
 
 
 def plan_replay(
@@ -232,7 +236,7 @@ def plan_replay(
                 Refusal(d.coordinates, "its original topic is unknown; pass --to TOPIC")
             )
             continue
-        count = max((ln[2] for ln in lines), default=0) + 1
+        count = max(ln[2] for ln in lines) + 1 if lines else 1
         rid = replay_id(d.coordinates, sha, count)
         plan.items.append(
             ReplayItem(d, target, payload, version, sha, rid, count, replay_headers(d, rid, count))
@@ -240,172 +244,20 @@ def plan_replay(
     return plan
 
 
-@dataclass
-class ReconcileReport:
-    checked: int = 0
-    found: int = 0
-    missing: int = 0
-
-
-def _scan_target(
-    conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
-) -> dict[str, tuple[int, int]]:
-    """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
-    consumer = Consumer(
-        {
-            **conf,
-            "group.id": f"handoff-console-reconcile-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    found: dict[str, tuple[int, int]] = {}
-    try:
-        md = consumer.list_topics(topic, timeout=timeout)
-        tmd = md.topics.get(topic)
-        if tmd is None or tmd.error is not None or not tmd.partitions:
-            return found  # the target does not exist: nothing reached it
-        ends: dict[int, int] = {}
-        starts: list[TopicPartition] = []
-        by_time = consumer.offsets_for_times(
-            [TopicPartition(topic, p, since_ms) for p in tmd.partitions], timeout=timeout
-        )
-        for tp in by_time:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, tp.partition), timeout=timeout
-            )
-            start = tp.offset if tp.offset >= 0 else high
-            start = max(start, low)
-            if start < high:
-                ends[tp.partition] = high
-                starts.append(TopicPartition(topic, tp.partition, start))
-        if not starts:
-            return found
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise ReplayError(
-                    f"reconcile: reading {topic} did not reach its end within {timeout:.0f}s"
-                )
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                err = msg.error()
-                p = msg.partition()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        ends.pop(p, None)
-                        continue
-                    raise ReplayError(f"reconcile: reading {topic} failed: {err.str()}")
-                for name, value in msg.headers() or ():
-                    if name == REPLAY_ID and value is not None:
-                        rid = value.decode("ascii", "replace")
-                        if rid in wanted:
-                            found[rid] = (p, msg.offset())
-                if p in ends and msg.offset() + 1 >= ends[p]:
-                    ends.pop(p)
-    except KafkaException as exc:
-        raise ReplayError(f"reconcile: cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
-    return found
-
-
-def reconcile(
+def prepare_replay(
     conn: sqlite3.Connection,
-    conf: dict[str, str],
+    conf: dict[str, str] | None,
+    targets: Iterable[DeadLetter],
     *,
-    timeout: float = 60.0,
-    user: str | None = None,
-) -> ReconcileReport:
-    """Settle pending/failed ledger lines by looking for their ``x-replay-id`` in the target."""
-    cur = conn.execute(
-        "SELECT replay_id, target_topic, created_ns, dlq_topic, partition, offset, "
-        "payload_sha256, replay_count FROM replay_ledger WHERE state IN ('pending', 'failed')"
-    )
-    cur.row_factory = None  # type: ignore[assignment]
-    open_lines = cur.fetchall()
-    report = ReconcileReport(checked=len(open_lines))
-    if not open_lines:
-        return report
-    user = user or os_user()
-    by_topic: dict[str, list[tuple[Any, ...]]] = {}
-    for line in open_lines:
-        by_topic.setdefault(line[1], []).append(line)
-    now = time.time_ns()
-    for topic, lines in by_topic.items():
-        since_ms = min(ln[2] for ln in lines) // 1_000_000 - 60_000  # clock-skew margin
-        found = _scan_target(conf, topic, {ln[0] for ln in lines}, since_ms, timeout)
-        acks = [
-            _Ack(ln[0], (ln[3], ln[4], ln[5]), topic, *found[ln[0]], ln[6], ln[7])
-            for ln in lines
-            if ln[0] in found
-        ]
-        _record_acks(conn, acks, now, user, note="reconciled")
-        report.found += len(acks)
-        report.missing += len(lines) - len(acks)
-    return report
-
-
-@dataclass(frozen=True, slots=True)
-class _Ack:
-    replay_id: str
-    coords: tuple[str, int, int]
-    topic: str
-    partition: int
-    offset: int
-    payload_sha256: str
-    count: int
-
-
-def _record_acks(
-    conn: sqlite3.Connection,
-    acks: Sequence[_Ack],
-    now: int,
-    user: str,
-    note: str = "",
-    original_sha: dict[str, str | None] | None = None,
-) -> None:
-    if not acks:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(
-            "UPDATE replay_ledger SET state = 'acked', acked_ns = ?, target_partition = ?, "
-            "target_offset = ?, error = NULL WHERE replay_id = ?",
-            [(now, a.partition, a.offset, a.replay_id) for a in acks],
-        )
-        conn.executemany(
-            "UPDATE dead_letters SET status = 'replayed', status_ns = ? "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-            [(now, *a.coords) for a in acks],
-        )
-        before = original_sha or {}
-        result = f"acked ({note})" if note else "acked"
-        write_audit(
-            conn,
-            [
-                AuditEntry(
-                    now,
-                    user,
-                    "replay",
-                    f"{a.coords[0]}:{a.coords[1]}:{a.coords[2]}",
-                    result,
-                    before.get(a.replay_id),
-                    a.payload_sha256,
-                    {
-                        "replay_id": a.replay_id,
-                        "replay_count": a.count,
-                        "to": f"{a.topic}:{a.partition}:{a.offset}",
-                    },
-                )
-                for a in acks
-            ],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    to: str | None = None,
+    force: bool = False,
+) -> tuple[ReconcileReport, ReplayPlan]:
+    """Reconcile (skipped when ``conf`` is None: a dry run), then plan ``targets`` plus every
+    dead letter an interrupted run left open. Send the plan with ``Replayer(...).run(plan.items)``.
+    """
+    rec = reconcile(conn, conf) if conf is not None else ReconcileReport()
+    plan = plan_replay(conn, [*pending_dead_letters(conn), *targets], to=to, force=force)
+    return rec, plan
 
 
 @dataclass
@@ -424,7 +276,11 @@ ProgressFn = Callable[[int, int], None]
 
 
 class Replayer:
-    """Sends a plan's items through one idempotent producer, ledger first, acks from the broker."""
+    """Sends a plan's items through one idempotent producer, ledger first, acks from the broker.
+
+    ``rate`` caps messages per second; ``progress(done, total)`` is called from the calling
+    thread as acks are recorded.
+    """
 
     def __init__(
         self,
@@ -444,30 +300,68 @@ class Replayer:
         self.chunk = max(1, min(chunk, int(self.rate) if self.rate else chunk))
         self.flush_timeout = flush_timeout
         self.progress = progress
-        self._acks: list[_Ack] = []
+        self._acks: list[Ack] = []
         self._report = ReplayReport()
+        self._lock = threading.Lock()
 
     def _producer(self) -> Producer:
-        conf: dict[str, Any] = {"linger.ms": 5, "compression.type": "none", **self.conf}
+        conf: dict[str, Any] = {"linger.ms": 5, **self.conf}
         conf.update({"enable.idempotence": True, "acks": "all"})
-        return Producer(conf)
+        try:
+            return Producer(conf)
+        except KafkaException as exc:
+            raise ReplayError(f"cannot create the Kafka producer: {exc}") from exc
 
     def run(self, items: Sequence[ReplayItem]) -> ReplayReport:
         report = self._report
         started = time.monotonic()
         if not items:
             return report
+        producer = self._producer()
+        total = len(items)
+        originals = {it.replay_id: payload_sha256(it.dead_letter.payload) for it in items}
+        writer = AckWriter(self.conn, self.user, originals)
+        self._lock = writer.lock
         try:
-            producer = self._producer()
-        except KafkaException as exc:
-            raise ReplayError(f"cannot create the Kafka producer: {exc}") from exc
+            self._send_all(producer, items, writer, started)
+            remaining = producer.flush(self.flush_timeout)
+            writer.put(self._take_acks())
+        finally:
+            writer.close()
+        report.acked = writer.recorded
+        self._progress(writer, total)
+        if remaining:
+            report.errors["*"] = f"{remaining} message(s) not acknowledged in {self.flush_timeout}s"
+        report.elapsed_s = time.monotonic() - started
+        return report
+
+    def _send_all(
+        self, producer: Producer, items: Sequence[ReplayItem], writer: AckWriter, started: float
+    ) -> None:
         total = len(items)
         sent = 0
-        last_flush = time.monotonic()
-        originals = {it.replay_id: payload_sha256(it.dead_letter.payload) for it in items}
+        last = time.monotonic()
         for start in range(0, total, self.chunk):
             batch = items[start : start + self.chunk]
-            self._write_pending(batch)
+            now = time.time_ns()
+            with writer.lock:
+                write_pending(
+                    self.conn,
+                    [
+                        (
+                            it.replay_id,
+                            it.dead_letter.dlq_topic,
+                            it.dead_letter.partition,
+                            it.dead_letter.offset,
+                            it.target_topic,
+                            it.payload_sha256,
+                            it.replay_count,
+                            now,
+                            self.user,
+                        )
+                        for it in batch
+                    ],
+                )
             for it in batch:
                 if self.rate:
                     self._wait_for_rate(producer, started, sent)
@@ -475,15 +369,18 @@ class Replayer:
                 sent += 1
                 if self.rate or sent % 256 == 0:
                     producer.poll(0)
-                    if time.monotonic() - last_flush > 0.2:
-                        self._flush_acks(originals, total)
-                        last_flush = time.monotonic()
-        remaining = producer.flush(self.flush_timeout)
-        self._flush_acks(originals, total)
-        if remaining:
-            report.errors["*"] = f"{remaining} message(s) not acknowledged in {self.flush_timeout}s"
-        report.elapsed_s = time.monotonic() - started
-        return report
+                    if time.monotonic() - last > 0.1:
+                        writer.put(self._take_acks())
+                        self._progress(writer, total)
+                        last = time.monotonic()
+
+    def _take_acks(self) -> list[Ack]:
+        acks, self._acks = self._acks, []
+        return acks
+
+    def _progress(self, writer: AckWriter, total: int) -> None:
+        if self.progress:
+            self.progress(writer.recorded + self._report.failed, total)
 
     def _wait_for_rate(self, producer: Producer, started: float, sent: int) -> None:
         assert self.rate is not None
@@ -492,11 +389,12 @@ class Replayer:
             producer.poll(min(wait, 0.05))
 
     def _produce(self, producer: Producer, it: ReplayItem) -> None:
-        def delivered(err: KafkaError | None, msg: Message, it: ReplayItem = it) -> None:
+        d = it.dead_letter
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
-                d = it.dead_letter
                 self._acks.append(
-                    _Ack(
+                    Ack(
                         it.replay_id,
                         (d.dlq_topic, d.partition, d.offset),
                         msg.topic(),
@@ -514,7 +412,7 @@ class Replayer:
                 producer.produce(
                     it.target_topic,
                     value=it.payload,
-                    key=it.dead_letter.key,
+                    key=d.key,
                     headers=list(it.headers),
                     on_delivery=delivered,
                 )
@@ -528,66 +426,14 @@ class Replayer:
     def _fail(self, it: ReplayItem, error: str) -> None:
         self._report.failed += 1
         self._report.errors[it.coordinates] = error
-        now = time.time_ns()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self.conn.execute(
-                "UPDATE replay_ledger SET state = 'failed', error = ? WHERE replay_id = ?",
-                (error, it.replay_id),
-            )
-            write_audit(
+        with self._lock:
+            record_failure(
                 self.conn,
-                [
-                    AuditEntry(
-                        now,
-                        self.user,
-                        "replay",
-                        it.coordinates,
-                        f"failed: {error}",
-                        payload_sha256(it.dead_letter.payload),
-                        it.payload_sha256,
-                        {"replay_id": it.replay_id, "to": it.target_topic},
-                    )
-                ],
+                it.replay_id,
+                it.coordinates,
+                it.target_topic,
+                error,
+                payload_sha256(it.dead_letter.payload),
+                it.payload_sha256,
+                self.user,
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def _write_pending(self, batch: Sequence[ReplayItem]) -> None:
-        now = time.time_ns()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self.conn.executemany(
-                "INSERT INTO replay_ledger (replay_id, dlq_topic, partition, offset, target_topic, "
-                "payload_sha256, state, replay_count, created_ns, os_user) "
-                "VALUES (?,?,?,?,?,?,'pending',?,?,?) "
-                "ON CONFLICT(replay_id) DO UPDATE SET state = 'pending', error = NULL",
-                [
-                    (
-                        it.replay_id,
-                        it.dead_letter.dlq_topic,
-                        it.dead_letter.partition,
-                        it.dead_letter.offset,
-                        it.target_topic,
-                        it.payload_sha256,
-                        it.replay_count,
-                        now,
-                        self.user,
-                    )
-                    for it in batch
-                ],
-            )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def _flush_acks(self, originals: dict[str, str | None], total: int) -> None:
-        acks, self._acks = self._acks, []
-        if acks:
-            _record_acks(self.conn, acks, time.time_ns(), self.user, original_sha=originals)
-            self._report.acked += len(acks)
-        if self.progress:
-            self.progress(self._report.acked + self._report.failed, total)

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "AuditEntry",
     "DeadLetter",
+    "EncodedAttributes",
     "FixedPayload",
     "Header",
     "Hop",
@@ -34,6 +35,18 @@ __all__ = [
 
 Attributes = dict[str, Any]
 Header = tuple[str, bytes | None]
+
+
+class EncodedAttributes(dict[str, Any]):
+    """An attribute map that carries its own JSON text (``json``), when a decoder built it cheaply.
+
+    ``json`` equals the store's encoding of the dict, or is None or unset (read it with
+    ``getattr(attrs, "json", None)``); treat the map as read-only.
+    """
+
+    __slots__ = ("json",)
+    json: str | None
+
 
 # OTLP SpanKind values (opentelemetry.proto.trace.v1.Span.SpanKind).
 SPAN_KIND_UNSPECIFIED = 0

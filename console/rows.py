@@ -129,7 +129,7 @@ def _span_row(span: Span, resource_id: int | None) -> tuple[Any, ...]:
         span.messaging_offset,
         span.messaging_operation,
         span.messaging_consumer_group,
-        _dumps(span.attributes),
+        getattr(span.attributes, "json", None) or _dumps(span.attributes),
         resource_id,
         _dumps(span.events) if span.events else None,
         _dumps([[lk.trace_id, lk.span_id, lk.attributes] for lk in span.links])

@@ -158,6 +158,13 @@ CREATE INDEX dead_letters_correlation ON dead_letters(correlation_id)
 CREATE INDEX dead_letters_trace ON dead_letters(trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX dead_letters_seen ON dead_letters(first_seen_ns);
 CREATE INDEX dead_letters_status ON dead_letters(status, first_seen_ns);
+-- Covers `dlq list` (newest first, filters) without reading payloads and headers.
+CREATE INDEX dead_letters_list ON dead_letters(
+    timestamp_ms, dlq_topic, partition, offset, original_topic, original_partition,
+    original_offset, exception_class, exception_cause_class, exception_message, correlation_id,
+    status, payload_size, convention
+);
+CREATE INDEX dead_letters_depth ON dead_letters(dlq_topic, status, timestamp_ms);
 
 CREATE TABLE fixed_payloads (
     id INTEGER PRIMARY KEY,

@@ -81,36 +81,19 @@ def dead_letters_on_broker(
         if i % 1000 == 999:
             producer.flush(30)
     assert producer.flush(30) == 0
-    letters = []
-    for i, (headers, corr, payload) in enumerate(made):
-        partition, offset, ts = coords[i]
-        trace = headers[1][1].decode().split("-")[1]  # type: ignore[union-attr]
-        letters.append(
-            DeadLetter(
-                dlq_topic=dlq_topic,
-                partition=partition,
-                offset=offset,
-                timestamp_ms=ts,
-                key=f"k{i}".encode(),
-                headers=tuple(headers),
-                payload=payload,
-                payload_size=len(payload or b""),
-                convention="spring",
-                original_topic=original_topic,
-                original_partition=0,
-                original_offset=100 + i,
-                original_timestamp_ms=now_ms - 5000,
-                consumer_group="orders-service",
-                exception_class="org.springframework.kafka.support.serializer.DeserializationException",
-                exception_cause_class="com.fasterxml.jackson.core.JsonParseException",
-                exception_message=message,
-                stacktrace="org.springframework.kafka...",
-                correlation_id=corr,
-                trace_id=trace,
-                first_seen_ns=time.time_ns(),
-            )
-        )
-    store.write(letters)
+    # Read the DLQ back and decode it with the tap's own decoder, as the tap would.
+    from collectors.kafka.decode import MessageDecoder
+
+    wanted = {coords[i][:2] for i in range(len(made))}
+    messages = [
+        m for m in read_topic(bootstrap, dlq_topic) if (m.partition(), m.offset()) in wanted
+    ]
+    result = MessageDecoder().decode_batch(messages, time.time_ns())
+    store.write(result.records)
+    letters = [r for r in result.records if isinstance(r, DeadLetter)]
+    assert len(letters) == len(payloads)
+    order = {(p, o): i for i, (p, o, _) in coords.items()}
+    letters.sort(key=lambda d: order[(d.partition, d.offset)])
     return letters
 
 

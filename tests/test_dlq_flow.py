@@ -86,6 +86,10 @@ def test_list_show_fix_replay_exactly_once(
     assert violation["line"] == 3  # line 3 of the pretty-printed payload
     headers = {h["name"]: h["value"] for h in shown["headers"]}
     assert headers["kafka_dlt-original-topic"] == original
+    assert headers["kafka_dlt-original-offset"] == "100"  # Spring's 8-byte long, decoded
+    assert shown["decoded_headers"]["original_offset"] == 100
+    assert shown["decoded_headers"]["convention"] == "spring"
+    assert f"hops {coords}" in shown["journey"]  # the tap's hop for the DLQ message
     assert shown["replays"] == []
 
     rc, out, err = _cli(

@@ -7,7 +7,6 @@ import json
 import time
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -149,9 +148,9 @@ def test_oversized_body_is_413(served: Serve, client: httpx.Client) -> None:
 
 
 def test_gzip_bomb_is_413_quickly(served: Serve, client: httpx.Client) -> None:
-    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     zeros = b"\x00" * (16 * 1024 * 1024)
-    bomb = b"".join(deflate.compress(zeros) for _ in range(64)) + deflate.flush()  # 1 GiB
+    bomb = b"".join(deflate.compress(zeros) for _ in range(16)) + deflate.flush()  # 256 MiB
     assert len(bomb) < 2 * 1024 * 1024
     started = time.monotonic()
     r = client.post("/v1/traces", content=bomb, headers={**PB, "Content-Encoding": "gzip"})

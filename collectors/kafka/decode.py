@@ -13,8 +13,8 @@ text or JSON, or a header UTF-8.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from hashlib import sha256
 from typing import Any
 
@@ -61,6 +61,62 @@ class BatchResult:
         self.errors.extend(other.errors)
 
 
+_HOP_FIELDS = (
+    "topic",
+    "partition",
+    "offset",
+    "timestamp_ms",
+    "timestamp_type",
+    "key",
+    "size",
+    "headers",
+    "correlation_id",
+    "trace_id",
+    "span_id",
+    "payload_sha256",
+    "payload",
+    "seen_ns",
+)
+
+
+def _hop_constructor() -> Callable[..., Hop]:
+    """A ``Hop`` constructor about twice as fast as the frozen dataclass's ``__init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; here each slot's own
+    descriptor is called directly. The result is an ordinary, equal, still-frozen ``Hop``. Should
+    ``Hop`` ever change shape, this falls back to the real constructor.
+    """
+    if tuple(f.name for f in fields(Hop)) != _HOP_FIELDS or "__slots__" not in Hop.__dict__:
+        return Hop
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13) = (
+        Hop.__dict__[name].__set__ for name in _HOP_FIELDS
+    )
+    new = object.__new__
+
+    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13):  # type: ignore[no-untyped-def]
+        h = new(Hop)
+        s0(h, a0)
+        s1(h, a1)
+        s2(h, a2)
+        s3(h, a3)
+        s4(h, a4)
+        s5(h, a5)
+        s6(h, a6)
+        s7(h, a7)
+        s8(h, a8)
+        s9(h, a9)
+        s10(h, a10)
+        s11(h, a11)
+        s12(h, a12)
+        s13(h, a13)
+        return h
+
+    return make
+
+
+_new_hop = _hop_constructor()
+
+
 class MessageDecoder:
     """Turns confluent-kafka ``Message`` objects into records."""
 
@@ -72,7 +128,7 @@ class MessageDecoder:
         dlq_payload_limit: int = DEFAULT_DLQ_PAYLOAD_LIMIT,
         keep_payloads: bool = False,
     ) -> None:
-        self.reader = HeaderReader(correlation_headers)
+        self.reader = HeaderReader(correlation_headers, flag_prefixes=_DLQ_PREFIXES)
         self.matcher = DlqMatcher(dlq_patterns)
         self.dlq_payload_limit = max(0, dlq_payload_limit)
         self.keep_payloads = keep_payloads
@@ -84,7 +140,8 @@ class MessageDecoder:
         append = records.append
         next_offsets = out.next_offsets
         per_topic = out.per_topic
-        read = self.reader.read
+        scan = self.reader.scan
+        new_hop = _new_hop
         is_dlq_topic = self.matcher.is_dlq_topic
         keep = self.keep_payloads
         limit = self.dlq_payload_limit
@@ -100,20 +157,18 @@ class MessageDecoder:
             value = m.value()
             raw_headers = m.headers()
             headers = tuple(raw_headers) if raw_headers else ()
-            corr, trace_id, span_id = read(headers)
+            corr, trace_id, span_id, flagged = scan(headers)
             if value is None:
                 size, digest = 0, None
             else:
                 size, digest = len(value), sha256(value).hexdigest()
-            dlq = is_dlq_topic(topic) or (
-                bool(headers) and any(n.startswith(_DLQ_PREFIXES) for n, _ in headers)
-            )
+            dlq = flagged or is_dlq_topic(topic)
             payload = None
             if (dlq or keep) and value is not None:
                 payload = value[:limit] if size > limit else value
             key = m.key()
             append(
-                Hop(
+                new_hop(
                     topic,
                     partition,
                     offset,

@@ -76,37 +76,69 @@ def _text(value: bytes | None) -> str | None:
     return text or None
 
 
+_OTHER, _TRACE, _FLAGGED = -1, -2, -3  # header kinds; a correlation header's kind is its rank
+
+
 class HeaderReader:
-    """The correlation-header configuration, compiled for reading many messages."""
+    """The correlation-header configuration, compiled for reading many messages.
 
-    __slots__ = ("_rank", "names")
+    ``flag_prefixes`` names header prefixes whose presence ``scan`` reports (the tap passes the
+    DLQ conventions' prefixes, so one pass over the headers serves both purposes).
+    """
 
-    def __init__(self, correlation_headers: Sequence[str] | None = None) -> None:
+    __slots__ = ("_kinds", "_rank", "flag_prefixes", "names")
+
+    def __init__(
+        self, correlation_headers: Sequence[str] | None = None, flag_prefixes: tuple[str, ...] = ()
+    ) -> None:
         names = tuple(correlation_headers or DEFAULT_CORRELATION_HEADERS)
         self.names = names
+        self.flag_prefixes = flag_prefixes
         rank: dict[str, int] = {}
         for i, name in enumerate(names):
             rank.setdefault(name.lower(), i)
         self._rank = rank
+        self._kinds: dict[str, int] = {}
 
-    def read(self, headers: Iterable[Header] | None) -> tuple[str | None, str | None, str | None]:
-        """``(correlation_id, trace_id, span_id)`` of one message's headers."""
+    def _kind(self, name: str) -> int:
+        lname = name.lower()
+        if lname == TRACEPARENT:
+            kind = _TRACE
+        elif lname in self._rank:
+            kind = self._rank[lname]
+        elif self.flag_prefixes and name.startswith(self.flag_prefixes):
+            kind = _FLAGGED
+        else:
+            kind = _OTHER
+        if len(self._kinds) < 10_000:  # header names are few; never grow without bound
+            self._kinds[name] = kind
+        return kind
+
+    def scan(
+        self, headers: Iterable[Header] | None
+    ) -> tuple[str | None, str | None, str | None, bool]:
+        """``(correlation_id, trace_id, span_id, flagged)`` of one message's headers."""
         if not headers:
-            return None, None, None
-        rank = self._rank
-        best = len(rank)
+            return None, None, None, False
+        kinds = self._kinds
+        best = len(self._rank)
         corr: str | None = None
         traceparent: bytes | None = None
+        flagged = False
         for name, value in headers:
-            lname = name.lower()
-            if lname == TRACEPARENT:
-                traceparent = value
+            kind = kinds.get(name)
+            if kind is None:
+                kind = self._kind(name)
+            if kind == _OTHER:
                 continue
-            r = rank.get(lname)
-            if r is not None and r <= best:
+            if kind == _TRACE:
+                traceparent = value
+            elif kind == _FLAGGED:
+                flagged = True
+            elif kind <= best:
                 text = _text(value)
                 if text is not None:
-                    best, corr = r, text
+                    best, corr = kind, text
         trace_id = span_id = None
         if traceparent is not None:
             ctx = parse_traceparent(traceparent)
@@ -114,7 +146,11 @@ class HeaderReader:
                 trace_id, span_id = ctx
         if corr is None:
             corr = trace_id
-        return corr, trace_id, span_id
+        return corr, trace_id, span_id, flagged
+
+    def read(self, headers: Iterable[Header] | None) -> tuple[str | None, str | None, str | None]:
+        """``(correlation_id, trace_id, span_id)`` of one message's headers."""
+        return self.scan(headers)[:3]
 
 
 _DEFAULT_READER = HeaderReader()

@@ -19,23 +19,27 @@ The consume loop runs in one thread, the metrics (``collectors/kafka/metrics.py`
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, MessageDecoder
 from collectors.kafka.metrics import KafkaMetrics
+from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
 from console.errors import HandoffError, InputError, Overloaded
-from console.store import Sink
+
+if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
+    from console.store import Sink
 
 __all__ = ["DEFAULT_GROUP", "KafkaTap"]
 
 DEFAULT_GROUP = "handoff-console-tap"
 log = logging.getLogger("handoff.kafka.tap")
+# librdkafka's own log lines; its errors also reach the tap through error_cb (logged above).
+rdkafka_log = logging.getLogger("handoff.kafka.librdkafka")
 
 # Properties the tap sets unless the user's configuration says otherwise.
 _DEFAULTS: dict[str, Any] = {
@@ -44,7 +48,6 @@ _DEFAULTS: dict[str, Any] = {
     "topic.metadata.refresh.interval.ms": 10000,
 }
 _DOWN_CODES = {-187, -195}  # _ALL_BROKERS_DOWN, _TRANSPORT
-_POSITION_KEYS = ("app_offset", "committed_offset", "next_offset")
 
 
 class KafkaTap:
@@ -131,7 +134,7 @@ class KafkaTap:
             "error_cb": self._on_error,
             "stats_cb": self._on_stats,
             "on_commit": self._on_commit,
-            "logger": log,
+            "logger": rdkafka_log,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -144,7 +147,7 @@ class KafkaTap:
             return
         try:
             self._consumer = Consumer(self.consumer_config())
-            metrics_config = {**self.admin_config(), "logger": log}
+            metrics_config = {**self.admin_config(), "logger": rdkafka_log}
             self._metrics = KafkaMetrics(
                 metrics_config,
                 selector=TopicSelector(self.subscription),
@@ -182,7 +185,14 @@ class KafkaTap:
         self._running = False
 
     def health(self) -> dict[str, object]:
-        """Connected?, the last error, hops seen, the tap's own lag, and friends."""
+        """The tap's state for the daemon's health view and the TUI.
+
+        Keys: ``running``, ``connected`` (a broker answers), ``last_error`` (text or None) and
+        ``last_error_ns``, ``metrics_error``, ``hops_seen`` and ``dead_letters_seen`` (handed to
+        the sink), ``lag`` (messages on the assigned partitions the tap has not handed over yet;
+        None until known), ``assigned_partitions``, ``paused_for_backpressure``,
+        ``overloaded_waits``, ``commits``, ``group_id``, ``topics``, ``bootstrap``.
+        """
         metrics_error = self._metrics.last_error if self._metrics else None
         with self._lock:
             return {
@@ -368,33 +378,15 @@ class KafkaTap:
         self._error(str(err))
 
     def _on_stats(self, stats_json: str) -> None:
-        try:
-            stats = json.loads(stats_json)
-        except ValueError:
+        parsed = parse_stats(stats_json)
+        if parsed is None:
             return
-        up = any(
-            b.get("state") == "UP" and b.get("nodeid", -1) >= 0
-            for b in stats.get("brokers", {}).values()
-        )
-        lag = 0
-        known = False
-        for topic in stats.get("topics", {}).values():
-            for pid, p in topic.get("partitions", {}).items():
-                if int(pid) < 0 or not p.get("desired"):
-                    continue
-                hi = p.get("hi_offset", -1)
-                # The next offset the tap will hand over: what it got, else its commit or fetch.
-                positions = (p.get(k, -1) for k in _POSITION_KEYS)
-                pos = next((x for x in positions if x >= 0), -1)
-                if hi >= 0 and pos >= 0:
-                    lag += max(0, hi - pos)
-                    known = True
         with self._lock:
-            self._connected = up
-            self._lag = lag if known else None
+            self._connected, self._lag = parsed
 
     def _error(self, message: str) -> None:
-        log.warning("kafka tap: %s", message)
+        if message != self._last_error:  # a broker away repeats itself: say it once
+            log.warning("kafka tap: %s", message)
         with self._lock:
             self._last_error = message
             self._last_error_ns = time.time_ns()

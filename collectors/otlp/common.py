@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
+from console.errors import Overloaded
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "ReceiverSettings",
     "ReceiverStats",
     "parse_address",
+    "refuse_if_full",
     "token_matches",
 ]
 
@@ -66,6 +68,18 @@ class ReceiverStats:
                 "failed_requests": self.failed_requests,
                 "last_error": self.last_error,
             }
+
+
+def refuse_if_full(sink: object) -> None:
+    """Raise ``Overloaded`` before decoding when the sink says its queue is already full.
+
+    Decoding a request only to have ``submit`` refuse it spends the CPU the writer needs to
+    catch up; sinks without ``queued``/``max_queued`` (a NullSink) are never full.
+    """
+    queued = getattr(sink, "queued", None)
+    limit = getattr(sink, "max_queued", None)
+    if queued is not None and limit is not None and queued >= limit:
+        raise Overloaded(f"store queue full ({queued} records waiting)", retry_after_s=1.0)
 
 
 def token_matches(expected: str | None, authorization: str | None) -> bool:

@@ -17,17 +17,26 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
-from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
+from collectors.otlp.common import (
+    ReceiverSettings,
+    ReceiverStats,
+    refuse_if_full,
+    token_matches,
+)
 from collectors.otlp.decode import (
     Decoded,
     logs_from_request,
     metrics_from_request,
     parse_body,
-    spans_from_request,
 )
+from collectors.otlp.fast import FastTraceDecoder
 from console.errors import Overloaded
 from console.store import Sink
 
@@ -58,12 +67,13 @@ class _Exporter:
                 self.stats.failed("unauthenticated request")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         try:
-            records, rejected, message = decode(request)
-        except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
-            self.stats.failed(f"decode: {exc}")
-            log.debug("rejected an OTLP request: %s", exc)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
-        try:
+            refuse_if_full(self.sink)
+            try:
+                records, rejected, message = decode(request)
+            except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
+                self.stats.failed(f"decode: {exc}")
+                log.debug("rejected an OTLP request: %s", exc)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
             self.sink.submit(records)
         except Overloaded as exc:
             self.stats.failed(str(exc))
@@ -81,22 +91,21 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
     """Export handlers that take the raw bytes: a body that does not parse is INVALID_ARGUMENT
     (grpcio's own deserializer would answer INTERNAL)."""
     keys = exporter.settings.correlation_keys
-    services = (
-        ("trace", "TraceService", trace_pb.ExportTraceServiceRequest, spans_from_request, True,
-         _trace_response),
-        ("metrics", "MetricsService", metrics_pb.ExportMetricsServiceRequest,
-         metrics_from_request, False, _metrics_response),
-        ("logs", "LogsService", logs_pb.ExportLogsServiceRequest, logs_from_request, True,
-         _logs_response),
-    )  # fmt: skip
-    handlers: list[grpc.GenericRpcHandler] = []
-    for package, service, request_type, from_request, keyed, respond in services:
+    traces = FastTraceDecoder(keys)
 
-        def decode(
-            body: bytes, t: type = request_type, f: Any = from_request, k: bool = keyed
-        ) -> Decoded:
-            request = parse_body(body, "protobuf", t)
-            return f(request, keys) if k else f(request)
+    def metrics(body: bytes) -> Decoded:
+        return metrics_from_request(parse_body(body, "protobuf", ExportMetricsServiceRequest))
+
+    def logs(body: bytes) -> Decoded:
+        return logs_from_request(parse_body(body, "protobuf", ExportLogsServiceRequest), keys)
+
+    services = (
+        ("trace", "TraceService", traces.decode, _trace_response),
+        ("metrics", "MetricsService", metrics, _metrics_response),
+        ("logs", "LogsService", logs, _logs_response),
+    )
+    handlers: list[grpc.GenericRpcHandler] = []
+    for package, service, decode, respond in services:
 
         def export(
             body: bytes, context: grpc.ServicerContext, d: Any = decode, r: Any = respond

@@ -29,7 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collectors.otlp.common import ReceiverSettings, ReceiverStats, token_matches
+from collectors.otlp.common import (
+    ReceiverSettings,
+    ReceiverStats,
+    refuse_if_full,
+    token_matches,
+)
 from collectors.otlp.decode import (
     Decoded,
     DecodeError,
@@ -39,6 +44,7 @@ from collectors.otlp.decode import (
     parse_body,
     spans_from_request,
 )
+from collectors.otlp.fast import FastTraceDecoder
 from console.errors import Overloaded
 from console.store import Sink
 
@@ -120,13 +126,20 @@ class _Signal:
     """One endpoint: the request type, how to turn it into records, how to answer."""
 
     def __init__(
-        self, request_type: type, decode: Callable[[Any], Decoded], respond: Callable[..., Any]
+        self,
+        request_type: type,
+        decode: Callable[[Any], Decoded],
+        respond: Callable[..., Any],
+        fast: Callable[[bytes], Decoded] | None = None,
     ) -> None:
         self.request_type = request_type
         self.decode = decode
         self.respond = respond
+        self.fast = fast
 
     def run(self, body: bytes, fmt: Format) -> Decoded:
+        if fmt == "protobuf" and self.fast is not None:
+            return self.fast(body)
         return self.decode(parse_body(body, fmt, self.request_type))
 
 
@@ -142,6 +155,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     rejected_spans=n, error_message=m
                 )
             ),
+            FastTraceDecoder(keys).decode,
         ),
         "metrics": _Signal(
             metrics_pb.ExportMetricsServiceRequest,
@@ -172,6 +186,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
                 )
             fmt = _format_of(request)
+            refuse_if_full(sink)
             body = await _read_body(request, settings.max_bytes)
             if len(body) <= _INLINE_DECODE_BYTES:
                 records, rejected, message = signal.run(body, fmt)

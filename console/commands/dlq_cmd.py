@@ -21,11 +21,10 @@ from rich.console import Console
 
 from console import dlq
 from console.commands import dlq_render as render
-from console.config import default_db_path
-from console.contracts import open_contracts
+from console.config import DEFAULT_BOOTSTRAP, default_db_path
 from console.errors import InputError
 from console.model import DeadLetter
-from console.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -64,6 +63,16 @@ CoordArg = Annotated[str, typer.Argument(help="The dead letter: TOPIC:PARTITION:
 OptCoordArg = Annotated[
     str | None, typer.Argument(help="One dead letter: TOPIC:PARTITION:OFFSET.", show_default=False)
 ]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        envvar="HANDOFF_KAFKA_BOOTSTRAP",
+        help=f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}, or the "
+        "--kafka-config file's bootstrap.servers).",
+        show_default=False,
+    ),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every pending dead letter (with filters).")]
 
@@ -101,11 +110,16 @@ def list_cmd(
     since: SinceOpt = None,
     correlation_id: CorrOpt = None,
     status: StatusOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most N rows (0: all).")] = 1000,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="At most N rows, 0 for all (default: 100; all with --json)."),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dead letters, newest first, and the depth of each DLQ topic."""
+    if limit is None:
+        limit = 0 if as_json else 100
     flt = _filter(topic, error, since, correlation_id, status, limit)
     conn = _conn(db)
     items = dlq.list_dead_letters(conn, flt)
@@ -124,8 +138,11 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Headers, payload, contract check, journey and replay history of one dead letter."""
+    from console import dlq_show
+    from console.contracts import open_contracts
+
     source = open_contracts(contracts, schema_registry, strict=False)
-    detail = dlq.show(_conn(db), coordinates, source)
+    detail = dlq_show.show(_conn(db), coordinates, source)
     if as_json:
         typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
         return
@@ -148,6 +165,7 @@ def fix_cmd(
 ) -> None:
     """Store a fixed payload beside the original ($EDITOR, --set or --payload-file)."""
     from console import dlq_fix
+    from console.contracts import open_contracts
 
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")
@@ -199,7 +217,7 @@ def replay_cmd(
         bool, typer.Option("--force", help="Replay messages already replayed or discarded.")
     ] = False,
     db: DbOpt = None,
-    bootstrap: BootstrapOpt = "127.0.0.1:9092",
+    bootstrap: BootstrapOpt = None,
     kafka_config: KafkaConfigOpt = None,
     x: KafkaPropOpt = None,
     as_json: JsonOpt = False,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
-from console.contracts import Verdict
-from console.dlq import DeadLetterDetail, DepthRow, ListItem
-from console.model import AuditEntry
+if TYPE_CHECKING:
+    from console.contracts import Verdict
+    from console.dlq import DepthRow, ListItem
+    from console.dlq_show import DeadLetterDetail
+    from console.model import AuditEntry
 
 __all__ = ["audit", "audit_dict", "dead_letter_list", "detail", "diff", "verdict"]
 
@@ -38,9 +39,11 @@ def dead_letter_list(
 ) -> None:
     now = int(time.time() * 1000)
     table = Table(title="dead letters", show_lines=False)
-    for col in ("coordinates", "age", "original", "exception", "message", "correlation id"):
-        table.add_column(col, overflow="fold")
-    table.add_column("status")
+    table.add_column("coordinates", overflow="fold")  # kept whole: it is what you copy
+    for col in ("age", "original", "exception", "message", "correlation id"):
+        # One line per dead letter: folding 100 rows costs more than showing them.
+        table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=48)
+    table.add_column("status", no_wrap=True)
     for i in items:
         original = (
             f"{i.original_topic}:{i.original_partition}:{i.original_offset}"
@@ -87,25 +90,28 @@ def diff(console: Console, text: str) -> None:
     if not text:
         console.print("no change")
         return
+    from rich.syntax import Syntax
+
     console.print(Syntax(text.rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True))
 
 
 def detail(console: Console, det: DeadLetterDetail) -> None:
     d = det.dead_letter
+    h = det.decoded  # the headers decoded, the record's fields where they are silent
     console.rule(f"[bold]{d.coordinates}[/] ({d.status})")
+    original = (
+        f"{h.get('original_topic')}:{h.get('original_partition')}:{h.get('original_offset')}"
+        if h.get("original_topic")
+        else "unknown"
+    )
     facts: list[tuple[str, Any]] = [
         ("dead-lettered", datetime.fromtimestamp(d.timestamp_ms / 1000, UTC).isoformat()),
-        ("convention", d.convention),
-        (
-            "original",
-            f"{d.original_topic}:{d.original_partition}:{d.original_offset}"
-            if d.original_topic
-            else "unknown",
-        ),
-        ("consumer group", d.consumer_group),
-        ("exception", d.exception_class),
-        ("cause", d.exception_cause_class),
-        ("message", d.exception_message),
+        ("convention", h.get("convention") or d.convention),
+        ("original", original),
+        ("consumer group", h.get("consumer_group")),
+        ("exception", h.get("exception_class")),
+        ("cause", h.get("exception_cause_class")),
+        ("message", h.get("exception_message")),
         ("correlation id", d.correlation_id),
         ("trace id", d.trace_id),
         ("journey", det.journey),
@@ -119,7 +125,7 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
     for h in det.headers:
         value = h.value if len(h.value) <= 200 else h.value[:200] + "…"
         headers.add_row(
-            escape(h.name), escape(value) + (f"  ({escape(h.meaning)})" if h.meaning else "")
+            escape(h.name), escape(value) + (f"  ({escape(h.raw)})" if h.raw != h.value else "")
         )
     console.print(headers)
     size = f"{d.payload_size} bytes" + (" (truncated in the store)" if d.payload_truncated else "")
@@ -150,6 +156,8 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
 
 
 def _payload(console: Console, kind: str, text: str) -> None:
+    from rich.syntax import Syntax
+
     if kind == "json":
         console.print(Syntax(text, "json", theme="ansi_dark", line_numbers=True, word_wrap=True))
     else:

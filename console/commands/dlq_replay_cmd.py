@@ -11,16 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
-from console._dlq_kafka import kafka_conf
 from console.commands.dlq_cmd import _selection, confirm
 from console.dlq_replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
-    pending_dead_letters,
-    plan_replay,
-    reconcile,
+    prepare_replay,
 )
+from console.kafka_config import kafka_config
 from console.model import header_text
 
 __all__ = ["run_replay"]
@@ -37,23 +35,21 @@ def run_replay(
     dry_run: bool,
     yes: bool,
     force: bool,
-    kafka: tuple[str, Path | None, list[str] | None],
+    kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
 ) -> None:
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    conf = kafka_conf(*kafka)
-    if not dry_run:
-        rec = reconcile(conn, conf)
-        if rec.checked:
-            err.print(
-                f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
-                f"{rec.found} found in the target, {rec.missing} to send again"
-            )
+    conf = kafka_config(*kafka)
     targets = _selection(conn, coordinates, all_, flt, "replay")
-    # Unfinished lines are sent again even when this selection does not name them.
-    resumed = pending_dead_letters(conn)
-    plan = plan_replay(conn, [*resumed, *targets], to=to, force=force)
+    # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
+    # even when this selection does not name them.
+    rec, plan = prepare_replay(conn, None if dry_run else conf, targets, to=to, force=force)
+    if rec.checked:
+        err.print(
+            f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
+            f"{rec.found} found in the target, {rec.missing} to send again"
+        )
     if coordinates and plan.refused and not plan.items:
         raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
     if dry_run:

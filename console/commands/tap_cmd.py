@@ -158,3 +158,5 @@ def _log_to_stderr() -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
+        # librdkafka's errors reach the tap's error callback and are printed once from there.
+        logging.getLogger("handoff.kafka.librdkafka").setLevel(logging.CRITICAL)

@@ -249,20 +249,13 @@ def _reason(d: DeadLetter) -> str:
 
 
 def _unrecovered_errors(spans: Sequence[Span]) -> list[Span]:
-    errors = []
-    for e in spans:
-        if not e.is_error:
-            continue
-        if any(
-            s.service == e.service
-            and s.name == e.name
-            and not s.is_error
-            and s.start_ns > e.start_ns
-            for s in spans
-        ):
-            continue
-        errors.append(e)
-    return errors
+    """Error spans not followed by a successful span of the same service and name (a retry)."""
+    last_ok: dict[tuple[str, str], int] = {}
+    for s in spans:
+        if not s.is_error:
+            key = (s.service, s.name)
+            last_ok[key] = max(last_ok.get(key, s.start_ns), s.start_ns)
+    return [e for e in spans if e.is_error and last_ok.get((e.service, e.name), -1) <= e.start_ns]
 
 
 def judge(

@@ -51,31 +51,49 @@ class _Light:
         return "failed" if self.error else "completed"
 
 
-def _light_pass(conn: sqlite3.Connection, since_ns: int) -> dict[str, _Light]:
+def _light_pass(
+    conn: sqlite3.Connection, since_ns: int, consumers_only: bool = False
+) -> dict[str, _Light]:
     """Per correlation id: services, sends, consumptions, errors, dead letters in the window.
 
     Spans without a correlation id join through their trace (a span of the same trace has one,
     or a hop was sent from it) or through the message they consumed (topic, partition, offset).
+    ``consumers_only`` reads only consumer spans (enough to tell stalled and in_flight apart).
     """
     found: dict[str, _Light] = {}
+
+    def light(cid: str) -> _Light:
+        got = found.get(cid)
+        if got is None:
+            got = found[cid] = _Light()
+        return got
+
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: several times cheaper than sqlite3.Row here
     trace_cid: dict[str, str] = {}
     coord_cid: dict[tuple[str, int, int], str] = {}
-    for cid, topic, partition, offset, trace_id, ts_ms, seen in conn.execute(
+    for cid, topic, partition, offset, trace_id, ts_ms, seen in cur.execute(
         "SELECT correlation_id, topic, partition, offset, trace_id, timestamp_ms, seen_ns "
         "FROM hops WHERE seen_ns >= ? AND correlation_id IS NOT NULL",
         (since_ns,),
     ):
-        light = found.setdefault(cid, _Light())
         t = ts_ms * 1_000_000 if ts_ms > 0 else seen
-        light.hops.append((topic, t))
-        light.saw(t)
+        lt = light(cid)
+        lt.hops.append((topic, t))
+        lt.saw(t)
         coord_cid[(topic, partition, offset)] = cid
         if trace_id is not None:
             trace_cid.setdefault(trace_id, cid)
     later: list[tuple[str, str, int, int, str | None, int | None, str | None]] = []
-    for trace_id, cid, service, kind, start, status, dest, part, off, op in conn.execute(
+    only = (
+        " AND msg_destination IS NOT NULL AND (kind = 5 OR msg_operation IN "
+        "('process', 'receive', 'deliver'))"
+        if consumers_only
+        else ""
+    )
+    for trace_id, cid, service, kind, start, status, dest, part, off, op in cur.execute(
         "SELECT trace_id, correlation_id, service, kind, start_ns, status_code, msg_destination, "
-        "msg_partition, msg_offset, msg_operation FROM spans WHERE start_ns >= ?",
+        "msg_partition, msg_offset, msg_operation FROM spans WHERE start_ns >= ?" + only,
         (since_ns,),
     ):
         if cid is None and dest is not None and off is not None:
@@ -84,19 +102,19 @@ def _light_pass(conn: sqlite3.Connection, since_ns: int) -> dict[str, _Light]:
             later.append((trace_id, service, start, status, dest, kind, op))
             continue
         trace_cid.setdefault(trace_id, cid)
-        _span_into(found.setdefault(cid, _Light()), service, start, status, dest, kind, op)
+        _span_into(light(cid), service, start, status, dest, kind, op)
     for trace_id, service, start, status, dest, kind, op in later:
         cid = trace_cid.get(trace_id)
         if cid is not None:
-            _span_into(found.setdefault(cid, _Light()), service, start, status, dest, kind, op)
-    for cid, seen in conn.execute(
+            _span_into(light(cid), service, start, status, dest, kind, op)
+    for cid, seen in cur.execute(
         "SELECT correlation_id, first_seen_ns FROM dead_letters "
         "WHERE first_seen_ns >= ? AND correlation_id IS NOT NULL",
         (since_ns,),
     ):
-        light = found.setdefault(cid, _Light())
-        light.dead = True
-        light.saw(seen)
+        lt = light(cid)
+        lt.dead = True
+        lt.saw(seen)
     return found
 
 
@@ -136,7 +154,8 @@ def journeys(
     conn = store.connect(readonly=True) if isinstance(store, Store) else store
     conn.row_factory = sqlite3.Row
     try:
-        lights = _light_pass(conn, since_ns)
+        consumers_only = status in ("stalled", "in_flight") and service is None
+        lights = _light_pass(conn, since_ns, consumers_only)
         stall_ns = int(stall_after_s * 1e9)
         order = sorted(lights.items(), key=lambda kv: kv[1].last_ns, reverse=True)
         out: list[JourneySummary] = []

@@ -1,0 +1,269 @@
+"""OTLP ingest benchmark: spans/s committed to the store by a collector pinned to one core.
+
+    python bench/otlp_ingest.py [--seconds 30] [--warmup 3] [--inflight 8] [--json]
+
+The collector runs in its own process (this script with ``--role collector``), pinned with
+``os.sched_setaffinity`` to ``--collector-cpu``; this process is the load generator, pinned to the
+other cores. Each request is an ExportTraceServiceRequest of 100 spans with 15 attributes each
+(``bench/spans.py``), re-stamped with fresh trace ids so every span is a new row.
+
+Phases, each against a fresh collector and database:
+  grpc/store, http/store   closed loop, spans/s committed (rows in the store over the window)
+  grpc/null,  http/null    the same receivers into a NullSink: the decode-only ceiling
+  grpc/overload            open loop at twice the grpc/store rate: RSS of the collector over
+                           time and how many requests were answered UNAVAILABLE (backpressure)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.spans import RequestFactory  # noqa: E402
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+SPANS_PER_REQUEST = 100
+
+
+# --- the collector process ----------------------------------------------------------------------
+
+
+def run_collector(sink_kind: str, db: str, cpu: int) -> None:
+    from collectors.otlp.common import ReceiverSettings
+    from collectors.otlp.grpc_server import GrpcReceiver
+    from collectors.otlp.http_server import HttpReceiver
+    from console.daemon import Daemon
+    from console.store import NullSink, Store
+
+    os.sched_setaffinity(0, {cpu})
+    daemon = Daemon(Store.open(db))
+    sink: Any = daemon.sink if sink_kind == "store" else NullSink()
+    grpc_rx = daemon.add(GrpcReceiver(sink, ReceiverSettings(port=0)))
+    http_rx = daemon.add(HttpReceiver(sink, ReceiverSettings(port=0)))
+    daemon.install_signal_handlers()
+    daemon.start()
+    print(f"READY {grpc_rx.port} {http_rx.port}", flush=True)  # type: ignore[attr-defined]
+    daemon.wait()
+    daemon.stop()
+    print(f"DONE {daemon.writer.committed}", flush=True)
+
+
+class Collector:
+    def __init__(self, sink: str, cpu: int, workdir: Path) -> None:
+        self.db = workdir / f"bench-{sink}-{time.monotonic_ns()}.db"
+        cmd = [sys.executable, __file__, "--role", "collector", "--sink", sink]
+        cmd += ["--db", str(self.db), "--collector-cpu", str(cpu)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise SystemExit(f"collector did not start: {line}")
+        self.grpc_port, self.http_port = int(line[1]), int(line[2])
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def committed_rows(self) -> int:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0])
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(120)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+
+
+# --- the load generator -------------------------------------------------------------------------
+
+
+class Load:
+    """``threads`` senders over one transport; closed loop, or paced to ``rate`` spans/s."""
+
+    def __init__(self, transport: str, port: int, threads: int, rate: float | None = None) -> None:
+        self.transport, self.port, self.threads, self.rate = transport, port, threads, rate
+        self.ok = 0
+        self.refused = 0
+        self.errors = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def start(self) -> None:
+        for w in self._workers:
+            w.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w in self._workers:
+            w.join(30)
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def _sender(self) -> Any:
+        if self.transport == "grpc":
+            import grpc
+
+            channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+            call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+
+            def send(body: bytes) -> str:
+                try:
+                    call(body, timeout=30)
+                    return "ok"
+                except grpc.RpcError as exc:
+                    return "refused" if exc.code() == grpc.StatusCode.UNAVAILABLE else "errors"
+
+            return send
+        import httpx
+
+        client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        headers = {"Content-Type": "application/x-protobuf"}
+
+        def send_http(body: bytes) -> str:
+            status = client.post("/v1/traces", content=body, headers=headers).status_code
+            return "ok" if status == 200 else "refused" if status in (429, 503) else "errors"
+
+        return send_http
+
+    def _run(self) -> None:
+        send = self._sender()
+        factory = RequestFactory(SPANS_PER_REQUEST)
+        interval = None if not self.rate else self.threads * SPANS_PER_REQUEST / self.rate
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            outcome = send(factory.next())
+            self._count(outcome)
+            if interval is not None:
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_at = time.monotonic()  # behind: do not burst to catch up
+            elif outcome == "refused":
+                time.sleep(0.02)  # what an exporter's backoff would do, briefly
+
+
+def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) -> dict[str, Any]:
+    collector = Collector(sink, args.collector_cpu, workdir)
+    port = collector.grpc_port if transport == "grpc" else collector.http_port
+    load = Load(transport, port, args.inflight)
+    load.start()
+    try:
+        time.sleep(args.warmup)
+        ok0, rows0, t0 = load.ok, collector.committed_rows() if sink == "store" else 0, time.time()
+        time.sleep(args.seconds)
+        ok1, rows1, t1 = load.ok, collector.committed_rows() if sink == "store" else 0, time.time()
+        rss = collector.rss_mb()
+    finally:
+        load.stop()
+        collector.stop()
+    accepted = (ok1 - ok0) * SPANS_PER_REQUEST / (t1 - t0)
+    result = {
+        "phase": f"{transport}/{sink}",
+        "accepted_spans_per_s": round(accepted),
+        "refused_requests": load.refused,
+        "errors": load.errors,
+        "rss_mb": round(rss, 1),
+    }
+    if sink == "store":
+        result["committed_spans_per_s"] = round((rows1 - rows0) / (t1 - t0))
+    return result
+
+
+def overload(args: argparse.Namespace, rate: float, workdir: Path) -> dict[str, Any]:
+    collector = Collector("store", args.collector_cpu, workdir)
+    load = Load("grpc", collector.grpc_port, max(8, args.inflight * 2), rate=rate)
+    samples: list[float] = []
+    load.start()
+    try:
+        time.sleep(args.warmup)
+        rows0, t0 = collector.committed_rows(), time.time()
+        while time.time() - t0 < args.seconds:
+            samples.append(collector.rss_mb())
+            time.sleep(0.5)
+        rows1, t1 = collector.committed_rows(), time.time()
+    finally:
+        load.stop()
+        collector.stop()
+    half = max(1, len(samples) // 2)
+    return {
+        "phase": "grpc/overload",
+        "offered_spans_per_s": round(rate),
+        "committed_spans_per_s": round((rows1 - rows0) / (t1 - t0)),
+        "ok_requests": load.ok,
+        "refused_requests": load.refused,
+        "errors": load.errors,
+        "rss_mb_max": round(max(samples), 1),
+        "rss_mb_first_half_max": round(max(samples[:half]), 1),
+        "rss_mb_second_half_max": round(max(samples[half:] or samples), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window per phase")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--inflight", type=int, default=8, help="concurrent requests")
+    parser.add_argument("--collector-cpu", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--role", choices=["bench", "collector"], default="bench")
+    parser.add_argument("--sink", choices=["store", "null"], default="store")
+    parser.add_argument("--db", default="")
+    args = parser.parse_args()
+    if args.role == "collector":
+        run_collector(args.sink, args.db, args.collector_cpu)
+        return
+    others = os.sched_getaffinity(0) - {args.collector_cpu}
+    if others:
+        os.sched_setaffinity(0, others)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tmp:
+        workdir = Path(tmp)
+        for transport in ("grpc", "http"):
+            for sink in ("store", "null"):
+                results.append(measure(args, transport, sink, workdir))
+                _show(results[-1], args.json)
+        grpc_store = results[0]["committed_spans_per_s"]
+        results.append(overload(args, 2 * max(grpc_store, 1000), workdir))
+        _show(results[-1], args.json)
+    by = {r["phase"]: r for r in results}
+    for transport in ("grpc", "http"):
+        null = by[f"{transport}/null"]["accepted_spans_per_s"]
+        store = by[f"{transport}/store"]["committed_spans_per_s"]
+        ratio = store / null if null else 0.0
+        line = {"phase": f"{transport}/ratio", "store_to_null": round(ratio, 2)}
+        results.append(line)
+        _show(line, args.json)
+    if args.json:
+        print(json.dumps({"seconds": args.seconds, "results": results}, indent=2))
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    if not as_json:
+        print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

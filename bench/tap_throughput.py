@@ -1,0 +1,190 @@
+"""Benchmark: hops per second the Kafka tap records in the store, against a bare consume loop.
+
+Produces N messages (default 1,000,000) of ~300 bytes with 3 headers (a correlation id, a W3C
+traceparent, a content type) over several partitions, then, pinned to one core, measures:
+
+* ``bare``: a bare confluent-kafka ``consume(num_messages=...)`` loop over the same messages,
+  touching each value (the limit);
+* ``tap -> NullSink``: the tap decoding into a sink that drops (the decode-only limit);
+* ``tap -> store``: the tap with its real ``StoreWriter``, until every hop is committed to SQLite.
+
+Each rate is messages from the first one received until the last one done, so group joins do not
+count. Goal: tap -> store >= 100,000 hops/s and >= 0.5 of the bare loop.
+
+    HANDOFF_KAFKA_BOOTSTRAP=127.0.0.1:9092 python bench/tap_throughput.py --messages 200000
+    python bench/tap_throughput.py --write-readme     # also records the figures in bench/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from collectors.kafka.tap import KafkaTap
+from console.store import NullSink, Store
+
+README = Path(__file__).resolve().parent / "README.md"
+SECTION = "## Kafka tap throughput (`bench/tap_throughput.py`)"
+
+
+def produce(bootstrap: str, topic: str, n: int, partitions: int) -> float:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    fut[topic].result(30)
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    body = b'{"order_id":"%08d","sku":"CANVAS-40x60","qty":1,"price":59.9,"note":"' + b"x" * 200
+    t0 = time.perf_counter()
+    for i in range(n):
+        rnd = os.urandom(24).hex()
+        headers = [
+            ("x-correlation-id", f"order-{i:08d}".encode()),
+            ("traceparent", f"00-{rnd[:32]}-{rnd[32:]}-01".encode()),
+            ("content-type", b"application/json"),
+        ]
+        value = body % i + b'"}'
+        while True:
+            try:
+                p.produce(topic, key=b"%d" % i, value=value, headers=headers)
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 10_000 == 0:
+            p.poll(0)
+    p.flush(120)
+    return n / (time.perf_counter() - t0)
+
+
+def bare_loop(bootstrap: str, topic: str, n: int) -> float:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-bare-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    c.subscribe([topic])
+    seen = nbytes = 0
+    t_first = 0.0
+    while seen < n:
+        for m in c.consume(num_messages=10_000, timeout=1.0):
+            if m.error() is None:
+                if not seen:
+                    t_first = time.perf_counter()
+                seen += 1
+                nbytes += len(m.value())
+    elapsed = time.perf_counter() - t_first
+    c.close()
+    return n / elapsed
+
+
+def run_tap(bootstrap: str, topic: str, n: int, db: Path | None) -> float:
+    """Hops/s through the tap; with ``db`` into a real store, else into a NullSink."""
+    store = Store.open(db) if db else None
+    writer = store.writer(batch_size=20_000, flush_ms=500, max_queued=400_000) if store else None
+    sink = writer or NullSink()
+    tap = KafkaTap(
+        sink,
+        bootstrap=bootstrap,
+        topics=topic,
+        group_id=f"bench-tap-{uuid.uuid4().hex[:8]}",
+        from_beginning=True,
+    )
+    tap.start()
+    t_first = 0.0
+    try:
+        while True:
+            seen = tap.health()["hops_seen"]
+            if seen and not t_first:
+                t_first = time.perf_counter()
+            if seen >= n:
+                break
+            time.sleep(0.01)
+        if writer is not None:
+            writer.flush(600)
+        elapsed = time.perf_counter() - t_first
+    finally:
+        tap.stop()
+        if writer is not None:
+            writer.close()
+    if store is not None:
+        with store.connect() as conn:
+            stored = conn.execute("SELECT count(*) FROM hops").fetchone()[0]
+        assert stored == n, f"{stored} hops stored, expected {n}"
+    return n / elapsed
+
+
+def write_readme(text: str) -> None:
+    old = README.read_text() if README.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text.rstrip() + "\n", old)
+    else:
+        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
+    README.write_text(new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--partitions", type=int, default=6)
+    default_bootstrap = os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    ap.add_argument("--bootstrap", default=default_bootstrap)
+    ap.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
+    ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
+    args = ap.parse_args()
+    n = args.messages
+    topic = f"bench.tap.{uuid.uuid4().hex[:8]}"
+    print(f"producing {n:,} messages to {topic} ({args.partitions} partitions) ...", flush=True)
+    produced = produce(args.bootstrap, topic, n, args.partitions)
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # threads started from here on inherit the one core
+    print(f"pinned to core {cpu}", flush=True)
+    bare = bare_loop(args.bootstrap, topic, n)
+    print(f"bare consume loop : {bare:>10,.0f} msg/s", flush=True)
+    null = run_tap(args.bootstrap, topic, n, None)
+    print(f"tap -> NullSink   : {null:>10,.0f} hops/s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="tapbench") as tmp:
+        stored = run_tap(args.bootstrap, topic, n, Path(tmp) / "bench.db")
+    ratio = stored / bare
+    print(f"tap -> store      : {stored:>10,.0f} hops/s  ({ratio:.2f} of bare)", flush=True)
+    ok = stored >= 100_000 and ratio >= 0.5
+    print("goal (>= 100,000 hops/s and >= 0.5 of bare):", "met" if ok else "NOT met")
+    if args.write_readme:
+        load = os.getloadavg()[0]
+        write_readme(
+            f"{SECTION}\n\n"
+            f"Run `{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}`: {n:,} messages of ~300 "
+            f"bytes with 3 headers, {args.partitions} partitions, one core pinned, Python "
+            f"{platform.python_version()}, load average {load:.1f} on {os.cpu_count()} cores "
+            f"(shared machine), producer {produced:,.0f} msg/s.\n\n"
+            "| path | rate | vs bare |\n|---|---:|---:|\n"
+            f"| bare confluent-kafka consume loop | {bare:,.0f} msg/s | 1.00 |\n"
+            f"| tap -> NullSink (decode only) | {null:,.0f} hops/s | {null / bare:.2f} |\n"
+            f"| tap -> StoreWriter (SQLite, committed) | {stored:,.0f} hops/s | {ratio:.2f} |\n\n"
+            f"Goal >= 100,000 hops/s and >= 0.5 of bare: **{'met' if ok else 'not met'}**.\n"
+        )
+        print(f"wrote {README}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The hot path for protobuf trace requests: same records as ``decode.spans_from_request``, faster.
+
+Most of the cost of decoding a span is walking its attributes, one Python object per
+``KeyValue`` and ``AnyValue``. Here the request is parsed with a *view* of ``trace.proto`` built at
+import time from the generated descriptors, identical except that ``Span.attributes`` is declared
+``repeated bytes``: a length-delimited field is the same on the wire whether it holds a message or
+bytes, so each attribute arrives as its serialized ``KeyValue``. Those bytes key a bounded cache of
+``(key, value, json fragment)``; a miss is parsed by the generated ``KeyValue`` class. Real traffic
+repeats most attributes (system, destination, route, group...), so most attributes cost one
+dictionary lookup, and the span's attribute JSON is joined from the cached fragments.
+
+No wire format is parsed by hand: every byte goes through the protobuf runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError as _ProtoDecodeError
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from collectors.otlp.decode import (
+    DEFAULT_CORRELATION_KEYS,
+    Decoded,
+    DecodeError,
+    correlation_id,
+    decode_any_value,
+    decode_event,
+    decode_link,
+    decode_resource,
+)
+from collectors.otlp.decode import _first as first
+from collectors.otlp.decode import _int as as_int
+from collectors.otlp.decode import _text as as_text
+from console.model import EncodedAttributes, Span
+
+__all__ = ["FastTraceDecoder"]
+
+_OLD = ".opentelemetry.proto.trace.v1."
+_PACKAGE = "handoff_console.otlp_view.trace"
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def _view_class() -> Any:
+    """``TracesData`` (wire-identical to ExportTraceServiceRequest) with attributes as bytes."""
+    pool = descriptor_pool.DescriptorPool()
+    for module in (common_pb2, resource_pb2):
+        dep = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(dep)
+        pool.Add(dep)
+    fdp = descriptor_pb2.FileDescriptorProto()
+    trace_pb2.DESCRIPTOR.CopyToProto(fdp)
+    fdp.name = "handoff_console/otlp_view/trace.proto"
+    fdp.package = _PACKAGE
+    fdp.ClearField("options")
+
+    def retarget(message: descriptor_pb2.DescriptorProto) -> None:
+        for f in message.field:
+            if f.type_name.startswith(_OLD):
+                f.type_name = f".{_PACKAGE}.{f.type_name[len(_OLD) :]}"
+        for nested in message.nested_type:
+            retarget(nested)
+
+    for message in fdp.message_type:
+        retarget(message)
+        if message.name == "Span":
+            for f in message.field:
+                if f.name == "attributes":
+                    f.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                    f.ClearField("type_name")
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.TracesData"))
+
+
+_TracesView = _view_class()
+_KeyValue = common_pb2.KeyValue
+_OFFSET_KEYS = ("messaging.kafka.offset", "messaging.kafka.message.offset")
+_OPERATION_KEYS = ("messaging.operation.type", "messaging.operation")
+_GROUP_KEYS = ("messaging.consumer.group.name", "messaging.kafka.consumer.group")
+
+
+class FastTraceDecoder:
+    """``decode(body)`` -> ``(spans, rejected, message)`` of a protobuf trace request."""
+
+    def __init__(
+        self,
+        correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+        cache_entries: int = 50_000,
+    ) -> None:
+        self.correlation_keys = tuple(correlation_keys)
+        self.cache_entries = cache_entries
+        self._cache: dict[bytes, tuple[str, Any, str]] = {}
+        self._lock = threading.Lock()
+
+    def _miss(self, raw: bytes) -> tuple[str, Any, str]:
+        try:
+            kv = _KeyValue.FromString(raw)
+        except _ProtoDecodeError as exc:
+            raise DecodeError(f"malformed protobuf body: bad attribute: {exc}") from None
+        value = decode_any_value(kv.value)
+        entry = (kv.key, value, _dumps({kv.key: value})[1:-1])
+        cache = self._cache
+        if len(cache) >= self.cache_entries:
+            with self._lock:
+                cache.clear()
+        cache[raw] = entry
+        return entry
+
+    def attributes(self, raws: Sequence[bytes]) -> EncodedAttributes:
+        out = EncodedAttributes()
+        if not raws:
+            out.json = "{}"
+            return out
+        get = self._cache.get
+        fragments = []
+        for raw in raws:
+            entry = get(raw) or self._miss(raw)
+            out[entry[0]] = entry[1]
+            fragments.append(entry[2])
+        # A repeated key keeps the last value in the dict; then the fragments would disagree.
+        out.json = "{" + ",".join(fragments) + "}" if len(out) == len(fragments) else None
+        return out
+
+    def decode(self, body: bytes) -> Decoded:
+        try:
+            request = _TracesView.FromString(body)
+        except _ProtoDecodeError as exc:
+            raise DecodeError(f"malformed protobuf body: {exc}") from None
+        keys = self.correlation_keys
+        spans: list[Any] = []
+        append = spans.append
+        rejected = 0
+        for rs in request.resource_spans:
+            service, resource = decode_resource(rs.resource)
+            for ss in rs.scope_spans:
+                scope = ss.scope.name
+                for span in ss.spans:
+                    trace_id, span_id = span.trace_id, span.span_id
+                    if len(trace_id) != 16 or len(span_id) != 8:
+                        self.attributes(span.attributes)  # still a DecodeError when malformed
+                        rejected += 1
+                        continue
+                    attrs = self.attributes(span.attributes)
+                    get = attrs.get
+                    parent = span.parent_span_id
+                    status = span.status
+                    events, links = span.events, span.links
+                    append(
+                        Span(
+                            trace_id=trace_id.hex(),
+                            span_id=span_id.hex(),
+                            name=span.name,
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
+                            service=service,
+                            parent_span_id=parent.hex() if parent else None,
+                            kind=span.kind,
+                            status_code=status.code,
+                            status_message=status.message,
+                            attributes=attrs,
+                            resource=resource,
+                            events=tuple(decode_event(e) for e in events) if events else (),
+                            links=tuple(decode_link(lk) for lk in links) if links else (),
+                            scope=scope,
+                            correlation_id=correlation_id(attrs, resource, keys),
+                            messaging_system=as_text(get("messaging.system")),
+                            messaging_destination=as_text(get("messaging.destination.name")),
+                            messaging_partition=as_int(get("messaging.destination.partition.id")),
+                            messaging_offset=as_int(first(attrs, _OFFSET_KEYS)),
+                            messaging_operation=as_text(first(attrs, _OPERATION_KEYS)),
+                            messaging_consumer_group=as_text(first(attrs, _GROUP_KEYS)),
+                        )
+                    )
+        message = f"{rejected} spans without a valid trace or span id" if rejected else ""
+        return spans, rejected, message

@@ -1,0 +1,351 @@
+"""The replay ledger: pending before produce, acked after the broker says so, reconciled on start.
+
+Every line of ``replay_ledger`` is written ``pending`` (committed) before its message is produced,
+and turned ``acked`` (with the target partition and offset) only from the producer's delivery
+callback; the dead letter becomes ``replayed`` and an audit entry is written in the same
+transaction. ``AckWriter`` does those commits on its own thread and connection so the producing
+loop never waits for SQLite (the sqlite3 module releases the GIL while it works).
+
+``reconcile`` settles what an interrupted run (``kill -9``) left ``pending`` or ``failed``: it reads
+each target topic from the time the line was written (``offsets_for_times``, else the low
+watermark) up to its high watermark, looking for the lines' ``x-replay-id`` header. Found: acked.
+Not found: the line stays open and the next plan produces the message again with the same id.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from console.dlq import os_user
+from console.errors import HandoffError
+
+__all__ = [
+    "REPLAY_ID",
+    "Ack",
+    "AckWriter",
+    "ReconcileReport",
+    "ReplayError",
+    "connect_like",
+    "reconcile",
+    "record_acks",
+    "record_failure",
+    "write_pending",
+]
+
+REPLAY_ID = "x-replay-id"
+
+
+class ReplayError(HandoffError):
+    """A replay that cannot start or finish (refused, broker unreachable, reconcile failed)."""
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    found: int = 0
+    missing: int = 0
+
+
+def _scan_target(
+    conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
+) -> dict[str, tuple[int, int]]:
+    """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
+    consumer = Consumer(
+        {
+            **conf,
+            "group.id": f"handoff-console-reconcile-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        md = consumer.list_topics(topic, timeout=timeout)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None or not tmd.partitions:
+            return found  # the target does not exist: nothing reached it
+        ends: dict[int, int] = {}
+        starts: list[TopicPartition] = []
+        by_time = consumer.offsets_for_times(
+            [TopicPartition(topic, p, since_ms) for p in tmd.partitions], timeout=timeout
+        )
+        for tp in by_time:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, tp.partition), timeout=timeout
+            )
+            start = tp.offset if tp.offset >= 0 else high
+            start = max(start, low)
+            if start < high:
+                ends[tp.partition] = high
+                starts.append(TopicPartition(topic, tp.partition, start))
+        if not starts:
+            return found
+        consumer.assign(starts)
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise ReplayError(
+                    f"reconcile: reading {topic} did not reach its end within {timeout:.0f}s"
+                )
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                err = msg.error()
+                p = msg.partition()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        ends.pop(p, None)
+                        continue
+                    raise ReplayError(f"reconcile: reading {topic} failed: {err.str()}")
+                for name, value in msg.headers() or ():
+                    if name == REPLAY_ID and value is not None:
+                        rid = value.decode("ascii", "replace")
+                        if rid in wanted:
+                            found[rid] = (p, msg.offset())
+                if p in ends and msg.offset() + 1 >= ends[p]:
+                    ends.pop(p)
+    except KafkaException as exc:
+        raise ReplayError(f"reconcile: cannot read {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+    return found
+
+
+def reconcile(
+    conn: sqlite3.Connection,
+    conf: dict[str, str],
+    *,
+    timeout: float = 60.0,
+    user: str | None = None,
+) -> ReconcileReport:
+    """Settle pending/failed ledger lines by looking for their ``x-replay-id`` in the target."""
+    cur = conn.execute(
+        "SELECT replay_id, target_topic, created_ns, dlq_topic, partition, offset, "
+        "payload_sha256, replay_count FROM replay_ledger WHERE state IN ('pending', 'failed')"
+    )
+    cur.row_factory = None  # type: ignore[assignment]
+    open_lines = cur.fetchall()
+    report = ReconcileReport(checked=len(open_lines))
+    if not open_lines:
+        return report
+    user = user or os_user()
+    by_topic: dict[str, list[tuple[Any, ...]]] = {}
+    for line in open_lines:
+        by_topic.setdefault(line[1], []).append(line)
+    now = time.time_ns()
+    for topic, lines in by_topic.items():
+        since_ms = min(ln[2] for ln in lines) // 1_000_000 - 60_000  # clock-skew margin
+        found = _scan_target(conf, topic, {ln[0] for ln in lines}, since_ms, timeout)
+        acks = [
+            Ack(ln[0], (ln[3], ln[4], ln[5]), topic, *found[ln[0]], ln[6], ln[7])
+            for ln in lines
+            if ln[0] in found
+        ]
+        record_acks(conn, acks, now, user, note="reconciled")
+        report.found += len(acks)
+        report.missing += len(lines) - len(acks)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    replay_id: str
+    coords: tuple[str, int, int]
+    topic: str
+    partition: int
+    offset: int
+    payload_sha256: str
+    count: int
+
+
+def record_acks(
+    conn: sqlite3.Connection,
+    acks: Sequence[Ack],
+    now: int,
+    user: str,
+    note: str = "",
+    original_sha: dict[str, str | None] | None = None,
+) -> None:
+    if not acks:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "UPDATE replay_ledger SET state = 'acked', acked_ns = ?, target_partition = ?, "
+            "target_offset = ?, error = NULL WHERE replay_id = ?",
+            [(now, a.partition, a.offset, a.replay_id) for a in acks],
+        )
+        conn.executemany(
+            "UPDATE dead_letters SET status = 'replayed', status_ns = ? "
+            "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
+            [(now, *a.coords) for a in acks],
+        )
+        before = original_sha or {}
+        result = f"acked ({note})" if note else "acked"
+        # Topic names are [A-Za-z0-9._-]: the detail JSON needs no escaping.
+        conn.executemany(
+            "INSERT INTO audit_log (time_ns, os_user, action, target, before_sha256, "
+            "after_sha256, result, detail) VALUES (?,?,'replay',?,?,?,?,?)",
+            [
+                (
+                    now,
+                    user,
+                    f"{a.coords[0]}:{a.coords[1]}:{a.coords[2]}",
+                    before.get(a.replay_id),
+                    a.payload_sha256,
+                    result,
+                    f'{{"replay_id":"{a.replay_id}","replay_count":{a.count},'
+                    f'"to":"{a.topic}:{a.partition}:{a.offset}"}}',
+                )
+                for a in acks
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def connect_like(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A second connection to ``conn``'s database file (for another thread)."""
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    other.execute("PRAGMA busy_timeout = 30000")
+    other.execute("PRAGMA synchronous = NORMAL")
+    return other
+
+
+def write_pending(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Commit ``pending`` lines: (replay_id, dlq_topic, partition, offset, target_topic,
+    payload_sha256, replay_count, created_ns, os_user). A resumed line is re-opened."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT INTO replay_ledger (replay_id, dlq_topic, partition, offset, target_topic, "
+            "payload_sha256, state, replay_count, created_ns, os_user) "
+            "VALUES (?,?,?,?,?,?,'pending',?,?,?) "
+            "ON CONFLICT(replay_id) DO UPDATE SET state = 'pending', error = NULL",
+            rows,
+        )
+        # An older open line for the same dead letter (its payload was fixed since, or another
+        # target was chosen) that reconcile did not find is superseded by this one.
+        conn.executemany(
+            "UPDATE replay_ledger SET state = 'superseded' WHERE dlq_topic = ? AND partition = ? "
+            "AND offset = ? AND state IN ('pending', 'failed') AND replay_id != ?",
+            [(r[1], r[2], r[3], r[0]) for r in rows],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def record_failure(
+    conn: sqlite3.Connection,
+    replay_id: str,
+    coordinates: str,
+    target_topic: str,
+    error: str,
+    before_sha: str | None,
+    after_sha: str,
+    user: str,
+) -> None:
+    """A message the broker refused: ledger line ``failed`` (reconciled next time), audited."""
+    from console.dlq import write_audit
+    from console.model import AuditEntry
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE replay_ledger SET state = 'failed', error = ? WHERE replay_id = ?",
+            (error, replay_id),
+        )
+        detail = {"replay_id": replay_id, "to": target_topic}
+        write_audit(
+            conn,
+            [
+                AuditEntry(
+                    time.time_ns(),
+                    user,
+                    "replay",
+                    coordinates,
+                    f"failed: {error}",
+                    before_sha,
+                    after_sha,
+                    detail,
+                )
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+_STOP = object()
+
+
+class AckWriter:
+    """Commits acks on its own thread and connection; ``close()`` drains and re-raises errors."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, user: str, original_sha: dict[str, str | None]
+    ) -> None:
+        self._conn = connect_like(conn)
+        self._user = user
+        self._original_sha = original_sha
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Held around every transaction on either connection: waiting on a lock beats SQLite's
+        # busy handler, which sleeps in steps of up to 100 ms.
+        self.lock = threading.Lock()
+        self.recorded = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="replay-acks", daemon=True)
+        self._thread.start()
+
+    def put(self, acks: list[Ack]) -> None:
+        if acks:
+            self._queue.put(acks)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[Ack] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                else:
+                    batch.extend(item)  # type: ignore[arg-type]
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch and self.error is None:
+                try:
+                    with self.lock:
+                        record_acks(
+                            self._conn,
+                            batch,
+                            time.time_ns(),
+                            self._user,
+                            original_sha=self._original_sha,
+                        )
+                    self.recorded += len(batch)
+                except BaseException as exc:  # surfaced by close()
+                    self.error = exc
+        self._conn.close()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self.error is not None:
+            raise ReplayError(f"could not record acknowledged replays: {self.error}")

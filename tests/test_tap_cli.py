@@ -1,0 +1,80 @@
+"""``handoff-console tap`` as a user runs it: into the store until Ctrl+C, then ``stats --json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, create_topic, run_cli
+from tests.dlq_headers_fixture import spring_dlt_headers
+from tests.tap_helpers import produce, unique, wait_for
+
+pytestmark = pytest.mark.kafka
+
+
+def _hops_in(db: Path) -> int:
+    result = run_cli("stats", "--json", "--db", str(db))
+    if result.returncode != 0:
+        return -1
+    return json.loads(result.stdout)["hops"]
+
+
+def test_tap_runs_until_ctrl_c_and_stats_counts_per_topic(
+    kafka_bootstrap: str, topic: str, db_path: Path, tmp_path: Path
+) -> None:
+    dlq = f"{topic}-dlt"
+    create_topic(kafka_bootstrap, topic, 2)
+    create_topic(kafka_bootstrap, dlq, 1)
+    produce(kafka_bootstrap, topic, [(None, b"{}", [("x-correlation-id", b"c-1")])] * 25)
+    dead = spring_dlt_headers(topic=topic, partition=1, offset=3, timestamp_ms=1, group="svc")
+    produce(kafka_bootstrap, dlq, [(None, b"not json", dead)] * 2)
+    props = tmp_path / "client.properties"
+    props.write_text("# the cluster\nclient.id=handoff-test\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "tap", "--db", str(db_path), "--bootstrap",
+         kafka_bootstrap, "--topics", f"^{topic.replace('.', '[.]')}.*", "--group",
+         unique("tap-cli"), "--from-beginning", "--kafka-config", str(props),
+         "-X", "fetch.wait.max.ms=100", "--json", "--status-every", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _hops_in(db_path) == 27, timeout=90, what="27 hops in the store")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["event"] == "started"
+    assert any(e["event"] == "status" and e["connected"] for e in events)
+    assert events[-1]["event"] == "stopped"
+    assert events[-1]["hops_seen"] == 27 and events[-1]["dead_letters_seen"] == 2
+
+    stats = json.loads(run_cli("stats", "--json", "--db", str(db_path)).stdout)
+    assert stats["hops"] == 27 and stats["dead_letters"] == 2
+    assert stats["topics"][topic] == {"hops": 25}
+    assert stats["topics"][dlq] == {"hops": 2, "dead_letters": 2}
+
+
+def test_bad_kafka_settings_are_one_line_errors(db_path: Path, tmp_path: Path) -> None:
+    bad_x = run_cli("tap", "--db", str(db_path), "--topics", "t", "-X", "nonsense")
+    assert bad_x.returncode == 2
+    assert bad_x.stderr.strip() == (
+        "error: -X 'nonsense': expected key=value (e.g. -X security.protocol=SSL)"
+    )
+    missing = run_cli(
+        "tap", "--db", str(db_path), "--topics", "t", "--kafka-config", str(tmp_path / "nope")
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    unknown = run_cli("tap", "--db", str(db_path), "--topics", "t", "-X", "bogus.prop=1")
+    assert unknown.returncode == 2
+    assert "bad Kafka configuration" in unknown.stderr and "bogus.prop" in unknown.stderr
+    assert unknown.stderr.strip().count("\n") == 0
+    no_topics = run_cli("tap", "--db", str(db_path), "--topics", " , ")
+    assert no_topics.returncode == 2 and "--topics" in no_topics.stderr

@@ -1,0 +1,128 @@
+"""Consumer lag, DLQ depth and rates as series, against real groups with known commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from collectors.kafka.dlq_headers import DlqMatcher
+from collectors.kafka.metrics import KafkaMetrics, RateTracker
+from collectors.kafka.tap import KafkaTap
+from collectors.kafka.topics import TopicSelector
+from console.model import SeriesPoint
+from console.store import Store, StoreWriter
+from tests.conftest import create_topic
+from tests.tap_helpers import produce, unique, wait_for
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def writer(store: Store) -> Iterator[StoreWriter]:
+    w = store.writer(batch_size=500, flush_ms=50)
+    yield w
+    w.close()
+
+
+def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """A real group commits known offsets (as a service's consumer would)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        c.assign(tps)
+        result = c.commit(offsets=tps, asynchronous=False)
+        assert all(tp.error is None for tp in result)
+    finally:
+        c.close()
+
+
+def _series(store: Store, name: str, subject: str) -> dict[str, float]:
+    """The latest value of a series per detail."""
+    with store.connect() as conn:
+        found = conn.execute(
+            "SELECT detail, value FROM series WHERE name = ? AND subject = ? ORDER BY time_ns",
+            (name, subject),
+        ).fetchall()
+    return {detail: value for detail, value in found}
+
+
+def test_lag_is_high_watermark_minus_committed_offset(
+    kafka_bootstrap: str, topic: str, store: Store, writer: StoreWriter
+) -> None:
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    produce(kafka_bootstrap, topic, [(None, b"p0", [])] * 10, partition=0)
+    produce(kafka_bootstrap, topic, [(None, b"p1", [])] * 7, partition=1)
+    group = unique("orders-service")
+    _commit(kafka_bootstrap, group, {(topic, 0): 4, (topic, 1): 2})
+    tap_group = unique("tap-lag")
+
+    tap = KafkaTap(
+        writer,
+        bootstrap=kafka_bootstrap,
+        topics=topic,
+        group_id=tap_group,
+        from_beginning=True,
+        metrics_interval_s=1.0,
+    )
+    tap.start()
+    try:
+        wait_for(
+            lambda: (
+                len(_series(store, "consumer.lag", topic)) >= 2 and tap.health()["hops_seen"] == 17
+            ),
+            what="lag samples",
+        )
+        # The group moves on: lag follows its new commit.
+        _commit(kafka_bootstrap, group, {(topic, 0): 9})
+        wait_for(
+            lambda: _series(store, "consumer.lag", topic).get(f"{group}/0") == 1,
+            what="lag after a new commit",
+        )
+    finally:
+        tap.stop()
+    lag = _series(store, "consumer.lag", topic)
+    assert lag[f"{group}/0"] == 10 - 9
+    assert lag[f"{group}/1"] == 7 - 2
+    assert _series(store, "consumer.lag_total", topic)[group] == 1 + 5
+    assert not any(d.startswith(tap_group) for d in lag), "the tap's own group is left out"
+    rates = _series(store, "topic.messages_per_s", topic)
+    assert set(rates) == {""} and rates[""] >= 0
+    assert "" in _series(store, "topic.bytes_per_s", topic)
+
+
+def test_dlq_depth_and_inflow(kafka_bootstrap: str, topic: str) -> None:
+    dlq = f"{topic}.dlq"
+    create_topic(kafka_bootstrap, dlq, partitions=2)
+    produce(kafka_bootstrap, dlq, [(None, b"dead", [])] * 3, partition=0)
+    produce(kafka_bootstrap, dlq, [(None, b"dead", [])] * 2, partition=1)
+    metrics = KafkaMetrics(
+        {"bootstrap.servers": kafka_bootstrap},
+        selector=TopicSelector([f"^{topic}\\..*"]),
+        own_group="unused",
+        dlq_matcher=DlqMatcher(),
+        start_ns=0,
+    )
+
+    def sample(now_ns: int) -> dict[str, float]:
+        points = metrics.collect({}, now_ns)
+        assert metrics.last_error is None
+        return {p.name: p.value for p in points if p.subject == dlq}
+
+    first = sample(1_000_000_000)
+    assert first == {"dlq.depth": 5}  # no inflow rate before a second sample
+    produce(kafka_bootstrap, dlq, [(None, b"dead", [])] * 4, partition=1)
+    second = sample(3_000_000_000)
+    assert second == {"dlq.depth": 9, "dlq.inflow_per_s": 4 / 2}
+
+
+def test_rates_from_cumulative_counts() -> None:
+    rates = RateTracker(start_ns=0)
+    first = rates.points({"orders": (100, 30_000)}, 2_000_000_000)
+    assert first == [
+        SeriesPoint("topic.messages_per_s", "orders", 2_000_000_000, 50.0),
+        SeriesPoint("topic.bytes_per_s", "orders", 2_000_000_000, 15_000.0),
+    ]
+    second = rates.points({"orders": (100, 30_000)}, 4_000_000_000)
+    assert [p.value for p in second] == [0.0, 0.0]  # a quiet topic shows zero, not nothing

@@ -1,0 +1,64 @@
+"""The broker goes away and comes back while the tap runs: it says so, then catches up exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collectors.kafka.tap import KafkaTap
+from console.broker import Broker
+from console.store import Store
+from tests.conftest import create_topic, free_port_pair
+from tests.tap_helpers import RecordingSink, produce, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+
+def test_broker_stopped_and_started_again_while_tapping(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "broker", port=free_port_pair())
+    broker.up(timeout=180)
+    tap = None
+    store = Store.open(tmp_path / "handoff.db")
+    writer = store.writer(batch_size=500, flush_ms=50)
+    sink = RecordingSink(writer)
+    try:
+        bootstrap = broker.bootstrap
+        create_topic(bootstrap, "orders", partitions=2)
+        produce(bootstrap, "orders", [(None, b"before", [])] * 200)
+        tap = KafkaTap(
+            sink,
+            bootstrap=bootstrap,
+            topics="orders",
+            group_id="tap-resilience",
+            from_beginning=True,
+            metrics_interval_s=1.0,
+            extra_config={"reconnect.backoff.max.ms": 2000},
+        )
+        tap.start()
+        wait_for(lambda: sink.hops() == 200, what="200 hops before the outage")
+        wait_for(lambda: tap.health()["connected"], what="connected")
+
+        broker.down()
+        wait_for(lambda: not tap.health()["connected"], timeout=60, what="the tap to notice")
+        down = tap.health()
+        assert down["last_error"], "the outage is surfaced as an error"
+        assert down["running"] is True
+
+        broker.up(timeout=180)
+        produce(bootstrap, "orders", [(None, b"after", [])] * 300)
+        wait_for(lambda: sink.hops() >= 500, timeout=180, what="the tap to catch up")
+        wait_for(lambda: tap.health()["connected"], timeout=60, what="connected again")
+    finally:
+        if tap is not None:
+            tap.stop()
+        writer.close()
+        broker.down()
+    assert len(sink.hop_coordinates) == len(set(sink.hop_coordinates)) == 500
+    with store.connect() as conn:
+        rows = conn.execute(
+            "SELECT partition, count(*), min(offset), max(offset) FROM hops GROUP BY partition"
+        ).fetchall()
+    assert sum(r[1] for r in rows) == 500
+    for _p, count, lo, hi in rows:
+        assert (lo, hi) == (0, count - 1)
