@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from demo_pipeline.telemetry import PROPAGATOR, Telemetry
 
 __all__ = ["DEFAULT_BACKOFF", "ConsumerService", "Delivery", "TransientError", "retry_topic"]
 
+PROCESSED_KEYS_KEPT = 200_000  # idempotency keys remembered per consumer group (oldest dropped)
 DEFAULT_BACKOFF: tuple[float, ...] = (0.2, 0.4, 0.8, 2.0, 3.0, 4.0)  # 3 quick, 3 slow
 _RETRY_HEADERS = (
     "x-retry-attempt",
@@ -97,7 +99,7 @@ class ConsumerService(threading.Thread):
         self.tel, self.emitter, self.group = telemetry, emitter, group
         self.handlers, self.stats, self.stop_event = handlers, stats, stop
         self.link_parent, self.backoff = link_parent, backoff
-        self.processed: set[str] = set()
+        self.processed: OrderedDict[str, None] = OrderedDict()  # event ids, successes only
         self._lock = threading.Lock()
         self._paused: dict[tuple[str, int], float] = {}
         self.consumer = Consumer(
@@ -245,7 +247,9 @@ class ConsumerService(threading.Thread):
             self._dead_letter(msg, topic, headers, exc, "processing-error")
             return "processing-error"
         with self._lock:
-            self.processed.add(event_id)
+            self.processed[event_id] = None
+            if len(self.processed) > PROCESSED_KEYS_KEPT:
+                self.processed.popitem(last=False)
         self.stats.add("processed")
         return "success"
 

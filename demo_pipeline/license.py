@@ -50,6 +50,8 @@ class _ServerSpans:
             "network.protocol.version": scope.get("http_version", "1.1"),
             "user_agent.original": headers.get("user-agent", ""),
         }
+        if "x-correlation-id" in headers:
+            attrs["correlation.id"] = headers["x-correlation-id"]
         with self.tel.tracer.start_as_current_span(
             f"{method} {route}",
             context=PROPAGATOR.extract(headers),

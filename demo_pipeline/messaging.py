@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from demo_pipeline.contracts import SCHEMA_VERSION
@@ -87,8 +86,10 @@ class Emitter:
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self.stats.add("events_produced")
-            self._sent.add(1, {"messaging.destination.name": msg.topic() or ""})
+            topic = msg.topic() or ""
+            kind = "records_forwarded" if topic.endswith(("-retry", "-dlt")) else "events_produced"
+            self.stats.add(kind)
+            self._sent.add(1, {"messaging.destination.name": topic})
         else:
             self.stats.add("produce_errors")
             self.tel.log.error("produce to %s failed: %s", msg.topic(), err)
@@ -171,8 +172,3 @@ class Emitter:
         left = self.producer.flush(timeout)
         self.producer.close()
         return left
-
-
-def current_trace_id() -> str:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x")

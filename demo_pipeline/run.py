@@ -129,6 +129,7 @@ class Pipeline:
             "journeys_completed": len(s.shipped),
             "dead_letters": dict(s.dead_letters),
             "dead_letters_total": sum(s.dead_letters.values()),
+            "records_forwarded": counts.get("records_forwarded", 0),
             "retries": counts.get("retries", 0),
             "duplicates_skipped": counts.get("duplicates_skipped", 0),
             "license_fallbacks": counts.get("license_fallbacks", 0),

@@ -3,19 +3,21 @@ everything it started, the broker harness included."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.kafka
 
@@ -24,40 +26,69 @@ def _prefix() -> str:
     return f"c{uuid.uuid4().hex[:8]}.canvasflow"
 
 
-def test_headless_demo_prints_a_json_summary(kafka_bootstrap: str, db_path: object) -> None:
-    rx = OtlpReceiver().start()
-    try:
-        res = run_cli(
-            "demo",
-            "--headless",
-            "--duration",
-            "10",
-            "--db",
-            str(db_path),
-            "--json",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--otlp-endpoint",
-            rx.endpoint,
-            "--topic-prefix",
-            _prefix(),
-            "--poison-rate",
-            "0.3",
-            "--flaky-rate",
-            "0.3",
-            "--rate",
-            "3",
-            "--seed",
-            "5",
-        )
-    finally:
-        rx.stop()
+SERVICES = {
+    "canvasflow-upload", "canvasflow-image-processor", "canvasflow-catalog", "canvasflow-license",
+    "canvasflow-storefront", "canvasflow-order-orchestrator", "canvasflow-fulfillment",
+    "canvasflow-notification",
+}  # fmt: skip
+
+
+def _header(headers_json: str, name: str) -> str | None:
+    found = None
+    for key, value in json.loads(headers_json):
+        if key == name:
+            found = bytes.fromhex(value).decode() if value is not None else None
+    return found
+
+
+def test_headless_demo_fills_the_store_through_the_collector_and_tap(
+    kafka_bootstrap: str, db_path: Path
+) -> None:
+    prefix = _prefix()
+    res = run_cli(
+        "demo", "--headless", "--duration", "20", "--db", str(db_path), "--json",
+        "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix,
+        "--poison-rate", "0.25", "--flaky-rate", "0.3", "--rate", "3", "--seed", "5",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
-    assert summary["events_produced"] > summary["uploads"] > 10
-    assert summary["journeys_completed"] >= 1
-    assert summary["dead_letters"].get("contract-violation", 0) >= 1
-    assert len(rx.received.services()) == 8
+    assert summary["events_produced"] > summary["uploads"] > 30
+    assert summary["journeys_completed"] >= 5
+    assert summary["dead_letters"].get("contract-violation", 0) >= 2
+    assert summary["store"]["spans"] > 100 and summary["store"]["dead_letters"] >= 2
+
+    db = sqlite3.connect(db_path)
+    services = {r[0] for r in db.execute("SELECT DISTINCT service FROM spans")}
+    assert services >= SERVICES
+    # the license call: an HTTP client span in catalog, its server span in license
+    pair = db.execute(
+        "SELECT c.correlation_id FROM spans c JOIN spans s ON s.parent_span_id = c.span_id"
+        " AND s.trace_id = c.trace_id WHERE c.service = 'canvasflow-catalog' AND c.kind = 3"
+        " AND s.service = 'canvasflow-license' AND s.kind = 2"
+    ).fetchall()
+    assert pair and all(cid for (cid,) in pair)
+    # completed journeys: OrderShipped on the status topic, for correlation ids of uploads
+    hops = db.execute("SELECT topic, correlation_id, headers FROM hops").fetchall()
+    uploads = {cid for topic, cid, _ in hops if topic == f"{prefix}.uploads"}
+    shipped = {
+        cid for topic, cid, headers in hops
+        if topic == f"{prefix}.order-status" and _header(headers, "event-type") == "OrderShipped"
+    }  # fmt: skip
+    assert len(shipped) == summary["journeys_completed"]
+    assert shipped <= uploads
+    # dead letters, decoded by the tap from the Spring headers
+    dead = db.execute(
+        "SELECT convention, original_topic, original_offset, consumer_group, exception_class,"
+        " exception_cause_class FROM dead_letters"
+    ).fetchall()
+    assert len(dead) == summary["dead_letters_total"]
+    for convention, topic, offset, group, *_ in dead:
+        assert convention == "spring" and topic.startswith(prefix) and offset >= 0
+        assert group.startswith(prefix)
+    assert (
+        "demo_pipeline.contracts.ContractViolation",
+        "jsonschema.exceptions.ValidationError",
+    ) in {(exc, cause) for *_, exc, cause in dead}
 
 
 def test_demo_rejects_a_rate_outside_zero_to_one() -> None:
@@ -69,54 +100,89 @@ def test_demo_rejects_a_rate_outside_zero_to_one() -> None:
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "console", "demo", "--headless", "--json", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
 
 
-def _interrupt_and_check(proc: subprocess.Popen[str], rx: OtlpReceiver) -> dict[str, object]:
+def _services(db_path: Path) -> set[str]:
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
+            return {r[0] for r in db.execute("SELECT DISTINCT service FROM spans")}
+    except sqlite3.Error:
+        return set()
+
+
+def _interrupt_and_check(proc: subprocess.Popen[str], db_path: Path) -> dict[str, object]:
     deadline = time.monotonic() + 120
-    while len(rx.received.services()) < 8 and time.monotonic() < deadline:
+    while _services(db_path) < SERVICES and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.5)
-    assert len(rx.received.services()) == 8
+    assert _services(db_path) >= SERVICES, f"services seen: {sorted(_services(db_path))}"
     family = psutil.Process(proc.pid).children(recursive=True)
+    assert family, "the demo runs its services in a child process"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, f"rc {proc.returncode}: {err[-3000:]}"
     _gone, alive = psutil.wait_procs(family, timeout=5)
     assert not alive, f"left running: {alive}"
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str) -> None:
-    rx = OtlpReceiver().start()
+def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, db_path: Path) -> None:
     env = {**os.environ, "HANDOFF_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    proc = _start(["--otlp-endpoint", rx.endpoint, "--topic-prefix", _prefix()], env)
+    proc = _start(["--db", str(db_path), "--topic-prefix", _prefix()], env)
     try:
-        summary = _interrupt_and_check(proc, rx)
+        summary = _interrupt_and_check(proc, db_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-        rx.stop()
     assert summary["uploads"] > 0
+    assert summary["store"]["spans"] > 0  # type: ignore[index]
 
 
-def test_ctrl_c_also_stops_the_broker_the_demo_started(tmp_path: object) -> None:
-    rx = OtlpReceiver().start()
+def test_ctrl_c_also_stops_the_broker_the_demo_started(db_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HANDOFF_KAFKA_BOOTSTRAP"}
-    proc = _start(["--otlp-endpoint", rx.endpoint, "--rate", "1"], env)
+    proc = _start(["--db", str(db_path), "--rate", "1"], env)
     try:
-        summary = _interrupt_and_check(proc, rx)
+        summary = _interrupt_and_check(proc, db_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-        rx.stop()
     bootstrap = str(summary["bootstrap"])
     assert bootstrap != "127.0.0.1:9092"
     port = int(bootstrap.rsplit(":", 1)[1])
     listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
     assert port not in listening
+
+
+def test_with_a_screen_the_tui_runs_while_the_services_do(
+    kafka_bootstrap: str, db_path: Path
+) -> None:
+    from console.commands.demo_cmd import _collector_and_tap, _pipeline_cmd, _run_tui
+
+    prefix = _prefix()
+    seen: dict[str, object] = {}
+
+    class App:  # the TUI's app: the user watches for a while, then quits
+        def run(self) -> None:
+            deadline = time.monotonic() + 60
+            while _services(db_path) < SERVICES and time.monotonic() < deadline:
+                time.sleep(0.5)
+            seen["services"] = _services(db_path)
+
+    def make_app(db: Path, **kwargs: object) -> App:
+        seen.update(db=db, **kwargs)
+        return App()
+
+    from demo_pipeline.run import create_topics
+    from demo_pipeline.runtime import Topics
+
+    create_topics(kafka_bootstrap, Topics(prefix))
+    with _collector_and_tap(db_path, kafka_bootstrap, None, prefix) as daemon:
+        cmd = _pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
+        with open(db_path.with_name("demo-pipeline.log"), "a") as log:
+            summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
+    assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
+    assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
+    assert seen["services"] >= SERVICES  # type: ignore[operator]
+    assert summary["uploads"] > 0

@@ -106,8 +106,14 @@ def run(kafka_bootstrap: str) -> Iterator[Run]:
         )
         replay_cid = fixed["correlation_id"]
         time.sleep(max(0.0, 20 - (time.monotonic() - started)))
-        _wait(
-            lambda: replay_cid in pipeline.stats.shipped and dup_cid in pipeline.stats.shipped, 20
+        stats = pipeline.stats
+        _wait(  # on a loaded machine the slow retries and the last journeys take a while
+            lambda: (
+                replay_cid in stats.shipped
+                and dup_cid in stats.shipped
+                and stats.dead_letters.get("retries-exhausted", 0) >= 1
+            ),
+            60,
         )
     finally:
         pipeline.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -78,16 +80,40 @@ def _kafka(bootstrap: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) -> Iterator[str]:
-    """SEAM: run the OTLP collector (branch ``otlp``, console/daemon.py) and the Kafka tap
-    (branch ``tap``, collectors/kafka/tap.py KafkaTap) into the store at ``db``, and yield the
-    OTLP/gRPC endpoint the services should export to.
+def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) -> Iterator[Any]:
+    """The console's daemon on the store at ``db``: the OTLP/gRPC collector on a free port on
+    127.0.0.1 (unless ``otlp`` names another endpoint to export to) and the Kafka tap on every
+    ``<prefix>.*`` topic, DLTs included. Yields the daemon; ``daemon.otlp_endpoint`` is where the
+    services export. Stopped (and the store writer flushed) on the way out."""
+    from collectors.kafka.tap import KafkaTap
+    from collectors.otlp.common import ReceiverSettings
+    from collectors.otlp.grpc_server import GrpcReceiver
+    from console.daemon import Daemon
+    from console.store import Store
 
-    Neither is merged on this branch yet: nothing is started here, and the services export to
-    ``--otlp-endpoint`` (default: 127.0.0.1:4317, where ``handoff-console serve`` listens).
-    """
-    del db, bootstrap, prefix
-    yield otlp or "http://127.0.0.1:4317"
+    daemon = Daemon(Store.open(db))
+    receiver = None
+    if otlp is None:
+        receiver = daemon.add(GrpcReceiver(daemon.sink, ReceiverSettings("127.0.0.1", 0)))
+    daemon.add(
+        KafkaTap(
+            daemon.sink,
+            bootstrap=bootstrap,
+            topics=f"^{re.escape(prefix)}\\..*",
+            group_id=f"handoff-console-demo-tap.{prefix}",
+            from_beginning=True,
+        )
+    )
+    try:
+        daemon.start()
+    except OSError as exc:
+        raise InputError(f"cannot start the demo collector: {exc}") from None
+    try:
+        port = getattr(receiver, "port", None)
+        daemon.otlp_endpoint = otlp or f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 def _tui_factory() -> Any:
@@ -142,16 +168,31 @@ def _run_headless(cmd: list[str]) -> dict[str, Any]:
     return _summary(proc, out)
 
 
-def _run_tui(cmd: list[str], make_app: Any, db: Path, servers: str, log: IO[str]) -> dict[str, Any]:
+def _tui_app(make_app: Any, db: Path, servers: str, daemon: Any) -> Any:
+    """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
+    Kafka for DLQ replay and the demo's contracts for DLQ validation."""
     from demo_pipeline.contracts import CONTRACTS_DIR
 
+    kwargs: dict[str, Any] = {"bootstrap": servers, "contracts_dir": CONTRACTS_DIR}
+    try:
+        from console.runtime import InProcessRuntime  # type: ignore[import-not-found]
+
+        kwargs["runtime"] = InProcessRuntime(daemon)
+    except ImportError:
+        pass
+    try:
+        return make_app(db, **kwargs)
+    except TypeError:
+        return make_app(db)
+
+
+def _run_tui(
+    cmd: list[str], make_app: Any, db: Path, servers: str, daemon: Any, log: IO[str]
+) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        try:
-            app = make_app(db, bootstrap=servers, contracts_dir=CONTRACTS_DIR)
-        except TypeError:
-            app = make_app(db)
+        app = _tui_app(make_app, db, servers, daemon)
         with contextlib.suppress(KeyboardInterrupt):
             app.run()
         out = _stop(proc)
@@ -220,21 +261,22 @@ def demo(
     make_app = None if headless else _tui_factory()
     if make_app is None and not headless:
         typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)
-    with (
-        _kafka(bootstrap) as servers,
-        _collector_and_tap(db_path, servers, otlp_endpoint, topic_prefix) as endpoint,
-    ):
-        from demo_pipeline.run import create_topics
-        from demo_pipeline.runtime import Topics
+    from demo_pipeline.run import create_topics
+    from demo_pipeline.runtime import Topics
 
+    with _kafka(bootstrap) as servers:
         create_topics(servers, Topics(topic_prefix))
-        cmd = _pipeline_cmd(servers, endpoint, topic_prefix, knobs)
-        if make_app is None:
-            summary = _run_headless(cmd)
-        else:
-            log_path = db_path.with_name("demo-pipeline.log")
-            with open(log_path, "a") as log:
-                summary = _run_tui(cmd, make_app, db_path, servers, log)
+        with _collector_and_tap(db_path, servers, otlp_endpoint, topic_prefix) as daemon:
+            cmd = _pipeline_cmd(servers, daemon.otlp_endpoint, topic_prefix, knobs)
+            if make_app is None:
+                summary = _run_headless(cmd)
+            else:
+                log_path = db_path.with_name("demo-pipeline.log")
+                with open(log_path, "a") as log:
+                    summary = _run_tui(cmd, make_app, db_path, servers, daemon, log)
+            time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
+        counts = daemon.store.counts()
+        summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
     summary["bootstrap"] = servers
     if as_json:
         typer.echo(json.dumps(summary))

@@ -50,7 +50,7 @@ class CatalogService(Service):
         else:
             self.tel.log.info("license circuit breaker %s -> %s", old, new)
 
-    def check_license(self, artwork_id: str) -> str | None:
+    def check_license(self, artwork_id: str, correlation_id: str = "") -> str | None:
         """The license id, or None when the check failed or the circuit is open (fallback)."""
         try:
             self.breaker.before_call()
@@ -64,6 +64,7 @@ class CatalogService(Service):
             "server.address": request.url.host,
             "server.port": request.url.port or 80,
             "peer.service": "canvasflow-license",
+            "correlation.id": correlation_id,
         }
         with self.tel.tracer.start_as_current_span(
             "GET", kind=SpanKind.CLIENT, attributes=attrs
@@ -71,6 +72,7 @@ class CatalogService(Service):
             carrier: dict[str, str] = {}
             PROPAGATOR.inject(carrier)
             request.headers.update(carrier)
+            request.headers["x-correlation-id"] = correlation_id
             started = time.perf_counter()
             try:
                 response = self.http.send(request)
@@ -94,7 +96,7 @@ class CatalogService(Service):
         p = d.payload
         if p["event_type"] != "ArtworkProcessed":
             return
-        license_id = self.check_license(p["artwork_id"])
+        license_id = self.check_license(p["artwork_id"], d.correlation_id)
         fields = {k: p[k] for k in ("artwork_id", "artist_id", "title", "price", "currency")}
         if license_id is None:
             self.rt.stats.add("license_fallbacks")

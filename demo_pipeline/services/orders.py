@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 
 from demo_pipeline.consumer import Delivery, Handler, TransientError
 from demo_pipeline.messaging import new_event
+from demo_pipeline.runtime import Runtime
 from demo_pipeline.services.base import Service
 
 __all__ = ["STEPS", "Fulfillment", "OrderOrchestrator", "Storefront"]
@@ -55,8 +56,8 @@ class OrderOrchestrator(Service):
     name = "canvasflow-order-orchestrator"
     group_name = "order-orchestrator"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
         self._completed = self.tel.meter.create_counter(
             "canvasflow.orders.completed", unit="{order}"
         )
