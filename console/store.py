@@ -127,6 +127,10 @@ class Store:
             conn.close()
 
 
+_SIZE_CHECK_S = 2.0  # how often the writer compares the store's live bytes with its bound
+_LOW_WATER = 0.9  # a size-triggered trim goes down to this share of the bound
+
+
 class _Flush:
     __slots__ = ("done",)
 
@@ -224,6 +228,7 @@ class StoreWriter:
         pending: list[Record] = []
         first_at = 0.0
         next_retention = time.monotonic() + self.retention_every_s
+        next_size_check = time.monotonic() + _SIZE_CHECK_S
         while True:
             timeout = None if not pending else max(0.0, first_at + self.flush_s - time.monotonic())
             try:
@@ -242,9 +247,14 @@ class StoreWriter:
                 item.done.set()
             if item is _STOP:
                 break
-            if time.monotonic() >= next_retention and (
-                self.retention_age_s or self.retention_bytes
-            ):
+            now = time.monotonic()
+            if now >= next_size_check and self.retention_bytes:
+                # Cheap (three pragmas): between full passes, a store over its bound is trimmed
+                # at once instead of growing for up to ``retention_every_s`` more.
+                next_size_check = now + _SIZE_CHECK_S
+                if schema.used_bytes(conn) > self.retention_bytes:
+                    next_retention = now
+            if now >= next_retention and (self.retention_age_s or self.retention_bytes):
                 self._retention(conn)
                 next_retention = time.monotonic() + self.retention_every_s
         conn.close()
@@ -265,8 +275,10 @@ class StoreWriter:
                 self._queued -= len(pending)
 
     def _retention(self, conn: sqlite3.Connection) -> None:
+        # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it.
+        low_water = int(self.retention_bytes * _LOW_WATER) if self.retention_bytes else None
         try:
-            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=self.retention_bytes)
+            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=low_water)
         except sqlite3.Error as exc:
             self.last_error = f"retention: {exc}"
 
