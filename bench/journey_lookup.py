@@ -181,7 +181,7 @@ def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str,
     gen = Gen(seed)
     now = time.time_ns()
     span_count = hop_count = n = 0
-    est = max(1, spans // 10)
+    est = max(1, int(spans / 9.82))  # mean spans per journey with 1% each stalled, dead, failed
     step = int(hours * 3600e9 / est)
     start = now - int(hours * 3600e9)
     fates = ["ok"] * 97 + ["stalled", "dead", "failed"]
@@ -237,7 +237,7 @@ def top_up(db: Path, minutes: float, hours: float, seed: int) -> int:
         "SELECT max(correlation_id) FROM spans WHERE correlation_id IS NOT NULL"
     ).fetchone()[0]
     first = int(top[4:]) + 1
-    gen = Gen(seed + 7)
+    gen = Gen(seed + first)  # fresh ids: a second top-up must not repeat the first one's
     for topic in [c[2] for c in CHAIN] + ["shipments.requested-dlt", "inventory.snapshots"]:
         (last,) = conn.execute("SELECT max(offset) FROM hops WHERE topic = ?", (topic,)).fetchone()
         gen.offsets[topic] = 0 if last is None else last + 1

@@ -12,6 +12,10 @@ Phases, each against a fresh collector and database:
   grpc/null,  http/null    the same receivers into a NullSink: the decode-only ceiling
   grpc/overload            open loop at twice the grpc/store rate: RSS of the collector over
                            time and how many requests were answered UNAVAILABLE (backpressure)
+
+``collector_cpu_share`` is the CPU the collector actually got (1.0 = its whole core) and
+``spans_per_cpu_s`` the spans handled per CPU-second it used: on a shared machine the second
+figure says what one uncontended core would do.
 """
 
 from __future__ import annotations
@@ -77,6 +81,13 @@ class Collector:
         import psutil
 
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def cpu_s(self) -> float:
+        """CPU seconds the collector has used (all threads): contention-independent cost."""
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return float(t.user + t.system)
 
     def committed_rows(self) -> int:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
@@ -173,8 +184,10 @@ def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) 
     try:
         time.sleep(args.warmup)
         ok0, rows0, t0 = load.ok, collector.committed_rows() if sink == "store" else 0, time.time()
+        cpu0 = collector.cpu_s()
         time.sleep(args.seconds)
         ok1, rows1, t1 = load.ok, collector.committed_rows() if sink == "store" else 0, time.time()
+        cpu1 = collector.cpu_s()
         rss = collector.rss_mb()
     finally:
         load.stop()
@@ -187,8 +200,11 @@ def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) 
         "errors": load.errors,
         "rss_mb": round(rss, 1),
     }
+    done = (rows1 - rows0) if sink == "store" else (ok1 - ok0) * SPANS_PER_REQUEST
     if sink == "store":
-        result["committed_spans_per_s"] = round((rows1 - rows0) / (t1 - t0))
+        result["committed_spans_per_s"] = round(done / (t1 - t0))
+    result["collector_cpu_share"] = round((cpu1 - cpu0) / (t1 - t0), 2)
+    result["spans_per_cpu_s"] = round(done / max(cpu1 - cpu0, 1e-9))
     return result
 
 

@@ -258,6 +258,7 @@ def main() -> None:
     ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
     args = ap.parse_args()
     out: list[str] = []
+    verdicts: list[str] = []
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -296,6 +297,17 @@ def main() -> None:
                 f"{statistics.median(ratios):.2f}, send+ledger {statistics.median(send_ratios):.2f}"
                 f"; end to end vs bare payload+key only {statistics.median(plain_ratios):.2f}"
             )
+            met = "met" if best["ledger_rate"] >= 5000 else "NOT met"
+            verdicts.append(
+                f"- goal >= 5,000 msg/s with the ledger: {met} in this run "
+                f"(best {best['ledger_rate']:,.0f} end to end, {best_send:,.0f} send+ledger)"
+            )
+            met = "met" if statistics.median(ratios) >= 0.3 else "NOT met"
+            verdicts.append(
+                f"- goal >= 0.3 of the bare producer: {met} in this run "
+                f"(median {statistics.median(ratios):.2f} end to end, "
+                f"{statistics.median(send_ratios):.2f} send+ledger)"
+            )
             cpu_ratio = statistics.median(r["bare_cpu_s"] / r["cpu_s"] for r in rounds)
             say(
                 "by CPU seconds (load-independent): bare CPU / replay CPU (median) "
@@ -306,6 +318,12 @@ def main() -> None:
             say(
                 f"dlq list over {lst['n']:,}: library, all rows + depth {lst['lib_s']:.3f} s; "
                 f"filtered (--error, --status) {lst['filtered_s']:.3f} s"
+            )
+            met = "met" if lst["cli_table_s"] < 1 else "NOT met"
+            verdicts.append(
+                f"- goal `dlq list` over {lst['n']:,} < 1 s: {met} in this run "
+                f"({lst['cli_table_s']:.2f} s wall, {lst['cli_table_cpu_s']:.2f} s CPU, "
+                f"start-up included)"
             )
             say(
                 f"CLI `dlq list` (newest 100 + depth): {lst['cli_table_s']:.2f} s wall, "
@@ -327,7 +345,14 @@ def main() -> None:
             "with target partition/offset, dead letters marked replayed, one audit entry "
             "each, on the ack thread). Bare: one idempotent confluent-kafka producer sending "
             "the same messages from memory.\n\n"
-            "```\n" + "\n".join(out) + "\n```\n"
+            "```\n" + "\n".join(out) + "\n```\n\n" + "\n".join(verdicts) + "\n\n"
+            "CPU seconds are the load-independent part: per 10,000 replayed the replayer spends "
+            "about a quarter in selecting dead letters from the store (payload and header "
+            "decode), a sixth planning, and the rest producing and in SQLite (ledger pending "
+            "and acked, dead letter status, audit entry: three writes per message, on the ack "
+            "thread). The bare producer does none of that bookkeeping and spends almost all "
+            "its time waiting on the broker, so under CPU contention the replayer suffers far "
+            "more than the bare producer does.\n"
         )
 
 

@@ -1,27 +1,22 @@
 """The ``handoff-console`` command line. Commands only parse and present; the work is elsewhere.
 
-Each feature registers its commands from its own ``console/commands/`` module.
+Each feature registers its commands from its own ``console/commands/`` module, imported only
+when its command runs (or for the full help).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from importlib import import_module
 from typing import Annotated
 
 import typer
 
 from console import __version__
-from console.commands import (
-    broker_cmd,
-    demo_cmd,
-    dlq_cmd,
-    serve_cmd,
-    stats_cmd,
-    tap_cmd,
-    trace_cmd,
-)
 from console.errors import HandoffError, InputError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "register_commands"]
 
 app = typer.Typer(
     name="handoff-console",
@@ -70,19 +65,41 @@ def _configure_logging(level: str) -> None:
     )
 
 
-broker_cmd.register(app)
-serve_cmd.register(app)
-stats_cmd.register(app)
-trace_cmd.register(app)
-dlq_cmd.register(app)
-tap_cmd.register(app)
-demo_cmd.register(app)
+# The module that registers each top-level command. Only the one asked for is imported, so a
+# quick command does not pay for Textual, the OTLP receivers and the DLQ library at start-up.
+_COMMANDS: dict[str, str] = {
+    "demo": "demo_cmd",
+    "tui": "tui_cmd",
+    "serve": "serve_cmd",
+    "tap": "tap_cmd",
+    "trace": "trace_cmd",
+    "journeys": "trace_cmd",
+    "dlq": "dlq_cmd",
+    "stats": "stats_cmd",
+    "broker": "broker_cmd",
+}
+_registered: set[str] = set()
+
+
+def register_commands(argv: Sequence[str] | None = None) -> typer.Typer:
+    """Register the command ``argv`` names (every command when it names none) and return the app."""
+    wanted = [] if list(argv or ()) == ["--version"] else _COMMANDS.values()
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            if arg in _COMMANDS:
+                wanted = [_COMMANDS[arg]]
+            break
+    for module in dict.fromkeys(wanted):
+        if module not in _registered:
+            import_module(f"console.commands.{module}").register(app)
+            _registered.add(module)
+    return app
 
 
 def main() -> None:
     """Entry point: deliberate errors print one line and exit with their code."""
     try:
-        rc = app(standalone_mode=False)
+        rc = register_commands(sys.argv[1:])(standalone_mode=False)
     except HandoffError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise SystemExit(exc.exit_code) from None
@@ -93,12 +110,12 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+    except Exception as exc:
+        # Usage errors (typer vendors click, so match its ClickException by shape).
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
         raise
     if isinstance(rc, int) and rc:
         raise SystemExit(rc)

@@ -21,6 +21,7 @@ __all__ = [
     "default_db_path",
     "default_state_dir",
     "parse_duration",
+    "parse_size",
 ]
 
 APP_NAME = "handoff-console"
@@ -47,8 +48,8 @@ def jar_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "kafka"
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def parse_duration(text: str) -> float:
@@ -74,3 +75,26 @@ def parse_duration(text: str) -> float:
     if pos != len(t) or not t:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 24h, 1h30m)")
     return total
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*")
+_UNIT_B = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"500MB"``, ``"1GiB"`` or plain bytes -> bytes. ValueError on anything else."""
+    m = _SIZE.fullmatch(text.lower())
+    if not m or m.group(2) not in _UNIT_B:
+        raise ValueError(f"not a size: {text!r} (use e.g. 2GB, 500MB, 1GiB)")
+    return int(float(m.group(1)) * _UNIT_B[m.group(2)])

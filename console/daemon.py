@@ -22,12 +22,21 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from console.store import Store, StoreWriter
 
-__all__ = ["Component", "Daemon"]
+__all__ = [
+    "Component",
+    "Daemon",
+    "OtlpSettings",
+    "TapSettings",
+    "build_daemon",
+    "listen_address",
+]
 
 
 @runtime_checkable
@@ -53,7 +62,7 @@ class Daemon:
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
         max_queued: int = 50_000,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),
     ) -> None:
@@ -69,6 +78,7 @@ class Daemon:
         self.started_ns = 0
         self._started: list[Component] = []
         self._stop_requested = threading.Event()
+        self._signalled = False
         self._errors: dict[str, str] = {}
 
     @property
@@ -98,18 +108,28 @@ class Daemon:
         self._started.append(component)
 
     def request_stop(self) -> None:
-        """Ask ``wait`` to return (safe from signal handlers and other threads)."""
+        """Ask ``wait`` to return (from another thread; signal handlers set a flag instead)."""
         self._stop_requested.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a stop is requested; True if it was."""
-        return self._stop_requested.wait(timeout)
+        """Block until a stop is requested or a signal arrived; True if one did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self._signalled or self._stop_requested.is_set()):
+            step = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if step <= 0:
+                return False
+            self._stop_requested.wait(step)
+        return True
 
     def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM request a clean stop (call from the main thread)."""
+        """SIGINT and SIGTERM request a clean stop (call from the main thread).
+
+        The handler only sets a flag: taking the Event's lock inside a handler could deadlock
+        with the main thread waiting on that same Event.
+        """
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            self.request_stop()
+            self._signalled = True
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
@@ -148,3 +168,81 @@ class Daemon:
             },
             "components": components,
         }
+
+
+def listen_address(option: str, text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` for a receiver, or None for ``off``; a clear error names the option."""
+    from collectors.otlp.common import parse_address
+    from console.errors import InputError
+
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc} (or 'off')") from None
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where the OTLP receivers listen (None: off) and what they require."""
+
+    grpc_at: tuple[str, int] | None
+    http_at: tuple[str, int] | None
+    auth_token: str | None = None
+    tls: tuple[Path, Path] | None = None
+    correlation_keys: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    """What the Kafka tap follows, and the librdkafka settings it connects with."""
+
+    topics: str
+    kafka: dict[str, str] = field(default_factory=dict)  # console.kafka_config.kafka_config()
+    group_id: str | None = None
+    from_beginning: bool = False
+
+
+def build_daemon(
+    store: Store,
+    *,
+    otlp: OtlpSettings | None,
+    tap: TapSettings | None,
+    **daemon_options: Any,
+) -> Daemon:
+    """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
+    daemon = Daemon(store, **daemon_options)
+    if otlp is not None:
+        from collectors.otlp.common import ReceiverSettings
+        from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
+        from collectors.otlp.grpc_server import GrpcReceiver
+        from collectors.otlp.http_server import HttpReceiver
+
+        for at, receiver in ((otlp.grpc_at, GrpcReceiver), (otlp.http_at, HttpReceiver)):
+            if at is None:
+                continue
+            settings = ReceiverSettings(
+                host=at[0],
+                port=at[1],
+                auth_token=otlp.auth_token,
+                tls_cert=otlp.tls[0] if otlp.tls else None,
+                tls_key=otlp.tls[1] if otlp.tls else None,
+                correlation_keys=otlp.correlation_keys or DEFAULT_CORRELATION_KEYS,
+            )
+            daemon.add(receiver(daemon.sink, settings))
+    if tap is not None:
+        from collectors.kafka.tap import DEFAULT_GROUP, KafkaTap
+
+        extra = {k: v for k, v in tap.kafka.items() if k != "bootstrap.servers"}
+        daemon.add(
+            KafkaTap(
+                daemon.sink,
+                bootstrap=tap.kafka.get("bootstrap.servers", "127.0.0.1:9092"),
+                topics=tap.topics,
+                group_id=tap.group_id or DEFAULT_GROUP,
+                from_beginning=tap.from_beginning,
+                extra_config=extra,
+            )
+        )
+    return daemon

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from console import rows
+from console.config import parse_duration
 from console.errors import InputError
 from console.model import (
     AuditEntry,
@@ -95,19 +96,16 @@ def format_coordinates(c: Coordinates) -> str:
     return f"{c[0]}:{c[1]}:{c[2]}"
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_since(text: str, now_ms: int | None = None) -> int:
     """``--since``: a duration back from now (``90s``, ``15m``, ``2h``, ``1d``) or an ISO time.
 
     Returns epoch milliseconds.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    m = _DURATION.match(text.strip())
-    if m:
-        return now_ms - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1000)
+    try:
+        return now_ms - int(parse_duration(text) * 1000)
+    except ValueError:
+        pass
     try:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:

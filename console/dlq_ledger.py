@@ -14,12 +14,13 @@ Not found: the line stays open and the next plan produces the message again with
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "reconcile",
     "record_acks",
     "record_failure",
+    "replay_lock",
     "write_pending",
 ]
 
@@ -220,6 +222,7 @@ def connect_like(conn: sqlite3.Connection) -> sqlite3.Connection:
     other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     other.execute("PRAGMA busy_timeout = 30000")
     other.execute("PRAGMA synchronous = NORMAL")
+    other.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk acks touch many pages
     return other
 
 
@@ -349,3 +352,47 @@ class AckWriter:
         self._thread.join()
         if self.error is not None:
             raise ReplayError(f"could not record acknowledged replays: {self.error}")
+
+
+_LOCK_KEY = "replay_lock"
+
+
+@contextlib.contextmanager
+def replay_lock(conn: sqlite3.Connection) -> Iterator[None]:
+    """One replay at a time per store: two runs planning the same dead letters would both send.
+
+    The holder is ``host:pid`` in the ``meta`` table; a holder that is no longer alive on this
+    host (a replay killed with ``kill -9``) is taken over. Raises ``ReplayError`` when another
+    live process holds it.
+    """
+    import os
+    import socket
+
+    import psutil
+
+    host = socket.gethostname()
+    me = f"{host}:{os.getpid()}"
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_LOCK_KEY,)).fetchone()
+        if row is not None and row[0] != me:
+            their_host, _, pid = str(row[0]).rpartition(":")
+            alive = their_host != host or (pid.isdigit() and psutil.pid_exists(int(pid)))
+            if alive:
+                raise ReplayError(
+                    f"another replay is running on this store (pid {pid} on {their_host}); "
+                    "wait for it to finish"
+                )
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (_LOCK_KEY, me),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    try:
+        yield
+    finally:
+        conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (_LOCK_KEY, me))

@@ -47,6 +47,7 @@ def dead_letters_on_broker(
     payloads: Sequence[bytes | None],
     correlation_ids: Sequence[str] | None = None,
     message: str = 'Cannot deserialize value of type `int` from String "two"',
+    payload_limit: int | None = None,
 ) -> list[DeadLetter]:
     """Produce ``payloads`` to ``dlq_topic`` with Spring headers; store them as the tap would."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
@@ -88,7 +89,12 @@ def dead_letters_on_broker(
     messages = [
         m for m in read_topic(bootstrap, dlq_topic) if (m.partition(), m.offset()) in wanted
     ]
-    result = MessageDecoder().decode_batch(messages, time.time_ns())
+    decoder = (
+        MessageDecoder()
+        if payload_limit is None
+        else MessageDecoder(dlq_payload_limit=payload_limit)
+    )
+    result = decoder.decode_batch(messages, time.time_ns())
     store.write(result.records)
     letters = [r for r in result.records if isinstance(r, DeadLetter)]
     assert len(letters) == len(payloads)

@@ -110,6 +110,7 @@ def trace_request(n: int = 3, *, service: str = "orders", seed: int = 1, attrs: 
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
     trace_id = seed.to_bytes(16, "big")
+    base = time.time_ns() - 60_000_000_000  # recent: retention (24h by default) keeps it
     spans = [
         Span(
             trace_id=trace_id,
@@ -117,8 +118,8 @@ def trace_request(n: int = 3, *, service: str = "orders", seed: int = 1, attrs: 
             parent_span_id=(seed * 100_000).to_bytes(8, "big") if i else b"",
             name=f"op-{i}",
             kind=Span.SPAN_KIND_INTERNAL,
-            start_time_unix_nano=1_700_000_000_000_000_000 + i,
-            end_time_unix_nano=1_700_000_000_000_100_000 + i,
+            start_time_unix_nano=base + i,
+            end_time_unix_nano=base + 100_000 + i,
             attributes=[
                 KeyValue(key=f"attr.{k}", value=AnyValue(string_value=f"value-{k}"))
                 for k in range(attrs)

@@ -293,3 +293,41 @@ def test_discard_and_list_filters(
     [entry] = json.loads(out)
     assert (entry["action"], entry["target"], entry["result"]) == ("discard", coords, "discarded")
     assert entry["detail"] == {"reason": "test"}
+
+
+def test_truncated_payload_is_read_back_from_the_dlq_topic(
+    kafka_bootstrap: str, topic: str, store: Store, db_path: Path
+) -> None:
+    """The tap kept only 16 bytes; the replay sends the whole message, read at its coordinates."""
+    create_topic(kafka_bootstrap, topic)
+    whole = b'{"order_id":"o-7","quantity":2,"note":"' + b"x" * 500 + b'"}'
+    [d] = dead_letters_on_broker(
+        kafka_bootstrap,
+        store,
+        dlq_topic=f"{topic}-dlt",
+        original_topic=topic,
+        payloads=[whole],
+        payload_limit=16,
+    )
+    assert d.payload_truncated and d.payload == whole[:16]
+    rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", d.coordinates, "--yes")
+    assert rc == 0, err
+    [msg] = read_topic(kafka_bootstrap, topic)
+    assert msg.value() == whole
+    assert headers_of(msg)["x-replayed-from"] == d.coordinates.encode()
+
+
+def test_one_replay_at_a_time_per_store(
+    poison: dict[str, object], db_path: Path, kafka_bootstrap: str, store: Store
+) -> None:
+    from console.dlq_replay import replay_lock
+
+    coords, original = str(poison["coords"]), str(poison["original"])
+    conn = store.connect()
+    with replay_lock(conn):  # this (live) test process holds it
+        rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", coords, "--yes")
+        assert rc == 1 and "another replay is running on this store" in err
+        assert read_topic(kafka_bootstrap, original) == []
+    rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", coords, "--yes")
+    assert rc == 0, err
+    assert len(read_topic(kafka_bootstrap, original)) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from console.errors import InputError
 from console.journeys import journey, journeys
-from console.model import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SeriesPoint
+from console.model import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, DeadLetter, SeriesPoint
 from console.store import Store
 from tests.journey_fixtures import (
     MS,
@@ -107,7 +107,7 @@ def test_stalled_group_comes_from_consumer_lag_when_no_consumer_span_exists(stor
     assert (j.where, j.groups) == ("invoices.requested", ("invoicer",))
 
 
-def _dead_lettered(store: Store, cid: str, t0: int) -> tuple[Flow, object]:
+def _dead_lettered(store: Store, cid: str, t0: int) -> tuple[Flow, DeadLetter]:
     flow = Flow(cid, t0)
     producer = order_placed(flow)
     hop = flow.hop(ORDERS, 31, producer)
@@ -133,7 +133,7 @@ def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
     target = next_offset(ORDERS)
     write_ledger(
         store, replay_id="r-1", dead=dead, state="acked", created_ns=replay_at, target_offset=target
-    )  # type: ignore[arg-type]
+    )
     j = journey(store, correlation_id="order-dlq", now_ns=replay_at + 2 * S)
     assert j is not None
     assert (j.status, j.after, j.where) == ("replayed", "in_flight", ORDERS)
@@ -151,7 +151,7 @@ def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
     )  # fmt: skip
     again.records.append(hop)
     first_producer = next(s for s in flow.records if getattr(s, "kind", None) == 4)
-    p2 = fulfil(again, hop, first_producer, 40)  # type: ignore[arg-type]
+    p2 = fulfil(again, hop, first_producer, 40)
     h2 = again.hop(SHIPMENTS, 65, p2)
     ship(again, h2, p2, 90)
     store.write(again.records)
@@ -175,7 +175,7 @@ def test_a_failed_replay_is_reported_as_such(store: Store) -> None:
         state="failed",
         created_ns=t0 + 100 * S,
         target_offset=None,
-    )  # type: ignore[arg-type]
+    )
     j = journey(store, correlation_id="order-bad-replay", now_ns=t0 + 200 * S)
     assert j is not None
     assert (j.status, j.after) == ("replayed", "replay_failed")
@@ -248,3 +248,29 @@ def test_journeys_lists_recent_ones_with_status_and_filters(store: Store) -> Non
     assert [s.correlation_id for s in shipping] == ["ok-1"]
     with pytest.raises(InputError):
         journeys(store, status="lost")
+
+
+def test_a_dead_letter_coordinate_finds_its_journey_and_a_pending_replay_is_named(
+    store: Store,
+) -> None:
+    t0 = time.time_ns() - 600 * S
+    _, dead = _dead_lettered(store, "order-coord", t0)
+    j = journey(store, message=dead.coordinates, now_ns=t0 + 300 * S)
+    assert j is not None and j.correlation_id == "order-coord" and j.status == "dead_lettered"
+    write_ledger(
+        store, replay_id="r-5", dead=dead, state="pending", created_ns=t0 + 400 * S,
+        target_offset=None,
+    )  # fmt: skip
+    j = journey(store, correlation_id="order-coord", now_ns=t0 + 401 * S)
+    assert j is not None and (j.status, j.after) == ("replayed", "replay_pending")
+
+
+def test_durations_parse_as_operators_write_them() -> None:
+    from console.config import parse_duration
+
+    assert [parse_duration(t) for t in ("10m", "30s", "24h", "1h30m", "250ms", "45")] == [
+        600.0, 30.0, 86400.0, 5400.0, 0.25, 45.0,
+    ]  # fmt: skip
+    for bad in ("", "soon", "10q", "-5", "1h x"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)

@@ -194,7 +194,7 @@ def test_journeys_lists_status_where_and_services(store: Store, db_path: Path) -
     assert items["order-j1"]["status"] == "stalled" and items["order-j1"]["where"] == ORDERS
     assert items["order-j2"]["status"] == "dead_lettered"
     assert "fulfilment" in items["order-j2"]["services"]
-    assert {"correlation_id", "status", "where", "started_ns", "duration_ms", "services"} <= set(
+    assert {"correlation_id", "status", "where", "started", "duration_ms", "services"} <= set(
         items["order-j1"]
     )
     r = run_cli("journeys", "--db", str(db_path), "--status", "stalled", "--since", "15m")

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows
 
 
@@ -185,3 +186,10 @@ def test_sdk_exporters_land_exactly_in_the_store(tmp_path: Path, transport: str)
     )
     assert log["trace_id"] == produce["trace_id"] and log["span_id"] == produce["span_id"]
     assert log["correlation_id"] == "order-7"
+
+    stats = json.loads(run_cli("stats", "--db", str(db), "--json").stdout)
+    assert (stats["spans"], stats["metric_points"], stats["log_records"]) == (4, 3, 1)
+    assert stats["per_service"] == {
+        "orders": {"spans": 2, "metric_points": 3},
+        "catalog": {"spans": 2, "log_records": 1},
+    }

@@ -85,25 +85,20 @@ def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) 
     127.0.0.1 (unless ``otlp`` names another endpoint to export to) and the Kafka tap on every
     ``<prefix>.*`` topic, DLTs included. Yields the daemon; ``daemon.otlp_endpoint`` is where the
     services export. Stopped (and the store writer flushed) on the way out."""
-    from collectors.kafka.tap import KafkaTap
-    from collectors.otlp.common import ReceiverSettings
-    from collectors.otlp.grpc_server import GrpcReceiver
-    from console.daemon import Daemon
+    from console.daemon import OtlpSettings, TapSettings, build_daemon
     from console.store import Store
 
-    daemon = Daemon(Store.open(db))
-    receiver = None
-    if otlp is None:
-        receiver = daemon.add(GrpcReceiver(daemon.sink, ReceiverSettings("127.0.0.1", 0)))
-    daemon.add(
-        KafkaTap(
-            daemon.sink,
-            bootstrap=bootstrap,
+    daemon = build_daemon(
+        Store.open(db),
+        otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None) if otlp is None else None,
+        tap=TapSettings(
             topics=f"^{re.escape(prefix)}\\..*",
+            kafka={"bootstrap.servers": bootstrap},
             group_id=f"handoff-console-demo-tap.{prefix}",
             from_beginning=True,
-        )
+        ),
     )
+    receiver = next((c for c in daemon.components if c.name == "otlp-grpc"), None)
     try:
         daemon.start()
     except OSError as exc:

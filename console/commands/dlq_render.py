@@ -125,7 +125,10 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
     for h in det.headers:
         value = h.value if len(h.value) <= 200 else h.value[:200] + "…"
         headers.add_row(
-            escape(h.name), escape(value) + (f"  ({escape(h.raw)})" if h.raw != h.value else "")
+            escape(h.name),
+            # A decoded binary number shows its bytes too; text stays text.
+            escape(value)
+            + (f"  ({h.raw})" if h.value.lstrip("-").isdigit() and h.raw != h.value else ""),
         )
     console.print(headers)
     size = f"{d.payload_size} bytes" + (" (truncated in the store)" if d.payload_truncated else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from console.dlq_replay import (
     ReplayError,
     ReplayPlan,
     prepare_replay,
+    replay_lock,
 )
 from console.kafka_config import kafka_config
 from console.model import header_text
@@ -38,13 +40,45 @@ def run_replay(
     kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
 ) -> None:
+    """Select, reconcile, plan, confirm, send: one replay at a time per store (not dry runs)."""
+    lock = contextlib.nullcontext() if dry_run else replay_lock(conn)
+    with lock:
+        _run_replay(
+            conn,
+            coordinates,
+            all_,
+            flt,
+            to=to,
+            rate=rate,
+            dry_run=dry_run,
+            yes=yes,
+            force=force,
+            kafka=kafka,
+            as_json=as_json,
+        )
+
+
+def _run_replay(
+    conn: sqlite3.Connection,
+    coordinates: str | None,
+    all_: bool,
+    flt: dlq.DlqFilter,
+    *,
+    to: str | None,
+    rate: float | None,
+    dry_run: bool,
+    yes: bool,
+    force: bool,
+    kafka: tuple[str | None, Path | None, list[str] | None],
+    as_json: bool,
+) -> None:
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     conf = kafka_config(*kafka)
     targets = _selection(conn, coordinates, all_, flt, "replay")
     # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
     # even when this selection does not name them.
-    rec, plan = prepare_replay(conn, None if dry_run else conf, targets, to=to, force=force)
+    rec, plan = prepare_replay(conn, conf, targets, to=to, force=force, dry_run=dry_run)
     if rec.checked:
         err.print(
             f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "

@@ -2,63 +2,44 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from console.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
+from console.config import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_OTLP_GRPC,
+    DEFAULT_OTLP_HTTP,
+    default_db_path,
+    parse_duration,
+    parse_size,
+)
+from console.daemon import OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
-from console.options import DbOpt
+from console.kafka_config import kafka_config
+from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt
 
-__all__ = ["parse_duration", "parse_size", "register"]
-
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_UNITS_B = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` (or plain seconds) as seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
-    if not m:
-        raise InputError(f"{text!r} is not a duration like 24h, 30m or 7d")
-    return float(m.group(1)) * _UNITS_S[m.group(2) or "s"]
-
-
-def parse_size(text: str) -> int:
-    """``2GB``, ``500MB``, ``1GiB`` (or plain bytes) as bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", text.lower())
-    if not m or m.group(2) not in _UNITS_B:
-        raise InputError(f"{text!r} is not a size like 2GB or 500MB")
-    return int(float(m.group(1)) * _UNITS_B[m.group(2)])
-
-
-def _listen(option: str, text: str) -> tuple[str, int] | None:
-    from collectors.otlp.common import parse_address
-
-    if text.strip().lower() == "off":
-        return None
+def _duration(option: str, text: str) -> float:
     try:
-        return parse_address(text)
+        return parse_duration(text)
     except ValueError as exc:
-        raise InputError(f"{option}: {exc} (or 'off')") from None
+        raise InputError(f"{option}: {exc}") from None
+
+
+def _size(option: str, text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def serve(
@@ -105,10 +86,36 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    topics: Annotated[
+        str | None,
+        typer.Option(
+            "--topics",
+            help="Also tap these Kafka topics (names separated by commas, or a '^regex').",
+            show_default=False,
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap",
+            envvar="HANDOFF_KAFKA_BOOTSTRAP",
+            help=f"Kafka bootstrap servers for the tap (default {DEFAULT_BOOTSTRAP}).",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The tap's own consumer group.", show_default=False),
+    ] = None,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Tap from the oldest messages at first.")
+    ] = False,
+    config_file: KafkaConfigOpt = None,
+    x_options: KafkaPropOpt = None,
 ) -> None:
-    """Receive OTLP traces, metrics and logs into the store until Ctrl+C or SIGTERM."""
-    grpc_at = _listen("--otlp-grpc", otlp_grpc)
-    http_at = _listen("--otlp-http", otlp_http)
+    """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
+    grpc_at = listen_address("--otlp-grpc", otlp_grpc)
+    http_at = listen_address("--otlp-http", otlp_http)
     if (tls_cert is None) != (tls_key is None):
         raise InputError("--tls-cert and --tls-key go together")
     for path in (tls_cert, tls_key):
@@ -118,74 +125,72 @@ def serve(
         raise InputError("--auth-token is empty")
     if max_queued < 1:
         raise InputError("--max-queued must be at least 1")
-    _run(
-        db or default_db_path(),
+    otlp = OtlpSettings(
         grpc_at,
         http_at,
         auth_token=auth_token,
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
-        retention_age_s=parse_duration(retention_age),
-        retention_bytes=parse_size(retention_bytes),
         correlation_keys=tuple(correlation_key) if correlation_key else None,
+    )
+    tap = None
+    if topics:
+        tap = TapSettings(
+            topics=topics,
+            kafka=kafka_config(bootstrap, config_file, x_options),
+            group_id=group,
+            from_beginning=from_beginning,
+        )
+    _run(
+        db or default_db_path(),
+        otlp,
+        tap,
+        retention_age_s=_duration("--retention-age", retention_age),
+        retention_bytes=_size("--retention-bytes", retention_bytes),
         max_queued=max_queued,
     )
+
+
+_LABELS = {"otlp-grpc": "OTLP/gRPC", "otlp-http": "OTLP/HTTP"}
 
 
 def _run(
     db: Path,
-    grpc_at: tuple[str, int] | None,
-    http_at: tuple[str, int] | None,
+    otlp: OtlpSettings,
+    tap: TapSettings | None,
     *,
-    auth_token: str | None,
-    tls: tuple[Path, Path] | None,
     retention_age_s: float,
     retention_bytes: int,
-    correlation_keys: tuple[str, ...] | None,
     max_queued: int = 200_000,
 ) -> None:
-    from collectors.otlp.common import ReceiverSettings
-    from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
-    from collectors.otlp.grpc_server import GrpcReceiver
-    from collectors.otlp.http_server import HttpReceiver
-    from console.daemon import Daemon
+    from console.daemon import build_daemon
+    from console.kafka_config import redacted
     from console.store import Store
 
     store = Store.open(db)
-    daemon = Daemon(
+    daemon = build_daemon(
         store,
-        retention_age_s=retention_age_s,
-        retention_bytes=retention_bytes,
+        otlp=otlp,
+        tap=tap,
         max_queued=max_queued,
         batch_size=min(5000, max_queued),
+        retention_age_s=retention_age_s,
+        retention_bytes=retention_bytes,
     )
-
-    def settings(at: tuple[str, int]) -> ReceiverSettings:
-        return ReceiverSettings(
-            host=at[0],
-            port=at[1],
-            auth_token=auth_token,
-            tls_cert=tls[0] if tls else None,
-            tls_key=tls[1] if tls else None,
-            correlation_keys=correlation_keys or DEFAULT_CORRELATION_KEYS,
-        )
-
-    receivers: list[GrpcReceiver | HttpReceiver] = []
-    if grpc_at is not None:
-        receivers.append(GrpcReceiver(daemon.sink, settings(grpc_at)))
-    if http_at is not None:
-        receivers.append(HttpReceiver(daemon.sink, settings(http_at)))
-    for receiver in receivers:
-        daemon.add(receiver)
     daemon.install_signal_handlers()
     try:
         daemon.start()
     except OSError as exc:
         raise InputError(f"cannot listen: {exc}") from None
-    scheme = "TLS" if tls else "plaintext"
-    auth = ", bearer token required" if auth_token else ""
-    for receiver in receivers:
-        kind = "gRPC" if isinstance(receiver, GrpcReceiver) else "HTTP"
-        print(f"OTLP/{kind} listening on {receiver.address} ({scheme}{auth})", file=sys.stderr)
+    scheme = "TLS" if otlp.tls else "plaintext"
+    auth = ", bearer token required" if otlp.auth_token else ""
+    for component in daemon.components:
+        address = getattr(component, "address", None)
+        if address is not None:
+            label = _LABELS.get(component.name, component.name)
+            print(f"{label} listening on {address} ({scheme}{auth})", file=sys.stderr)
+    if tap is not None:
+        where = redacted(tap.kafka).get("bootstrap.servers")
+        print(f"kafka tap following {tap.topics!r} on {where}", file=sys.stderr)
     print(f"store: {store.path}", file=sys.stderr, flush=True)
     try:
         daemon.wait()

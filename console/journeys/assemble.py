@@ -238,8 +238,12 @@ def journey(
     now_ns: int | None = None,
 ) -> Journey | None:
     """The journey of one correlation id, trace id or Kafka message (``topic:partition:offset``,
-    a hop's or a dead letter's), or None when the store knows nothing of it. Exactly one
-    selector; InputError otherwise."""
+    a hop's or a dead letter's), or None when the store knows nothing of it.
+
+    Exactly one selector, else InputError. ``store_or_conn`` is a Store (a read-only connection is
+    opened and closed) or an open connection (reused; its ``row_factory`` is set to
+    ``sqlite3.Row``). ``now_ns`` (default: the clock) is when stalls are judged.
+    """
     chosen = [x for x in (correlation_id, trace_id, message) if x]
     if len(chosen) != 1:
         raise InputError("give exactly one of correlation id, trace id or message")

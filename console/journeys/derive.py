@@ -26,6 +26,7 @@ Status, decided in this order
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from console.journeys.types import Handoff
 from console.model import (
@@ -99,7 +100,6 @@ def derive_handoffs(
         s for s in spans if is_producer(s) and not is_dlq_topic(s.messaging_destination or "", dlq)
     ]
     consumers = sorted((s for s in spans if is_consumer(s)), key=lambda s: s.start_ns)
-    by_id = {r.replay_id: r for r in replays}
     used_producers: set[str] = set()
     # (sent_ns, topic, partition, offset, producer span, replay id)
     sends: list[tuple[int, str, int | None, int | None, Span | None, str | None]] = []
@@ -151,7 +151,7 @@ def derive_handoffs(
     out: list[Handoff] = []
     for t, topic, partition, offset, producer, rid in sends:
         consumer = _consumer_for(topic, partition, offset, t, consumers, used)
-        from_service = producer.service if producer else ("replay" if rid in by_id or rid else None)
+        from_service = producer.service if producer else ("replay" if rid else None)
         h = Handoff(
             kind="async",
             sent_ns=t,
@@ -164,24 +164,18 @@ def derive_handoffs(
         )
         if consumer is not None:
             used.add(consumer.span_id)
-            h = Handoff(
-                **{
-                    **_fields(h),
-                    "to_service": consumer.service,
-                    "to_span_id": consumer.span_id,
-                    "received_ns": consumer.start_ns,
-                    "gap_ms": round((consumer.start_ns - t) / 1e6, 3),
-                    "consumer_group": consumer.messaging_consumer_group,
-                }
+            h = replace(
+                h,
+                to_service=consumer.service,
+                to_span_id=consumer.span_id,
+                received_ns=consumer.start_ns,
+                gap_ms=round((consumer.start_ns - t) / 1e6, 3),
+                consumer_group=consumer.messaging_consumer_group,
             )
         out.append(h)
     out.extend(_sync_calls(spans))
     out.sort(key=lambda h: h.sent_ns)
     return out
-
-
-def _fields(h: Handoff) -> dict[str, object]:
-    return {name: getattr(h, name) for name in Handoff.__slots__}  # type: ignore[attr-defined]
 
 
 def _producer_for(hop: Hop, t: int, producers: Sequence[Span], used: set[str]) -> Span | None:

@@ -6,6 +6,7 @@ Times are nanoseconds since the epoch; gaps and durations are milliseconds (floa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from console.model import DeadLetter, Hop, ReplayEntry, Span
@@ -145,6 +146,9 @@ class JourneySummary:
             "status": self.status,
             "where": self.where,
             "detail": self.detail,
+            "started": datetime.fromtimestamp(self.started_ns / 1e9, UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "started_ns": self.started_ns,
             "ended_ns": self.ended_ns,
             "duration_ms": round(self.duration_ms, 3),

@@ -1,0 +1,69 @@
+"""``handoff-console tui``: the Textual console. Textual is imported only inside the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from console.config import DEFAULT_BOOTSTRAP, DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
+from console.options import BootstrapOpt, DbOpt
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tui")(tui)
+
+
+def tui(
+    db: DbOpt = None,
+    attach: Annotated[
+        bool,
+        typer.Option("--attach", help="Only read a store that a running `serve` writes."),
+    ] = False,
+    bootstrap: BootstrapOpt = DEFAULT_BOOTSTRAP,
+    topics: Annotated[
+        str | None,
+        typer.Option(
+            "--topics",
+            help="Topics the in-process tap follows: a,b or a '^regex' (default: all but "
+            "internal ones; 'off': no tap).",
+        ),
+    ] = None,
+    otlp_grpc: Annotated[
+        str, typer.Option("--otlp-grpc", help="In-process OTLP/gRPC listen HOST:PORT, or 'off'.")
+    ] = DEFAULT_OTLP_GRPC,
+    otlp_http: Annotated[
+        str, typer.Option("--otlp-http", help="In-process OTLP/HTTP listen HOST:PORT, or 'off'.")
+    ] = DEFAULT_OTLP_HTTP,
+    contracts: Annotated[
+        Path | None, typer.Option("--contracts", help="JSON Schema contracts for DLQ fixes.")
+    ] = None,
+    refresh: Annotated[float, typer.Option("--refresh", help="Seconds between refreshes.")] = 1.0,
+) -> None:
+    """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
+    in-process unless --attach)."""
+    db_path = db or default_db_path()
+    runtime = None
+    if not attach:
+        from console.runtime import start_runtime
+
+        runtime = start_runtime(
+            db_path, bootstrap=bootstrap, topics=topics, otlp_grpc=otlp_grpc, otlp_http=otlp_http
+        )
+    try:
+        from tui import make_app  # Textual loads only here
+
+        make_app(
+            db_path,
+            attach=attach,
+            runtime=runtime,
+            refresh_s=refresh,
+            bootstrap=bootstrap,
+            contracts_dir=contracts,
+        ).run()
+    finally:
+        if runtime is not None:
+            runtime.stop()

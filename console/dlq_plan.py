@@ -1,0 +1,292 @@
+"""Planning a replay: what to send, where, with which headers, and what to refuse and why.
+
+``plan_replay`` turns dead letters into ``ReplayItem`` objects (target: ``--to`` or the original
+topic; payload: the latest fix, else the original; headers: business headers kept, DLQ exception
+headers dropped, ``x-replay-id`` / ``x-replay-count`` / ``x-replayed-from`` added) and
+``Refusal`` objects (already replayed without ``--force``, discarded, truncated payload, unknown
+original topic). A ledger line left open by an interrupted run is resumed with its own replay id.
+``prepare_replay`` reconciles first, then plans: what the CLI and the TUI call.
+
+``x-replay-id`` is deterministic: SHA-256 of the DLQ coordinates, the payload's hash and the
+replay count (1 for the first replay, so a forced second replay gets its own id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from console.dlq import dead_letters_from_cursor
+from console.dlq_ledger import REPLAY_ID, ReconcileReport, reconcile
+from console.model import DeadLetter, Header, payload_sha256
+
+__all__ = [
+    "DROPPED_HEADER_PREFIXES",
+    "REPLAYED_FROM",
+    "REPLAY_COUNT",
+    "REPLAY_ID",
+    "Refusal",
+    "ReplayItem",
+    "ReplayPlan",
+    "fetch_full_payloads",
+    "pending_dead_letters",
+    "plan_replay",
+    "prepare_replay",
+    "replay_headers",
+    "replay_id",
+]
+
+REPLAY_COUNT = "x-replay-count"
+REPLAYED_FROM = "x-replayed-from"
+DROPPED_HEADER_PREFIXES = ("kafka_dlt-", "__connect.errors.")
+_REPLAY_HEADERS = (REPLAY_ID, REPLAY_COUNT, REPLAYED_FROM)
+
+
+def replay_id(coordinates: str, payload_hash: str | None, count: int) -> str:
+    """The deterministic replay id: coordinates + payload hash + replay count."""
+    text = f"{coordinates}|{payload_hash or 'tombstone'}|{count}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def replay_headers(d: DeadLetter, rid: str, count: int) -> tuple[Header, ...]:
+    """``d``'s headers without the DLQ ones, plus the replay headers."""
+    kept = [
+        (name, value)
+        for name, value in d.headers
+        if not name.startswith(DROPPED_HEADER_PREFIXES) and name not in _REPLAY_HEADERS
+    ]
+    kept += [
+        (REPLAY_ID, rid.encode()),
+        (REPLAY_COUNT, str(count).encode()),
+        (REPLAYED_FROM, d.coordinates.encode()),
+    ]
+    return tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayItem:
+    """One message to send."""
+
+    dead_letter: DeadLetter
+    target_topic: str
+    payload: bytes | None
+    payload_version: int  # 0: the original, n: fix vn
+    payload_sha256: str
+    replay_id: str
+    replay_count: int
+    headers: tuple[Header, ...]
+    resumed: bool = False  # a pending line of an interrupted run, produced again
+
+    @property
+    def coordinates(self) -> str:
+        return self.dead_letter.coordinates
+
+    def as_dict(self) -> dict[str, Any]:
+        from console.model import header_text
+
+        return {
+            "coordinates": self.coordinates,
+            "target_topic": self.target_topic,
+            "replay_id": self.replay_id,
+            "replay_count": self.replay_count,
+            "payload_version": self.payload_version,
+            "payload_sha256": self.payload_sha256,
+            "headers": [[n, header_text(v)] for n, v in self.headers],
+            "resumed": self.resumed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    coordinates: str
+    reason: str
+
+
+@dataclass
+class ReplayPlan:
+    items: list[ReplayItem] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def _ledger_by_coords(
+    conn: sqlite3.Connection,
+) -> dict[tuple[str, int, int], list[tuple[Any, ...]]]:
+    out: dict[tuple[str, int, int], list[tuple[Any, ...]]] = {}
+    cur = conn.execute(
+        "SELECT dlq_topic, partition, offset, replay_id, state, replay_count, target_topic, "
+        "payload_sha256, target_partition, target_offset FROM replay_ledger"
+    )
+    cur.row_factory = None  # type: ignore[assignment]
+    for t, p, o, *rest in cur:
+        out.setdefault((t, p, o), []).append(tuple(rest))
+    return out
+
+
+def _latest_fixes(conn: sqlite3.Connection) -> dict[tuple[str, int, int], tuple[int, bytes]]:
+    cur = conn.execute(
+        "SELECT dlq_topic, partition, offset, version, payload FROM fixed_payloads ORDER BY version"
+    )
+    cur.row_factory = None  # type: ignore[assignment]
+    return {(t, p, o): (v, payload) for t, p, o, v, payload in cur}
+
+
+def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
+    """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
+    from console.rows import DEAD_LETTER_COLUMNS
+
+    cur = conn.execute(
+        f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "
+        "replay_ledger l WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition "
+        "AND l.offset = d.offset AND l.state IN ('pending', 'failed'))"
+    )
+    return dead_letters_from_cursor(cur)
+
+
+def plan_replay(
+    conn: sqlite3.Connection,
+    targets: Iterable[DeadLetter],
+    *,
+    to: str | None = None,
+    force: bool = False,
+) -> ReplayPlan:
+    """What a replay of ``targets`` would send, and what it refuses and why."""
+    ledger = _ledger_by_coords(conn)
+    fixes = _latest_fixes(conn)
+    plan = ReplayPlan()
+    seen: set[tuple[str, int, int]] = set()
+    for d in targets:
+        key = (d.dlq_topic, d.partition, d.offset)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines = ledger.get(key, [])
+        version, payload = fixes.get(key, (0, d.payload))
+        if version == 0 and d.payload_truncated:
+            plan.refused.append(
+                Refusal(
+                    d.coordinates,
+                    f"only {len(d.payload or b'')} of {d.payload_size} payload bytes are in the "
+                    "store and the DLQ topic no longer has the message; store a fix "
+                    "(dlq fix --payload-file) to replay it",
+                )
+            )
+            continue
+        sha = payload_sha256(payload) or ""
+        open_lines = [ln for ln in lines if ln[1] in ("pending", "failed")]
+        resumable = [ln for ln in open_lines if ln[4] == sha and (to is None or ln[3] == to)]
+        if resumable:
+            rid, count, target = resumable[-1][0], resumable[-1][2], resumable[-1][3]
+            plan.items.append(
+                ReplayItem(
+                    d,
+                    target,
+                    payload,
+                    version,
+                    sha,
+                    rid,
+                    count,
+                    replay_headers(d, rid, count),
+                    True,
+                )
+            )
+            continue
+        acked = [ln for ln in lines if ln[1] == "acked"]
+        if acked and not force:
+            a = acked[-1]
+            plan.refused.append(
+                Refusal(
+                    d.coordinates,
+                    f"already replayed to {a[3]}:{a[5]}:{a[6]} (x-replay-id {a[0]}); "
+                    "--force replays it again",
+                )
+            )
+            continue
+        if d.status == "discarded" and not force:
+            plan.refused.append(Refusal(d.coordinates, "discarded; --force replays it anyway"))
+            continue
+        target = to or d.original_topic
+        if not target:
+            plan.refused.append(
+                Refusal(d.coordinates, "its original topic is unknown; pass --to TOPIC")
+            )
+            continue
+        count = max(ln[2] for ln in lines) + 1 if lines else 1
+        rid = replay_id(d.coordinates, sha, count)
+        plan.items.append(
+            ReplayItem(d, target, payload, version, sha, rid, count, replay_headers(d, rid, count))
+        )
+    return plan
+
+
+def fetch_full_payloads(
+    conf: dict[str, str], letters: Sequence[DeadLetter], *, timeout: float = 30.0
+) -> list[DeadLetter]:
+    """``letters`` with every truncated payload read back whole from the DLQ topic at its
+    coordinates. A message no longer in the topic, or whose bytes do not start with the stored
+    prefix, is returned unchanged (still truncated: the plan refuses it)."""
+    wanted = [d for d in letters if d.payload_truncated]
+    if not wanted:
+        return list(letters)
+    consumer = Consumer(
+        {
+            **conf,
+            "group.id": f"handoff-console-fetch-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: dict[tuple[str, int, int], bytes] = {}
+    try:
+        for d in wanted:
+            consumer.assign([TopicPartition(d.dlq_topic, d.partition, d.offset)])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msgs = consumer.consume(1, timeout=0.5)
+                if not msgs:
+                    continue
+                m = msgs[0]
+                if m.error() is None and m.offset() == d.offset:
+                    value = m.value()
+                    prefix = d.payload or b""
+                    if value is not None and value.startswith(prefix):
+                        found[(d.dlq_topic, d.partition, d.offset)] = value
+                break  # the message, a later one (ours is gone) or the end of the partition
+    finally:
+        consumer.close()
+    return [
+        dataclasses.replace(d, payload=whole, payload_truncated=False, payload_size=len(whole))
+        if (whole := found.get((d.dlq_topic, d.partition, d.offset))) is not None
+        else d
+        for d in letters
+    ]
+
+
+def prepare_replay(
+    conn: sqlite3.Connection,
+    conf: dict[str, str] | None,
+    targets: Iterable[DeadLetter],
+    *,
+    to: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> tuple[ReconcileReport, ReplayPlan]:
+    """Reconcile (not in a dry run), read truncated payloads back from their DLQ topic, then plan
+    ``targets`` plus every dead letter an interrupted run left open. With ``conf`` None nothing
+    talks to Kafka. Send the plan with ``Replayer(...).run(plan.items)``.
+    """
+    rec = ReconcileReport()
+    if conf is not None and not dry_run:
+        rec = reconcile(conn, conf)
+    letters = [*pending_dead_letters(conn), *targets]
+    if conf is not None:
+        letters = fetch_full_payloads(conf, letters)
+    return rec, plan_replay(conn, letters, to=to, force=force)

@@ -1,0 +1,348 @@
+"""What the overview shows, as pure queries over the store.
+
+* ``ServiceAggregator`` keeps per-service throughput, latency percentiles and error rates over the
+  last 15 minutes in buckets (for sparklines). It reads each span once: the first refresh reads
+  the window bucket by bucket through the ``start_ns`` index (a bucket with more than ``sample``
+  spans is read as ten evenly spread slices and scaled), later refreshes read only rows with a
+  larger ``id`` than the last one seen, so a refresh costs what arrived since, not what the
+  store holds. Durations
+  are binned in SQL (two significant decimal digits of the microseconds), so Python only merges
+  small histograms.
+* ``topic_panels`` reads the tap's time series (``topic.messages_per_s``, ``consumer.lag``,
+  ``dlq.depth``, ...) with SQL aggregates.
+* ``health`` says how fresh each source is. (The live tail's query is in ``console/tail.py``.)
+
+Only *entry* spans count for a service: SERVER and CONSUMER spans, and root spans, i.e. the work a
+service was asked to do, not every internal step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Health",
+    "ServiceAggregator",
+    "ServicePanel",
+    "TopicPanel",
+    "health",
+    "topic_panels",
+]
+
+NS = 1_000_000_000
+WINDOW_S = 15 * 60
+BUCKETS = 30
+
+_ENTRY = "(kind IN (2, 5) OR parent_span_id IS NULL)"
+# Two significant digits of the duration in microseconds, e.g. 12345 us -> 512 (5 digits, "12").
+_BIN = (
+    "length(CAST(max(end_ns - start_ns, 0) / 1000 AS TEXT)) * 100"
+    " + CAST(substr(CAST(max(end_ns - start_ns, 0) / 1000 AS TEXT), 1, 2) AS INTEGER)"
+)
+
+
+def _bin_ms(code: int) -> float:
+    """The duration (ms) a bin code stands for (its lower bound)."""
+    digits, lead = divmod(code, 100)
+    if digits <= 1:
+        return lead / 1000
+    return lead * 10 ** (digits - 2) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePanel:
+    service: str
+    spans: int
+    per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    error_rate: float
+    throughput: tuple[float, ...] = ()  # spans/s per bucket, oldest first
+    latency_p95: tuple[float, ...] = ()  # ms per bucket
+    errors: tuple[float, ...] = ()  # error rate per bucket
+
+
+@dataclass
+class _Bucket:
+    count: float = 0.0  # scaled when the history was sampled
+    errors: float = 0.0
+    bins: dict[int, float] = field(default_factory=dict)
+    p95: float | None = None  # cached until the bucket changes
+
+
+def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | None]:
+    total = sum(bins.values())
+    if not total:
+        return [None] * len(qs)
+    out: list[float | None] = []
+    ordered = sorted(bins.items())
+    for q in qs:
+        rank = q * total
+        seen = 0
+        value = _bin_ms(ordered[-1][0])
+        for code, n in ordered:
+            seen += n
+            if seen >= rank:
+                value = _bin_ms(code)
+                break
+        out.append(value)
+    return out
+
+
+class ServiceAggregator:
+    """Per-service panels over a sliding window, refreshed incrementally by span ``id``."""
+
+    def __init__(
+        self, window_s: int = WINDOW_S, buckets: int = BUCKETS, sample: int = 5000
+    ) -> None:
+        self.window_s = window_s
+        self.buckets = buckets
+        self.bucket_ns = window_s * NS // buckets
+        self.sample = sample
+        self._last_id: int | None = None
+        self._data: dict[str, dict[int, _Bucket]] = {}
+
+    def refresh(self, conn: sqlite3.Connection, now_ns: int) -> list[ServicePanel]:
+        """Read what arrived since the last call and return the panels, busiest service first."""
+        first = now_ns // self.bucket_ns - self.buckets + 1
+        start_ns = first * self.bucket_ns
+        conn.execute("BEGIN")
+        try:
+            top = conn.execute("SELECT max(id) FROM spans").fetchone()[0] or 0
+            if self._last_id is None:
+                for b in range(first, first + self.buckets):
+                    self._load_bucket(conn, b, top)
+            else:
+                # "+start_ns": walk the rowid range, not the whole window's start_ns index.
+                self._merge(
+                    conn.execute(
+                        f"SELECT service, start_ns / ? AS b, {_BIN} AS bin, count(*),"
+                        f" sum(status_code = 2) FROM spans"
+                        f" WHERE id > ? AND id <= ? AND +start_ns >= ? AND {_ENTRY}"
+                        " GROUP BY service, b, bin",
+                        (self.bucket_ns, self._last_id, top, start_ns),
+                    ),
+                    1.0,
+                )
+        finally:
+            conn.execute("COMMIT")
+        self._last_id = max(top, self._last_id or 0)
+        return self._panels(first, now_ns)
+
+    def _load_bucket(self, conn: sqlite3.Connection, b: int, top: int) -> None:
+        """One bucket of history: exact up to ``sample`` spans, else evenly spread slices of it
+        scaled up (a busy store holds millions of spans per window; the first refresh must not
+        sort them all)."""
+        lo, hi = b * self.bucket_ns, (b + 1) * self.bucket_ns
+        total = conn.execute(
+            "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ? AND +id <= ?",
+            (lo, hi, top),
+        ).fetchone()[0]
+        if not total:
+            return
+        slices = 1 if total <= self.sample else 10
+        per = total if slices == 1 else self.sample // slices
+        # Ten evenly spread slices in one statement, grouped once: few rows come back to Python.
+        part = (
+            "SELECT * FROM (SELECT service, kind, parent_span_id, start_ns, end_ns, status_code"
+            " FROM spans WHERE start_ns >= ? AND start_ns < ? AND +id <= ?"
+            " ORDER BY start_ns LIMIT ?)"
+        )
+        args: list[int] = []
+        for k in range(slices):
+            args += [lo + (hi - lo) * k // slices, hi, top, per]
+        rows = conn.execute(
+            f"SELECT service, {b} AS b, {_BIN} AS bin, sum({_ENTRY}),"
+            f" sum(status_code = 2 AND {_ENTRY}), count(*)"
+            f" FROM ({' UNION ALL '.join([part] * slices)}) GROUP BY service, bin",
+            args,
+        ).fetchall()
+        seen = sum(r[5] for r in rows)
+        self._merge([r[:5] for r in rows], total / max(1, seen))
+
+    def _merge(self, rows: Iterable[tuple[str, int, int, int, int]], scale: float) -> None:
+        for service, b, code, n, errors in rows:
+            if not n:
+                continue
+            buckets = self._data.setdefault(service, {})
+            bucket = buckets.get(b)
+            if bucket is None:
+                bucket = buckets[b] = _Bucket()
+            bucket.count += n * scale
+            bucket.errors += (errors or 0) * scale
+            bucket.bins[code] = bucket.bins.get(code, 0) + n * scale
+            bucket.p95 = None
+
+    def _panels(self, first: int, now_ns: int) -> list[ServicePanel]:
+        out: list[ServicePanel] = []
+        span_s = self.bucket_ns / NS
+        for service, buckets in list(self._data.items()):
+            for b in [b for b in buckets if b < first]:
+                del buckets[b]
+            if not buckets:
+                del self._data[service]
+                continue
+            merged: dict[int, float] = {}
+            count = errors = 0.0
+            tp, lat, err = [], [], []
+            for b in range(first, first + self.buckets):
+                bk = buckets.get(b)
+                if bk is None:
+                    tp.append(0.0)
+                    lat.append(0.0)
+                    err.append(0.0)
+                    continue
+                count += bk.count
+                errors += bk.errors
+                for code, n in bk.bins.items():
+                    merged[code] = merged.get(code, 0) + n
+                tp.append(bk.count / span_s)
+                if bk.p95 is None:
+                    bk.p95 = _percentiles(bk.bins, (0.95,))[0] or 0.0
+                lat.append(bk.p95)
+                err.append(bk.errors / bk.count if bk.count else 0.0)
+            elapsed_s = min(self.window_s, max(1.0, (now_ns - first * self.bucket_ns) / NS))
+            p50, p95, p99 = _percentiles(merged, (0.5, 0.95, 0.99))
+            out.append(
+                ServicePanel(
+                    service=service,
+                    spans=round(count),
+                    per_s=count / elapsed_s,
+                    p50_ms=p50,
+                    p95_ms=p95,
+                    p99_ms=p99,
+                    error_rate=errors / count if count else 0.0,
+                    throughput=tuple(tp),
+                    latency_p95=tuple(lat),
+                    errors=tuple(err),
+                )
+            )
+        out.sort(key=lambda p: (-p.spans, p.service))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPanel:
+    topic: str
+    messages_per_s: float | None = None
+    bytes_per_s: float | None = None
+    rate: tuple[float, ...] = ()  # messages/s per bucket, oldest first
+    lag: tuple[tuple[str, float], ...] = ()  # (group, total lag), largest first
+    dlq_depth: float | None = None
+    dlq_inflow_per_s: float | None = None
+
+    @property
+    def lag_total(self) -> float:
+        return sum(v for _, v in self.lag)
+
+
+_SERIES = (
+    "topic.messages_per_s",
+    "topic.bytes_per_s",
+    "consumer.lag",
+    "consumer.lag_total",
+    "dlq.depth",
+    "dlq.inflow_per_s",
+)
+
+
+def topic_panels(
+    conn: sqlite3.Connection,
+    now_ns: int,
+    *,
+    window_s: int = WINDOW_S,
+    buckets: int = BUCKETS,
+    fresh_s: int = 120,
+) -> list[TopicPanel]:
+    """Per-topic rates, lag per group and DLQ depth; a value older than ``fresh_s`` is gone."""
+    bucket_ns = window_s * NS // buckets
+    first = now_ns // bucket_ns - buckets + 1
+    latest: dict[tuple[str, str], dict[str, float]] = {}
+    marks = ",".join("?" * len(_SERIES))
+    for name, subject, detail, value, _t in conn.execute(
+        f"SELECT name, subject, detail, value, max(time_ns) FROM series"
+        f" WHERE name IN ({marks}) AND time_ns >= ? AND time_ns <= ?"
+        " GROUP BY name, subject, detail",
+        (*_SERIES, now_ns - fresh_s * NS, now_ns),
+    ):
+        latest.setdefault((name, subject), {})[detail] = value
+    rates: dict[str, list[float]] = {}
+    for subject, b, avg in conn.execute(
+        "SELECT subject, time_ns / ? AS b, avg(value) FROM series"
+        " WHERE name = 'topic.messages_per_s' AND time_ns >= ? AND time_ns <= ?"
+        " GROUP BY subject, b",
+        (bucket_ns, first * bucket_ns, now_ns),
+    ):
+        row = rates.setdefault(subject, [0.0] * buckets)
+        if 0 <= b - first < buckets:
+            row[b - first] = avg
+    topics = sorted({s for _, s in latest} | set(rates))
+    out = []
+    for t in topics:
+        groups: dict[str, float] = dict(latest.get(("consumer.lag_total", t), {}))
+        for detail, v in latest.get(("consumer.lag", t), {}).items():
+            group = detail.rsplit("/", 1)[0]
+            if ("consumer.lag_total", t) not in latest:
+                groups[group] = groups.get(group, 0.0) + v
+        out.append(
+            TopicPanel(
+                topic=t,
+                messages_per_s=_one(latest.get(("topic.messages_per_s", t))),
+                bytes_per_s=_one(latest.get(("topic.bytes_per_s", t))),
+                rate=tuple(rates.get(t, ())),
+                lag=tuple(sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))),
+                dlq_depth=_one(latest.get(("dlq.depth", t))),
+                dlq_inflow_per_s=_one(latest.get(("dlq.inflow_per_s", t))),
+            )
+        )
+    return out
+
+
+def _one(values: dict[str, float] | None) -> float | None:
+    return None if not values else sum(values.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How fresh each source is: seconds since its newest record (None: never seen)."""
+
+    last_span_s: float | None
+    last_hop_s: float | None
+    last_series_s: float | None
+    services: int
+    collector: str = "unknown"  # up, idle, down, unknown (from the runtime when in-process)
+    tap: str = "unknown"
+    broker: str = "unknown"
+    detail: str = ""
+
+
+def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
+    """Freshness from the store; ``runtime`` (an in-process daemon's status) overrides states."""
+
+    def age(sql: str) -> float | None:
+        t = conn.execute(sql).fetchone()[0]
+        return None if t is None else max(0.0, (now_ns - t) / NS)
+
+    span_s = age("SELECT max(last_seen_ns) FROM services")
+    hop_s = age("SELECT max(seen_ns) FROM hops")
+    series_s = age("SELECT max(time_ns) FROM series")
+    services = conn.execute("SELECT count(*) FROM services").fetchone()[0]
+    rt = runtime or {}
+    tap_s = min((x for x in (hop_s, series_s) if x is not None), default=None)
+
+    def state(a: float | None) -> str:
+        return "unknown" if a is None else ("up" if a < 30 else "idle")
+
+    return Health(
+        last_span_s=span_s,
+        last_hop_s=hop_s,
+        last_series_s=series_s,
+        services=services,
+        collector=rt.get("collector", state(span_s)),
+        tap=rt.get("tap", state(tap_s)),
+        broker=rt.get("broker", state(series_s)),
+        detail=rt.get("detail", ""),
+    )

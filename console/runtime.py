@@ -1,0 +1,80 @@
+"""The collector and the Kafka tap run inside the ``tui`` process: a ``Daemon`` (console/daemon.py)
+with the OTLP receivers and the tap as components, plus the one-word states the health line shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.daemon import Daemon
+from console.errors import InputError
+from console.store import Store
+
+__all__ = ["DEFAULT_TOPICS", "InProcessRuntime", "start_runtime"]
+
+#: Without --topics the tap follows every topic but Kafka's internal ones (``__consumer_offsets``).
+DEFAULT_TOPICS = "^[^_].*"
+
+
+class InProcessRuntime:
+    """A started daemon; ``status()`` maps its health to the TUI's states, ``stop()`` ends it."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def status(self) -> dict[str, str]:
+        h = self.daemon.health()
+        comps: dict[str, dict[str, object]] = h["components"]  # type: ignore[assignment]
+        out: dict[str, str] = {}
+        errors: list[str] = []
+        receivers = [c for name, c in comps.items() if name.startswith("otlp")]
+        if receivers:
+            out["collector"] = "up" if all(c.get("listening") for c in receivers) else "down"
+        tap = comps.get("kafka-tap")
+        if tap is not None:
+            out["tap"] = "up" if tap.get("running") else "down"
+            out["broker"] = "up" if tap.get("connected") else "down"
+            if tap.get("last_error") and not tap.get("connected"):
+                errors.append(f"tap: {tap['last_error']}")
+        writer: dict[str, object] = h["writer"]  # type: ignore[assignment]
+        if writer.get("last_error"):
+            errors.append(f"store: {writer['last_error']}")
+        if errors:
+            out["detail"] = "; ".join(errors)[:120]
+        return out
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+def start_runtime(
+    db_path: Path,
+    *,
+    bootstrap: str,
+    topics: str | None,
+    otlp_grpc: str,
+    otlp_http: str,
+) -> InProcessRuntime:
+    """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``."""
+    from console.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
+
+    tap = None
+    if topics is None or topics.strip().lower() != "off":
+        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka={"bootstrap.servers": bootstrap})
+    daemon = build_daemon(
+        Store.open(db_path),
+        otlp=OtlpSettings(
+            grpc_at=listen_address("--otlp-grpc", otlp_grpc),
+            http_at=listen_address("--otlp-http", otlp_http),
+        ),
+        tap=tap,
+    )
+    try:
+        daemon.start()
+    except OSError as exc:
+        daemon.stop()
+        raise InputError(
+            f"cannot listen for OTLP: {exc}; pass other --otlp-grpc/--otlp-http addresses, "
+            "or --attach to a running serve"
+        ) from None
+    return InProcessRuntime(daemon)

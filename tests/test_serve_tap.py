@@ -1,0 +1,50 @@
+"""``serve --topics`` runs the Kafka tap beside the OTLP receivers: both land in one store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from confluent_kafka import Producer
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.otlp_helpers import Serve, rows, wait_for
+
+
+def test_serve_with_topics_joins_spans_and_hops(
+    db_path: Path, kafka_bootstrap: str, topic: str
+) -> None:
+    with Serve(
+        db_path,
+        "--topics",
+        topic,
+        "--bootstrap",
+        kafka_bootstrap,
+        "--group",
+        f"tap-{topic}",
+        "--from-beginning",
+    ) as serve:
+        provider = TracerProvider(resource=Resource.create({"service.name": "upload"}))
+        provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=serve.grpc_target, insecure=True))
+        )
+        tracer = provider.get_tracer("test")
+        producer = Producer({"bootstrap.servers": kafka_bootstrap})
+        with tracer.start_as_current_span("publish", attributes={"correlation.id": "c-7"}) as span:
+            ctx = span.get_span_context()
+            traceparent = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
+            producer.produce(
+                topic,
+                value=b'{"artwork": 1}',
+                headers=[("x-correlation-id", b"c-7"), ("traceparent", traceparent.encode())],
+            )
+        assert producer.flush(30) == 0
+        provider.shutdown()
+        wait_for(lambda: rows(db_path, "SELECT count(*) FROM hops")[0][0] == 1, timeout=60)
+        wait_for(lambda: rows(db_path, "SELECT count(*) FROM spans")[0][0] == 1, timeout=30)
+    hop = rows(db_path, "SELECT topic, correlation_id, trace_id FROM hops")[0]
+    span_row = rows(db_path, "SELECT trace_id, correlation_id, service FROM spans")[0]
+    assert tuple(hop) == (topic, "c-7", f"{ctx.trace_id:032x}")
+    assert tuple(span_row) == (f"{ctx.trace_id:032x}", "c-7", "upload")

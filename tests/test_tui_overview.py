@@ -1,0 +1,99 @@
+"""The overview and the live tail, driven with the pilot over a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.model import Span
+from console.store import Store
+from tests.tui_data import NOW, demo_records, demo_spans
+from tests.tui_helpers import screen_text, wait_for
+from tui import make_app
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_overview_shows_a_service_after_spans_arrive(db_path: Path) -> None:
+    store = Store.open(db_path)
+    app = make_app(db_path, now=NOW, refresh_s=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "OTEL_EXPORTER_OTLP_ENDPOINT" in screen_text(app))
+        assert "handoff-console demo" in screen_text(app)
+        with store.writer(flush_ms=20) as writer:
+            writer.submit(demo_spans(NOW))
+            writer.flush()
+        await wait_for(pilot, lambda: "upload-service" in screen_text(app))
+        text = screen_text(app)
+        assert "catalog-service" in text and "OTEL_EXPORTER" not in text
+        row = next(line for line in text.splitlines() if "catalog-service" in line)
+        assert "10%" in row  # one upload in ten fails in the catalog
+
+
+async def test_overview_at_80x24_drills_into_journeys_and_back(db_path: Path) -> None:
+    Store.open(db_path).write(demo_records())
+    app = make_app(db_path, now=NOW, refresh_s=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "canvasflow.uploads.dlq" in screen_text(app))
+        text = screen_text(app)
+        assert "image-processor" in text and "● collector" in text
+        await pilot.press("j", "k", "down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "journeys")
+        assert app.drill is not None and app.drill.kind == "service"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.current_mode == "overview")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "command palette" in screen_text(app))
+        await pilot.press("escape")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
+    store = Store.open(db_path)
+    store.write(demo_records())
+    app = make_app(db_path, now=NOW, refresh_s=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "200 shown" in screen_text(app))
+        await pilot.press("slash")
+        await pilot.press(*"corr-0119")
+        await wait_for(pilot, lambda: "shown matching 'corr-0119'" in screen_text(app))
+        shown = app.screen.query_one("#tail").row_count
+        assert shown == 5  # four spans and one hop of that upload
+        await pilot.press("enter", "p")
+        await wait_for(pilot, lambda: "paused" in screen_text(app))
+        fresh = Span(
+            "a" * 32,
+            "b" * 16,
+            "late",
+            NOW,
+            NOW + 1,
+            "upload-service",
+            kind=2,
+            correlation_id="corr-0119-late",
+        )
+        store.write([fresh])
+        await pilot.pause(0.4)
+        assert app.screen.query_one("#tail").row_count == shown
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.screen.query_one("#tail").row_count == shown + 1)
+
+
+async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
+    Store.open(db_path).write(demo_records())
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for title, mode in (
+            ("Live tail", "tail"),
+            ("Dead letters", "dlq"),
+            ("Journeys", "journeys"),
+        ):
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
+            await pilot.press(*title)
+            await wait_for(pilot, lambda t=title: f"{t}:" in screen_text(app))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda m=mode: app.current_mode == m)

@@ -1,0 +1,96 @@
+"""The overview's queries over a real store: throughput, percentiles, errors, topics, health."""
+
+from __future__ import annotations
+
+import random
+
+from console.model import Span
+from console.panels import ServiceAggregator, health, topic_panels
+from console.store import Store
+from console.tail import tail
+from tests.tui_data import MS, NOW, S, demo_records
+
+
+def test_services_percentiles_and_errors(store: Store) -> None:
+    spans = [
+        Span(
+            trace_id=f"{i:032x}",
+            span_id=f"{i:016x}",
+            name="GET /x",
+            kind=2,
+            start_ns=NOW - 100 * S + i * 10 * MS,
+            end_ns=NOW - 100 * S + i * 10 * MS + (i + 1) * MS,  # 1..100 ms
+            service="api",
+            status_code=2 if i < 5 else 0,
+        )
+        for i in range(100)
+    ]
+    # An internal child span does not count as the service's work.
+    spans.append(
+        Span("f" * 32, "e" * 16, "inner", NOW - S, NOW, "api", parent_span_id="0" * 16, kind=1)
+    )
+    store.write(spans)
+    conn = store.connect()
+    [api] = ServiceAggregator().refresh(conn, NOW)
+    assert api.service == "api"
+    assert api.spans == 100
+    assert api.error_rate == 0.05
+    assert 49 <= api.p50_ms <= 51
+    assert 94 <= api.p95_ms <= 96
+    assert 98 <= api.p99_ms <= 100
+    assert len(api.throughput) == 30 and sum(api.throughput) > 0
+
+
+def test_incremental_refresh_reads_only_new_rows(store: Store) -> None:
+    agg = ServiceAggregator()
+    conn = store.connect()
+    assert agg.refresh(conn, NOW) == []
+    store.write(demo_records())
+    first = {p.service: p.spans for p in agg.refresh(conn, NOW)}
+    assert first == dict.fromkeys(first, 120) and len(first) == 4
+    again = {p.service: p.spans for p in agg.refresh(conn, NOW)}
+    assert again == first  # nothing counted twice
+    # Fifteen minutes later everything has slid out of the window.
+    assert agg.refresh(conn, NOW + 16 * 60 * S) == []
+
+
+def test_topics_lag_dlq_and_health(store: Store) -> None:
+    store.write(demo_records())
+    conn = store.connect()
+    topics = {t.topic: t for t in topic_panels(conn, NOW)}
+    uploads = topics["canvasflow.uploads"]
+    assert uploads.messages_per_s == 4
+    assert uploads.lag == (("image-processor", 9.0),)
+    assert topics["canvasflow.uploads.dlq"].dlq_depth == 3
+    h = health(conn, NOW)
+    assert h.services == 4 and h.collector in {"up", "idle"} and h.tap == "up"
+    batch = tail(conn, 0, 0, limit=50)
+    assert len(batch.spans) == 50 and len(batch.hops) == 50
+    assert tail(conn, batch.last_span_id, batch.last_hop_id).spans == ()
+
+
+def test_sampled_history_stays_close_to_exact(store: Store) -> None:
+    """A busy bucket is read as ten slices and scaled: totals and p95 stay close to exact."""
+    services = ("a", "b", "c")
+    rnd = random.Random(7)  # real traffic interleaves services irregularly
+    store.write(
+        [
+            Span(
+                f"{i:032x}",
+                f"{i:016x}",
+                "op",
+                NOW - 600 * S + i * 200 * MS,
+                NOW - 600 * S + i * 200 * MS + rnd.randint(1, 100) * MS,
+                rnd.choice(services),
+                kind=2,
+            )
+            for i in range(3000)
+        ]
+    )
+    conn = store.connect()
+    exact = {p.service: p for p in ServiceAggregator().refresh(conn, NOW)}
+    sampled = {p.service: p for p in ServiceAggregator(sample=100).refresh(conn, NOW)}
+    assert exact.keys() == sampled.keys() == set(services)
+    for name, p in exact.items():
+        assert abs(sampled[name].spans - p.spans) <= 0.15 * p.spans
+        assert abs(sampled[name].p95_ms - p.p95_ms) <= 0.15 * p.p95_ms

@@ -1,0 +1,85 @@
+"""Snapshots of named UI states, with deterministic data (fixed ids, timestamps and ``now``).
+
+Regenerate after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from console.store import Store
+from tests.tui_data import NOW, demo_dead_letters, demo_records
+from tests.tui_helpers import wait_for
+from tui import make_app
+
+SIZE = (100, 30)
+CONTRACTS = Path(__file__).parent / "tui_contracts"
+
+
+def _app(db_path: Path):  # type: ignore[no-untyped-def]
+    Store.open(db_path).write(demo_records())
+    return make_app(db_path, now=NOW, refresh_s=3600)
+
+
+def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _app(db_path)
+
+    async def loaded(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: app.screen.query_one("#topics").row_count == 3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    Store.open(db_path)
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+
+    async def loaded(pilot: Pilot) -> None:
+        health = app.screen.query_one("#health")
+        await wait_for(pilot, lambda: "collector unknown" in str(health.render()))
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
+
+
+def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]
+    Store.open(db_path).write([*demo_records(), *demo_dead_letters()])
+    return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS)
+
+
+def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _dlq_app(db_path)
+
+    async def selected(pilot: Pilot) -> None:
+        await pilot.press("3")
+        pane = app.screen.query_one("#dlq-detail-text")
+        await wait_for(pilot, lambda: "canvasflow.orders-dlt:0:8" in str(pane.render()))
+        await pilot.press("j")
+        await wait_for(pilot, lambda: "canvasflow.orders-dlt:0:7" in str(pane.render()))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=selected)
+
+
+def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _dlq_app(db_path)
+
+    async def editing(pilot: Pilot) -> None:
+        await pilot.press("3")
+        pane = app.screen.query_one("#dlq-detail-text")
+        await wait_for(pilot, lambda: "canvasflow.orders-dlt:0:8" in str(pane.render()))
+        await pilot.press("j")
+        await wait_for(pilot, lambda: "canvasflow.orders-dlt:0:7" in str(pane.render()))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "DlqEditScreen")
+        head = app.screen.query_one("#edit-head")
+        await wait_for(pilot, lambda: "error(s)" in str(head.render()))
+        editor = app.screen.query_one("#editor")
+        # No focused widget: no cursor, whose blink phase would make the picture flaky.
+        editor.cursor_blink = False
+        app.screen.set_focus(None)
+        await wait_for(pilot, lambda: not editor.has_focus)
+        editor.refresh()
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=editing)

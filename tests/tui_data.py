@@ -1,0 +1,123 @@
+"""Deterministic demo traffic for the TUI tests: fixed ids and timestamps around ``NOW``."""
+
+from __future__ import annotations
+
+from console.model import DeadLetter, Hop, SeriesPoint, Span
+
+NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
+S = 1_000_000_000
+MS = 1_000_000
+
+SERVICES = ("upload-service", "image-processor", "catalog-service", "order-orchestrator")
+
+
+def demo_spans(now: int = NOW, n: int = 120) -> list[Span]:
+    """``n`` uploads spread over the last 10 minutes, each through four services."""
+    out: list[Span] = []
+    for i in range(n):
+        t = now - 600 * S + i * (600 * S // n)
+        trace = f"{i + 1:032x}"
+        corr = f"corr-{i:04d}"
+        parent = None
+        for j, service in enumerate(SERVICES):
+            sid = f"{i + 1:08x}{j + 1:08x}"
+            start = t + j * 20 * MS
+            dur = (5 + (i * 7 + j * 13) % 60) * MS
+            out.append(
+                Span(
+                    trace_id=trace,
+                    span_id=sid,
+                    parent_span_id=parent,
+                    name="POST /uploads" if j == 0 else f"process canvasflow.step{j}",
+                    kind=2 if j == 0 else 5,
+                    start_ns=start,
+                    end_ns=start + dur,
+                    service=service,
+                    status_code=2 if (service == "catalog-service" and i % 10 == 0) else 0,
+                    correlation_id=corr,
+                )
+            )
+            parent = sid
+    return out
+
+
+def demo_hops(now: int = NOW, n: int = 120) -> list[Hop]:
+    return [
+        Hop(
+            topic="canvasflow.uploads",
+            partition=i % 3,
+            offset=i // 3,
+            timestamp_ms=(now - 600 * S + i * (600 * S // n)) // MS,
+            size=300,
+            correlation_id=f"corr-{i:04d}",
+            trace_id=f"{i + 1:032x}",
+            seen_ns=now - 600 * S + i * (600 * S // n) + 5 * MS,
+        )
+        for i in range(n)
+    ]
+
+
+def demo_series(now: int = NOW) -> list[SeriesPoint]:
+    out: list[SeriesPoint] = []
+    for k in range(0, 900, 15):
+        t = now - k * S
+        out.append(SeriesPoint("topic.messages_per_s", "canvasflow.uploads", t, 4 + (k // 15) % 5))
+        out.append(SeriesPoint("topic.messages_per_s", "canvasflow.artworks", t, 2 + (k // 30) % 3))
+        for p in range(3):
+            out.append(
+                SeriesPoint("consumer.lag", "canvasflow.uploads", t, 2 + p, f"image-processor/{p}")
+            )
+    out.append(SeriesPoint("dlq.depth", "canvasflow.uploads.dlq", now - 5 * S, 3))
+    out.append(SeriesPoint("dlq.inflow_per_s", "canvasflow.uploads.dlq", now - 5 * S, 0.2))
+    return out
+
+
+def demo_records(now: int = NOW) -> list:
+    return [*demo_spans(now), *demo_hops(now), *demo_series(now)]
+
+
+def demo_dead_letters(now: int = NOW) -> list[DeadLetter]:
+    """Two Spring-format dead letters of canvasflow.orders with fixed coordinates and times."""
+    from tests.dlq_headers_fixture import spring_dlt_headers
+
+    out = []
+    for i, (payload, message) in enumerate(
+        (
+            (b'{"order_id":"o-17","quantity":"two","sku":"canvas-40x60"}', "quantity: not an int"),
+            (b'{"quantity":1,"sku":"print-a3"}', "order_id missing"),
+        )
+    ):
+        ts = (now - (300 - i * 60) * S) // MS
+        headers = [
+            ("x-correlation-id", f"corr-{i + 3:04d}".encode()),
+            *spring_dlt_headers(
+                topic="canvasflow.orders",
+                partition=0,
+                offset=40 + i,
+                timestamp_ms=ts - 50,
+                group="order-orchestrator",
+                message=message,
+            ),
+        ]
+        out.append(
+            DeadLetter(
+                dlq_topic="canvasflow.orders-dlt",
+                partition=0,
+                offset=7 + i,
+                timestamp_ms=ts,
+                headers=tuple(headers),
+                payload=payload,
+                payload_size=len(payload),
+                convention="spring",
+                original_topic="canvasflow.orders",
+                original_partition=0,
+                original_offset=40 + i,
+                original_timestamp_ms=ts - 50,
+                consumer_group="order-orchestrator",
+                exception_class="org.springframework.kafka.support.serializer.DeserializationException",
+                exception_message=message,
+                correlation_id=f"corr-{i + 3:04d}",
+                first_seen_ns=ts * MS,
+            )
+        )
+    return out

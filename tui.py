@@ -1,0 +1,48 @@
+"""handoff-console's terminal UI: ``make_app(...)`` builds it (the ``tui`` command and the tests).
+
+    from tui import make_app
+    app = make_app("handoff.db")                 # reads the store, in-process runtime optional
+    app.run()
+
+The Textual screens, widgets, messages and styles live in the ``tui_app`` package beside this file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tui_app.app import HandoffApp
+from tui_app.source import DataSource, Runtime
+
+__all__ = ["HandoffApp", "Runtime", "make_app"]
+
+
+def make_app(
+    db_path: str | os.PathLike[str],
+    *,
+    attach: bool = False,
+    runtime: Runtime | None = None,
+    now: int | Callable[[], int] | None = None,
+    refresh_s: float = 1.0,
+    bootstrap: str | None = None,
+    contracts_dir: str | os.PathLike[str] | None = None,
+) -> HandoffApp:
+    """Build the app over the store at ``db_path``.
+
+    ``attach``: only read a store a running ``serve`` writes (the health line says so).
+    ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
+    health line shows; the caller starts and stops it.
+    ``now``: a fixed time in ns (or a clock) so tests and snapshots are deterministic.
+    ``bootstrap``: Kafka for DLQ replay; ``contracts_dir``: JSON Schemas for DLQ validation.
+    """
+    clock = (lambda: now) if isinstance(now, int) else now
+    source = DataSource(
+        Path(db_path),
+        clock=clock,
+        runtime=runtime,
+        bootstrap=bootstrap,
+        contracts_dir=Path(contracts_dir) if contracts_dir else None,
+    )
+    return HandoffApp(source, attach=attach, refresh_s=refresh_s)

@@ -1,0 +1,111 @@
+"""Every Textual message of the app, as small dataclasses.
+
+Workers compute in threads and post these; widgets and screens only render what they carry.
+The high-rate ones (overview and tail refreshes) are ``no_dispatch``-free but carry whole
+snapshots, so a late one simply replaces what an earlier one showed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from console.panels import Health, ServicePanel, TopicPanel
+from console.tail import TailBatch
+
+__all__ = [
+    "AuditLoaded",
+    "DeadLetterDetail",
+    "DeadLettersLoaded",
+    "DrillDown",
+    "EditValidated",
+    "JourneyLoaded",
+    "JourneysLoaded",
+    "LoadFailed",
+    "OverviewData",
+    "ReplayDone",
+    "ReplayProgress",
+    "TailData",
+]
+
+
+@dataclass
+class OverviewData(Message):
+    services: list[ServicePanel]
+    topics: list[TopicPanel]
+    health: Health
+    took_ms: float
+
+
+@dataclass
+class TailData(Message):
+    batch: TailBatch
+
+
+@dataclass
+class DrillDown(Message):
+    """The user picked a service or a topic on the overview: show its journeys."""
+
+    kind: str  # "service" or "topic"
+    value: str
+
+
+@dataclass
+class JourneysLoaded(Message):
+    rows: list[Any]  # console.journeys.JourneySummary
+    query: str
+
+
+@dataclass
+class JourneyLoaded(Message):
+    journey: Any | None  # console.journeys.Journey
+    query: str
+    error: str = ""
+
+
+@dataclass
+class DeadLettersLoaded(Message):
+    rows: list[Any]  # console.model.DeadLetter
+
+
+@dataclass
+class DeadLetterDetail(Message):
+    coordinates: str
+    text: str  # rendered detail (headers, payload, verdict)
+    payload: str  # the payload as editable text
+    verdict_ok: bool | None
+    history: list[str]
+
+
+@dataclass
+class EditValidated(Message):
+    text: str
+    errors: list[tuple[int | None, str]]  # (line, message)
+
+
+@dataclass
+class ReplayProgress(Message):
+    done: int
+    total: int
+
+
+@dataclass
+class ReplayDone(Message):
+    coordinates: list[str]
+    ok: bool
+    summary: str
+
+
+@dataclass
+class LoadFailed(Message):
+    """A worker failed: the one place errors are reported (a notification)."""
+
+    what: str
+    error: str
+
+
+@dataclass
+class AuditLoaded(Message):
+    entries: list[Any]  # console.model.AuditEntry

@@ -1,0 +1,284 @@
+"""The one seam between the screens' workers and the domain: console/journeys, console/dlq,
+console/dlq_show, console/dlq_fix, console/dlq_replay and console/contracts — the same functions
+the CLI calls. Every function takes the ``DataSource`` and runs in a worker thread.
+
+Reads share the source's connection under its lock; writes (fix, replay, discard) open their own
+connection so a long bulk replay never holds up the overview's refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from tui_app.messages import DeadLetterDetail
+from tui_app.source import DataSource
+
+__all__ = [
+    "audit",
+    "dead_letter_detail",
+    "discard",
+    "editable_payload",
+    "errors_by_line",
+    "find_journey",
+    "list_dead_letters",
+    "query_kind",
+    "recent_journeys",
+    "replay",
+    "save_fix",
+    "validate_payload",
+]
+
+_COORD = re.compile(r"^(?P<topic>.+):(?P<partition>\d+):(?P<offset>\d+)$")
+_TRACE = re.compile(r"^[0-9a-f]{32}$")
+
+
+@contextmanager
+def _own_connection(source: DataSource) -> Iterator[sqlite3.Connection]:
+    conn = source.store.connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+# journeys ----------------------------------------------------------------------------------
+def query_kind(text: str) -> tuple[str, str]:
+    """What a search box names: a Kafka coordinate (``message``), a trace id or a correlation id."""
+    text = text.strip()
+    if _COORD.match(text):
+        return "message", text
+    if _TRACE.match(text.lower()):
+        return "trace_id", text.lower()
+    return "correlation_id", text
+
+
+def find_journey(source: DataSource, text: str) -> Any | None:
+    from console.journeys import journey
+
+    kind, value = query_kind(text)
+    now = source.clock()
+    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))
+    if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
+        found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
+    return found
+
+
+def recent_journeys(
+    source: DataSource,
+    *,
+    status: str | None,
+    service: str | None,
+    topic: str | None,
+    limit: int = 100,
+) -> list[Any]:
+    from console.journeys import journey, journeys
+
+    now = source.clock()
+    if topic is None:
+        return source.call(
+            lambda conn: journeys(conn, status=status, service=service, limit=limit, now_ns=now)
+        )
+
+    def by_topic(conn: sqlite3.Connection) -> list[Any]:
+        # The journeys that crossed this topic (or were dead-lettered to it), newest first.
+        cids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT correlation_id FROM (SELECT correlation_id, max(seen_ns) AS t FROM hops"
+                " WHERE topic = ? AND correlation_id IS NOT NULL GROUP BY correlation_id"
+                " UNION ALL SELECT correlation_id, max(first_seen_ns) FROM dead_letters"
+                " WHERE (dlq_topic = ? OR original_topic = ?) AND correlation_id IS NOT NULL"
+                " GROUP BY correlation_id) GROUP BY correlation_id ORDER BY max(t) DESC LIMIT ?",
+                (topic, topic, topic, limit),
+            )
+        ]
+        out = []
+        for cid in cids:
+            j = journey(conn, correlation_id=cid, now_ns=now)
+            if j is not None and (status is None or j.status == status):
+                out.append(j.summary())
+        return out
+
+    return source.call(by_topic)
+
+
+# dead letters ------------------------------------------------------------------------------
+def _contracts(source: DataSource) -> Any:
+    from console.contracts import open_contracts
+
+    return open_contracts(source.contracts_dir, strict=False)
+
+
+def list_dead_letters(source: DataSource, *, status: str | None, text: str | None) -> list[Any]:
+    """``dlq list``'s rows; ``text`` matches a topic, an error or a correlation id."""
+    from console.dlq import DlqFilter, list_dead_letters
+
+    if not text:
+        return source.call(lambda conn: list_dead_letters(conn, DlqFilter(status=status)))
+    seen: dict[str, Any] = {}
+    for flt in (
+        DlqFilter(status=status, topic=text),
+        DlqFilter(status=status, error=text),
+        DlqFilter(status=status, correlation_id=text),
+    ):
+        for item in source.call(lambda conn, f=flt: list_dead_letters(conn, f)):
+            seen.setdefault(item.coordinates, item)
+    return sorted(seen.values(), key=lambda d: (-d.timestamp_ms, d.coordinates))
+
+
+def editable_payload(payload: bytes | None) -> str:
+    from console.dlq_fix import editable_text
+    from console.errors import InputError
+
+    try:
+        return editable_text(payload)
+    except InputError:
+        return ""
+
+
+def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
+    """``dlq show`` for the detail pane, rendered as ``Text``, and the payload to edit."""
+    from console.dlq_show import show
+
+    contracts = _contracts(source)
+    detail = source.call(lambda conn: show(conn, coords, contracts))
+    d = detail.dead_letter
+    t = Text()
+    t.append(f"{d.coordinates}", style="bold")
+    t.append(f"  {d.status}  {d.convention} headers  {d.payload_size} B\n")
+    if d.original_topic:
+        t.append(f"from {d.original_topic}:{d.original_partition}:{d.original_offset}")
+        t.append(f"  group {d.consumer_group or '-'}\n")
+    if d.exception_class or d.exception_message:
+        t.append(f"{d.exception_class or ''}: {d.exception_message or ''}\n", style="red")
+    t.append("journey: ", style="bold")
+    t.append(detail.journey + "\n")
+    v = detail.fixed_verdict or detail.verdict
+    which = f"fix v{len(detail.fixes)}" if detail.fixed_verdict else "original"
+    style = {"valid": "bold green", "invalid": "bold red"}.get(v.status, "yellow")
+    source = v.source if "://" in v.source else Path(v.source).name
+    t.append(f"contract {source} ({which}): ", style="bold")
+    t.append(v.status, style=style)
+    if v.valid is None and v.note:
+        t.append(f" {v.note}")
+    t.append("\n")
+    for viol in v.violations:
+        t.append(f"  {viol}\n", style="red")
+    t.append("headers\n", style="bold")
+    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq_show.py
+        t.append(f"  {h.name}", style="cyan")
+        t.append(f": {h.value}\n")
+    t.append(f"payload ({detail.payload_kind})\n", style="bold")
+    t.append(detail.payload_text + "\n")
+    if detail.fixed_text is not None:
+        t.append(f"fixed payload (v{len(detail.fixes)})\n", style="bold green")
+        t.append(detail.fixed_text + "\n")
+    history = [
+        f"replay #{r.replay_count} → {r.target_topic}:{r.target_partition}:{r.target_offset}"
+        f" {r.state}" + (f" ({r.error})" if r.error else "")
+        for r in detail.replays
+    ]
+    if history:
+        t.append("replays\n", style="bold")
+        for line in history:
+            t.append(f"  {line}\n")
+    latest = detail.fixes[-1].payload if detail.fixes else d.payload
+    return DeadLetterDetail(
+        coords, t, editable_payload(latest), v.valid if v.valid is not None else None, history
+    )
+
+
+def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[int | None, str]]:
+    """The contract's verdict on edited text, as (line in ``text``, message); [] when valid."""
+    from console.contracts import check, pretty_json
+    from console.dlq import contract_topic, get_dead_letter
+    from console.dlq_fix import from_editor
+
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [(exc.lineno, f"not JSON: {exc.msg} (column {exc.colno})")]
+    d = source.call(lambda conn: get_dead_letter(conn, coords))
+    verdict = check(_contracts(source), contract_topic(d), from_editor(text))
+    if verdict.valid is not False:
+        return []
+    same_layout = text.strip() == pretty_json(document).strip()
+    if same_layout:
+        return [(v.line, f"{v.path}: {v.message}") for v in verdict.violations]
+    return errors_by_line(text, [(v.path, f"{v.path}: {v.message}") for v in verdict.violations])
+
+
+def save_fix(source: DataSource, coords: str, text: str) -> str:
+    """Store the edited payload as the next fixed version (``dlq fix``); returns the result."""
+    from console.dlq_fix import from_editor, prepare_fix
+    from console.dlq_fix import save_fix as store_fix
+
+    contracts = _contracts(source)
+    with _own_connection(source) as conn:
+        fixed = store_fix(conn, prepare_fix(conn, coords, from_editor(text), contracts))
+    return f"stored fix v{fixed.version} of {coords}"
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -> tuple[bool, str]:
+    """``dlq replay``: one replay at a time per store; reconcile, plan, send through the
+    idempotent producer (the same calls as the CLI)."""
+    from console.dlq import get_dead_letter
+    from console.dlq_replay import Replayer, prepare_replay, replay_lock
+
+    if not source.bootstrap:
+        return False, "no Kafka bootstrap servers: start the console with --bootstrap"
+    conf = {"bootstrap.servers": source.bootstrap}
+    with _own_connection(source) as conn, replay_lock(conn):
+        targets = [get_dead_letter(conn, c) for c in coords]
+        _, plan = prepare_replay(conn, conf, targets)
+        if not plan.items:
+            reason = plan.refused[0].reason if plan.refused else "nothing to replay"
+            return False, f"not replayed: {reason}"
+        report = Replayer(conn, conf, progress=progress).run(plan.items)
+    ok = report.failed == 0 and not report.errors
+    summary = f"replayed {report.acked} message(s)"
+    if report.failed:
+        summary += f", {report.failed} failed: " + "; ".join(list(report.errors.values())[:2])
+    if plan.refused:
+        summary += f", {len(plan.refused)} skipped"
+    return ok, summary
+
+
+def discard(source: DataSource, coords: str) -> str:
+    from console.dlq import discard as discard_dead_letters
+    from console.dlq import get_dead_letter
+
+    with _own_connection(source) as conn:
+        result = discard_dead_letters(conn, [get_dead_letter(conn, coords)], reason="tui")
+    return result.get(coords, "")
+
+
+def audit(source: DataSource) -> list[Any]:
+    from console.dlq import audit_log
+
+    return source.call(lambda conn: audit_log(conn, limit=500))
+
+
+def errors_by_line(text: str, errors: list[tuple[str, str]]) -> list[tuple[int | None, str]]:
+    """Map (JSON path, message) to the line of ``text`` where the path's last key sits."""
+    lines = text.splitlines()
+    out: list[tuple[int | None, str]] = []
+    for path, message in errors:
+        key = re.split(r"[.\[\]]", path.rstrip("]"))[-1].strip("\"'") if path else ""
+        line = None
+        if key and not key.isdigit() and key != "$":
+            needle = json.dumps(key)
+            line = next((i for i, ln in enumerate(lines, 1) if needle in ln), None)
+        out.append((line, message))
+    return out

@@ -1,0 +1,67 @@
+"""Small pure helpers that turn numbers into cells: sparklines, durations, rates, ages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["age", "ms", "pct", "rate", "sparkline"]
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 12) -> str:
+    """``values`` as block characters scaled to their maximum, averaged down to ``width``."""
+    vals = list(values)
+    if len(vals) > width:
+        step = len(vals) / width
+        vals = [
+            sum(chunk) / len(chunk)
+            for i in range(width)
+            if (chunk := vals[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))])
+        ]
+    if not vals:
+        return " " * width
+    top = max(vals)
+    if top <= 0:
+        return ("▁" * len(vals)).rjust(width)
+    top_i = len(_BLOCKS) - 1
+    chars = [_BLOCKS[max(1 if v > 0 else 0, min(top_i, round(v / top * top_i)))] for v in vals]
+    return "".join(chars).rjust(width)
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}s"
+    if value >= 1000:
+        return f"{value / 1000:.1f}s"
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def pct(value: float) -> str:
+    return "0%" if value <= 0 else (f"{value * 100:.1f}%" if value < 0.1 else f"{value * 100:.0f}%")
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 60:
+        return f"{seconds:.0f}s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.0f}h ago"

@@ -1,0 +1,1 @@
+"""The screens: overview, journeys (with the waterfall), dead letters, live tail, help."""

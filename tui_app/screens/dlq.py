@@ -1,0 +1,272 @@
+"""Dead letters: the list with filters, the detail (decoded headers, pretty payload, contract
+verdict, replay history), replay behind a confirmation, bulk replay with progress, discard, the
+audit trail. Every operation goes through console/dlq.py (via ``tui_app.ops``), as the CLI does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
+
+from tui_app import ops
+from tui_app.messages import (
+    DeadLetterDetail,
+    DeadLettersLoaded,
+    LoadFailed,
+    ReplayDone,
+    ReplayProgress,
+)
+from tui_app.screens.confirm import ConfirmScreen
+from tui_app.widgets import VimTable
+
+if TYPE_CHECKING:
+    from tui_app.app import HandoffApp
+
+__all__ = ["DlqScreen"]
+
+STATUSES = (None, "pending", "replayed", "discarded")
+STATUS_STYLE = {"pending": "bold red", "replayed": "green", "discarded": "grey50"}
+
+
+def row_cells(d: Any) -> tuple[str, tuple[object, ...]]:
+    origin = f"{d.original_topic}:{d.original_partition}:{d.original_offset}"
+    reason = (d.exception_class or "").rsplit(".", 1)[-1]
+    if d.exception_message:
+        reason = f"{reason}: {d.exception_message}" if reason else d.exception_message
+    return d.coordinates, (
+        Text(d.status, style=STATUS_STYLE.get(d.status, "")),
+        d.coordinates,
+        origin if d.original_topic else "-",
+        reason or "-",
+        d.correlation_id or "",
+    )
+
+
+class DlqScreen(Screen[None]):
+    AUTO_FOCUS = "#dlq-list"
+    BINDINGS = [
+        Binding("e", "edit", "Edit"),
+        Binding("r", "replay", "Replay"),
+        Binding("R", "replay_all", "Replay shown"),
+        Binding("x", "discard", "Discard"),
+        Binding("s", "cycle_status", "Status"),
+        Binding("a", "audit", "Audit"),
+        Binding("slash", "search", "Filter"),
+    ]
+
+    app: HandoffApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: str | None = None
+        self.rows: list[Any] = []
+        self.payload_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Dead letters", id="dlq-status")
+        yield Input(placeholder="/ filter: topic, error text or correlation id", id="dlq-filter")
+        yield VimTable(id="dlq-list")
+        with VerticalScroll(id="dlq-detail"):
+            yield Static("", id="dlq-detail-text")
+        yield ProgressBar(id="replay-progress", show_eta=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#dlq-list", VimTable)
+        for key, title, width in (
+            ("status", "status", 9),
+            ("coords", "dead letter", 27),
+            ("origin", "from", 20),
+            ("reason", "reason", 18),
+            ("corr", "correlation", 11),
+        ):
+            table.add_column(title, width=width, key=key)
+        self.query_one("#replay-progress").display = False
+        self.action_refresh()
+
+    # loading ---------------------------------------------------------------------------------
+    def _status_line(self, note: str = "") -> None:
+        text = self.query_one("#dlq-filter", Input).value.strip()
+        parts = ["Dead letters", f"status: {self.status or 'all'}", f"{len(self.rows)} shown"]
+        if text:
+            parts.append(f"filter '{text}'")
+        if note:
+            parts.append(note)
+        self.query_one("#dlq-status", Static).update(" · ".join(parts))
+
+    def action_refresh(self) -> None:
+        self.load(self.status, self.query_one("#dlq-filter", Input).value.strip())
+
+    @work(thread=True, exclusive=True, group="dlq-list")
+    def load(self, status: str | None, text: str) -> None:
+        try:
+            rows = ops.list_dead_letters(self.app.source, status=status, text=text or None)
+        except Exception as exc:
+            self.post_message(LoadFailed("dead letters", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(DeadLettersLoaded(list(rows)))
+
+    def on_dead_letters_loaded(self, msg: DeadLettersLoaded) -> None:
+        self.rows = msg.rows
+        table = self.query_one("#dlq-list", VimTable)
+        table.replace_rows([row_cells(d) for d in msg.rows])
+        if not msg.rows:
+            self.query_one("#dlq-detail-text", Static).update(
+                "No dead letters here. They appear when the Kafka tap sees a DLQ topic "
+                "(names ending .dlq, -dlq, -dlt or .DLT) or DLQ headers; the demo makes some: "
+                "handoff-console demo --poison-rate 0.1"
+            )
+        self._status_line()
+        key = table.selected_key()
+        if key:
+            self.load_detail(key)
+
+    @on(DataTable.RowHighlighted, "#dlq-list")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value:
+            self.load_detail(str(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="dlq-detail")
+    def load_detail(self, coords: str) -> None:
+        try:
+            self.post_message(ops.dead_letter_detail(self.app.source, coords))
+        except Exception as exc:
+            self.post_message(LoadFailed("dead letter", f"{type(exc).__name__}: {exc}"))
+
+    def on_dead_letter_detail(self, msg: DeadLetterDetail) -> None:
+        if msg.coordinates != self.query_one("#dlq-list", VimTable).selected_key():
+            return
+        self.payload_text = msg.payload
+        self.query_one("#dlq-detail-text", Static).update(msg.text)
+
+    def on_load_failed(self, msg: LoadFailed) -> None:
+        msg.stop()
+        self._status_line(msg.error)
+        self.notify(msg.error, severity="error")
+
+    @on(Input.Changed, "#dlq-filter")
+    def _filter(self) -> None:
+        self.action_refresh()
+
+    @on(Input.Submitted, "#dlq-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#dlq-list", VimTable).focus()
+
+    # actions ---------------------------------------------------------------------------------
+    def selected(self) -> str | None:
+        return self.query_one("#dlq-list", VimTable).selected_key()
+
+    def action_search(self) -> None:
+        self.query_one("#dlq-filter", Input).focus()
+
+    def action_cycle_status(self) -> None:
+        self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]
+        self.action_refresh()
+
+    def action_edit(self) -> None:
+        coords = self.selected()
+        if coords is None:
+            return
+        from tui_app.screens.dlq_edit import DlqEditScreen
+
+        def done(replayed: bool | None) -> None:
+            self.action_refresh()
+
+        self.app.push_screen(DlqEditScreen(coords, self.payload_text), done)
+
+    def action_replay(self) -> None:
+        coords = self.selected()
+        if coords is None:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._status_line(f"replaying {coords}…")
+                self.replay([coords])
+
+        self.app.push_screen(
+            ConfirmScreen(f"Replay {coords} to its original topic?", "Replay"), answer
+        )
+
+    def action_replay_all(self) -> None:
+        targets = [d.coordinates for d in self.rows if d.status == "pending"]
+        if not targets:
+            self.notify("nothing pending to replay here", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                bar = self.query_one("#replay-progress", ProgressBar)
+                bar.display = True
+                bar.update(total=len(targets), progress=0)
+                self.replay(targets)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Replay all {len(targets)} pending dead letters shown?", "Replay all"),
+            answer,
+        )
+
+    @work(thread=True, exclusive=True, group="dlq-replay")
+    def replay(self, targets: list[str]) -> None:
+        def progress(done: int, total: int) -> None:
+            self.post_message(ReplayProgress(done, total))
+
+        try:
+            ok, summary = ops.replay(self.app.source, targets, progress)
+        except Exception as exc:
+            ok, summary = False, f"{type(exc).__name__}: {exc}"
+        self.post_message(ReplayDone(targets, ok, summary))
+
+    def on_replay_progress(self, msg: ReplayProgress) -> None:
+        self.query_one("#replay-progress", ProgressBar).update(total=msg.total, progress=msg.done)
+
+    def on_replay_done(self, msg: ReplayDone) -> None:
+        self.query_one("#replay-progress").display = len(msg.coordinates) > 1
+        self.notify(msg.summary, severity="information" if msg.ok else "error")
+        self._status_line(msg.summary)
+        self.action_refresh()
+
+    def action_discard(self) -> None:
+        coords = self.selected()
+        if coords is None:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.discard(coords)
+
+        self.app.push_screen(ConfirmScreen(f"Discard {coords} without replay?", "Discard"), answer)
+
+    @work(thread=True, exclusive=True, group="dlq-discard")
+    def discard(self, coords: str) -> None:
+        try:
+            ops.discard(self.app.source, coords)
+            self.post_message(ReplayDone([coords], True, f"discarded {coords}"))
+        except Exception as exc:
+            self.post_message(LoadFailed("discard", f"{type(exc).__name__}: {exc}"))
+
+    def action_audit(self) -> None:
+        from tui_app.screens.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen())
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("DLQ: edit payload", "Edit the selected dead letter", self.action_edit),
+            ("DLQ: replay selected", "Replay to the original topic", self.action_replay),
+            ("DLQ: replay all shown", "Bulk replay with progress", self.action_replay_all),
+            ("DLQ: discard selected", "Mark resolved without replay", self.action_discard),
+            (
+                "DLQ: cycle status filter",
+                "pending → all → replayed → discarded",
+                self.action_cycle_status,
+            ),
+            ("DLQ: audit trail", "Who fixed, replayed, discarded what", self.action_audit),
+            ("DLQ: filter", "Topic, error text or correlation id", self.action_search),
+        ]

@@ -1,0 +1,47 @@
+"""The `?` help screen: every binding, and where the data comes from."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["HELP_TEXT", "HelpScreen"]
+
+HELP_TEXT = """\
+[b]handoff-console[/b] · find where a handoff broke, and repair it
+
+[b]Everywhere[/b]
+  1 2 3 4     overview · journeys · dead letters · live tail
+  ctrl+p      command palette (every action)
+  /           search or filter on this screen
+  j/k ↑/↓     move          enter   open / drill down
+  esc         back          ?       this help         q   quit
+
+[b]Overview[/b]   enter on a service or topic shows its journeys · r refresh
+[b]Journeys[/b]   s cycle status filter · enter opens the waterfall
+  waterfall: ↑/↓ pick a span · l jump along its link · esc back
+[b]Dead letters[/b]  s status filter · e edit the payload · r replay (asks first)
+  R replay every shown entry · x discard · a audit trail
+  editor: live validation, errors by line; ctrl+r replay is off while invalid
+[b]Live tail[/b]  p pause/resume · / filter · c clear
+
+Exporters: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
+Demo:      handoff-console demo"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
+        Binding("question_mark", "dismiss", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(HELP_TEXT, id="help-text")
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

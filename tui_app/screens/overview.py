@@ -1,0 +1,156 @@
+"""Overview: services with sparklines, topics with lag and DLQ depth, and the health line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from console.panels import Health, ServicePanel, TopicPanel
+from tui_app.linetable import LineTable
+from tui_app.messages import DrillDown, OverviewData
+from tui_app.render import age, ms, pct, rate, sparkline
+
+if TYPE_CHECKING:
+    from tui_app.app import HandoffApp
+
+__all__ = ["EMPTY_TEXT", "OverviewScreen"]
+
+EMPTY_TEXT = """\
+[b]No spans and no Kafka traffic in this store yet.[/b]
+
+Point your services' OpenTelemetry exporter at the console:
+  [b]export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317[/b]   (gRPC)
+  or http://127.0.0.1:4318 with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+Topics, lag and dead letters appear once the Kafka tap sees messages:
+  handoff-console tui --bootstrap 127.0.0.1:9092 --topics '^canvasflow\\..*'
+Or watch the bundled demo pipeline:  [b]handoff-console demo[/b]
+Attached with --attach? Start the daemon: handoff-console serve --db PATH"""
+
+
+def health_text(h: Health, took_ms: float | None = None) -> Text:
+    colours = {"up": "green", "idle": "yellow", "down": "red", "unknown": "grey50"}
+    t = Text()
+    for label, state, seen in (
+        ("collector", h.collector, h.last_span_s),
+        ("tap", h.tap, h.last_hop_s if h.last_hop_s is not None else h.last_series_s),
+        ("broker", h.broker, None),
+    ):
+        t.append("● ", style=colours.get(state, "grey50"))
+        t.append(f"{label} {state}")
+        if seen is not None:
+            t.append(f" ({age(seen)})", style="dim")
+        t.append("  ")
+    t.append(f"{h.services} services", style="dim")
+    if h.detail:
+        t.append(f"  {h.detail}", style="red")
+    return t
+
+
+def service_cells(p: ServicePanel) -> tuple[object, ...]:
+    err = Text(pct(p.error_rate), style="bold red" if p.error_rate >= 0.05 else "")
+    return (
+        p.service,
+        rate(p.per_s),
+        Text(sparkline(p.throughput, 15), style="cyan"),
+        ms(p.p50_ms),
+        ms(p.p95_ms),
+        ms(p.p99_ms),
+        err,
+    )
+
+
+def topic_cells(p: TopicPanel) -> tuple[object, ...]:
+    group = p.lag[0][0] if p.lag else "-"
+    lag = f"{p.lag_total:,.0f}" if p.lag else "-"
+    depth = p.dlq_depth
+    dlq = Text("-" if depth is None else f"{depth:,.0f}", style="bold red" if depth else "")
+    return (
+        p.topic,
+        rate(p.messages_per_s),
+        Text(sparkline(p.rate, 12), style="cyan"),
+        lag,
+        group,
+        dlq,
+        rate(p.dlq_inflow_per_s),
+    )
+
+
+class OverviewScreen(Screen[None]):
+    AUTO_FOCUS = "#services"
+    """Refreshes from a worker every ``app.refresh_s`` seconds; Enter drills into journeys."""
+
+    BINDINGS = [
+        Binding("enter", "drill", "Journeys", show=True),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    app: HandoffApp
+
+    def compose(self) -> ComposeResult:
+        yield Static("handoff-console · starting…", id="health")
+        yield Static(EMPTY_TEXT, id="empty")
+        yield Static("Services (entry spans, last 15 min)", classes="section", id="services-title")
+        yield LineTable(id="services")
+        yield Static("Topics", classes="section", id="topics-title")
+        yield LineTable(id="topics")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        services = self.query_one("#services", LineTable)
+        for name, width in (("service", 16), ("/s", 6), ("throughput", 15)):
+            services.add_column(name, width=width, key=name)
+        for name in ("p50", "p95", "p99", "err"):
+            services.add_column(name, width=6, key=name)
+        topics = self.query_one("#topics", LineTable)
+        for name, width in (("topic", 22), ("msg/s", 6), ("rate", 12), ("lag", 7)):
+            topics.add_column(name, width=width, key=name)
+        for name, width in (("group", 10), ("dlq", 5), ("in/s", 5)):
+            topics.add_column(name, width=width, key=name)
+        self._show_empty(True)
+        self.set_interval(self.app.refresh_s, self._tick)
+        self.action_refresh()
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="overview")
+    def load(self) -> None:
+        data = self.app.source.overview()
+        self.post_message(OverviewData(data.services, data.topics, data.health, data.took_ms))
+
+    def on_overview_data(self, msg: OverviewData) -> None:
+        self.query_one("#health", Static).update(health_text(msg.health))
+        self._show_empty(not msg.services and not msg.topics)
+        self.query_one("#services", LineTable).replace_rows(
+            [(p.service, service_cells(p)) for p in msg.services]
+        )
+        self.query_one("#topics", LineTable).replace_rows(
+            [(p.topic, topic_cells(p)) for p in msg.topics]
+        )
+
+    def _show_empty(self, empty: bool) -> None:
+        self.query_one("#empty").display = empty
+        for wid in ("#services", "#topics", "#services-title", "#topics-title"):
+            self.query_one(wid).display = not empty
+
+    @on(LineTable.RowSelected)
+    def _selected(self, event: LineTable.RowSelected) -> None:
+        kind = "service" if event.table.id == "services" else "topic"
+        self.post_message(DrillDown(kind, event.key))
+
+    def action_drill(self) -> None:
+        table = self.focused if isinstance(self.focused, LineTable) else None
+        key = table.selected_key() if table else None
+        if table is not None and key is not None:
+            kind = "service" if table.id == "services" else "topic"
+            self.post_message(DrillDown(kind, key))

@@ -1,0 +1,138 @@
+"""A journey as a waterfall: spans as bars on a shared time axis grouped by service, handoff gaps
+(┄) and dead letters (✖) marked; a detail pane; ``l`` jumps along the selected span's link."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui_app import ops
+from tui_app.linetable import LineTable
+from tui_app.messages import JourneyLoaded
+from tui_app.waterfall import (
+    bar,
+    build_rows,
+    detail_text,
+    duration_text,
+    spans_link_target,
+    time_axis,
+    view_of,
+)
+
+if TYPE_CHECKING:
+    from tui_app.app import HandoffApp
+
+__all__ = ["WaterfallScreen"]
+
+LABEL_W = 26
+DUR_W = 9
+
+
+class WaterfallScreen(Screen[None]):
+    AUTO_FOCUS = "#waterfall"
+    BINDINGS = [
+        Binding("l", "follow_link", "Follow link"),
+        Binding("escape", "app.back", "Back"),
+    ]
+
+    app: HandoffApp
+
+    def __init__(self, journey: Any, focus_trace: str | None = None) -> None:
+        super().__init__()
+        self.view = view_of(journey)
+        self.rows = build_rows(self.view)
+        self.focus_trace = focus_trace
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="journey-head")
+        yield LineTable(id="waterfall")
+        with VerticalScroll(id="span-detail"):
+            yield Static(id="detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        width = max(20, self.app.size.width - LABEL_W - DUR_W - 8)
+        self.axis_width = width
+        spans = [r for r in self.rows if r.kind != "service"] or self.rows
+        self.t0 = min((r.start_ns - r.gap_ns for r in spans), default=0)
+        self.t1 = max((r.end_ns for r in spans), default=1)
+        table = self.query_one("#waterfall", LineTable)
+        table.add_column("service / operation", width=LABEL_W, key="label")
+        table.add_column(time_axis(self.t0, self.t1, width), width=width, key="bar")
+        table.add_column("ms", width=DUR_W, key="ms")
+        cells = []
+        for r in self.rows:
+            label = Text(r.label, style="bold") if r.kind == "service" else Text("  " + r.label)
+            if r.error:
+                label.stylize("red")
+            cells.append((r.key, (label, bar(r, self.t0, self.t1, width), duration_text(r))))
+        table.replace_rows(cells)
+        first = next(
+            (
+                i
+                for i, r in enumerate(self.rows)
+                if r.span is not None and r.span.trace_id == self.focus_trace
+            ),
+            next((i for i, r in enumerate(self.rows) if r.kind != "service"), 0),
+        )
+        table.move_cursor(row=first)
+        v = self.view
+        head = Text()
+        head.append(f"journey {v.title}  ", style="bold")
+        head.append(v.status or "?", style="bold red" if "dead" in v.status else "bold")
+        if v.where:
+            head.append(f" at {v.where}")
+        head.append(
+            f"  · {len(v.spans)} spans · {len(v.hops)} hops · {len(v.dead_letters)} dead letters",
+            style="dim",
+        )
+        head.append("\n┄ handoff gap  ◆ Kafka hop  ✖ dead letter  █ span (red: error)", style="dim")
+        self.query_one("#journey-head", Static).update(head)
+        self._show(table.selected_key())
+
+    @on(LineTable.Highlighted, "#waterfall")
+    def _highlighted(self, event: LineTable.Highlighted) -> None:
+        self._show(event.key)
+
+    def _show(self, key: str | None) -> None:
+        row = next((r for r in self.rows if r.key == key), None)
+        self.query_one("#detail-text", Static).update(detail_text(row))
+
+    def action_follow_link(self) -> None:
+        table = self.query_one("#waterfall", LineTable)
+        row = next((r for r in self.rows if r.key == table.selected_key()), None)
+        if row is None:
+            return
+        index, trace_id = spans_link_target(self.rows, row)
+        if index is not None:
+            table.move_cursor(row=index)
+        elif trace_id:
+            self.notify(f"opening linked trace {trace_id[:16]}…")
+            self.load_linked(trace_id)
+        else:
+            self.notify("this span has no links", severity="warning")
+
+    @work(thread=True, exclusive=True, group="waterfall-link")
+    def load_linked(self, trace_id: str) -> None:
+        try:
+            journey = ops.find_journey(self.app.source, trace_id)
+        except Exception as exc:
+            self.post_message(JourneyLoaded(None, trace_id, str(exc)))
+            return
+        self.post_message(JourneyLoaded(journey, trace_id))
+
+    def on_journey_loaded(self, msg: JourneyLoaded) -> None:
+        msg.stop()
+        if msg.journey is None:
+            self.notify(
+                msg.error or f"linked trace {msg.query} is not in the store", severity="warning"
+            )
+            return
+        self.app.push_screen(WaterfallScreen(msg.journey, focus_trace=msg.query))

@@ -1,0 +1,245 @@
+"""The waterfall: a journey's spans as bars on one time axis, grouped by service, with handoff
+gaps and dead letters marked. Pure functions from records to rows and ``Text``; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+
+from console.model import DeadLetter, Hop, Span
+
+__all__ = ["JourneyView", "WaterfallRow", "bar", "build_rows", "detail_text", "view_of"]
+
+MS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyView:
+    """What the waterfall needs of a ``console.journeys.Journey``."""
+
+    title: str
+    status: str
+    where: str
+    spans: tuple[Span, ...]
+    hops: tuple[Hop, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = ()
+    handoffs: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallRow:
+    key: str
+    label: str
+    start_ns: int
+    end_ns: int
+    kind: str  # service (a group header), span, hop, dead_letter
+    error: bool = False
+    gap_ns: int = 0  # handoff gap before this span (producer end -> consumer start)
+    span: Span | None = None
+    record: Any = field(default=None)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def view_of(journey: Any) -> JourneyView:
+    """Adapt a journey object (or dict) from console/journeys.py."""
+    status = _get(journey, "status", default="")
+    where = ""
+    if not isinstance(status, str):
+        where = str(_get(status, "where", "service", "topic", "detail", default="") or "")
+        status = str(_get(status, "state", "name", "status", default=status))
+    where = where or str(_get(journey, "where", "status_detail", "detail", default="") or "")
+    title = (
+        _get(journey, "correlation_id", default=None)
+        or next(iter(_get(journey, "trace_ids", default=()) or ()), None)
+        or "journey"
+    )
+    return JourneyView(
+        title=str(title),
+        status=str(status),
+        where=where,
+        spans=tuple(_get(journey, "spans", default=()) or ()),
+        hops=tuple(_get(journey, "hops", default=()) or ()),
+        dead_letters=tuple(_get(journey, "dead_letters", default=()) or ()),
+        handoffs=tuple(_get(journey, "handoffs", default=()) or ()),
+    )
+
+
+def build_rows(view: JourneyView) -> list[WaterfallRow]:
+    """Rows grouped by service (in order of first activity), Kafka hops and dead letters last."""
+    by_id = {(s.trace_id, s.span_id): s for s in view.spans}
+    # The journey's own handoffs know the gap best (producer send or hop -> consumer process).
+    handoff_gap = {
+        _get(h, "to_span_id"): int(_get(h, "gap_ms") * MS)
+        for h in view.handoffs
+        if _get(h, "to_span_id") and _get(h, "gap_ms") is not None
+    }
+    groups: dict[str, list[Span]] = {}
+    for s in sorted(view.spans, key=lambda s: (s.start_ns, s.end_ns)):
+        groups.setdefault(s.service, []).append(s)
+    rows: list[WaterfallRow] = []
+    for service, spans in groups.items():
+        lo = min(s.start_ns for s in spans)
+        hi = max(s.end_ns for s in spans)
+        rows.append(WaterfallRow(f"svc:{service}", service, lo, hi, "service"))
+        for s in spans:
+            parent = by_id.get((s.trace_id, s.parent_span_id or ""))
+            gap = max(0, handoff_gap.get(s.span_id, 0))
+            if (
+                not gap and s.kind == 5
+            ):  # a consumer: the handoff gap since its producer (parent or link)
+                producer = parent or next(
+                    (
+                        by_id[(lk.trace_id, lk.span_id)]
+                        for lk in s.links
+                        if (lk.trace_id, lk.span_id) in by_id
+                    ),
+                    None,
+                )
+                if producer is not None and producer.service != s.service:
+                    gap = max(0, s.start_ns - producer.end_ns)
+            rows.append(
+                WaterfallRow(
+                    f"span:{s.trace_id}:{s.span_id}",
+                    s.name,
+                    s.start_ns,
+                    s.end_ns,
+                    "span",
+                    error=s.is_error,
+                    gap_ns=gap,
+                    span=s,
+                )
+            )
+    if view.hops:
+        hops = sorted(view.hops, key=lambda h: h.timestamp_ms)
+        t = hops[0].timestamp_ms * MS
+        rows.append(WaterfallRow("svc:kafka", "kafka", t, hops[-1].timestamp_ms * MS, "service"))
+        for h in hops:
+            rows.append(
+                WaterfallRow(
+                    f"hop:{h.topic}:{h.partition}:{h.offset}",
+                    f"{h.topic}:{h.partition}:{h.offset}",
+                    h.timestamp_ms * MS,
+                    h.timestamp_ms * MS,
+                    "hop",
+                    record=h,
+                )
+            )
+    for d in view.dead_letters:
+        t = d.timestamp_ms * MS
+        rows.append(
+            WaterfallRow(
+                f"dlq:{d.coordinates}",
+                f"DLQ {d.coordinates}",
+                t,
+                t,
+                "dead_letter",
+                error=True,
+                record=d,
+            )
+        )
+    return rows
+
+
+def bar(row: WaterfallRow, t0: int, t1: int, width: int) -> Text:
+    """The row's bar on the shared axis [t0, t1] in ``width`` cells."""
+    span = max(1, t1 - t0)
+
+    def x(t: int) -> int:
+        return max(0, min(width - 1, int((t - t0) * (width - 1) / span)))
+
+    cells = [" "] * width
+    styles: list[str] = [""] * width
+    a, b = x(row.start_ns), x(row.end_ns)
+    if row.kind == "service":
+        for i in range(a, b + 1):
+            cells[i], styles[i] = "─", "grey50"
+    elif row.kind == "hop":
+        cells[a], styles[a] = "◆", "magenta"
+    elif row.kind == "dead_letter":
+        cells[a], styles[a] = "✖", "bold red"
+    else:
+        if row.gap_ns:
+            for i in range(x(row.start_ns - row.gap_ns), a):
+                cells[i], styles[i] = "┄", "yellow"
+        for i in range(a, b + 1):
+            cells[i], styles[i] = "█", "red" if row.error else "cyan"
+    text = Text()
+    for ch, st in zip(cells, styles, strict=True):
+        text.append(ch, style=st or None)
+    return text
+
+
+def duration_text(row: WaterfallRow) -> str:
+    if row.kind in ("hop", "dead_letter"):
+        return ""
+    ms = (row.end_ns - row.start_ns) / MS
+    gap = f" +{row.gap_ns / MS:.0f}" if row.gap_ns else ""
+    return (f"{ms:.1f}" if ms < 10 else f"{ms:.0f}") + gap
+
+
+def detail_text(row: WaterfallRow | None) -> Text:
+    """Attributes, events and links of a span; coordinates and reason of a hop or dead letter."""
+    t = Text()
+    if row is None:
+        return t
+    if row.span is not None:
+        s = row.span
+        t.append(f"{s.service} · {s.name}", style="bold")
+        t.append(f"  {(s.end_ns - s.start_ns) / MS:.1f} ms  trace {s.trace_id} span {s.span_id}\n")
+        if s.status_code == 2:
+            t.append(f"ERROR {s.status_message}\n", style="bold red")
+        if row.gap_ns:
+            t.append(f"handoff gap {row.gap_ns / MS:.1f} ms before this span\n", style="yellow")
+        for k, v in sorted(s.attributes.items()):
+            t.append(f"  {k}", style="cyan")
+            t.append(f" = {v}\n")
+        for ev in s.events:
+            t.append(f"  event {ev.get('name', '')}", style="magenta")
+            t.append(f" {ev.get('attributes', {})}\n")
+        for i, lk in enumerate(s.links):
+            t.append(f"  link {i + 1} → trace {lk.trace_id} span {lk.span_id}", style="green")
+            t.append("  (l jumps)\n" if i == 0 else "\n")
+        return t
+    rec = row.record
+    if isinstance(rec, DeadLetter):
+        t.append(f"dead letter {rec.coordinates}\n", style="bold red")
+        t.append(f"  from {rec.original_topic}:{rec.original_partition}:{rec.original_offset}\n")
+        t.append(f"  {rec.exception_class or ''}: {rec.exception_message or ''}\n")
+        t.append(f"  status {rec.status}  (3 opens the dead letters)\n")
+    elif isinstance(rec, Hop):
+        t.append(f"hop {rec.topic}:{rec.partition}:{rec.offset}", style="bold magenta")
+        t.append(f"  {rec.size} B  key {rec.key!r}\n")
+        for name, value in rec.headers:
+            t.append(f"  {name}: {value!r}\n")
+    else:
+        t.append(row.label, style="bold")
+    return t
+
+
+def time_axis(t0: int, t1: int, width: int) -> str:
+    total = (t1 - t0) / MS
+    right = f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms"
+    return "0".ljust(max(1, width - len(right))) + right
+
+
+def spans_link_target(rows: Sequence[WaterfallRow], row: WaterfallRow) -> tuple[int | None, str]:
+    """(row index of the first linked span if it is in this journey, its trace id)."""
+    if row.span is None or not row.span.links:
+        return None, ""
+    lk = row.span.links[0]
+    key = f"span:{lk.trace_id}:{lk.span_id}"
+    for i, r in enumerate(rows):
+        if r.key == key:
+            return i, lk.trace_id
+    return None, lk.trace_id

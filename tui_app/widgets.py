@@ -1,0 +1,60 @@
+"""Widgets shared by the screens. They render what they are given and never do I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+__all__ = ["VimTable"]
+
+
+class VimTable(DataTable[Any]):
+    """A row-cursor table that also moves with j/k, g/G, and replaces its rows in one call."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        kwargs.setdefault("zebra_stripes", False)
+        super().__init__(*args, **kwargs)
+        self._shown: list[tuple[str, tuple[Any, ...]]] = []
+
+    def replace_rows(self, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Show ``rows`` (key, cells), keeping the cursor on the same key where it still exists."""
+        rows = list(rows)
+        if rows == self._shown:
+            return
+        keys = [k for k, _ in rows]
+        if keys == [k for k, _ in self._shown]:
+            # Same rows in the same order: update only the cells that changed.
+            columns = list(self.columns)
+            for (key, cells), (_, old) in zip(rows, self._shown, strict=True):
+                for col, new, prev in zip(columns, cells, old, strict=False):
+                    if new != prev:
+                        self.update_cell(key, col, new)
+            self._shown = rows
+            return
+        current = self.selected_key()
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        self._shown = rows
+        if current in keys:
+            self.move_cursor(row=keys.index(current))
+
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return key.value
