@@ -170,6 +170,7 @@ class StoreWriter:
         self._lock = threading.Lock()
         self._queued = 0
         self.committed = 0
+        self.dropped = 0  # records no database could hold (see ``_write``)
         self.batches = 0
         self.last_commit_ns = 0
         self.last_error: str | None = None
@@ -273,16 +274,37 @@ class StoreWriter:
         if not pending:
             return
         try:
-            rows.write_batch(conn, pending)
-            self.committed += len(pending)
+            self.committed += self._write(conn, pending)
             self.batches += 1
             self.last_commit_ns = time.time_ns()
-            self.last_error = None
         except sqlite3.Error as exc:  # keep serving; the health panel shows it
             self.last_error = f"{type(exc).__name__}: {exc}"
         finally:
             with self._lock:
                 self._queued -= len(pending)
+
+    def _write(self, conn: sqlite3.Connection, pending: list[Record]) -> int:
+        """Write a batch; if a record cannot be stored at all (a value SQLite cannot hold, such
+        as an OTLP fixed64 time past 2**63), write the others one by one and drop only it.
+        Before this, such a record raised out of the thread and the writer died."""
+        try:
+            rows.write_batch(conn, pending)
+            self.last_error = None
+            return len(pending)
+        except sqlite3.Error:
+            raise
+        except Exception:  # the batch was rolled back; find the bad records
+            written = 0
+            for record in pending:
+                try:
+                    rows.write_batch(conn, [record])
+                    written += 1
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    self.dropped += 1
+                    self.last_error = f"dropped a {type(record).__name__}: {exc}"
+            return written
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
