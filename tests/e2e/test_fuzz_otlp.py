@@ -30,7 +30,7 @@ from collectors.otlp.decode import (
 )
 from tests.e2e.fuzz_corpus import gzipped, mutate, real_requests
 from tests.e2e.support import env_int, integrity
-from tests.otlp_helpers import Serve, count, rows, trace_request
+from tests.otlp_helpers import Serve, count, rows, trace_request, wait_for
 from tests.test_otlp_decode_props import _only_decode_error
 
 pytestmark = pytest.mark.e2e
@@ -172,3 +172,35 @@ def test_fuzzed_requests_over_both_transports_against_serve(tmp_path: Path) -> N
     assert rows(db, "SELECT count(*) FROM spans WHERE trace_id = ?", f"{777:032x}")[0][0] == 50
     assert count(db, "spans") >= 55
     assert integrity(db) == "ok"
+
+
+def test_a_time_past_int64_drops_that_point_only_and_serve_keeps_storing(tmp_path: Path) -> None:
+    """Found by the wire fuzz: a metric point whose fixed64 time does not fit SQLite's INTEGER
+    used to kill the store writer, after which nothing was stored. Now only it is dropped."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    def points(*times: int) -> bytes:
+        gauge = m.Gauge(data_points=[m.NumberDataPoint(time_unix_nano=t, as_int=1) for t in times])
+        metric = m.Metric(name="queue.depth", gauge=gauge)
+        return ExportMetricsServiceRequest(
+            resource_metrics=[m.ResourceMetrics(scope_metrics=[m.ScopeMetrics(metrics=[metric])])]
+        ).SerializeToString()
+
+    pb = {"Content-Type": "application/x-protobuf"}
+    db = tmp_path / "h.db"
+    with Serve(db) as s:
+        bad = httpx.post(f"{s.http_url}/v1/metrics", content=points(5, 2**64 - 1, 6), headers=pb)
+        assert bad.status_code == 200
+        later = httpx.post(
+            f"{s.http_url}/v1/traces",
+            content=trace_request(4, seed=9).SerializeToString(),
+            headers=pb,
+        )
+        assert later.status_code == 200
+        wait_for(lambda: count(db, "spans") == 4, 20)
+        rc = s.stop()
+    assert rc == 0 and "Traceback" not in s.stderr, s.stderr
+    assert sorted(r[0] for r in rows(db, "SELECT time_ns FROM metric_points")) == [5, 6]
