@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from console.model import (
     DeadLetter,
     Header,
@@ -34,7 +36,17 @@ __all__ = [
     "write_batch",
 ]
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text; orjson on the hot path, the standard library for what it refuses
+    (integers beyond 64 bits, non-string keys)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _json_dumps(value)
+
 
 SPAN_COLUMNS = (
     "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, "
@@ -175,11 +187,16 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
     hops: list[tuple[Any, ...]] = []
     dead: list[tuple[Any, ...]] = []
     series: list[tuple[Any, ...]] = []
-    seen_services: dict[str, tuple[int, int]] = {}
+    seen_services: dict[str, list[int]] = {}
 
     def saw(service: str, t: int) -> None:
         lo_hi = seen_services.get(service)
-        seen_services[service] = (t, t) if lo_hi is None else (min(lo_hi[0], t), max(lo_hi[1], t))
+        if lo_hi is None:
+            seen_services[service] = [t, t]
+        elif t < lo_hi[0]:
+            lo_hi[0] = t
+        elif t > lo_hi[1]:
+            lo_hi[1] = t
 
     conn.execute("BEGIN IMMEDIATE")
     try:

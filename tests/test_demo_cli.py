@@ -186,3 +186,25 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
     assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
     assert seen["services"] >= SERVICES  # type: ignore[operator]
     assert summary["uploads"] > 0
+
+
+def test_kill_9_of_the_console_takes_the_services_with_it(
+    kafka_bootstrap: str, db_path: Path
+) -> None:
+    env = {**os.environ, "HANDOFF_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    proc = _start(["--db", str(db_path), "--topic-prefix", _prefix()], env)
+    try:
+        deadline = time.monotonic() + 60
+        family: list[psutil.Process] = []
+        while not family and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            family = psutil.Process(proc.pid).children(recursive=True)
+            time.sleep(0.2)
+        assert family, "the demo runs its services in a child process"
+        proc.kill()
+        proc.wait(10)
+        _gone, alive = psutil.wait_procs(family, timeout=30)
+        assert not alive, f"orphaned services left running: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

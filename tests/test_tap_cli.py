@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ def test_tap_runs_until_ctrl_c_and_stats_counts_per_topic(
     )  # fmt: skip
     try:
         wait_for(lambda: _hops_in(db_path) == 27, timeout=90, what="27 hops in the store")
+        time.sleep(2.5)  # let at least two status lines (--status-every 1) come out
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -164,9 +164,12 @@ def decode_span(
     resource: dict[str, Any],
     scope: str = "",
     correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+    attrs: dict[str, Any] | None = None,
 ) -> Span:
-    """A ``Span`` record. ``resource`` is shared between the spans of one resource."""
-    attrs = decode_attributes(span.attributes)
+    """A ``Span`` record. ``resource`` is shared between the spans of one resource; ``attrs``
+    are the span's attributes when the caller decoded them already (the fast path)."""
+    if attrs is None:
+        attrs = decode_attributes(span.attributes)
     get = attrs.get
     parent = span.parent_span_id
     status = span.status

@@ -29,16 +29,11 @@ from collectors.otlp.decode import (
     DEFAULT_CORRELATION_KEYS,
     Decoded,
     DecodeError,
-    correlation_id,
     decode_any_value,
-    decode_event,
-    decode_link,
     decode_resource,
+    decode_span,
 )
-from collectors.otlp.decode import _first as first
-from collectors.otlp.decode import _int as as_int
-from collectors.otlp.decode import _text as as_text
-from console.model import EncodedAttributes, Span
+from console.model import EncodedAttributes
 
 __all__ = ["FastTraceDecoder"]
 
@@ -147,35 +142,6 @@ class FastTraceDecoder:
                         rejected += 1
                         continue
                     attrs = self.attributes(span.attributes)
-                    get = attrs.get
-                    parent = span.parent_span_id
-                    status = span.status
-                    events, links = span.events, span.links
-                    append(
-                        Span(
-                            trace_id=trace_id.hex(),
-                            span_id=span_id.hex(),
-                            name=span.name,
-                            start_ns=span.start_time_unix_nano,
-                            end_ns=span.end_time_unix_nano,
-                            service=service,
-                            parent_span_id=parent.hex() if parent else None,
-                            kind=span.kind,
-                            status_code=status.code,
-                            status_message=status.message,
-                            attributes=attrs,
-                            resource=resource,
-                            events=tuple(decode_event(e) for e in events) if events else (),
-                            links=tuple(decode_link(lk) for lk in links) if links else (),
-                            scope=scope,
-                            correlation_id=correlation_id(attrs, resource, keys),
-                            messaging_system=as_text(get("messaging.system")),
-                            messaging_destination=as_text(get("messaging.destination.name")),
-                            messaging_partition=as_int(get("messaging.destination.partition.id")),
-                            messaging_offset=as_int(first(attrs, _OFFSET_KEYS)),
-                            messaging_operation=as_text(first(attrs, _OPERATION_KEYS)),
-                            messaging_consumer_group=as_text(first(attrs, _GROUP_KEYS)),
-                        )
-                    )
+                    append(decode_span(span, service, resource, scope, keys, attrs))
         message = f"{rejected} spans without a valid trace or span id" if rejected else ""
         return spans, rejected, message

@@ -127,6 +127,17 @@ def _pipeline_cmd(servers: str, endpoint: str, prefix: str, knobs: list[str]) ->
     ]  # fmt: skip
 
 
+def _die_with_parent() -> None:
+    """In the pipeline child: on Linux, be sent SIGTERM when the console dies, even by kill -9."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _summary(proc: subprocess.Popen[str], out: str) -> dict[str, Any]:
     lines = out.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -149,7 +160,9 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
 def _run_headless(cmd: list[str]) -> dict[str, Any]:
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent
+    )
     try:
         while proc.poll() is None and not stop.wait(0.2):
             pass
@@ -184,8 +197,14 @@ def _tui_app(make_app: Any, db: Path, servers: str, daemon: Any) -> Any:
 def _run_tui(
     cmd: list[str], make_app: Any, db: Path, servers: str, daemon: Any, log: IO[str]
 ) -> dict[str, Any]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
     try:
         app = _tui_app(make_app, db, servers, daemon)
         with contextlib.suppress(KeyboardInterrupt):
