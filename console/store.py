@@ -128,7 +128,7 @@ class Store:
 
 
 _SIZE_CHECK_S = 2.0  # how often the writer compares the store's live bytes with its bound
-_LOW_WATER = 0.9  # a size-triggered trim goes down to this share of the bound
+_LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound
 
 
 class _Flush:
