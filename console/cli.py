@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from console import __version__
-from console.errors import HandoffError
+from console.errors import HandoffError, InputError
 
 __all__ = ["app", "main", "register_commands"]
 
@@ -39,8 +39,30 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            envvar="HANDOFF_LOG_LEVEL",
+            help="Log to stderr at this level: DEBUG, INFO, WARNING (payloads never at INFO).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find where a handoff broke, and repair it."""
+    if log_level:
+        _configure_logging(log_level)
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    value = logging.getLevelName(level.strip().upper())
+    if not isinstance(value, int):
+        raise InputError(f"--log-level: {level!r} is not DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(
+        level=value, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
 
 
 # The module that registers each top-level command. Only the one asked for is imported, so a

@@ -65,11 +65,19 @@ class DeadLetterNotFound(InputError):
 
 
 def os_user() -> str:
-    """Who is at the keyboard, for the audit log."""
+    """Who is at the keyboard, for the audit log: the account of the process's user id.
+
+    Not ``$USER``/``$LOGNAME`` (what ``getpass.getuser`` reads first): anyone can set those.
+    """
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return f"uid:{os.getuid()}"
 
 
 def parse_coordinates(text: str) -> Coordinates:

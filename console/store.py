@@ -127,6 +127,10 @@ class Store:
             conn.close()
 
 
+_SIZE_CHECK_S = 2.0  # how often the writer compares the store's live bytes with its bound
+_LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound
+
+
 class _Flush:
     __slots__ = ("done",)
 
@@ -166,6 +170,7 @@ class StoreWriter:
         self._lock = threading.Lock()
         self._queued = 0
         self.committed = 0
+        self.dropped = 0  # records no database could hold (see ``_write``)
         self.batches = 0
         self.last_commit_ns = 0
         self.last_error: str | None = None
@@ -185,7 +190,9 @@ class StoreWriter:
         with self._lock:
             if self._closed:
                 raise StoreError("the store writer is closed")
-            if self._queued + n > self.max_queued:
+            # A batch bigger than the whole queue still goes in when the queue is empty:
+            # otherwise it would be refused forever and its client would retry forever.
+            if self._queued and self._queued + n > self.max_queued:
                 raise Overloaded(
                     f"store queue full ({self._queued} records waiting)",
                     retry_after_s=max(1.0, self.flush_s * 5),
@@ -228,6 +235,7 @@ class StoreWriter:
         pending: list[Record] = []
         first_at = 0.0
         next_retention = time.monotonic() + self.retention_every_s
+        next_size_check = time.monotonic() + _SIZE_CHECK_S
         while True:
             timeout = None if not pending else max(0.0, first_at + self.flush_s - time.monotonic())
             try:
@@ -247,12 +255,17 @@ class StoreWriter:
             if item is _STOP:
                 self._checkpoint(conn)
                 break
-            if time.monotonic() >= next_checkpoint:
+            now = time.monotonic()
+            if now >= next_checkpoint:
                 self._checkpoint(conn)
                 next_checkpoint = time.monotonic() + self.checkpoint_every_s
-            if time.monotonic() >= next_retention and (
-                self.retention_age_s or self.retention_bytes
-            ):
+            if now >= next_size_check and self.retention_bytes:
+                # Cheap (three pragmas): between full passes, a store over its bound is trimmed
+                # at once instead of growing for up to ``retention_every_s`` more.
+                next_size_check = now + _SIZE_CHECK_S
+                if schema.used_bytes(conn) > self.retention_bytes:
+                    next_retention = now
+            if now >= next_retention and (self.retention_age_s or self.retention_bytes):
                 self._retention(conn)
                 next_retention = time.monotonic() + self.retention_every_s
         conn.close()
@@ -261,16 +274,37 @@ class StoreWriter:
         if not pending:
             return
         try:
-            rows.write_batch(conn, pending)
-            self.committed += len(pending)
+            self.committed += self._write(conn, pending)
             self.batches += 1
             self.last_commit_ns = time.time_ns()
-            self.last_error = None
         except sqlite3.Error as exc:  # keep serving; the health panel shows it
             self.last_error = f"{type(exc).__name__}: {exc}"
         finally:
             with self._lock:
                 self._queued -= len(pending)
+
+    def _write(self, conn: sqlite3.Connection, pending: list[Record]) -> int:
+        """Write a batch; if a record cannot be stored at all (a value SQLite cannot hold, such
+        as an OTLP fixed64 time past 2**63), write the others one by one and drop only it.
+        Before this, such a record raised out of the thread and the writer died."""
+        try:
+            rows.write_batch(conn, pending)
+            self.last_error = None
+            return len(pending)
+        except sqlite3.Error:
+            raise
+        except Exception:  # the batch was rolled back; find the bad records
+            written = 0
+            for record in pending:
+                try:
+                    rows.write_batch(conn, [record])
+                    written += 1
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    self.dropped += 1
+                    self.last_error = f"dropped a {type(record).__name__}: {exc}"
+            return written
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
@@ -279,8 +313,10 @@ class StoreWriter:
             self.last_error = f"checkpoint: {exc}"
 
     def _retention(self, conn: sqlite3.Connection) -> None:
+        # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it.
+        low_water = int(self.retention_bytes * _LOW_WATER) if self.retention_bytes else None
         try:
-            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=self.retention_bytes)
+            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=low_water)
         except sqlite3.Error as exc:
             self.last_error = f"retention: {exc}"
 

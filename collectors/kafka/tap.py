@@ -44,6 +44,10 @@ rdkafka_log = logging.getLogger("handoff.kafka.librdkafka")
 # Properties the tap sets unless the user's configuration says otherwise.
 _DEFAULTS: dict[str, Any] = {
     "client.id": "handoff-console-tap",
+    # After a broker outage longer than the session, the tap rejoins its group as a new member
+    # and the coordinator waits for the old one's session to expire before assigning anything:
+    # with librdkafka's 45 s default the tap sat idle for ~50 s after the broker was back.
+    "session.timeout.ms": 10000,
     "statistics.interval.ms": 2000,
     "topic.metadata.refresh.interval.ms": 10000,
 }

@@ -71,6 +71,13 @@ def serve(
     retention_bytes: Annotated[
         str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
     ] = "2GB",
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            "--max-queued",
+            help="Records waiting for the store before the receivers answer 503/UNAVAILABLE.",
+        ),
+    ] = 200_000,
     correlation_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -116,6 +123,8 @@ def serve(
             raise InputError(f"no such file: {path}")
     if auth_token is not None and not auth_token.strip():
         raise InputError("--auth-token is empty")
+    if max_queued < 1:
+        raise InputError("--max-queued must be at least 1")
     otlp = OtlpSettings(
         grpc_at,
         http_at,
@@ -137,6 +146,7 @@ def serve(
         tap,
         retention_age_s=_duration("--retention-age", retention_age),
         retention_bytes=_size("--retention-bytes", retention_bytes),
+        max_queued=max_queued,
     )
 
 
@@ -150,6 +160,7 @@ def _run(
     *,
     retention_age_s: float,
     retention_bytes: int,
+    max_queued: int = 200_000,
 ) -> None:
     from console.daemon import build_daemon
     from console.kafka_config import redacted
@@ -160,6 +171,8 @@ def _run(
         store,
         otlp=otlp,
         tap=tap,
+        max_queued=max_queued,
+        batch_size=min(5000, max_queued),
         retention_age_s=retention_age_s,
         retention_bytes=retention_bytes,
     )

@@ -153,7 +153,7 @@ def _say(as_json: bool, data: dict[str, object], text: str) -> None:
 
 def _log_to_stderr() -> None:
     logger = logging.getLogger("handoff")
-    if not logger.handlers:
+    if not logger.handlers and not logging.getLogger().handlers:  # else --log-level decided
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         logger.addHandler(handler)
