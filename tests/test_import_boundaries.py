@@ -1,0 +1,58 @@
+"""The rooms stay honest: headless parts never load the TUI; the demo never imports the console."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_HEADLESS = (
+    "collectors.otlp.decode",
+    "collectors.otlp.grpc_server",
+    "collectors.otlp.http_server",
+    "collectors.kafka.tap",
+    "console.store",
+    "console.daemon",
+    "console.journeys",
+    "console.dlq",
+    "console.dlq_replay",
+    "console.panels",
+    "console.cli",
+)
+
+
+def test_collectors_store_and_cli_do_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in _HEADLESS)
+        + "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_collectors_know_nothing_of_sql() -> None:
+    for path in (ROOT / "collectors").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names]
+                module = getattr(node, "module", None) or ""
+                assert "sqlite3" not in names and module != "sqlite3", path
+                assert not module.startswith(("console.rows", "console.schema")), path
+
+
+def test_demo_pipeline_talks_to_the_console_only_through_otlp_and_kafka() -> None:
+    for path in (ROOT / "demo_pipeline").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("console", "collectors", "tui")), path
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith(("console", "collectors", "tui")), path
