@@ -12,8 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
-
+from console.jsontext import dumps
 from console.model import (
     DeadLetter,
     Header,
@@ -35,17 +34,6 @@ __all__ = [
     "span_from_row",
     "write_batch",
 ]
-
-_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON text; orjson on the hot path, the standard library for what it refuses
-    (integers beyond 64 bits, non-string keys)."""
-    try:
-        return orjson.dumps(value, default=str).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return _json_dumps(value)
 
 
 SPAN_COLUMNS = (
@@ -86,7 +74,7 @@ _SERVICE_SQL = (
 
 def encode_headers(headers: Iterable[Header]) -> str:
     """Headers as JSON ``[[name, hex or null], ...]``: bytes survive, order and repeats too."""
-    return _dumps([[name, None if value is None else value.hex()] for name, value in headers])
+    return dumps([[name, None if value is None else value.hex()] for name, value in headers])
 
 
 def decode_headers(text: str | None) -> tuple[Header, ...]:
@@ -111,7 +99,7 @@ class _Resources:
         found = self.by_object.get(key)
         if found is not None:
             return found
-        text = _dumps(resource)
+        text = dumps(resource)
         row = self.conn.execute(
             "INSERT INTO resources (json) VALUES (?) ON CONFLICT(json) DO UPDATE SET json=json "
             "RETURNING id",
@@ -141,10 +129,10 @@ def _span_row(span: Span, resource_id: int | None) -> tuple[Any, ...]:
         span.messaging_offset,
         span.messaging_operation,
         span.messaging_consumer_group,
-        getattr(span.attributes, "json", None) or _dumps(span.attributes),
+        getattr(span.attributes, "json", None) or dumps(span.attributes),
         resource_id,
-        _dumps(span.events) if span.events else None,
-        _dumps([[lk.trace_id, lk.span_id, lk.attributes] for lk in span.links])
+        dumps(span.events) if span.events else None,
+        dumps([[lk.trace_id, lk.span_id, lk.attributes] for lk in span.links])
         if span.links
         else None,
     )
@@ -237,10 +225,10 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
                         r.value,
                         r.count,
                         r.sum,
-                        _dumps(r.bucket_counts) if r.bucket_counts else None,
-                        _dumps(r.explicit_bounds) if r.explicit_bounds else None,
+                        dumps(r.bucket_counts) if r.bucket_counts else None,
+                        dumps(r.explicit_bounds) if r.explicit_bounds else None,
                         r.unit,
-                        _dumps(r.attributes),
+                        dumps(r.attributes),
                     )
                 )
                 saw(r.service, r.time_ns)
@@ -255,7 +243,7 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
                         r.trace_id,
                         r.span_id,
                         r.correlation_id,
-                        _dumps(r.attributes),
+                        dumps(r.attributes),
                     )
                 )
                 saw(r.service, r.time_ns)

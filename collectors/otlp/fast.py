@@ -14,7 +14,6 @@ No wire format is parsed by hand: every byte goes through the protobuf runtime.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -33,13 +32,13 @@ from collectors.otlp.decode import (
     decode_resource,
     decode_span,
 )
+from console.jsontext import dumps
 from console.model import EncodedAttributes
 
 __all__ = ["FastTraceDecoder"]
 
 _OLD = ".opentelemetry.proto.trace.v1."
 _PACKAGE = "handoff_console.otlp_view.trace"
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def _view_class() -> Any:
@@ -99,7 +98,7 @@ class FastTraceDecoder:
         except _ProtoDecodeError as exc:
             raise DecodeError(f"malformed protobuf body: bad attribute: {exc}") from None
         value = decode_any_value(kv.value)
-        entry = (kv.key, value, _dumps({kv.key: value})[1:-1])
+        entry = (kv.key, value, dumps({kv.key: value})[1:-1])
         cache = self._cache
         if len(cache) >= self.cache_entries:
             with self._lock:
