@@ -303,21 +303,15 @@ def current_payload(conn: sqlite3.Connection, d: DeadLetter) -> tuple[bytes | No
     return d.payload, 0
 
 
-_LEDGER_COLUMNS = (
-    "replay_id, dlq_topic, partition, offset, target_topic, payload_sha256, state, created_ns, "
-    "replay_count, acked_ns, target_partition, target_offset, error, os_user"
-)
-
-
 def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
     """The replay ledger's lines for ``d``, oldest first."""
     cur = conn.execute(
-        f"SELECT {_LEDGER_COLUMNS} FROM replay_ledger "
+        "SELECT * FROM replay_ledger "
         "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY replay_count, created_ns",
         (d.dlq_topic, d.partition, d.offset),
     )
-    cur.row_factory = None  # type: ignore[assignment]
-    return [ReplayEntry(*r) for r in cur]
+    cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+    return [rows.replay_from_row(r) for r in cur]
 
 
 def contract_topic(d: DeadLetter) -> str:

@@ -20,6 +20,7 @@ from console.model import (
     LogRecord,
     MetricPoint,
     Record,
+    ReplayEntry,
     SeriesPoint,
     Span,
     SpanLink,
@@ -31,6 +32,7 @@ __all__ = [
     "encode_headers",
     "hop_from_row",
     "log_from_row",
+    "replay_from_row",
     "span_from_row",
     "write_batch",
 ]
@@ -379,4 +381,23 @@ def dead_letter_from_row(row: sqlite3.Row) -> DeadLetter:
         trace_id=row["trace_id"],
         first_seen_ns=row["first_seen_ns"],
         status=row["status"],
+    )
+
+
+def replay_from_row(row: sqlite3.Row) -> ReplayEntry:
+    return ReplayEntry(
+        replay_id=row["replay_id"],
+        dlq_topic=row["dlq_topic"],
+        partition=row["partition"],
+        offset=row["offset"],
+        target_topic=row["target_topic"],
+        payload_sha256=row["payload_sha256"],
+        state=row["state"],
+        created_ns=row["created_ns"],
+        replay_count=row["replay_count"],
+        acked_ns=row["acked_ns"],
+        target_partition=row["target_partition"],
+        target_offset=row["target_offset"],
+        error=row["error"],
+        os_user=row["os_user"],
     )

@@ -21,7 +21,7 @@ from console.journeys.types import Journey
 from console.model import DeadLetter, Hop, ReplayEntry, Span
 from console.store import Store
 
-__all__ = ["consumer_groups", "journey", "parse_message", "replay_from_row"]
+__all__ = ["consumer_groups", "journey", "parse_message"]
 
 _MAX_ROUNDS = 6
 _MAX_TRACES = 500
@@ -56,25 +56,6 @@ def _select(
         marks = ",".join("?" * len(chunk))
         out.extend(conn.execute(sql.format(column=column, marks=marks), chunk))
     return out
-
-
-def replay_from_row(row: sqlite3.Row) -> ReplayEntry:
-    return ReplayEntry(
-        replay_id=row["replay_id"],
-        dlq_topic=row["dlq_topic"],
-        partition=row["partition"],
-        offset=row["offset"],
-        target_topic=row["target_topic"],
-        payload_sha256=row["payload_sha256"],
-        state=row["state"],
-        created_ns=row["created_ns"],
-        replay_count=row["replay_count"],
-        acked_ns=row["acked_ns"],
-        target_partition=row["target_partition"],
-        target_offset=row["target_offset"],
-        error=row["error"],
-        os_user=row["os_user"],
-    )
 
 
 def consumer_groups(conn: sqlite3.Connection, topic: str) -> list[str]:
@@ -205,7 +186,7 @@ class _Gather:
         out = []
         for topic, partition, offset in self.dls:
             out.extend(
-                replay_from_row(r)
+                rows.replay_from_row(r)
                 for r in self.conn.execute(
                     "SELECT * FROM replay_ledger "
                     "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
