@@ -12,6 +12,11 @@ Phases, each against a fresh collector and database:
   grpc/null,  http/null    the same receivers into a NullSink: the decode-only ceiling
   grpc/overload            open loop at twice the grpc/store rate: RSS of the collector over
                            time and how many requests were answered UNAVAILABLE (backpressure)
+  sqlite/floor             on the collector's core, no network: the same requests decoded
+                           in-process, then their rows inserted ready-made into a fresh store
+                           (``bench/sqlite_floor.py``), with every index and with no secondary
+                           index; ``serial_limit`` is the best a one-core collector could commit
+                           given the measured gRPC decode-only rate and that insert rate
 
 ``collector_cpu_share`` is the CPU the collector actually got (1.0 = its whole core) and
 ``spans_per_cpu_s`` the spans handled per CPU-second it used: on a shared machine the second
@@ -63,6 +68,53 @@ def run_collector(sink_kind: str, db: str, cpu: int) -> None:
     daemon.wait()
     daemon.stop()
     print(f"DONE {daemon.writer.committed}", flush=True)
+
+
+def run_floor(cpu: int, spans: int) -> None:
+    """Print, as JSON, what decoding and a bare SQLite insert cost on this core."""
+    from bench.sqlite_floor import raw_insert
+    from collectors.otlp.fast import FastTraceDecoder
+    from console import rows
+    from console.daemon import tune_gc
+
+    os.sched_setaffinity(0, {cpu})
+    tune_gc()
+    factory = RequestFactory(SPANS_PER_REQUEST)
+    bodies = [factory.next() for _ in range(spans // SPANS_PER_REQUEST)]
+    decoder = FastTraceDecoder()
+    c0 = time.process_time()
+    decoded = [span for body in bodies for span in decoder.decode(body)[0]]
+    decode_cpu = time.process_time() - c0
+    prepared = [rows._span_row(span, None) for span in decoded]
+    every = raw_insert(rows._SPAN_SQL, prepared)
+    bare = raw_insert(rows._SPAN_SQL, prepared, drop_indexes=SPAN_SECONDARY_INDEXES)
+    out = {
+        "decode_spans_per_cpu_s": round(len(decoded) / decode_cpu),
+        "insert_spans_per_s": round(every["rows_per_s"]),
+        "insert_spans_per_cpu_s": round(every["rows_per_cpu_s"]),
+        "insert_no_secondary_index_spans_per_s": round(bare["rows_per_s"]),
+    }
+    print(json.dumps(out), flush=True)
+
+
+SPAN_SECONDARY_INDEXES = (
+    "spans_trace_span",
+    "spans_correlation",
+    "spans_start",
+    "spans_destination_group",
+)
+
+
+def floor(args: argparse.Namespace, grpc_null: float) -> dict[str, Any]:
+    from bench.sqlite_floor import serial_limit
+
+    cmd = [sys.executable, __file__, "--role", "floor", "--collector-cpu", str(args.collector_cpu)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    result: dict[str, Any] = {"phase": "sqlite/floor", **json.loads(out.stdout.splitlines()[-1])}
+    result["serial_limit_spans_per_s"] = round(
+        serial_limit(grpc_null, result["insert_spans_per_s"])
+    )
+    return result
 
 
 class Collector:
@@ -244,12 +296,16 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=8, help="concurrent requests")
     parser.add_argument("--collector-cpu", type=int, default=0)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--role", choices=["bench", "collector"], default="bench")
+    parser.add_argument("--role", choices=["bench", "collector", "floor"], default="bench")
+    parser.add_argument("--floor-spans", type=int, default=200_000)
     parser.add_argument("--sink", choices=["store", "null"], default="store")
     parser.add_argument("--db", default="")
     args = parser.parse_args()
     if args.role == "collector":
         run_collector(args.sink, args.db, args.collector_cpu)
+        return
+    if args.role == "floor":
+        run_floor(args.collector_cpu, args.floor_spans)
         return
     others = os.sched_getaffinity(0) - {args.collector_cpu}
     if others:
@@ -264,6 +320,8 @@ def main() -> None:
         grpc_store = results[0]["committed_spans_per_s"]
         results.append(overload(args, 2 * max(grpc_store, 1000), workdir))
         _show(results[-1], args.json)
+    results.append(floor(args, results[1]["accepted_spans_per_s"]))
+    _show(results[-1], args.json)
     by = {r["phase"]: r for r in results}
     for transport in ("grpc", "http"):
         null = by[f"{transport}/null"]["accepted_spans_per_s"]
