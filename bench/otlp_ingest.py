@@ -87,7 +87,7 @@ def run_floor(cpu: int, spans: int) -> None:
     decode_cpu = time.process_time() - c0
     prepared = [rows._span_row(span, None) for span in decoded]
     every = raw_insert(rows._SPAN_SQL, prepared)
-    bare = raw_insert(rows._SPAN_SQL, prepared, drop_indexes=SPAN_SECONDARY_INDEXES)
+    bare = raw_insert(rows._SPAN_SQL, prepared, secondary_indexes=False)
     out = {
         "decode_spans_per_cpu_s": round(len(decoded) / decode_cpu),
         "insert_spans_per_s": round(every["rows_per_s"]),
@@ -97,18 +97,11 @@ def run_floor(cpu: int, spans: int) -> None:
     print(json.dumps(out), flush=True)
 
 
-SPAN_SECONDARY_INDEXES = (
-    "spans_trace_span",
-    "spans_correlation",
-    "spans_start",
-    "spans_destination_group",
-)
-
-
 def floor(args: argparse.Namespace, grpc_null: float) -> dict[str, Any]:
     from bench.sqlite_floor import serial_limit
 
     cmd = [sys.executable, __file__, "--role", "floor", "--collector-cpu", str(args.collector_cpu)]
+    cmd += ["--floor-spans", str(args.floor_spans)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
     result: dict[str, Any] = {"phase": "sqlite/floor", **json.loads(out.stdout.splitlines()[-1])}
     result["serial_limit_spans_per_s"] = round(
@@ -297,7 +290,9 @@ def main() -> None:
     parser.add_argument("--collector-cpu", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", choices=["bench", "collector", "floor"], default="bench")
-    parser.add_argument("--floor-spans", type=int, default=200_000)
+    parser.add_argument(
+        "--floor-spans", type=int, default=200_000, help="spans the sqlite/floor phase inserts"
+    )
     parser.add_argument("--sink", choices=["store", "null"], default="store")
     parser.add_argument("--db", default="")
     args = parser.parse_args()

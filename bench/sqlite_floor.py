@@ -3,8 +3,8 @@
 The ingest benchmarks compare their committed rate with this figure measured in the same run.
 Rows go in with the writer's own settings (64 MiB page cache, no auto-checkpoint, 20,000-row
 transactions, a passive checkpoint every 5 s), so the only work left out is the collector's:
-receiving, decoding and encoding. ``drop_indexes`` measures the same insert with some of the
-schema's indexes removed (how much each costs).
+receiving, decoding and encoding. ``secondary_indexes=False`` measures the same insert with every
+index of the table dropped (what the indexes cost).
 
 A pipeline that must both decode and insert on one core cannot beat
 ``1 / (1 / decode_rate + 1 / insert_rate)``: ``serial_limit`` computes it.
@@ -12,10 +12,11 @@ A pipeline that must both decode and insert on one core cannot beat
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,29 @@ TRANSACTION_ROWS = 20_000
 
 
 def raw_insert(
-    sql: str, rows: Sequence[tuple[Any, ...]], drop_indexes: Sequence[str] = ()
+    sql: str,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    secondary_indexes: bool = True,
+    prepare: Callable[[sqlite3.Connection], None] | None = None,
 ) -> dict[str, float]:
-    """Insert ``rows`` with ``sql`` into a fresh store; ``{"rows_per_s", "rows_per_cpu_s"}``."""
+    """Insert ``rows`` with ``sql`` into a fresh store; ``{"rows_per_s", "rows_per_cpu_s"}``.
+
+    ``prepare(conn)`` runs first, untimed (rows that reference other rows insert those)."""
+    table = _table(sql)
     with tempfile.TemporaryDirectory(prefix="sqlite-floor-") as tmp:
         store = Store.open(Path(tmp) / "floor.db")
         conn = store.connect()
-        for name in drop_indexes:
-            conn.execute(f"DROP INDEX {name}")
+        if prepare is not None:
+            prepare(conn)
+        if not secondary_indexes:
+            names = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL",
+                (table,),
+            ).fetchall()
+            for (name,) in names:
+                conn.execute(f"DROP INDEX {name}")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         t0, c0 = time.perf_counter(), time.process_time()
@@ -49,7 +65,7 @@ def raw_insert(
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 last_checkpoint = time.perf_counter()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        stored = conn.execute(f"SELECT count(*) FROM {_table(sql)}").fetchone()[0]
+        stored = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         conn.close()
     if stored != len(rows):
         raise AssertionError(f"{stored} rows stored, expected {len(rows)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sqlite_floor import raw_insert
 from console import rows
 from console.model import Span
 from console.store import Store
@@ -84,31 +86,19 @@ def bench_writer(path: Path, spans: list[Span], batch: int) -> float:
     return len(spans) / elapsed
 
 
-def bench_raw(path: Path, spans: list[Span]) -> float:
-    store = Store.open(path)
-    conn = store.connect()
-    resource_ids: dict[str, int] = {}
-    for s in spans:
-        if s.service not in resource_ids:
-            resource_ids[s.service] = conn.execute(
-                "INSERT INTO resources (json) VALUES (?) RETURNING id", (repr(s.resource),)
-            ).fetchone()[0]
-    prepared = [rows._span_row(s, resource_ids[s.service]) for s in spans]  # encoded beforehand
-    # The same transaction size, page cache and checkpoint policy as the writer: only the
-    # writer's own work (queueing, encoding, bookkeeping) separates the two.
-    conn.execute("PRAGMA cache_size = -65536")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
-    t = time.perf_counter()
-    last_checkpoint = t
-    for i in range(0, len(prepared), 20_000):
-        conn.execute("BEGIN")
-        conn.executemany(rows._SPAN_SQL, prepared[i : i + 20_000])
-        conn.execute("COMMIT")
-        if time.perf_counter() - last_checkpoint > 5:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            last_checkpoint = time.perf_counter()
-    elapsed = time.perf_counter() - t
-    return len(spans) / elapsed
+def bench_raw(spans: list[Span]) -> float:
+    """The same rows encoded beforehand, inserted with the writer's transaction size, page cache
+    and checkpoint policy (``bench/sqlite_floor.py``): only the writer's own work (queueing,
+    encoding, bookkeeping) separates the two."""
+    services = list(dict.fromkeys(s.service for s in spans))
+    resource_ids = {name: i for i, name in enumerate(services, start=1)}  # a fresh table's ids
+
+    def add_resources(conn: sqlite3.Connection) -> None:
+        for name in services:
+            conn.execute("INSERT INTO resources (json) VALUES (?)", (repr(name),))
+
+    prepared = [rows._span_row(s, resource_ids[s.service]) for s in spans]
+    return raw_insert(rows._SPAN_SQL, prepared, prepare=add_resources)["rows_per_s"]
 
 
 def main() -> None:
@@ -118,7 +108,7 @@ def main() -> None:
     args = ap.parse_args()
     spans = realistic_spans(args.spans)
     with tempfile.TemporaryDirectory() as tmp:
-        raw = bench_raw(Path(tmp) / "raw.db", spans)
+        raw = bench_raw(spans)
         writer = bench_writer(Path(tmp) / "writer.db", spans, args.batch)
     print(f"spans: {args.spans:,} (15 attributes each), submits of {args.batch}")
     print(f"batched writer : {writer:12,.0f} spans/s")
