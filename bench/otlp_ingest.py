@@ -1,6 +1,7 @@
 """OTLP ingest benchmark: spans/s committed to the store by a collector pinned to one core.
 
     python bench/otlp_ingest.py [--seconds 30] [--warmup 3] [--inflight 8] [--json]
+                                [--floor-spans 200000]
 
 The collector runs in its own process (this script with ``--role collector``), pinned with
 ``os.sched_setaffinity`` to ``--collector-cpu``; this process is the load generator, pinned to the
