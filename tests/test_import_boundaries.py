@@ -44,7 +44,23 @@ def test_collectors_know_nothing_of_sql() -> None:
                 names = [a.name for a in node.names]
                 module = getattr(node, "module", None) or ""
                 assert "sqlite3" not in names and module != "sqlite3", path
-                assert not module.startswith(("console.rows", "console.schema")), path
+                assert not module.startswith(("console.rows", "console.store")), path
+
+
+def test_collectors_load_no_sqlite_even_indirectly() -> None:
+    """The receivers and the tap see the store only as a ``Sink``: importing them must not pull in
+    sqlite3 through some other module (a direct-import check missed exactly that once)."""
+    modules = ("collectors.otlp.grpc_server", "collectors.otlp.http_server", "collectors.kafka.tap")
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(sorted(m for m in sys.modules"
+        + " if m in ('sqlite3', '_sqlite3') or m.startswith('console.store')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_demo_pipeline_talks_to_the_console_only_through_otlp_and_kafka() -> None:

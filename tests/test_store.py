@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from console import rows, schema
+from console import rows
 from console.errors import NotAStoreError, Overloaded, SchemaTooNewError
 from console.model import (
     DeadLetter,
@@ -24,7 +24,7 @@ from console.model import (
     Span,
     SpanLink,
 )
-from console.store import Store, apply_retention
+from console.store import Store, apply_retention, schema
 from tests.conftest import run_cli
 
 NOW = 1_790_000_000_000_000_000

@@ -32,7 +32,7 @@ from collectors.kafka.topics import TopicSelector, parse_topics
 from console.errors import HandoffError, InputError, Overloaded
 
 if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
-    from console.store import Sink
+    from console.sink import Sink
 
 __all__ = ["DEFAULT_GROUP", "KafkaTap"]
 

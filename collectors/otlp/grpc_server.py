@@ -38,7 +38,7 @@ from collectors.otlp.decode import (
 )
 from collectors.otlp.fast import FastTraceDecoder
 from console.errors import Overloaded
-from console.store import Sink
+from console.sink import Sink
 
 __all__ = ["GrpcReceiver"]
 

@@ -19,29 +19,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
-from console import rows, schema
+from console import rows
 from console.errors import NotAStoreError, Overloaded, StoreError
 from console.model import Record
+from console.sink import NullSink, Sink
+from console.store import schema
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "apply_retention"]
-
-
-class Sink(Protocol):
-    """What the collectors hand records to. ``submit`` raises ``Overloaded`` when full."""
-
-    def submit(self, records: Sequence[Record]) -> None: ...
-
-
-class NullSink:
-    """Counts and drops: the decode-only limit in benchmarks."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def submit(self, records: Sequence[Record]) -> None:
-        self.count += len(records)
 
 
 class Store:

@@ -1,0 +1,9 @@
+"""The store package: one SQLite file in WAL mode shared by the daemon, the TUI and the CLI.
+
+``db`` opens and migrates the file (``schema``) and holds the batched writer and retention.
+"""
+
+from console.sink import NullSink, Sink
+from console.store.db import Store, StoreWriter, apply_retention
+
+__all__ = ["NullSink", "Sink", "Store", "StoreWriter", "apply_retention"]
