@@ -22,6 +22,7 @@ from console.dlq import (
     replays_for,
 )
 from console.model import DeadLetter, FixedPayload, ReplayEntry, header_text, payload_sha256
+from console.store import read
 
 __all__ = [
     "DeadLetterDetail",
@@ -195,34 +196,28 @@ def journey_line(conn: sqlite3.Connection, d: DeadLetter) -> str:
         key, value = "trace_id", d.trace_id
     if not value:
         return "no correlation id or trace id on this dead letter"
-    spans = conn.execute(
-        f"SELECT service, name, status_code, status_message FROM spans WHERE {key} = ? "
-        "ORDER BY start_ns LIMIT 500",
-        (value,),
-    ).fetchall()
-    hops = conn.execute(
-        f"SELECT topic, partition, offset FROM hops WHERE {key} = ? ORDER BY timestamp_ms, seen_ns "
-        "LIMIT 500",
-        (value,),
-    ).fetchall()
+    blocks = read.Blocks(conn)
+    tids, cids = ([value], []) if key == "trace_id" else ([], [value])
+    spans = sorted(blocks.spans(tids, cids), key=lambda s: s.start_ns)[:500]
+    hops = sorted(blocks.hops(tids, cids), key=lambda h: (h.timestamp_ms, h.seen_ns))[:500]
     if not spans and not hops:
         return f"no spans or hops for {key.replace('_', ' ')} {value} in the store"
     parts = []
     if spans:
         services: list[str] = []
         for s in spans:
-            if not services or services[-1] != s[0]:
-                services.append(s[0])
-        errors = [s for s in spans if s[2] == 2]
+            if not services or services[-1] != s.service:
+                services.append(s.service)
+        errors = [s for s in spans if s.is_error]
         line = f"{' → '.join(services)} ({len(spans)} span{'s' if len(spans) != 1 else ''}"
         if errors:
             e = errors[0]
-            line += f", {len(errors)} error{'s' if len(errors) != 1 else ''}: first at {e[0]}"
-            if e[3]:
-                line += f" ({e[3][:60]})"
+            line += f", {len(errors)} error{'s' if len(errors) != 1 else ''}: first at {e.service}"
+            if e.status_message:
+                line += f" ({e.status_message[:60]})"
         parts.append(line + ")")
     if hops:
-        shown = [f"{h[0]}:{h[1]}:{h[2]}" for h in hops[:4]]
+        shown = [f"{h.topic}:{h.partition}:{h.offset}" for h in hops[:4]]
         more = f" … +{len(hops) - 4}" if len(hops) > 4 else ""
         parts.append("hops " + " → ".join(shown) + more)
     return "; ".join(parts)

@@ -15,6 +15,7 @@ __all__ = [
     "BrokerError",
     "HandoffError",
     "InputError",
+    "NeedsUpgradeError",
     "NotAStoreError",
     "Overloaded",
     "SchemaTooNewError",
@@ -34,6 +35,10 @@ class StoreError(HandoffError):
 
 class NotAStoreError(StoreError):
     pass
+
+
+class NeedsUpgradeError(StoreError):
+    """An older store that only the writer (serve, tap, tui, demo) upgrades."""
 
 
 class SchemaTooNewError(StoreError):

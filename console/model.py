@@ -12,6 +12,7 @@ Kafka header values stay bytes (or None): a header is not text until someone pro
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "Span",
     "SpanLink",
     "header_text",
+    "is_dlq_topic",
     "payload_sha256",
 ]
 
@@ -250,6 +252,14 @@ class AuditEntry:
 
 
 Record = Span | MetricPoint | LogRecord | Hop | DeadLetter | SeriesPoint
+
+
+_DLQ_SUFFIXES = ("-dlt", ".dlt", "_dlt", "-dlq", ".dlq", "_dlq", ".dead-letter", "-dead-letter")
+
+
+def is_dlq_topic(topic: str, known: Iterable[str] = ()) -> bool:
+    """A dead-letter topic by name: one of ``known``, or a conventional suffix (``-dlt``...)."""
+    return topic in set(known) or topic.lower().endswith(_DLQ_SUFFIXES)
 
 
 def payload_sha256(payload: bytes | None) -> str | None:

@@ -79,7 +79,7 @@ def recent_journeys(
     topic: str | None,
     limit: int = 100,
 ) -> list[Any]:
-    from console.journeys import journey, journeys
+    from console.journeys import journey, journeys, recent_cids_on_topic
 
     now = source.clock()
     if topic is None:
@@ -89,17 +89,7 @@ def recent_journeys(
 
     def by_topic(conn: sqlite3.Connection) -> list[Any]:
         # The journeys that crossed this topic (or were dead-lettered to it), newest first.
-        cids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT correlation_id FROM (SELECT correlation_id, max(seen_ns) AS t FROM hops"
-                " WHERE topic = ? AND correlation_id IS NOT NULL GROUP BY correlation_id"
-                " UNION ALL SELECT correlation_id, max(first_seen_ns) FROM dead_letters"
-                " WHERE (dlq_topic = ? OR original_topic = ?) AND correlation_id IS NOT NULL"
-                " GROUP BY correlation_id) GROUP BY correlation_id ORDER BY max(t) DESC LIMIT ?",
-                (topic, topic, topic, limit),
-            )
-        ]
+        cids = recent_cids_on_topic(conn, topic, limit)
         out = []
         for cid in cids:
             j = journey(conn, correlation_id=cid, now_ns=now)

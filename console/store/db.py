@@ -7,8 +7,9 @@
 * ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
-Row conversion lives in ``console/rows.py``; feature modules (journeys, panels, dlq) keep their own
-queries and read through ``Store.connect()``.
+Spans, hops and log records are written into blocks by ``console/store/ingest.py`` and read back
+through ``console/store/read.py``; the rows that stay rows (dead letters, ledger, audit, metric
+points, series) convert in ``console/rows.py``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import rows
-from console.errors import NotAStoreError, Overloaded, StoreError
+from console.errors import NeedsUpgradeError, NotAStoreError, Overloaded, StoreError
 from console.model import Record
 from console.sink import NullSink, Sink
-from console.store import schema
+from console.store import ingest, schema, upgrade
+from console.store.retention import apply_retention
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "apply_retention"]
 
@@ -36,13 +37,19 @@ class Store:
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> Store:
-        """Open (creating and migrating as needed) the store at ``path``."""
+    def open(
+        cls, path: str | os.PathLike[str], *, create: bool = True, upgrade: bool = True
+    ) -> Store:
+        """Open (creating as needed) the store at ``path``.
+
+        ``upgrade`` is for the writer (serve, tap, tui, demo): an older store is upgraded, its
+        version-1 rows moved into blocks with a progress bar. Readers pass ``upgrade=False`` and
+        get a one-line ``NeedsUpgradeError`` on an older store instead."""
         store = cls(Path(path))
-        store._prepare(create)
+        store._prepare(create, upgrade)
         return store
 
-    def _prepare(self, create: bool) -> None:
+    def _prepare(self, create: bool, allow_upgrade: bool = True) -> None:
         path = self.path
         exists = path.exists() and path.stat().st_size > 0
         if not exists:
@@ -54,7 +61,15 @@ class Store:
             os.close(fd)
         conn = self._raw_connect()
         try:
-            schema.migrate(conn, path)
+            schema.migrate(conn, path, upgrade=allow_upgrade)
+            if schema.has_v1_data(conn):
+                if not allow_upgrade:
+                    raise NeedsUpgradeError(
+                        f"{path} holds version-1 rows not yet moved into blocks; start "
+                        f"`handoff-console serve --db {path}` (or tap, tui, demo) once to finish "
+                        "the upgrade, then run this again"
+                    )
+                upgrade.move_v1(conn, path)
         except sqlite3.DatabaseError as exc:
             raise NotAStoreError(
                 f"{path} is not a handoff-console database ({exc}); pass another --db"
@@ -99,7 +114,7 @@ class Store:
         """Write records synchronously in one transaction (tools, tests, small batches)."""
         conn = self.connect()
         try:
-            rows.write_batch(conn, records)
+            ingest.write_batch(conn, records)
         finally:
             conn.close()
 
@@ -152,6 +167,7 @@ class StoreWriter:
         self.retention_every_s = retention_every_s
         self.checkpoint_every_s = checkpoint_every_s
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._state = ingest.IngestState()  # key segment and recent-duplicates window
         self._lock = threading.Lock()
         self._queued = 0
         self.committed = 0
@@ -273,17 +289,16 @@ class StoreWriter:
         as an OTLP fixed64 time past 2**63), write the others one by one and drop only it.
         Before this, such a record raised out of the thread and the writer died."""
         try:
-            rows.write_batch(conn, pending)
+            stored = ingest.write_batch(conn, pending, self._state)
             self.last_error = None
-            return len(pending)
+            return stored
         except sqlite3.Error:
             raise
         except Exception:  # the batch was rolled back; find the bad records
             written = 0
             for record in pending:
                 try:
-                    rows.write_batch(conn, [record])
-                    written += 1
+                    written += ingest.write_batch(conn, [record], self._state)
                 except sqlite3.Error:
                     raise
                 except Exception as exc:
@@ -304,55 +319,3 @@ class StoreWriter:
             apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=low_water)
         except sqlite3.Error as exc:
             self.last_error = f"retention: {exc}"
-
-
-def apply_retention(
-    conn: sqlite3.Connection,
-    *,
-    max_age_s: float | None = None,
-    max_bytes: int | None = None,
-    now_ns: int | None = None,
-) -> dict[str, int]:
-    """Delete rows older than ``max_age_s``, then the oldest rows until the file fits ``max_bytes``.
-
-    Dead letters still pending, the replay ledger and the audit log are never dropped.
-    Returns the rows deleted per table.
-    """
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    deleted: dict[str, int] = {}
-    if max_age_s is not None:
-        cutoff = now_ns - int(max_age_s * 1e9)
-        for table, column in schema.TIMED_TABLES.items():
-            deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
-    if max_bytes is not None:
-        for _ in range(50):
-            if schema.used_bytes(conn) <= max_bytes:
-                break
-            cutoff = _oldest_fraction_cutoff(conn, 0.1)
-            if cutoff is None:
-                break
-            for table, column in schema.TIMED_TABLES.items():
-                deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
-        conn.execute("PRAGMA incremental_vacuum")
-    return deleted
-
-
-def _delete_before(conn: sqlite3.Connection, table: str, column: str, cutoff: int) -> int:
-    extra = " AND status != 'pending'" if table == "dead_letters" else ""
-    cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?{extra}", (cutoff,))
-    return cur.rowcount
-
-
-def _oldest_fraction_cutoff(conn: sqlite3.Connection, fraction: float) -> int | None:
-    """A time before which about ``fraction`` of the spans and hops lie."""
-    cutoffs = []
-    for table, column in (("spans", "start_ns"), ("hops", "seen_ns"), ("log_records", "time_ns")):
-        n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        if n == 0:
-            continue
-        k = max(1, int(n * fraction))
-        row = conn.execute(
-            f"SELECT {column} FROM {table} ORDER BY {column} LIMIT 1 OFFSET ?", (k - 1,)
-        ).fetchone()
-        cutoffs.append(row[0] + 1)
-    return max(cutoffs) if cutoffs else None

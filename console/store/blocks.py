@@ -1,0 +1,337 @@
+"""Records in blocks: how spans, hops and log records are laid out inside one compressed blob.
+
+A block holds up to ``MAX_RECORDS`` records of one kind (or about ``MAX_RAW_BYTES`` before
+compression). Its blob is ``zstd(msgpack([version, columns, resources, records]))``:
+
+* ``columns`` carry what lookups select on, one entry per record: trace ids (16 raw bytes) and
+  correlation ids. A reader picks its records from them without decoding the others.
+* ``resources`` are the block's distinct OTLP resource maps (JSON text), referenced by index.
+* ``records`` are the records themselves, each packed on its own (msgpack ``bin``), so a reader
+  unpacks only the ones it picked.
+
+Trace and span ids travel as raw bytes (half the size of hex, and random bytes do not compress).
+The block is the truth: keys and summaries only point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgpack
+import zstandard
+
+from console.jsontext import dumps
+from console.model import Hop, LogRecord, Span, SpanLink
+
+__all__ = [
+    "KIND_HOP",
+    "KIND_LOG",
+    "KIND_SPAN",
+    "MAX_RAW_BYTES",
+    "MAX_RECORDS",
+    "BlockReader",
+    "encode_hops",
+    "encode_logs",
+    "encode_spans",
+    "loads_json",
+]
+
+KIND_SPAN = 1
+KIND_HOP = 2
+KIND_LOG = 3
+
+MAX_RECORDS = 1000
+MAX_RAW_BYTES = 256 * 1024
+_VERSION = 1
+_LEVEL = 3
+
+_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_compressor = zstandard.ZstdCompressor(level=_LEVEL)
+_decompressor = zstandard.ZstdDecompressor()
+
+try:  # orjson when present: the attribute maps are the bulk of a span
+    import orjson
+
+    def loads_json(text: str | bytes) -> Any:
+        return orjson.loads(text)
+
+except ImportError:  # pragma: no cover - orjson is a dependency
+    import json
+
+    def loads_json(text: str | bytes) -> Any:
+        return json.loads(text)
+
+
+def _raw(hex_id: str | None) -> bytes | str | None:
+    """An id as raw bytes; an id that is not lowercase hex stays text (msgpack keeps the type)."""
+    if hex_id is None:
+        return None
+    try:
+        raw = bytes.fromhex(hex_id)
+    except ValueError:
+        return hex_id
+    return raw if len(raw) * 2 == len(hex_id) and raw.hex() == hex_id else hex_id
+
+
+def _hex(raw: bytes | str | None) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    return raw.hex()
+
+
+def _compress(version: int, columns: list[Any], resources: list[str], packed: list[bytes]) -> bytes:
+    return _compressor.compress(_packb([version, columns, resources, packed]))
+
+
+# -- spans ---------------------------------------------------------------------------------
+
+
+def encode_spans(spans: Sequence[Span]) -> bytes:
+    """One block of spans (the caller keeps it under ``MAX_RECORDS``)."""
+    resources: dict[int, int] = {}
+    resource_texts: list[str] = []
+    by_text: dict[str, int] = {}
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    packed: list[bytes] = []
+    for s in spans:
+        res = s.resource
+        idx = resources.get(id(res))
+        if idx is None:
+            text = dumps(res) if res else "{}"
+            idx = by_text.get(text)
+            if idx is None:
+                idx = by_text[text] = len(resource_texts)
+                resource_texts.append(text)
+            resources[id(res)] = idx
+        tids.append(_raw(s.trace_id))
+        cids.append(s.correlation_id)
+        packed.append(
+            _packb(
+                (
+                    _raw(s.span_id),
+                    _raw(s.parent_span_id),
+                    s.name,
+                    s.kind,
+                    s.start_ns,
+                    s.end_ns,
+                    s.status_code,
+                    s.status_message,
+                    s.service,
+                    s.scope,
+                    s.messaging_system,
+                    s.messaging_destination,
+                    s.messaging_partition,
+                    s.messaging_offset,
+                    s.messaging_operation,
+                    s.messaging_consumer_group,
+                    getattr(s.attributes, "json", None) or dumps(s.attributes),
+                    idx,
+                    dumps(s.events) if s.events else None,
+                    [[lk.trace_id, lk.span_id, lk.attributes] for lk in s.links]
+                    if s.links
+                    else None,
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids], resource_texts, packed)
+
+
+def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list[Any]) -> Span:
+    (
+        sid,
+        parent,
+        name,
+        kind,
+        start,
+        end,
+        code,
+        message,
+        service,
+        scope,
+        system,
+        dest,
+        part,
+        off,
+        op,
+        group,
+        attrs,
+        ridx,
+        events,
+        links,
+    ) = rec
+    res = resources[ridx]
+    if isinstance(res, str):
+        res = resources[ridx] = loads_json(res)
+    return Span(
+        trace_id=_hex(tid) or "",
+        span_id=_hex(sid) or "",
+        parent_span_id=_hex(parent),
+        name=name,
+        kind=kind,
+        start_ns=start,
+        end_ns=end,
+        status_code=code,
+        status_message=message,
+        service=service,
+        scope=scope,
+        correlation_id=cid,
+        messaging_system=system,
+        messaging_destination=dest,
+        messaging_partition=part,
+        messaging_offset=off,
+        messaging_operation=op,
+        messaging_consumer_group=group,
+        attributes=loads_json(attrs),
+        resource=res,
+        events=tuple(loads_json(events)) if events else (),
+        links=tuple(SpanLink(t, i, a) for t, i, a in links) if links else (),
+    )
+
+
+# -- hops ----------------------------------------------------------------------------------
+
+
+def encode_hops(hops: Sequence[Hop]) -> bytes:
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    packed: list[bytes] = []
+    for h in hops:
+        tids.append(_raw(h.trace_id))
+        cids.append(h.correlation_id)
+        packed.append(
+            _packb(
+                (
+                    h.topic,
+                    h.partition,
+                    h.offset,
+                    h.timestamp_ms,
+                    h.timestamp_type,
+                    h.key,
+                    h.size,
+                    [[name, value] for name, value in h.headers],
+                    _raw(h.span_id),
+                    h.payload_sha256,
+                    h.payload,
+                    h.seen_ns,
+                    getattr(h, "cluster_id", None),
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids], [], packed)
+
+
+def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
+    topic, part, off, ts, ts_type, key, size, headers, sid, sha, payload, seen, cluster = rec
+    extra: dict[str, Any] = {}
+    if cluster is not None and "cluster_id" in Hop.__dataclass_fields__:
+        extra["cluster_id"] = cluster
+    return Hop(
+        topic=topic,
+        partition=part,
+        offset=off,
+        timestamp_ms=ts,
+        timestamp_type=ts_type,
+        key=key,
+        size=size,
+        headers=tuple((name, value) for name, value in headers),
+        correlation_id=cid,
+        trace_id=_hex(tid),
+        span_id=_hex(sid),
+        payload_sha256=sha,
+        payload=payload,
+        seen_ns=seen,
+        **extra,
+    )
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+def encode_logs(logs: Sequence[LogRecord]) -> bytes:
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    packed: list[bytes] = []
+    for r in logs:
+        tids.append(_raw(r.trace_id))
+        cids.append(r.correlation_id)
+        packed.append(
+            _packb(
+                (
+                    r.time_ns,
+                    r.service,
+                    r.severity_number,
+                    r.severity_text,
+                    r.body,
+                    _raw(r.span_id),
+                    dumps(r.attributes),
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids], [], packed)
+
+
+def _log(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> LogRecord:
+    time_ns, service, sev_n, sev_t, body, sid, attrs = rec
+    return LogRecord(
+        time_ns=time_ns,
+        service=service,
+        severity_number=sev_n,
+        severity_text=sev_t,
+        body=body,
+        trace_id=_hex(tid),
+        span_id=_hex(sid),
+        correlation_id=cid,
+        attributes=loads_json(attrs),
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+class BlockReader:
+    """One block, decompressed once; records are unpacked only when asked for."""
+
+    __slots__ = ("cids", "kind", "packed", "resources", "tids")
+
+    def __init__(self, kind: int, blob: bytes) -> None:
+        version, columns, resources, packed = msgpack.unpackb(
+            _decompressor.decompress(blob), raw=False, use_list=True
+        )
+        if version != _VERSION:
+            raise ValueError(f"block format {version} is newer than this handoff-console")
+        self.kind = kind
+        self.tids: list[bytes | str | None] = columns[0]
+        self.cids: list[str | None] = columns[1]
+        self.resources: list[Any] = resources
+        self.packed: list[bytes] = packed
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def select(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[int]:
+        """Indexes of the records whose trace id or correlation id is one of those given."""
+        want_t = {r for r in (_raw(t) for t in trace_ids) if r is not None}
+        want_c = set(cids)
+        return [
+            i
+            for i, (t, c) in enumerate(zip(self.tids, self.cids, strict=True))
+            if (t is not None and t in want_t) or (c is not None and c in want_c)
+        ]
+
+    def record(self, i: int) -> Span | Hop | LogRecord:
+        rec = msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        if self.kind == KIND_SPAN:
+            return _span(self.tids[i] or b"", self.cids[i], rec, self.resources)
+        if self.kind == KIND_HOP:
+            return _hop(self.tids[i], self.cids[i], rec)
+        return _log(self.tids[i], self.cids[i], rec)
+
+    def fields(self, i: int) -> list[Any]:
+        """The raw field list of record ``i`` (cheap scans that need a few fields)."""
+        return msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+
+    def records(self, indexes: Iterable[int] | None = None) -> list[Any]:
+        idx = range(len(self.packed)) if indexes is None else indexes
+        return [self.record(i) for i in idx]
