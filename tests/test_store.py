@@ -24,7 +24,8 @@ from console.model import (
     Span,
     SpanLink,
 )
-from console.store import Store, apply_retention, schema
+from console.store import Store, apply_retention, read, schema
+from console.store.blocks import KIND_SPAN
 from tests.conftest import run_cli
 
 NOW = 1_790_000_000_000_000_000
@@ -123,13 +124,13 @@ def test_round_trip_of_every_record_type(store: Store) -> None:
     store.write([span, hop, dead, metric, log, series])
 
     conn = store.connect(readonly=True)
-    row = conn.execute("SELECT * FROM spans").fetchone()
-    resources = rows.load_resources(conn, [row["resource_id"]])
-    assert rows.span_from_row(row, resources[row["resource_id"]]) == span
-    assert rows.hop_from_row(conn.execute("SELECT * FROM hops").fetchone()) == hop
+    blocks = read.Blocks(conn)
+    assert blocks.spans(cids=["corr-1"]) == [span]
+    assert blocks.spans(trace_ids=[span.trace_id]) == [span]
+    assert blocks.hops_at(hop.topic, hop.partition, hop.offset) == [hop]
+    assert blocks.logs(cids=["corr-1"]) == [log]
     got_dead = rows.dead_letter_from_row(conn.execute("SELECT * FROM dead_letters").fetchone())
     assert got_dead == dead
-    assert rows.log_from_row(conn.execute("SELECT * FROM log_records").fetchone()) == log
     m = conn.execute("SELECT * FROM metric_points").fetchone()
     assert (m["name"], m["kind"], m["count"], m["sum"], m["unit"]) == (
         "uploads.received",
@@ -140,7 +141,7 @@ def test_round_trip_of_every_record_type(store: Store) -> None:
     )
     s = conn.execute("SELECT name, subject, detail, value FROM series").fetchone()
     assert tuple(s) == ("consumer.lag", "canvasflow.uploads", "catalog/2", 12.0)
-    assert conn.execute("SELECT linked_trace_id FROM span_links").fetchone()[0] == "ab" * 16
+    assert blocks.linking_traces(["ab" * 16]) == {span.trace_id}
 
     counts = store.counts()
     assert {
@@ -236,7 +237,7 @@ def test_reader_process_sees_commits_while_writer_runs(db_path: Path) -> None:
     reader = Store.open(db_path).connect(readonly=True)
     for line in proc.stdout:
         committed = (int(line) + 1) * 100
-        n = reader.execute("SELECT count(*) FROM spans").fetchone()[0]
+        n = schema.counts(reader)["spans"]
         seen.append(n)
         assert n >= committed
         if len(seen) == 5:
@@ -261,7 +262,8 @@ def test_overloaded_queue_refuses_instead_of_growing(store: Store) -> None:
 
 def test_retention_by_age_keeps_pending_dead_letters(store: Store) -> None:
     old = NOW - 3600 * 10**9
-    store.write([make_span(i, start=old) for i in range(5)] + [make_span(i + 5) for i in range(3)])
+    store.write([make_span(i, start=old) for i in range(5)])  # an hour apart: other blocks
+    store.write([make_span(i + 5) for i in range(3)])
     pending = DeadLetter("a.dlq", 0, 1, 0, first_seen_ns=old, status="pending")
     done = DeadLetter("a.dlq", 0, 2, 0, first_seen_ns=old, status="replayed")
     store.write([pending, done])
@@ -282,7 +284,7 @@ def test_retention_by_size_shrinks_the_file(store: Store) -> None:
     assert after <= before // 3
     remaining = store.counts()["spans"]
     assert 0 < remaining < 20_000
-    newest = conn.execute("SELECT max(start_ns) FROM spans").fetchone()[0]
+    newest = max(s.start_ns for s in read.all_records(conn, KIND_SPAN))
     assert newest == make_span(19_999, start=NOW + 19_999 * 1000).start_ns  # the newest survive
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert os.path.getsize(store.path) < before
@@ -293,7 +295,7 @@ def test_writer_commits_within_flush_interval(store: Store) -> None:
         w.submit([make_span(1)])
         deadline = time.monotonic() + 5
         reader = store.connect(readonly=True)
-        while reader.execute("SELECT count(*) FROM spans").fetchone()[0] == 0:
+        while schema.counts(reader)["spans"] == 0:
             assert time.monotonic() < deadline, "a lone record was never committed"
             time.sleep(0.01)
 

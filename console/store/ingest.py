@@ -225,6 +225,8 @@ def write_batch(
     ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there);
     ``dedupe=False`` stores every record given (the upgrade moves rows already unique)."""
     state = state if state is not None else IngestState()
+    if not state.loaded:
+        state.load(conn)  # the window starts from the newest blocks: a retry after a restart
     now = time.time_ns() if now_ns is None else now_ns
     spans: list[Span] = []
     hops: list[Hop] = []

@@ -21,6 +21,7 @@ from console.store.ingest import _WIDE_BUCKET, HOP_BUCKET
 
 __all__ = [
     "Blocks",
+    "all_records",
     "TailHop",
     "TailSpan",
     "consumer_groups",
@@ -274,3 +275,11 @@ def recent_hop_cids(conn: sqlite3.Connection, topic: str, limit: int) -> dict[st
         if len(out) >= limit:
             break
     return out
+
+
+def all_records(conn: sqlite3.Connection, kind: int) -> list[Any]:
+    """Every record of ``kind`` in block order, duplicates dropped (tools, tests, small stores)."""
+    out: list[Any] = []
+    for (data,) in conn.execute("SELECT data FROM blocks WHERE kind = ? ORDER BY id", (kind,)):
+        out.extend(BlockReader(kind, data).records())
+    return _unique(kind, out)

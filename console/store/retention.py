@@ -17,6 +17,8 @@ from console.store.ingest import ACTIVITY_NS, ROLLUP_NS
 
 __all__ = ["apply_retention"]
 
+_KIND_NAMES = {1: "spans", 2: "hops", 3: "log_records"}
+
 
 def apply_retention(
     conn: sqlite3.Connection,
@@ -52,11 +54,12 @@ def _before(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -> N
     """Everything older than ``cutoff`` (ns), in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        _add(
-            deleted,
-            "blocks",
-            conn.execute("DELETE FROM blocks WHERE max_ns < ?", (cutoff,)).rowcount,
-        )
+        for kind, n in conn.execute(
+            "SELECT kind, sum(n) FROM blocks WHERE max_ns < ? GROUP BY kind", (cutoff,)
+        ).fetchall():
+            _add(deleted, _KIND_NAMES.get(kind, str(kind)), int(n))
+        n = conn.execute("DELETE FROM blocks WHERE max_ns < ?", (cutoff,)).rowcount
+        _add(deleted, "blocks", n)
         _drop_empty_segments(conn, deleted)
         _add(
             deleted,
@@ -65,11 +68,12 @@ def _before(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -> N
                 "DELETE FROM hop_ranges WHERE block NOT IN (SELECT id FROM blocks)"
             ).rowcount,
         )
-        for table, bucket_ns in (
-            ("service_rollup", ROLLUP_NS),
-            ("topic_rollup", ROLLUP_NS),
-            ("journey_activity", ACTIVITY_NS),
-        ):
+        n = conn.execute(
+            "DELETE FROM journey_activity WHERE bucket <= ? AND last_ns < ?",
+            (cutoff // ACTIVITY_NS, cutoff),
+        ).rowcount
+        _add(deleted, "journey_activity", n)
+        for table, bucket_ns in (("service_rollup", ROLLUP_NS), ("topic_rollup", ROLLUP_NS)):
             n = conn.execute(
                 f"DELETE FROM {table} WHERE bucket < ?", (cutoff // bucket_ns,)
             ).rowcount
