@@ -40,7 +40,7 @@ def apply_retention(
             cutoff = _oldest_cutoff(conn)
             if cutoff is None:
                 break
-            _before(conn, cutoff, deleted)
+            _before(conn, cutoff, deleted, prune_keys=True)
         conn.execute("PRAGMA incremental_vacuum")
     return deleted
 
@@ -50,10 +50,20 @@ def _add(deleted: dict[str, int], table: str, n: int) -> None:
         deleted[table] = deleted.get(table, 0) + n
 
 
-def _before(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -> None:
-    """Everything older than ``cutoff`` (ns), in one transaction."""
+def _before(
+    conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int], prune_keys: bool = False
+) -> None:
+    """Everything older than ``cutoff`` (ns), in one transaction. ``prune_keys`` also deletes the
+    keys of deleted blocks from segments still in use (a scan of the segment: only when the
+    store must shrink; otherwise such keys point at nothing until their segment goes)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        touched = [
+            sid
+            for (sid,) in conn.execute(
+                "SELECT DISTINCT segment FROM blocks WHERE max_ns < ?", (cutoff,)
+            ).fetchall()
+        ]
         for kind, n in conn.execute(
             "SELECT kind, sum(n) FROM blocks WHERE max_ns < ? GROUP BY kind", (cutoff,)
         ).fetchall():
@@ -61,6 +71,15 @@ def _before(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -> N
         n = conn.execute("DELETE FROM blocks WHERE max_ns < ?", (cutoff,)).rowcount
         _add(deleted, "blocks", n)
         _drop_empty_segments(conn, deleted)
+        if prune_keys:
+            for sid in touched:
+                if conn.execute("SELECT 1 FROM segments WHERE id = ?", (sid,)).fetchone():
+                    n = conn.execute(
+                        f"DELETE FROM keys_{sid} WHERE block < coalesce("
+                        "(SELECT min(id) FROM blocks WHERE segment = ?), 1 << 62)",
+                        (sid,),
+                    ).rowcount
+                    _add(deleted, "keys", n)
         _add(
             deleted,
             "hop_ranges",
