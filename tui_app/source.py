@@ -50,7 +50,7 @@ class DataSource:
         bootstrap: str | None = None,
         contracts_dir: Path | None = None,
     ) -> None:
-        self.store = Store.open(db_path)
+        self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap

@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _conn(db: Path | None) -> sqlite3.Connection:
-    return Store.open(db or default_db_path()).connect()
+    return Store.open(db or default_db_path(), upgrade=False).connect()
 
 
 def _filter(
