@@ -64,14 +64,15 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 
 
 def _raw(hex_id: str | None) -> bytes | str | None:
-    """An id as raw bytes; an id that is not lowercase hex stays text (msgpack keeps the type)."""
+    """An id as raw bytes (decoders give lowercase hex); anything else stays text (msgpack keeps
+    the type, so it comes back as given)."""
     if hex_id is None:
         return None
     try:
         raw = bytes.fromhex(hex_id)
     except ValueError:
         return hex_id
-    return raw if len(raw) * 2 == len(hex_id) and raw.hex() == hex_id else hex_id
+    return raw if len(raw) * 2 == len(hex_id) else hex_id
 
 
 def _hex(raw: bytes | str | None) -> str | None:

@@ -53,8 +53,15 @@ FLAG_SEND = 4
 def duration_bin(start_ns: int, end_ns: int) -> int:
     """Two significant digits of the duration in microseconds (12345 us -> 512): the bins the
     panels' percentiles are computed from."""
-    text = str(max(end_ns - start_ns, 0) // 1000)
-    return len(text) * 100 + int(text[:2])
+    us = (end_ns - start_ns) // 1000
+    if us < 100:
+        return (200 + us) if us >= 10 else (100 + max(us, 0))
+    digits = 3
+    scale = 10
+    while us >= scale * 100:
+        digits += 1
+        scale *= 10
+    return digits * 100 + us // scale
 
 
 class _Window:
@@ -118,7 +125,7 @@ class IngestState:
 
 
 def _span_identity(s: Span) -> tuple[Any, Any]:
-    return (blocks._raw(s.trace_id), blocks._raw(s.span_id))
+    return (s.trace_id, s.span_id)
 
 
 def _hop_identity(h: Hop) -> tuple[Any, ...]:

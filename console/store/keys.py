@@ -1,8 +1,9 @@
 """The key index: hashed ids pointing at blocks, in time segments that stay hot while written.
 
 Each key kind has its own namespace (a leading kind byte in the hash input) and one canonical form:
-trace ids and link targets as lowercase hex, correlation ids and message keys as given. A key is
-the first 8 bytes of a BLAKE2b digest, as a signed 64-bit integer. A hash collision costs a block
+trace ids and link targets as lowercase hex, correlation ids and message keys as given. A key is a
+signed 64-bit integer: a trace id's first 64 bits mixed with its kind, else the first 8 bytes of
+a BLAKE2b digest. A hash collision costs a block
 decode, never a wrong answer: readers check every record against the value they looked for.
 
 Segments: keys go into ``keys_<segment>`` (``(key, block)``, WITHOUT ROWID). A new segment starts
@@ -41,7 +42,19 @@ _blake = hashlib.blake2b
 _PREFIX = [bytes([k]) for k in range(8)]
 
 
+_MIX = [(k * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF for k in range(8)]
+
+
 def key(kind: int, value: str | bytes) -> int:
+    """The 64-bit key of ``value`` in ``kind``'s namespace. Trace ids (random already) keep their
+    first 16 hex digits, mixed with the kind; anything else is hashed."""
+    if kind in (K_TRACE, K_LINK) and isinstance(value, str) and len(value) == 32:
+        try:
+            k = int(value[:16], 16) ^ _MIX[kind]
+        except ValueError:
+            pass
+        else:
+            return k - (1 << 64) if k >= 1 << 63 else k
     raw = value.encode() if isinstance(value, str) else value
     return int.from_bytes(_blake(_PREFIX[kind] + raw, digest_size=8).digest(), "big", signed=True)
 
