@@ -30,6 +30,7 @@ __all__ = [
     "SeriesPoint",
     "Span",
     "SpanLink",
+    "SpanRow",
     "header_text",
     "is_dlq_topic",
     "payload_sha256",
@@ -251,7 +252,22 @@ class AuditEntry:
     detail: Attributes = field(default_factory=dict)
 
 
-Record = Span | MetricPoint | LogRecord | Hop | DeadLetter | SeriesPoint
+class SpanRow(tuple[Any, ...]):
+    """A span already laid out as the store keeps it, built by the fast OTLP decoder without a
+    ``Span`` object (the store turns a ``Span`` into one too; readers get ``Span`` back).
+
+    Fields by index: 0 trace id (16 raw bytes), 1 span id (8 raw bytes), 2 parent span id (raw
+    bytes or None), 3 name, 4 kind, 5 start_ns, 6 end_ns, 7 status code, 8 status message,
+    9 service, 10 scope, 11 correlation id, 12 messaging system, 13 destination, 14 partition,
+    15 offset, 16 operation, 17 consumer group, 18 attributes as JSON text, 19 resource as JSON
+    text, 20 events as JSON text or None, 21 links as ``[[trace hex, span hex, attributes]]`` or
+    None. An id that is not hex stays text.
+    """
+
+    __slots__ = ()
+
+
+Record = Span | SpanRow | MetricPoint | LogRecord | Hop | DeadLetter | SeriesPoint
 
 
 _DLQ_SUFFIXES = ("-dlt", ".dlt", "_dlt", "-dlq", ".dlq", "_dlq", ".dead-letter", "-dead-letter")

@@ -100,7 +100,7 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
         return logs_from_request(parse_body(body, "protobuf", ExportLogsServiceRequest), keys)
 
     services = (
-        ("trace", "TraceService", traces.decode, _trace_response),
+        ("trace", "TraceService", traces.decode_rows, _trace_response),
         ("metrics", "MetricsService", metrics, _metrics_response),
         ("logs", "LogsService", logs, _logs_response),
     )

@@ -155,7 +155,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     rejected_spans=n, error_message=m
                 )
             ),
-            FastTraceDecoder(keys).decode,
+            FastTraceDecoder(keys).decode_rows,
         ),
         "metrics": _Signal(
             metrics_pb.ExportMetricsServiceRequest,

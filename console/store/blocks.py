@@ -22,7 +22,7 @@ import msgpack
 import zstandard
 
 from console.jsontext import dumps
-from console.model import Hop, LogRecord, Span, SpanLink
+from console.model import Hop, LogRecord, Span, SpanLink, SpanRow
 
 __all__ = [
     "KIND_HOP",
@@ -35,6 +35,7 @@ __all__ = [
     "encode_logs",
     "encode_spans",
     "loads_json",
+    "span_row",
 ]
 
 KIND_SPAN = 1
@@ -88,51 +89,76 @@ def _compress(version: int, columns: list[Any], resources: list[str], packed: li
 # -- spans ---------------------------------------------------------------------------------
 
 
-def encode_spans(spans: Sequence[Span]) -> bytes:
+def span_row(s: Span) -> SpanRow:
+    """A ``Span`` laid out as the fast decoder lays out what it decodes (``SpanRow``)."""
+    res = s.resource
+    return SpanRow(
+        (
+            _raw(s.trace_id),
+            _raw(s.span_id),
+            _raw(s.parent_span_id),
+            s.name,
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            s.status_code,
+            s.status_message,
+            s.service,
+            s.scope,
+            s.correlation_id,
+            s.messaging_system,
+            s.messaging_destination,
+            s.messaging_partition,
+            s.messaging_offset,
+            s.messaging_operation,
+            s.messaging_consumer_group,
+            getattr(s.attributes, "json", None) or dumps(s.attributes),
+            dumps(res) if res else "{}",
+            dumps(s.events) if s.events else None,
+            [[lk.trace_id, lk.span_id, lk.attributes] for lk in s.links] if s.links else None,
+        )
+    )
+
+
+def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
     """One block of spans (the caller keeps it under ``MAX_RECORDS``)."""
-    resources: dict[int, int] = {}
-    resource_texts: list[str] = []
     by_text: dict[str, int] = {}
+    resource_texts: list[str] = []
     tids: list[bytes | str | None] = []
     cids: list[str | None] = []
     packed: list[bytes] = []
     for s in spans:
-        res = s.resource
-        idx = resources.get(id(res))
+        r = s if isinstance(s, SpanRow) else span_row(s)
+        text = r[19]
+        idx = by_text.get(text)
         if idx is None:
-            text = dumps(res) if res else "{}"
-            idx = by_text.get(text)
-            if idx is None:
-                idx = by_text[text] = len(resource_texts)
-                resource_texts.append(text)
-            resources[id(res)] = idx
-        tids.append(_raw(s.trace_id))
-        cids.append(s.correlation_id)
+            idx = by_text[text] = len(resource_texts)
+            resource_texts.append(text)
+        tids.append(r[0])
+        cids.append(r[11])
         packed.append(
             _packb(
                 (
-                    _raw(s.span_id),
-                    _raw(s.parent_span_id),
-                    s.name,
-                    s.kind,
-                    s.start_ns,
-                    s.end_ns,
-                    s.status_code,
-                    s.status_message,
-                    s.service,
-                    s.scope,
-                    s.messaging_system,
-                    s.messaging_destination,
-                    s.messaging_partition,
-                    s.messaging_offset,
-                    s.messaging_operation,
-                    s.messaging_consumer_group,
-                    getattr(s.attributes, "json", None) or dumps(s.attributes),
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[12],
+                    r[13],
+                    r[14],
+                    r[15],
+                    r[16],
+                    r[17],
+                    r[18],
                     idx,
-                    dumps(s.events) if s.events else None,
-                    [[lk.trace_id, lk.span_id, lk.attributes] for lk in s.links]
-                    if s.links
-                    else None,
+                    r[20],
+                    r[21],
                 )
             )
         )

@@ -32,6 +32,7 @@ from console.model import (
     LogRecord,
     Record,
     Span,
+    SpanRow,
     is_dlq_topic,
 )
 from console.store import blocks, keys
@@ -124,8 +125,8 @@ class IngestState:
                 self.hops.add_all(ids)
 
 
-def _span_identity(s: Span) -> tuple[Any, Any]:
-    return (s.trace_id, s.span_id)
+def _span_identity(r: SpanRow) -> tuple[Any, Any]:
+    return (r[0], r[1])
 
 
 def _hop_identity(h: Hop) -> tuple[Any, ...]:
@@ -235,7 +236,7 @@ def write_batch(
     if not state.loaded:
         state.load(conn)  # the window starts from the newest blocks: a retry after a restart
     now = time.time_ns() if now_ns is None else now_ns
-    spans: list[Span] = []
+    spans: list[SpanRow] = []
     hops: list[Hop] = []
     logs: list[LogRecord] = []
     others: list[Record] = []
@@ -244,13 +245,14 @@ def write_batch(
     seen_s: set[Any] = set()
     seen_h: set[Any] = set()
     for r in records:
-        if isinstance(r, Span):
-            ident = _span_identity(r)
+        if isinstance(r, SpanRow | Span):
+            row = r if isinstance(r, SpanRow) else blocks.span_row(r)
+            ident = (row[0], row[1])
             if dedupe and (ident in seen_s or ident in state.spans):
                 continue
             seen_s.add(ident)
             span_ids.append(ident)
-            spans.append(r)
+            spans.append(row)
         elif isinstance(r, Hop):
             ident = _hop_identity(r)
             if dedupe and (ident in seen_h or ident in state.hops):
@@ -321,14 +323,14 @@ def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop], ids: list[Any])
     return [h for h in hops if _hop_identity(h) not in stored]
 
 
-def _write_spans(batch: _Batch, spans: list[Span]) -> None:
+def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
     for chunk in _chunks(spans):
         blob = blocks.encode_spans(chunk)
-        starts = [s.start_ns for s in chunk]
+        starts = [r[5] for r in chunk]
         bid = batch.block(KIND_SPAN, blob, len(chunk), min(starts), max(starts), len(blob))
-        batch.add_keys(keys.K_TRACE, {s.trace_id for s in chunk}, bid)
-        batch.add_keys(keys.K_CID, {s.correlation_id for s in chunk}, bid)
-        links = {lk.trace_id for s in chunk for lk in s.links}
+        batch.add_keys(keys.K_TRACE, {r[0] for r in chunk}, bid)
+        batch.add_keys(keys.K_CID, {r[11] for r in chunk}, bid)
+        links = {lk[0] for r in chunk if r[21] for lk in r[21]}
         if links:
             batch.add_keys(keys.K_LINK, links, bid)
 
@@ -402,12 +404,8 @@ def _finish_segment(batch: _Batch) -> None:
     state.segment_keys += n
 
 
-def _is_entry(s: Span) -> bool:
-    return s.kind in (SPAN_KIND_SERVER, SPAN_KIND_CONSUMER) or s.parent_span_id is None
-
-
 def _summaries(
-    conn: sqlite3.Connection, spans: list[Span], hops: list[Hop], logs: list[LogRecord]
+    conn: sqlite3.Connection, spans: list[SpanRow], hops: list[Hop], logs: list[LogRecord]
 ) -> None:
     # service -> bucket -> [spans, entries, errors, logs, bins]
     roll: dict[tuple[str, int], list[Any]] = {}
@@ -435,31 +433,45 @@ def _summaries(
                 a[0] = t
             a[1] |= flag
 
-    for s in spans:
-        k = (s.service, s.start_ns // ROLLUP_NS)
-        r = roll.get(k)
-        if r is None:
-            r = roll[k] = [0, 0, 0, 0, {}]
-        r[0] += 1
-        err = s.status_code == STATUS_ERROR
-        if _is_entry(s):
-            r[1] += 1
+    entry_kinds = (SPAN_KIND_SERVER, SPAN_KIND_CONSUMER)
+    for r in spans:
+        service, start, kind, cid, dest = r[9], r[5], r[4], r[11], r[13]
+        k = (service, start // ROLLUP_NS)
+        ro = roll.get(k)
+        if ro is None:
+            ro = roll[k] = [0, 0, 0, 0, {}]
+        ro[0] += 1
+        err = r[7] == STATUS_ERROR
+        if kind in entry_kinds or r[2] is None:  # entry spans: SERVER, CONSUMER or a root
+            ro[1] += 1
             if err:
-                r[2] += 1
-            code = duration_bin(s.start_ns, s.end_ns)
-            r[4][code] = r[4].get(code, 0) + 1
-        saw(s.service, s.start_ns)
-        if s.correlation_id is not None:
-            act(s.correlation_id, s.start_ns, FLAG_ERROR if err else 0)
-        dest = s.messaging_destination
-        if dest is not None and (
-            s.kind == SPAN_KIND_CONSUMER or s.messaging_operation in _CONSUME_OPS
-        ):
-            if s.messaging_offset is not None:
-                consumed.append((dest, s.messaging_partition or 0, s.messaging_offset, s.start_ns))
-            if s.messaging_consumer_group:
-                g = (dest, s.messaging_consumer_group)
-                groups[g] = max(groups.get(g, 0), s.start_ns)
+                ro[2] += 1
+            code = duration_bin(start, r[6])
+            bins = ro[4]
+            bins[code] = bins.get(code, 0) + 1
+        lo_hi = seen_services.get(service)
+        if lo_hi is None:
+            seen_services[service] = [start, start]
+        elif start < lo_hi[0]:
+            lo_hi[0] = start
+        elif start > lo_hi[1]:
+            lo_hi[1] = start
+        if cid is not None:
+            ak = (start // ACTIVITY_NS, cid)
+            a = activity.get(ak)
+            if a is None:
+                activity[ak] = [start, FLAG_ERROR if err else 0]
+            else:
+                if start > a[0]:
+                    a[0] = start
+                if err:
+                    a[1] |= FLAG_ERROR
+        if dest is not None and (kind == SPAN_KIND_CONSUMER or r[16] in _CONSUME_OPS):
+            if r[15] is not None:
+                consumed.append((dest, r[14] or 0, r[15], start))
+            if r[17]:
+                g = (dest, r[17])
+                groups[g] = max(groups.get(g, 0), start)
     for lr in logs:
         k = (lr.service, lr.time_ns // ROLLUP_NS)
         r = roll.get(k)

@@ -48,12 +48,16 @@ _MIX = [(k * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF for k in range(8)]
 def key(kind: int, value: str | bytes) -> int:
     """The 64-bit key of ``value`` in ``kind``'s namespace. Trace ids (random already) keep their
     first 16 hex digits, mixed with the kind; anything else is hashed."""
-    if kind in (K_TRACE, K_LINK) and isinstance(value, str) and len(value) == 32:
-        try:
-            k = int(value[:16], 16) ^ _MIX[kind]
-        except ValueError:
-            pass
-        else:
+    if kind in (K_TRACE, K_LINK):
+        k = -1
+        if isinstance(value, bytes) and len(value) == 16:  # raw, as the fast decoder gives it
+            k = int.from_bytes(value[:8], "big") ^ _MIX[kind]
+        elif isinstance(value, str) and len(value) == 32:
+            try:
+                k = int(value[:16], 16) ^ _MIX[kind]
+            except ValueError:
+                k = -1
+        if k >= 0:
             return k - (1 << 64) if k >= 1 << 63 else k
     raw = value.encode() if isinstance(value, str) else value
     return int.from_bytes(_blake(_PREFIX[kind] + raw, digest_size=8).digest(), "big", signed=True)

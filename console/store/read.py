@@ -21,9 +21,9 @@ from console.store.ingest import _WIDE_BUCKET, HOP_BUCKET
 
 __all__ = [
     "Blocks",
-    "all_records",
     "TailHop",
     "TailSpan",
+    "all_records",
     "consumer_groups",
     "last_block_id",
     "newest_records",
