@@ -277,6 +277,12 @@ def write_batch(
             _write_logs(batch, logs)
             _finish_segment(batch)
             _summaries(conn, spans, hops, logs)
+            # Records ever written into blocks: retention never lowers it (soak, stats).
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('block_records_written', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                (stored,),
+            )
         stored += rows.write_rows(conn, others)
         _activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
         if also is not None:
