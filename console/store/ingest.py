@@ -503,12 +503,11 @@ def _summaries(
             t[1] += h.size
             if h.seen_ns > t[2]:
                 t[2] = h.seen_ns
-            if is_dlq_topic(h.topic):
-                continue
+            if h.correlation_id is None or is_dlq_topic(h.topic):
+                continue  # only a journey's sends can stall it (untraced traffic is no journey)
             when = h.timestamp_ms * 1_000_000 if h.timestamp_ms > 0 else h.seen_ns
             sends.append((h.topic, h.partition, h.offset, h.correlation_id, when))
-            if h.correlation_id is not None:
-                act(h.correlation_id, when, FLAG_SEND)
+            act(h.correlation_id, when, FLAG_SEND)
         conn.executemany(
             "INSERT INTO topic_rollup (topic, bucket, hops, bytes, last_ns) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(topic, bucket) DO UPDATE SET hops = hops + excluded.hops,"
@@ -521,23 +520,22 @@ def _summaries(
                 " sent_ns) VALUES (?, ?, ?, ?, ?)",
                 sends,
             )
-            # A consumer seen before its send (another process, or spans ahead of the tap).
-            conn.executemany(
-                "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?"
-                " AND EXISTS (SELECT 1 FROM consumed_marks m WHERE m.topic = ?"
-                " AND m.partition = ? AND m.offset = ?)",
-                [(s[0], s[1], s[2], s[0], s[1], s[2]) for s in sends],
-            )
+            # A consumer seen before its send (another process, or spans ahead of the tap):
+            # its mark clears the send, and goes. Marks are rare: skip when there is none.
+            if conn.execute("SELECT 1 FROM consumed_marks LIMIT 1").fetchone():
+                coords = [s[:3] for s in sends]
+                conn.executemany(
+                    "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?"
+                    " AND EXISTS (SELECT 1 FROM consumed_marks m WHERE m.topic = ?1"
+                    " AND m.partition = ?2 AND m.offset = ?3)",
+                    coords,
+                )
+                conn.executemany(
+                    "DELETE FROM consumed_marks WHERE topic = ? AND partition = ? AND offset = ?",
+                    coords,
+                )
     if consumed:
-        conn.executemany(
-            "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?",
-            [c[:3] for c in consumed],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO consumed_marks (topic, partition, offset, seen_ns)"
-            " VALUES (?, ?, ?, ?)",
-            consumed,
-        )
+        _consume(conn, consumed)
     if groups:
         conn.executemany(
             "INSERT INTO topic_groups (topic, grp, last_ns) VALUES (?, ?, ?)"
@@ -546,6 +544,39 @@ def _summaries(
         )
     if activity:
         _upsert_activity(conn, activity)
+
+
+def _consume(conn: sqlite3.Connection, consumed: list[tuple[str, int, int, int]]) -> None:
+    """Clear the pending sends that consumer spans name; a consumer seen before its send (the
+    spans arrived ahead of the tap, or another process taps) leaves a mark the send will find."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for topic, partition, offset, _t in consumed:
+        by_tp.setdefault((topic, partition), []).append(offset)
+    found: set[tuple[str, int, int]] = set()
+    for (topic, partition), offsets in by_tp.items():
+        for i in range(0, len(offsets), 500):
+            chunk = offsets[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (topic, partition, o)
+                for (o,) in conn.execute(
+                    "SELECT offset FROM pending_sends WHERE topic = ? AND partition = ?"
+                    f" AND offset IN ({marks})",
+                    (topic, partition, *chunk),
+                )
+            )
+    if found:
+        conn.executemany(
+            "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?",
+            sorted(found),
+        )
+    early = [c for c in consumed if c[:3] not in found]
+    if early:
+        conn.executemany(
+            "INSERT OR IGNORE INTO consumed_marks (topic, partition, offset, seen_ns)"
+            " VALUES (?, ?, ?, ?)",
+            early,
+        )
 
 
 def _upsert_activity(conn: sqlite3.Connection, activity: dict[tuple[int, str], list[int]]) -> None:
