@@ -316,3 +316,55 @@ def test_stats_json_on_a_new_database(db_path: Path) -> None:
         "dead_letters": 0,
     }
     assert data["services"] == []
+
+
+def test_a_consumer_seen_before_its_send_still_clears_it(store: Store) -> None:
+    """The collector and the tap are separate paths: a consumer's span may be stored before the
+    tap stores the message it took. Only the message nobody took is a stalled candidate."""
+    from console.journeys import journeys
+
+    consumer = Span(
+        trace_id="1" * 32,
+        span_id="2" * 16,
+        name="orders process",
+        start_ns=NOW,
+        end_ns=NOW + 1000,
+        service="billing",
+        kind=5,
+        correlation_id="cf-1",
+        messaging_system="kafka",
+        messaging_destination="orders",
+        messaging_partition=0,
+        messaging_offset=5,
+        messaging_operation="process",
+        messaging_consumer_group="billing",
+    )
+    store.write([consumer])
+    sent_ms = NOW // 1_000_000 - 1
+    store.write([Hop("orders", 0, 5, sent_ms, correlation_id="cf-1", seen_ns=NOW)])
+    store.write([Hop("orders", 0, 6, sent_ms, correlation_id="cf-2", seen_ns=NOW)])
+    later = NOW + 120 * 10**9
+    stalled = journeys(store, status="stalled", since_s=3600, now_ns=later)
+    assert [j.correlation_id for j in stalled] == ["cf-2"]
+    done = journeys(store, status="completed", since_s=3600, now_ns=later)
+    assert [j.correlation_id for j in done] == ["cf-1"]
+    conn = store.connect(readonly=True)
+    assert conn.execute("SELECT count(*) FROM consumed_marks").fetchone()[0] == 0
+
+
+def test_a_tap_re_read_stores_each_message_once(store: Store) -> None:
+    """A tap that restarts re-reads from its last committed offset; the store keeps one copy."""
+    hops = [
+        Hop("orders", p, o, 1, correlation_id=f"cf-{o}", seen_ns=NOW)
+        for p in (0, 1)
+        for o in range(50)
+    ]
+    with store.writer(flush_ms=10) as w:
+        w.submit(hops)
+    with store.writer(flush_ms=10) as w:  # a new process: an empty duplicates window
+        w.submit(hops[30:])
+    counts = store.counts()
+    assert counts["hops"] == 100
+    assert counts["topics"]["orders"]["hops"] == 100
+    conn = store.connect(readonly=True)
+    assert read.Blocks(conn).hops_at("orders", 1, 40) == [hops[90]]
