@@ -3,8 +3,9 @@
 A block holds up to ``MAX_RECORDS`` records of one kind (or about ``MAX_RAW_BYTES`` before
 compression). Its blob is ``zstd(msgpack([version, columns, resources, records]))``:
 
-* ``columns`` carry what lookups select on, one entry per record: trace ids (16 raw bytes) and
-  correlation ids. A reader picks its records from them without decoding the others.
+* ``columns`` carry what lookups select on, one entry per record: trace ids (16 raw bytes),
+  correlation ids, and for spans the trace ids their links point at. A reader picks its records
+  from them without decoding the others.
 * ``resources`` are the block's distinct OTLP resource maps (JSON text), referenced by index.
 * ``records`` are the records themselves, each packed on its own (msgpack ``bin``), so a reader
   unpacks only the ones it picked.
@@ -126,9 +127,11 @@ def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
     resource_texts: list[str] = []
     tids: list[bytes | str | None] = []
     cids: list[str | None] = []
+    links: list[list[str] | None] = []
     packed: list[bytes] = []
     for s in spans:
         r = s if isinstance(s, SpanRow) else span_row(s)
+        links.append([lk[0] for lk in r[21]] if r[21] else None)
         text = r[19]
         idx = by_text.get(text)
         if idx is None:
@@ -162,7 +165,7 @@ def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
                 )
             )
         )
-    return _compress(_VERSION, [tids, cids], resource_texts, packed)
+    return _compress(_VERSION, [tids, cids, links], resource_texts, packed)
 
 
 def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list[Any]) -> Span:
@@ -320,7 +323,7 @@ def _log(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> LogRec
 class BlockReader:
     """One block, decompressed once; records are unpacked only when asked for."""
 
-    __slots__ = ("cids", "kind", "packed", "resources", "tids")
+    __slots__ = ("_by_cid", "_by_tid", "cids", "kind", "links", "packed", "resources", "tids")
 
     def __init__(self, kind: int, blob: bytes) -> None:
         version, columns, resources, packed = msgpack.unpackb(
@@ -331,21 +334,43 @@ class BlockReader:
         self.kind = kind
         self.tids: list[bytes | str | None] = columns[0]
         self.cids: list[str | None] = columns[1]
+        self.links: list[list[str] | None] = columns[2] if len(columns) > 2 else []
         self.resources: list[Any] = resources
         self.packed: list[bytes] = packed
+        self._by_tid: dict[Any, list[int]] | None = None
+        self._by_cid: dict[Any, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.packed)
 
+    def _indexes(self) -> tuple[dict[Any, list[int]], dict[Any, list[int]]]:
+        if self._by_tid is None or self._by_cid is None:
+            by_tid: dict[Any, list[int]] = {}
+            by_cid: dict[Any, list[int]] = {}
+            for i, t in enumerate(self.tids):
+                by_tid.setdefault(t, []).append(i)
+            for i, c in enumerate(self.cids):
+                by_cid.setdefault(c, []).append(i)
+            self._by_tid, self._by_cid = by_tid, by_cid
+        return self._by_tid, self._by_cid
+
     def select(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[int]:
         """Indexes of the records whose trace id or correlation id is one of those given."""
-        want_t = {r for r in (_raw(t) for t in trace_ids) if r is not None}
-        want_c = set(cids)
-        return [
-            i
-            for i, (t, c) in enumerate(zip(self.tids, self.cids, strict=True))
-            if (t is not None and t in want_t) or (c is not None and c in want_c)
-        ]
+        by_tid, by_cid = self._indexes()
+        found: set[int] = set()
+        for t in trace_ids:
+            found.update(by_tid.get(_raw(t), ()))
+        for c in cids:
+            if c is not None:
+                found.update(by_cid.get(c, ()))
+        return sorted(found)
+
+    def linking(self, trace_ids: set[str]) -> list[int]:
+        """Indexes of the spans with a link to one of ``trace_ids``."""
+        return [i for i, lks in enumerate(self.links) if lks and not trace_ids.isdisjoint(lks)]
+
+    def trace_hex(self, i: int) -> str | None:
+        return _hex(self.tids[i])
 
     def record(self, i: int) -> Span | Hop | LogRecord:
         rec = msgpack.unpackb(self.packed[i], raw=False, use_list=True)

@@ -105,11 +105,10 @@ class Blocks:
             b = self._cache.get(bid)
             if b is None or b.kind != KIND_SPAN:
                 continue
-            for i in range(len(b)):
-                f = b.fields(i)
-                links = f[19]
-                if links and any(lk[0] in wanted for lk in links):
-                    out.add(b.record(i).trace_id)
+            for i in b.linking(wanted):
+                t = b.trace_hex(i)
+                if t is not None:
+                    out.add(t)
         return out
 
     def hops_at(self, topic: str, partition: int, offset: int) -> list[Hop]:
