@@ -111,6 +111,17 @@ def stored_hops(db: Path) -> list[Any]:
         return read.all_records(conn, KIND_HOP)
 
 
+def bytes_on_disk(db: Path) -> int:
+    """The database, its WAL and free pages after a checkpoint: what the store costs on disk."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    wal = Path(f"{db}-wal")
+    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
 def write_rate(hops: list[Any]) -> float:
     """The store's own write path for the same hops (blocks, keys, summaries, commit), straight
     into a fresh store with no queue and no Kafka: what storing costs beside consuming."""
@@ -194,8 +205,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tapbench") as tmp:
         stored = run_tap(args.bootstrap, topic, n, Path(tmp) / "bench.db")
         hop_records = stored_hops(Path(tmp) / "bench.db")
+        per_hop = bytes_on_disk(Path(tmp) / "bench.db") / n
     ratio = stored / bare
     print(f"tap -> store      : {stored:>10,.0f} hops/s  ({ratio:.2f} of bare)", flush=True)
+    print(f"disk              : {per_hop:>10,.1f} bytes/hop (db + WAL + free, checkpointed)")
     every = write_rate(hop_records)
     del hop_records
     limit = serial_limit(bare, every)
@@ -217,6 +230,7 @@ def main() -> None:
             f"| bare confluent-kafka consume loop | {bare:,.0f} msg/s | 1.00 |\n"
             f"| tap -> NullSink (decode only) | {null:,.0f} hops/s | {null / bare:.2f} |\n"
             f"| tap -> StoreWriter (SQLite, committed) | {stored:,.0f} hops/s | {ratio:.2f} |\n"
+            f"| disk per hop (payloads not kept) | {per_hop:,.1f} bytes | |\n"
             f"| store write path for the same hops, ready-made | {every:,.0f} hops/s | |\n"
             f"| serial limit: consume + store, decoding free | {limit:,.0f} hops/s | "
             f"{limit / bare:.2f} |\n\n"

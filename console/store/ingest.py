@@ -388,7 +388,7 @@ def _finish_segment(batch: _Batch) -> None:
     if batch.key_rows:
         conn.executemany(
             f"INSERT OR IGNORE INTO keys_{state.segment} (key, block) VALUES (?, ?)",
-            sorted(batch.key_rows),
+            list(batch.key_rows),
         )
     n = len(batch.key_rows)
     conn.execute(
