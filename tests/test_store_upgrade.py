@@ -1,5 +1,6 @@
 """A version-1 store (one row per span and per hop) is upgraded to blocks by the writer only:
-in resumable chunks, nothing lost, ``stats`` equal before and after; readers refuse it in one line."""
+in resumable chunks, nothing lost, ``stats`` equal before and after; readers refuse it in one
+line."""
 
 from __future__ import annotations
 
