@@ -248,16 +248,27 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
 
 
 def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> DeadLetter:
-    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there."""
+    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there.
+
+    Two clusters tapped into one store may both have a dead letter at the same coordinates (the
+    store keeps both); naming such coordinates is refused rather than picking one.
+    """
     c = parse_coordinates(coords) if isinstance(coords, str) else coords
     cur = conn.execute(
-        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?", c
+        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ? LIMIT 2",
+        c,
     )
     cur.row_factory = sqlite3.Row
-    row = cur.fetchone()
-    if row is None:
+    found = cur.fetchall()
+    if not found:
         raise DeadLetterNotFound(f"no dead letter at {format_coordinates(c)} in the store")
-    return rows.dead_letter_from_row(row)
+    if len(found) > 1:
+        clusters = ", ".join(str(r["cluster_id"]) for r in found)
+        raise InputError(
+            f"{format_coordinates(c)} names dead letters from more than one cluster ({clusters}) "
+            "in this store; use a store per cluster for these"
+        )
+    return rows.dead_letter_from_row(found[0])
 
 
 def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLetter]:

@@ -136,3 +136,43 @@ def test_unreachable_broker_says_so_once_and_writes_no_ledger_line(
     assert _ledger(db_path) == []
     shown = run_cli("dlq", "show", d.coordinates, "--db", str(db_path), "--json")
     assert json.loads(shown.stdout)["status"] == "pending"
+
+
+def test_spring_dead_letter_without_a_value_is_listed_discardable_not_replayable(
+    kafka_bootstrap: str, topic: str, store: Store, db_path: Path
+) -> None:
+    create_topic(kafka_bootstrap, topic)
+    create_topic(kafka_bootstrap, f"{topic}-dlt")
+    empty, other = dead_letters_on_broker(
+        kafka_bootstrap,
+        store,
+        dlq_topic=f"{topic}-dlt",
+        original_topic=topic,
+        payloads=[None, b"{}"],
+    )
+    assert empty.payload is None and empty.convention == "spring"
+    listed = json.loads(run_cli("dlq", "list", "--db", str(db_path), "--json").stdout)
+    assert {i["coordinates"] for i in listed} == {empty.coordinates, other.coordinates}
+    rc, _out, err = _replay(db_path, kafka_bootstrap, empty.coordinates)
+    assert rc == 1 and "has no value" in err and "dlq fix" in err
+    assert read_topic(kafka_bootstrap, topic) == []
+    r = run_cli("dlq", "discard", empty.coordinates, "--yes", "--db", str(db_path))
+    assert r.returncode == 0, r.stderr
+
+
+def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
+    from console import dlq
+    from console.errors import InputError
+    from console.model import DeadLetter
+
+    letters = [
+        DeadLetter("orders-dlt", 0, 7, 1, payload=b"{}", cluster_id=c, first_seen_ns=1)
+        for c in ("cluster-a", "cluster-b")
+    ]
+    store.write(letters)
+    store.write(letters)  # the tap re-reads after a restart: still one row each
+    conn = store.connect()
+    listed = dlq.list_dead_letters(conn)
+    assert sorted(i.cluster_id for i in listed) == ["cluster-a", "cluster-b"]
+    with pytest.raises(InputError, match="more than one cluster"):
+        dlq.get_dead_letter(conn, "orders-dlt:0:7")

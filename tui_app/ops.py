@@ -167,7 +167,7 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     t = Text()
     t.append(f"{d.coordinates}", style="bold")
     t.append(f"  {d.status}  {d.convention} headers  {d.payload_size} B")
-    t.append(f"  cluster {d.cluster_id or 'unknown'}\n")
+    t.append(f"  cluster {d.cluster_id}\n" if d.cluster_id else "\n")
     if d.original_topic:
         t.append(f"from {d.original_topic}:{d.original_partition}:{d.original_offset}")
         t.append(f"  group {d.consumer_group or '-'}\n")
