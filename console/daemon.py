@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
+from console.config import DEFAULT_BOOTSTRAP
 from console.store import Store, StoreWriter
 
 __all__ = [
@@ -256,7 +257,7 @@ def build_daemon(
         daemon.add(
             KafkaTap(
                 daemon.sink,
-                bootstrap=tap.kafka.get("bootstrap.servers", "127.0.0.1:9092"),
+                bootstrap=tap.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
                 topics=tap.topics,
                 group_id=tap.group_id or DEFAULT_GROUP,
                 from_beginning=tap.from_beginning,

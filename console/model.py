@@ -155,13 +155,15 @@ class Hop:
     payload_sha256: str | None = None
     payload: bytes | None = None  # kept only where configured (dead letters, by default)
     seen_ns: int = 0
+    cluster_id: str | None = None  # the Kafka cluster's id (broker metadata), when known
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message on a dead-letter topic, with what its headers say about where it came from.
 
-    ``convention`` is ``spring``, ``connect`` or ``none`` (a DLQ topic without known headers).
+    ``convention`` is ``spring``, ``connect``, ``streams`` or ``none`` (a DLQ topic without known
+    headers). ``cluster_id`` is the id of the Kafka cluster the tap read it from (None: unknown).
     """
 
     dlq_topic: str
@@ -187,6 +189,7 @@ class DeadLetter:
     trace_id: str | None = None
     first_seen_ns: int = 0
     status: str = "pending"  # pending, replayed, discarded
+    cluster_id: str | None = None
 
     @property
     def coordinates(self) -> str:
@@ -218,6 +221,11 @@ class FixedPayload:
     created_ns: int
     author: str
     sha256: str = ""
+    # A fix encoded with a registry schema: its id / GUID, and the __value_schema_id header value
+    # when the schema rides in headers rather than in the payload's prefix.
+    schema_id: int | None = None
+    schema_guid: str | None = None
+    schema_header: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

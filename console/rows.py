@@ -47,10 +47,10 @@ DEAD_LETTER_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, key, headers, payload, payload_truncated, "
     "payload_size, convention, original_topic, original_partition, original_offset, "
     "original_timestamp_ms, consumer_group, exception_class, exception_cause_class, "
-    "exception_message, stacktrace, correlation_id, trace_id, first_seen_ns, status"
+    "exception_message, stacktrace, correlation_id, trace_id, first_seen_ns, status, cluster_id"
 )
 _DEAD_LETTER_SQL = (
-    f"INSERT OR IGNORE INTO dead_letters ({DEAD_LETTER_COLUMNS}) VALUES ({', '.join('?' * 23)})"
+    f"INSERT OR IGNORE INTO dead_letters ({DEAD_LETTER_COLUMNS}) VALUES ({', '.join('?' * 24)})"
 )
 _SERIES_SQL = "INSERT INTO series (name, subject, detail, time_ns, value) VALUES (?,?,?,?,?)"
 SERVICE_SQL = (
@@ -98,6 +98,7 @@ def _dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
         d.trace_id,
         d.first_seen_ns,
         d.status,
+        d.cluster_id,
     )
 
 
@@ -251,6 +252,7 @@ def dead_letter_from_row(row: sqlite3.Row) -> DeadLetter:
         trace_id=row["trace_id"],
         first_seen_ns=row["first_seen_ns"],
         status=row["status"],
+        cluster_id=row["cluster_id"],
     )
 
 

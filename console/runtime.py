@@ -54,13 +54,18 @@ def start_runtime(
     topics: str | None,
     otlp_grpc: str,
     otlp_http: str,
+    kafka: dict[str, str] | None = None,
 ) -> InProcessRuntime:
-    """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``."""
+    """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
+
+    ``kafka``: the whole librdkafka configuration (``kafka_config()``); ``bootstrap`` otherwise.
+    """
     from console.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
 
     tap = None
     if topics is None or topics.strip().lower() != "off":
-        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka={"bootstrap.servers": bootstrap})
+        conf = dict(kafka) if kafka is not None else {"bootstrap.servers": bootstrap}
+        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka=conf)
     daemon = build_daemon(
         Store.open(db_path),
         otlp=OtlpSettings(

@@ -195,7 +195,8 @@ class KafkaTap:
         ``last_error_ns``, ``metrics_error``, ``hops_seen`` and ``dead_letters_seen`` (handed to
         the sink), ``lag`` (messages on the assigned partitions the tap has not handed over yet;
         None until known), ``assigned_partitions``, ``paused_for_backpressure``,
-        ``overloaded_waits``, ``commits``, ``group_id``, ``topics``, ``bootstrap``.
+        ``overloaded_waits``, ``commits``, ``group_id``, ``topics``, ``bootstrap``,
+        ``cluster_id`` (from the broker's metadata; None until the first assignment).
         """
         metrics_error = self._metrics.last_error if self._metrics else None
         with self._lock:
@@ -215,6 +216,7 @@ class KafkaTap:
                 "group_id": self.group_id,
                 "topics": list(self.subscription),
                 "bootstrap": self.bootstrap,
+                "cluster_id": self.decoder.cluster_id,
             }
 
     def topic_totals(self) -> dict[str, tuple[int, int]]:
@@ -344,9 +346,22 @@ class KafkaTap:
     # -- librdkafka callbacks (served from consume() in the loop thread) -------------------
 
     def _on_assign(self, consumer: Any, partitions: list) -> None:
+        self._refresh_cluster_id(consumer)
         with self._lock:
             self._assigned = len(partitions)
             self._connected = True
+
+    def _refresh_cluster_id(self, consumer: Any) -> None:
+        """Read the cluster id from the broker's metadata (on each assignment): every hop and
+        dead letter records the cluster it came from, so a replay can go back to it."""
+        try:
+            cluster_id = consumer.list_topics(timeout=5.0).cluster_id
+        except Exception as exc:  # KafkaException: keep the last known id
+            self._error(f"cluster id: {exc}")
+            return
+        if cluster_id and cluster_id != self.decoder.cluster_id:
+            log.info("kafka tap: cluster id %s", cluster_id)
+            self.decoder.cluster_id = cluster_id
 
     def _on_revoke(self, consumer: Any, partitions: list) -> None:
         self._commit(consumer, sync=True, only={(tp.topic, tp.partition) for tp in partitions})

@@ -323,11 +323,30 @@ CREATE TABLE journey_activity (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
 
 # The version-1 tables whose rows the writer moves into blocks; readers refuse a store that
 # still has one of them (a version-1 store, or one whose upgrade was interrupted).
 V1_DATA_TABLES = ("spans", "span_links", "hops", "log_records", "resources")
+# Version 3: the cluster a dead letter came from (its coordinates are unique per cluster: two
+# clusters tapped into one store never collide), and a fix's schema (id, GUID, and the
+# __value_schema_id header it rides on when the schema is in headers) so replay needs no registry.
+_V3_DLQ_CLUSTER_AND_SCHEMA = """
+ALTER TABLE dead_letters ADD COLUMN cluster_id TEXT;
+DROP INDEX dead_letters_coordinates;
+CREATE UNIQUE INDEX dead_letters_coordinates
+    ON dead_letters(dlq_topic, partition, offset, coalesce(cluster_id, ''));
+DROP INDEX dead_letters_list;
+CREATE INDEX dead_letters_list ON dead_letters(
+    timestamp_ms, dlq_topic, partition, offset, original_topic, original_partition,
+    original_offset, exception_class, exception_cause_class, exception_message, correlation_id,
+    status, payload_size, convention, cluster_id
+);
+ALTER TABLE fixed_payloads ADD COLUMN schema_id INTEGER;
+ALTER TABLE fixed_payloads ADD COLUMN schema_guid TEXT;
+ALTER TABLE fixed_payloads ADD COLUMN schema_header BLOB;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3_DLQ_CLUSTER_AND_SCHEMA]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables retention may trim, with the column that dates a row (nanoseconds).
