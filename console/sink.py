@@ -78,8 +78,8 @@ class Ticket:
                 raise StoreUnavailable(
                     f"the store did not commit within {timeout:g} s", retry_after_s=1.0
                 )
-        if self._error is not None:
-            raise self._error
+        if self._error is not None:  # a fresh one per waiter: tracebacks are not shared
+            raise StoreUnavailable(str(self._error), retry_after_s=self._error.retry_after_s)
 
     def add_done_callback(self, fn: Callable[[Ticket], None]) -> None:
         """Call ``fn(ticket)`` once resolved (from the writer's thread, or now if it is)."""

@@ -209,7 +209,9 @@ def _watch_store(daemon: Daemon) -> None:
     """Wait for a stop; meanwhile say when the store starts and stops failing to commit."""
     writer = daemon.writer
     failing = False
-    while not daemon.wait(0.5):
+    stopping = False
+    while not stopping:
+        stopping = daemon.wait(0.5)  # one last look after a stop: a change just before it
         if writer.failing != failing:
             failing = writer.failing
             if failing:

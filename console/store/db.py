@@ -265,7 +265,7 @@ class StoreWriter:
         if not req.done.wait(timeout):
             raise StoreUnavailable("the store writer did not flush in time", retry_after_s=1.0)
         if req.error is not None:
-            raise req.error
+            raise StoreUnavailable(str(req.error), retry_after_s=req.error.retry_after_s)
 
     def close(self, timeout: float = 60.0) -> None:
         """Commit what is queued and stop the thread."""
@@ -383,7 +383,8 @@ class StoreWriter:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            self._fail(f"{type(exc).__name__}: {exc}")
+            root = _first_error(exc)
+            self._fail(f"{type(root).__name__}: {root}")
             kept, _ = self._refuse_waiters(chunks)
             return kept
         with self._lock:
@@ -474,6 +475,14 @@ class StoreWriter:
             apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=low_water)
         except sqlite3.Error as exc:
             self.last_error = f"retention: {exc}"
+
+
+def _first_error(exc: sqlite3.Error) -> sqlite3.Error:
+    """The error that started it: a ROLLBACK after SQLite already rolled back a failed COMMIT
+    ("cannot rollback - no transaction is active") would hide "database or disk is full"."""
+    while isinstance(exc.__context__, sqlite3.Error):
+        exc = exc.__context__
+    return exc
 
 
 def apply_retention(
