@@ -289,7 +289,8 @@ def write_batch(
             also(conn)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
+            conn.execute("ROLLBACK")
         raise
     state.spans.add_all(span_ids)
     state.hops.add_all([_hop_identity(h) for h in hops])
