@@ -122,6 +122,14 @@ class MetricPoint:
     unit: str = ""
     attributes: Attributes = field(default_factory=dict)
     start_time_ns: int = 0
+    # Exponential histograms: bucket i of the positive (negative) range holds values in
+    # (base**(offset+i), base**(offset+i+1)] with base = 2**(2**-scale); zero_count at 0.
+    scale: int | None = None
+    zero_count: int = 0
+    positive_offset: int = 0
+    positive_bucket_counts: tuple[int, ...] = ()
+    negative_offset: int = 0
+    negative_bucket_counts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

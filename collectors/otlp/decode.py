@@ -271,6 +271,12 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
                     kind="exponential_histogram",
                     count=p.count,
                     sum=p.sum if p.HasField("sum") else None,
+                    scale=p.scale,
+                    zero_count=p.zero_count,
+                    positive_offset=p.positive.offset,
+                    positive_bucket_counts=tuple(p.positive.bucket_counts),
+                    negative_offset=p.negative.offset,
+                    negative_bucket_counts=tuple(p.negative.bucket_counts),
                     **common,
                 )
             )
