@@ -76,6 +76,8 @@ _COMMANDS: dict[str, str] = {
     "journeys": "trace_cmd",
     "dlq": "dlq_cmd",
     "stats": "stats_cmd",
+    "metrics": "metrics_cmd",
+    "logs": "logs_cmd",
     "broker": "broker_cmd",
 }
 _registered: set[str] = set()

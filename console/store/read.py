@@ -10,7 +10,7 @@ exporter's retry or a tap's re-read stored twice are dropped here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "all_records",
     "consumer_groups",
     "last_block_id",
+    "logs_between",
     "newest_records",
     "recent_hop_cids",
     "record_id",
@@ -252,6 +253,50 @@ def newest_records(
             break
     out.reverse()
     return out
+
+
+def logs_between(
+    conn: sqlite3.Connection,
+    since_ns: int,
+    until_ns: int | None = None,
+    *,
+    keep: Callable[[LogRecord], bool] | None = None,
+    limit: int | None = None,
+) -> list[tuple[int, LogRecord]]:
+    """Log records stamped in ``[since_ns, until_ns]`` that ``keep`` accepts, oldest first, as
+    ``(record id, record)``; with ``limit``, the newest ``limit`` of them.
+
+    Blocks are walked newest first by id and chosen by their ``min_ns``/``max_ns``; blocks arrive
+    roughly in time order, so the walk stops after a few blocks wholly before the window (a
+    late-arriving straggler among them is still read)."""
+    out: list[tuple[int, LogRecord]] = []
+    before = 0
+    for bid, lo, hi, data in conn.execute(
+        "SELECT id, min_ns, max_ns, data FROM blocks WHERE kind = ? ORDER BY id DESC", (KIND_LOG,)
+    ):
+        if hi < since_ns:
+            before += 1
+            if before >= _STRAGGLERS:
+                break
+            continue
+        before = 0
+        if until_ns is not None and lo > until_ns:
+            continue
+        b = BlockReader(KIND_LOG, data)
+        for i in range(len(b) - 1, -1, -1):
+            r = b.record(i)
+            assert isinstance(r, LogRecord)
+            if r.time_ns < since_ns or (until_ns is not None and r.time_ns > until_ns):
+                continue
+            if keep is None or keep(r):
+                out.append((record_id(bid, i), r))
+        if limit is not None and len(out) >= limit:
+            break
+    out.sort(key=lambda x: (x[1].time_ns, x[0]))
+    return out[-limit:] if limit is not None else out
+
+
+_STRAGGLERS = 4  # consecutive blocks before the window that end a newest-first walk
 
 
 def recent_hop_cids(conn: sqlite3.Connection, topic: str, limit: int) -> dict[str, int]:
