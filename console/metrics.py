@@ -257,8 +257,8 @@ class _Acc:
     ) -> tuple[MetricSummary, MetricSeries]:
         slot_ns = max(1, (until_ns - since_ns) // slots)
 
-        def slot(t: int) -> int:
-            return min(slots - 1, max(0, (t - since_ns) // slot_ns))
+        def slot(t: int) -> int:  # slots are (lo, hi]: a point at until_ns is in the last
+            return min(slots - 1, max(0, (t - since_ns - 1) // slot_ns))
 
         histogram = self.kind in HISTOGRAM_KINDS
         total = _Dist()
@@ -272,10 +272,15 @@ class _Acc:
                 if histogram:
                     for d in (total, per_slot[slot(p.time_ns)]):
                         d.add(p)
-                        if prev is not None and prev.start_ns == p.start_ns and prev.start_ns:
+                        if _continues(prev, p):
                             d.add(prev, -1)
                 elif p.value is not None:
-                    values[slot(p.time_ns)].append(p.value)
+                    v = p.value
+                    if self.kind == "sum" and prev is not None and _continues(prev, p):
+                        v -= (
+                            prev.value or 0.0
+                        )  # a cumulative sum's spark shows what each slot added
+                    values[slot(p.time_ns)].append(v)
                 prev = p
             if not histogram and pts and pts[-1].value is not None:
                 if self.kind == "sum":  # counters split by attributes: their total
@@ -305,9 +310,8 @@ class _Acc:
                 tuple(max(0, d.count) for d in per_slot),
                 tuple(d.quantile(0.95) for d in per_slot),
             )
-        spark = tuple(
-            (sum(v) if self.kind == "sum" else sum(v) / len(v)) if v else None for v in values
-        )
+        # Gauges: the mean value in a slot; sums: the mean a point added (a counter's pace).
+        spark = tuple(sum(v) / len(v) if v else None for v in values)
         summary = MetricSummary(
             self.service,
             self.name,
@@ -322,6 +326,11 @@ class _Acc:
             spark=spark,
         )
         return summary, MetricSeries(summary, since_ns, until_ns, slot_ns, spark)
+
+
+def _continues(prev: _Point | None, p: _Point) -> bool:
+    """Whether ``p`` is the next cumulative point of ``prev``'s series (same start time)."""
+    return prev is not None and prev.start_ns != 0 and prev.start_ns == p.start_ns
 
 
 def _gather(
@@ -348,7 +357,7 @@ def _gather(
         key, p = _point(r)
         acc.series.setdefault(key, []).append(p)
     for (svc, metric), acc in accs.items():
-        if acc.kind not in HISTOGRAM_KINDS:
+        if acc.kind not in (*HISTOGRAM_KINDS, "sum"):
             continue
         for r in conn.execute(
             f"SELECT {_COLUMNS} FROM metric_points WHERE service = ? AND name = ?"
@@ -380,7 +389,11 @@ def metric_series(
     """One metric of one service over the window, in ``slots`` slots; None without points."""
     accs = _gather(conn, since_ns, until_ns, service, name)
     acc = accs.get((service, name))
-    return None if acc is None else acc.summarise(since_ns, until_ns, slots)[1]
+    if acc is None:
+        return None
+    # No more columns than the points have distinct times: a chart without holes between them.
+    times = {p.time_ns for pts in acc.series.values() for p in pts}
+    return acc.summarise(since_ns, until_ns, max(1, min(slots, len(times))))[1]
 
 
 def metric_services(conn: sqlite3.Connection, since_ns: int) -> list[tuple[str, int]]:
