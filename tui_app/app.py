@@ -1,4 +1,4 @@
-"""The Textual application: four modes (overview, journeys, dead letters, live tail), help,
+"""The Textual application: five modes (overview, journeys, dead letters, live tail, metrics), help,
 the command palette, and the routing of messages between screens."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ MODE_TITLES = {
     "overview": "Overview: services, topics, health",
     "journeys": "Journeys: find one, open its waterfall",
     "dlq": "Dead letters: inspect, fix, replay",
-    "tail": "Live tail: spans and hops as they arrive",
+    "tail": "Live tail: spans, hops and log records as they arrive",
+    "metrics": "Metrics: each service's metrics, sparklines and percentiles",
 }
 
 
@@ -29,6 +30,12 @@ def _journeys_screen() -> Screen[None]:
     from tui_app.screens.journeys import JourneysScreen
 
     return JourneysScreen()
+
+
+def _metrics_screen() -> Screen[None]:
+    from tui_app.screens.metrics import MetricsScreen
+
+    return MetricsScreen()
 
 
 def _dlq_screen() -> Screen[None]:
@@ -47,6 +54,7 @@ class HandoffApp(App[None]):
         "journeys": _journeys_screen,
         "dlq": _dlq_screen,
         "tail": TailScreen,
+        "metrics": _metrics_screen,
     }
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -55,6 +63,7 @@ class HandoffApp(App[None]):
         Binding("2", "mode('journeys')", "Journeys"),
         Binding("3", "mode('dlq')", "DLQ"),
         Binding("4", "mode('tail')", "Tail"),
+        Binding("5", "mode('metrics')", "Metrics"),
         Binding("slash", "search", "Search", show=False),
         Binding("escape", "back", "Back", show=False),
     ]

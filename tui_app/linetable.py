@@ -81,6 +81,14 @@ class LineTable(Widget, can_focus=True):
         self._columns.append((key or title, title, width))
         self.refresh()
 
+    def set_column_width(self, key: str, width: int) -> None:
+        """Give column ``key`` a new width (a screen fitting its table to the terminal)."""
+        cols = [(k, t, width if k == key else w) for k, t, w in self._columns]
+        if cols != self._columns:
+            self._columns = cols
+            self._strips = [self._line(cells) for _, cells in self._rows]
+            self.refresh()
+
     @property
     def row_count(self) -> int:
         return len(self._rows)

@@ -24,6 +24,8 @@ __all__ = [
     "JourneyLoaded",
     "JourneysLoaded",
     "LoadFailed",
+    "MetricSeriesLoaded",
+    "MetricsLoaded",
     "OverviewData",
     "ReplayDone",
     "ReplayProgress",
@@ -42,6 +44,18 @@ class OverviewData(Message):
 @dataclass
 class TailData(Message):
     batch: TailBatch
+
+
+@dataclass
+class MetricsLoaded(Message):
+    view: Any  # tui_app.source.MetricsView
+
+
+@dataclass
+class MetricSeriesLoaded(Message):
+    series: Any | None  # console.metrics.MetricSeries
+    service: str
+    name: str
 
 
 @dataclass

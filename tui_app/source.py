@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from console import panels
+from console import metrics, panels
 from console import tail as live_tail
 from console.store import Store
 
-__all__ = ["Clock", "DataSource", "Overview", "Runtime"]
+__all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
+
+METRICS_WINDOW_S = 15 * 60.0  # the metrics screen's window, as ``metrics --since`` defaults
 
 Clock = Callable[[], int]
 
@@ -36,6 +38,13 @@ class Overview:
     topics: list[panels.TopicPanel]
     health: panels.Health
     took_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsView:
+    services: list[tuple[str, int]]  # (service, metrics it sent)
+    metrics: list[metrics.MetricSummary]
+    window_s: float
 
 
 class DataSource:
@@ -81,9 +90,27 @@ class DataSource:
             health = panels.health(self._conn, now, runtime)
         return Overview(services, topics, health, (time.perf_counter() - t0) * 1000)
 
-    def tail(self, after_span: int, after_hop: int) -> live_tail.TailBatch:
+    def tail(self, after_span: int, after_hop: int, after_log: int = 0) -> live_tail.TailBatch:
         with self._lock:
-            return live_tail.tail(self._conn, after_span, after_hop)
+            return live_tail.tail(self._conn, after_span, after_hop, after_log_id=after_log)
+
+    def metrics(self, window_s: float = METRICS_WINDOW_S) -> MetricsView:
+        """Services that sent metric points in the window, and every service's metrics."""
+        now = self.clock()
+        since = now - int(window_s * 1e9)
+        with self._lock:
+            services = metrics.metric_services(self._conn, since)
+            items = metrics.metric_summaries(self._conn, since, now)
+        return MetricsView(services, items, window_s)
+
+    def metric_series(
+        self, service: str, name: str, window_s: float = METRICS_WINDOW_S
+    ) -> metrics.MetricSeries | None:
+        now = self.clock()
+        with self._lock:
+            return metrics.metric_series(
+                self._conn, service, name, now - int(window_s * 1e9), now, slots=60
+            )
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes a connection first (journeys, dlq) under the lock."""
