@@ -118,6 +118,9 @@ class ConsumerService(threading.Thread):
         self._retries = m.create_counter("canvasflow.retries", unit="{retry}")
         self._dead = m.create_counter("canvasflow.dead_letters", unit="{message}")
         self._duration = m.create_histogram("canvasflow.process.duration", unit="s")
+        # The semantic-convention histogram the overview can read latency from.
+        self._semconv_duration = m.create_histogram("messaging.process.duration", unit="s")
+        self._dedup_keys = m.create_gauge("canvasflow.dedup.keys", unit="{key}")
 
     def seen(self, event_id: str) -> bool:
         with self._lock:
@@ -166,10 +169,30 @@ class ConsumerService(threading.Thread):
         with self._span(msg, origin_topic, headers) as span:
             outcome = self._process(msg, origin_topic, headers, span)
             span.set_attribute("canvasflow.outcome", outcome)
+            self.tel.log.debug(
+                "processed %s:%s:%s: %s",
+                origin_topic,
+                msg.partition(),
+                msg.offset(),
+                outcome,
+                extra={"correlation.id": headers.get("x-correlation-id", "")},
+            )
         self.consumer.store_offsets(msg)
+        elapsed = time.perf_counter() - started
         attrs = {"messaging.destination.name": origin_topic, "outcome": outcome}
         self._outcomes.add(1, attrs)
-        self._duration.record(time.perf_counter() - started, attrs)
+        self._duration.record(elapsed, attrs)
+        semconv: dict[str, str] = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": origin_topic,
+            "messaging.consumer.group.name": self.group,
+        }
+        if outcome not in ("success", "duplicate"):
+            semconv["error.type"] = outcome
+        self._semconv_duration.record(elapsed, semconv)
+        with self._lock:
+            self._dedup_keys.set(len(self.processed))
 
     def _span(self, msg: Message, topic: str, headers: dict[str, str]) -> Any:
         parent = PROPAGATOR.extract(headers)

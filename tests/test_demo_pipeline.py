@@ -142,6 +142,22 @@ def test_every_service_exports_spans_logs_and_metrics(run: Run) -> None:
     } <= names
 
 
+def test_logs_come_at_several_severities_inside_their_journeys_spans(run: Run) -> None:
+    records = run.rx.log_records
+    assert {n for _, n, _, _, _ in records} >= {5, 9, 13, 17}  # DEBUG, INFO, WARN, ERROR
+    journey = [r for r in records if r[4].get("correlation.id")]
+    assert len(journey) > 20
+    # Emitted inside the active span: trace and span ids ride along with the correlation id.
+    assert all(int(tid, 16) and int(sid, 16) for _, _, tid, sid, _ in journey)
+    spans = {(s.trace_id, s.span_id) for s in run.rx.spans}
+    assert sum((tid, sid) in spans for _, _, tid, sid, _ in journey) > len(journey) // 2
+    names = {(service, name) for service, name in run.rx.metrics}
+    assert ("canvasflow-image-processor", "messaging.process.duration") in names
+    assert ("canvasflow-image-processor", "canvasflow.dedup.keys") in names
+    assert ("canvasflow-upload", "canvasflow.uploads.target_rate") in names
+    assert ("canvasflow-upload", "messaging.client.operation.duration") in names
+
+
 def test_journeys_complete_with_the_uploads_correlation_ids(run: Run) -> None:
     t = run.pipeline.rt.topics
     shipped = [r for r in run.topics[t.status] if r.json()["event_type"] == "OrderShipped"]

@@ -31,7 +31,10 @@ class UploadService:
         self.tel = Telemetry(self.name, rt.endpoint)
         self.emitter = Emitter(self.tel, rt.bootstrap, rt.stats)
         self.rng = rt.knobs.rng("uploads")
-        self._uploads = self.tel.meter.create_counter("canvasflow.uploads", unit="{upload}")
+        m = self.tel.meter
+        self._uploads = m.create_counter("canvasflow.uploads", unit="{upload}")
+        self._rate = m.create_gauge("canvasflow.uploads.target_rate", unit="{upload}/s")
+        self._send = m.create_histogram("messaging.client.operation.duration", unit="s")
         self._thread = threading.Thread(target=self._run, name="svc-upload", daemon=True)
 
     def upload_payload(self) -> dict[str, Any]:
@@ -60,13 +63,23 @@ class UploadService:
     def upload_once(self) -> str:
         payload = self.upload_payload()
         cid = payload["correlation_id"]
+        started = time.perf_counter()
         with self.tel.tracer.start_as_current_span(
             "upload artwork", kind=SpanKind.INTERNAL, attributes={"correlation.id": cid}
         ):
+            self.tel.log.info("upload received", extra={"correlation.id": cid})
             self.emitter.emit(self.rt.topics.uploads, payload["upload_id"], payload)
+        self._send.record(
+            time.perf_counter() - started,
+            {
+                "messaging.system": "kafka",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": self.rt.topics.uploads,
+            },
+        )
         self.rt.stats.add("uploads")
         self._uploads.add(1)
-        self.tel.log.info("upload received", extra={"correlation.id": cid})
+        self._rate.set(self.rt.knobs.rate)
         return cid
 
     def _run(self) -> None:
