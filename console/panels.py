@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from console.metrics import MetricLatency
 from console.store.blocks import loads_json
 from console.store.ingest import ROLLUP_NS
 
@@ -29,6 +30,7 @@ __all__ = [
     "TopicPanel",
     "health",
     "topic_panels",
+    "with_metric_latency",
 ]
 
 NS = 1_000_000_000
@@ -56,6 +58,7 @@ class ServicePanel:
     throughput: tuple[float, ...] = ()  # spans/s per bucket, oldest first
     latency_p95: tuple[float, ...] = ()  # ms per bucket
     errors: tuple[float, ...] = ()  # error rate per bucket
+    source: str = "spans"  # where the figures come from: "spans" or "metrics" (the metric's name)
 
 
 @dataclass
@@ -167,6 +170,30 @@ class ServiceAggregator:
             )
         out.sort(key=lambda p: (-p.spans, p.service))
         return out
+
+
+def with_metric_latency(
+    panels: list[ServicePanel], latencies: dict[str, MetricLatency]
+) -> list[ServicePanel]:
+    """Span panels, plus a panel from a duration histogram (``console/metrics.py``) for each
+    service no entry span speaks for (its spans sampled away, or never sent)."""
+    have = {p.service for p in panels if p.spans}
+    extra = [
+        ServicePanel(
+            service=m.service,
+            spans=0,
+            per_s=m.per_s,
+            p50_ms=m.p50_ms,
+            p95_ms=m.p95_ms,
+            p99_ms=m.p99_ms,
+            error_rate=m.error_rate,
+            source=f"metrics:{m.metric}",
+        )
+        for m in latencies.values()
+        if m.service not in have
+    ]
+    extra.sort(key=lambda p: (-p.per_s, p.service))
+    return [*[p for p in panels if p.service in have], *extra]
 
 
 @dataclass(frozen=True, slots=True)

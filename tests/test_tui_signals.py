@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from console.model import MetricPoint
 from console.store import Store
-from tests.tui_data import NOW, demo_logs, demo_metrics, demo_records
+from tests.tui_data import NOW, S, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
@@ -84,3 +85,53 @@ async def test_metrics_screen_lists_each_service_and_charts_a_histogram(db_path:
         assert "count 630" in chart and "p95" in chart and "UTC" in chart
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MetricsScreen")
+
+
+def _license_api(ok: int, failed: int) -> list[MetricPoint]:
+    """A service whose spans are all sampled away: only its HTTP server duration histogram
+    (seconds, cumulative), 5xx answers split out as semantic conventions say."""
+    start = NOW - 600 * S
+    out = []
+    for k in (1, 2):  # two exports; the window holds what the second says in all
+        for status, n in ((200, ok), (503, failed)):
+            counts = (0, k * n * 3 // 4, k * n // 4, 0) if status == 200 else (0, 0, 0, k * n)
+            out.append(
+                MetricPoint(
+                    "http.server.request.duration",
+                    "license-api",
+                    start + k * 60 * S,
+                    "histogram",
+                    count=sum(counts),
+                    sum=0.0,
+                    bucket_counts=counts,
+                    explicit_bounds=(0.01, 0.1, 1.0),
+                    unit="s",
+                    attributes={"http.response.status_code": status, "http.route": "/license"},
+                    start_time_ns=start,
+                )
+            )
+    return out
+
+
+async def test_overview_takes_latency_from_duration_metrics_when_spans_are_sampled_away(
+    db_path: Path,
+) -> None:
+    Store.open(db_path).write([*demo_records(), *_license_api(ok=80, failed=20)])
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: "license-api" in screen_text(app))
+        text = screen_text(app)
+        row = next(line for line in text.splitlines() if "license-api" in line)
+        # 200 observations in 15 min; p50 85 ms inside (10 ms, 100 ms]; p95 and p99 in the
+        # 5xx overflow bucket, shown at its 1 s floor.
+        assert "from metrics" in row and "20%" in row
+        cells = row.split()
+        assert cells[cells.index("metrics") + 1 : cells.index("metrics") + 4] == [
+            "85",
+            "1.0s",
+            "1.0s",
+        ]
+        assert "'from metrics' rows: http.server.request.duration" in text
+        # Services with entry spans keep their span figures.
+        upload = next(line for line in text.splitlines() if "upload-service" in line)
+        assert "from metrics" not in upload

@@ -19,7 +19,9 @@ from tui_app.render import age, ms, pct, rate, sparkline
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
 
-__all__ = ["EMPTY_TEXT", "OverviewScreen"]
+__all__ = ["EMPTY_TEXT", "SERVICES_TITLE", "OverviewScreen"]
+
+SERVICES_TITLE = "Services (entry spans, last 15 min)"
 
 EMPTY_TEXT = """\
 [b]No spans and no Kafka traffic in this store yet.[/b]
@@ -59,7 +61,11 @@ def service_cells(p: ServicePanel) -> tuple[object, ...]:
     return (
         p.service,
         rate(p.per_s),
-        Text(sparkline(p.throughput, 15), style="cyan"),
+        # A service whose spans were sampled away (or never sent): its figures come from its
+        # duration histogram, and the row says so where the span sparkline would be.
+        Text("from metrics", style="italic yellow")
+        if p.source.startswith("metrics")
+        else Text(sparkline(p.throughput, 15), style="cyan"),
         ms(p.p50_ms),
         ms(p.p95_ms),
         ms(p.p99_ms),
@@ -97,7 +103,7 @@ class OverviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("handoff-console · starting…", id="health")
         yield Static(EMPTY_TEXT, id="empty")
-        yield Static("Services (entry spans, last 15 min)", classes="section", id="services-title")
+        yield Static(SERVICES_TITLE, classes="section", id="services-title")
         yield LineTable(id="services")
         yield Static("Topics", classes="section", id="topics-title")
         yield LineTable(id="topics")
@@ -136,6 +142,11 @@ class OverviewScreen(Screen[None]):
         self.query_one("#services", LineTable).replace_rows(
             [(p.service, service_cells(p)) for p in msg.services]
         )
+        sources = sorted({p.source.split(":", 1)[1] for p in msg.services if ":" in p.source})
+        title = SERVICES_TITLE
+        if sources:
+            title = f"{SERVICES_TITLE} · 'from metrics' rows: {', '.join(sources)}"
+        self.query_one("#services-title", Static).update(title)
         self.query_one("#topics", LineTable).replace_rows(
             [(p.topic, topic_cells(p)) for p in msg.topics]
         )
