@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +20,10 @@ __all__ = ["fmt_value", "register"]
 
 def register(app: typer.Typer) -> None:
     app.command("metrics")(metrics)
+
+
+_KIND = {"exponential_histogram": "exp histogram"}
+SPARK_WIDTH = 24
 
 
 def fmt_value(value: float | None, unit: str = "") -> str:
@@ -53,27 +58,13 @@ def metrics(
     if not items:
         typer.echo(f"no metric points in the last {since}")
         return
-    table = Table(title=f"metrics, last {since}")
-    # Names are what a reader looks for: they keep their width and the trend gives way first.
-    table.add_column("service", no_wrap=True, min_width=max(len(m.service) for m in items))
-    table.add_column("metric", no_wrap=True, min_width=max(len(m.name) for m in items))
-    for col, justify in (
-        ("kind", "left"),
-        ("unit", "left"),
-        ("points", "right"),
-        ("last", "right"),
-        ("count", "right"),
-        ("p50", "right"),
-        ("p95", "right"),
-        ("p99", "right"),
-        ("trend", "left"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for m in items:
-        table.add_row(
+    console = Console()
+    header = ("service", "metric", "kind", "unit", "points", "last", "count", "p50", "p95", "p99")
+    rows = [
+        (
             m.service,
             m.name,
-            m.kind,
+            _KIND.get(m.kind, m.kind),
             m.unit or "-",
             f"{m.points:,}",
             fmt_value(m.last, m.unit),
@@ -81,6 +72,37 @@ def metrics(
             fmt_value(m.p50, m.unit),
             fmt_value(m.p95, m.unit),
             fmt_value(m.p99, m.unit),
-            sparkline(m.spark),
         )
-    Console().print(table)
+        for m in items
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    # Every column at its content's width when the terminal allows; else the unit column goes
+    # (every value names its unit), then the points, and names fold onto a second line last.
+    # The trend takes what is left over.
+    keep = list(range(len(header)))
+
+    def need(cols: list[int]) -> int:
+        return sum(widths[i] + 2 for i in cols) + 1
+
+    for col in ("unit", "points"):
+        if need(keep) > console.width:
+            keep.remove(header.index(col))
+    fits = need(keep) <= console.width
+    spare = console.width - need(keep) - 2
+    trend = min(SPARK_WIDTH, spare) if spare >= 8 else 0
+    table = Table(title=f"metrics, last {since}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        col = header[i]
+        if col in ("service", "metric"):
+            table.add_column(
+                col, overflow="fold", min_width=widths[i] if fits else min(widths[i], 8)
+            )
+        else:
+            justify = "left" if col in ("kind", "unit") else "right"
+            table.add_column(col, justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
+    if trend:
+        table.add_column("trend", no_wrap=True, overflow="crop", width=trend)
+    for m, row in zip(items, rows, strict=True):
+        cells = [row[i] for i in keep]
+        table.add_row(*cells, *([sparkline(m.spark)[-trend:]] if trend else []))
+    console.print(table)
