@@ -13,7 +13,7 @@ from typing import Any
 
 from console.model import LogRecord
 from console.store.blocks import KIND_LOG
-from console.store.read import last_block_id, logs_between, newest_records
+from console.store.read import last_block_id, logs_between, records_after
 
 __all__ = [
     "SEVERITIES",
@@ -108,8 +108,8 @@ def new_logs(
     keep: Callable[[LogRecord], bool] | None = None,
     limit: int = 1000,
 ) -> tuple[list[LogRecord], int]:
-    """Records stored after record id ``after_id`` that ``keep`` accepts, in arrival order, and
-    the newest record id."""
-    got = newest_records(conn, KIND_LOG, after_id, limit)
-    top = max([after_id, *(rid for rid, _ in got)])
+    """Records stored after record id ``after_id`` that ``keep`` accepts, in arrival order (at
+    most ``limit`` read; call again with the id returned for the rest), and the last id read."""
+    got = records_after(conn, KIND_LOG, after_id, limit)
+    top = got[-1][0] if got else after_id
     return [r for _, r in got if keep is None or keep(r)], top

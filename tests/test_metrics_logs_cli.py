@@ -237,3 +237,35 @@ def test_logs_follow_prints_records_as_they_arrive_until_ctrl_c(tmp_path: Path) 
                 follow.kill()
                 follow.wait()
         provider.shutdown()
+
+
+def test_logs_follow_misses_nothing_in_a_burst(tmp_path: Path) -> None:
+    import time
+
+    from console.model import LogRecord
+    from console.store import Store
+
+    db = tmp_path / "h.db"
+    store = Store.open(db)
+    now = time.time_ns()
+    store.write([LogRecord(now, "billing", 9, "INFO", "first")])
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "console", "logs", "--db", str(db), "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        lines = _lines(follow)
+        assert json.loads(lines.get(timeout=30))["body"] == "first"
+        burst = [LogRecord(now + i, "billing", 9, "INFO", f"n{i}") for i in range(2500)]
+        store.write(burst)  # three blocks at once, more than one page of the follower
+        got = [json.loads(lines.get(timeout=30))["body"] for _ in range(2500)]
+        assert got == [f"n{i}" for i in range(2500)]
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(30) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()

@@ -36,6 +36,7 @@ SEVERITY_STYLE = {
     "FATAL": "bold red",
 }
 _POLL_S = 0.5
+_PAGE = 1000
 
 
 def register(app: typer.Typer) -> None:
@@ -113,8 +114,10 @@ def _follow(conn, console: Console, after: int, keep: LogFilter, as_json: bool) 
     stop = threading.Event()
     try:
         while not stop.is_set():
-            got, after = new_logs(conn, after, keep)
+            got, top = new_logs(conn, after, keep, _PAGE)
             _print(console, got, as_json)
-            stop.wait(_POLL_S)
+            if top == after:  # caught up: wait for more
+                stop.wait(_POLL_S)
+            after = top
     except KeyboardInterrupt:
         return

@@ -30,6 +30,7 @@ __all__ = [
     "newest_records",
     "recent_hop_cids",
     "record_id",
+    "records_after",
 ]
 
 _SHIFT = 16  # a record's id: block id << 16 | index in the block (blocks hold at most 65,535)
@@ -297,6 +298,26 @@ def logs_between(
 
 
 _STRAGGLERS = 4  # consecutive blocks before the window that end a newest-first walk
+
+
+def records_after(
+    conn: sqlite3.Connection, kind: int, after_id: int, limit: int
+) -> list[tuple[int, Any]]:
+    """The oldest ``limit`` records of ``kind`` with a record id above ``after_id``, oldest first,
+    as ``(record id, record)``: paging forward, so a follower misses nothing in a burst."""
+    out: list[tuple[int, Any]] = []
+    for bid, data in conn.execute(
+        "SELECT id, data FROM blocks WHERE kind = ? AND id >= ? ORDER BY id",
+        (kind, after_id >> _SHIFT),
+    ):
+        b = BlockReader(kind, data)
+        for i in range(len(b)):
+            rid = record_id(bid, i)
+            if rid > after_id:
+                out.append((rid, b.record(i)))
+                if len(out) >= limit:
+                    return out
+    return out
 
 
 def recent_hop_cids(conn: sqlite3.Connection, topic: str, limit: int) -> dict[str, int]:
