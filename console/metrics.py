@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,8 +342,13 @@ def _gather(
     until_ns: int,
     service: str | None,
     name: str | None,
+    exclude: Collection[str] = (),
 ) -> dict[tuple[str, str], _Acc]:
-    where, args = ["time_ns >= ?", "time_ns <= ?"], [since_ns, until_ns]
+    where: list[str] = ["time_ns >= ?", "time_ns <= ?"]
+    args: list[Any] = [since_ns, until_ns]
+    if exclude:
+        where.append(f"service NOT IN ({','.join('?' * len(exclude))})")
+        args.extend(exclude)
     if service is not None:
         where.append("service = ?")
         args.append(service)
@@ -458,12 +463,16 @@ def _failed(attributes: str) -> bool:
 
 
 def duration_latency(
-    conn: sqlite3.Connection, since_ns: int, until_ns: int
+    conn: sqlite3.Connection, since_ns: int, until_ns: int, exclude: Collection[str] = ()
 ) -> dict[str, MetricLatency]:
-    """Per service, latency from the first of ``DURATION_METRICS`` it sent in the window."""
+    """Per service (but those in ``exclude``: the overview's services with entry spans), latency
+    from the first of ``DURATION_METRICS`` it sent in the window."""
     out: dict[str, MetricLatency] = {}
+    skip = list(exclude)
     for name in DURATION_METRICS:
-        for (service, _), acc in sorted(_gather(conn, since_ns, until_ns, None, name).items()):
+        for (service, _), acc in sorted(
+            _gather(conn, since_ns, until_ns, None, name, skip).items()
+        ):
             if service in out or acc.kind not in HISTOGRAM_KINDS:
                 continue
             scale = _TO_MS.get(acc.unit)

@@ -86,7 +86,10 @@ class DataSource:
         runtime = self.runtime.status() if self.runtime else None
         with self._lock:
             services = self._services.refresh(self._conn, now)
-            latency = metrics.duration_latency(self._conn, now - int(METRICS_WINDOW_S * 1e9), now)
+            spanned = [p.service for p in services if p.spans]
+            latency = metrics.duration_latency(
+                self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
+            )
             services = panels.with_metric_latency(services, latency)
             topics = panels.topic_panels(self._conn, now)
             health = panels.health(self._conn, now, runtime)
