@@ -3,8 +3,9 @@
 Points stay rows in ``metric_points``. A histogram's distribution over the window is the sum of
 what each point added in it: a point that shares its series' start time with the one before
 (cumulative temporality, the SDK's default) adds the difference, any other point (delta, or a
-restarted series) adds itself. The point just before the window serves as the baseline, so a
-cumulative histogram is not counted from its start. Percentiles interpolate inside a bucket
+restarted series) adds itself. The newest point of the ten minutes before the window serves as
+the baseline, so a cumulative histogram is not counted from its start (a series that exported
+nothing in those ten minutes is counted from its start). Percentiles interpolate inside a bucket
 (linearly for explicit bounds, geometrically for exponential buckets), as Prometheus'
 ``histogram_quantile`` does; they are estimates as good as the buckets are fine.
 """
@@ -28,7 +29,6 @@ __all__ = [
     "metric_series",
     "metric_services",
     "metric_summaries",
-    "percentile",
     "sparkline",
 ]
 
@@ -195,13 +195,6 @@ def _rescale(buckets: dict[int, int], shift: int) -> dict[int, int]:
     return out
 
 
-def percentile(counts: Sequence[int], bounds: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of explicit-bucket ``counts`` with ``bounds``."""
-    d = _Dist()
-    d.add(_Point(0, 0, None, sum(counts), 0.0, tuple(bounds), tuple(counts), None, 0, 0, (), 0, ()))
-    return d.quantile(q)
-
-
 # --- points -----------------------------------------------------------------------------------
 
 
@@ -279,10 +272,9 @@ class _Acc:
                             d.add(prev, -1)
                 elif p.value is not None:
                     v = p.value
+                    # A cumulative sum's spark shows what each point added.
                     if self.kind == "sum" and prev is not None and _continues(prev, p):
-                        v -= (
-                            prev.value or 0.0
-                        )  # a cumulative sum's spark shows what each slot added
+                        v -= prev.value or 0.0
                     values[slot(p.time_ns)].append(v)
                 prev = p
             if not histogram and pts and pts[-1].value is not None:
