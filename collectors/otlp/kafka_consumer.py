@@ -54,7 +54,7 @@ class OtlpKafkaConsumer(KafkaTap):
         from_beginning: bool = True,
         correlation_keys: Sequence[str] | None = None,
         extra_config: Mapping[str, Any] | None = None,
-        batch_size: int = 500,
+        batch_size: int = 100,
         commit_interval_s: float = 1.0,
         metrics_interval_s: float = 5.0,
     ) -> None:
