@@ -2,7 +2,8 @@
 
 telemetrygen -> (OTLP/gRPC) Jaeger v2's Collector: batch -> kafka exporter -> the harness broker
 -> ``serve --otlp-kafka-topics``. Both Go programs are built from the Go module proxy on first use
-and cached (``tests/otlp_peers.py``).
+and cached (``tests/otlp_peers.py``): the first run on a machine spends about five minutes
+building them, hence this module's longer timeout; later runs take about 40 s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ import pytest
 from console.store import Store
 from tests.conftest import create_topic
 from tests.otlp_helpers import Serve, wait_for
-from tests.otlp_peers import KafkaCollector, telemetrygen, telemetrygen_binary
+from tests.otlp_peers import KafkaCollector, jaeger_binary, telemetrygen, telemetrygen_binary
+
+pytestmark = pytest.mark.timeout(1200)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def peers() -> None:
+    """Build (or find cached) Jaeger v2 and telemetrygen once, before the first test's clock."""
+    jaeger_binary()
+    telemetrygen_binary()
 
 
 def _topics(bootstrap: str) -> dict[str, str]:
