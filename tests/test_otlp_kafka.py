@@ -187,3 +187,37 @@ def test_bad_topic_spec_and_kafka_settings_are_refused(kafka_bootstrap: str) -> 
     done = run_cli("serve", *off, "--otlp-kafka", "-X", "no.such.property=1")
     assert done.returncode == 2
     assert "bad Kafka configuration" in done.stderr and "no.such.property" in done.stderr
+
+
+def test_tui_runtime_consumes_and_reports_its_state(kafka_bootstrap: str, db_path: Path) -> None:
+    """``tui --otlp-kafka-topics``: the in-process runtime takes the records and its health
+    line says the consumer is up, with its lag."""
+    from console.daemon import OtlpKafkaSettings
+    from console.runtime import start_runtime
+
+    t = topics()
+    produce(kafka_bootstrap, [(t["logs"], logs_request(4).SerializeToString())])
+    settings = OtlpKafkaSettings(spec(t), {"bootstrap.servers": kafka_bootstrap}, group())
+    runtime = start_runtime(
+        db_path,
+        bootstrap=kafka_bootstrap,
+        topics="off",
+        otlp_grpc="off",
+        otlp_http="off",
+        otlp_kafka=settings,
+    )
+    try:
+        wait_for(lambda: counts(db_path)["log_records"] == 4, timeout=60)
+        wait_for(lambda: "otlp_kafka_lag" in runtime.status(), timeout=30)
+        status = runtime.status()
+        conn = Store.open(db_path, create=False).connect(readonly=True)
+        try:
+            import time
+
+            line = health_text(health(conn, time.time_ns(), status)).plain
+        finally:
+            conn.close()
+    finally:
+        runtime.stop()
+    assert status["otlp_kafka"] == "up"
+    assert f"otlp-kafka up (lag {int(status['otlp_kafka_lag']):,} msgs)" in line
