@@ -221,3 +221,26 @@ def test_tui_runtime_consumes_and_reports_its_state(kafka_bootstrap: str, db_pat
         runtime.stop()
     assert status["otlp_kafka"] == "up"
     assert f"otlp-kafka up (lag {int(status['otlp_kafka_lag']):,} msgs)" in line
+
+
+def test_a_killed_console_reads_again_and_stores_no_span_twice(
+    kafka_bootstrap: str, db_path: Path
+) -> None:
+    """kill -9 as soon as the store holds every span, most often before the group's offsets were
+    committed (once a second): what the restart reads again, the store's dedupe keeps once."""
+    import signal
+
+    t = topics()
+    requests = [trace_request(10, seed=100 + i).SerializeToString() for i in range(30)]
+    produce(kafka_bootstrap, [(t["traces"], body) for body in requests])
+    args = ["--otlp-grpc", "off", "--otlp-http", "off", "--bootstrap", kafka_bootstrap]
+    args += ["--otlp-kafka-topics", spec(t), "--otlp-kafka-group", group()]
+    with Serve(db_path, *args) as s:
+        wait_for(lambda: counts(db_path)["spans"] == 300, timeout=60)
+        s.stop(signal.SIGKILL)
+    with Serve(db_path, *args) as s:
+        produce(kafka_bootstrap, [(t["traces"], trace_request(5, seed=999).SerializeToString())])
+        wait_for(lambda: counts(db_path)["spans"] == 305, timeout=60)
+        s.stop()
+    assert counts(db_path)["spans"] == 305
+    assert "OTLP/Kafka: " in s.stderr and "0 bad messages skipped" in s.stderr
