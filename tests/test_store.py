@@ -392,3 +392,20 @@ def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
     assert j is not None
     assert [s.span_id for s in j.spans] == [make_span(7).span_id]
     assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]
+
+
+def test_log_records_and_metric_points_delivered_twice_are_stored_once(store: Store) -> None:
+    """An exporter's retry, or a Kafka re-read after a crash, delivers the same log records and
+    metric points again; they carry no id, so the store compares what identifies them."""
+    logs = [
+        LogRecord(time_ns=NOW + i, service="upload", severity_number=9, body=f"line {i}")
+        for i in range(20)
+    ]
+    points = [
+        MetricPoint("uploads.received", "upload", NOW + i, "sum", value=float(i)) for i in range(20)
+    ]
+    store.write([*logs, *points])
+    with store.writer(flush_ms=10) as w:  # a new process, as after a restart
+        w.submit([*logs[10:], *points[5:], LogRecord(time_ns=NOW, service="upload", body="new")])
+    counts = store.counts()
+    assert (counts["log_records"], counts["metric_points"]) == (21, 20)
