@@ -532,6 +532,7 @@ def _summaries(
     if hops:
         topics: dict[tuple[str, int], list[int]] = {}
         sends: list[tuple[Any, ...]] = []
+        dlq_topics: dict[str, bool] = {}
         for h in hops:
             k2 = (h.topic, h.seen_ns // ROLLUP_NS)
             t = topics.get(k2)
@@ -541,7 +542,10 @@ def _summaries(
             t[1] += h.size
             if h.seen_ns > t[2]:
                 t[2] = h.seen_ns
-            if h.correlation_id is None or is_dlq_topic(h.topic):
+            dlq = dlq_topics.get(h.topic)
+            if dlq is None:
+                dlq = dlq_topics[h.topic] = is_dlq_topic(h.topic)
+            if h.correlation_id is None or dlq:
                 continue  # only a journey's sends can stall it (untraced traffic is no journey)
             when = h.timestamp_ms * 1_000_000 if h.timestamp_ms > 0 else h.seen_ns
             sends.append((h.topic, h.partition, h.offset, h.correlation_id, when))
