@@ -242,8 +242,7 @@ def _headers_out(h: Hop) -> list[list[Any]]:
 
 def _headers_in(headers: list[list[Any]], tid: str | None, sid: str | None) -> tuple[Any, ...]:
     return tuple(
-        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1])
-        for e in headers
+        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1]) for e in headers
     )
 
 
