@@ -103,8 +103,11 @@ def journeys(
                 guess = light.tentative(now, stall_ns)
                 # A pending send is only a candidate: a consumer span that names no offset
                 # never clears it, so such a journey may still turn out completed or failed.
-                maybe = (status == "replayed" and guess == "dead_lettered") or (
-                    status in ("completed", "failed") and guess in ("stalled", "in_flight")
+                # An error span is only a candidate too: a retry that worked recovers it.
+                maybe = (
+                    (status == "replayed" and guess == "dead_lettered")
+                    or (status in ("completed", "failed") and guess in ("stalled", "in_flight"))
+                    or (status == "completed" and guess == "failed")
                 )
                 if guess != status and not maybe:
                     continue

@@ -131,6 +131,9 @@ def render_journey(j: Journey) -> RenderableType:
                 text.append(f" ({h.consumer_group})", style="dim")
             bar = _bar(h.sent_ns, h.received_ns or h.sent_ns, t0, total, "blue", "┈")
             add(h.sent_ns, 1, "", "", text, bar, f"gap {_ms(h.gap_ms or 0.0)}")
+        elif h.followed:
+            text = Text(f"⇢ {where}  {who}  taken (the journey went on)", style="blue")
+            add(h.sent_ns, 1, "", "", text, _bar(h.sent_ns, h.sent_ns, t0, total, "blue"), "")
         else:
             text = Text(f"⇢ {where}  {who}  not taken", style="bold yellow")
             bar = _bar(h.sent_ns, j.ended_ns, t0, total, "yellow", "┄")
