@@ -33,6 +33,7 @@ class UploadService:
         self.rng = rt.knobs.rng("uploads")
         self._uploads = self.tel.meter.create_counter("canvasflow.uploads", unit="{upload}")
         self._thread = threading.Thread(target=self._run, name="svc-upload", daemon=True)
+        self.halt = threading.Event()  # stop uploading (the others drain what is in flight)
 
     def upload_payload(self) -> dict[str, Any]:
         """One upload; with probability ``poison_rate``, a fixable contract violation."""
@@ -72,10 +73,10 @@ class UploadService:
     def _run(self) -> None:
         interval = 1.0 / self.rt.knobs.rate if self.rt.knobs.rate > 0 else None
         next_at = time.monotonic()
-        while interval is not None and not self.rt.stop.is_set():
+        while interval is not None and not (self.rt.stop.is_set() or self.halt.is_set()):
             self.upload_once()
             next_at += interval
-            self.rt.stop.wait(max(0.0, next_at - time.monotonic()))
+            self.halt.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> None:
         self._thread.start()
