@@ -9,7 +9,7 @@ import typer
 
 from console.config import DEFAULT_BOOTSTRAP
 
-__all__ = ["BootstrapOpt", "DbOpt", "JsonOpt", "KafkaConfigOpt", "KafkaPropOpt"]
+__all__ = ["BootstrapOpt", "DbOpt", "JsonOpt", "KafkaConfigOpt", "KafkaPropOpt", "KeyAttributeOpt"]
 
 DbOpt = Annotated[
     Path | None,
@@ -35,6 +35,15 @@ KafkaConfigOpt = Annotated[
     typer.Option(
         "--kafka-config",
         help="A librdkafka properties file (security.protocol, sasl.*, ssl.*, ...).",
+        show_default=False,
+    ),
+]
+KeyAttributeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key-attribute",
+        help="A business key to find journeys by (trace --key): a span attribute or JSON payload "
+        "field of this name, e.g. order_id (repeatable; a dotted name reaches into objects).",
         show_default=False,
     ),
 ]

@@ -19,7 +19,7 @@ from console.config import (
 from console.daemon import OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
 from console.kafka_config import kafka_config
-from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
 
 __all__ = ["register"]
 
@@ -112,6 +112,7 @@ def serve(
     ] = False,
     config_file: KafkaConfigOpt = None,
     x_options: KafkaPropOpt = None,
+    key_attribute: KeyAttributeOpt = None,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
     grpc_at = listen_address("--otlp-grpc", otlp_grpc)
@@ -131,6 +132,7 @@ def serve(
         auth_token=auth_token,
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
         correlation_keys=tuple(correlation_key) if correlation_key else None,
+        key_attributes=tuple(key_attribute or ()),
     )
     tap = None
     if topics:

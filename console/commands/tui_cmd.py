@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from console.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
-from console.options import BootstrapOpt, DbOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import BootstrapOpt, DbOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
 
 __all__ = ["register"]
 
@@ -61,6 +61,7 @@ def tui(
             help="Properties for the registry client (basic.auth.user.info, ssl.*).",
         ),
     ] = None,
+    key_attribute: KeyAttributeOpt = None,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
@@ -79,6 +80,7 @@ def tui(
             otlp_grpc=otlp_grpc,
             otlp_http=otlp_http,
             kafka=kafka,
+            key_attributes=tuple(key_attribute or ()),
         )
     try:
         from tui import make_app  # Textual loads only here
