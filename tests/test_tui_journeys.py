@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import SpanLink
+from console.model import Hop, SpanLink
 from console.store import Store
 from tests.tui_data import NOW, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
@@ -73,3 +73,18 @@ async def test_unknown_id_says_so(db_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2", "slash", *"no-such-id", "enter")
         await wait_for(pilot, lambda: "no journey for no-such-id" in screen_text(app))
+
+
+async def test_search_by_a_message_key_opens_its_journey(db_path: Path) -> None:
+    """Support names the order: ``/`` takes the message key ``trace --key`` takes."""
+    records = [
+        dataclasses.replace(r, key=b"ord-553188e4b575")
+        if isinstance(r, Hop) and r.correlation_id == "corr-0040"
+        else r
+        for r in demo_records()
+    ]
+    Store.open(db_path).write(records)
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2", "slash", *"ord-553188e4b575", "enter")
+        await wait_for(pilot, lambda: "journey corr-0040" in screen_text(app), timeout=30)

@@ -61,13 +61,21 @@ def query_kind(text: str) -> tuple[str, str]:
 
 
 def find_journey(source: DataSource, text: str) -> Any | None:
-    from console.journeys import journey
+    """The journey a search names (a correlation id, trace id, ``TOPIC:P:O``, or a business key
+    as ``trace --key`` takes it), None, or a list of summaries when a key names several."""
+    from console.journeys import journey, journeys_by_key
 
     kind, value = query_kind(text)
     now = source.clock()
     found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))
     if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
         found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
+    if found is None and kind != "message":
+        by_key = source.call(lambda conn: journeys_by_key(conn, text.strip(), now_ns=now))
+        if len(by_key) == 1:
+            return by_key[0]
+        if by_key:
+            return [j.summary() for j in by_key]
     return found
 
 

@@ -27,7 +27,8 @@
                    "created_ns", "acked_ns", "target_partition", "target_offset", "error"}],
       "handoffs": [{"kind": "async" | "sync", "topic", "partition", "offset", "from_service",
                     "from_span_id", "sent_ns", "to_service", "to_span_id", "received_ns",
-                    "gap_ms", "consumer_group", "replay_id", "operation", "delivered"}]
+                    "gap_ms", "consumer_group", "replay_id", "operation", "delivered",
+                    "taken"}]
     }
 
 ``otlp_json``: an ``ExportTraceServiceRequest`` in OTLP JSON (hex ids, lowerCamelCase, enums as
@@ -90,6 +91,7 @@ def _hop(h: Hop) -> dict[str, Any]:
         "replay_id": replay_id_of(h),
         "size": h.size,
         "headers": {name: header_text(value) for name, value in h.headers},
+        "key": None if h.key is None else header_text(h.key),
     }
 
 

@@ -73,7 +73,8 @@ class JourneysScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Journeys", id="journeys-status")
         yield Input(
-            placeholder="/ correlation id, trace id or topic:partition:offset", id="journey-search"
+            placeholder="/ correlation id, trace id, topic:partition:offset or business key",
+            id="journey-search",
         )
         yield VimTable(id="journeys")
         yield Footer()
@@ -161,6 +162,9 @@ class JourneysScreen(Screen[None]):
             journey = ops.find_journey(self.app.source, text)
         except Exception as exc:
             self.post_message(JourneyLoaded(None, text, f"{type(exc).__name__}: {exc}"))
+            return
+        if isinstance(journey, list):  # a business key naming several journeys: list them
+            self.post_message(JourneysLoaded(journey, text))
             return
         self.post_message(JourneyLoaded(journey, text))
 
