@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import Hop, SpanLink
+from console.model import Hop, LogRecord, Span, SpanLink
 from console.store import Store
 from tests.tui_data import NOW, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
@@ -88,3 +88,37 @@ async def test_search_by_a_message_key_opens_its_journey(db_path: Path) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2", "slash", *"ord-553188e4b575", "enter")
         await wait_for(pilot, lambda: "journey corr-0040" in screen_text(app), timeout=30)
+
+
+async def test_the_waterfall_marks_a_spans_logs_and_shows_its_exception(db_path: Path) -> None:
+    t0 = NOW - 120 * 1_000_000_000
+    span = Span(
+        "e" * 32, "1" * 16, "process canvasflow.order-commands", t0, t0 + 80_000_000,
+        "canvasflow-fulfillment", kind=5, status_code=2, status_message="transient failure",
+        correlation_id="corr-logs",
+        events=({
+            "name": "exception", "time_ns": t0 + 70_000_000,
+            "attributes": {
+                "exception.type": "TimeoutError",
+                "exception.message": "print shop API timed out",
+                "exception.stacktrace": "Traceback (most recent call last):\n  File \"x.py\"",
+            },
+        },),
+    )  # fmt: skip
+    log = LogRecord(
+        t0 + 40_000_000, "canvasflow-fulfillment", 17, "ERROR", "print shop said 504",
+        trace_id=span.trace_id, span_id=span.span_id, correlation_id="corr-logs",
+    )  # fmt: skip
+    Store.open(db_path).write([span, log])
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("2", "slash", *"corr-logs", "enter")
+        await wait_for(pilot, lambda: "journey corr-logs" in screen_text(app), timeout=30)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: "logs (1)" in screen_text(app))
+        text = screen_text(app)
+        # the log record on its span's bar, where it was written
+        assert any("█" in line and "≡" in line for line in text.splitlines())
+        assert "≡ ERROR print shop said 504" in text
+        assert "⚠ TimeoutError: print shop API timed out" in text
+        assert "Traceback (most recent call last):" in text

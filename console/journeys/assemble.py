@@ -3,6 +3,7 @@
 Starting from a correlation id, a trace id or a Kafka coordinate, it grows two sets until they
 stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
 ids. Spans, hops and log records come out of the blocks the key index names for those ids
+(log records once the two sets stop growing: a log adds no ids)
 (``console/store/read.py``); links both ways through the spans' own links and the link-target
 keys; dead letters by their correlation and trace indices; replays by
 ``replay_ledger_coordinates``. Every lookup is an index probe per key segment, so the cost follows
@@ -20,7 +21,7 @@ from console import rows
 from console.errors import InputError
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
-from console.model import DeadLetter, Hop, ReplayEntry, Span
+from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.store import Store, read
 
 __all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
@@ -150,6 +151,11 @@ class _Gather:
                 )
             )
         return sorted(out, key=lambda r: r.created_ns)
+
+    def log_records(self) -> list[LogRecord]:
+        found = self.blocks.logs(self.traces, self.cids)
+        unique = {(r.time_ns, r.service, r.span_id, r.body): r for r in found}
+        return sorted(unique.values(), key=lambda r: r.time_ns)
 
     def span_records(self) -> list[Span]:
         return sorted(self.spans.values(), key=lambda s: (s.start_ns, s.end_ns))
@@ -304,6 +310,7 @@ def _build(
         groups=groups,
         reason=reason,
         after=after,
+        logs=tuple(g.log_records()),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from console.model import DeadLetter, Hop, ReplayEntry, Span
+from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 
 __all__ = ["STATUSES", "Handoff", "Journey", "JourneySummary"]
 
@@ -100,10 +100,15 @@ class Journey:
     groups: tuple[str, ...] = ()
     reason: str | None = None
     after: str | None = None
+    logs: tuple[LogRecord, ...] = ()  # log records carrying its trace ids or correlation id
 
     @property
     def duration_ms(self) -> float:
         return max(0, self.ended_ns - self.started_ns) / 1e6
+
+    def span_logs(self, span_id: str) -> list[LogRecord]:
+        """The log records a span wrote (their ``span_id`` names it), oldest first."""
+        return [r for r in self.logs if r.span_id == span_id]
 
     @property
     def services(self) -> tuple[str, ...]:
