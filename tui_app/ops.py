@@ -87,25 +87,16 @@ def recent_journeys(
     topic: str | None,
     limit: int = 100,
 ) -> list[Any]:
-    from console.journeys import journey, journeys, recent_cids_on_topic
+    from console.journeys import journeys, journeys_on_topic
 
     now = source.clock()
     if topic is None:
         return source.call(
             lambda conn: journeys(conn, status=status, service=service, limit=limit, now_ns=now)
         )
-
-    def by_topic(conn: sqlite3.Connection) -> list[Any]:
-        # The journeys that crossed this topic (or were dead-lettered to it), newest first.
-        cids = recent_cids_on_topic(conn, topic, limit)
-        out = []
-        for cid in cids:
-            j = journey(conn, correlation_id=cid, now_ns=now)
-            if j is not None and (status is None or j.status == status):
-                out.append(j.summary())
-        return out
-
-    return source.call(by_topic)
+    return source.call(
+        lambda conn: journeys_on_topic(conn, topic, status=status, limit=limit, now_ns=now)
+    )
 
 
 # dead letters ------------------------------------------------------------------------------
