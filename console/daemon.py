@@ -13,7 +13,8 @@ tap joins the same way::
 
 ``stop`` stops the components first (each finishes what it already took in and hands it to the
 sink), then closes the writer, which commits everything queued. ``health()`` gives the writer's
-counts and each component's own health dict, with the last error of each.
+counts (``committed`` counts only committed records; ``failing`` and ``error`` say whether and why
+the store cannot commit now) and each component's own health dict, with the last error of each.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class Daemon:
 
     @property
     def sink(self) -> StoreWriter:
-        """What components submit records to (``submit`` raises ``Overloaded`` when full)."""
+        """What components submit records to (``submit`` returns a ``Ticket``; it raises
+        ``Overloaded`` when full, ``StoreUnavailable`` while the store is failing)."""
         return self.writer
 
     def add(self, component: Component) -> Component:
@@ -184,6 +186,11 @@ class Daemon:
                 "batches": w.batches,
                 "last_commit_ns": w.last_commit_ns,
                 "last_error": w.last_error,
+                "failing": w.failing,
+                "error": w.error,
+                "failed_commits": w.failed_commits,
+                "not_stored": w.not_stored,
+                "dropped": w.dropped,
             },
             "components": components,
         }

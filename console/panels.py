@@ -262,6 +262,7 @@ class Health:
     tap: str = "unknown"
     broker: str = "unknown"
     detail: str = ""
+    store: str = "unknown"  # "failing" while the in-process writer cannot commit
 
 
 def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
@@ -291,4 +292,5 @@ def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None
         tap=rt.get("tap", state(tap_s)),
         broker=rt.get("broker", state(series_s)),
         detail=rt.get("detail", ""),
+        store=rt.get("store", "unknown"),
     )

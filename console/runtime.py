@@ -37,7 +37,10 @@ class InProcessRuntime:
             if tap.get("last_error") and not tap.get("connected"):
                 errors.append(f"tap: {tap['last_error']}")
         writer: dict[str, object] = h["writer"]  # type: ignore[assignment]
-        if writer.get("last_error"):
+        if writer.get("failing"):
+            out["store"] = "failing"
+            errors.insert(0, f"store cannot commit: {writer['error']}")
+        elif writer.get("last_error"):
             errors.append(f"store: {writer['last_error']}")
         if errors:
             out["detail"] = "; ".join(errors)[:120]

@@ -13,6 +13,7 @@ from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
 from collectors.otlp.common import ReceiverSettings
+from collectors.otlp.decode import spans_from_request
 from collectors.otlp.grpc_server import GrpcReceiver
 from collectors.otlp.http_server import HttpReceiver
 from console.model import Span
@@ -110,7 +111,10 @@ def test_full_queue_answers_unavailable_and_503(tmp_path: Path) -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_rx.port}") as channel:
             stub = trace_grpc.TraceServiceStub(channel)
-            stub.Export(trace_request(100, seed=1), timeout=10)  # 100 queued, not yet committed
+            # 100 records queued by a submitter that does not wait (as the tap's metrics do):
+            # the writer holds them for its 60 s flush interval, so the queue is full.
+            records, _, _ = spans_from_request(trace_request(100, seed=1))
+            writer.submit(records)
             with pytest.raises(grpc.RpcError) as err:
                 stub.Export(trace_request(100, seed=2), timeout=10)
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -16,7 +16,7 @@ from collectors.kafka.tap import KafkaTap
 from console import rows
 from console.errors import Overloaded
 from console.model import Hop, Record
-from console.store import Store, StoreWriter
+from console.store import Store, StoreWriter, Ticket
 from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
@@ -270,12 +270,12 @@ class _FlakySink:
         self.calls = 0
         self.refused = 0
 
-    def submit(self, records: list[Record]) -> None:
+    def submit(self, records: list[Record]) -> Ticket:
         self.calls += 1
         if self.calls % 2:
             self.refused += 1
             raise Overloaded("busy", retry_after_s=0.05)
-        self.writer.submit(records)
+        return self.writer.submit(records)
 
     def flush(self) -> None:
         self.writer.flush()

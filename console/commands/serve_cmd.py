@@ -16,7 +16,7 @@ from console.config import (
     parse_duration,
     parse_size,
 )
-from console.daemon import OtlpSettings, TapSettings, listen_address
+from console.daemon import Daemon, OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
 from console.kafka_config import kafka_config
 from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
@@ -195,11 +195,32 @@ def _run(
         print(f"kafka tap following {tap.topics!r} on {where}", file=sys.stderr)
     print(f"store: {store.path}", file=sys.stderr, flush=True)
     try:
-        daemon.wait()
+        _watch_store(daemon)
     finally:
         daemon.stop()
         health = daemon.health()
         writer = health["writer"]
         print(f"stopped: {writer['committed']} records committed", file=sys.stderr)  # type: ignore[index]
+        if writer["not_stored"]:  # type: ignore[index]
+            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)  # type: ignore[index]
         if writer["last_error"]:  # type: ignore[index]
             print(f"last store error: {writer['last_error']}", file=sys.stderr)  # type: ignore[index]
+
+
+def _watch_store(daemon: Daemon) -> None:
+    """Wait for a stop; meanwhile say when the store starts and stops failing to commit."""
+    writer = daemon.writer
+    failing = False
+    stopping = False
+    while not stopping:
+        stopping = daemon.wait(0.5)  # one last look after a stop: a change just before it
+        if writer.failing != failing:
+            failing = writer.failing
+            if failing:
+                print(
+                    f"store cannot commit ({writer.error}): answering 503/UNAVAILABLE until it can",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                print("store committing again", file=sys.stderr, flush=True)

@@ -244,11 +244,13 @@ def write_batch(
     hop_ids: list[Any] = []
     seen_s: set[Any] = set()
     seen_h: set[Any] = set()
+    recent = state.spans
     for r in records:
-        if isinstance(r, SpanRow | Span):
-            row = r if isinstance(r, SpanRow) else blocks.span_row(r)
+        kind = type(r)
+        if kind is SpanRow or kind is Span:
+            row = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[arg-type]
             ident = (row[0], row[1])
-            if dedupe and (ident in seen_s or ident in state.spans):
+            if dedupe and (ident in seen_s or ident in recent):
                 continue
             seen_s.add(ident)
             span_ids.append(ident)
@@ -289,7 +291,8 @@ def write_batch(
             also(conn)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
+            conn.execute("ROLLBACK")
         raise
     state.spans.add_all(span_ids)
     state.hops.add_all([_hop_identity(h) for h in hops])

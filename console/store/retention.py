@@ -103,7 +103,8 @@ def _before(
             _add(deleted, table, n)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
+            conn.execute("ROLLBACK")
         raise
 
 

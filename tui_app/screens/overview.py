@@ -46,6 +46,8 @@ def health_text(h: Health, took_ms: float | None = None) -> Text:
         if seen is not None:
             t.append(f" ({age(seen)})", style="dim")
         t.append("  ")
+    if h.store == "failing":  # nothing new is stored: say so before anything else
+        t.append("● store FAILING  ", style="bold red")
     t.append(f"{h.services} services", style="dim")
     if h.detail:
         t.append(f"  {h.detail}", style="red")
