@@ -9,7 +9,7 @@ import pytest
 
 from console.model import Hop, LogRecord, Span, SpanLink
 from console.store import Store
-from tests.tui_data import NOW, demo_records, demo_spans
+from tests.tui_data import NOW, demo_dead_letters, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
@@ -122,3 +122,31 @@ async def test_the_waterfall_marks_a_spans_logs_and_shows_its_exception(db_path:
         assert "≡ ERROR print shop said 504" in text
         assert "⚠ TimeoutError: print shop API timed out" in text
         assert "Traceback (most recent call last):" in text
+
+
+async def test_one_loop_from_a_dead_letter_to_its_journey_and_back(db_path: Path) -> None:
+    store = Store.open(db_path)
+    store.write([*demo_records(), *demo_dead_letters()])
+    app = make_app(db_path, now=NOW, refresh_s=0.5)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen.selected() is not None, timeout=30)
+        coords = app.screen.selected()
+        await pilot.press("y")
+        assert app.clipboard == coords
+        # J (j moves down) opens the dead letter's journey.
+        await pilot.press("J")
+        await wait_for(pilot, lambda: f"DLQ {coords}" in screen_text(app), timeout=30)
+        head = app.screen.query_one("#journey-head").render().plain
+        spans_before = app.screen.view.spans
+        # The journey grows while it is open (a replay's consumer reporting): no key pressed.
+        late = dataclasses.replace(
+            spans_before[-1], span_id="9" * 16, name="process replayed order", start_ns=NOW
+        )
+        store.write([late])
+        await wait_for(pilot, lambda: "process replayed order" in screen_text(app), timeout=30)
+        assert app.screen.query_one("#journey-head").render().plain != head
+        # d on the dead letter's row opens it in the dead letters, selected.
+        await pilot.press("G", "d")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "DlqScreen", timeout=30)
+        await wait_for(pilot, lambda: app.screen.selected() == coords, timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -65,6 +66,37 @@ class HandoffApp(App[None]):
         self.attach = attach
         self.refresh_s = refresh_s
         self.drill: DrillDown | None = None
+        self.dlq_focus: str | None = None  # the dead letter the DLQ screen selects next
+
+    def open_dead_letter(self, coords: str) -> None:
+        """Show the dead letter at ``coords`` in the DLQ screen (from a journey's ``d``)."""
+        self.dlq_focus = coords
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if self.current_mode == "dlq":
+            self.screen.on_screen_resume()  # type: ignore[attr-defined]
+        else:
+            self.switch_mode("dlq")
+
+    @work(thread=True, exclusive=True, group="open-journey")
+    def open_journey(self, query: str) -> None:
+        """Open the journey ``query`` names (a correlation id, trace id, coordinates or key)."""
+        from tui_app import ops
+
+        try:
+            found = ops.find_journey(self.source, query)
+        except Exception as exc:
+            self.post_message(LoadFailed("journey", f"{type(exc).__name__}: {exc}"))
+            return
+        self.call_from_thread(self._show_journey, found, query)
+
+    def _show_journey(self, found: object, query: str) -> None:
+        if found is None or isinstance(found, list):
+            self.notify(f"no journey for {query}", severity="warning")
+            return
+        from tui_app.screens.waterfall import WaterfallScreen
+
+        self.push_screen(WaterfallScreen(found))
 
     def on_mount(self) -> None:
         self.switch_mode("overview")

@@ -81,6 +81,10 @@ class LineTable(Widget, can_focus=True):
         self._columns.append((key or title, title, width))
         self.refresh()
 
+    def set_column_title(self, key: str, title: str) -> None:
+        self._columns = [(k, title if k == key else t, w) for k, t, w in self._columns]
+        self.refresh()
+
     @property
     def row_count(self) -> int:
         return len(self._rows)

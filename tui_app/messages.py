@@ -66,6 +66,13 @@ class JourneyLoaded(Message):
 
 
 @dataclass
+class JourneyRefreshed(Message):
+    """The open journey read again (a replay, a late span): the waterfall redraws if it grew."""
+
+    journey: Any  # console.journeys.Journey
+
+
+@dataclass
 class DeadLettersLoaded(Message):
     rows: list[Any]  # console.model.DeadLetter
 

@@ -79,6 +79,45 @@ def find_journey(source: DataSource, text: str) -> Any | None:
     return found
 
 
+def journey_query(journey: Any) -> str | None:
+    """What finds ``journey`` again: its correlation id, else its first trace id."""
+    cid = getattr(journey, "correlation_id", None)
+    if cid:
+        return str(cid)
+    traces = getattr(journey, "trace_ids", ()) or ()
+    return str(traces[0]) if traces else None
+
+
+def row_id(row: Any, journey_id: str) -> str:
+    """The id a waterfall row stands for: a span's id, a hop's or dead letter's coordinates, or
+    the journey's id on a service row."""
+    if row is None:
+        return journey_id
+    if row.span is not None:
+        return str(row.span.span_id)
+    if row.kind in ("hop", "dead_letter"):
+        return str(row.label).removeprefix("DLQ ")
+    return journey_id
+
+
+def dead_letter_of(row: Any, dead_letters: Any) -> str | None:
+    """The coordinates of the dead letter a waterfall row shows, or the one its hop became."""
+    if row is None:
+        return None
+    rec = getattr(row, "record", None)
+    if row.kind == "dead_letter" and rec is not None:
+        return str(rec.coordinates)
+    if row.kind == "hop" and rec is not None:
+        for d in dead_letters:
+            if (d.original_topic, d.original_partition, d.original_offset) == (
+                rec.topic,
+                rec.partition,
+                rec.offset,
+            ) or (d.dlq_topic, d.partition, d.offset) == (rec.topic, rec.partition, rec.offset):
+                return str(d.coordinates)
+    return None
+
+
 def recent_journeys(
     source: DataSource,
     *,

@@ -254,7 +254,10 @@ def detail_text(row: WaterfallRow | None) -> Text:
 
 def time_axis(t0: int, t1: int, width: int) -> str:
     total = (t1 - t0) / MS
-    right = f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms"
+    if total >= 10_000:
+        right = f"{total / 1000:,.0f} s"
+    else:
+        right = f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms"
     return "0".ljust(max(1, width - len(right))) + right
 
 

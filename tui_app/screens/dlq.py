@@ -59,6 +59,9 @@ class DlqScreen(Screen[None]):
         Binding("s", "cycle_status", "Status"),
         Binding("a", "audit", "Audit"),
         Binding("slash", "search", "Filter"),
+        # ``j`` moves the cursor down in every list; its journey is J (shift).
+        Binding("J", "open_journey", "Journey"),
+        Binding("y", "copy", "Copy id"),
     ]
 
     app: HandoffApp
@@ -124,6 +127,12 @@ class DlqScreen(Screen[None]):
                 "handoff-console demo --poison-rate 0.1"
             )
         self._status_line()
+        focus = self.app.dlq_focus
+        if focus is not None:
+            keys = [d.coordinates for d in msg.rows]
+            if focus in keys:
+                table.move_cursor(row=keys.index(focus))
+                self.app.dlq_focus = None
         key = table.selected_key()
         if key:
             self.load_detail(key)
@@ -165,6 +174,24 @@ class DlqScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#dlq-filter", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.app.dlq_focus is not None:  # sent here from a journey (d): show that one
+            self.status = None
+            self.query_one("#dlq-filter", Input).value = ""
+            self.action_refresh()
+
+    def action_copy(self) -> None:
+        coords = self.selected()
+        if coords is not None:
+            self.app.copy_to_clipboard(coords)
+            self.notify(f"copied {coords}")
+
+    def action_open_journey(self) -> None:
+        coords = self.selected()
+        if coords is not None:
+            self._status_line(f"looking up the journey of {coords}…")
+            self.app.open_journey(coords)
 
     def action_cycle_status(self) -> None:
         self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]

@@ -58,6 +58,7 @@ class JourneysScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "cycle_status", "Status filter"),
         Binding("slash", "search", "Search"),
+        Binding("y", "copy", "Copy id"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -121,6 +122,12 @@ class JourneysScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#journey-search", Input).focus()
+
+    def action_copy(self) -> None:
+        key = self.query_one("#journeys", VimTable).selected_key()
+        if key:
+            self.app.copy_to_clipboard(key)
+            self.notify(f"copied {key}")
 
     @work(thread=True, exclusive=True, group="journeys")
     def load(self, status: str | None, service: str | None, topic: str | None) -> None:
