@@ -18,6 +18,16 @@ from tui_app.source import DataSource
 
 __all__ = ["HandoffApp"]
 
+#: The time windows ``w`` cycles through, shared by every screen (None: all the store holds).
+WINDOWS: tuple[tuple[str, float | None], ...] = (
+    ("5m", 300.0),
+    ("15m", 900.0),
+    ("1h", 3600.0),
+    ("6h", 21600.0),
+    ("24h", 86400.0),
+    ("all", None),
+)
+
 MODE_TITLES = {
     "overview": "Overview: services, topics, health",
     "journeys": "Journeys: find one, open its waterfall",
@@ -58,6 +68,7 @@ class HandoffApp(App[None]):
         Binding("4", "mode('tail')", "Tail"),
         Binding("slash", "search", "Search", show=False),
         Binding("escape", "back", "Back", show=False),
+        Binding("w", "cycle_window", "Window"),
     ]
 
     def __init__(self, source: DataSource, *, attach: bool = False, refresh_s: float = 1.0) -> None:
@@ -67,6 +78,22 @@ class HandoffApp(App[None]):
         self.refresh_s = refresh_s
         self.drill: DrillDown | None = None
         self.dlq_focus: str | None = None  # the dead letter the DLQ screen selects next
+
+    @property
+    def window_label(self) -> str:
+        w = self.source.window_s
+        return "all" if w is None else next((n for n, s in WINDOWS if s == w), f"{w:.0f}s")
+
+    def action_cycle_window(self) -> None:
+        """``w``: the next time window (5m, 15m, 1h, 6h, 24h, all) for every screen."""
+        current = self.source.window_s
+        seconds = [s for _, s in WINDOWS]
+        i = seconds.index(current) if current in seconds else 0
+        self.source.set_window(seconds[(i + 1) % len(seconds)])
+        self.notify(f"window: {self.window_label}")
+        for screen in self.screen_stack:
+            if hasattr(screen, "action_refresh"):
+                screen.action_refresh()
 
     def open_dead_letter(self, coords: str) -> None:
         """Show the dead letter at ``coords`` in the DLQ screen (from a journey's ``d``)."""

@@ -37,6 +37,7 @@ class OverviewData(Message):
     topics: list[TopicPanel]
     health: Health
     took_ms: float
+    extent: Any = None  # console.panels.StoreExtent when the window shows nothing
 
 
 @dataclass

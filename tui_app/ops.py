@@ -129,9 +129,12 @@ def recent_journeys(
     from console.journeys import journeys, journeys_on_topic
 
     now = source.clock()
+    since = source.since_s()  # the window every screen shares (``w``)
     if topic is None:
         return source.call(
-            lambda conn: journeys(conn, status=status, service=service, limit=limit, now_ns=now)
+            lambda conn: journeys(
+                conn, status=status, since_s=since, service=service, limit=limit, now_ns=now
+            )
         )
     return source.call(
         lambda conn: journeys_on_topic(conn, topic, status=status, limit=limit, now_ns=now)

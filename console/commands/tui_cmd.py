@@ -62,11 +62,27 @@ def tui(
         ),
     ] = None,
     key_attribute: KeyAttributeOpt = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="The time window every screen starts with (5m, 1h, 24h, all); w cycles it.",
+        ),
+    ] = "15m",
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
     from console.kafka_config import kafka_config
 
+    window_s: float | None = None
+    if since.strip().lower() != "all":
+        from console.config import parse_duration
+        from console.errors import InputError
+
+        try:
+            window_s = parse_duration(since)
+        except ValueError as exc:
+            raise InputError(f"--since: {exc}") from None
     db_path = db or default_db_path()
     kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
@@ -95,6 +111,7 @@ def tui(
             kafka=kafka,
             schema_registry=schema_registry,
             schema_registry_config=schema_registry_config,
+            since_s=window_s,
         ).run()
     finally:
         if runtime is not None:

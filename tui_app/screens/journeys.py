@@ -102,6 +102,7 @@ class JourneysScreen(Screen[None]):
     def _status_line(self, count: int | None = None, note: str = "") -> None:
         parts = ["Journeys"]
         parts.append(f"status: {self.status or 'all'}")
+        parts.append(f"window: {self.app.window_label}")
         if self.service:
             parts.append(f"service: {self.service}")
         if self.topic:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +32,17 @@ Topics, lag and dead letters appear once the Kafka tap sees messages:
   handoff-console tui --bootstrap 127.0.0.1:9092 --topics '^canvasflow\\..*'
 Or watch the bundled demo pipeline:  [b]handoff-console demo[/b]
 Attached with --attach? Start the daemon: handoff-console serve --db PATH"""
+
+
+def empty_text(extent: Any, window: str) -> str:
+    """What an empty window says: what the store does hold, or how to fill an empty store."""
+    if extent is None or not (extent.spans or extent.hops):
+        return EMPTY_TEXT
+    last = datetime.fromtimestamp(extent.last_ns / 1e9).strftime("%H:%M") if extent.last_ns else "?"
+    return (
+        f"[b]Nothing in the last {window}.[/b] The store holds {extent.spans:,} spans and "
+        f"{extent.hops:,} hops, the last at {last}; [b]w[/b] widens the window."
+    )
 
 
 def health_text(h: Health, took_ms: float | None = None) -> Text:
@@ -128,11 +140,18 @@ class OverviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="overview")
     def load(self) -> None:
         data = self.app.source.overview()
-        self.post_message(OverviewData(data.services, data.topics, data.health, data.took_ms))
+        self.post_message(
+            OverviewData(data.services, data.topics, data.health, data.took_ms, data.extent)
+        )
 
     def on_overview_data(self, msg: OverviewData) -> None:
-        self.query_one("#health", Static).update(health_text(msg.health))
+        health = health_text(msg.health)
+        health.append(f"  window {self.app.window_label}", style="bold")
+        self.query_one("#health", Static).update(health)
         self._show_empty(not msg.services and not msg.topics)
+        self.query_one("#empty", Static).update(empty_text(msg.extent, self.app.window_label))
+        title = f"Services (entry spans, last {self.app.window_label})"
+        self.query_one("#services-title", Static).update(title)
         self.query_one("#services", LineTable).replace_rows(
             [(p.service, service_cells(p)) for p in msg.services]
         )
