@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["age", "middle", "ms", "pct", "rate", "sparkline"]
+__all__ = ["age", "fit_widths", "middle", "ms", "pct", "rate", "sparkline"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -39,6 +39,19 @@ def middle(text: str, width: int) -> str:
     tail = (width - 1) * 3 // 5
     head = width - 1 - tail
     return text[:head] + "…" + text[len(text) - tail :]
+
+
+def fit_widths(natural: Sequence[int], minimum: Sequence[int], available: int) -> list[int]:
+    """Column widths: each its natural (content) width when they all fit in ``available``
+    cells, else the widest shrunk first, never below its ``minimum``."""
+    widths = list(natural)
+    while sum(widths) > available:
+        shrinkable = [i for i, w in enumerate(widths) if w > minimum[i]]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=lambda i: widths[i])
+        widths[i] -= 1
+    return widths
 
 
 def ms(value: float | None) -> str:

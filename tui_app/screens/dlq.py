@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 __all__ = ["DlqScreen"]
 
 STATUSES = (None, "pending", "replayed", "discarded")
+#: The list's columns (key, title, narrowest width); widths follow the content and the screen.
+COLUMNS = (
+    ("status", "status", 9),
+    ("coords", "dead letter", 16),
+    ("origin", "from", 16),
+    ("reason", "reason", 16),
+    ("corr", "correlation", 11),
+)
 STATUS_STYLE = {"pending": "bold red", "replayed": "green", "discarded": "grey50"}
 
 
@@ -82,15 +90,7 @@ class DlqScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#dlq-list", VimTable)
-        for key, title, width in (
-            ("status", "status", 9),
-            ("coords", "dead letter", 27),
-            ("origin", "from", 20),
-            ("reason", "reason", 18),
-            ("corr", "correlation", 11),
-        ):
-            table.add_column(title, width=width, key=key)
+        self.query_one("#dlq-list", VimTable).fit(COLUMNS, [], self.app.size.width)
         self.query_one("#replay-progress").display = False
         self.action_refresh()
 
@@ -119,7 +119,7 @@ class DlqScreen(Screen[None]):
     def on_dead_letters_loaded(self, msg: DeadLettersLoaded) -> None:
         self.rows = msg.rows
         table = self.query_one("#dlq-list", VimTable)
-        table.replace_rows([row_cells(d) for d in msg.rows])
+        table.fit(COLUMNS, [row_cells(d) for d in msg.rows], self.app.size.width)
         if not msg.rows:
             self.query_one("#dlq-detail-text", Static).update(
                 "No dead letters here. They appear when the Kafka tap sees a DLQ topic "

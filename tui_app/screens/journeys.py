@@ -37,6 +37,15 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
 
 
+#: The list's columns (key, title, narrowest width); widths follow the content and the screen.
+COLUMNS = (
+    ("status", "status", 13),
+    ("corr", "correlation", 16),
+    ("where", "where", 20),
+    ("took", "took", 8),
+)
+
+
 def summary_cells(s: Any) -> tuple[str, tuple[object, ...]]:
     status = str(_get(s, "status", ""))
     corr = str(_get(s, "correlation_id", "") or _get(s, "trace_id", "") or "?")
@@ -81,11 +90,7 @@ class JourneysScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#journeys", VimTable)
-        table.add_column("status", width=13, key="status")
-        table.add_column("correlation", width=24, key="corr")
-        table.add_column("where", width=30, key="where")
-        table.add_column("took", width=8, key="took")
+        self.query_one("#journeys", VimTable).fit(COLUMNS, [], self.app.size.width)
         if self.app.drill is None:
             self.action_refresh()
 
@@ -145,7 +150,9 @@ class JourneysScreen(Screen[None]):
     def on_journeys_loaded(self, msg: JourneysLoaded) -> None:
         rank = {s: i for i, s in enumerate(STATUS_ORDER)}
         rows = sorted(msg.rows, key=lambda s: rank.get(str(_get(s, "status", "")), 99))
-        self.query_one("#journeys", VimTable).replace_rows([summary_cells(s) for s in rows])
+        self.query_one("#journeys", VimTable).fit(
+            COLUMNS, [summary_cells(s) for s in rows], self.app.size.width
+        )
         if rows:
             self._status_line(len(rows))
         else:
