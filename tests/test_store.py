@@ -3,6 +3,7 @@ files that are not its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -368,3 +369,26 @@ def test_a_tap_re_read_stores_each_message_once(store: Store) -> None:
     assert counts["topics"]["orders"]["hops"] == 100
     conn = store.connect(readonly=True)
     assert read.Blocks(conn).hops_at("orders", 1, 40) == [hops[90]]
+
+
+def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every id hashed to the same key: each lookup then reads every block, and still returns
+    only the records that carry the id asked for."""
+    from console.journeys import journey
+    from console.store import keys
+
+    monkeypatch.setattr(keys, "key", lambda kind, value: 42)
+    store.write([dataclasses.replace(make_span(i), links=()) for i in range(30)])  # unrelated
+    store.write(
+        [Hop("orders", 0, i, 1, correlation_id=f"corr-{i}", seen_ns=NOW) for i in range(30)]
+    )
+    conn = store.connect(readonly=True)
+    blocks = read.Blocks(conn)
+    assert [s.span_id for s in blocks.spans(cids=["corr-7"])] == [make_span(7).span_id]
+    assert [h.offset for h in blocks.hops(cids=["corr-7"])] == [7]
+    j = journey(conn, correlation_id="corr-7", now_ns=NOW)
+    assert j is not None
+    assert [s.span_id for s in j.spans] == [make_span(7).span_id]
+    assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]
