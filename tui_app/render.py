@@ -41,10 +41,21 @@ def middle(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - tail :]
 
 
-def fit_widths(natural: Sequence[int], minimum: Sequence[int], available: int) -> list[int]:
+def fit_widths(
+    natural: Sequence[int],
+    minimum: Sequence[int],
+    available: int,
+    order: Sequence[int] = (),
+) -> list[int]:
     """Column widths: each its natural (content) width when they all fit in ``available``
-    cells, else the widest shrunk first, never below its ``minimum``."""
+    cells; else the columns named in ``order`` give way first, in that order, down to their
+    ``minimum``; then the widest."""
     widths = list(natural)
+    for i in order:
+        excess = sum(widths) - available
+        if excess <= 0:
+            return widths
+        widths[i] = max(minimum[i], widths[i] - excess)
     while sum(widths) > available:
         shrinkable = [i for i, w in enumerate(widths) if w > minimum[i]]
         if not shrinkable:

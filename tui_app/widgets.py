@@ -35,17 +35,20 @@ class VimTable(DataTable[Any]):
         columns: Sequence[tuple[str, str, int]],
         rows: Sequence[tuple[str, tuple[Any, ...]]],
         width: int,
+        give_way: Sequence[str] = (),
     ) -> None:
         """Show ``rows`` in ``columns`` (key, title, minimum width) sized from their content and
-        ``width`` cells; text that must shorten shortens in the middle (the full value is in
-        the detail)."""
+        ``width`` cells; the columns in ``give_way`` shorten first; text that must shorten
+        shortens in the middle (the full value is in the detail)."""
         natural = [
             max([len(title), *(len(_plain(cells[i])) for _, cells in rows)])
             for i, (_, title, _) in enumerate(columns)
         ]
         minimum = [max(m, min(len(t), 8)) for _, t, m in columns]
         available = width - 2 * len(columns) - 2  # one cell of padding each side
-        widths = fit_widths(natural, minimum, available)
+        keys = [key for key, _, _ in columns]
+        order = [keys.index(k) for k in give_way if k in keys]
+        widths = fit_widths(natural, minimum, available, order)
         wanted = [(key, title, w) for (key, title, _), w in zip(columns, widths, strict=True)]
         if wanted != getattr(self, "_fitted", None):
             current = self.selected_key()

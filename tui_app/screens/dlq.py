@@ -40,6 +40,9 @@ COLUMNS = (
     ("reason", "reason", 16),
     ("corr", "correlation", 11),
 )
+#: What shortens first when the screen is narrow: the dead letter's own coordinates (its topic is
+#: the origin's DLT), then the origin's topic (its offset stays), the reason, the correlation id.
+GIVE_WAY = ("coords", "origin", "reason", "corr")
 STATUS_STYLE = {"pending": "bold red", "replayed": "green", "discarded": "grey50"}
 
 
@@ -119,7 +122,7 @@ class DlqScreen(Screen[None]):
     def on_dead_letters_loaded(self, msg: DeadLettersLoaded) -> None:
         self.rows = msg.rows
         table = self.query_one("#dlq-list", VimTable)
-        table.fit(COLUMNS, [row_cells(d) for d in msg.rows], self.app.size.width)
+        table.fit(COLUMNS, [row_cells(d) for d in msg.rows], self.app.size.width, GIVE_WAY)
         if not msg.rows:
             self.query_one("#dlq-detail-text", Static).update(
                 "No dead letters here. They appear when the Kafka tap sees a DLQ topic "

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Static
 from console.panels import Health, ServicePanel, TopicPanel
 from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
-from tui_app.render import age, ms, pct, rate, sparkline
+from tui_app.render import age, fit_widths, middle, ms, pct, rate, sparkline
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -64,6 +64,11 @@ def health_text(h: Health, took_ms: float | None = None) -> Text:
     if h.detail:
         t.append(f"  {h.detail}", style="red")
     return t
+
+
+def _named(cells: tuple[object, ...], width: int) -> tuple[object, ...]:
+    """The row with its first cell (a name) shortened in the middle to ``width``."""
+    return (middle(str(cells[0]), width), *cells[1:])
 
 
 def service_cells(p: ServicePanel) -> tuple[object, ...]:
@@ -119,8 +124,9 @@ class OverviewScreen(Screen[None]):
         services = self.query_one("#services", LineTable)
         for name, width in (("service", 16), ("/s", 6), ("throughput", 15)):
             services.add_column(name, width=width, key=name)
-        for name in ("p50", "p95", "p99", "err"):
-            services.add_column(name, width=6, key=name)
+        for name, title in (("p50", "p50 ms"), ("p95", "p95 ms"), ("p99", "p99 ms")):
+            services.add_column(title, width=6, key=name)
+        services.add_column("err %", width=6, key="err")
         topics = self.query_one("#topics", LineTable)
         for name, width in (("topic", 22), ("msg/s", 6), ("rate", 12), ("lag", 7)):
             topics.add_column(name, width=width, key=name)
@@ -152,12 +158,24 @@ class OverviewScreen(Screen[None]):
         self.query_one("#empty", Static).update(empty_text(msg.extent, self.app.window_label))
         title = f"Services (entry spans, last {self.app.window_label})"
         self.query_one("#services-title", Static).update(title)
-        self.query_one("#services", LineTable).replace_rows(
-            [(p.service, service_cells(p)) for p in msg.services]
-        )
-        self.query_one("#topics", LineTable).replace_rows(
-            [(p.topic, topic_cells(p)) for p in msg.topics]
-        )
+        # Names as wide as they are, in what the other columns leave; shortened in the middle.
+        width = self.app.size.width
+        services = self.query_one("#services", LineTable)
+        name_w = min(max([12, *(len(p.service) for p in msg.services)]), max(12, width - 62))
+        services.set_column_width("service", name_w)
+        topics = self.query_one("#topics", LineTable)
+        # The topic and the group share what the other columns leave; the group gives way first.
+        topic_w, group_w = fit_widths(
+            [max([14, *(len(p.topic) for p in msg.topics)]),
+             max([10, *(len(p.lag[0][0]) for p in msg.topics if p.lag)])],
+            [14, 6],
+            width - 50,
+            order=[1, 0],
+        )  # fmt: skip
+        topics.set_column_width("topic", topic_w)
+        topics.set_column_width("group", group_w)
+        services.replace_rows([(p.service, _named(service_cells(p), name_w)) for p in msg.services])
+        topics.replace_rows([(p.topic, _named(topic_cells(p), topic_w)) for p in msg.topics])
 
     def _show_empty(self, empty: bool) -> None:
         self.query_one("#empty").display = empty
