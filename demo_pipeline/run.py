@@ -149,6 +149,7 @@ class Pipeline:
             "journeys_completed": len(s.shipped),
             "dead_letters": dict(s.dead_letters),
             "dead_letters_total": sum(s.dead_letters.values()),
+            "journeys_failed": counts.get("images_failed", 0),
             "records_forwarded": counts.get("records_forwarded", 0),
             "retries": counts.get("retries", 0),
             "duplicates_skipped": counts.get("duplicates_skipped", 0),

@@ -102,7 +102,7 @@ def test_headless_demo_fills_the_store_through_the_collector_and_tap(
     # The console judges the same store as the demo counted it, retries through the retry
     # topics included.
     counts = {}
-    for status in ("completed", "dead_lettered"):
+    for status in ("completed", "dead_lettered", "failed"):
         listed = run_cli(
             "journeys", "--status", status, "--json", "--limit", "100000", "--db", str(db_path)
         )
@@ -112,6 +112,7 @@ def test_headless_demo_fills_the_store_through_the_collector_and_tap(
     assert counts == {
         "completed": summary["journeys_completed"],
         "dead_lettered": summary["dead_letters_total"],
+        "failed": summary["journeys_failed"],
     }
 
 

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from demo_pipeline.consumer import Delivery, Handler, TransientError
 from demo_pipeline.messaging import Emitter, new_event
@@ -114,6 +114,9 @@ class ImageProcessor(Service):
             "artist_id": p["artist_id"],
         }
         if rng.random() < 0.02:
+            # The artwork will not be published: the journey failed here, and its span says so.
+            d.span.set_status(Status(StatusCode.ERROR, "unsupported colour profile"))
+            self.rt.stats.add("images_failed")
             event = new_event(
                 "ImageProcessingFailed",
                 d.correlation_id,
