@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from console.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
-from console.options import BootstrapOpt, DbOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
+from console.options import (
+    BootstrapOpt,
+    DbOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    KeyAttributeOpt,
+    OtlpKafkaGroupOpt,
+    OtlpKafkaOpt,
+    OtlpKafkaTopicsOpt,
+)
 
 __all__ = ["register"]
 
@@ -69,6 +78,9 @@ def tui(
             help="The time window every screen starts with (5m, 1h, 24h, all); w cycles it.",
         ),
     ] = "15m",
+    otlp_kafka: OtlpKafkaOpt = False,
+    otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
+    otlp_kafka_group: OtlpKafkaGroupOpt = None,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
@@ -87,7 +99,10 @@ def tui(
     kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
     if not attach:
+        from console.commands.serve_cmd import otlp_kafka_settings
         from console.runtime import start_runtime
+
+        from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
 
         runtime = start_runtime(
             db_path,
@@ -97,6 +112,7 @@ def tui(
             otlp_http=otlp_http,
             kafka=kafka,
             key_attributes=tuple(key_attribute or ()),
+            otlp_kafka=from_kafka,
         )
     try:
         from tui import make_app  # Textual loads only here
