@@ -298,6 +298,7 @@ def build_daemon(
                 topics=otlp_kafka.topics,
                 group_id=otlp_kafka.group_id or DEFAULT_OTLP_GROUP,
                 correlation_keys=otlp.correlation_keys if otlp is not None else None,
+                key_attributes=otlp.key_attributes if otlp is not None else (),
                 extra_config=extra,
             )
         )
