@@ -315,9 +315,14 @@ class Broker:
 
 
 def _cluster_id() -> str:
+    """A random Kafka cluster id (a UUID, URL-safe base64) that does not start with ``-``:
+    kafka-storage would read one that does as an option (1 run in 64 failed to format)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -20,15 +20,17 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from console.metrics import MetricLatency
-from console.store.blocks import loads_json
+from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
 from console.store.ingest import ROLLUP_NS
 
 __all__ = [
     "Health",
     "ServiceAggregator",
     "ServicePanel",
+    "StoreExtent",
     "TopicPanel",
     "health",
+    "store_extent",
     "topic_panels",
     "with_metric_latency",
 ]
@@ -219,6 +221,36 @@ _SERIES = (
     "dlq.depth",
     "dlq.inflow_per_s",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreExtent:
+    """What the store holds, whatever the window: counts and the newest record's time."""
+
+    spans: int
+    hops: int
+    first_ns: int | None
+    last_ns: int | None
+
+
+def store_extent(conn: sqlite3.Connection) -> StoreExtent:
+    """Spans and hops in the store and when the first and last of them happened (block
+    metadata only: no block is decoded)."""
+    spans = hops = 0
+    first: int | None = None
+    last: int | None = None
+    for kind, n, lo, hi in conn.execute(
+        "SELECT kind, sum(n), min(min_ns), max(max_ns) FROM blocks WHERE kind IN (?, ?)"
+        " GROUP BY kind",
+        (KIND_SPAN, KIND_HOP),
+    ):
+        if kind == KIND_SPAN:
+            spans = int(n or 0)
+        else:
+            hops = int(n or 0)
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+    return StoreExtent(spans, hops, first, last)
 
 
 def topic_panels(

@@ -65,6 +65,7 @@ def start_runtime(
     otlp_grpc: str,
     otlp_http: str,
     kafka: dict[str, str] | None = None,
+    key_attributes: tuple[str, ...] = (),
     otlp_kafka: OtlpKafkaSettings | None = None,
 ) -> InProcessRuntime:
     """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
@@ -76,12 +77,15 @@ def start_runtime(
     tap = None
     if topics is None or topics.strip().lower() != "off":
         conf = dict(kafka) if kafka is not None else {"bootstrap.servers": bootstrap}
-        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka=conf)
+        tap = TapSettings(
+            topics=topics or DEFAULT_TOPICS, kafka=conf, key_attributes=key_attributes
+        )
     daemon = build_daemon(
         Store.open(db_path),
         otlp=OtlpSettings(
             grpc_at=listen_address("--otlp-grpc", otlp_grpc),
             http_at=listen_address("--otlp-http", otlp_http),
+            key_attributes=key_attributes,
         ),
         tap=tap,
         otlp_kafka=otlp_kafka,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -32,18 +33,22 @@ class Stats:
         self.counts: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
         self.shipped: dict[str, str] = {}  # correlation id -> order id
+        self.last_activity = time.monotonic()  # when a record was last sent or processed
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             self.counts[name] += n
+            self.last_activity = time.monotonic()
 
     def dead_letter(self, reason: str) -> None:
         with self._lock:
             self.dead_letters[reason] += 1
+            self.last_activity = time.monotonic()
 
     def ship(self, correlation_id: str, order_id: str) -> None:
         with self._lock:
             self.shipped[correlation_id] = order_id
+            self.last_activity = time.monotonic()
 
 
 def header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:

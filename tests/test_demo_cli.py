@@ -99,6 +99,22 @@ def test_headless_demo_fills_the_store_through_the_collector_and_tap(
         "jsonschema.exceptions.ValidationError",
     ) in {(exc, cause) for *_, exc, cause in dead}
 
+    # The console judges the same store as the demo counted it, retries through the retry
+    # topics included.
+    counts = {}
+    for status in ("completed", "dead_lettered", "failed"):
+        listed = run_cli(
+            "journeys", "--status", status, "--json", "--limit", "100000", "--db", str(db_path)
+        )
+        assert listed.returncode == 0, listed.stderr
+        counts[status] = len(json.loads(listed.stdout))
+    assert summary["retries"] > 0
+    assert counts == {
+        "completed": summary["journeys_completed"],
+        "dead_lettered": summary["dead_letters_total"],
+        "failed": summary["journeys_failed"],
+    }
+
 
 def test_demo_rejects_a_rate_outside_zero_to_one() -> None:
     res = run_cli("demo", "--headless", "--poison-rate", "1.5", "--bootstrap", "127.0.0.1:1")

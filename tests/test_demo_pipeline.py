@@ -225,6 +225,17 @@ def test_transient_failures_are_retried_with_decay_then_succeed(run: Run) -> Non
     assert {1, 2, 3, 4} <= attempts
     recovered = {r.json()["correlation_id"] for r in retried} & set(run.pipeline.stats.shipped)
     assert recovered, "no retried upload went on to ship"
+    # The consumer of a retry names the record it took, as real instrumentation does.
+    taken = {
+        (s.attributes["messaging.destination.name"], s.attributes["messaging.kafka.offset"])
+        for s in run.rx.spans
+        if s.attributes.get("canvasflow.retry.attempt")
+    }
+    records = {
+        (name, r.offset) for name, rs in run.topics.items() if name.endswith("-retry") for r in rs
+    }
+    assert (f"{t.uploads}-retry", retried[0].offset) in taken
+    assert taken <= records
 
 
 def test_duplicate_delivery_has_one_side_effect(run: Run) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,29 @@ def test_demo_pipeline_talks_to_the_console_only_through_otlp_and_kafka() -> Non
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith(("console", "collectors", "tui")), path
+
+
+_SQL = re.compile(
+    r"\s*(SELECT\b.*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|PRAGMA\s)",
+    re.S,
+)
+
+
+def test_the_tui_runs_no_sql() -> None:
+    """Screens and workers call the readers in ``console/``; no statement is written here."""
+    offenders = []
+    for path in [ROOT / "tui.py", *sorted((ROOT / "tui_app").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "executemany", "executescript")
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _SQL.match(node.value)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,6 +17,16 @@ from tui_app.screens.tail import TailScreen
 from tui_app.source import DataSource
 
 __all__ = ["HandoffApp"]
+
+#: The time windows ``w`` cycles through, shared by every screen (None: all the store holds).
+WINDOWS: tuple[tuple[str, float | None], ...] = (
+    ("5m", 300.0),
+    ("15m", 900.0),
+    ("1h", 3600.0),
+    ("6h", 21600.0),
+    ("24h", 86400.0),
+    ("all", None),
+)
 
 MODE_TITLES = {
     "overview": "Overview: services, topics, health",
@@ -66,6 +77,7 @@ class HandoffApp(App[None]):
         Binding("5", "mode('metrics')", "Metrics"),
         Binding("slash", "search", "Search", show=False),
         Binding("escape", "back", "Back", show=False),
+        Binding("w", "cycle_window", "Window"),
     ]
 
     def __init__(self, source: DataSource, *, attach: bool = False, refresh_s: float = 1.0) -> None:
@@ -74,6 +86,53 @@ class HandoffApp(App[None]):
         self.attach = attach
         self.refresh_s = refresh_s
         self.drill: DrillDown | None = None
+        self.dlq_focus: str | None = None  # the dead letter the DLQ screen selects next
+
+    @property
+    def window_label(self) -> str:
+        w = self.source.window_s
+        return "all" if w is None else next((n for n, s in WINDOWS if s == w), f"{w:.0f}s")
+
+    def action_cycle_window(self) -> None:
+        """``w``: the next time window (5m, 15m, 1h, 6h, 24h, all) for every screen."""
+        current = self.source.window_s
+        seconds = [s for _, s in WINDOWS]
+        i = seconds.index(current) if current in seconds else 0
+        self.source.set_window(seconds[(i + 1) % len(seconds)])
+        self.notify(f"window: {self.window_label}")
+        for screen in self.screen_stack:
+            if hasattr(screen, "action_refresh"):
+                screen.action_refresh()
+
+    def open_dead_letter(self, coords: str) -> None:
+        """Show the dead letter at ``coords`` in the DLQ screen (from a journey's ``d``)."""
+        self.dlq_focus = coords
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if self.current_mode == "dlq":
+            self.screen.on_screen_resume()  # type: ignore[attr-defined]
+        else:
+            self.switch_mode("dlq")
+
+    @work(thread=True, exclusive=True, group="open-journey")
+    def open_journey(self, query: str) -> None:
+        """Open the journey ``query`` names (a correlation id, trace id, coordinates or key)."""
+        from tui_app import ops
+
+        try:
+            found = ops.find_journey(self.source, query)
+        except Exception as exc:
+            self.post_message(LoadFailed("journey", f"{type(exc).__name__}: {exc}"))
+            return
+        self.call_from_thread(self._show_journey, found, query)
+
+    def _show_journey(self, found: object, query: str) -> None:
+        if found is None or isinstance(found, list):
+            self.notify(f"no journey for {query}", severity="warning")
+            return
+        from tui_app.screens.waterfall import WaterfallScreen
+
+        self.push_screen(WaterfallScreen(found))
 
     def on_mount(self) -> None:
         self.switch_mode("overview")

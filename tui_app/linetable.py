@@ -82,12 +82,16 @@ class LineTable(Widget, can_focus=True):
         self.refresh()
 
     def set_column_width(self, key: str, width: int) -> None:
-        """Give column ``key`` a new width (a screen fitting its table to the terminal)."""
-        cols = [(k, t, width if k == key else w) for k, t, w in self._columns]
-        if cols != self._columns:
-            self._columns = cols
-            self._strips = [self._line(cells) for _, cells in self._rows]
-            self.refresh()
+        """Resize a column (its rows render again)."""
+        if all(w == width for k, _, w in self._columns if k == key):
+            return
+        self._columns = [(k, t, width if k == key else w) for k, t, w in self._columns]
+        self._strips = [self._line(cells) for _, cells in self._rows]
+        self.refresh()
+
+    def set_column_title(self, key: str, title: str) -> None:
+        self._columns = [(k, title if k == key else t, w) for k, t, w in self._columns]
+        self.refresh()
 
     @property
     def row_count(self) -> int:

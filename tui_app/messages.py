@@ -39,6 +39,7 @@ class OverviewData(Message):
     topics: list[TopicPanel]
     health: Health
     took_ms: float
+    extent: Any = None  # console.panels.StoreExtent when the window shows nothing
 
 
 @dataclass
@@ -77,6 +78,13 @@ class JourneyLoaded(Message):
     journey: Any | None  # console.journeys.Journey
     query: str
     error: str = ""
+
+
+@dataclass
+class JourneyRefreshed(Message):
+    """The open journey read again (a replay, a late span): the waterfall redraws if it grew."""
+
+    journey: Any  # console.journeys.Journey
 
 
 @dataclass

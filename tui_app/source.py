@@ -38,6 +38,7 @@ class Overview:
     topics: list[panels.TopicPanel]
     health: panels.Health
     took_ms: float
+    extent: panels.StoreExtent | None = None  # what the store holds, outside the window too
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +76,49 @@ class DataSource:
         self._conn = self.store.connect()
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
+        self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def set_window(self, window_s: float | None) -> None:
+        """The time window every screen shows (None: everything the store holds)."""
+        with self._lock:
+            self.window_s = window_s
+            self._services = panels.ServiceAggregator(self._window_for_panels())
+
+    def _window_for_panels(self) -> int:
+        if self.window_s is not None:
+            return int(self.window_s)
+        extent = panels.store_extent(self._conn)
+        if extent.first_ns is None:
+            return panels.WINDOW_S
+        return max(panels.WINDOW_S, int((self.clock() - extent.first_ns) / 1e9) + 60)
+
+    def since_s(self) -> float:
+        """The window as ``since_s`` for the readers that take one."""
+        if self.window_s is not None:
+            return self.window_s
+        with self._lock:
+            return float(self._window_for_panels())
 
     def overview(self) -> Overview:
         t0 = time.perf_counter()
         now = self.clock()
         runtime = self.runtime.status() if self.runtime else None
         with self._lock:
+            window = self._services.window_s
             services = self._services.refresh(self._conn, now)
             spanned = [p.service for p in services if p.spans]
             latency = metrics.duration_latency(
                 self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
             )
             services = panels.with_metric_latency(services, latency)
-            topics = panels.topic_panels(self._conn, now)
+            topics = panels.topic_panels(self._conn, now, window_s=window)
             health = panels.health(self._conn, now, runtime)
-        return Overview(services, topics, health, (time.perf_counter() - t0) * 1000)
+            extent = None if services or topics else panels.store_extent(self._conn)
+        return Overview(services, topics, health, (time.perf_counter() - t0) * 1000, extent)
 
     def tail(self, after_span: int, after_hop: int, after_log: int = 0) -> live_tail.TailBatch:
         with self._lock:

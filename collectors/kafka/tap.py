@@ -82,6 +82,7 @@ class KafkaTap:
         commit_interval_s: float = 1.0,
         metrics_interval_s: float = 5.0,
         lag_include_own_group: bool = False,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         try:
             self.subscription = parse_topics(topics)
@@ -101,6 +102,7 @@ class KafkaTap:
             dlq_patterns=dlq_patterns,
             dlq_payload_limit=dlq_payload_limit,
             keep_payloads=keep_payloads,
+            key_attributes=key_attributes,
         )
         self.poll_timeout_s = 0.2
         self._consumer: Any = None

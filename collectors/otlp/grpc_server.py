@@ -99,7 +99,7 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
     """Export handlers that take the raw bytes: a body that does not parse is INVALID_ARGUMENT
     (grpcio's own deserializer would answer INTERNAL)."""
     keys = exporter.settings.correlation_keys
-    traces = FastTraceDecoder(keys)
+    traces = FastTraceDecoder(keys, key_attributes=exporter.settings.key_attributes)
 
     def metrics(body: bytes) -> Decoded:
         return metrics_from_request(parse_body(body, "protobuf", ExportMetricsServiceRequest))

@@ -34,6 +34,11 @@ from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 __all__ = ["register"]
 
 
+#: The demo's business keys: its order, upload and artwork ids, as span attributes and as the
+#: JSON payload fields of its events (``trace --key ord-…`` finds the journey).
+DEMO_KEYS = ("order_id", "upload_id", "artwork_id", "order.id", "upload.id", "artwork.id")
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
@@ -92,8 +97,11 @@ def _collector_and_tap(
 
     daemon = build_daemon(
         Store.open(db),
-        otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None) if otlp is None else None,
+        otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None, key_attributes=DEMO_KEYS)
+        if otlp is None
+        else None,
         tap=TapSettings(
+            key_attributes=DEMO_KEYS,
             topics=f"^{re.escape(prefix)}\\..*",
             kafka=_conf(kafka),
             group_id=f"handoff-console-demo-tap.{prefix}",

@@ -23,6 +23,7 @@ from console.options import (
     DbOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    KeyAttributeOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
@@ -119,6 +120,7 @@ def serve(
     ] = False,
     config_file: KafkaConfigOpt = None,
     x_options: KafkaPropOpt = None,
+    key_attribute: KeyAttributeOpt = None,
     otlp_kafka: OtlpKafkaOpt = False,
     otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
     otlp_kafka_group: OtlpKafkaGroupOpt = None,
@@ -141,6 +143,7 @@ def serve(
         auth_token=auth_token,
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
         correlation_keys=tuple(correlation_key) if correlation_key else None,
+        key_attributes=tuple(key_attribute or ()),
     )
     tap = None
     if topics:

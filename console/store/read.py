@@ -161,6 +161,31 @@ class Blocks:
                     out.append(hop)
         return _unique(KIND_HOP, out)
 
+    def by_key(self, value: str | bytes) -> tuple[list[Span], list[Hop]]:
+        """Spans and hops a business key names: a Kafka message key (``value`` as bytes, or as
+        UTF-8 text), a span's ``messaging.kafka.message.key`` or ``--key-attribute`` value, or
+        a hop's JSON payload field named by ``--key-attribute``."""
+        raw = value.encode() if isinstance(value, str) else value
+        try:
+            text: str | None = raw.decode()
+        except UnicodeDecodeError:
+            text = None
+        ids = keys.blocks_for(self.conn, keys.K_MSGKEY, [raw], self.tables)
+        self._load(ids)
+        spans: list[Span] = []
+        hops: list[Hop] = []
+        for bid in sorted(ids):
+            b = self._cache.get(bid)
+            if b is None:
+                continue
+            picked = set(b.keyed(text)) if text is not None else set()
+            if b.kind == KIND_HOP:
+                picked.update(i for i in range(len(b)) if b.fields(i)[5] == raw)
+                hops.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+            elif b.kind == KIND_SPAN:
+                spans.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+        return _unique(KIND_SPAN, spans), _unique(KIND_HOP, hops)
+
 
 def _unique(kind: int, records: list[Any]) -> list[Any]:
     seen: set[Any] = set()
