@@ -24,6 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.config import jar_cache_dir
 from console.errors import BrokerError
@@ -358,7 +359,12 @@ def _answers_metadata(bootstrap: str, timeout: float) -> bool:
         return False
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger()})
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "log_level": 0,
+        "logger": _quiet_logger(),
+    }
+    admin = AdminClient(conf)
     try:
         md = admin.list_topics(timeout=timeout)
     except Exception:

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -103,18 +103,22 @@ def _scan_target(
                 )
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 err = msg.error()
-                p = msg.partition()
+                # A consumed message has a partition, an offset and headers as a list of pairs
+                # with bytes values (the stubs allow None, a dict and str).
+                p = cast(int, msg.partition())
+                offset = cast(int, msg.offset())
+                headers = cast("list[tuple[str, bytes | None]]", msg.headers() or [])
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         ends.pop(p, None)
                         continue
                     raise ReplayError(f"reconcile: reading {topic} failed: {err.str()}")
-                for name, value in msg.headers() or ():
+                for name, value in headers:
                     if name == REPLAY_ID and value is not None:
                         rid = value.decode("ascii", "replace")
                         if rid in wanted:
-                            found[rid] = (p, msg.offset())
-                if p in ends and msg.offset() + 1 >= ends[p]:
+                            found[rid] = (p, offset)
+                if p in ends and offset + 1 >= ends[p]:
                     ends.pop(p)
     except KafkaException as exc:
         raise ReplayError(f"reconcile: cannot read {topic}: {exc}") from exc
@@ -135,7 +139,7 @@ def reconcile(
         "SELECT replay_id, target_topic, created_ns, dlq_topic, partition, offset, "
         "payload_sha256, replay_count FROM replay_ledger WHERE state IN ('pending', 'failed')"
     )
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     open_lines = cur.fetchall()
     report = ReconcileReport(checked=len(open_lines))
     if not open_lines:
@@ -329,7 +333,7 @@ class AckWriter:
                 if item is _STOP:
                     stop = True
                 else:
-                    batch.extend(item)  # type: ignore[arg-type]
+                    batch.extend(item)  # type: ignore[arg-type]  # not _STOP: a list of acks
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:

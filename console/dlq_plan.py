@@ -132,7 +132,7 @@ def _ledger_by_coords(
         "SELECT dlq_topic, partition, offset, replay_id, state, replay_count, target_topic, "
         "payload_sha256, target_partition, target_offset FROM replay_ledger"
     )
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     for t, p, o, *rest in cur:
         out.setdefault((t, p, o), []).append(tuple(rest))
     return out
@@ -146,7 +146,7 @@ def _latest_fixes(
         "SELECT dlq_topic, partition, offset, version, payload, schema_header FROM fixed_payloads "
         "ORDER BY version"
     )
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     return {(t, p, o): (v, payload, sh) for t, p, o, v, payload, sh in cur}
 
 

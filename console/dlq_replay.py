@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -216,13 +216,14 @@ class Replayer:
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
+                # A delivered message has its topic, partition and offset (the stubs allow None).
                 self._acks.append(
                     Ack(
                         it.replay_id,
                         (d.dlq_topic, d.partition, d.offset),
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset(),
+                        cast(str, msg.topic()),
+                        cast(int, msg.partition()),
+                        cast(int, msg.offset()),
                         it.payload_sha256,
                         it.replay_count,
                     )

@@ -21,7 +21,7 @@ DbOpt = Annotated[
     ),
 ]
 BootstrapOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--bootstrap",
         envvar="HANDOFF_KAFKA_BOOTSTRAP",

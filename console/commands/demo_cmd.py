@@ -42,7 +42,7 @@ def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+            port: int = s.getsockname()[1]
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + 1))
@@ -107,7 +107,7 @@ def _collector_and_tap(
         raise InputError(f"cannot start the demo collector: {exc}") from None
     try:
         port = getattr(receiver, "port", None)
-        daemon.otlp_endpoint = otlp or f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        daemon.otlp_endpoint = otlp or f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]  # the demo tells the TUI where to point
         yield daemon
     finally:
         daemon.stop()
@@ -116,7 +116,7 @@ def _collector_and_tap(
 def _tui_factory() -> Any:
     """The TUI's ``make_app`` factory, or None while the TUI is not there."""
     try:
-        import tui  # type: ignore[import-not-found]
+        import tui
     except ImportError:
         return None
     return getattr(tui, "make_app", None)
@@ -196,7 +196,7 @@ def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) 
         "kafka": conf,
     }
     try:
-        from console.runtime import InProcessRuntime  # type: ignore[import-not-found]
+        from console.runtime import InProcessRuntime
 
         kwargs["runtime"] = InProcessRuntime(daemon)
     except ImportError:

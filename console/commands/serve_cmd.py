@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -197,12 +197,12 @@ def _run(
     finally:
         daemon.stop()
         health = daemon.health()
-        writer = health["writer"]
-        print(f"stopped: {writer['committed']} records committed", file=sys.stderr)  # type: ignore[index]
-        if writer["not_stored"]:  # type: ignore[index]
-            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)  # type: ignore[index]
-        if writer["last_error"]:  # type: ignore[index]
-            print(f"last store error: {writer['last_error']}", file=sys.stderr)  # type: ignore[index]
+        writer = cast("dict[str, Any]", health["writer"])  # health() is JSON-shaped
+        print(f"stopped: {writer['committed']} records committed", file=sys.stderr)
+        if writer["not_stored"]:
+            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)
+        if writer["last_error"]:
+            print(f"last store error: {writer['last_error']}", file=sys.stderr)
 
 
 def _watch_store(daemon: Daemon) -> None:

@@ -59,7 +59,7 @@ class UploadService:
 
     def upload_once(self) -> str:
         payload = self.upload_payload()
-        cid = payload["correlation_id"]
+        cid = str(payload["correlation_id"])
         with self.tel.tracer.start_as_current_span(
             "upload artwork", kind=SpanKind.INTERNAL, attributes={"correlation.id": cid}
         ):
