@@ -6,14 +6,10 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from demo_pipeline.run import Pipeline
 from demo_pipeline.runtime import Knobs
 from tests.demo_helpers import read_all
 from tests.otlp_receiver import OtlpReceiver
-
-pytestmark = pytest.mark.kafka
 
 
 def test_license_outage_opens_the_circuit_and_catalog_falls_back(kafka_bootstrap: str) -> None:

@@ -26,8 +26,6 @@ from tests.demo_helpers import (
 )
 from tests.otlp_receiver import OtlpReceiver, Received
 
-pytestmark = pytest.mark.kafka
-
 SERVICES = {
     "canvasflow-upload",
     "canvasflow-image-processor",

@@ -14,8 +14,6 @@ from console.store import Store
 from tests.conftest import create_topic, run_cli
 from tests.dlq_helpers import dead_letters_on_broker, headers_of, read_topic, write_contract
 
-pytestmark = pytest.mark.kafka
-
 POISON = b'{"order_id":"o-1","quantity":"two","sku":"canvas-40x60"}'
 
 

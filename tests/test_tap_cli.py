@@ -10,13 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT, create_topic, run_cli
 from tests.dlq_headers_fixture import spring_dlt_headers
 from tests.tap_helpers import produce, unique, wait_for
-
-pytestmark = pytest.mark.kafka
 
 
 def _hops_in(db: Path) -> int:

@@ -22,8 +22,6 @@ from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
 from tests.tap_helpers import RecordingSink, produce, unique, wait_for
 
-pytestmark = pytest.mark.kafka
-
 
 @pytest.fixture
 def writer(store: Store) -> Iterator[StoreWriter]:

@@ -17,8 +17,6 @@ from console.store import Store, StoreWriter
 from tests.conftest import create_topic
 from tests.tap_helpers import produce, unique, wait_for
 
-pytestmark = pytest.mark.kafka
-
 
 @pytest.fixture
 def writer(store: Store) -> Iterator[StoreWriter]:

@@ -15,7 +15,7 @@ from tests.dlq_helpers import dead_letters_on_broker, headers_of, read_topic, wr
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
+pytestmark = pytest.mark.asyncio
 
 POISON = b'{"order_id":"o-1","quantity":"two","sku":"canvas-40x60"}'
 

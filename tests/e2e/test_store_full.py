@@ -151,7 +151,6 @@ def _stored_hops(db: Path, topic: str) -> int:
     return int(topics.get(topic, {}).get("hops", 0))  # type: ignore[union-attr, attr-defined]
 
 
-@pytest.mark.kafka
 def test_tap_on_a_full_disk_commits_no_offset_past_the_store(
     disk: SmallDisk, kafka_bootstrap: str, topic: str
 ) -> None:
