@@ -75,7 +75,7 @@ class KafkaHarness:
         the latest."""
         state = state_dir or self._root / f"broker-{len(self._brokers)}"
         port = kwargs.pop("port", None) or free_port_pair()
-        broker = Broker(state, port=port, **kwargs)  # type: ignore[arg-type]  # Broker's options
+        broker = Broker(state, port=port, bound=True, **kwargs)  # type: ignore[arg-type]  # Broker's
         self._brokers.append(broker)
         return broker
 
@@ -101,7 +101,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert _answers_metadata(env, timeout=10), f"HANDOFF_KAFKA_BOOTSTRAP={env} does not answer"
         yield env
         return
-    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port_pair())
+    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port_pair(), bound=True)
     broker.up()
     try:
         yield broker.bootstrap
