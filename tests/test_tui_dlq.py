@@ -3,6 +3,7 @@ replay disabled), fix it, replay behind the confirmation, see it marked replayed
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -111,6 +112,12 @@ async def test_replay_asks_first_and_cancel_sends_nothing(
         await pilot.press("n")
         await pilot.press("a")
         await wait_for(pilot, lambda: "Audit trail" in screen_text(app))
+    # A replay writes its ledger line before it produces: a cancelled one wrote none, left the
+    # dead letter pending and produced nothing.
+    with contextlib.closing(Store.open(db_path).connect()) as conn:
+        assert conn.execute("SELECT * FROM replay_ledger").fetchall() == []
+        statuses = [tuple(r) for r in conn.execute("SELECT status FROM dead_letters")]
+        assert statuses == [("pending",)]
     assert read_topic(kafka_bootstrap, original, timeout=5) == []
 
 
