@@ -186,7 +186,7 @@ class ListItem(NamedTuple):
     def as_dict(self) -> dict[str, Any]:
         """The ``dlq list --json`` object: every field, plus ``coordinates``."""
         d = dict(zip(self._fields, self, strict=True))
-        d["coordinates"] = f"{self[0]}:{self[1]}:{self[2]}"
+        d["coordinates"] = self.coordinates
         return d
 
 
@@ -282,18 +282,18 @@ def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLe
 
 
 def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
-    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor, quickly (bulk paths).
-
-    The column list is the dataclass's field order, so rows become records positionally.
-    """
-    cur.row_factory = None
+    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor (bulk paths): each
+    column goes to the field of its name."""
+    cur.row_factory = None  # plain tuples: 3x faster than Row
+    names = [c[0] for c in cur.description]
     loads, fromhex = json.loads, bytes.fromhex
     out = []
     for r in cur:
-        r = list(r)
-        r[5] = tuple([(n, None if v is None else fromhex(v)) for n, v in loads(r[5] or "[]")])
-        r[7] = bool(r[7])
-        out.append(DeadLetter(*r))
+        rec = dict(zip(names, r, strict=True))
+        headers = loads(rec["headers"] or "[]")
+        rec["headers"] = tuple([(n, None if v is None else fromhex(v)) for n, v in headers])
+        rec["payload_truncated"] = bool(rec["payload_truncated"])
+        out.append(DeadLetter(**rec))
     return out
 
 

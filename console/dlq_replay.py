@@ -35,6 +35,7 @@ from console.dlq import os_user
 from console.dlq_ledger import (
     Ack,
     AckWriter,
+    PendingLine,
     ReconcileReport,
     ReplayError,
     reconcile,
@@ -171,7 +172,7 @@ class Replayer:
                 write_pending(
                     self.conn,
                     [
-                        (
+                        PendingLine(
                             it.replay_id,
                             it.dead_letter.dlq_topic,
                             it.dead_letter.partition,
