@@ -143,7 +143,7 @@ def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, db_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert summary["uploads"] > 0
-    assert summary["store"]["spans"] > 0  # type: ignore[index]
+    assert summary["store"]["spans"] > 0  # type: ignore[index]  # JSON
 
 
 def test_ctrl_c_also_stops_the_broker_the_demo_started(
@@ -191,7 +191,7 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
             summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
     assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
     assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
-    assert seen["services"] >= SERVICES  # type: ignore[operator]
+    assert seen["services"] >= SERVICES  # type: ignore[operator]  # a set
     assert summary["uploads"] > 0
 
 

@@ -115,7 +115,7 @@ def test_list_show_fix_replay_exactly_once(
     assert json.loads(msg.value()) == {"order_id": "o-1", "quantity": 2, "sku": "canvas-40x60"}
     h = headers_of(msg)
     assert h["x-correlation-id"] == b"corr-poison-1"
-    assert h["traceparent"] == dict(poison["letter"].headers)["traceparent"]  # type: ignore[attr-defined]
+    assert h["traceparent"] == dict(poison["letter"].headers)["traceparent"]  # type: ignore[attr-defined]  # a DeadLetter
     assert h["tenant"] == b"acme"
     assert h["x-replay-count"] == b"1"
     assert h["x-replayed-from"] == coords.encode()

@@ -34,7 +34,7 @@ def writer(store: Store) -> Iterator[StoreWriter]:
 def _tap(sink: object, bootstrap: str, topics: str, **kw: object) -> KafkaTap:
     kw.setdefault("group_id", unique("tap-test"))
     kw.setdefault("from_beginning", True)
-    return KafkaTap(sink, bootstrap=bootstrap, topics=topics, **kw)  # type: ignore[arg-type]
+    return KafkaTap(sink, bootstrap=bootstrap, topics=topics, **kw)  # type: ignore[arg-type]  # test knobs
 
 
 def _hops(store: Store, topic: str) -> list[Hop]:

@@ -122,7 +122,7 @@ class Tap:
             ),
             60,
             "the tap to start",
-        )  # type: ignore[union-attr]
+        )  # type: ignore[union-attr]  # piped
         assert self.proc.poll() is None, self.output
         return self
 
