@@ -35,6 +35,7 @@ from console.store import Store, StoreWriter
 __all__ = [
     "Component",
     "Daemon",
+    "OtlpKafkaSettings",
     "OtlpSettings",
     "TapSettings",
     "build_daemon",
@@ -230,11 +231,22 @@ class TapSettings:
     from_beginning: bool = False
 
 
+@dataclass(frozen=True)
+class OtlpKafkaSettings:
+    """The OTLP topics (``SIGNAL=TOPIC`` or names that say their signal) and the Kafka settings
+    (``console.kafka_config.kafka_config()``, the same the tap gets)."""
+
+    topics: str = "otlp_spans,otlp_metrics,otlp_logs"
+    kafka: dict[str, str] = field(default_factory=dict)
+    group_id: str | None = None
+
+
 def build_daemon(
     store: Store,
     *,
     otlp: OtlpSettings | None,
     tap: TapSettings | None,
+    otlp_kafka: OtlpKafkaSettings | None = None,
     **daemon_options: Any,
 ) -> Daemon:
     """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
@@ -268,6 +280,20 @@ def build_daemon(
                 topics=tap.topics,
                 group_id=tap.group_id or DEFAULT_GROUP,
                 from_beginning=tap.from_beginning,
+                extra_config=extra,
+            )
+        )
+    if otlp_kafka is not None:
+        from collectors.otlp.kafka_consumer import DEFAULT_OTLP_GROUP, OtlpKafkaConsumer
+
+        extra = {k: v for k, v in otlp_kafka.kafka.items() if k != "bootstrap.servers"}
+        daemon.add(
+            OtlpKafkaConsumer(
+                daemon.sink,
+                bootstrap=otlp_kafka.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
+                topics=otlp_kafka.topics,
+                group_id=otlp_kafka.group_id or DEFAULT_OTLP_GROUP,
+                correlation_keys=otlp.correlation_keys if otlp is not None else None,
                 extra_config=extra,
             )
         )

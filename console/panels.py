@@ -263,6 +263,10 @@ class Health:
     broker: str = "unknown"
     detail: str = ""
     store: str = "unknown"  # "failing" while the in-process writer cannot commit
+    # OTLP over Kafka: messages on the OTLP topics its group has not taken yet (None: not
+    # consuming, or no sample in the last minute); its state from the runtime when in-process.
+    otlp_kafka_lag: float | None = None
+    otlp_kafka: str = "unknown"
 
 
 def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
@@ -278,6 +282,9 @@ def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None
     series_s = age("SELECT max(time_ns) FROM series")
     services = conn.execute("SELECT count(*) FROM services").fetchone()[0]
     rt = runtime or {}
+    otlp_lag = _otlp_kafka_lag(conn, now_ns)
+    if "otlp_kafka_lag" in rt:
+        otlp_lag = float(rt["otlp_kafka_lag"])
     tap_s = min((x for x in (hop_s, series_s) if x is not None), default=None)
 
     def state(a: float | None) -> str:
@@ -293,4 +300,17 @@ def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None
         broker=rt.get("broker", state(series_s)),
         detail=rt.get("detail", ""),
         store=rt.get("store", "unknown"),
+        otlp_kafka_lag=otlp_lag,
+        otlp_kafka=rt.get("otlp_kafka", "unknown" if otlp_lag is None else "up"),
     )
+
+
+def _otlp_kafka_lag(conn: sqlite3.Connection, now_ns: int) -> float | None:
+    """The newest ``otlp_kafka.lag`` sample of the last minute, summed over groups."""
+    rows = conn.execute(
+        "SELECT subject, value FROM series WHERE name = 'otlp_kafka.lag' AND time_ns >= ? "
+        "ORDER BY time_ns",
+        (now_ns - 60 * NS,),
+    ).fetchall()
+    latest = {subject: value for subject, value in rows}
+    return sum(latest.values()) if latest else None

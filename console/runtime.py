@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.daemon import Daemon
+from console.daemon import Daemon, OtlpKafkaSettings
 from console.errors import InputError
 from console.store import Store
 
@@ -36,6 +36,13 @@ class InProcessRuntime:
             out["broker"] = "up" if tap.get("connected") else "down"
             if tap.get("last_error") and not tap.get("connected"):
                 errors.append(f"tap: {tap['last_error']}")
+        consumer = comps.get("otlp-kafka")
+        if consumer is not None:
+            out["otlp_kafka"] = "up" if consumer.get("running") else "down"
+            if consumer.get("lag") is not None:
+                out["otlp_kafka_lag"] = str(consumer["lag"])
+            if consumer.get("last_error") and not consumer.get("connected"):
+                errors.append(f"otlp-kafka: {consumer['last_error']}")
         writer: dict[str, object] = h["writer"]  # type: ignore[assignment]  # health() is JSON-shaped
         if writer.get("failing"):
             out["store"] = "failing"
@@ -58,6 +65,7 @@ def start_runtime(
     otlp_grpc: str,
     otlp_http: str,
     kafka: dict[str, str] | None = None,
+    otlp_kafka: OtlpKafkaSettings | None = None,
 ) -> InProcessRuntime:
     """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
 
@@ -76,6 +84,7 @@ def start_runtime(
             http_at=listen_address("--otlp-http", otlp_http),
         ),
         tap=tap,
+        otlp_kafka=otlp_kafka,
     )
     try:
         daemon.start()

@@ -3,6 +3,7 @@ files that are not its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -368,3 +369,83 @@ def test_a_tap_re_read_stores_each_message_once(store: Store) -> None:
     assert counts["topics"]["orders"]["hops"] == 100
     conn = store.connect(readonly=True)
     assert read.Blocks(conn).hops_at("orders", 1, 40) == [hops[90]]
+
+
+def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every id hashed to the same key: each lookup then reads every block, and still returns
+    only the records that carry the id asked for."""
+    from console.journeys import journey
+    from console.store import keys
+
+    monkeypatch.setattr(keys, "key", lambda kind, value: 42)
+    store.write([dataclasses.replace(make_span(i), links=()) for i in range(30)])  # unrelated
+    store.write(
+        [Hop("orders", 0, i, 1, correlation_id=f"corr-{i}", seen_ns=NOW) for i in range(30)]
+    )
+    conn = store.connect(readonly=True)
+    blocks = read.Blocks(conn)
+    assert [s.span_id for s in blocks.spans(cids=["corr-7"])] == [make_span(7).span_id]
+    assert [h.offset for h in blocks.hops(cids=["corr-7"])] == [7]
+    j = journey(conn, correlation_id="corr-7", now_ns=NOW)
+    assert j is not None
+    assert [s.span_id for s in j.spans] == [make_span(7).span_id]
+    assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]
+
+
+def test_log_records_and_metric_points_delivered_twice_are_stored_once(store: Store) -> None:
+    """An exporter's retry, or a Kafka re-read after a crash, delivers the same log records and
+    metric points again; they carry no id, so the store compares what identifies them."""
+    logs = [
+        LogRecord(time_ns=NOW + i, service="upload", severity_number=9, body=f"line {i}")
+        for i in range(20)
+    ]
+    points = [
+        MetricPoint("uploads.received", "upload", NOW + i, "sum", value=float(i)) for i in range(20)
+    ]
+    store.write([*logs, *points])
+    with store.writer(flush_ms=10) as w:  # a new process, as after a restart
+        w.submit([*logs[10:], *points[5:], LogRecord(time_ns=NOW, service="upload", body="new")])
+    counts = store.counts()
+    assert (counts["log_records"], counts["metric_points"]) == (21, 20)
+
+
+def test_key_segments_rotate_and_retention_drops_whole_ones(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key index is split into segments that stay small; lookups probe all of them, and
+    retention by age drops a segment whole (its table and its blocks) once it is all old."""
+    from console.store import keys
+
+    monkeypatch.setattr(keys, "SEGMENT_KEYS", 40)
+    old = NOW - 7200 * 10**9
+    for b in range(6):  # six batches an hour apart from the new ones: each fills a segment
+        store.write([make_span(b * 100 + i, start=old) for i in range(30)])
+    store.write([make_span(1000 + i) for i in range(30)])
+    conn = store.connect()
+    tables = keys.segment_tables(conn)
+    assert len(tables) >= 6
+    assert read.Blocks(conn).spans(cids=["corr-205"]) == [make_span(205, start=old)]
+    assert read.Blocks(conn).spans(cids=["corr-1005"]) == [make_span(1005)]
+    deleted = apply_retention(conn, max_age_s=3600, now_ns=NOW)
+    assert deleted["spans"] == 180
+    left = keys.segment_tables(conn)
+    assert len(left) < len(tables)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not set(tables[:-2]) & names  # the old segments' tables are gone
+    assert read.Blocks(conn).spans(cids=["corr-205"]) == []
+    assert read.Blocks(conn).spans(cids=["corr-1005"]) == [make_span(1005)]
+    assert store.counts()["spans"] == 30
+
+
+def test_64_bit_trace_ids_padded_with_zeros_spread_over_the_key_index() -> None:
+    """Zipkin and old Jaeger clients send 64-bit trace ids padded to 128 bits with zeros; if
+    keys came from the high half only, every such trace would share one key and every lookup
+    would decode every block."""
+    from console.store import keys
+
+    ids = [f"{0:016x}{i * 7919 + 1:016x}" for i in range(1000)]
+    assert len({keys.key(keys.K_TRACE, t) for t in ids}) == 1000
+    assert keys.key(keys.K_TRACE, ids[3]) == keys.key(keys.K_TRACE, bytes.fromhex(ids[3]))
+    assert keys.key(keys.K_TRACE, ids[3]) != keys.key(keys.K_LINK, ids[3])  # kinds stay apart

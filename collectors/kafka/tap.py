@@ -63,6 +63,7 @@ class KafkaTap:
     """Consume topics into a sink as ``Hop`` and ``DeadLetter`` records, plus rate/lag series."""
 
     name = "kafka-tap"
+    label = "kafka tap"  # how its log lines begin
 
     def __init__(
         self,
@@ -452,7 +453,7 @@ class KafkaTap:
             self._error(f"cluster id: {exc}")
             return
         if cluster_id and cluster_id != self.decoder.cluster_id:
-            log.info("kafka tap: cluster id %s", cluster_id)
+            log.info("%s: cluster id %s", self.label, cluster_id)
             self.decoder.cluster_id = cluster_id
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
@@ -500,7 +501,7 @@ class KafkaTap:
 
     def _error(self, message: str) -> None:
         if message != self._last_error:  # a broker away repeats itself: say it once
-            log.warning("kafka tap: %s", message)
+            log.warning("%s: %s", self.label, message)
         with self._lock:
             self._last_error = message
             self._last_error_ns = time.time_ns()

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from console.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
-from console.options import BootstrapOpt, DbOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import (
+    BootstrapOpt,
+    DbOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    OtlpKafkaGroupOpt,
+    OtlpKafkaOpt,
+    OtlpKafkaTopicsOpt,
+)
 
 __all__ = ["register"]
 
@@ -61,6 +69,9 @@ def tui(
             help="Properties for the registry client (basic.auth.user.info, ssl.*).",
         ),
     ] = None,
+    otlp_kafka: OtlpKafkaOpt = False,
+    otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
+    otlp_kafka_group: OtlpKafkaGroupOpt = None,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
@@ -70,7 +81,10 @@ def tui(
     kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
     if not attach:
+        from console.commands.serve_cmd import otlp_kafka_settings
         from console.runtime import start_runtime
+
+        from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
 
         runtime = start_runtime(
             db_path,
@@ -79,6 +93,7 @@ def tui(
             otlp_grpc=otlp_grpc,
             otlp_http=otlp_http,
             kafka=kafka,
+            otlp_kafka=from_kafka,
         )
     try:
         from tui import make_app  # Textual loads only here

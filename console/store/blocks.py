@@ -223,6 +223,34 @@ def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list
 # -- hops ----------------------------------------------------------------------------------
 
 
+def _headers_out(h: Hop) -> list[list[Any]]:
+    """Headers as stored. A ``traceparent`` that says exactly this hop's trace and span id keeps
+    only its flags (``[name, flags, 1]``): the ids are in the record already, and 24 random bytes
+    a hop are most of what a block cannot compress."""
+    out: list[list[Any]] = []
+    prefix = None
+    for name, value in h.headers:
+        if name == "traceparent" and value is not None and h.trace_id and h.span_id:
+            if prefix is None:
+                prefix = f"00-{h.trace_id}-{h.span_id}-".encode()
+            if len(value) == len(prefix) + 2 and value.startswith(prefix):
+                out.append([name, value[-2:], 1])
+                continue
+        out.append([name, value])
+    return out
+
+
+def _headers_in(headers: list[list[Any]], tid: str | None, sid: str | None) -> tuple[Any, ...]:
+    return tuple(
+        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1]) for e in headers
+    )
+
+
+def _sha_out(sha: str | None) -> bytes | str | None:
+    raw = _raw(sha)
+    return raw if isinstance(raw, bytes) and len(raw) == 32 else sha
+
+
 def encode_hops(hops: Sequence[Hop]) -> bytes:
     tids: list[bytes | str | None] = []
     cids: list[str | None] = []
@@ -240,9 +268,9 @@ def encode_hops(hops: Sequence[Hop]) -> bytes:
                     h.timestamp_type,
                     h.key,
                     h.size,
-                    [[name, value] for name, value in h.headers],
+                    _headers_out(h),
                     _raw(h.span_id),
-                    h.payload_sha256,
+                    _sha_out(h.payload_sha256),
                     h.payload,
                     h.seen_ns,
                     getattr(h, "cluster_id", None),
@@ -254,9 +282,7 @@ def encode_hops(hops: Sequence[Hop]) -> bytes:
 
 def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
     topic, part, off, ts, ts_type, key, size, headers, sid, sha, payload, seen, cluster = rec
-    extra: dict[str, Any] = {}
-    if cluster is not None and "cluster_id" in Hop.__dataclass_fields__:
-        extra["cluster_id"] = cluster
+    trace_id, span_id = _hex(tid), _hex(sid)
     return Hop(
         topic=topic,
         partition=part,
@@ -265,14 +291,14 @@ def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
         timestamp_type=ts_type,
         key=key,
         size=size,
-        headers=tuple((name, value) for name, value in headers),
+        headers=_headers_in(headers, trace_id, span_id),
         correlation_id=cid,
-        trace_id=_hex(tid),
-        span_id=_hex(sid),
-        payload_sha256=sha,
+        trace_id=trace_id,
+        span_id=span_id,
+        payload_sha256=sha.hex() if isinstance(sha, bytes) else sha,
         payload=payload,
         seen_ns=seen,
-        **extra,
+        cluster_id=cluster,
     )
 
 

@@ -10,8 +10,9 @@
   activity per correlation id;
 * metric points, dead letters and series as rows (``console/rows.py``).
 
-Duplicates: a span (trace id, span id) or a hop (cluster, topic, partition, offset) already in
-``state``'s recent window is not stored again. The window is updated only after the commit, so a
+Duplicates: a span (trace id, span id), a hop (cluster, topic, partition, offset), or a log
+record or metric point equal in every identifying field, already in ``state``'s recent window is
+not stored again. The window is updated only after the commit, so a
 batch that failed is not mistaken for stored when it is retried.
 """
 
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from console import rows
+from console.jsontext import dumps
 from console.model import (
     SPAN_KIND_CONSUMER,
     SPAN_KIND_SERVER,
@@ -30,6 +32,7 @@ from console.model import (
     DeadLetter,
     Hop,
     LogRecord,
+    MetricPoint,
     Record,
     Span,
     SpanRow,
@@ -91,6 +94,7 @@ class IngestState:
         self.segment_created_ns = 0
         self.spans = _Window(window)
         self.hops = _Window(window)
+        self.others = _Window(window // 4)  # log records and metric points (they carry no id)
         self.loaded = False
 
     def load(self, conn: sqlite3.Connection) -> None:
@@ -108,8 +112,7 @@ class IngestState:
     def _seed(self, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
         """Fill the window from the newest blocks, so a restart does not store a retry twice."""
         for kind, blob in conn.execute(
-            "SELECT kind, data FROM blocks WHERE kind IN (1, 2) ORDER BY id DESC LIMIT ?",
-            (last_blocks,),
+            "SELECT kind, data FROM blocks ORDER BY id DESC LIMIT ?", (last_blocks,)
         ):
             try:
                 block = blocks.BlockReader(kind, blob)
@@ -117,12 +120,29 @@ class IngestState:
                 continue
             if kind == KIND_SPAN:
                 self.spans.add_all([(t, block.fields(i)[0]) for i, t in enumerate(block.tids)])
+            elif kind == KIND_LOG:
+                self.others.add_all([_log_identity(r) for r in block.records()])
             else:
                 ids = []
                 for i in range(len(block)):
                     f = block.fields(i)
                     ids.append((f[12], f[0], f[1], f[2]))
                 self.hops.add_all(ids)
+        for row in conn.execute(
+            "SELECT name, service, time_ns, start_time_ns, kind, attributes FROM metric_points"
+            " ORDER BY id DESC LIMIT 20000"
+        ):
+            self.others.add_all([("m", *row)])
+
+
+def _log_identity(r: LogRecord) -> tuple[Any, ...]:
+    """Log records have no id: two with the same time, service, severity, body and span are the
+    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash)."""
+    return ("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id)
+
+
+def _metric_identity(m: MetricPoint) -> tuple[Any, ...]:
+    return ("m", m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
 
 
 def _span_identity(r: SpanRow) -> tuple[Any, Any]:
@@ -244,6 +264,8 @@ def write_batch(
     hop_ids: list[Any] = []
     seen_s: set[Any] = set()
     seen_h: set[Any] = set()
+    seen_o: set[Any] = set()
+    other_ids: list[Any] = []
     recent = state.spans
     for r in records:
         kind = type(r)
@@ -264,7 +286,19 @@ def write_batch(
             hop_ids.append(ident)
             hops.append(r)
         elif isinstance(r, LogRecord):
+            ident = _log_identity(r)
+            if dedupe and (ident in seen_o or ident in state.others):
+                continue
+            seen_o.add(ident)
+            other_ids.append(ident)
             logs.append(r)
+        elif isinstance(r, MetricPoint):
+            ident = _metric_identity(r)
+            if dedupe and (ident in seen_o or ident in state.others):
+                continue
+            seen_o.add(ident)
+            other_ids.append(ident)
+            others.append(r)
         else:
             others.append(r)
     conn.execute("BEGIN IMMEDIATE")
@@ -297,6 +331,7 @@ def write_batch(
         raise
     state.spans.add_all(span_ids)
     state.hops.add_all([_hop_identity(h) for h in hops])
+    state.others.add_all(other_ids)
     return stored
 
 
@@ -498,6 +533,7 @@ def _summaries(
     if hops:
         topics: dict[tuple[str, int], list[int]] = {}
         sends: list[tuple[Any, ...]] = []
+        dlq_topics: dict[str, bool] = {}
         for h in hops:
             k2 = (h.topic, h.seen_ns // ROLLUP_NS)
             t = topics.get(k2)
@@ -507,7 +543,10 @@ def _summaries(
             t[1] += h.size
             if h.seen_ns > t[2]:
                 t[2] = h.seen_ns
-            if h.correlation_id is None or is_dlq_topic(h.topic):
+            dlq = dlq_topics.get(h.topic)
+            if dlq is None:
+                dlq = dlq_topics[h.topic] = is_dlq_topic(h.topic)
+            if h.correlation_id is None or dlq:
                 continue  # only a journey's sends can stall it (untraced traffic is no journey)
             when = h.timestamp_ms * 1_000_000 if h.timestamp_ms > 0 else h.seen_ns
             sends.append((h.topic, h.partition, h.offset, h.correlation_id, when))
@@ -606,8 +645,6 @@ def _activity_dead(conn: sqlite3.Connection, dls: list[DeadLetter]) -> None:
 
 
 def _merge_rollups(conn: sqlite3.Connection, roll: dict[tuple[str, int], list[Any]]) -> None:
-    from console.jsontext import dumps
-
     existing: dict[tuple[str, int], dict[str, int]] = {}
     by_service: dict[str, list[int]] = {}
     for service, b in roll:

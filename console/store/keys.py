@@ -2,8 +2,8 @@
 
 Each key kind has its own namespace (a leading kind byte in the hash input) and one canonical form:
 trace ids and link targets as lowercase hex, correlation ids and message keys as given. A key is a
-signed 64-bit integer: a trace id's first 64 bits mixed with its kind, else the first 8 bytes of
-a BLAKE2b digest. A hash collision costs a block
+signed 64-bit integer: a trace id's two 64-bit halves XORed and mixed with its kind, else the
+first 8 bytes of a BLAKE2b digest. A hash collision costs a block
 decode, never a wrong answer: readers check every record against the value they looked for.
 
 Segments: keys go into ``keys_<segment>`` (``(key, block)``, WITHOUT ROWID). A new segment starts
@@ -46,15 +46,17 @@ _MIX = [(k * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF for k in range(8)]
 
 
 def key(kind: int, value: str | bytes) -> int:
-    """The 64-bit key of ``value`` in ``kind``'s namespace. Trace ids (random already) keep their
-    first 16 hex digits, mixed with the kind; anything else is hashed."""
+    """The 64-bit key of ``value`` in ``kind``'s namespace. Trace ids (random already) fold their
+    two halves together, mixed with the kind; anything else is hashed."""
     if kind in (K_TRACE, K_LINK):
         k = -1
+        # Both halves: 64-bit ids padded with zeros (Zipkin, old Jaeger) and ids whose high bits
+        # are a timestamp (AWS X-Ray) still spread over the whole key space.
         if isinstance(value, bytes) and len(value) == 16:  # raw, as the fast decoder gives it
-            k = int.from_bytes(value[:8], "big") ^ _MIX[kind]
+            k = int.from_bytes(value[:8], "big") ^ int.from_bytes(value[8:], "big") ^ _MIX[kind]
         elif isinstance(value, str) and len(value) == 32:
             try:
-                k = int(value[:16], 16) ^ _MIX[kind]
+                k = int(value[:16], 16) ^ int(value[16:], 16) ^ _MIX[kind]
             except ValueError:
                 k = -1
         if k >= 0:

@@ -297,7 +297,9 @@ CREATE TABLE pending_sends (
     sent_ns INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset)
 ) WITHOUT ROWID;
-CREATE INDEX pending_sends_time ON pending_sends(sent_ns);
+-- No index on sent_ns: a pending send is deleted once a consumer names it, so the table holds
+-- only what is in flight or stalled, and the stalled search scans it (an index cost ~30 bytes
+-- and a B-tree insert per message the tap sees).
 
 CREATE TABLE consumed_marks (
     topic TEXT NOT NULL,

@@ -181,6 +181,7 @@ def test_no_payload_or_header_in_info_logs_and_every_operation_audited(
 
     # dlq: fix, replay, discard, as a user whose $USER claims to be someone else.
     contracts = write_contract(tmp_path / "contracts", topic)
+    create_topic(kafka_bootstrap, f"{topic}.elsewhere")  # a replay never creates its target
     env = {**info, "USER": "mallory", "LOGNAME": "mallory"}
     c0, c1, c2 = (f"{dlt}:0:{i}" for i in range(3))
     steps = {
