@@ -74,10 +74,11 @@ def test_a_signal_stops_the_broker_and_removes_its_state(
     finally:
         if proc.poll() is None:
             proc.kill()
+    log = (tmp_path / "demo.log").read_text()[-3000:]
     wait_for(lambda: _gone(broker), timeout=30, what=f"broker {broker} to end")
     _ended, alive = psutil.wait_procs(family, timeout=30)
-    assert not alive, f"left running: {alive}"
-    assert not state.exists(), sorted(p.name for p in state.iterdir())
+    assert not alive, f"left running: {alive}\n{log}"
+    assert not state.exists(), f"{sorted(p.name for p in state.iterdir())}\n{log}"
 
 
 def test_kill_9_takes_the_broker_along_and_the_next_start_removes_its_state(
