@@ -56,5 +56,5 @@ def make_app(
         schema_registry=schema_registry,
         schema_registry_config=Path(schema_registry_config) if schema_registry_config else None,
     )
-    source.set_window(None if since_s in (None, "all") else float(since_s))  # type: ignore[arg-type]
+    source.set_window(None if since_s in (None, "all") else float(since_s))
     return HandoffApp(source, attach=attach, refresh_s=refresh_s)

@@ -268,7 +268,7 @@ class _Acc:
                 if histogram:
                     for d in (total, per_slot[slot(p.time_ns)]):
                         d.add(p)
-                        if _continues(prev, p):
+                        if prev is not None and _continues(prev, p):
                             d.add(prev, -1)
                 elif p.value is not None:
                     v = p.value
@@ -284,7 +284,7 @@ class _Acc:
                     last, last_t = pts[-1].value, pts[-1].time_ns
         if histogram:
             spark = tuple(d.sum / d.count if d.count > 0 else None for d in per_slot)
-            p = (total.quantile(0.5), total.quantile(0.95), total.quantile(0.99))
+            p50, p95, p99 = (total.quantile(q) for q in (0.5, 0.95, 0.99))
             summary = MetricSummary(
                 self.service,
                 self.name,
@@ -293,7 +293,9 @@ class _Acc:
                 self.points,
                 None,
                 max(0, total.count),
-                *p,
+                p50,
+                p95,
+                p99,
                 spark=spark,
             )
             return summary, MetricSeries(

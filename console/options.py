@@ -31,7 +31,7 @@ DbOpt = Annotated[
     ),
 ]
 BootstrapOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--bootstrap",
         envvar="HANDOFF_KAFKA_BOOTSTRAP",

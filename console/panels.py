@@ -45,7 +45,7 @@ def _bin_ms(code: int) -> float:
     digits, lead = divmod(code, 100)
     if digits <= 1:
         return lead / 1000
-    return lead * 10 ** (digits - 2) / 1000
+    return float(lead * 10 ** (digits - 2) / 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | 
     ordered = sorted(bins.items())
     for q in qs:
         rank = q * total
-        seen = 0
+        seen = 0.0
         value = _bin_ms(ordered[-1][0])
         for code, n in ordered:
             seen += n

@@ -24,7 +24,7 @@ class InProcessRuntime:
 
     def status(self) -> dict[str, str]:
         h = self.daemon.health()
-        comps: dict[str, dict[str, object]] = h["components"]  # type: ignore[assignment]
+        comps: dict[str, dict[str, object]] = h["components"]  # type: ignore[assignment]  # health() is JSON-shaped
         out: dict[str, str] = {}
         errors: list[str] = []
         receivers = [c for name, c in comps.items() if name.startswith("otlp")]
@@ -43,7 +43,7 @@ class InProcessRuntime:
                 out["otlp_kafka_lag"] = str(consumer["lag"])
             if consumer.get("last_error") and not consumer.get("connected"):
                 errors.append(f"otlp-kafka: {consumer['last_error']}")
-        writer: dict[str, object] = h["writer"]  # type: ignore[assignment]
+        writer: dict[str, object] = h["writer"]  # type: ignore[assignment]  # health() is JSON-shaped
         if writer.get("failing"):
             out["store"] = "failing"
             errors.insert(0, f"store cannot commit: {writer['error']}")

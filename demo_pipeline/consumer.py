@@ -25,10 +25,11 @@ from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, TopicP
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from demo_pipeline.contracts import ContractViolation, validate
 from demo_pipeline.dlt import DltOrigin, dlt_topic, spring_dlt_headers
-from demo_pipeline.messaging import Emitter, Stats, header_map
+from demo_pipeline.messaging import Emitter, Stats, consumed_headers, header_map
 from demo_pipeline.telemetry import PROPAGATOR, Telemetry
 
 __all__ = ["DEFAULT_BACKOFF", "ConsumerService", "Delivery", "TransientError", "retry_topic"]
@@ -173,7 +174,7 @@ class ConsumerService(threading.Thread):
 
     def _on_message(self, msg: Message) -> None:
         topic = msg.topic() or ""
-        headers = header_map(msg.headers())
+        headers = header_map(consumed_headers(msg))
         is_retry = topic.endswith("-retry")
         origin_topic = topic.removesuffix("-retry")
         key = (topic, msg.partition() or 0)
@@ -225,7 +226,7 @@ class ConsumerService(threading.Thread):
         taken = msg.topic() or topic
         parent = PROPAGATOR.extract(headers)
         parent_span = trace.get_current_span(parent).get_span_context()
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",
             "messaging.operation.name": "process",
@@ -322,7 +323,7 @@ class ConsumerService(threading.Thread):
     def _kept_headers(self, msg: Message) -> list[tuple[str, bytes]]:
         return [
             (k, v or b"")
-            for k, v in (msg.headers() or [])
+            for k, v in consumed_headers(msg)
             if k not in _RETRY_HEADERS and not k.startswith("kafka_dlt-")
         ]
 

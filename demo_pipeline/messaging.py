@@ -12,10 +12,11 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from demo_pipeline.contracts import SCHEMA_VERSION
 from demo_pipeline.telemetry import PROPAGATOR, Telemetry
@@ -49,6 +50,11 @@ class Stats:
         with self._lock:
             self.shipped[correlation_id] = order_id
             self.last_activity = time.monotonic()
+
+
+def consumed_headers(msg: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed record's headers: pairs with bytes values (the stubs allow a dict and str)."""
+    return cast("list[tuple[str, bytes | None]]", msg.headers() or [])
 
 
 def header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -128,7 +134,7 @@ class Emitter:
         correlation_id: str,
         extra_headers: list[Header] | None = None,
     ) -> None:
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "send",
             "messaging.operation.name": "send",
@@ -165,7 +171,11 @@ class Emitter:
         while True:
             try:
                 self.producer.produce(
-                    topic, key=key, value=value, headers=headers, on_delivery=self._delivered
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=headers,  # type: ignore[arg-type]  # list is invariant: bytes values fit
+                    on_delivery=self._delivered,
                 )
                 break
             except BufferError:

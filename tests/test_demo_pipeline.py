@@ -26,8 +26,6 @@ from tests.demo_helpers import (
 )
 from tests.otlp_receiver import OtlpReceiver, Received
 
-pytestmark = pytest.mark.kafka
-
 SERVICES = {
     "canvasflow-upload",
     "canvasflow-image-processor",
@@ -52,14 +50,16 @@ class Run:
     topics: dict[str, list[Rec]] = field(default_factory=dict)
 
 
-def _wait(pred: Any, timeout: float, step: float = 0.25) -> Any:
+def _wait(pred: Any, timeout: float, what: str, step: float = 0.25) -> Any:
+    """``pred()`` once it is truthy; the test fails if it is not within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = pred()
         if value:
             return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(step)
-    return pred()
 
 
 def _first_poison(bootstrap: str, dlt: str) -> Rec | None:
@@ -91,8 +91,12 @@ def run(kafka_bootstrap: str) -> Iterator[Run]:
                 event_headers(dup),
             )
         # an operator fixes a poisoned upload from the DLT and replays it to the original topic
-        poison = _wait(lambda: _first_poison(kafka_bootstrap, f"{t.uploads}-dlt"), 20, 1.0)
-        assert poison is not None, "no contract violation reached the uploads DLT"
+        poison = _wait(
+            lambda: _first_poison(kafka_bootstrap, f"{t.uploads}-dlt"),
+            20,
+            "a contract violation on the uploads DLT",
+            step=1.0,
+        )
         fixed = fix_upload(poison.json())
         replay_headers = [(k, v) for k, v in poison.headers if not k.startswith("kafka_dlt-")] + [
             ("x-replay-id", uuid.uuid4().hex.encode())
@@ -114,11 +118,12 @@ def run(kafka_bootstrap: str) -> Iterator[Run]:
                 and stats.dead_letters.get("retries-exhausted", 0) >= 1
             ),
             60,
+            "the replayed and the duplicated journeys shipped, a retries-exhausted dead letter",
         )
     finally:
         pipeline.stop()
-    _wait(lambda: rx.received.services() >= SERVICES, 10)
-    time.sleep(1.0)
+    # stop() shut the exporters down, which sends what they held: nothing is still on its way.
+    _wait(lambda: rx.received.services() >= SERVICES, 10, "spans from every service")
     result = Run(kafka_bootstrap, pipeline, rx.received, pipeline.summary(), dup_cid, replay_cid)
     for name in t.all():
         result.topics[name] = read_all(kafka_bootstrap, name)

@@ -12,6 +12,7 @@ from tests.conftest import run_cli
 from tests.tui_data import NOW, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
+from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,9 +41,15 @@ async def test_overview_at_80x24_drills_into_journeys_and_back(db_path: Path) ->
         text = screen_text(app)
         assert "image-processor" in text and "● collector" in text
         await pilot.press("j", "k", "down")
+        services = app.screen.query_one("#services", LineTable)
+        assert services.cursor_row == 1  # down, up, down: the second service
+        picked = services.selected_key()
+        assert picked is not None and picked in text
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "journeys")
-        assert app.drill is not None and app.drill.kind == "service"
+        assert app.drill is not None
+        assert (app.drill.kind, app.drill.value) == ("service", picked)
+        await wait_for(pilot, lambda: f"service: {picked}" in screen_text(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.current_mode == "overview")
         await pilot.press("question_mark")

@@ -18,12 +18,12 @@ SIZE = (100, 30)
 CONTRACTS = Path(__file__).parent / "tui_contracts"
 
 
-def _app(db_path: Path):  # type: ignore[no-untyped-def]
+def _app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path).write(demo_records())
     return make_app(db_path, now=NOW, refresh_s=3600)
 
 
-def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _app(db_path)
 
     async def loaded(pilot: Pilot) -> None:
@@ -32,7 +32,7 @@ def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # typ
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
@@ -43,12 +43,12 @@ def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  #
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
 
 
-def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]
+def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path).write([*demo_records(), *demo_dead_letters()])
     return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS)
 
 
-def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _dlq_app(db_path)
 
     async def selected(pilot: Pilot) -> None:
@@ -61,7 +61,7 @@ def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignor
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
 
-def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _dlq_app(db_path)
 
     async def editing(pilot: Pilot) -> None:

@@ -149,7 +149,7 @@ class HandoffApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # Textual runs sync actions too
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self.current_mode != "overview":

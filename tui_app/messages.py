@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.message import Message
 
 from console.panels import Health, ServicePanel, TopicPanel
@@ -95,7 +96,7 @@ class DeadLettersLoaded(Message):
 @dataclass
 class DeadLetterDetail(Message):
     coordinates: str
-    text: str  # rendered detail (headers, payload, verdict)
+    text: Text  # rendered detail (headers, payload, verdict)
     payload: str  # the payload as editable text
     verdict_ok: bool | None
     history: list[str]

@@ -67,7 +67,8 @@ def find_journey(source: DataSource, text: str) -> Any | None:
 
     kind, value = query_kind(text)
     now = source.clock()
-    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))
+    # `kind` names one of journey()'s str lookups (query_kind), never now_ns
+    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))  # type: ignore[arg-type]
     if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
         found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
     if found is None and kind != "message":
@@ -209,8 +210,8 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     v = detail.fixed_verdict or detail.verdict
     which = f"fix v{len(detail.fixes)}" if detail.fixed_verdict else "original"
     style = {"valid": "bold green", "invalid": "bold red"}.get(v.status, "yellow")
-    source = v.source if "://" in v.source else Path(v.source).name
-    t.append(f"contract {source} ({which}): ", style="bold")
+    origin = v.source if "://" in v.source else Path(v.source).name
+    t.append(f"contract {origin} ({which}): ", style="bold")
     t.append(v.status, style=style)
     if v.valid is None and v.note:
         t.append(f" {v.note}")

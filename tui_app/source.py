@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from console import metrics, panels
 from console import tail as live_tail
+from console.metrics import MetricSeries
 from console.store import Store
 
 __all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
@@ -135,7 +136,7 @@ class DataSource:
 
     def metric_series(
         self, service: str, name: str, window_s: float = METRICS_WINDOW_S
-    ) -> metrics.MetricSeries | None:
+    ) -> MetricSeries | None:
         now = self.clock()
         with self._lock:
             return metrics.metric_series(

@@ -96,7 +96,7 @@ def _hop_constructor() -> Callable[..., Hop]:
     )
     new = object.__new__
 
-    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15=()):  # type: ignore[no-untyped-def]
+    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15=()):  # type: ignore[no-untyped-def]  # the Hop fields, in order
         h = new(Hop)
         s0(h, a0)
         s1(h, a1)

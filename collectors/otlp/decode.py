@@ -251,7 +251,7 @@ def spans_from_request(
 def _number(point: Any) -> float | None:
     kind = point.WhichOneof("value")
     if kind == "as_double":
-        return point.as_double
+        return float(point.as_double)
     if kind == "as_int":
         return float(point.as_int)
     return None
@@ -389,7 +389,7 @@ def _hex_ids_to_base64(node: Any) -> None:
                 _hex_ids_to_base64(item)
 
 
-def parse_body(body: bytes, fmt: Format, message_type: type) -> Any:
+def parse_body(body: bytes, fmt: Format, message_type: Any) -> Any:
     """Parse a protobuf or OTLP JSON body into ``message_type``; DecodeError when it is not one."""
     try:
         if fmt == "protobuf":

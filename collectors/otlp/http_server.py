@@ -131,7 +131,7 @@ async def _committed(ticket: Ticket, timeout: float = _COMMIT_TIMEOUT_S) -> None
         done: asyncio.Future[None] = loop.create_future()
 
         def resolved(_: Ticket) -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+            loop.call_soon_threadsafe(lambda: None if done.done() else done.set_result(None))
 
         ticket.add_done_callback(resolved)
         try:

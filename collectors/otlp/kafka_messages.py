@@ -30,6 +30,7 @@ from collectors.otlp.decode import (
     DEFAULT_CORRELATION_KEYS,
     Decoded,
     DecodeError,
+    Format,
     logs_from_request,
     metrics_from_request,
     parse_body,
@@ -124,7 +125,7 @@ class OtlpMessageDecoder:
     def decode(self, signal: str, value: bytes) -> Decoded:
         """One message's records; ``DecodeError`` when it is not an OTLP request of ``signal``."""
         head = value.lstrip()[:1]
-        fmt = "json" if head == b"{" else "protobuf"
+        fmt: Format = "json" if head == b"{" else "protobuf"
         if signal == "traces":
             if fmt == "protobuf":
                 return self._fast.decode_rows(value)

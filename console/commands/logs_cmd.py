@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -109,7 +110,9 @@ def _print(console: Console, records: list[LogRecord], as_json: bool) -> None:
             console.print(_line(r))
 
 
-def _follow(conn, console: Console, after: int, keep: LogFilter, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _follow(
+    conn: sqlite3.Connection, console: Console, after: int, keep: LogFilter, as_json: bool
+) -> None:
     """Poll for records stored after ``after`` until Ctrl+C (or SIGTERM)."""
     stop = threading.Event()
     try:

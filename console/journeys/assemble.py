@@ -140,7 +140,7 @@ class _Gather:
                 self._add_dl(rows.dead_letter_from_row(d))
 
     def replays(self) -> list[ReplayEntry]:
-        out = []
+        out: list[ReplayEntry] = []
         for topic, partition, offset in self.dls:
             out.extend(
                 rows.replay_from_row(r)

@@ -328,6 +328,7 @@ def judge(
     groups_for: GroupsFor,
 ) -> tuple[str, str, str, tuple[str, ...], str | None, str | None]:
     """(status, where, detail, groups, reason, after) for a journey's records."""
+    reason: str | None  # the dead letter's reason, or the flow's
     replayed = {(r.dlq_topic, r.partition, r.offset) for r in replays}
     unreplayed = [d for d in dead_letters if (d.dlq_topic, d.partition, d.offset) not in replayed]
     if unreplayed:

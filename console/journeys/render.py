@@ -161,8 +161,8 @@ def render_journey(j: Journey) -> RenderableType:
         for e in s.events:
             t = int(e.get("time_ns") or s.start_ns)
             add(t, 4, at(t), s.service, event_text(e, depth[s.span_id] + 1), "", "")
-    for r in j.logs:
-        add(r.time_ns, 5, at(r.time_ns), r.service, log_text(r, 1), "", "")
+    for lr in j.logs:
+        add(lr.time_ns, 5, at(lr.time_ns), lr.service, log_text(lr, 1), "", "")
     for _t, _order, cells in sorted(rows, key=lambda r: (r[0], r[1])):
         table.add_row(*cells)
     return Group(status_line(j), head, table)

@@ -446,7 +446,8 @@ class BlockReader:
 
     def fields(self, i: int) -> list[Any]:
         """The raw field list of record ``i`` (cheap scans that need a few fields)."""
-        return msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        fields: list[Any] = msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        return fields
 
     def records(self, indexes: Iterable[int] | None = None) -> list[Any]:
         idx = range(len(self.packed)) if indexes is None else indexes

@@ -432,7 +432,7 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    return (pages - free) * page_size
+    return int((pages - free) * page_size)
 
 
 def has_v1_data(conn: sqlite3.Connection) -> bool:

@@ -63,7 +63,7 @@ class UploadService:
 
     def upload_once(self) -> str:
         payload = self.upload_payload()
-        cid = payload["correlation_id"]
+        cid = str(payload["correlation_id"])
         started = time.perf_counter()
         with self.tel.tracer.start_as_current_span(
             "upload artwork", kind=SpanKind.INTERNAL, attributes={"correlation.id": cid}

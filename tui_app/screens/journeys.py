@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from console.errors import HandoffError
 from tui_app import ops
 from tui_app.messages import DrillDown, JourneyLoaded, JourneysLoaded, LoadFailed
 from tui_app.widgets import VimTable
@@ -139,7 +140,7 @@ class JourneysScreen(Screen[None]):
     def load(self, status: str | None, service: str | None, topic: str | None) -> None:
         try:
             rows = ops.recent_journeys(self.app.source, status=status, service=service, topic=topic)
-        except ops.NotAvailable as exc:
+        except HandoffError as exc:  # a one-line error meant for the user
             self.post_message(LoadFailed("journeys", str(exc)))
             return
         except Exception as exc:

@@ -3,7 +3,7 @@ histograms, percentiles. Enter on a metric shows it over the window as a chart."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -232,7 +232,11 @@ class MetricChartScreen(Screen[None]):
 
     def _body(self) -> Text:
         s, m = self.series, self.series.summary
-        common = {"since_ns": s.since_ns, "until_ns": s.until_ns, "width": self.app.size.width - 8}
+        common: dict[str, Any] = {
+            "since_ns": s.since_ns,
+            "until_ns": s.until_ns,
+            "width": self.app.size.width - 8,
+        }
         t = Text()
         if m.kind in HISTOGRAM_KINDS:
             t.append(

@@ -60,7 +60,7 @@ def batch_rows(batch: TailBatch) -> list[TailRow]:
     for s in batch.spans:
         who = s.correlation_id or s.trace_id[:16]
         style = "red" if s.status_code == 2 else ""
-        cells = (
+        cells: tuple[object, ...] = (
             _clock(s.start_ns),
             Text("span", style="cyan"),
             s.service,
