@@ -17,6 +17,7 @@ The block is the truth: keys and summaries only point at it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import Any
 
 import msgpack
@@ -370,8 +371,6 @@ class BlockReader:
     """One block, decompressed once; records are unpacked only when asked for."""
 
     __slots__ = (
-        "_by_cid",
-        "_by_tid",
         "bkeys",
         "cids",
         "kind",
@@ -395,32 +394,20 @@ class BlockReader:
         self.bkeys: list[list[str] | None] = columns[3] if len(columns) > 3 else []
         self.resources: list[Any] = resources
         self.packed: list[bytes] = packed
-        self._by_tid: dict[Any, list[int]] | None = None
-        self._by_cid: dict[Any, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.packed)
 
-    def _indexes(self) -> tuple[dict[Any, list[int]], dict[Any, list[int]]]:
-        if self._by_tid is None or self._by_cid is None:
-            by_tid: dict[Any, list[int]] = {}
-            by_cid: dict[Any, list[int]] = {}
-            for i, t in enumerate(self.tids):
-                by_tid.setdefault(t, []).append(i)
-            for i, c in enumerate(self.cids):
-                by_cid.setdefault(c, []).append(i)
-            self._by_tid, self._by_cid = by_tid, by_cid
-        return self._by_tid, self._by_cid
-
     def select(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[int]:
-        """Indexes of the records whose trace id or correlation id is one of those given."""
-        by_tid, by_cid = self._indexes()
+        """Indexes of the records whose trace id or correlation id is one of those given (a
+        membership test per column, at C speed: no per-block index is built)."""
+        want_t = {r for r in (_raw(t) for t in trace_ids) if r is not None}
+        want_c = {c for c in cids if c is not None}
         found: set[int] = set()
-        for t in trace_ids:
-            found.update(by_tid.get(_raw(t), ()))
-        for c in cids:
-            if c is not None:
-                found.update(by_cid.get(c, ()))
+        if want_t:
+            found.update(compress(range(len(self.tids)), map(want_t.__contains__, self.tids)))
+        if want_c:
+            found.update(compress(range(len(self.cids)), map(want_c.__contains__, self.cids)))
         return sorted(found)
 
     def linking(self, trace_ids: set[str]) -> list[int]:

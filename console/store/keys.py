@@ -70,25 +70,36 @@ def segment_tables(conn: sqlite3.Connection) -> list[str]:
 
 
 def blocks_for(
-    conn: sqlite3.Connection, kind: int, values: Iterable[str | bytes], tables: list[str] | None
+    conn: sqlite3.Connection,
+    kind: int,
+    values: Iterable[str | bytes],
+    tables: list[str] | None,
+    *more: tuple[int, Iterable[str | bytes]],
 ) -> set[int]:
-    """Blocks that may hold a record with one of ``values`` as a key of ``kind``."""
-    keys = sorted({key(kind, v) for v in values})
-    if not keys:
+    """Blocks that may hold a record with one of ``values`` as a key of ``kind`` (and of each
+    further ``(kind, values)`` pair): one statement probes every segment."""
+    wanted = {key(kind, v) for v in values}
+    for k, vs in more:
+        wanted.update(key(k, v) for v in vs)
+    keys = sorted(wanted)
+    segments = segment_tables(conn) if tables is None else tables
+    if not keys or not segments:
         return set()
     found: set[int] = set()
-    for table in segment_tables(conn) if tables is None else tables:
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            try:
-                found.update(
-                    b
-                    for (b,) in conn.execute(
-                        f"SELECT block FROM {table} WHERE key IN ({marks})", chunk
-                    )
-                )
-            except sqlite3.OperationalError as exc:  # dropped by retention meanwhile
-                if "no such table" not in str(exc):
-                    raise
+    per = max(1, _MAX_VARIABLES // len(segments))
+    for i in range(0, len(keys), per):
+        chunk = keys[i : i + per]
+        marks = ",".join("?" * len(chunk))
+        sql = " UNION ALL ".join(f"SELECT block FROM {t} WHERE key IN ({marks})" for t in segments)
+        cur = conn.cursor()
+        cur.row_factory = None  # plain tuples: a reader's sqlite3.Row costs more than the probe
+        try:
+            found.update(b for (b,) in cur.execute(sql, chunk * len(segments)))
+        except sqlite3.OperationalError as exc:  # a segment dropped by retention meanwhile
+            if "no such table" not in str(exc):
+                raise
+            return blocks_for(conn, kind, values, segment_tables(conn), *more)
     return found
+
+
+_MAX_VARIABLES = 30_000  # below SQLite's default limit of 32,766 host parameters

@@ -67,7 +67,9 @@ class Blocks:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for bid, kind, data in self.conn.execute(
+            cur = self.conn.cursor()
+            cur.row_factory = None
+            for bid, kind, data in cur.execute(
                 f"SELECT id, kind, data FROM blocks WHERE id IN ({marks})", chunk
             ):
                 self._cache[bid] = BlockReader(kind, data)
@@ -77,8 +79,7 @@ class Blocks:
     def find(self, kind: int, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Any]:
         """Records of ``kind`` whose trace id or correlation id is one of those given."""
         tids, cs = set(trace_ids), set(cids)
-        ids = keys.blocks_for(self.conn, keys.K_TRACE, tids, self.tables)
-        ids |= keys.blocks_for(self.conn, keys.K_CID, cs, self.tables)
+        ids = keys.blocks_for(self.conn, keys.K_TRACE, tids, self.tables, (keys.K_CID, cs))
         self._load(ids)
         out: list[Any] = []
         for bid in sorted(ids):
