@@ -26,7 +26,7 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=v)
 
 
-def _attributes(i: int) -> list[KeyValue]:
+def _attributes(i: int, correlation: str | None = None) -> list[KeyValue]:
     """15 attributes like a Kafka-instrumented CanvasFlow service writes."""
     return [
         _kv("messaging.system", "kafka"),
@@ -36,7 +36,7 @@ def _attributes(i: int) -> list[KeyValue]:
         _kv("messaging.operation.type", "process" if i % 2 else "send"),
         _kv("messaging.consumer.group.name", "catalog-service"),
         _kv("messaging.kafka.message.key", f"order-{i:08d}"),
-        _kv("correlation.id", f"corr-{i:012d}"),
+        _kv("correlation.id", correlation or f"corr-{i:012d}"),
         _kv("http.request.method", "POST"),
         _kv("http.route", "/api/v1/orders/{order_id}"),
         _kv("http.response.status_code", 200),
@@ -51,14 +51,34 @@ def _placeholder(t: int) -> bytes:
     return b"\xfe\xed" + bytes([t]) + b"TRACEPLACEHOLD"[:13]
 
 
-class RequestFactory:
-    """``next()``: a serialized trace request of ``spans`` spans with fresh trace ids."""
+def _correlation_placeholder(t: int) -> str:
+    return f"CORRELATIONPLACEHOLDER{t:010d}"  # 32 characters, as a fresh one (32 hex)
 
-    def __init__(self, spans: int = 100, service: str = "orders") -> None:
+
+class RequestFactory:
+    """``next()``: a serialized trace request of ``spans`` spans with fresh trace ids.
+
+    ``start_ns`` places the spans in time (default: a fixed day in 2025). With
+    ``correlations=True`` every trace carries its own fresh 32-hex ``correlation.id`` instead of
+    one shared by the span's index, and ``last_ids`` holds ``(trace id, correlation id)`` of each
+    trace of the last request (for lookups).
+    """
+
+    def __init__(
+        self,
+        spans: int = 100,
+        service: str = "orders",
+        *,
+        start_ns: int = 1_764_000_000_000_000_000,
+        correlations: bool = False,
+    ) -> None:
         per_trace = max(1, spans // TRACES_PER_REQUEST)
+        self.correlations = correlations
+        self.last_ids: list[tuple[str, str]] = []
         out = []
         for i in range(spans):
             t = i // per_trace
+            corr = _correlation_placeholder(t) if correlations else None
             out.append(
                 Span(
                     trace_id=_placeholder(t),
@@ -66,9 +86,9 @@ class RequestFactory:
                     parent_span_id=(t * per_trace + 1).to_bytes(8, "big") if i % per_trace else b"",
                     name="orders.placed process" if i % 2 else "POST /api/v1/orders",
                     kind=Span.SPAN_KIND_CONSUMER if i % 2 else Span.SPAN_KIND_SERVER,
-                    start_time_unix_nano=1_764_000_000_000_000_000 + i * 1000,
-                    end_time_unix_nano=1_764_000_000_000_000_000 + i * 1000 + 250_000,
-                    attributes=_attributes(i),
+                    start_time_unix_nano=start_ns + i * 1000,
+                    end_time_unix_nano=start_ns + i * 1000 + 250_000,
+                    attributes=_attributes(i, corr),
                     status=Status(code=Status.STATUS_CODE_OK),
                 )
             )
@@ -101,11 +121,26 @@ class RequestFactory:
                 found.append(at)
                 at = self.template.find(marker, at + 1)
             self.offsets.append(found)
+        self.corr_offsets: list[list[int]] = []
+        for t in groups if correlations else ():
+            marker = _correlation_placeholder(t).encode()
+            found, at = [], self.template.find(marker)
+            while at != -1:
+                found.append(at)
+                at = self.template.find(marker, at + 1)
+            self.corr_offsets.append(found)
 
     def next(self) -> bytes:
         buf = bytearray(self.template)
-        for found in self.offsets:
+        ids = []
+        for n, found in enumerate(self.offsets):
             fresh = os.urandom(16)
             for at in found:
                 buf[at : at + 16] = fresh
+            if self.correlations:
+                corr = os.urandom(16).hex().encode()
+                for at in self.corr_offsets[n]:
+                    buf[at : at + 32] = corr
+                ids.append((fresh.hex(), corr.decode()))
+        self.last_ids = ids
         return bytes(buf)
