@@ -143,7 +143,7 @@ def kafka_tables(kf: dict[str, Any]) -> list[str]:
             f"Consume {c['messages']:,} messages of ~300 bytes, 3 headers, {c['partitions']} "
             f"partitions (load average {c['load_before']} -> {c['load_after']}):",
             "",
-            "| consumer, pinned to one core | msg/s | tap / it |",
+            "| consumer, pinned to one core | msg/s | tap / this |",
             "|---|---:|---:|",
             f"| tap -> store (committed hops) | {_n(c['tap_store'])} | 1.00 |",
             f"| bare confluent-kafka loop (Python) | {_n(c['bare'])} | "
@@ -165,7 +165,7 @@ def kafka_tables(kf: dict[str, Any]) -> list[str]:
             f"Produce {p['n']:,} dead letters (~300-byte JSON; load average {p['load_before']} -> "
             f"{p['load_after']}):",
             "",
-            "| producer, pinned to one core, idempotent, acks=all | msg/s | replay / it |",
+            "| producer, pinned to one core, idempotent, acks=all | msg/s | replay / this |",
             "|---|---:|---:|",
             f"| replay (select, plan, ledger, produce, acks recorded) | {_n(p['replay'])} | 1.00 |",
             f"| ... its send + ledger part alone | {_n(p['replay_send'])} | |",
