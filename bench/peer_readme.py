@@ -127,6 +127,13 @@ def lookup_table(lk: dict[str, Any]) -> list[str]:
         r = lk.get(key) or {}
         if "error" in r:
             out.append(f"| {name}: could not run: {r['error'][:200]} |||||")
+    out.append("")
+    for label, our_key, their_key in rows:
+        mine = (ours.get(our_key) or {}).get("p50_ms")
+        theirs = ((lk.get("jaeger-badger") or {}).get(their_key) or {}).get("p50_ms")
+        ratio = _ratio(mine, theirs)
+        text = f"{label}: p50 ours / Jaeger-Badger's query API (goal <= 2)"
+        out.append(_goal(ratio, ratio is not None and ratio <= 2, text))
     return out
 
 
@@ -183,6 +190,43 @@ def kafka_tables(kf: dict[str, Any]) -> list[str]:
     return out
 
 
+NOTES = """How to read these tables:
+
+- *Stored* is what each server says it stored: for handoff-console the spans in the store
+  (`Store.counts()`), for Jaeger its own `otelcol_exporter_sent_spans` counter (spans the
+  storage exporter wrote without error). `serve` answers OK once a request is queued for the
+  store (up to `--max-queued` records, 200,000 by default), so over a short window its
+  "answered OK" runs ahead of "stored" while that queue fills; the stored figure is the one
+  to compare.
+- *Per CPU-second* divides by the CPU the server process used (user + system, all threads) in
+  the window: when the Python load generator on the other core cannot keep a fast server busy
+  (CPU share well below 1.0, as with Jaeger-memory), this is the figure that says what one core
+  would do. On a machine this loaded, other jobs share the server's core too.
+- *Bytes per span on disk*: blocks allocated under the server's data directory (SQLite file,
+  WAL and shm; Badger's key and value directories) after a clean stop, over the spans stored in
+  the run.
+- Lookups: the library call is `console.journeys.journey()` over one read connection, in a
+  process pinned to core 0 (the core the store's server had); Jaeger's is its HTTP query API
+  from one reused client on core 1, the server on core 0. A `trace` process is a whole Python
+  interpreter start (imports included), a `curl` process is a C binary: the process rows
+  measure start-up more than lookup. handoff-console's store is read after `serve` stopped;
+  Jaeger answers while running (idle).
+- kcat runs as a whole process (start, metadata, reads); the tap and the bare loop are timed
+  from their first message. The broker (Java) is not pinned and shares both cores.
+"""
+
+
+def _sizes(run: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    return dict((part.get("ran") or {}).get("sizes") or run["sizes"])
+
+
+def _ran(part: dict[str, Any]) -> list[str]:
+    ran = part.get("ran")
+    if not ran:
+        return []
+    return [f"Ran {ran['at']}: `python bench/peers.py {' '.join(ran['argv'])}`.", ""]
+
+
 def render(run: dict[str, Any]) -> str:
     s = run["sizes"]
     lines = [SECTION, ""]
@@ -203,10 +247,12 @@ def render(run: dict[str, Any]) -> str:
         else:
             extra = f" {info['version']}" if info.get("version") else ""
             lines.append(f"- {name}: `{info['path']}`{extra}")
-    lines.append("")
+    lines += ["", NOTES]
     ing = run.get("ingest")
     if ing:
+        s = _sizes(run, ing)
         lines += [f"### OTLP ingest ({s['seconds']:.0f} s window after {s['warmup']:.0f} s)", ""]
+        lines += _ran(ing)
         if "error" in ing:
             lines.append(f"Failed: `{ing['error']}`")
         else:
@@ -214,16 +260,18 @@ def render(run: dict[str, Any]) -> str:
         lines.append("")
     lk = run.get("lookups")
     if lk:
+        s = _sizes(run, lk)
         lines += [
             f"### Lookups at {s['lookup_spans']:,} spans ({s['lookups']} ids per kind, "
             f"{s['processes']} processes)",
             "",
         ]
+        lines += _ran(lk)
         lines += lookup_table(lk) if "error" not in lk else [f"Failed: `{lk['error']}`"]
         lines.append("")
     kf = run.get("kafka")
     if kf:
-        lines += ["### Kafka", ""]
+        lines += ["### Kafka", "", *_ran(kf)]
         lines += kafka_tables(kf) if "error" not in kf else [f"Failed: `{kf['error']}`", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -208,6 +208,10 @@ class Jaeger(_Server):
             "JAEGER_METRICS_PORT": str(self.metrics_port),
             "JAEGER_DATA": str(self.data),
             "JAEGER_MAX_TRACES": str(max_traces),
+            # Jaeger's OTel SDK otherwise exports its own traces to 127.0.0.1:4317, which is
+            # nobody here: retries and error lines on the server's core, not part of the run
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_SDK_DISABLED": "true",
         }
         config = CONFIG / f"jaeger-{storage}.yaml"
         self._spawn([str(binary), "--config", str(config)], cpu, env)

@@ -18,8 +18,9 @@
    confluent-kafka loop; bulk replay against ``kcat -P``.
 
 ``--write-readme`` replaces the peers section of bench/README.md with the tables; every run also
-writes its figures to bench/results/peers.json. handoff-console is driven only through its CLI
-processes and library calls (``serve``, ``trace``, ``journey()``, ``Store.counts()``).
+writes its figures to bench/results/peers.json (``--render`` re-renders the section from it).
+handoff-console is driven only through its CLI processes and library calls (``serve``,
+``trace``, ``journey()``, ``Store.counts()``), so the script outlives changes to the storage.
 """
 
 from __future__ import annotations
@@ -132,7 +133,15 @@ def run_kafka(args: argparse.Namespace, peers: dict[str, Any]) -> dict[str, Any]
         state = Path(tempfile.mkdtemp(prefix="peers-broker-", dir=args.workdir))
         broker = [str(Path(sys.executable).parent / "handoff-console"), "broker"]
         where = ["--port", str(args.broker_port), "--state-dir", str(state)]
-        subprocess.run([*broker, "up", *where], check=True, stdout=subprocess.DEVNULL)
+        every_core = ",".join(str(c) for c in range(os.cpu_count() or 1))
+        up = subprocess.run(  # not pinned with this process: the broker serves both sides
+            ["taskset", "-c", every_core, *broker, "up", *where, "--timeout", "180"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if up.returncode:
+            raise RuntimeError(f"broker up failed: {(up.stderr or up.stdout).strip()[-1000:]}")
         bootstrap = f"127.0.0.1:{args.broker_port}"
     try:
         la = load()
@@ -151,6 +160,11 @@ def run_kafka(args: argparse.Namespace, peers: dict[str, Any]) -> dict[str, Any]
 
 
 PARTS = {"ingest": run_ingest, "lookups": run_lookups, "kafka": run_kafka}
+SIZES = ("seconds", "warmup", "inflight", "lookup_spans", "lookups", "processes", "messages")
+
+
+def _sizes(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in (*SIZES, "partitions", "replay_n")}
 
 
 def main() -> None:
@@ -171,7 +185,13 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where the stores go (default: $TMPDIR)")
     ap.add_argument("--no-jaeger", action="store_true", help="skip building and running Jaeger")
     ap.add_argument("--write-readme", action="store_true")
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite the README section from peers.json"
+    )
     args = ap.parse_args()
+    if args.render:
+        write_readme(json.loads(RESULTS.read_text()))
+        return
     q = args.quick
     args.seconds = args.seconds or (10.0 if q else 30.0)
     args.lookup_spans = args.lookup_spans or (100_000 if q else 1_000_000)
@@ -181,20 +201,7 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "argv": sys.argv[1:],
         "quick": q,
-        "sizes": {
-            k: getattr(args, k)
-            for k in (
-                "seconds",
-                "warmup",
-                "inflight",
-                "lookup_spans",
-                "lookups",
-                "processes",
-                "messages",
-                "partitions",
-                "replay_n",
-            )
-        },
+        "sizes": _sizes(args),
         "jaeger_version": JAEGER_VERSION,
         "cpus": os.cpu_count(),
         "load_start": load(),
@@ -202,10 +209,19 @@ def main() -> None:
     run["peers"] = build(args.no_jaeger)
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {1})  # as `taskset -c 1`: the servers get core 0
-    for part in args.only.split(","):
+    parts = args.only.split(",")
+    if set(parts) != set(PARTS) and RESULTS.exists():
+        # a partial run keeps the other parts of the last run, each with when it ran
+        run = {**json.loads(RESULTS.read_text()), "peers": run["peers"], "load_end": load()}
+    for part in parts:
         say(f"{part} (load average {load()}) ...")
         try:
             run[part] = PARTS[part](args, run["peers"])
+            run[part]["ran"] = {
+                "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "argv": sys.argv[1:],
+                "sizes": _sizes(args),
+            }
         except Exception as exc:
             traceback.print_exc()
             run[part] = {"error": f"{type(exc).__name__}: {exc}"}
