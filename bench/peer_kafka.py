@@ -44,6 +44,8 @@ def consume(bootstrap: str, kcat: Path | None, n: int, partitions: int, cpu: int
     from bench.tap_throughput import produce
 
     topic = f"bench.peers.{uuid.uuid4().hex[:8]}"
+    empty = f"{topic}.empty"  # created first, so its leaders are settled when kcat reads it
+    _create(bootstrap, empty, partitions)
     produced = produce(bootstrap, topic, n, partitions)
     out: dict[str, Any] = {"messages": n, "partitions": partitions, "producer_msg_per_s": produced}
     args = ("--topic", topic, "--n", str(n))
@@ -54,8 +56,6 @@ def consume(bootstrap: str, kcat: Path | None, n: int, partitions: int, cpu: int
         out["kcat"] = n / _timed(["taskset", "-c", str(cpu), *read, "-t", topic])
         # kcat's wall time includes its start and metadata round trips; the same on an empty
         # topic of as many partitions is that fixed cost, shown apart
-        empty = f"{topic}.empty"
-        _create(bootstrap, empty, partitions)
         out["kcat_empty_s"] = _timed(["taskset", "-c", str(cpu), *read, "-t", empty])
         lines = subprocess.run([*read, "-t", topic, "-f", "x\n"], capture_output=True, check=True)
         read_back = lines.stdout.count(b"\n")

@@ -201,7 +201,10 @@ NOTES = """How to read these tables:
 - *Per CPU-second* divides by the CPU the server process used (user + system, all threads) in
   the window: when the Python load generator on the other core cannot keep a fast server busy
   (CPU share well below 1.0, as with Jaeger-memory), this is the figure that says what one core
-  would do. On a machine this loaded, other jobs share the server's core too.
+  would do. On a machine this loaded, other jobs share the server's core too, and the kernel
+  shares a core per runnable thread: Jaeger (Go, one P on its one core) then gets a smaller
+  share of core 0 than `serve` with its gRPC, writer and Python threads, so at a high load
+  average the wall-clock columns favour `serve` and only the per-CPU-second ones compare.
 - *Bytes per span on disk*: blocks allocated under the server's data directory (SQLite file,
   WAL and shm; Badger's key and value directories) after a clean stop, over the spans stored in
   the run.
