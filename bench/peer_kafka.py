@@ -44,8 +44,6 @@ def consume(bootstrap: str, kcat: Path | None, n: int, partitions: int, cpu: int
     from bench.tap_throughput import produce
 
     topic = f"bench.peers.{uuid.uuid4().hex[:8]}"
-    empty = f"{topic}.empty"  # created first, so its leaders are settled when kcat reads it
-    _create(bootstrap, empty, partitions)
     produced = produce(bootstrap, topic, n, partitions)
     out: dict[str, Any] = {"messages": n, "partitions": partitions, "producer_msg_per_s": produced}
     args = ("--topic", topic, "--n", str(n))
@@ -54,9 +52,6 @@ def consume(bootstrap: str, kcat: Path | None, n: int, partitions: int, cpu: int
     if kcat is not None:
         read = [str(kcat), "-C", "-b", bootstrap, "-o", "beginning", "-e", "-q"]
         out["kcat"] = n / _timed(["taskset", "-c", str(cpu), *read, "-t", topic])
-        # kcat's wall time includes its start and metadata round trips; the same on an empty
-        # topic of as many partitions is that fixed cost, shown apart
-        out["kcat_empty_s"] = _timed(["taskset", "-c", str(cpu), *read, "-t", empty])
         lines = subprocess.run([*read, "-t", topic, "-f", "x\n"], capture_output=True, check=True)
         read_back = lines.stdout.count(b"\n")
         if read_back != n:
@@ -69,15 +64,6 @@ def _timed(cmd: list[str], stdin: Path | None = None) -> float:
         t = time.perf_counter()
         subprocess.run(cmd, stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
         return time.perf_counter() - t
-
-
-def _create(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[
-        topic
-    ].result(30)
 
 
 def produce_side(bootstrap: str, kcat: Path | None, n: int, cpu: int) -> dict[str, Any]:
