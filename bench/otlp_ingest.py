@@ -195,6 +195,9 @@ class Load:
         self._stop.set()
         self.wait()
 
+    def running(self) -> bool:
+        return any(w.is_alive() for w in self._workers)
+
     def wait(self, timeout: float = 30) -> None:
         for w in self._workers:
             w.join(timeout)

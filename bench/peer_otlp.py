@@ -99,7 +99,7 @@ def fill(
     )
     t0 = time.monotonic()
     load.start()
-    while any(w.is_alive() for w in load._workers):
+    while load.running():
         load.wait(5)
     if load.errors:
         raise RuntimeError(f"{server.name}: {load.errors} requests failed while filling")

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -98,19 +99,15 @@ def find_kcat() -> Path | str:
         return Path(found)
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         return "kcat is not installed and apt-get is not usable here (not root or not Debian)"
-    for step in (["apt-get", "install", "-y", "-q", "kcat"], ["apt-get", "update", "-q"]):
+    install = ["apt-get", "install", "-y", "-q", "kcat"]
+    last = ""
+    for step in (install, ["apt-get", "update", "-q"], install):
         done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if shutil.which("kcat"):
-            return Path(str(shutil.which("kcat")))
-    again = subprocess.run(
-        ["apt-get", "install", "-y", "-q", "kcat"], capture_output=True, text=True
-    )
-    found = shutil.which("kcat")
-    return (
-        Path(found)
-        if found
-        else f"apt-get install kcat failed: {_tail(again.stderr or done.stderr)}"
-    )
+        last = done.stderr or done.stdout
+        found = shutil.which("kcat")
+        if found:
+            return Path(found)
+    return f"apt-get install kcat failed: {_tail(last)}"
 
 
 class _Server:
@@ -136,12 +133,12 @@ class _Server:
         self.rss_max_mb = max(self.rss_max_mb, rss)
         return rss
 
-    def _wait_ready(self, ready: object, timeout: float = 120) -> None:
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {_tail(self.log.read_text())}")
-            if ready():  # type: ignore[operator]
+            if ready():
                 return
             time.sleep(0.2)
         raise RuntimeError(
