@@ -43,7 +43,8 @@ def settle(server: Server, timeout: float = 60) -> int:
 
 def ingest(server: Server, seconds: float, warmup: float, inflight: int) -> dict[str, Any]:
     """Closed-loop gRPC load for ``warmup + seconds``; rates over the window, disk at the end."""
-    load = Load("grpc", server.grpc_port, inflight, factory_kw={"start_ns": time.time_ns()})
+    factory_kw = {"start_ns": time.time_ns(), "correlations": True, "varied": True}
+    load = Load("grpc", server.grpc_port, inflight, factory_kw=factory_kw)
     load.start()
     try:
         time.sleep(warmup)
@@ -87,7 +88,7 @@ def fill(
     it took until the last span was stored.
     """
     requests = spans // SPANS_PER_REQUEST
-    factory_kw = {"start_ns": time.time_ns(), "correlations": True}
+    factory_kw = {"start_ns": time.time_ns(), "correlations": True, "varied": True}
     every = max(1, requests // keep)
     load = Load(
         "grpc",
