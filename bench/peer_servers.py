@@ -57,7 +57,9 @@ def disk_bytes(path: Path) -> int:
 
 
 def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    """The last lines of a tool's error output, addresses left out (they end up in a README)."""
+    text = re.sub(r"[a-z]+://[^\s/]+", "<registry>", text)
+    return " / ".join(ln.strip() for ln in text.strip().splitlines()[-lines:])
 
 
 def build_jaeger() -> Path | str:
@@ -87,7 +89,7 @@ def build_jaeger() -> Path | str:
         print(f"  $ {' '.join(step[1:3])} ...", file=sys.stderr, flush=True)
         done = subprocess.run(step, cwd=mod, capture_output=True, text=True, check=False)
         if done.returncode:
-            return f"`go {' '.join(step[1:])}` failed: {_tail(done.stderr)}"
+            return f"'go {' '.join(step[1:])}' failed: {_tail(done.stderr)}"
     os.replace(str(binary) + ".tmp", binary)
     return binary
 
