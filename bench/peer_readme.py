@@ -181,7 +181,14 @@ def kafka_tables(kf: dict[str, Any]) -> list[str]:
     return out
 
 
-NOTES = """How to read these tables:
+NOTES = """The first run builds Jaeger v2 with `go` (about 4 minutes on two idle cores, 13 minutes
+here at a load average of 5-15) into ~/.cache/handoff-console/peers; later runs reuse it.
+`--quick` runs a 10 s ingest window, lookups at 100,000 spans, 200,000 tap messages and 5,000
+replays. The spans are `bench/spans.RequestFactory(correlations=True, varied=True)`: 100 per
+request in 10 traces, 15 attributes, each trace its own correlation id, span ids, keys and
+times drawn at random for 64 templates used in turn.
+
+How to read these tables:
 
 - *Stored* is what each server says it stored: for handoff-console the spans in the store
   (`Store.counts()`), for Jaeger its own `otelcol_exporter_sent_spans` counter (spans the
