@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tui_app.app import HandoffApp
 from tui_app.source import DataSource, Runtime
@@ -28,6 +29,9 @@ def make_app(
     refresh_s: float = 1.0,
     bootstrap: str | None = None,
     contracts_dir: str | os.PathLike[str] | None = None,
+    kafka: dict[str, Any] | None = None,
+    schema_registry: str | None = None,
+    schema_registry_config: str | os.PathLike[str] | None = None,
 ) -> HandoffApp:
     """Build the app over the store at ``db_path``.
 
@@ -35,7 +39,9 @@ def make_app(
     ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
     health line shows; the caller starts and stops it.
     ``now``: a fixed time in ns (or a clock) so tests and snapshots are deterministic.
-    ``bootstrap``: Kafka for DLQ replay; ``contracts_dir``: JSON Schemas for DLQ validation.
+    ``bootstrap``: Kafka for DLQ replay (``kafka``: the whole librdkafka configuration, SASL/SSL
+    included, when the command line gave one); ``contracts_dir``: JSON Schemas for DLQ validation;
+    ``schema_registry`` (and its client ``schema_registry_config``): decodes wire-format payloads.
     """
     clock = (lambda: now) if isinstance(now, int) else now
     source = DataSource(
@@ -44,5 +50,8 @@ def make_app(
         runtime=runtime,
         bootstrap=bootstrap,
         contracts_dir=Path(contracts_dir) if contracts_dir else None,
+        kafka=kafka,
+        schema_registry=schema_registry,
+        schema_registry_config=Path(schema_registry_config) if schema_registry_config else None,
     )
     return HandoffApp(source, attach=attach, refresh_s=refresh_s)

@@ -7,7 +7,7 @@ Builds (or reuses) a store of ``--spans`` spans and ``--hops`` hops written thro
   ids (one reused read connection, as the TUI holds one);
 * the CLI's wall time for ``handoff-console trace --correlation-id ID`` (a fresh process);
 * the wall time of ``handoff-console journeys --status stalled --since 15m``;
-* the store's bytes per span (whole file / spans, and the spans table with its indices / spans).
+* the store's bytes per span (whole file / spans) and per record (blocks and key segments).
 
 Every journey is CanvasFlow's order path over five traces joined by span links and Kafka
 headers: storefront (SERVER ``POST /orders`` + PRODUCER) -> orders.placed -> fulfilment
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -220,6 +221,7 @@ def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str,
         writer.flush(timeout=600)
         if writer.last_error:
             raise SystemExit(f"writer error: {writer.last_error}")
+    _save_meta(db, n, gen.offsets)
     return {
         "journeys": n,
         "spans": span_count,
@@ -228,20 +230,28 @@ def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str,
     }
 
 
+def _meta_path(db: Path) -> Path:
+    return db.with_name(db.name + ".bench.json")
+
+
+def _save_meta(db: Path, journeys: int, offsets: dict[str, int]) -> None:
+    """How many journeys the store holds and the next offset per topic, beside the store: the
+    store keeps no list of ids to ask for (and a benchmark should not scan it for one)."""
+    _meta_path(db).write_text(json.dumps({"journeys": journeys, "offsets": offsets}))
+
+
+def _load_meta(db: Path) -> dict[str, Any]:
+    return dict(json.loads(_meta_path(db).read_text()))
+
+
 def top_up(db: Path, minutes: float, hours: float, seed: int) -> int:
     """Write the last ``minutes`` of traffic at today's clock, at the store's own density, so that
     ``--since 15m`` sees what a live store would (the build may have taken longer than that)."""
     store = Store.open(db, create=False)
-    conn = store.connect(readonly=True)
-    top = conn.execute(
-        "SELECT max(correlation_id) FROM spans WHERE correlation_id IS NOT NULL"
-    ).fetchone()[0]
-    first = int(top[4:]) + 1
+    meta = _load_meta(db)
+    first = int(meta["journeys"])
     gen = Gen(seed + first)  # fresh ids: a second top-up must not repeat the first one's
-    for topic in [c[2] for c in CHAIN] + ["shipments.requested-dlt", "inventory.snapshots"]:
-        (last,) = conn.execute("SELECT max(offset) FROM hops WHERE topic = ?", (topic,)).fetchone()
-        gen.offsets[topic] = 0 if last is None else last + 1
-    conn.close()
+    gen.offsets.update(meta["offsets"])
     per_s = first / (hours * 3600)
     count = int(per_s * minutes * 60)
     now = time.time_ns()
@@ -258,6 +268,7 @@ def top_up(db: Path, minutes: float, hours: float, seed: int) -> int:
         if batch:
             _submit(writer, batch)
         writer.flush(timeout=600)
+    _save_meta(db, first + count, gen.offsets)
     return count
 
 
@@ -269,10 +280,7 @@ def pct(values: list[float], p: float) -> float:
 def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     store = Store.open(db, create=False)
     conn = store.connect(readonly=True)
-    top = conn.execute(
-        "SELECT max(correlation_id) FROM spans WHERE correlation_id IS NOT NULL"
-    ).fetchone()[0]
-    total_j = int(top[4:]) + 1
+    total_j = int(_load_meta(db)["journeys"])
     rng = random.Random(seed + 1)
     ids = [f"ord-{rng.randrange(total_j):09d}" for _ in range(lookups)]
     now = time.time_ns()
@@ -308,7 +316,8 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import console.cli"], cwd=ROOT, check=True)
     startup_ms = (time.perf_counter() - t) * 1000
-    spans = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+    counts = store.counts()
+    spans = int(counts["spans"])  # type: ignore[call-overload]
     file_bytes = db.stat().st_size + (
         db.with_name(db.name + "-wal").stat().st_size
         if db.with_name(db.name + "-wal").exists()
@@ -317,8 +326,8 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     span_bytes = None
     with contextlib.suppress(sqlite3.Error):  # dbstat may not be compiled in
         span_bytes = conn.execute(
-            "SELECT sum(pgsize) FROM dbstat WHERE name IN ('spans', 'spans_trace_span', "
-            "'spans_correlation', 'spans_start', 'spans_destination_group')"
+            "SELECT sum(pgsize) FROM dbstat WHERE name IN ('blocks', 'blocks_kind')"
+            " OR name LIKE 'keys_%'"
         ).fetchone()[0]
     return {
         "journey_p50_ms": round(statistics.median(times), 2),
@@ -335,10 +344,10 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
         "journeys_stalled_15m_ms_median": round(statistics.median(stalled_runs)),
         "journeys_stalled_15m_found": len(json.loads(stalled_out)),
         "spans": spans,
-        "hops": conn.execute("SELECT count(*) FROM hops").fetchone()[0],
+        "hops": counts["hops"],
         "file_bytes": file_bytes,
         "file_bytes_per_span": round(file_bytes / spans, 1),
-        "spans_table_and_indices_bytes_per_span": round(span_bytes / spans, 1)
+        "blocks_and_keys_bytes_per_record": round(span_bytes / (spans + int(counts["hops"])), 1)  # type: ignore[call-overload]
         if span_bytes
         else None,
     }

@@ -14,10 +14,10 @@ Phases, each against a fresh collector and database:
   grpc/overload            open loop at twice the grpc/store rate: RSS of the collector over
                            time and how many requests were answered UNAVAILABLE (backpressure)
   sqlite/floor             on the collector's core, no network: the same requests decoded
-                           in-process, then their rows inserted ready-made into a fresh store
-                           (``bench/sqlite_floor.py``), with every index and with no secondary
-                           index; ``serial_limit`` is the best a one-core collector could commit
-                           given the measured gRPC decode-only rate and that insert rate
+                           in-process, then written straight into a fresh store by the store's
+                           own ``write_batch`` (blocks, keys, summaries, commit), and encoded into
+                           blocks only; ``serial_limit`` is the best a one-core collector could
+                           commit given the measured gRPC decode-only rate and that write rate
 
 ``collector_cpu_share`` is the CPU the collector actually got (1.0 = its whole core) and
 ``spans_per_cpu_s`` the spans handled per CPU-second it used: on a shared machine the second
@@ -72,11 +72,12 @@ def run_collector(sink_kind: str, db: str, cpu: int) -> None:
 
 
 def run_floor(cpu: int, spans: int) -> None:
-    """Print, as JSON, what decoding and a bare SQLite insert cost on this core."""
-    from bench.sqlite_floor import raw_insert
+    """Print, as JSON, what decoding and the store's own write path cost on this core: the same
+    requests decoded in-process, then written straight into a fresh store by ``write_batch``
+    (blocks, keys, summaries, commit; no queue, no network), and encoded into blocks only."""
     from collectors.otlp.fast import FastTraceDecoder
-    from console import rows
     from console.daemon import tune_gc
+    from console.store import Store, blocks, ingest
 
     os.sched_setaffinity(0, {cpu})
     tune_gc()
@@ -86,14 +87,24 @@ def run_floor(cpu: int, spans: int) -> None:
     c0 = time.process_time()
     decoded = [span for body in bodies for span in decoder.decode(body)[0]]
     decode_cpu = time.process_time() - c0
-    prepared = [rows._span_row(span, None) for span in decoded]
-    every = raw_insert(rows._SPAN_SQL, prepared)
-    bare = raw_insert(rows._SPAN_SQL, prepared, secondary_indexes=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "floor.db")
+        conn = store.connect()
+        state = ingest.IngestState()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, len(decoded), 800):  # what 8 in-flight 100-span requests commit
+            ingest.write_batch(conn, decoded[i : i + 800], state)
+        wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        conn.close()
+    c0 = time.process_time()
+    for i in range(0, len(decoded), blocks.MAX_RECORDS):
+        blocks.encode_spans(decoded[i : i + blocks.MAX_RECORDS])
+    encode_cpu = time.process_time() - c0
     out = {
         "decode_spans_per_cpu_s": round(len(decoded) / decode_cpu),
-        "insert_spans_per_s": round(every["rows_per_s"]),
-        "insert_spans_per_cpu_s": round(every["rows_per_cpu_s"]),
-        "insert_no_secondary_index_spans_per_s": round(bare["rows_per_s"]),
+        "insert_spans_per_s": round(len(decoded) / wall),
+        "insert_spans_per_cpu_s": round(len(decoded) / cpu_s),
+        "encode_only_spans_per_cpu_s": round(len(decoded) / encode_cpu),
     }
     print(json.dumps(out), flush=True)
 
@@ -138,7 +149,8 @@ class Collector:
     def committed_rows(self) -> int:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
-            return int(conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0])
+            row = conn.execute("SELECT coalesce(sum(n), 0) FROM blocks WHERE kind = 1").fetchone()
+            return int(row[0])
         finally:
             conn.close()
 

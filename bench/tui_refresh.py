@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from console import rows  # noqa: E402
 from console.errors import Overloaded  # noqa: E402
 from console.model import Hop, Span  # noqa: E402
 from console.store import Store  # noqa: E402
+from console.store.ingest import write_batch  # noqa: E402
 
 S = 1_000_000_000
 SERVICES = [f"svc-{i:02d}" for i in range(20)]
@@ -95,7 +95,7 @@ def build(db: Path, n: int) -> None:
         m = min(batch, n - k)
         span_t0 = t0 + (t1 - t0) * k // n
         span_t1 = t0 + (t1 - t0) * (k + m) // n
-        rows.write_batch(
+        write_batch(
             conn, [*make_spans(k, m, span_t0, span_t1, 0), *make_hops(k, m, span_t0, span_t1)]
         )
     conn.close()
@@ -264,8 +264,7 @@ def main() -> None:
             child.join(10)
         if worker is not None:
             worker.join(30)
-    with Store.open(db).connect() as conn:
-        total = conn.execute("SELECT max(id) FROM spans").fetchone()[0]
+    total = int(Store.open(db).counts()["spans"])  # type: ignore[call-overload]
     added = total - n
     print(
         f"store: {n:,} spans built, {total:,} after ingest ({args.ingest} asked {args.rate}/s,"

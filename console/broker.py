@@ -1,9 +1,14 @@
 """The Kafka harness: a real single-node Apache Kafka in KRaft mode, from the official jars.
 
-The jars (``org.apache.kafka:kafka_2.13`` at ``KAFKA_VERSION`` and its runtime dependencies) are
-fetched once from Maven Central with ``mvn dependency:copy-dependencies`` into a cache directory.
-The broker runs as a combined broker+controller with the machine's Java, its data, logs and pid
-file under a state directory, listening on 127.0.0.1 only.
+The jars (``org.apache.kafka:kafka_2.13`` at the chosen version, its runtime dependencies and a
+logging binding) are fetched once per version from Maven Central with ``mvn
+dependency:copy-dependencies`` into ``<cache>/<version>/libs``. The version is ``KAFKA_VERSION``
+(the default, a 4.x release) unless ``--kafka-version`` / ``HANDOFF_KAFKA_VERSION`` names another;
+``console.kafka_release`` holds what differs between 3.9 and 4.x. The broker runs as a combined
+broker+controller with the machine's Java, its data, logs and pid file under a state directory,
+listening on 127.0.0.1 only. The state directory records which release formatted its data, and a
+broker of another release refuses to start on it (4.x cannot be downgraded, and its quorum is
+configured differently).
 """
 
 from __future__ import annotations
@@ -22,44 +27,20 @@ from pathlib import Path
 
 from console.config import jar_cache_dir
 from console.errors import BrokerError
+from console.kafka_release import (
+    DEFAULT_KAFKA_VERSION,
+    KafkaRelease,
+    default_kafka_version,
+    release,
+)
 
-__all__ = ["KAFKA_VERSION", "Broker", "ensure_jars"]
+__all__ = ["KAFKA_VERSION", "Broker", "default_kafka_version", "ensure_jars"]
 
-KAFKA_VERSION = "3.9.1"
-SCALA_VERSION = "2.13"
-SLF4J_VERSION = "1.7.36"
+KAFKA_VERSION = DEFAULT_KAFKA_VERSION  # the default; kept under its old name for importers
 
 _NO_CLUSTER_HINT = (
     "or point every command at an existing cluster with --bootstrap (env HANDOFF_KAFKA_BOOTSTRAP)"
 )
-
-_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>handoff-console</groupId>
-  <artifactId>kafka-harness</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_{SCALA_VERSION}</artifactId>
-      <version>{KAFKA_VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.slf4j</groupId>
-      <artifactId>slf4j-reload4j</artifactId>
-      <version>{SLF4J_VERSION}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
-
-_LOG4J = """log4j.rootLogger=WARN, stdout
-log4j.logger.kafka.server.KafkaRaftServer=INFO
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-"""
 
 
 def _require(tool: str, what: str) -> str:
@@ -71,28 +52,40 @@ def _require(tool: str, what: str) -> str:
     return path
 
 
-def ensure_jars(cache_dir: Path | None = None, *, quiet: bool = False) -> Path:
-    """The directory holding Kafka's jars, fetching them from Maven Central the first time."""
-    base = (cache_dir or jar_cache_dir()) / KAFKA_VERSION
+def ensure_jars(
+    cache_dir: Path | None = None, *, quiet: bool = False, version: str | None = None
+) -> Path:
+    """The directory holding one Kafka release's jars, fetching them from Maven Central once.
+
+    Each version has its own directory (``<cache>/<version>/libs``); a directory fetched for a
+    different dependency list (an older harness's POM) is fetched again.
+    """
+    rel = release(version or default_kafka_version())
+    pom = rel.pom()
+    base = (cache_dir or jar_cache_dir()) / rel.version
     libs = base / "libs"
     marker = base / "complete"
-    if marker.exists():
+    pom_file = base / "pom.xml"
+    if marker.exists() and pom_file.exists() and pom_file.read_text() == pom:
         return libs
     mvn = _require("mvn", "Maven (apt-get install maven)")
     base.mkdir(parents=True, exist_ok=True)
-    (base / "pom.xml").write_text(_POM)
+    marker.unlink(missing_ok=True)
+    pom_file.write_text(pom)
     tmp = base / "libs.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     cmd = [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"]
     if not quiet:
-        print(f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central ...", file=sys.stderr)
+        print(f"fetching Apache Kafka {rel.version} jars from Maven Central ...", file=sys.stderr)
     proc = subprocess.run(cmd, cwd=base, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-        raise BrokerError(f"mvn could not fetch the Kafka jars (exit {proc.returncode}):\n{tail}")
+        raise BrokerError(
+            f"mvn could not fetch the Kafka {rel.version} jars (exit {proc.returncode}):\n{tail}"
+        )
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
-    marker.write_text(KAFKA_VERSION)
+    marker.write_text(rel.version)
     return libs
 
 
@@ -125,7 +118,9 @@ class Broker:
         controller_port: int | None = None,
         host: str = "127.0.0.1",
         cache_dir: Path | None = None,
+        version: str | None = None,
     ) -> None:
+        self.release: KafkaRelease = release(version or default_kafka_version())
         self.state_dir = Path(state_dir)
         self.host = host
         self.port = port
@@ -148,6 +143,27 @@ class Broker:
     def data_dir(self) -> Path:
         return self.state_dir / "data"
 
+    @property
+    def version(self) -> str:
+        """The Kafka release this harness runs (``--kafka-version``, ``HANDOFF_KAFKA_VERSION``)."""
+        return self.release.version
+
+    @property
+    def _version_file(self) -> Path:
+        return self.state_dir / "kafka.version"
+
+    def data_version(self) -> str | None:
+        """The release that formatted the data under the state directory, None when unformatted.
+
+        Data from before the harness recorded it was written by 3.9.1, the only release it ran.
+        """
+        if not (self.data_dir / "meta.properties").exists():
+            return None
+        try:
+            return self._version_file.read_text().strip() or "3.9.1"
+        except OSError:
+            return "3.9.1"
+
     def _pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
@@ -166,20 +182,23 @@ class Broker:
     def status(self) -> BrokerStatus:
         pid = self._pid()
         running = pid is not None and _answers_metadata(self.bootstrap, timeout=3.0)
-        return BrokerStatus(running, self.bootstrap, pid, str(self.state_dir))
+        version = self.data_version() or self.version
+        return BrokerStatus(running, self.bootstrap, pid, str(self.state_dir), version)
 
     def _write_config(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         props = self.state_dir / "server.properties"
+        rel = self.release
         props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
-                    f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
+                    *rel.quorum_config(self.host, self.controller_port),
                     f"listeners=PLAINTEXT://{self.host}:{self.port},"
                     f"CONTROLLER://{self.host}:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    "advertised.listeners="
+                    + rel.advertised_listeners(self.host, self.port, self.controller_port),
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     "inter.broker.listener.name=PLAINTEXT",
@@ -192,21 +211,30 @@ class Broker:
                     "transaction.state.log.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "log.retention.hours=24",
+                    *rel.extra_config(),
                     "",
                 ]
             )
         )
-        (self.state_dir / "log4j.properties").write_text(_LOG4J)
+        (self.state_dir / rel.log_config_name).write_text(rel.log_config)
         return props
 
     def _java(self, libs: Path, *args: str) -> list[str]:
         java = _require("java", "a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
-        log4j = f"-Dlog4j.configuration=file:{self.state_dir / 'log4j.properties'}"
-        return [java, "-Xms256m", "-Xmx1g", log4j, "-cp", f"{libs}/*", *args]
+        logging = self.release.log_jvm_flag(str(self.state_dir / self.release.log_config_name))
+        return [java, "-Xms256m", "-Xmx1g", logging, "-cp", f"{libs}/*", *args]
 
     def up(self, timeout: float = 90.0) -> BrokerStatus:
         """Start the broker (idempotent) and return once it answers a metadata request."""
         current = self.status()
+        data_version = self.data_version()
+        if data_version is not None and data_version != self.version:
+            what = "runs from" if current.running else "formatted"
+            raise BrokerError(
+                f"a Kafka {data_version} broker {what} {self.state_dir}; start it with "
+                f"--kafka-version {data_version}, or stop it and pick another --state-dir "
+                f"(or remove that directory) for Kafka {self.version}"
+            )
         if current.running:
             return current
         if current.pid is not None:
@@ -220,19 +248,18 @@ class Broker:
                 f"{self.bootstrap} is already taken by another process; pick --port, "
                 f"{_NO_CLUSTER_HINT}"
             )
-        libs = ensure_jars(self.cache_dir)
+        libs = ensure_jars(self.cache_dir, version=self.version)
         props = self._write_config()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = _cluster_id()
             fmt = subprocess.run(
-                self._java(
-                    libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)
-                ),
+                self._java(libs, *self.release.format_args(cluster_id, str(props))),
                 capture_output=True,
                 text=True,
             )
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+            self._version_file.write_text(self.version)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         try:
             proc = subprocess.Popen(

@@ -5,8 +5,9 @@ Where a topic's schema comes from:
 * ``DirectoryContracts(path)``: ``<topic>.schema.json`` files in one directory (the demo ships
   ``demo_pipeline/contracts/``; ``default_contracts_dir()`` finds it through the installed package);
 * ``RegistryContracts(url)``: a Confluent Schema Registry, the subject ``<topic>-value``, version
-  ``latest``, read through httpx (``GET /subjects/<subject>/versions/latest``); only
-  ``schemaType: JSON`` subjects can be checked.
+  ``latest``, read through httpx (``GET /subjects/<subject>/versions/latest``). A JSON Schema
+  subject is a contract here; an Avro or Protobuf subject is no JSON contract (its payloads are
+  checked by decoding and encoding them with their schema: ``console/dlq_codecs.py``).
 
 ``check(source, topic, payload)`` returns a ``Verdict``; each ``Violation`` carries the JSON path
 of the offending value and its line in ``pretty_json(payload)``, so a screen can mark the line.
@@ -170,12 +171,18 @@ class RegistryContracts:
     ) -> None:
         import httpx
 
-        self.url = url.rstrip("/")
-        self._client = client or httpx.Client(timeout=timeout)
+        from console.dlq_codecs import display_url
+
+        self.url = display_url(url)  # what is printed: never credentials
+        parts = httpx.URL(url)
+        auth = (parts.username, parts.password) if parts.username else None
+        self._base = str(parts.copy_with(username=None, password=None)).rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout, auth=auth)
         self._cache: dict[str, dict[str, Any] | None] = {}
+        self._notes: dict[str, str] = {}
 
     def describe(self, topic: str) -> str:
-        return f"{self.url} subject {topic}-value"
+        return self._notes.get(topic) or f"{self.url} subject {topic}-value"
 
     def close(self) -> None:
         self._client.close()
@@ -186,7 +193,7 @@ class RegistryContracts:
         import httpx
 
         subject = f"{topic}-value"
-        endpoint = f"{self.url}/subjects/{subject}/versions/latest"
+        endpoint = f"{self._base}/subjects/{subject}/versions/latest"
         try:
             resp = self._client.get(
                 endpoint, headers={"Accept": "application/vnd.schemaregistry.v1+json"}
@@ -204,11 +211,11 @@ class RegistryContracts:
                 f"{resp.text[:200]}"
             )
         else:
-            schema = self._parse(resp, subject)
+            schema = self._parse(resp, subject, topic)
         self._cache[topic] = schema
         return schema
 
-    def _parse(self, resp: httpx.Response, subject: str) -> dict[str, Any]:
+    def _parse(self, resp: httpx.Response, subject: str, topic: str) -> dict[str, Any] | None:
         try:
             body = resp.json()
             kind = body.get("schemaType", "AVRO")  # the registry omits it for Avro
@@ -218,9 +225,11 @@ class RegistryContracts:
                 f"schema registry at {self.url} sent an unexpected answer for {subject}"
             ) from exc
         if kind != "JSON":
-            raise ContractError(
-                f"subject {subject} holds a {kind} schema; only JSON schemas can be checked"
+            self._notes[topic] = (
+                f"{self.url} subject {subject} holds a {kind} schema: its payloads are checked "
+                "by decoding and encoding them with it"
             )
+            return None
         try:
             loaded = json.loads(text)
         except (TypeError, json.JSONDecodeError) as exc:

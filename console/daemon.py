@@ -13,7 +13,8 @@ tap joins the same way::
 
 ``stop`` stops the components first (each finishes what it already took in and hands it to the
 sink), then closes the writer, which commits everything queued. ``health()`` gives the writer's
-counts and each component's own health dict, with the last error of each.
+counts (``committed`` counts only committed records; ``failing`` and ``error`` say whether and why
+the store cannot commit now) and each component's own health dict, with the last error of each.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
+from console.config import DEFAULT_BOOTSTRAP
 from console.store import Store, StoreWriter
 
 __all__ = [
     "Component",
     "Daemon",
+    "OtlpKafkaSettings",
     "OtlpSettings",
     "TapSettings",
     "build_daemon",
@@ -100,7 +103,8 @@ class Daemon:
 
     @property
     def sink(self) -> StoreWriter:
-        """What components submit records to (``submit`` raises ``Overloaded`` when full)."""
+        """What components submit records to (``submit`` returns a ``Ticket``; it raises
+        ``Overloaded`` when full, ``StoreUnavailable`` while the store is failing)."""
         return self.writer
 
     def add(self, component: Component) -> Component:
@@ -183,6 +187,11 @@ class Daemon:
                 "batches": w.batches,
                 "last_commit_ns": w.last_commit_ns,
                 "last_error": w.last_error,
+                "failing": w.failing,
+                "error": w.error,
+                "failed_commits": w.failed_commits,
+                "not_stored": w.not_stored,
+                "dropped": w.dropped,
             },
             "components": components,
         }
@@ -222,11 +231,22 @@ class TapSettings:
     from_beginning: bool = False
 
 
+@dataclass(frozen=True)
+class OtlpKafkaSettings:
+    """The OTLP topics (``SIGNAL=TOPIC`` or names that say their signal) and the Kafka settings
+    (``console.kafka_config.kafka_config()``, the same the tap gets)."""
+
+    topics: str = "otlp_spans,otlp_metrics,otlp_logs"
+    kafka: dict[str, str] = field(default_factory=dict)
+    group_id: str | None = None
+
+
 def build_daemon(
     store: Store,
     *,
     otlp: OtlpSettings | None,
     tap: TapSettings | None,
+    otlp_kafka: OtlpKafkaSettings | None = None,
     **daemon_options: Any,
 ) -> Daemon:
     """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
@@ -256,10 +276,24 @@ def build_daemon(
         daemon.add(
             KafkaTap(
                 daemon.sink,
-                bootstrap=tap.kafka.get("bootstrap.servers", "127.0.0.1:9092"),
+                bootstrap=tap.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
                 topics=tap.topics,
                 group_id=tap.group_id or DEFAULT_GROUP,
                 from_beginning=tap.from_beginning,
+                extra_config=extra,
+            )
+        )
+    if otlp_kafka is not None:
+        from collectors.otlp.kafka_consumer import DEFAULT_OTLP_GROUP, OtlpKafkaConsumer
+
+        extra = {k: v for k, v in otlp_kafka.kafka.items() if k != "bootstrap.servers"}
+        daemon.add(
+            OtlpKafkaConsumer(
+                daemon.sink,
+                bootstrap=otlp_kafka.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
+                topics=otlp_kafka.topics,
+                group_id=otlp_kafka.group_id or DEFAULT_OTLP_GROUP,
+                correlation_keys=otlp.correlation_keys if otlp is not None else None,
                 extra_config=extra,
             )
         )

@@ -41,12 +41,14 @@ __all__ = [
     "audit_log",
     "contract_topic",
     "current_payload",
+    "current_version",
     "dead_letters_from_cursor",
     "depth_summary",
     "discard",
     "fixes_for",
     "format_coordinates",
     "get_dead_letter",
+    "headers_with_schema",
     "list_dead_letters",
     "os_user",
     "parse_coordinates",
@@ -171,6 +173,7 @@ class ListItem(NamedTuple):
     status: str
     payload_size: int
     convention: str
+    cluster_id: str | None = None
 
     @property
     def coordinates(self) -> str:
@@ -190,7 +193,7 @@ class ListItem(NamedTuple):
 _LIST_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, original_topic, original_partition, "
     "original_offset, exception_class, exception_message, correlation_id, status, payload_size, "
-    "convention"
+    "convention, cluster_id"
 )
 
 
@@ -245,16 +248,27 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
 
 
 def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> DeadLetter:
-    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there."""
+    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there.
+
+    Two clusters tapped into one store may both have a dead letter at the same coordinates (the
+    store keeps both); naming such coordinates is refused rather than picking one.
+    """
     c = parse_coordinates(coords) if isinstance(coords, str) else coords
     cur = conn.execute(
-        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?", c
+        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ? LIMIT 2",
+        c,
     )
     cur.row_factory = sqlite3.Row
-    row = cur.fetchone()
-    if row is None:
+    found = cur.fetchall()
+    if not found:
         raise DeadLetterNotFound(f"no dead letter at {format_coordinates(c)} in the store")
-    return rows.dead_letter_from_row(row)
+    if len(found) > 1:
+        clusters = ", ".join(str(r["cluster_id"]) for r in found)
+        raise InputError(
+            f"{format_coordinates(c)} names dead letters from more than one cluster ({clusters}) "
+            "in this store; use a store per cluster for these"
+        )
+    return rows.dead_letter_from_row(found[0])
 
 
 def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLetter]:
@@ -286,9 +300,9 @@ def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
 def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
     """Every fixed version of ``d``, oldest first (the last one is what a replay sends)."""
     cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256 "
-        "FROM fixed_payloads WHERE dlq_topic = ? AND partition = ? AND offset = ? "
-        "ORDER BY version",
+        "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256, "
+        "schema_id, schema_guid, schema_header FROM fixed_payloads "
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY version",
         (d.dlq_topic, d.partition, d.offset),
     )
     cur.row_factory = None  # type: ignore[assignment]
@@ -301,6 +315,27 @@ def current_payload(conn: sqlite3.Connection, d: DeadLetter) -> tuple[bytes | No
     if fixes:
         return fixes[-1].payload, fixes[-1].version
     return d.payload, 0
+
+
+def headers_with_schema(
+    headers: Sequence[tuple[str, bytes | None]], schema_header: bytes | None
+) -> tuple[tuple[str, bytes | None], ...]:
+    """``headers`` with ``__value_schema_id`` set to ``schema_header`` (when a fix has one)."""
+    if schema_header is None:
+        return tuple(headers)
+    kept = [(n, v) for n, v in headers if n != "__value_schema_id"]
+    return (*kept, ("__value_schema_id", schema_header))
+
+
+def current_version(
+    conn: sqlite3.Connection, d: DeadLetter
+) -> tuple[bytes | None, int, tuple[tuple[str, bytes | None], ...]]:
+    """``current_payload`` plus the headers that go with it (a fix's schema header in place)."""
+    fixes = fixes_for(conn, d)
+    if fixes:
+        f = fixes[-1]
+        return f.payload, f.version, headers_with_schema(d.headers, f.schema_header)
+    return d.payload, 0, tuple(d.headers)
 
 
 def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:

@@ -4,6 +4,12 @@
 ``save_fix`` stores it as the next version in ``fixed_payloads`` and audits it, or raises
 ``ContractViolation`` (exit 2) with the validation errors when the contract breaks. The original
 payload in ``dead_letters`` is never changed.
+
+A payload in the Confluent wire format is edited in its decoded JSON form (``document_of`` and
+``editable_text`` take the codec) and encoded when the fix is prepared, with the original schema
+or the subject's latest version: the schema is the contract, and a fix that does not encode is
+refused with the fields that do not fit. The stored fix keeps the encoded bytes, the schema id and
+GUID, and the ``__value_schema_id`` header it needs, so a replay needs no registry.
 """
 
 from __future__ import annotations
@@ -15,19 +21,22 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.contracts import ContractSource, Verdict, Violation, check
+from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
 from console.dlq import (
     contract_topic,
-    current_payload,
+    current_version,
     get_dead_letter,
     os_user,
     write_audit,
 )
-from console.dlq_show import payload_view
+from console.dlq_show import decoded_view, payload_view
 from console.errors import InputError
 from console.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
+
+if TYPE_CHECKING:
+    from console.dlq_codecs import Decoded, Encoded, PayloadCodec
 
 __all__ = [
     "ContractViolation",
@@ -55,9 +64,20 @@ def compact_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def editable_text(payload: bytes | None) -> str:
-    """What ``$EDITOR`` opens: pretty JSON when the payload is JSON, else its text."""
-    kind, text = payload_view(payload)
+def editable_text(
+    payload: bytes | None,
+    codec: PayloadCodec | None = None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+    topic: str = "",
+) -> str:
+    """What ``$EDITOR`` opens: pretty JSON when the payload is JSON or decodes through the
+    registry (``codec``), else its text."""
+    view = decoded_view(codec, payload, headers, topic)
+    if view.decoded is not None:
+        return view.text + "\n"
+    if view.note and codec is not None:
+        raise InputError(f"cannot edit the payload in its decoded form: {view.note}")
+    kind, text = view.kind, view.text
     if kind == "json":
         return text + "\n"
     if kind == "text":
@@ -150,7 +170,8 @@ def apply_assignments(document: Any, assignments: Sequence[str]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class FixPreview:
-    """A proposed fix, checked, not yet stored."""
+    """A proposed fix, checked, not yet stored. ``encoded`` is set when the fix was encoded with
+    a registry schema (``after`` is then its wire-format bytes)."""
 
     dead_letter: DeadLetter
     before: bytes | None  # the latest version (a previous fix or the original)
@@ -158,15 +179,17 @@ class FixPreview:
     after: bytes
     diff: str
     verdict: Verdict
+    encoded: Encoded | None = None
+    encoding_failed: bool = False  # the verdict is the schema's: the fix does not encode
 
     @property
     def changed(self) -> bool:
         return self.before != self.after
 
 
-def _diff(before: bytes | None, after: bytes, label: str, before_version: int) -> str:
-    a = payload_view(before)[1].splitlines(keepends=True)
-    b = payload_view(after)[1].splitlines(keepends=True)
+def _diff(a_text: str, b_text: str, label: str, before_version: int) -> str:
+    a = a_text.splitlines(keepends=True)
+    b = b_text.splitlines(keepends=True)
     old = "original" if before_version == 0 else f"fix v{before_version}"
     out = difflib.unified_diff(
         a, b, fromfile=f"{label} ({old})", tofile=f"{label} (fix v{before_version + 1})"
@@ -174,25 +197,71 @@ def _diff(before: bytes | None, after: bytes, label: str, before_version: int) -
     return "".join(line if line.endswith("\n") else line + "\n" for line in out)
 
 
+def _decoded_current(
+    conn: sqlite3.Connection, d: DeadLetter, codec: PayloadCodec | None
+) -> tuple[bytes | None, int, Decoded | None]:
+    """The current version, and its decoded form when it is in the wire format."""
+    before, version, headers = current_version(conn, d)
+    if codec is None:
+        return before, version, None
+    return before, version, codec.decode(before, headers, contract_topic(d))
+
+
 def prepare_fix(
     conn: sqlite3.Connection,
     coords: tuple[str, int, int] | str,
     new_payload: bytes,
     contracts: ContractSource,
+    codec: PayloadCodec | None = None,
+    *,
+    latest_schema: bool = False,
 ) -> FixPreview:
-    """Diff ``new_payload`` against the current version and check it against the contract."""
+    """Diff ``new_payload`` against the current version and check it against the contract.
+
+    When the current version is in the wire format and ``codec`` decodes it, ``new_payload`` is
+    the edited JSON form: it is encoded (with the original schema, or the subject's latest
+    version with ``latest_schema``) and the schema's verdict is the contract's.
+    """
+    from console.dlq_codecs import EncodeError
+
     d = get_dead_letter(conn, coords)
-    before, version = current_payload(conn, d)
-    verdict = check(contracts, contract_topic(d), new_payload)
-    return FixPreview(
-        d, before, version, new_payload, _diff(before, new_payload, d.coordinates, version), verdict
-    )
+    before, version, decoded = _decoded_current(conn, d, codec)
+    if decoded is None:
+        if latest_schema:
+            raise InputError(
+                "--schema-version latest needs a payload in the Confluent wire format and "
+                "--schema-registry"
+            )
+        verdict = check(contracts, contract_topic(d), new_payload)
+        diff = _diff(payload_view(before)[1], payload_view(new_payload)[1], d.coordinates, version)
+        return FixPreview(d, before, version, new_payload, diff, verdict)
+    assert codec is not None
+    text = new_payload.decode("utf-8", errors="replace")
+    topic = contract_topic(d)
+    try:
+        encoded = codec.encode(text, decoded, topic=topic, latest=latest_schema)
+    except EncodeError as exc:
+        where = decoded.schema.describe()
+        verdict = Verdict(topic, where, False, exc.violations, str(exc))
+        return FixPreview(d, before, version, new_payload, "", verdict, None, True)
+    after_text = pretty_json(encoded.document)
+    diff = _diff(decoded.text, after_text, d.coordinates, version)
+    where = encoded.schema.describe()
+    verdict = Verdict(topic, where, True, (), f"encodes with {where}")
+    return FixPreview(d, before, version, encoded.payload, diff, verdict, encoded)
 
 
-def document_of(conn: sqlite3.Connection, coords: tuple[str, int, int] | str) -> Any:
-    """The current version's payload parsed as JSON (for ``--set``)."""
+def document_of(
+    conn: sqlite3.Connection,
+    coords: tuple[str, int, int] | str,
+    codec: PayloadCodec | None = None,
+) -> Any:
+    """The current version's payload parsed as JSON, or decoded to its JSON form through the
+    registry (for ``--set``)."""
     d = get_dead_letter(conn, coords)
-    payload, _ = current_payload(conn, d)
+    payload, _, decoded = _decoded_current(conn, d, codec)
+    if decoded is not None:
+        return decoded.document
     try:
         return json.loads((payload or b"").decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -215,6 +284,9 @@ def save_fix(
     before_sha = payload_sha256(preview.before)
     after_sha = payload_sha256(preview.after) or ""
     detail: dict[str, Any] = {"contract": preview.verdict.source, "verdict": preview.verdict.status}
+    enc = preview.encoded
+    if enc is not None:
+        detail["schema"] = enc.schema.as_dict()
     if preview.verdict.valid is False:
         errors = preview.verdict.violations
         detail["violations"] = [v.as_dict() for v in errors]
@@ -225,9 +297,9 @@ def save_fix(
         )
         conn.execute("COMMIT")
         lines = "\n".join(f"  {v}" for v in errors)
+        what = "does not encode with" if preview.encoding_failed else "breaks the contract"
         raise ContractViolation(
-            f"the fix breaks the contract ({preview.verdict.source}); nothing stored:\n{lines}",
-            errors,
+            f"the fix {what} {preview.verdict.source}; nothing stored:\n{lines}", errors
         )
     if not preview.changed:
         raise InputError(f"the fix changes nothing in {d.coordinates}; nothing stored")
@@ -239,13 +311,39 @@ def save_fix(
             (d.dlq_topic, d.partition, d.offset),
         ).fetchone()
         version = int(row[0]) + 1
+        schema_id = enc.schema.id if enc else None
+        schema_guid = enc.schema.guid if enc else None
+        schema_header = enc.value_schema_header if enc else None
         fixed = FixedPayload(
-            d.dlq_topic, d.partition, d.offset, version, preview.after, now, user, after_sha
+            d.dlq_topic,
+            d.partition,
+            d.offset,
+            version,
+            preview.after,
+            now,
+            user,
+            after_sha,
+            schema_id,
+            schema_guid,
+            schema_header,
         )
         conn.execute(
             "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
-            "created_ns, author) VALUES (?,?,?,?,?,?,?,?)",
-            (d.dlq_topic, d.partition, d.offset, version, preview.after, after_sha, now, user),
+            "created_ns, author, schema_id, schema_guid, schema_header) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                d.dlq_topic,
+                d.partition,
+                d.offset,
+                version,
+                preview.after,
+                after_sha,
+                now,
+                user,
+                schema_id,
+                schema_guid,
+                schema_header,
+            ),
         )
         detail["version"] = version
         write_audit(

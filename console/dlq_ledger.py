@@ -61,9 +61,11 @@ def _scan_target(
     conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
 ) -> dict[str, tuple[int, int]]:
     """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
+    from console.dlq_target import quiet
+
     consumer = Consumer(
         {
-            **conf,
+            **quiet(conf),
             "group.id": f"handoff-console-reconcile-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -24,8 +24,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from console.dlq import dead_letters_from_cursor
+from console.dlq import dead_letters_from_cursor, headers_with_schema
 from console.dlq_ledger import REPLAY_ID, ReconcileReport, reconcile
+from console.dlq_target import Target, quiet, target_partition
 from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [
@@ -46,7 +47,9 @@ __all__ = [
 
 REPLAY_COUNT = "x-replay-count"
 REPLAYED_FROM = "x-replayed-from"
-DROPPED_HEADER_PREFIXES = ("kafka_dlt-", "__connect.errors.")
+# Every convention's error headers (Spring, Connect, Kafka Streams): a replayed record carries
+# none of them, so the tap never takes it for a new dead letter.
+DROPPED_HEADER_PREFIXES = ("kafka_dlt-", "__connect.errors.", "__streams.errors.")
 _REPLAY_HEADERS = (REPLAY_ID, REPLAY_COUNT, REPLAYED_FROM)
 
 
@@ -56,11 +59,14 @@ def replay_id(coordinates: str, payload_hash: str | None, count: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def replay_headers(d: DeadLetter, rid: str, count: int) -> tuple[Header, ...]:
-    """``d``'s headers without the DLQ ones, plus the replay headers."""
+def replay_headers(
+    d: DeadLetter, rid: str, count: int, schema_header: bytes | None = None
+) -> tuple[Header, ...]:
+    """``d``'s headers without the DLQ ones, plus the replay headers; a fix encoded with a schema
+    carried in headers brings its own ``__value_schema_id``."""
     kept = [
         (name, value)
-        for name, value in d.headers
+        for name, value in headers_with_schema(d.headers, schema_header)
         if not name.startswith(DROPPED_HEADER_PREFIXES) and name not in _REPLAY_HEADERS
     ]
     kept += [
@@ -84,6 +90,7 @@ class ReplayItem:
     replay_count: int
     headers: tuple[Header, ...]
     resumed: bool = False  # a pending line of an interrupted run, produced again
+    target_partition: int | None = None  # the original partition; None: murmur2 by key
 
     @property
     def coordinates(self) -> str:
@@ -101,6 +108,7 @@ class ReplayItem:
             "payload_sha256": self.payload_sha256,
             "headers": [[n, header_text(v)] for n, v in self.headers],
             "resumed": self.resumed,
+            "target_partition": self.target_partition,
         }
 
 
@@ -130,12 +138,16 @@ def _ledger_by_coords(
     return out
 
 
-def _latest_fixes(conn: sqlite3.Connection) -> dict[tuple[str, int, int], tuple[int, bytes]]:
+def _latest_fixes(
+    conn: sqlite3.Connection,
+) -> dict[tuple[str, int, int], tuple[int, bytes | None, bytes | None]]:
+    """(version, payload, schema header) of every dead letter's latest fix."""
     cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, version, payload FROM fixed_payloads ORDER BY version"
+        "SELECT dlq_topic, partition, offset, version, payload, schema_header FROM fixed_payloads "
+        "ORDER BY version"
     )
     cur.row_factory = None  # type: ignore[assignment]
-    return {(t, p, o): (v, payload) for t, p, o, v, payload in cur}
+    return {(t, p, o): (v, payload, sh) for t, p, o, v, payload, sh in cur}
 
 
 def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
@@ -156,8 +168,13 @@ def plan_replay(
     *,
     to: str | None = None,
     force: bool = False,
+    target: Target | None = None,
 ) -> ReplayPlan:
-    """What a replay of ``targets`` would send, and what it refuses and why."""
+    """What a replay of ``targets`` would send, and what it refuses and why.
+
+    With the ``target`` cluster's metadata, a topic it lacks is refused (a replay never creates
+    one) and each item goes to its original partition where that exists.
+    """
     ledger = _ledger_by_coords(conn)
     fixes = _latest_fixes(conn)
     plan = ReplayPlan()
@@ -168,7 +185,16 @@ def plan_replay(
             continue
         seen.add(key)
         lines = ledger.get(key, [])
-        version, payload = fixes.get(key, (0, d.payload))
+        version, payload, schema_header = fixes.get(key, (0, d.payload, None))
+        if version == 0 and d.payload is None and d.convention != "none":
+            plan.refused.append(
+                Refusal(
+                    d.coordinates,
+                    "it has no value (the exception is only in its headers); store a fix "
+                    "(dlq fix --payload-file) to replay it, or discard it",
+                )
+            )
+            continue
         if version == 0 and d.payload_truncated:
             plan.refused.append(
                 Refusal(
@@ -183,18 +209,22 @@ def plan_replay(
         open_lines = [ln for ln in lines if ln[1] in ("pending", "failed")]
         resumable = [ln for ln in open_lines if ln[4] == sha and (to is None or ln[3] == to)]
         if resumable:
-            rid, count, target = resumable[-1][0], resumable[-1][2], resumable[-1][3]
+            rid, count, topic = resumable[-1][0], resumable[-1][2], resumable[-1][3]
+            if (missing := _missing(target, topic, d)) is not None:
+                plan.refused.append(missing)
+                continue
             plan.items.append(
                 ReplayItem(
                     d,
-                    target,
+                    topic,
                     payload,
                     version,
                     sha,
                     rid,
                     count,
-                    replay_headers(d, rid, count),
+                    replay_headers(d, rid, count, schema_header),
                     True,
+                    target_partition(target, topic, d.original_partition),
                 )
             )
             continue
@@ -212,18 +242,42 @@ def plan_replay(
         if d.status == "discarded" and not force:
             plan.refused.append(Refusal(d.coordinates, "discarded; --force replays it anyway"))
             continue
-        target = to or d.original_topic
-        if not target:
+        topic = to or d.original_topic
+        if not topic:
             plan.refused.append(
                 Refusal(d.coordinates, "its original topic is unknown; pass --to TOPIC")
             )
             continue
+        if (missing := _missing(target, topic, d)) is not None:
+            plan.refused.append(missing)
+            continue
         count = max(ln[2] for ln in lines) + 1 if lines else 1
         rid = replay_id(d.coordinates, sha, count)
         plan.items.append(
-            ReplayItem(d, target, payload, version, sha, rid, count, replay_headers(d, rid, count))
+            ReplayItem(
+                d,
+                topic,
+                payload,
+                version,
+                sha,
+                rid,
+                count,
+                replay_headers(d, rid, count, schema_header),
+                False,
+                target_partition(target, topic, d.original_partition),
+            )
         )
     return plan
+
+
+def _missing(target: Target | None, topic: str, d: DeadLetter) -> Refusal | None:
+    if target is None or target.has_topic(topic):
+        return None
+    return Refusal(
+        d.coordinates,
+        f"topic {topic} does not exist on cluster {target.cluster_id or 'unknown'} "
+        f"({target.bootstrap}); a replay never creates a topic",
+    )
 
 
 def fetch_full_payloads(
@@ -237,7 +291,7 @@ def fetch_full_payloads(
         return list(letters)
     consumer = Consumer(
         {
-            **conf,
+            **quiet(conf),
             "group.id": f"handoff-console-fetch-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -278,6 +332,7 @@ def prepare_replay(
     to: str | None = None,
     force: bool = False,
     dry_run: bool = False,
+    target: Target | None = None,
 ) -> tuple[ReconcileReport, ReplayPlan]:
     """Reconcile (not in a dry run), read truncated payloads back from their DLQ topic, then plan
     ``targets`` plus every dead letter an interrupted run left open. With ``conf`` None nothing
@@ -289,4 +344,4 @@ def prepare_replay(
     letters = [*pending_dead_letters(conn), *targets]
     if conf is not None:
         letters = fetch_full_payloads(conf, letters)
-    return rec, plan_replay(conn, letters, to=to, force=force)
+    return rec, plan_replay(conn, letters, to=to, force=force, target=target)

@@ -2,6 +2,8 @@
 
 The sequence for every message:
 
+0. ``probe_target`` / ``check_cluster`` (``console/dlq_target.py``): the target cluster answers
+   and is the one the dead letters came from, else nothing below happens.
 1. ``plan_replay`` decides what to send: target (``--to`` or the original topic), payload (the
    latest fix, else the original), headers (business headers kept, DLQ exception headers dropped,
    ``x-replay-id`` / ``x-replay-count`` / ``x-replayed-from`` added) or why it is refused.
@@ -55,6 +57,7 @@ from console.dlq_plan import (
     replay_headers,
     replay_id,
 )
+from console.dlq_target import replay_producer_config
 from console.model import payload_sha256
 
 # One import for callers: planning and ledger names are re-exported here.
@@ -126,8 +129,7 @@ class Replayer:
         self._lock = threading.Lock()
 
     def _producer(self) -> Producer:
-        conf: dict[str, Any] = {"linger.ms": 5, **self.conf}
-        conf.update({"enable.idempotence": True, "acks": "all"})
+        conf = replay_producer_config(self.conf)
         try:
             return Producer(conf)
         except KafkaException as exc:
@@ -230,12 +232,16 @@ class Replayer:
 
         while True:
             try:
+                kwargs: dict[str, Any] = {}
+                if it.target_partition is not None:
+                    kwargs["partition"] = it.target_partition
                 producer.produce(
                     it.target_topic,
                     value=it.payload,
                     key=d.key,
                     headers=list(it.headers),
                     on_delivery=delivered,
+                    **kwargs,
                 )
                 return
             except BufferError:

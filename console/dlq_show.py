@@ -1,35 +1,111 @@
 """What ``dlq show`` presents about one dead letter: headers, payload, contract, journey, replays.
 
-``show(conn, coords, contracts)`` gathers it into a ``DeadLetterDetail`` (``as_dict()`` is the
-``--json`` form); ``payload_view`` renders a payload as pretty JSON, text or a hex dump;
-``journey_line`` sums up the correlation id's spans and hops in one line.
+``show(conn, coords, contracts, codec)`` gathers it into a ``DeadLetterDetail`` (``as_dict()`` is
+the ``--json`` form); ``payload_view`` renders a payload as pretty JSON, text or a hex dump;
+``decoded_view`` first decodes a Confluent wire-format payload (Avro, Protobuf, JSON Schema)
+through the schema registry's codec; ``journey_line`` sums up the correlation id's spans and hops
+in one line.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.kafka.dlq_headers import decode_dlq_headers, describe_header
-from console.contracts import ContractSource, Verdict, check, pretty_json
+from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
 from console.dlq import (
     Coordinates,
     contract_topic,
     fixes_for,
     get_dead_letter,
+    headers_with_schema,
     replays_for,
 )
-from console.model import DeadLetter, FixedPayload, ReplayEntry, header_text, payload_sha256
+from console.errors import HandoffError
+from console.model import (
+    DeadLetter,
+    FixedPayload,
+    Header,
+    ReplayEntry,
+    header_text,
+    payload_sha256,
+)
+from console.store import read
+
+if TYPE_CHECKING:
+    from console.dlq_codecs import Decoded, PayloadCodec, SchemaInfo
 
 __all__ = [
     "DeadLetterDetail",
     "HeaderLine",
+    "PayloadView",
+    "decoded_view",
     "journey_line",
     "payload_view",
     "show",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadView:
+    """A payload (or key) for people. ``kind``: avro, protobuf, jsonschema (decoded through the
+    registry), json, text, hex or empty; ``note`` says why a wire-format payload is not decoded."""
+
+    kind: str
+    text: str
+    decoded: Decoded | None = None
+    note: str = ""
+
+    @property
+    def schema(self) -> SchemaInfo | None:
+        return self.decoded.schema if self.decoded else None
+
+
+def decoded_view(
+    codec: PayloadCodec | None,
+    payload: bytes | None,
+    headers: Sequence[Header],
+    topic: str,
+    *,
+    key: bool = False,
+) -> PayloadView:
+    """``payload`` decoded with its registry schema where it is in the wire format, else as
+    ``payload_view`` shows it. A registry that fails leaves the bytes shown and says why."""
+    from console.dlq_codecs import wire_schema_ref
+
+    if codec is not None:
+        try:
+            decoded = codec.decode(payload, headers, topic, key=key)
+        except HandoffError as exc:
+            kind, text = payload_view(payload)
+            return PayloadView(kind, text, None, str(exc))
+        if decoded is not None:
+            return PayloadView(decoded.kind, decoded.text, decoded)
+    kind, text = payload_view(payload)
+    ref = wire_schema_ref(payload, headers, key=key)
+    note = ""
+    if ref and kind == "hex":
+        note = f"Confluent wire format ({ref}): pass --schema-registry URL to decode it"
+    return PayloadView(kind, text, None, note)
+
+
+def _decoded_verdict(codec: PayloadCodec | None, view: PayloadView, topic: str) -> Verdict | None:
+    """The schema's own verdict on a decoded payload (None: not decoded)."""
+    decoded = view.decoded
+    if decoded is None or codec is None:
+        return None
+    where = decoded.schema.describe()
+    try:
+        problems: Sequence[Violation] = codec.violations(decoded)
+    except HandoffError as exc:
+        return Verdict(topic, where, None, (), str(exc))
+    if problems:
+        return Verdict(topic, where, False, tuple(problems), f"{len(problems)} violation(s)")
+    return Verdict(topic, where, True, (), f"decodes with {where}")
 
 
 def payload_view(payload: bytes | None) -> tuple[str, str]:
@@ -96,6 +172,9 @@ class DeadLetterDetail:
     fixed_verdict: Verdict | None  # of the latest fix
     journey: str
     replays: tuple[ReplayEntry, ...]
+    payload: PayloadView | None = None
+    fixed: PayloadView | None = None
+    key: PayloadView | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = self.dead_letter
@@ -140,7 +219,19 @@ class DeadLetterDetail:
             "fixed_contract": self.fixed_verdict.as_dict() if self.fixed_verdict else None,
             "journey": self.journey,
             "replays": [_ledger_dict(r) for r in self.replays],
+            "cluster_id": d.cluster_id,
+            "schema": _schema_dict(self.payload),
+            "payload_note": self.payload.note if self.payload else "",
+            "key_kind": self.key.kind if self.key else ("empty" if d.key is None else "text"),
+            "key_decoded": self.key.text if self.key and self.key.decoded else None,
+            "fixed_kind": self.fixed_kind,
+            "fixed_schema": _schema_dict(self.fixed),
         }
+
+
+def _schema_dict(view: PayloadView | None) -> dict[str, Any] | None:
+    schema = view.schema if view else None
+    return schema.as_dict() if schema else None
 
 
 def _ledger_dict(r: ReplayEntry) -> dict[str, Any]:
@@ -160,32 +251,54 @@ def _ledger_dict(r: ReplayEntry) -> dict[str, Any]:
 
 
 def show(
-    conn: sqlite3.Connection, coords: Coordinates | str, contracts: ContractSource
+    conn: sqlite3.Connection,
+    coords: Coordinates | str,
+    contracts: ContractSource,
+    codec: PayloadCodec | None = None,
 ) -> DeadLetterDetail:
-    """Gather ``dlq show``'s data: headers, payload, contract verdicts, journey, replays."""
+    """Gather ``dlq show``'s data: headers, payload (decoded through ``codec`` when it is in the
+    wire format), contract verdicts, journey, replays."""
     d = get_dead_letter(conn, coords)
-    kind, text = payload_view(d.payload)
     topic = contract_topic(d)
+    view = decoded_view(codec, d.payload, d.headers, topic)
+    key = decoded_view(codec, d.key, d.headers, topic, key=True) if d.key is not None else None
     fixes = tuple(fixes_for(conn, d))
-    fixed_kind = fixed_text = None
+    fixed_view = None
     fixed_verdict = None
     if fixes:
-        fixed_kind, fixed_text = payload_view(fixes[-1].payload)
-        fixed_verdict = check(contracts, topic, fixes[-1].payload)
+        last = fixes[-1]
+        fixed_view = decoded_view(
+            codec, last.payload, headers_with_schema(d.headers, last.schema_header), topic
+        )
+        fixed_verdict = _decoded_verdict(codec, fixed_view, topic) or check(
+            contracts, topic, last.payload
+        )
     return DeadLetterDetail(
         dead_letter=d,
         headers=_header_lines(d),
         decoded=decoded_headers(d),
-        payload_kind=kind,
-        payload_text=text,
-        verdict=check(contracts, topic, d.payload),
+        payload_kind=view.kind,
+        payload_text=view.text,
+        verdict=_decoded_verdict(codec, view, topic) or _plain_verdict(contracts, topic, d, view),
         fixes=fixes,
-        fixed_kind=fixed_kind,
-        fixed_text=fixed_text,
+        fixed_kind=fixed_view.kind if fixed_view else None,
+        fixed_text=fixed_view.text if fixed_view else None,
         fixed_verdict=fixed_verdict,
         journey=journey_line(conn, d),
         replays=tuple(replays_for(conn, d)),
+        payload=view,
+        fixed=fixed_view,
+        key=key,
     )
+
+
+def _plain_verdict(
+    contracts: ContractSource, topic: str, d: DeadLetter, view: PayloadView
+) -> Verdict:
+    """The JSON contract's verdict; a wire-format payload nobody decoded is not judged as JSON."""
+    if view.note:
+        return Verdict(topic, "", None, (), view.note)
+    return check(contracts, topic, d.payload)
 
 
 def journey_line(conn: sqlite3.Connection, d: DeadLetter) -> str:
@@ -195,34 +308,28 @@ def journey_line(conn: sqlite3.Connection, d: DeadLetter) -> str:
         key, value = "trace_id", d.trace_id
     if not value:
         return "no correlation id or trace id on this dead letter"
-    spans = conn.execute(
-        f"SELECT service, name, status_code, status_message FROM spans WHERE {key} = ? "
-        "ORDER BY start_ns LIMIT 500",
-        (value,),
-    ).fetchall()
-    hops = conn.execute(
-        f"SELECT topic, partition, offset FROM hops WHERE {key} = ? ORDER BY timestamp_ms, seen_ns "
-        "LIMIT 500",
-        (value,),
-    ).fetchall()
+    blocks = read.Blocks(conn)
+    tids, cids = ([value], []) if key == "trace_id" else ([], [value])
+    spans = sorted(blocks.spans(tids, cids), key=lambda s: s.start_ns)[:500]
+    hops = sorted(blocks.hops(tids, cids), key=lambda h: (h.timestamp_ms, h.seen_ns))[:500]
     if not spans and not hops:
         return f"no spans or hops for {key.replace('_', ' ')} {value} in the store"
     parts = []
     if spans:
         services: list[str] = []
         for s in spans:
-            if not services or services[-1] != s[0]:
-                services.append(s[0])
-        errors = [s for s in spans if s[2] == 2]
+            if not services or services[-1] != s.service:
+                services.append(s.service)
+        errors = [s for s in spans if s.is_error]
         line = f"{' → '.join(services)} ({len(spans)} span{'s' if len(spans) != 1 else ''}"
         if errors:
             e = errors[0]
-            line += f", {len(errors)} error{'s' if len(errors) != 1 else ''}: first at {e[0]}"
-            if e[3]:
-                line += f" ({e[3][:60]})"
+            line += f", {len(errors)} error{'s' if len(errors) != 1 else ''}: first at {e.service}"
+            if e.status_message:
+                line += f" ({e.status_message[:60]})"
         parts.append(line + ")")
     if hops:
-        shown = [f"{h[0]}:{h[1]}:{h[2]}" for h in hops[:4]]
+        shown = [f"{h.topic}:{h.partition}:{h.offset}" for h in hops[:4]]
         more = f" … +{len(hops) - 4}" if len(hops) > 4 else ""
         parts.append("hops " + " → ".join(shown) + more)
     return "; ".join(parts)

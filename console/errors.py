@@ -3,7 +3,10 @@
 HandoffError                 base: a message meant for a person, never a traceback
 ├── StoreError               the database file cannot be used
 │   ├── NotAStoreError       a file that is not a handoff-console database
-│   └── SchemaTooNewError    written by a newer handoff-console
+│   ├── SchemaTooNewError    written by a newer handoff-console
+│   └── StoreUnavailable     a commit failed (disk full, I/O error, lock held past the busy
+│                            timeout), or the store is failing: nothing was stored; retry later
+│                            (also an ``Overloaded``, so every receiver answers 503/UNAVAILABLE)
 ├── Overloaded               the store's queue is full: back off and retry
 ├── BrokerError              the Kafka harness cannot start, stop or reach the broker
 └── InputError               bad input from the command line (exit 2)
@@ -15,10 +18,12 @@ __all__ = [
     "BrokerError",
     "HandoffError",
     "InputError",
+    "NeedsUpgradeError",
     "NotAStoreError",
     "Overloaded",
     "SchemaTooNewError",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -36,6 +41,10 @@ class NotAStoreError(StoreError):
     pass
 
 
+class NeedsUpgradeError(StoreError):
+    """An older store that only the writer (serve, tap, tui, demo) upgrades."""
+
+
 class SchemaTooNewError(StoreError):
     pass
 
@@ -46,6 +55,15 @@ class Overloaded(HandoffError):
     def __init__(self, message: str = "store queue full", retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(StoreError, Overloaded):
+    """The store could not commit: the records it names were not stored, and not counted.
+
+    Raised by ``Ticket.wait`` and ``flush`` when the commit holding the records failed, and by
+    ``submit`` while the writer is failing (until its next retry). ``retry_after_s`` is when the
+    writer tries again.
+    """
 
 
 class BrokerError(HandoffError):

@@ -12,6 +12,7 @@ Kafka header values stay bytes (or None): a header is not text until someone pro
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,9 @@ __all__ = [
     "SeriesPoint",
     "Span",
     "SpanLink",
+    "SpanRow",
     "header_text",
+    "is_dlq_topic",
     "payload_sha256",
 ]
 
@@ -152,13 +155,15 @@ class Hop:
     payload_sha256: str | None = None
     payload: bytes | None = None  # kept only where configured (dead letters, by default)
     seen_ns: int = 0
+    cluster_id: str | None = None  # the Kafka cluster's id (broker metadata), when known
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message on a dead-letter topic, with what its headers say about where it came from.
 
-    ``convention`` is ``spring``, ``connect`` or ``none`` (a DLQ topic without known headers).
+    ``convention`` is ``spring``, ``connect``, ``streams`` or ``none`` (a DLQ topic without known
+    headers). ``cluster_id`` is the id of the Kafka cluster the tap read it from (None: unknown).
     """
 
     dlq_topic: str
@@ -184,6 +189,7 @@ class DeadLetter:
     trace_id: str | None = None
     first_seen_ns: int = 0
     status: str = "pending"  # pending, replayed, discarded
+    cluster_id: str | None = None
 
     @property
     def coordinates(self) -> str:
@@ -215,6 +221,11 @@ class FixedPayload:
     created_ns: int
     author: str
     sha256: str = ""
+    # A fix encoded with a registry schema: its id / GUID, and the __value_schema_id header value
+    # when the schema rides in headers rather than in the payload's prefix.
+    schema_id: int | None = None
+    schema_guid: str | None = None
+    schema_header: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +260,30 @@ class AuditEntry:
     detail: Attributes = field(default_factory=dict)
 
 
-Record = Span | MetricPoint | LogRecord | Hop | DeadLetter | SeriesPoint
+class SpanRow(tuple[Any, ...]):
+    """A span already laid out as the store keeps it, built by the fast OTLP decoder without a
+    ``Span`` object (the store turns a ``Span`` into one too; readers get ``Span`` back).
+
+    Fields by index: 0 trace id (16 raw bytes), 1 span id (8 raw bytes), 2 parent span id (raw
+    bytes or None), 3 name, 4 kind, 5 start_ns, 6 end_ns, 7 status code, 8 status message,
+    9 service, 10 scope, 11 correlation id, 12 messaging system, 13 destination, 14 partition,
+    15 offset, 16 operation, 17 consumer group, 18 attributes as JSON text, 19 resource as JSON
+    text, 20 events as JSON text or None, 21 links as ``[[trace hex, span hex, attributes]]`` or
+    None. An id that is not hex stays text.
+    """
+
+    __slots__ = ()
+
+
+Record = Span | SpanRow | MetricPoint | LogRecord | Hop | DeadLetter | SeriesPoint
+
+
+_DLQ_SUFFIXES = ("-dlt", ".dlt", "_dlt", "-dlq", ".dlq", "_dlq", ".dead-letter", "-dead-letter")
+
+
+def is_dlq_topic(topic: str, known: Iterable[str] = ()) -> bool:
+    """A dead-letter topic by name: one of ``known``, or a conventional suffix (``-dlt``...)."""
+    return topic in set(known) or topic.lower().endswith(_DLQ_SUFFIXES)
 
 
 def payload_sha256(payload: bytes | None) -> str | None:

@@ -9,7 +9,16 @@ import typer
 
 from console.config import DEFAULT_BOOTSTRAP
 
-__all__ = ["BootstrapOpt", "DbOpt", "JsonOpt", "KafkaConfigOpt", "KafkaPropOpt"]
+__all__ = [
+    "BootstrapOpt",
+    "DbOpt",
+    "JsonOpt",
+    "KafkaConfigOpt",
+    "KafkaPropOpt",
+    "OtlpKafkaGroupOpt",
+    "OtlpKafkaOpt",
+    "OtlpKafkaTopicsOpt",
+]
 
 DbOpt = Annotated[
     Path | None,
@@ -41,4 +50,29 @@ KafkaConfigOpt = Annotated[
 KafkaPropOpt = Annotated[
     list[str] | None,
     typer.Option("-X", help="A librdkafka property key=value (repeatable), as kcat takes it."),
+]
+OtlpKafkaOpt = Annotated[
+    bool,
+    typer.Option(
+        "--otlp-kafka",
+        help="Consume OTLP from the OpenTelemetry Collector kafka exporter's default topics "
+        "(otlp_spans, otlp_metrics, otlp_logs; otlp_proto or otlp_json).",
+    ),
+]
+OtlpKafkaTopicsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--otlp-kafka-topics",
+        help="Consume OTLP from these Kafka topics: names saying their signal (otlp_spans,...) "
+        "or SIGNAL=TOPIC (traces=t1,metrics=t2,logs=t3); implies --otlp-kafka.",
+        show_default=False,
+    ),
+]
+OtlpKafkaGroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--otlp-kafka-group",
+        help="The consumer group for the OTLP topics (default handoff-console-otlp).",
+        show_default=False,
+    ),
 ]

@@ -1,13 +1,11 @@
 """What the overview shows, as pure queries over the store.
 
-* ``ServiceAggregator`` keeps per-service throughput, latency percentiles and error rates over the
-  last 15 minutes in buckets (for sparklines). It reads each span once: the first refresh reads
-  the window bucket by bucket through the ``start_ns`` index (a bucket with more than ``sample``
-  spans is read as ten evenly spread slices and scaled), later refreshes read only rows with a
-  larger ``id`` than the last one seen, so a refresh costs what arrived since, not what the
-  store holds. Durations
-  are binned in SQL (two significant decimal digits of the microseconds), so Python only merges
-  small histograms.
+* ``ServiceAggregator`` gives per-service throughput, latency percentiles and error rates over the
+  last 15 minutes in buckets (for sparklines). It reads the rollups the writer keeps at ingest
+  (``service_rollup``: per service and 10 s, the entry spans, their errors and a histogram of
+  their durations in bins of two significant decimal digits of the microseconds), so a refresh
+  costs a few rows per service and bucket, however many spans the window holds; a late span
+  updates its bucket when it arrives.
 * ``topic_panels`` reads the tap's time series (``topic.messages_per_s``, ``consumer.lag``,
   ``dlq.depth``, ...) with SQL aggregates.
 * ``health`` says how fresh each source is. (The live tail's query is in ``console/tail.py``.)
@@ -19,8 +17,10 @@ service was asked to do, not every internal step.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from console.store.blocks import loads_json
+from console.store.ingest import ROLLUP_NS
 
 __all__ = [
     "Health",
@@ -34,13 +34,6 @@ __all__ = [
 NS = 1_000_000_000
 WINDOW_S = 15 * 60
 BUCKETS = 30
-
-_ENTRY = "(kind IN (2, 5) OR parent_span_id IS NULL)"
-# Two significant digits of the duration in microseconds, e.g. 12345 us -> 512 (5 digits, "12").
-_BIN = (
-    "length(CAST(max(end_ns - start_ns, 0) / 1000 AS TEXT)) * 100"
-    " + CAST(substr(CAST(max(end_ns - start_ns, 0) / 1000 AS TEXT), 1, 2) AS INTEGER)"
-)
 
 
 def _bin_ms(code: int) -> float:
@@ -93,7 +86,7 @@ def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | 
 
 
 class ServiceAggregator:
-    """Per-service panels over a sliding window, refreshed incrementally by span ``id``."""
+    """Per-service panels over a sliding window, from the ingest-time rollups."""
 
     def __init__(
         self, window_s: int = WINDOW_S, buckets: int = BUCKETS, sample: int = 5000
@@ -101,80 +94,32 @@ class ServiceAggregator:
         self.window_s = window_s
         self.buckets = buckets
         self.bucket_ns = window_s * NS // buckets
-        self.sample = sample
-        self._last_id: int | None = None
+        self.sample = sample  # kept for callers; rollups need no sampling
         self._data: dict[str, dict[int, _Bucket]] = {}
 
     def refresh(self, conn: sqlite3.Connection, now_ns: int) -> list[ServicePanel]:
-        """Read what arrived since the last call and return the panels, busiest service first."""
+        """The panels for the window ending at ``now_ns``, busiest service first."""
         first = now_ns // self.bucket_ns - self.buckets + 1
         start_ns = first * self.bucket_ns
-        conn.execute("BEGIN")
-        try:
-            top = conn.execute("SELECT max(id) FROM spans").fetchone()[0] or 0
-            if self._last_id is None:
-                for b in range(first, first + self.buckets):
-                    self._load_bucket(conn, b, top)
-            else:
-                # "+start_ns": walk the rowid range, not the whole window's start_ns index.
-                self._merge(
-                    conn.execute(
-                        f"SELECT service, start_ns / ? AS b, {_BIN} AS bin, count(*),"
-                        f" sum(status_code = 2) FROM spans"
-                        f" WHERE id > ? AND id <= ? AND +start_ns >= ? AND {_ENTRY}"
-                        " GROUP BY service, b, bin",
-                        (self.bucket_ns, self._last_id, top, start_ns),
-                    ),
-                    1.0,
-                )
-        finally:
-            conn.execute("COMMIT")
-        self._last_id = max(top, self._last_id or 0)
-        return self._panels(first, now_ns)
-
-    def _load_bucket(self, conn: sqlite3.Connection, b: int, top: int) -> None:
-        """One bucket of history: exact up to ``sample`` spans, else evenly spread slices of it
-        scaled up (a busy store holds millions of spans per window; the first refresh must not
-        sort them all)."""
-        lo, hi = b * self.bucket_ns, (b + 1) * self.bucket_ns
-        total = conn.execute(
-            "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ? AND +id <= ?",
-            (lo, hi, top),
-        ).fetchone()[0]
-        if not total:
-            return
-        slices = 1 if total <= self.sample else 10
-        per = total if slices == 1 else self.sample // slices
-        # Ten evenly spread slices in one statement, grouped once: few rows come back to Python.
-        part = (
-            "SELECT * FROM (SELECT service, kind, parent_span_id, start_ns, end_ns, status_code"
-            " FROM spans WHERE start_ns >= ? AND start_ns < ? AND +id <= ?"
-            " ORDER BY start_ns LIMIT ?)"
-        )
-        args: list[int] = []
-        for k in range(slices):
-            args += [lo + (hi - lo) * k // slices, hi, top, per]
-        rows = conn.execute(
-            f"SELECT service, {b} AS b, {_BIN} AS bin, sum({_ENTRY}),"
-            f" sum(status_code = 2 AND {_ENTRY}), count(*)"
-            f" FROM ({' UNION ALL '.join([part] * slices)}) GROUP BY service, bin",
-            args,
-        ).fetchall()
-        seen = sum(r[5] for r in rows)
-        self._merge([r[:5] for r in rows], total / max(1, seen))
-
-    def _merge(self, rows: Iterable[tuple[str, int, int, int, int]], scale: float) -> None:
-        for service, b, code, n, errors in rows:
-            if not n:
+        data: dict[str, dict[int, _Bucket]] = {}
+        for service, b, entries, errors, bins in conn.execute(
+            "SELECT service, bucket, entries, errors, bins FROM service_rollup"
+            " WHERE bucket >= ? AND bucket <= ? AND entries > 0",
+            (start_ns // ROLLUP_NS, now_ns // ROLLUP_NS),
+        ):
+            pb = b * ROLLUP_NS // self.bucket_ns
+            if pb < first:
                 continue
-            buckets = self._data.setdefault(service, {})
-            bucket = buckets.get(b)
+            bucket = data.setdefault(service, {}).get(pb)
             if bucket is None:
-                bucket = buckets[b] = _Bucket()
-            bucket.count += n * scale
-            bucket.errors += (errors or 0) * scale
-            bucket.bins[code] = bucket.bins.get(code, 0) + n * scale
-            bucket.p95 = None
+                bucket = data[service][pb] = _Bucket()
+            bucket.count += entries
+            bucket.errors += errors
+            for code, n in loads_json(bins).items():
+                c = int(code)
+                bucket.bins[c] = bucket.bins.get(c, 0) + n
+        self._data = data
+        return self._panels(first, now_ns)
 
     def _panels(self, first: int, now_ns: int) -> list[ServicePanel]:
         out: list[ServicePanel] = []
@@ -317,20 +262,29 @@ class Health:
     tap: str = "unknown"
     broker: str = "unknown"
     detail: str = ""
+    store: str = "unknown"  # "failing" while the in-process writer cannot commit
+    # OTLP over Kafka: messages on the OTLP topics its group has not taken yet (None: not
+    # consuming, or no sample in the last minute); its state from the runtime when in-process.
+    otlp_kafka_lag: float | None = None
+    otlp_kafka: str = "unknown"
 
 
 def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
     """Freshness from the store; ``runtime`` (an in-process daemon's status) overrides states."""
 
     def age(sql: str) -> float | None:
-        t = conn.execute(sql).fetchone()[0]
+        row = conn.execute(sql).fetchone()
+        t = None if row is None else row[0]
         return None if t is None else max(0.0, (now_ns - t) / NS)
 
     span_s = age("SELECT max(last_seen_ns) FROM services")
-    hop_s = age("SELECT max(seen_ns) FROM hops")
+    hop_s = age("SELECT max_ns FROM blocks WHERE kind = 2 ORDER BY id DESC LIMIT 1")
     series_s = age("SELECT max(time_ns) FROM series")
     services = conn.execute("SELECT count(*) FROM services").fetchone()[0]
     rt = runtime or {}
+    otlp_lag = _otlp_kafka_lag(conn, now_ns)
+    if "otlp_kafka_lag" in rt:
+        otlp_lag = float(rt["otlp_kafka_lag"])
     tap_s = min((x for x in (hop_s, series_s) if x is not None), default=None)
 
     def state(a: float | None) -> str:
@@ -345,4 +299,18 @@ def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None
         tap=rt.get("tap", state(tap_s)),
         broker=rt.get("broker", state(series_s)),
         detail=rt.get("detail", ""),
+        store=rt.get("store", "unknown"),
+        otlp_kafka_lag=otlp_lag,
+        otlp_kafka=rt.get("otlp_kafka", "unknown" if otlp_lag is None else "up"),
     )
+
+
+def _otlp_kafka_lag(conn: sqlite3.Connection, now_ns: int) -> float | None:
+    """The newest ``otlp_kafka.lag`` sample of the last minute, summed over groups."""
+    rows = conn.execute(
+        "SELECT subject, value FROM series WHERE name = 'otlp_kafka.lag' AND time_ns >= ? "
+        "ORDER BY time_ns",
+        (now_ns - 60 * NS,),
+    ).fetchall()
+    latest = {subject: value for subject, value in rows}
+    return sum(latest.values()) if latest else None

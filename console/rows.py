@@ -1,8 +1,9 @@
 """Records to rows and back: the one place that knows how a record is laid out in SQLite.
 
-``write_batch`` writes a mixed list of records in one transaction, ignoring duplicates (the same
-span, hop or dead letter twice is one row). The ``*_from_row`` functions turn query rows back into
-records for the readers.
+``write_rows`` writes the records that stay rows (metric points, dead letters, series) inside the
+store writer's transaction; spans, hops and log records go to blocks (``console/store/ingest.py``).
+The ``*_from_row`` functions turn query rows back into records (``span_from_row`` and
+``hop_from_row`` read a version-1 store while it is migrated).
 """
 
 from __future__ import annotations
@@ -34,43 +35,28 @@ __all__ = [
     "log_from_row",
     "replay_from_row",
     "span_from_row",
-    "write_batch",
+    "write_rows",
 ]
 
 
-SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, "
-    "service, scope, correlation_id, msg_system, msg_destination, msg_partition, msg_offset, "
-    "msg_operation, msg_group, attributes, resource_id, events, links"
-)
-_SPAN_SQL = f"INSERT OR IGNORE INTO spans ({SPAN_COLUMNS}) VALUES ({', '.join('?' * 22)})"
-_LINK_SQL = "INSERT OR IGNORE INTO span_links VALUES (?, ?, ?, ?, ?)"
 _METRIC_SQL = (
     "INSERT INTO metric_points (name, service, time_ns, start_time_ns, kind, value, count, sum, "
     "bucket_counts, explicit_bounds, unit, attributes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_LOG_SQL = (
-    "INSERT INTO log_records (time_ns, service, severity_number, severity_text, body, trace_id, "
-    "span_id, correlation_id, attributes) VALUES (?,?,?,?,?,?,?,?,?)"
-)
-_HOP_SQL = (
-    "INSERT OR IGNORE INTO hops (topic, partition, offset, timestamp_ms, timestamp_type, key, "
-    "size, headers, correlation_id, trace_id, span_id, payload_sha256, payload, seen_ns) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 DEAD_LETTER_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, key, headers, payload, payload_truncated, "
     "payload_size, convention, original_topic, original_partition, original_offset, "
     "original_timestamp_ms, consumer_group, exception_class, exception_cause_class, "
-    "exception_message, stacktrace, correlation_id, trace_id, first_seen_ns, status"
+    "exception_message, stacktrace, correlation_id, trace_id, first_seen_ns, status, cluster_id"
 )
 _DEAD_LETTER_SQL = (
-    f"INSERT OR IGNORE INTO dead_letters ({DEAD_LETTER_COLUMNS}) VALUES ({', '.join('?' * 23)})"
+    f"INSERT OR IGNORE INTO dead_letters ({DEAD_LETTER_COLUMNS}) VALUES ({', '.join('?' * 24)})"
 )
 _SERIES_SQL = "INSERT INTO series (name, subject, detail, time_ns, value) VALUES (?,?,?,?,?)"
-_SERVICE_SQL = (
+SERVICE_SQL = (
     "INSERT INTO services (name, first_seen_ns, last_seen_ns) VALUES (?, ?, ?) "
-    "ON CONFLICT(name) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)"
+    "ON CONFLICT(name) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),"
+    " first_seen_ns = min(first_seen_ns, excluded.first_seen_ns)"
 )
 
 
@@ -84,59 +70,6 @@ def decode_headers(text: str | None) -> tuple[Header, ...]:
         return ()
     return tuple(
         (name, None if value is None else bytes.fromhex(value)) for name, value in json.loads(text)
-    )
-
-
-class _Resources:
-    """Resource attribute maps are stored once and referenced by id."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.by_object: dict[int, int] = {}
-
-    def id_for(self, resource: dict[str, Any]) -> int | None:
-        if not resource:
-            return None
-        key = id(resource)
-        found = self.by_object.get(key)
-        if found is not None:
-            return found
-        text = dumps(resource)
-        row = self.conn.execute(
-            "INSERT INTO resources (json) VALUES (?) ON CONFLICT(json) DO UPDATE SET json=json "
-            "RETURNING id",
-            (text,),
-        ).fetchone()
-        self.by_object[key] = row[0]
-        return row[0]
-
-
-def _span_row(span: Span, resource_id: int | None) -> tuple[Any, ...]:
-    return (
-        span.trace_id,
-        span.span_id,
-        span.parent_span_id,
-        span.name,
-        span.kind,
-        span.start_ns,
-        span.end_ns,
-        span.status_code,
-        span.status_message,
-        span.service,
-        span.scope,
-        span.correlation_id,
-        span.messaging_system,
-        span.messaging_destination,
-        span.messaging_partition,
-        span.messaging_offset,
-        span.messaging_operation,
-        span.messaging_consumer_group,
-        getattr(span.attributes, "json", None) or dumps(span.attributes),
-        resource_id,
-        dumps(span.events) if span.events else None,
-        dumps([[lk.trace_id, lk.span_id, lk.attributes] for lk in span.links])
-        if span.links
-        else None,
     )
 
 
@@ -165,118 +98,56 @@ def _dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
         d.trace_id,
         d.first_seen_ns,
         d.status,
+        d.cluster_id,
     )
 
 
-def write_batch(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
-    """Write ``records`` in one transaction. Duplicate spans, hops and dead letters are ignored."""
-    spans: list[tuple[Any, ...]] = []
-    links: list[tuple[Any, ...]] = []
+def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
+    """Write metric points, dead letters and series points inside the caller's transaction
+    (spans, hops and log records go to blocks: ``console/store/ingest.py``). Duplicate dead
+    letters are ignored. Returns how many records were new."""
     metrics: list[tuple[Any, ...]] = []
-    logs: list[tuple[Any, ...]] = []
-    hops: list[tuple[Any, ...]] = []
     dead: list[tuple[Any, ...]] = []
     series: list[tuple[Any, ...]] = []
     seen_services: dict[str, list[int]] = {}
-
-    def saw(service: str, t: int) -> None:
-        lo_hi = seen_services.get(service)
-        if lo_hi is None:
-            seen_services[service] = [t, t]
-        elif t < lo_hi[0]:
-            lo_hi[0] = t
-        elif t > lo_hi[1]:
-            lo_hi[1] = t
-
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        resources = _Resources(conn)
-        for r in records:
-            if isinstance(r, Span):
-                spans.append(_span_row(r, resources.id_for(r.resource)))
-                for lk in r.links:
-                    links.append((r.trace_id, r.span_id, lk.trace_id, lk.span_id, r.start_ns))
-                saw(r.service, r.start_ns)
-            elif isinstance(r, Hop):
-                hops.append(
-                    (
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.timestamp_ms,
-                        r.timestamp_type,
-                        r.key,
-                        r.size,
-                        encode_headers(r.headers),
-                        r.correlation_id,
-                        r.trace_id,
-                        r.span_id,
-                        r.payload_sha256,
-                        r.payload,
-                        r.seen_ns,
-                    )
+    for r in records:
+        if isinstance(r, MetricPoint):
+            metrics.append(
+                (
+                    r.name,
+                    r.service,
+                    r.time_ns,
+                    r.start_time_ns,
+                    r.kind,
+                    r.value,
+                    r.count,
+                    r.sum,
+                    dumps(r.bucket_counts) if r.bucket_counts else None,
+                    dumps(r.explicit_bounds) if r.explicit_bounds else None,
+                    r.unit,
+                    dumps(r.attributes),
                 )
-            elif isinstance(r, MetricPoint):
-                metrics.append(
-                    (
-                        r.name,
-                        r.service,
-                        r.time_ns,
-                        r.start_time_ns,
-                        r.kind,
-                        r.value,
-                        r.count,
-                        r.sum,
-                        dumps(r.bucket_counts) if r.bucket_counts else None,
-                        dumps(r.explicit_bounds) if r.explicit_bounds else None,
-                        r.unit,
-                        dumps(r.attributes),
-                    )
-                )
-                saw(r.service, r.time_ns)
-            elif isinstance(r, LogRecord):
-                logs.append(
-                    (
-                        r.time_ns,
-                        r.service,
-                        r.severity_number,
-                        r.severity_text,
-                        r.body,
-                        r.trace_id,
-                        r.span_id,
-                        r.correlation_id,
-                        dumps(r.attributes),
-                    )
-                )
-                saw(r.service, r.time_ns)
-            elif isinstance(r, DeadLetter):
-                dead.append(_dead_letter_row(r))
-            elif isinstance(r, SeriesPoint):
-                series.append((r.name, r.subject, r.detail, r.time_ns, r.value))
-            else:
-                raise TypeError(f"not a record: {type(r).__name__}")
-        if spans:
-            conn.executemany(_SPAN_SQL, spans)
-        if links:
-            conn.executemany(_LINK_SQL, links)
-        if metrics:
-            conn.executemany(_METRIC_SQL, metrics)
-        if logs:
-            conn.executemany(_LOG_SQL, logs)
-        if hops:
-            conn.executemany(_HOP_SQL, hops)
-        if dead:
-            conn.executemany(_DEAD_LETTER_SQL, dead)
-        if series:
-            conn.executemany(_SERIES_SQL, series)
-        if seen_services:
-            conn.executemany(
-                _SERVICE_SQL, [(name, lo, hi) for name, (lo, hi) in seen_services.items()]
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+            lo_hi = seen_services.setdefault(r.service, [r.time_ns, r.time_ns])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], r.time_ns), max(lo_hi[1], r.time_ns)
+        elif isinstance(r, DeadLetter):
+            dead.append(_dead_letter_row(r))
+        elif isinstance(r, SeriesPoint):
+            series.append((r.name, r.subject, r.detail, r.time_ns, r.value))
+        else:
+            raise TypeError(f"not a record: {type(r).__name__}")
+    written = len(metrics) + len(series)
+    if metrics:
+        conn.executemany(_METRIC_SQL, metrics)
+    if dead:
+        before = conn.total_changes
+        conn.executemany(_DEAD_LETTER_SQL, dead)
+        written += conn.total_changes - before
+    if series:
+        conn.executemany(_SERIES_SQL, series)
+    if seen_services:
+        conn.executemany(SERVICE_SQL, [(name, lo, hi) for name, (lo, hi) in seen_services.items()])
+    return written
 
 
 def span_from_row(row: sqlite3.Row, resource: dict[str, Any] | None = None) -> Span:
@@ -381,6 +252,7 @@ def dead_letter_from_row(row: sqlite3.Row) -> DeadLetter:
         trace_id=row["trace_id"],
         first_seen_ns=row["first_seen_ns"],
         status=row["status"],
+        cluster_id=row["cluster_id"],
     )
 
 

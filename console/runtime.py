@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.daemon import Daemon
+from console.daemon import Daemon, OtlpKafkaSettings
 from console.errors import InputError
 from console.store import Store
 
@@ -36,8 +36,18 @@ class InProcessRuntime:
             out["broker"] = "up" if tap.get("connected") else "down"
             if tap.get("last_error") and not tap.get("connected"):
                 errors.append(f"tap: {tap['last_error']}")
+        consumer = comps.get("otlp-kafka")
+        if consumer is not None:
+            out["otlp_kafka"] = "up" if consumer.get("running") else "down"
+            if consumer.get("lag") is not None:
+                out["otlp_kafka_lag"] = str(consumer["lag"])
+            if consumer.get("last_error") and not consumer.get("connected"):
+                errors.append(f"otlp-kafka: {consumer['last_error']}")
         writer: dict[str, object] = h["writer"]  # type: ignore[assignment]
-        if writer.get("last_error"):
+        if writer.get("failing"):
+            out["store"] = "failing"
+            errors.insert(0, f"store cannot commit: {writer['error']}")
+        elif writer.get("last_error"):
             errors.append(f"store: {writer['last_error']}")
         if errors:
             out["detail"] = "; ".join(errors)[:120]
@@ -54,13 +64,19 @@ def start_runtime(
     topics: str | None,
     otlp_grpc: str,
     otlp_http: str,
+    kafka: dict[str, str] | None = None,
+    otlp_kafka: OtlpKafkaSettings | None = None,
 ) -> InProcessRuntime:
-    """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``."""
+    """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
+
+    ``kafka``: the whole librdkafka configuration (``kafka_config()``); ``bootstrap`` otherwise.
+    """
     from console.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
 
     tap = None
     if topics is None or topics.strip().lower() != "off":
-        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka={"bootstrap.servers": bootstrap})
+        conf = dict(kafka) if kafka is not None else {"bootstrap.servers": bootstrap}
+        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka=conf)
     daemon = build_daemon(
         Store.open(db_path),
         otlp=OtlpSettings(
@@ -68,6 +84,7 @@ def start_runtime(
             http_at=listen_address("--otlp-http", otlp_http),
         ),
         tap=tap,
+        otlp_kafka=otlp_kafka,
     )
     try:
         daemon.start()

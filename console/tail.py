@@ -1,36 +1,19 @@
-"""The live tail's query: the spans and hops newer than the last ones seen, by row ``id``."""
+"""The live tail's query: the spans and hops newer than the last ones seen, by record id.
+
+A record's id is its block's id and its place in the block (``console/store/read.py``), so ids
+grow with arrival like the row ids of the version-1 store did.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
 
+from console.model import Hop, Span
+from console.store.blocks import KIND_HOP, KIND_SPAN
+from console.store.read import TailHop, TailSpan, last_block_id, newest_records
+
 __all__ = ["TailBatch", "TailHop", "TailSpan", "tail"]
-
-
-@dataclass(frozen=True, slots=True)
-class TailSpan:
-    id: int
-    start_ns: int
-    service: str
-    name: str
-    kind: int
-    duration_ms: float
-    status_code: int
-    trace_id: str
-    correlation_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TailHop:
-    id: int
-    seen_ns: int
-    topic: str
-    partition: int
-    offset: int
-    size: int
-    correlation_id: str | None
-    trace_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,29 +24,43 @@ class TailBatch:
     last_hop_id: int
 
 
+def _span(rid: int, s: Span) -> TailSpan:
+    return TailSpan(
+        rid,
+        s.start_ns,
+        s.service,
+        s.name,
+        s.kind,
+        s.duration_ns / 1e6,
+        s.status_code,
+        s.trace_id,
+        s.correlation_id,
+    )
+
+
+def _hop(rid: int, h: Hop) -> TailHop:
+    return TailHop(
+        rid, h.seen_ns, h.topic, h.partition, h.offset, h.size, h.correlation_id, h.trace_id
+    )
+
+
 def tail(
     conn: sqlite3.Connection, after_span_id: int = 0, after_hop_id: int = 0, limit: int = 200
 ) -> TailBatch:
     """Spans and hops newer than the given ids, at most ``limit`` of each (the newest ones)."""
     conn.execute("BEGIN")
     try:
-        top_s = conn.execute("SELECT max(id) FROM spans").fetchone()[0] or 0
-        top_h = conn.execute("SELECT max(id) FROM hops").fetchone()[0] or 0
+        top_s = last_block_id(conn, KIND_SPAN)
+        top_h = last_block_id(conn, KIND_HOP)
         spans = tuple(
-            TailSpan(r[0], r[1], r[2], r[3], r[4], max(0, r[5] - r[1]) / 1e6, r[6], r[7], r[8])
-            for r in conn.execute(
-                "SELECT id, start_ns, service, name, kind, end_ns, status_code, trace_id,"
-                " correlation_id FROM spans WHERE id > ? AND id <= ? ORDER BY id",
-                (max(after_span_id, top_s - limit), top_s),
-            )
+            _span(rid, s)
+            for rid, s in newest_records(conn, KIND_SPAN, after_span_id, limit)
+            if rid <= top_s
         )
         hops = tuple(
-            TailHop(*r)
-            for r in conn.execute(
-                "SELECT id, seen_ns, topic, partition, offset, size, correlation_id, trace_id"
-                " FROM hops WHERE id > ? AND id <= ? ORDER BY id",
-                (max(after_hop_id, top_h - limit), top_h),
-            )
+            _hop(rid, h)
+            for rid, h in newest_records(conn, KIND_HOP, after_hop_id, limit)
+            if rid <= top_h
         )
     finally:
         conn.execute("COMMIT")

@@ -1,8 +1,8 @@
 """Dead-letter headers built byte for byte as the frameworks write them, for tests.
 
 Spring Kafka's ``DeadLetterPublishingRecoverer``: partition a 4-byte big-endian int, offset and
-timestamp 8-byte big-endian longs, the rest UTF-8. Kafka Connect's DLQ context headers: all
-UTF-8 strings, numbers too.
+timestamp 8-byte big-endian longs, the rest UTF-8. Kafka Connect's DLQ context headers and Kafka
+Streams' (KIP-1034): all UTF-8 strings, numbers too.
 """
 
 from __future__ import annotations
@@ -63,4 +63,24 @@ def connect_dlq_headers(
         ("__connect.errors.exception.class.name", exception_class.encode()),
         ("__connect.errors.exception.message", message.encode()),
         ("__connect.errors.exception.stacktrace", stacktrace.encode()),
+    ]
+
+
+def streams_dlq_headers(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    exception: str = "org.apache.kafka.common.errors.SerializationException",
+    message: str = "Error deserializing Avro message for id 1",
+    stacktrace: str = "org.apache.kafka.common.errors.SerializationException: ...",
+) -> list[Header]:
+    """Kafka Streams' DLQ headers (KIP-1034, Kafka 4.x): all UTF-8 strings, numbers too."""
+    return [
+        ("__streams.errors.exception", exception.encode()),
+        ("__streams.errors.message", message.encode()),
+        ("__streams.errors.stacktrace", stacktrace.encode()),
+        ("__streams.errors.topic", topic.encode()),
+        ("__streams.errors.partition", str(partition).encode()),
+        ("__streams.errors.offset", str(offset).encode()),
     ]

@@ -94,6 +94,7 @@ def dead_letters_on_broker(
         if payload_limit is None
         else MessageDecoder(dlq_payload_limit=payload_limit)
     )
+    decoder.cluster_id = cluster_id_of(bootstrap)  # as the tap does on each assignment
     result = decoder.decode_batch(messages, time.time_ns())
     store.write(result.records)
     letters = [r for r in result.records if isinstance(r, DeadLetter)]
@@ -101,6 +102,14 @@ def dead_letters_on_broker(
     order = {(p, o): i for i, (p, o, _) in coords.items()}
     letters.sort(key=lambda d: order[(d.partition, d.offset)])
     return letters
+
+
+def cluster_id_of(bootstrap: str) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    cluster_id = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).cluster_id
+    assert cluster_id
+    return cluster_id
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 15.0) -> list[Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from console.model import Header, Hop, Record
+from console.sink import Ticket
 from console.store import StoreWriter
 
 
@@ -74,15 +75,16 @@ class RecordingSink:
         self.hop_coordinates: list[tuple[str, int, int]] = []
         self.records: list[Record] = []
 
-    def submit(self, records: Sequence[Record]) -> None:
+    def submit(self, records: Sequence[Record]) -> Ticket:
         if self.delay_s:
             time.sleep(self.delay_s)
-        self.writer.submit(records)
+        ticket = self.writer.submit(records)
         with self.lock:
             self.records.extend(records)
             self.hop_coordinates.extend(
                 (r.topic, r.partition, r.offset) for r in records if isinstance(r, Hop)
             )
+        return ticket
 
     def flush(self, timeout: float = 60.0) -> None:
         self.writer.flush(timeout)

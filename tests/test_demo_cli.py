@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests import stored
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.kafka
@@ -33,11 +34,11 @@ SERVICES = {
 }  # fmt: skip
 
 
-def _header(headers_json: str, name: str) -> str | None:
+def _header(headers: tuple[tuple[str, bytes | None], ...], name: str) -> str | None:
     found = None
-    for key, value in json.loads(headers_json):
+    for key, value in headers:
         if key == name:
-            found = bytes.fromhex(value).decode() if value is not None else None
+            found = value.decode() if value is not None else None
     return found
 
 
@@ -58,21 +59,29 @@ def test_headless_demo_fills_the_store_through_the_collector_and_tap(
     assert summary["store"]["spans"] > 100 and summary["store"]["dead_letters"] >= 2
 
     db = sqlite3.connect(db_path)
-    services = {r[0] for r in db.execute("SELECT DISTINCT service FROM spans")}
+    spans = stored.spans(db)
+    services = {sp.service for sp in spans}
     assert services >= SERVICES
     # the license call: an HTTP client span in catalog, its server span in license
-    pair = db.execute(
-        "SELECT c.correlation_id FROM spans c JOIN spans s ON s.parent_span_id = c.span_id"
-        " AND s.trace_id = c.trace_id WHERE c.service = 'canvasflow-catalog' AND c.kind = 3"
-        " AND s.service = 'canvasflow-license' AND s.kind = 2"
-    ).fetchall()
-    assert pair and all(cid for (cid,) in pair)
+    clients = {
+        (c.trace_id, c.span_id): c
+        for c in spans
+        if c.service == "canvasflow-catalog" and c.kind == 3
+    }
+    pair = [
+        clients[(s.trace_id, s.parent_span_id)].correlation_id
+        for s in spans
+        if s.service == "canvasflow-license" and s.kind == 2
+        and (s.trace_id, s.parent_span_id) in clients
+    ]  # fmt: skip
+    assert pair and all(pair)
     # completed journeys: OrderShipped on the status topic, for correlation ids of uploads
-    hops = db.execute("SELECT topic, correlation_id, headers FROM hops").fetchall()
-    uploads = {cid for topic, cid, _ in hops if topic == f"{prefix}.uploads"}
+    hops = stored.hops(db)
+    uploads = {h.correlation_id for h in hops if h.topic == f"{prefix}.uploads"}
     shipped = {
-        cid for topic, cid, headers in hops
-        if topic == f"{prefix}.order-status" and _header(headers, "event-type") == "OrderShipped"
+        h.correlation_id for h in hops
+        if h.topic == f"{prefix}.order-status"
+        and _header(h.headers, "event-type") == "OrderShipped"
     }  # fmt: skip
     assert len(shipped) == summary["journeys_completed"]
     assert shipped <= uploads
@@ -107,7 +116,7 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 def _services(db_path: Path) -> set[str]:
     try:
         with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
-            return {r[0] for r in db.execute("SELECT DISTINCT service FROM spans")}
+            return {sp.service for sp in stored.spans(db)}
     except sqlite3.Error:
         return set()
 

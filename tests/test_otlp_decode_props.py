@@ -23,7 +23,7 @@ from collectors.otlp.decode import (
 )
 from collectors.otlp.fast import FastTraceDecoder
 from console.model import LogRecord, MetricPoint, Span
-from console.rows import _span_row
+from console.store.blocks import encode_spans
 from tests.otlp_helpers import trace_request
 
 
@@ -268,7 +268,12 @@ def test_fast_trace_path_gives_the_same_records_and_rows(
         except DecodeError:
             with pytest.raises(DecodeError):
                 _fast.decode(candidate)
+            with pytest.raises(DecodeError):
+                _fast.decode_rows(candidate)
             continue
         got = _fast.decode(candidate)
         assert repr(got) == repr(expected)  # repr: a NaN attribute is equal to itself
-        assert [_span_row(s, 1) for s in got[0]] == [_span_row(s, 1) for s in expected[0]]
+        assert encode_spans(got[0]) == encode_spans(expected[0])  # stored alike, byte for byte
+        rows, rejected, message = _fast.decode_rows(candidate)  # what the receivers store
+        assert (rejected, message) == (expected[1], expected[2])
+        assert encode_spans(rows) == encode_spans(expected[0])

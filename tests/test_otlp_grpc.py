@@ -13,10 +13,13 @@ from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
 from collectors.otlp.common import ReceiverSettings
+from collectors.otlp.decode import spans_from_request
 from collectors.otlp.grpc_server import GrpcReceiver
 from collectors.otlp.http_server import HttpReceiver
+from console.model import Span
 from console.store import Store
-from tests.otlp_helpers import Serve, count, rows, trace_request, wait_for
+from tests import stored
+from tests.otlp_helpers import Serve, count, trace_request, wait_for
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -26,6 +29,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     db = tmp_path_factory.mktemp("grpc") / "h.db"
     with Serve(db, "--otlp-http", "off") as s:
         yield s
+
+
+def _in_trace(served: Serve, trace_hex: str) -> list[Span]:
+    return [sp for sp in stored.spans(served.db) if sp.trace_id == trace_hex]
 
 
 def _raw(channel: grpc.Channel, body: bytes) -> grpc.StatusCode:
@@ -43,7 +50,7 @@ def test_malformed_is_invalid_argument_and_serving_goes_on(served: Serve) -> Non
         good = trace_request(3, seed=21).SerializeToString()
         assert _raw(channel, good) == grpc.StatusCode.OK
     trace_hex = (21).to_bytes(16, "big").hex()
-    wait_for(lambda: len(rows(served.db, "SELECT 1 FROM spans WHERE trace_id=?", trace_hex)) == 3)
+    wait_for(lambda: len(_in_trace(served, trace_hex)) == 3)
 
 
 def test_oversized_is_resource_exhausted(served: Serve) -> None:
@@ -61,7 +68,7 @@ def test_duplicates_over_grpc_are_one_row(served: Serve) -> None:
         for _ in range(3):
             stub.Export(trace_request(5, seed=23), timeout=10)
     trace_hex = (23).to_bytes(16, "big").hex()
-    wait_for(lambda: len(rows(served.db, "SELECT 1 FROM spans WHERE trace_id=?", trace_hex)) == 5)
+    wait_for(lambda: len(_in_trace(served, trace_hex)) == 5)
 
 
 def test_sigterm_commits_everything_received(tmp_path: Path) -> None:
@@ -104,7 +111,10 @@ def test_full_queue_answers_unavailable_and_503(tmp_path: Path) -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_rx.port}") as channel:
             stub = trace_grpc.TraceServiceStub(channel)
-            stub.Export(trace_request(100, seed=1), timeout=10)  # 100 queued, not yet committed
+            # 100 records queued by a submitter that does not wait (as the tap's metrics do):
+            # the writer holds them for its 60 s flush interval, so the queue is full.
+            records, _, _ = spans_from_request(trace_request(100, seed=1))
+            writer.submit(records)
             with pytest.raises(grpc.RpcError) as err:
                 stub.Export(trace_request(100, seed=2), timeout=10)
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import time
 import zlib
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tests import stored
 from tests.otlp_helpers import Serve, count, rows, trace_request, wait_for
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -34,7 +34,7 @@ def client(served: Serve) -> Iterator[httpx.Client]:
 
 
 def _span_ids(served: Serve, trace_hex: str) -> list[str]:
-    return [r[0] for r in rows(served.db, "SELECT span_id FROM spans WHERE trace_id=?", trace_hex)]
+    return [sp.span_id for sp in stored.spans(served.db) if sp.trace_id == trace_hex]
 
 
 def test_otlp_json_with_hex_ids_and_string_int64(served: Serve, client: httpx.Client) -> None:
@@ -75,13 +75,13 @@ def test_otlp_json_with_hex_ids_and_string_int64(served: Serve, client: httpx.Cl
     assert r.headers["content-type"].startswith("application/json")
     assert r.json() == {}
     wait_for(lambda: _span_ids(served, trace_hex) == [span_hex])
-    (row,) = rows(served.db, "SELECT * FROM spans WHERE trace_id=?", trace_hex)
-    assert (row["service"], row["scope"], row["kind"]) == ("uploads", "canvasflow.uploads", 3)
-    assert (row["start_ns"], row["end_ns"]) == (1544712660000000000, 1544712661000000000)
-    assert (row["status_code"], row["status_message"]) == (2, "too big")
-    assert row["parent_span_id"] == "eee19b7ec3c1b173"
-    assert row["correlation_id"] == "up-9"
-    assert json.loads(row["attributes"]) == {"size": 1024, "correlation_id": "up-9"}
+    (span,) = [sp for sp in stored.spans(served.db) if sp.trace_id == trace_hex]
+    assert (span.service, span.scope, span.kind) == ("uploads", "canvasflow.uploads", 3)
+    assert (span.start_ns, span.end_ns) == (1544712660000000000, 1544712661000000000)
+    assert (span.status_code, span.status_message) == (2, "too big")
+    assert span.parent_span_id == "eee19b7ec3c1b173"
+    assert span.correlation_id == "up-9"
+    assert dict(span.attributes) == {"size": 1024, "correlation_id": "up-9"}
 
 
 def test_gzip_protobuf_answers_in_protobuf(served: Serve, client: httpx.Client) -> None:
@@ -232,6 +232,6 @@ def test_metrics_and_logs_json(served: Serve, client: httpx.Client) -> None:
     assert (
         got["billing.sizes"]["kind"] == "exponential_histogram" and got["billing.sizes"]["sum"] == 9
     )
-    (log,) = rows(served.db, "SELECT * FROM log_records WHERE time_ns=7")
-    assert (log["service"], log["body"]) == ("unknown_service", '{"a": 1}')
-    assert log["trace_id"] == "5b8efff798038103d269b633813fc60c"
+    (log,) = [r for r in stored.logs(served.db) if r.time_ns == 7]
+    assert (log.service, log.body) == ("unknown_service", '{"a": 1}')
+    assert log.trace_id == "5b8efff798038103d269b633813fc60c"

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests import stored
 from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows
 
@@ -131,38 +132,39 @@ def test_sdk_exporters_land_exactly_in_the_store(tmp_path: Path, transport: str)
         assert s.stop() == 0
     assert "records committed" in s.stderr
 
-    stored = {r["span_id"]: r for r in rows(db, "SELECT * FROM spans")}
-    assert len(stored) == len(sent) == 4
+    spans = {sp.span_id: sp for sp in stored.spans(db)}
+    assert len(spans) == len(sent) == 4
     for span in sent:
         ctx = span.get_span_context()
-        row = stored[format(ctx.span_id, "016x")]
-        assert row["trace_id"] == format(ctx.trace_id, "032x")
-        assert row["name"] == span.name
-        assert row["start_ns"] == span.start_time and row["end_ns"] == span.end_time
+        got = spans[format(ctx.span_id, "016x")]
+        assert got.trace_id == format(ctx.trace_id, "032x")
+        assert got.name == span.name
+        assert got.start_ns == span.start_time and got.end_ns == span.end_time
         parent = format(span.parent.span_id, "016x") if span.parent else None
-        assert row["parent_span_id"] == parent
-        assert row["kind"] == span.kind.value + 1  # the SDK's enum starts at INTERNAL = 0
-        assert row["service"] == span.resource.attributes["service.name"]
+        assert got.parent_span_id == parent
+        assert got.kind == span.kind.value + 1  # the SDK's enum starts at INTERNAL = 0
+        assert got.service == span.resource.attributes["service.name"]
         expected = {k: list(v) if isinstance(v, tuple) else v for k, v in span.attributes.items()}
-        assert json.loads(row["attributes"]) == expected
-        assert row["status_code"] == span.status.status_code.value
-    by_name = {r["name"]: r for r in stored.values()}
+        assert dict(got.attributes) == expected
+        assert got.status_code == span.status.status_code.value
+    by_name = {sp.name: sp for sp in spans.values()}
     produce, consume = by_name["orders send"], by_name["orders.placed process"]
-    assert produce["correlation_id"] == consume["correlation_id"] == "order-7"
-    assert (produce["msg_system"], produce["msg_destination"]) == ("kafka", "orders.placed")
-    assert (produce["msg_partition"], produce["msg_offset"], produce["msg_operation"]) == (
-        2,
-        41,
-        "send",
+    assert produce.correlation_id == consume.correlation_id == "order-7"
+    assert (produce.messaging_system, produce.messaging_destination) == ("kafka", "orders.placed")
+    assert (
+        produce.messaging_partition,
+        produce.messaging_offset,
+        produce.messaging_operation,
+    ) == (2, 41, "send")
+    assert (consume.messaging_consumer_group, consume.messaging_operation) == (
+        "catalog",
+        "process",
     )
-    assert (consume["msg_group"], consume["msg_operation"]) == ("catalog", "process")
-    assert consume["status_message"] == "sku not found"
-    assert json.loads(produce["events"])[0]["name"] == "enqueued"
-    links = rows(db, "SELECT * FROM span_links")
-    assert [(lk["span_id"], lk["linked_trace_id"], lk["linked_span_id"]) for lk in links] == [
-        (consume["span_id"], produce["trace_id"], produce["span_id"])
-    ]
-    assert json.loads(consume["links"])[0][2] == {"link.kind": "follows"}
+    assert consume.status_message == "sku not found"
+    assert produce.events[0]["name"] == "enqueued"
+    links = [(sp.span_id, lk.trace_id, lk.span_id) for sp in spans.values() for lk in sp.links]
+    assert links == [(consume.span_id, produce.trace_id, produce.span_id)]
+    assert dict(consume.links[0].attributes) == {"link.kind": "follows"}
     assert {r["name"] for r in rows(db, "SELECT name FROM services")} == {"orders", "catalog"}
 
     points = {r["name"]: r for r in rows(db, "SELECT * FROM metric_points")}
@@ -178,14 +180,10 @@ def test_sdk_exporters_land_exactly_in_the_store(tmp_path: Path, transport: str)
     assert sum(json.loads(hist["bucket_counts"])) == 2
     assert (points["queue.depth"]["kind"], points["queue.depth"]["value"]) == ("gauge", 7)
 
-    (log,) = rows(db, "SELECT * FROM log_records")
-    assert (log["service"], log["body"], log["severity_number"]) == (
-        "catalog",
-        "sku 42 not found",
-        17,
-    )
-    assert log["trace_id"] == produce["trace_id"] and log["span_id"] == produce["span_id"]
-    assert log["correlation_id"] == "order-7"
+    (log,) = stored.logs(db)
+    assert (log.service, log.body, log.severity_number) == ("catalog", "sku 42 not found", 17)
+    assert log.trace_id == produce.trace_id and log.span_id == produce.span_id
+    assert log.correlation_id == "order-7"
 
     stats = json.loads(run_cli("stats", "--db", str(db), "--json").stdout)
     assert (stats["spans"], stats["metric_points"], stats["log_records"]) == (4, 3, 1)

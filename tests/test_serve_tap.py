@@ -10,7 +10,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.otlp_helpers import Serve, rows, wait_for
+from tests import stored
+from tests.otlp_helpers import Serve, wait_for
 
 
 def test_serve_with_topics_joins_spans_and_hops(
@@ -42,9 +43,13 @@ def test_serve_with_topics_joins_spans_and_hops(
             )
         assert producer.flush(30) == 0
         provider.shutdown()
-        wait_for(lambda: rows(db_path, "SELECT count(*) FROM hops")[0][0] == 1, timeout=60)
-        wait_for(lambda: rows(db_path, "SELECT count(*) FROM spans")[0][0] == 1, timeout=30)
-    hop = rows(db_path, "SELECT topic, correlation_id, trace_id FROM hops")[0]
-    span_row = rows(db_path, "SELECT trace_id, correlation_id, service FROM spans")[0]
-    assert tuple(hop) == (topic, "c-7", f"{ctx.trace_id:032x}")
-    assert tuple(span_row) == (f"{ctx.trace_id:032x}", "c-7", "upload")
+        wait_for(lambda: len(stored.hops(db_path)) == 1, timeout=60)
+        wait_for(lambda: len(stored.spans(db_path)) == 1, timeout=30)
+    hop = stored.hops(db_path)[0]
+    span = stored.spans(db_path)[0]
+    assert (hop.topic, hop.correlation_id, hop.trace_id) == (topic, "c-7", f"{ctx.trace_id:032x}")
+    assert (span.trace_id, span.correlation_id, span.service) == (
+        f"{ctx.trace_id:032x}",
+        "c-7",
+        "upload",
+    )

@@ -3,6 +3,7 @@ files that are not its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -24,7 +25,8 @@ from console.model import (
     Span,
     SpanLink,
 )
-from console.store import Store, apply_retention, schema
+from console.store import Store, apply_retention, read, schema
+from console.store.blocks import KIND_SPAN
 from tests.conftest import run_cli
 
 NOW = 1_790_000_000_000_000_000
@@ -123,13 +125,13 @@ def test_round_trip_of_every_record_type(store: Store) -> None:
     store.write([span, hop, dead, metric, log, series])
 
     conn = store.connect(readonly=True)
-    row = conn.execute("SELECT * FROM spans").fetchone()
-    resources = rows.load_resources(conn, [row["resource_id"]])
-    assert rows.span_from_row(row, resources[row["resource_id"]]) == span
-    assert rows.hop_from_row(conn.execute("SELECT * FROM hops").fetchone()) == hop
+    blocks = read.Blocks(conn)
+    assert blocks.spans(cids=["corr-1"]) == [span]
+    assert blocks.spans(trace_ids=[span.trace_id]) == [span]
+    assert blocks.hops_at(hop.topic, hop.partition, hop.offset) == [hop]
+    assert blocks.logs(cids=["corr-1"]) == [log]
     got_dead = rows.dead_letter_from_row(conn.execute("SELECT * FROM dead_letters").fetchone())
     assert got_dead == dead
-    assert rows.log_from_row(conn.execute("SELECT * FROM log_records").fetchone()) == log
     m = conn.execute("SELECT * FROM metric_points").fetchone()
     assert (m["name"], m["kind"], m["count"], m["sum"], m["unit"]) == (
         "uploads.received",
@@ -140,7 +142,7 @@ def test_round_trip_of_every_record_type(store: Store) -> None:
     )
     s = conn.execute("SELECT name, subject, detail, value FROM series").fetchone()
     assert tuple(s) == ("consumer.lag", "canvasflow.uploads", "catalog/2", 12.0)
-    assert conn.execute("SELECT linked_trace_id FROM span_links").fetchone()[0] == "ab" * 16
+    assert blocks.linking_traces(["ab" * 16]) == {span.trace_id}
 
     counts = store.counts()
     assert {
@@ -236,7 +238,7 @@ def test_reader_process_sees_commits_while_writer_runs(db_path: Path) -> None:
     reader = Store.open(db_path).connect(readonly=True)
     for line in proc.stdout:
         committed = (int(line) + 1) * 100
-        n = reader.execute("SELECT count(*) FROM spans").fetchone()[0]
+        n = schema.counts(reader)["spans"]
         seen.append(n)
         assert n >= committed
         if len(seen) == 5:
@@ -261,7 +263,8 @@ def test_overloaded_queue_refuses_instead_of_growing(store: Store) -> None:
 
 def test_retention_by_age_keeps_pending_dead_letters(store: Store) -> None:
     old = NOW - 3600 * 10**9
-    store.write([make_span(i, start=old) for i in range(5)] + [make_span(i + 5) for i in range(3)])
+    store.write([make_span(i, start=old) for i in range(5)])  # an hour apart: other blocks
+    store.write([make_span(i + 5) for i in range(3)])
     pending = DeadLetter("a.dlq", 0, 1, 0, first_seen_ns=old, status="pending")
     done = DeadLetter("a.dlq", 0, 2, 0, first_seen_ns=old, status="replayed")
     store.write([pending, done])
@@ -282,7 +285,7 @@ def test_retention_by_size_shrinks_the_file(store: Store) -> None:
     assert after <= before // 3
     remaining = store.counts()["spans"]
     assert 0 < remaining < 20_000
-    newest = conn.execute("SELECT max(start_ns) FROM spans").fetchone()[0]
+    newest = max(s.start_ns for s in read.all_records(conn, KIND_SPAN))
     assert newest == make_span(19_999, start=NOW + 19_999 * 1000).start_ns  # the newest survive
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert os.path.getsize(store.path) < before
@@ -293,7 +296,7 @@ def test_writer_commits_within_flush_interval(store: Store) -> None:
         w.submit([make_span(1)])
         deadline = time.monotonic() + 5
         reader = store.connect(readonly=True)
-        while reader.execute("SELECT count(*) FROM spans").fetchone()[0] == 0:
+        while schema.counts(reader)["spans"] == 0:
             assert time.monotonic() < deadline, "a lone record was never committed"
             time.sleep(0.01)
 
@@ -314,3 +317,135 @@ def test_stats_json_on_a_new_database(db_path: Path) -> None:
         "dead_letters": 0,
     }
     assert data["services"] == []
+
+
+def test_a_consumer_seen_before_its_send_still_clears_it(store: Store) -> None:
+    """The collector and the tap are separate paths: a consumer's span may be stored before the
+    tap stores the message it took. Only the message nobody took is a stalled candidate."""
+    from console.journeys import journeys
+
+    consumer = Span(
+        trace_id="1" * 32,
+        span_id="2" * 16,
+        name="orders process",
+        start_ns=NOW,
+        end_ns=NOW + 1000,
+        service="billing",
+        kind=5,
+        correlation_id="cf-1",
+        messaging_system="kafka",
+        messaging_destination="orders",
+        messaging_partition=0,
+        messaging_offset=5,
+        messaging_operation="process",
+        messaging_consumer_group="billing",
+    )
+    store.write([consumer])
+    sent_ms = NOW // 1_000_000 - 1
+    store.write([Hop("orders", 0, 5, sent_ms, correlation_id="cf-1", seen_ns=NOW)])
+    store.write([Hop("orders", 0, 6, sent_ms, correlation_id="cf-2", seen_ns=NOW)])
+    later = NOW + 120 * 10**9
+    stalled = journeys(store, status="stalled", since_s=3600, now_ns=later)
+    assert [j.correlation_id for j in stalled] == ["cf-2"]
+    done = journeys(store, status="completed", since_s=3600, now_ns=later)
+    assert [j.correlation_id for j in done] == ["cf-1"]
+    conn = store.connect(readonly=True)
+    assert conn.execute("SELECT count(*) FROM consumed_marks").fetchone()[0] == 0
+
+
+def test_a_tap_re_read_stores_each_message_once(store: Store) -> None:
+    """A tap that restarts re-reads from its last committed offset; the store keeps one copy."""
+    hops = [
+        Hop("orders", p, o, 1, correlation_id=f"cf-{o}", seen_ns=NOW)
+        for p in (0, 1)
+        for o in range(50)
+    ]
+    with store.writer(flush_ms=10) as w:
+        w.submit(hops)
+    with store.writer(flush_ms=10) as w:  # a new process: an empty duplicates window
+        w.submit(hops[30:])
+    counts = store.counts()
+    assert counts["hops"] == 100
+    assert counts["topics"]["orders"]["hops"] == 100
+    conn = store.connect(readonly=True)
+    assert read.Blocks(conn).hops_at("orders", 1, 40) == [hops[90]]
+
+
+def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every id hashed to the same key: each lookup then reads every block, and still returns
+    only the records that carry the id asked for."""
+    from console.journeys import journey
+    from console.store import keys
+
+    monkeypatch.setattr(keys, "key", lambda kind, value: 42)
+    store.write([dataclasses.replace(make_span(i), links=()) for i in range(30)])  # unrelated
+    store.write(
+        [Hop("orders", 0, i, 1, correlation_id=f"corr-{i}", seen_ns=NOW) for i in range(30)]
+    )
+    conn = store.connect(readonly=True)
+    blocks = read.Blocks(conn)
+    assert [s.span_id for s in blocks.spans(cids=["corr-7"])] == [make_span(7).span_id]
+    assert [h.offset for h in blocks.hops(cids=["corr-7"])] == [7]
+    j = journey(conn, correlation_id="corr-7", now_ns=NOW)
+    assert j is not None
+    assert [s.span_id for s in j.spans] == [make_span(7).span_id]
+    assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]
+
+
+def test_log_records_and_metric_points_delivered_twice_are_stored_once(store: Store) -> None:
+    """An exporter's retry, or a Kafka re-read after a crash, delivers the same log records and
+    metric points again; they carry no id, so the store compares what identifies them."""
+    logs = [
+        LogRecord(time_ns=NOW + i, service="upload", severity_number=9, body=f"line {i}")
+        for i in range(20)
+    ]
+    points = [
+        MetricPoint("uploads.received", "upload", NOW + i, "sum", value=float(i)) for i in range(20)
+    ]
+    store.write([*logs, *points])
+    with store.writer(flush_ms=10) as w:  # a new process, as after a restart
+        w.submit([*logs[10:], *points[5:], LogRecord(time_ns=NOW, service="upload", body="new")])
+    counts = store.counts()
+    assert (counts["log_records"], counts["metric_points"]) == (21, 20)
+
+
+def test_key_segments_rotate_and_retention_drops_whole_ones(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key index is split into segments that stay small; lookups probe all of them, and
+    retention by age drops a segment whole (its table and its blocks) once it is all old."""
+    from console.store import keys
+
+    monkeypatch.setattr(keys, "SEGMENT_KEYS", 40)
+    old = NOW - 7200 * 10**9
+    for b in range(6):  # six batches an hour apart from the new ones: each fills a segment
+        store.write([make_span(b * 100 + i, start=old) for i in range(30)])
+    store.write([make_span(1000 + i) for i in range(30)])
+    conn = store.connect()
+    tables = keys.segment_tables(conn)
+    assert len(tables) >= 6
+    assert read.Blocks(conn).spans(cids=["corr-205"]) == [make_span(205, start=old)]
+    assert read.Blocks(conn).spans(cids=["corr-1005"]) == [make_span(1005)]
+    deleted = apply_retention(conn, max_age_s=3600, now_ns=NOW)
+    assert deleted["spans"] == 180
+    left = keys.segment_tables(conn)
+    assert len(left) < len(tables)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not set(tables[:-2]) & names  # the old segments' tables are gone
+    assert read.Blocks(conn).spans(cids=["corr-205"]) == []
+    assert read.Blocks(conn).spans(cids=["corr-1005"]) == [make_span(1005)]
+    assert store.counts()["spans"] == 30
+
+
+def test_64_bit_trace_ids_padded_with_zeros_spread_over_the_key_index() -> None:
+    """Zipkin and old Jaeger clients send 64-bit trace ids padded to 128 bits with zeros; if
+    keys came from the high half only, every such trace would share one key and every lookup
+    would decode every block."""
+    from console.store import keys
+
+    ids = [f"{0:016x}{i * 7919 + 1:016x}" for i in range(1000)]
+    assert len({keys.key(keys.K_TRACE, t) for t in ids}) == 1000
+    assert keys.key(keys.K_TRACE, ids[3]) == keys.key(keys.K_TRACE, bytes.fromhex(ids[3]))
+    assert keys.key(keys.K_TRACE, ids[3]) != keys.key(keys.K_LINK, ids[3])  # kinds stay apart

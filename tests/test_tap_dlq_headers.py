@@ -15,7 +15,11 @@ from collectors.kafka.dlq_headers import (
     is_dead_letter,
 )
 from console.model import DeadLetter
-from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
+from tests.dlq_headers_fixture import (
+    connect_dlq_headers,
+    spring_dlt_headers,
+    streams_dlq_headers,
+)
 
 
 def test_default_topic_patterns() -> None:
@@ -179,3 +183,18 @@ def test_spring_binary_numbers_round_trip(partition: int, offset: int) -> None:
     )
     assert (fields["original_partition"], fields["original_offset"]) == (partition, offset)
     assert describe_header("kafka_dlt-original-offset", struct.pack(">q", offset)) == str(offset)
+
+
+def test_kafka_streams_headers_decode_into_dead_letter_fields() -> None:
+    headers = streams_dlq_headers(topic="canvasflow.uploads", partition=4, offset=1234)
+    assert has_dlq_headers(headers) and is_dead_letter("uploads-errors", headers)
+    fields = decode_dlq_headers(headers)
+    assert fields["convention"] == "streams"
+    assert (fields["original_topic"], fields["original_partition"], fields["original_offset"]) == (
+        "canvasflow.uploads",
+        4,
+        1234,
+    )
+    assert fields["exception_class"] == "org.apache.kafka.common.errors.SerializationException"
+    assert fields["exception_message"] == "Error deserializing Avro message for id 1"
+    assert fields["stacktrace"].startswith("org.apache.kafka.common.errors.Serialization")

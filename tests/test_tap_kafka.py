@@ -15,8 +15,9 @@ import pytest
 from collectors.kafka.tap import KafkaTap
 from console import rows
 from console.errors import Overloaded
-from console.model import Record
-from console.store import Store, StoreWriter
+from console.model import Hop, Record
+from console.store import Store, StoreWriter, Ticket
+from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
 from tests.tap_helpers import RecordingSink, produce, unique, wait_for
@@ -37,14 +38,8 @@ def _tap(sink: object, bootstrap: str, topics: str, **kw: object) -> KafkaTap:
     return KafkaTap(sink, bootstrap=bootstrap, topics=topics, **kw)  # type: ignore[arg-type]
 
 
-def _hops(store: Store, topic: str) -> list:
-    with store.connect() as conn:
-        return [
-            rows.hop_from_row(r)
-            for r in conn.execute(
-                "SELECT * FROM hops WHERE topic = ? ORDER BY partition, offset", (topic,)
-            )
-        ]
+def _hops(store: Store, topic: str) -> list[Hop]:
+    return sorted(stored.hops(store, topic), key=lambda h: (h.partition, h.offset))
 
 
 def _dead(store: Store, topic: str) -> list:
@@ -58,8 +53,7 @@ def _dead(store: Store, topic: str) -> list:
 
 
 def _count(store: Store, topic: str) -> int:
-    with store.connect() as conn:
-        return conn.execute("SELECT count(*) FROM hops WHERE topic = ?", (topic,)).fetchone()[0]
+    return len(stored.hops(store, topic))
 
 
 def test_every_message_becomes_one_hop_with_its_ids(
@@ -260,15 +254,12 @@ def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
     assert stopped_at < n
     assert len(set(sink.hop_coordinates)) == n
     assert len(sink.hop_coordinates) == n, "a hop was handed over twice"
-    with store.connect() as conn:
-        per_partition = conn.execute(
-            "SELECT partition, count(*), min(offset), max(offset) FROM hops WHERE topic = ? "
-            "GROUP BY partition",
-            (topic,),
-        ).fetchall()
-    assert sum(r[1] for r in per_partition) == n
-    for _p, count, lo, hi in per_partition:
-        assert (lo, hi) == (0, count - 1)  # no gap
+    per_partition: dict[int, list[int]] = {}
+    for hop in stored.hops(store, topic):
+        per_partition.setdefault(hop.partition, []).append(hop.offset)
+    assert sum(len(offsets) for offsets in per_partition.values()) == n
+    for offsets in per_partition.values():
+        assert (min(offsets), max(offsets)) == (0, len(offsets) - 1)  # no gap
 
 
 class _FlakySink:
@@ -279,12 +270,12 @@ class _FlakySink:
         self.calls = 0
         self.refused = 0
 
-    def submit(self, records: list[Record]) -> None:
+    def submit(self, records: list[Record]) -> Ticket:
         self.calls += 1
         if self.calls % 2:
             self.refused += 1
             raise Overloaded("busy", retry_after_s=0.05)
-        self.writer.submit(records)
+        return self.writer.submit(records)
 
     def flush(self) -> None:
         self.writer.flush()

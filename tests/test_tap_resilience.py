@@ -9,6 +9,7 @@ import pytest
 from collectors.kafka.tap import KafkaTap
 from console.broker import Broker
 from console.store import Store
+from tests import stored
 from tests.conftest import create_topic, free_port_pair
 from tests.tap_helpers import RecordingSink, produce, wait_for
 
@@ -55,10 +56,9 @@ def test_broker_stopped_and_started_again_while_tapping(tmp_path: Path) -> None:
         writer.close()
         broker.down()
     assert len(sink.hop_coordinates) == len(set(sink.hop_coordinates)) == 500
-    with store.connect() as conn:
-        rows = conn.execute(
-            "SELECT partition, count(*), min(offset), max(offset) FROM hops GROUP BY partition"
-        ).fetchall()
-    assert sum(r[1] for r in rows) == 500
-    for _p, count, lo, hi in rows:
-        assert (lo, hi) == (0, count - 1)
+    per_partition: dict[int, list[int]] = {}
+    for hop in stored.hops(store):
+        per_partition.setdefault(hop.partition, []).append(hop.offset)
+    assert sum(len(offsets) for offsets in per_partition.values()) == 500
+    for offsets in per_partition.values():
+        assert (min(offsets), max(offsets)) == (0, len(offsets) - 1)

@@ -92,6 +92,16 @@ class ReplayProgress(Message):
 
 
 @dataclass
+class ReplayTargetChecked(Message):
+    """The target cluster was asked before the confirmation: ``text`` is the question naming
+    the cluster and topics when ``ok``, else why the replay cannot go there."""
+
+    coordinates: list[str]
+    ok: bool
+    text: str
+
+
+@dataclass
 class ReplayDone(Message):
     coordinates: list[str]
     ok: bool

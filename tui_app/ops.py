@@ -79,7 +79,7 @@ def recent_journeys(
     topic: str | None,
     limit: int = 100,
 ) -> list[Any]:
-    from console.journeys import journey, journeys
+    from console.journeys import journey, journeys, recent_cids_on_topic
 
     now = source.clock()
     if topic is None:
@@ -89,17 +89,7 @@ def recent_journeys(
 
     def by_topic(conn: sqlite3.Connection) -> list[Any]:
         # The journeys that crossed this topic (or were dead-lettered to it), newest first.
-        cids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT correlation_id FROM (SELECT correlation_id, max(seen_ns) AS t FROM hops"
-                " WHERE topic = ? AND correlation_id IS NOT NULL GROUP BY correlation_id"
-                " UNION ALL SELECT correlation_id, max(first_seen_ns) FROM dead_letters"
-                " WHERE (dlq_topic = ? OR original_topic = ?) AND correlation_id IS NOT NULL"
-                " GROUP BY correlation_id) GROUP BY correlation_id ORDER BY max(t) DESC LIMIT ?",
-                (topic, topic, topic, limit),
-            )
-        ]
+        cids = recent_cids_on_topic(conn, topic, limit)
         out = []
         for cid in cids:
             j = journey(conn, correlation_id=cid, now_ns=now)
@@ -114,7 +104,16 @@ def recent_journeys(
 def _contracts(source: DataSource) -> Any:
     from console.contracts import open_contracts
 
-    return open_contracts(source.contracts_dir, strict=False)
+    return open_contracts(source.contracts_dir, source.schema_registry, strict=False)
+
+
+def _codec(source: DataSource) -> Any:
+    """The registry codec (``--schema-registry``), made once per source; None without one."""
+    if source._codec is None and source.schema_registry:
+        from console.dlq_codecs import open_codec
+
+        source._codec = open_codec(source.schema_registry, source.schema_registry_config)
+    return source._codec
 
 
 def list_dead_letters(source: DataSource, *, status: str | None, text: str | None) -> list[Any]:
@@ -134,26 +133,31 @@ def list_dead_letters(source: DataSource, *, status: str | None, text: str | Non
     return sorted(seen.values(), key=lambda d: (-d.timestamp_ms, d.coordinates))
 
 
-def editable_payload(payload: bytes | None) -> str:
+def editable_payload(
+    payload: bytes | None, codec: Any = None, headers: Any = (), topic: str = ""
+) -> str:
     from console.dlq_fix import editable_text
     from console.errors import InputError
 
     try:
-        return editable_text(payload)
+        return editable_text(payload, codec, headers, topic)
     except InputError:
         return ""
 
 
 def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     """``dlq show`` for the detail pane, rendered as ``Text``, and the payload to edit."""
+    from console.dlq import contract_topic, headers_with_schema
     from console.dlq_show import show
 
     contracts = _contracts(source)
-    detail = source.call(lambda conn: show(conn, coords, contracts))
+    codec = _codec(source)
+    detail = source.call(lambda conn: show(conn, coords, contracts, codec))
     d = detail.dead_letter
     t = Text()
     t.append(f"{d.coordinates}", style="bold")
-    t.append(f"  {d.status}  {d.convention} headers  {d.payload_size} B\n")
+    t.append(f"  {d.status}  {d.convention} headers  {d.payload_size} B")
+    t.append(f"  cluster {d.cluster_id}\n" if d.cluster_id else "\n")
     if d.original_topic:
         t.append(f"from {d.original_topic}:{d.original_partition}:{d.original_offset}")
         t.append(f"  group {d.consumer_group or '-'}\n")
@@ -176,7 +180,13 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq_show.py
         t.append(f"  {h.name}", style="cyan")
         t.append(f": {h.value}\n")
-    t.append(f"payload ({detail.payload_kind})\n", style="bold")
+    schema = detail.payload.schema if detail.payload else None
+    via = f", {schema.describe()}" if schema else ""
+    t.append(f"payload ({detail.payload_kind}{via})\n", style="bold")
+    if detail.payload and detail.payload.note:
+        t.append(detail.payload.note + "\n", style="yellow")
+    if detail.key is not None and detail.key.decoded is not None:
+        t.append(f"key ({detail.key.kind}) {detail.key.text}\n")
     t.append(detail.payload_text + "\n")
     if detail.fixed_text is not None:
         t.append(f"fixed payload (v{len(detail.fixes)})\n", style="bold green")
@@ -190,10 +200,13 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
         t.append("replays\n", style="bold")
         for line in history:
             t.append(f"  {line}\n")
-    latest = detail.fixes[-1].payload if detail.fixes else d.payload
-    return DeadLetterDetail(
-        coords, t, editable_payload(latest), v.valid if v.valid is not None else None, history
-    )
+    if detail.fixes:
+        latest, headers = detail.fixes[-1].payload, d.headers
+        headers = headers_with_schema(d.headers, detail.fixes[-1].schema_header)
+    else:
+        latest, headers = d.payload, d.headers
+    editable = editable_payload(latest, codec, headers, contract_topic(d))
+    return DeadLetterDetail(coords, t, editable, v.valid if v.valid is not None else None, history)
 
 
 def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[int | None, str]]:
@@ -206,8 +219,16 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return [(exc.lineno, f"not JSON: {exc.msg} (column {exc.colno})")]
-    d = source.call(lambda conn: get_dead_letter(conn, coords))
-    verdict = check(_contracts(source), contract_topic(d), from_editor(text))
+    codec = _codec(source)
+    if codec is not None:  # a wire-format payload: the verdict is whether it encodes
+        from console.dlq_fix import prepare_fix
+
+        verdict = source.call(
+            lambda conn: prepare_fix(conn, coords, text.encode(), _contracts(source), codec)
+        ).verdict
+    else:
+        d = source.call(lambda conn: get_dead_letter(conn, coords))
+        verdict = check(_contracts(source), contract_topic(d), from_editor(text))
     if verdict.valid is not False:
         return []
     same_layout = text.strip() == pretty_json(document).strip()
@@ -218,30 +239,78 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
 
 def save_fix(source: DataSource, coords: str, text: str) -> str:
     """Store the edited payload as the next fixed version (``dlq fix``); returns the result."""
+    from console.dlq import contract_topic, current_version, get_dead_letter
     from console.dlq_fix import from_editor, prepare_fix
     from console.dlq_fix import save_fix as store_fix
 
     contracts = _contracts(source)
+    codec = _codec(source)
     with _own_connection(source) as conn:
-        fixed = store_fix(conn, prepare_fix(conn, coords, from_editor(text), contracts))
+        d = get_dead_letter(conn, coords)
+        payload, _, headers = current_version(conn, d)
+        decoded = codec is not None and codec.decode(payload, headers, contract_topic(d))
+        new = text.encode() if decoded else from_editor(text)
+        fixed = store_fix(conn, prepare_fix(conn, coords, new, contracts, codec))
     return f"stored fix v{fixed.version} of {coords}"
 
 
 ProgressFn = Callable[[int, int], None]
 
 
-def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -> tuple[bool, str]:
-    """``dlq replay``: one replay at a time per store; reconcile, plan, send through the
-    idempotent producer (the same calls as the CLI)."""
-    from console.dlq import get_dead_letter
-    from console.dlq_replay import Replayer, prepare_replay, replay_lock
+def _kafka_conf(source: DataSource) -> dict[str, Any] | None:
+    if source.kafka is not None:
+        return dict(source.kafka)
+    if source.bootstrap:
+        return {"bootstrap.servers": source.bootstrap}
+    return None
 
-    if not source.bootstrap:
+
+def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
+    """Before the confirmation: the target cluster answers and is the one the dead letters came
+    from (the same check as ``dlq replay``). ``(True, question)`` names the cluster and topics;
+    ``(False, why)`` otherwise."""
+    from console.dlq import get_dead_letter
+    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+
+    conf = _kafka_conf(source)
+    if conf is None:
         return False, "no Kafka bootstrap servers: start the console with --bootstrap"
-    conf = {"bootstrap.servers": source.bootstrap}
+    with _own_connection(source) as conn:
+        letters = [get_dead_letter(conn, c) for c in coords]
+    try:
+        target = probe_target(conf)
+        check_cluster(target, letters)
+    except BrokerUnreachable as exc:
+        return False, f"broker down: {exc}"
+    except ClusterMismatch as exc:
+        return False, str(exc)
+    topics = sorted({d.original_topic or "?" for d in letters})
+    what = coords[0] if len(coords) == 1 else f"all {len(coords)} pending dead letters shown"
+    return True, (
+        f"Replay {what} to {', '.join(topics)} on cluster {target.cluster_id} ({target.bootstrap})?"
+    )
+
+
+def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -> tuple[bool, str]:
+    """``dlq replay``: one replay at a time per store; check the target cluster, reconcile, plan,
+    send through the idempotent producer (the same calls as the CLI)."""
+    from console.dlq import get_dead_letter
+    from console.dlq_replay import Replayer, pending_dead_letters, prepare_replay, replay_lock
+    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+
+    conf = _kafka_conf(source)
+    if conf is None:
+        return False, "no Kafka bootstrap servers: start the console with --bootstrap"
     with _own_connection(source) as conn, replay_lock(conn):
         targets = [get_dead_letter(conn, c) for c in coords]
-        _, plan = prepare_replay(conn, conf, targets)
+        try:
+            target = probe_target(conf)
+            check_cluster(target, [*pending_dead_letters(conn), *targets])
+        except BrokerUnreachable as exc:
+            return False, f"broker down: {exc}"
+        except ClusterMismatch as exc:
+            return False, str(exc)
+        _, plan = prepare_replay(conn, conf, targets, target=target)
         if not plan.items:
             reason = plan.refused[0].reason if plan.refused else "nothing to replay"
             return False, f"not replayed: {reason}"

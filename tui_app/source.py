@@ -49,12 +49,20 @@ class DataSource:
         runtime: Runtime | None = None,
         bootstrap: str | None = None,
         contracts_dir: Path | None = None,
+        kafka: dict[str, Any] | None = None,
+        schema_registry: str | None = None,
+        schema_registry_config: Path | None = None,
     ) -> None:
-        self.store = Store.open(db_path)
+        self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap
         self.contracts_dir = contracts_dir
+        # The whole librdkafka configuration (--kafka-config, -X, --bootstrap) for replays.
+        self.kafka = kafka
+        self.schema_registry = schema_registry
+        self.schema_registry_config = schema_registry_config
+        self._codec: Any = None
         self._conn = self.store.connect()
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()

@@ -5,10 +5,11 @@ This is the tap's hot path, so ``MessageDecoder.decode_batch`` works on a whole 
 
 What a hop keeps: coordinates, timestamp and its type, key, ``size`` (the value's length in bytes,
 0 for a tombstone), headers as bytes, correlation, trace and span ids, the payload's SHA-256 (None
-for a tombstone). Payloads are kept only for dead letters (up to ``dlq_payload_limit`` bytes, with
-``payload_truncated`` set on the dead letter when cut) or, with ``keep_payloads``, for every hop
-(up to the same bound; ``len(payload) < size`` shows a cut). Nothing here assumes a payload is
-text or JSON, or a header UTF-8.
+for a tombstone), the cluster id (``MessageDecoder.cluster_id``, set by the tap). Payloads are
+kept only for dead letters (up to ``dlq_payload_limit`` bytes, with ``payload_truncated`` set on
+the dead letter when cut) or, with ``keep_payloads``, for every hop (up to the same bound;
+``len(payload) < size`` shows a cut). Nothing here assumes a payload is text or JSON, or a header
+UTF-8.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from hashlib import sha256
 from typing import Any
 
 from collectors.kafka.dlq_headers import (
-    CONNECT_PREFIX,
-    SPRING_PREFIX,
+    DLQ_HEADER_PREFIXES,
     DlqMatcher,
     decode_dlq_headers,
 )
@@ -30,7 +30,7 @@ from console.model import DeadLetter, Hop, Record
 __all__ = ["DEFAULT_DLQ_PAYLOAD_LIMIT", "BatchResult", "MessageDecoder"]
 
 DEFAULT_DLQ_PAYLOAD_LIMIT = 1 << 20
-_DLQ_PREFIXES = (SPRING_PREFIX, CONNECT_PREFIX)
+_DLQ_PREFIXES = DLQ_HEADER_PREFIXES
 
 
 @dataclass(slots=True)
@@ -76,6 +76,7 @@ _HOP_FIELDS = (
     "payload_sha256",
     "payload",
     "seen_ns",
+    "cluster_id",
 )
 
 
@@ -88,12 +89,12 @@ def _hop_constructor() -> Callable[..., Hop]:
     """
     if tuple(f.name for f in fields(Hop)) != _HOP_FIELDS or "__slots__" not in Hop.__dict__:
         return Hop
-    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13) = (
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14) = (
         Hop.__dict__[name].__set__ for name in _HOP_FIELDS
     )
     new = object.__new__
 
-    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13):  # type: ignore[no-untyped-def]
+    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14):  # type: ignore[no-untyped-def]
         h = new(Hop)
         s0(h, a0)
         s1(h, a1)
@@ -109,6 +110,7 @@ def _hop_constructor() -> Callable[..., Hop]:
         s11(h, a11)
         s12(h, a12)
         s13(h, a13)
+        s14(h, a14)
         return h
 
     return make
@@ -132,6 +134,9 @@ class MessageDecoder:
         self.matcher = DlqMatcher(dlq_patterns)
         self.dlq_payload_limit = max(0, dlq_payload_limit)
         self.keep_payloads = keep_payloads
+        # The id of the cluster the messages come from (the tap sets it from broker metadata on
+        # each assignment); every hop and dead letter carries it.
+        self.cluster_id: str | None = None
 
     def decode_batch(self, messages: Sequence[Any], seen_ns: int) -> BatchResult:
         """Records for every message of a batch; error events are collected, not raised."""
@@ -145,6 +150,7 @@ class MessageDecoder:
         is_dlq_topic = self.matcher.is_dlq_topic
         keep = self.keep_payloads
         limit = self.dlq_payload_limit
+        cluster_id = self.cluster_id
         hops = dead = 0
         for m in messages:
             if m.error() is not None:
@@ -183,6 +189,7 @@ class MessageDecoder:
                     digest,
                     payload,
                     seen_ns,
+                    cluster_id,
                 )
             )
             hops += 1
@@ -201,6 +208,7 @@ class MessageDecoder:
                         correlation_id=corr,
                         trace_id=trace_id,
                         first_seen_ns=seen_ns,
+                        cluster_id=cluster_id,
                         **decode_dlq_headers(headers),
                     )
                 )

@@ -10,11 +10,14 @@ two conventions in use:
 * Kafka Connect (``errors.deadletterqueue.context.headers.enable=true``, ``__connect.errors.*``):
   all UTF-8 strings, numbers too. A sink connector's consumer group is ``connect-<connector>``
   unless overridden; that default is reported as the consumer group.
+* Kafka Streams (KIP-1034, Kafka 4.x, ``__streams.errors.*``): ``topic``, ``partition``,
+  ``offset``, ``exception``, ``message``, ``stacktrace``, all UTF-8 strings, numbers too.
 
 ``decode_dlq_headers(headers)`` returns the fields of ``console.model.DeadLetter`` that the headers
-fill (``convention``, ``original_topic``, ``original_partition``, ``original_offset``,
-``original_timestamp_ms``, ``consumer_group``, ``exception_class``, ``exception_cause_class``,
-``exception_message``, ``stacktrace``), so ``DeadLetter(..., **decode_dlq_headers(h))`` works.
+fill (``convention``: spring, connect, streams or none; ``original_topic``,
+``original_partition``, ``original_offset``, ``original_timestamp_ms``, ``consumer_group``,
+``exception_class``, ``exception_cause_class``, ``exception_message``, ``stacktrace``),
+so ``DeadLetter(..., **decode_dlq_headers(h))`` works.
 Garbage never raises: a value of the wrong length or not UTF-8 leaves its field ``None`` (numbers
 written as decimal text are accepted too) while the raw bytes stay in the record's headers.
 ``describe_header(name, value)`` renders one header for people: the decoded number for Spring's
@@ -32,7 +35,9 @@ from console.model import Header
 __all__ = [
     "CONNECT_PREFIX",
     "DEFAULT_DLQ_PATTERNS",
+    "DLQ_HEADER_PREFIXES",
     "SPRING_PREFIX",
+    "STREAMS_PREFIX",
     "DlqMatcher",
     "decode_dlq_headers",
     "describe_header",
@@ -43,6 +48,8 @@ __all__ = [
 DEFAULT_DLQ_PATTERNS: tuple[str, ...] = (r".*\.dlq$", r".*-dlq$", r".*-dlt$", r".*\.DLT$")
 SPRING_PREFIX = "kafka_dlt-"
 CONNECT_PREFIX = "__connect.errors."
+STREAMS_PREFIX = "__streams.errors."
+DLQ_HEADER_PREFIXES = (SPRING_PREFIX, CONNECT_PREFIX, STREAMS_PREFIX)
 
 # Spring header name -> (DeadLetter field, binary width as written, 0 for text).
 _SPRING: dict[str, tuple[str, int]] = {
@@ -72,6 +79,14 @@ _CONNECT: dict[str, tuple[str, bool]] = {
     "__connect.errors.exception.stacktrace": ("stacktrace", False),
 }
 _CONNECT_CONNECTOR = "__connect.errors.connector.name"
+_STREAMS: dict[str, tuple[str, bool]] = {
+    "__streams.errors.topic": ("original_topic", False),
+    "__streams.errors.partition": ("original_partition", True),
+    "__streams.errors.offset": ("original_offset", True),
+    "__streams.errors.exception": ("exception_class", False),
+    "__streams.errors.message": ("exception_message", False),
+    "__streams.errors.stacktrace": ("stacktrace", False),
+}
 _FIELDS = (
     "original_topic",
     "original_partition",
@@ -108,10 +123,10 @@ class DlqMatcher:
 
 
 def has_dlq_headers(headers: Iterable[Header] | None) -> bool:
-    """True when a header of the Spring or Connect DLQ convention is present."""
+    """True when a header of the Spring, Connect or Streams DLQ convention is present."""
     if not headers:
         return False
-    return any(name.startswith((SPRING_PREFIX, CONNECT_PREFIX)) for name, _ in headers)
+    return any(name.startswith(DLQ_HEADER_PREFIXES) for name, _ in headers)
 
 
 def is_dead_letter(
@@ -148,15 +163,19 @@ def _spring_int(value: bytes | None) -> int | None:
 
 
 def decode_dlq_headers(headers: Iterable[Header] | None) -> dict[str, Any]:
-    """The ``DeadLetter`` fields the headers give (``convention`` is spring, connect or none)."""
+    """The ``DeadLetter`` fields the headers give (``convention``: spring, connect, streams or
+    none)."""
     last: dict[str, bytes | None] = {}
-    spring = connect = False
+    spring = connect = streams = False
     for name, value in headers or ():
         if name.startswith(SPRING_PREFIX):
             spring = True
             last[_SPRING_KEY_ALIASES.get(name, name)] = value
         elif name.startswith(CONNECT_PREFIX):
             connect = True
+            last[name] = value
+        elif name.startswith(STREAMS_PREFIX):
+            streams = True
             last[name] = value
     out: dict[str, Any] = dict.fromkeys(_FIELDS)
     if spring:
@@ -174,6 +193,12 @@ def decode_dlq_headers(headers: Iterable[Header] | None) -> dict[str, Any]:
         connector = _text(last.get(_CONNECT_CONNECTOR))
         if connector:
             out["consumer_group"] = f"connect-{connector}"
+    elif streams:
+        out["convention"] = "streams"
+        for name, (field, numeric) in _STREAMS.items():
+            if name in last:
+                value = last[name]
+                out[field] = _decimal(value) if numeric else _text(value)
     else:
         out["convention"] = "none"
     return out

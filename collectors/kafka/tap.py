@@ -1,11 +1,16 @@
 """The Kafka tap: a consumer that observes without disturbing, handing records to a sink.
 
 ``KafkaTap(sink, bootstrap=..., topics=...)`` consumes in its own group (``handoff-console-tap`` by
-default) and commits only that group's offsets, and only for records the sink has accepted: when
-the sink has ``flush()`` (the store writer does), offsets are committed after it returns, so a
-crash loses nothing and a restart re-reads at most the last second, which the store's unique
-(topic, partition, offset) index absorbs. It starts at the end of the topics unless
+default) and commits only that group's offsets, and only for records the store has committed:
+every ``submit`` returns a ``Ticket``, and offsets are committed after the tickets below them
+were waited on successfully, so a crash loses nothing and a restart re-reads at most the last
+second, which the store's dedupe absorbs. It starts at the end of the topics unless
 ``from_beginning`` (that only matters for a group with no committed position yet).
+
+When a ticket fails (the store could not commit: disk full, I/O error, a lock held too long) the
+tap commits nothing, forgets what it had handed over since its last commit, and seeks every
+partition back to that position, so those messages are read again; ``hops_committed`` and
+``dead_letters_committed`` count only what the store committed.
 
 When ``sink.submit`` raises ``Overloaded`` the tap pauses its partitions, keeps polling so it stays
 in the group, and retries the same records: it never drops one. When the broker goes away
@@ -29,10 +34,10 @@ from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, Mess
 from collectors.kafka.metrics import KafkaMetrics
 from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
-from console.errors import HandoffError, InputError, Overloaded
+from console.errors import HandoffError, InputError, Overloaded, StoreError
 
 if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
-    from console.sink import Sink
+    from console.sink import Sink, Ticket
 
 __all__ = ["DEFAULT_GROUP", "KafkaTap"]
 
@@ -58,6 +63,7 @@ class KafkaTap:
     """Consume topics into a sink as ``Hop`` and ``DeadLetter`` records, plus rate/lag series."""
 
     name = "kafka-tap"
+    label = "kafka tap"  # how its log lines begin
 
     def __init__(
         self,
@@ -117,6 +123,15 @@ class KafkaTap:
         self._commit_results = 0
         self._topic_totals: dict[str, tuple[int, int]] = {}
         self._pending: dict[tuple[str, int], int] = {}  # handed to the sink, not yet committed
+        # Submitted, not yet known to be committed: (ticket, hops, dead letters) in order.
+        self._tickets: list[tuple[Ticket, int, int]] = []
+        # Where each partition is read again from if the store fails: the offset after the last
+        # records it committed, or the first offset handed over since the assignment.
+        self._resume: dict[tuple[str, int], int] = {}
+        self._hops_committed = 0
+        self._dead_committed = 0
+        self._store_error: str | None = None
+        self._rewinds = 0
         self._last_commit = time.monotonic()
 
     # -- configuration ---------------------------------------------------------------------
@@ -193,9 +208,13 @@ class KafkaTap:
 
         Keys: ``running``, ``connected`` (a broker answers), ``last_error`` (text or None) and
         ``last_error_ns``, ``metrics_error``, ``hops_seen`` and ``dead_letters_seen`` (handed to
-        the sink), ``lag`` (messages on the assigned partitions the tap has not handed over yet;
-        None until known), ``assigned_partitions``, ``paused_for_backpressure``,
-        ``overloaded_waits``, ``commits``, ``group_id``, ``topics``, ``bootstrap``.
+        the sink), ``hops_committed`` and ``dead_letters_committed`` (committed by the store),
+        ``store_error`` (why the last commit failed; None once one succeeds), ``rewinds`` (times
+        the tap read again from its committed position after a failed commit), ``lag``
+        (messages on the assigned partitions the tap has not handed over yet; None until known),
+        ``assigned_partitions``, ``paused_for_backpressure``, ``overloaded_waits``, ``commits``,
+        ``group_id``, ``topics``, ``bootstrap``, ``cluster_id`` (from the broker's metadata; None
+        until the first assignment).
         """
         metrics_error = self._metrics.last_error if self._metrics else None
         with self._lock:
@@ -207,6 +226,10 @@ class KafkaTap:
                 "metrics_error": metrics_error,
                 "hops_seen": self._hops,
                 "dead_letters_seen": self._dead,
+                "hops_committed": self._hops_committed,
+                "dead_letters_committed": self._dead_committed,
+                "store_error": self._store_error,
+                "rewinds": self._rewinds,
                 "lag": self._lag,
                 "assigned_partitions": self._assigned,
                 "paused_for_backpressure": self._paused,
@@ -215,6 +238,7 @@ class KafkaTap:
                 "group_id": self.group_id,
                 "topics": list(self.subscription),
                 "bootstrap": self.bootstrap,
+                "cluster_id": self.decoder.cluster_id,
             }
 
     def topic_totals(self) -> dict[str, tuple[int, int]]:
@@ -237,6 +261,7 @@ class KafkaTap:
                     self._stopping.wait(1.0)
                     continue
                 if messages:
+                    self._note_positions(messages)
                     result = self.decoder.decode_batch(messages, time.time_ns())
                     if not self._hand_over(consumer, result):
                         break
@@ -255,10 +280,11 @@ class KafkaTap:
         """Submit a batch, pausing and retrying while the sink is overloaded; never drop."""
         for err in result.errors:
             self._error(err)
+        ticket = None
         if result.records:
             while True:
                 try:
-                    self.sink.submit(result.records)
+                    ticket = self.sink.submit(result.records)
                     break
                 except Overloaded as exc:
                     self._overloaded_waits += 1
@@ -274,6 +300,8 @@ class KafkaTap:
         with self._lock:
             self._hops += result.hops
             self._dead += result.dead_letters
+            if ticket is not None:
+                self._tickets.append((ticket, result.hops, result.dead_letters))
             self._connected = True
             for topic, (msgs, nbytes) in result.per_topic.items():
                 m0, b0 = self._topic_totals.get(topic, (0, 0))
@@ -289,12 +317,15 @@ class KafkaTap:
         while time.monotonic() < deadline:
             extra = consumer.consume(num_messages=self.batch_size, timeout=0.1)
             if extra:
+                self._note_positions(extra)
                 result.merge(self.decoder.decode_batch(extra, time.time_ns()))
 
     def _commit(
         self, consumer: Any, *, sync: bool = False, wait_s: float = 0.0, only: set | None = None
     ) -> None:
-        """Make what was handed over durable (``sink.flush``), then commit its offsets.
+        """Wait for the store to commit what was handed over, then commit its offsets.
+
+        If the store could not commit, nothing is committed: the tap rewinds (``_rewind``).
 
         Asynchronous by default (failures come back through ``on_commit`` and are retried);
         ``sync`` blocks (inside a rebalance callback); ``wait_s`` waits that long for the
@@ -312,10 +343,12 @@ class KafkaTap:
                     del self._pending[k]
         if not offsets:
             return
-        flush = getattr(self.sink, "flush", None)
         try:
-            if flush is not None:
-                flush()
+            self._wait_for_store({**self._pending, **offsets})
+        except StoreError as exc:
+            self._rewind(consumer, str(exc))
+            return
+        try:
             tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
             before = self._commit_results
             if sync:
@@ -324,13 +357,68 @@ class KafkaTap:
                     self._commits += 1
                 return
             consumer.commit(offsets=tps, asynchronous=True)
-        except Exception as exc:  # HandoffError from flush, KafkaException from commit
+        except Exception as exc:  # KafkaException: the records are stored, commit them later
             self._error(f"commit: {exc}")
             self._requeue(offsets)
             return
         deadline = time.monotonic() + wait_s
         while self._commit_results == before and time.monotonic() < deadline:
             consumer.consume(num_messages=1, timeout=0.1)  # paused: only serves callbacks
+
+    def _wait_for_store(self, stored: Mapping[tuple[str, int], int], timeout: float = 60.0) -> None:
+        """Wait on every ticket handed over so far; raise ``StoreError`` if one failed.
+
+        On success the resume positions move up to what was just stored.
+        """
+        with self._lock:
+            tickets, self._tickets = self._tickets, []
+        failure: StoreError | None = None
+        hops = dead = 0
+        for ticket, h, d in tickets:
+            try:
+                ticket.wait(timeout)
+            except StoreError as exc:  # keep waiting: the others are released, not retried
+                failure = failure or exc
+                continue
+            hops += h
+            dead += d
+        if failure is not None:
+            raise failure
+        with self._lock:
+            self._hops_committed += hops
+            self._dead_committed += dead
+            self._store_error = None
+            for key, offset in stored.items():
+                if key in self._resume:
+                    self._resume[key] = max(self._resume[key], offset)
+
+    def _rewind(self, consumer: Any, reason: str) -> None:
+        """The store did not commit: forget what was handed over since the last commit and read
+        it again from there (the offsets were not committed, so nothing is lost)."""
+        from confluent_kafka import TopicPartition
+
+        self._error(f"store: {reason}; reading again from the last committed offsets")
+        with self._lock:
+            self._store_error = reason
+            self._rewinds += 1
+            self._pending = {}
+            self._tickets = []
+            positions = dict(self._resume)
+        for (topic, partition), offset in positions.items():
+            try:
+                consumer.seek(TopicPartition(topic, partition, offset))
+            except Exception as exc:  # not assigned any more: its next owner reads from there
+                log.debug("seek %s[%d] to %d: %s", topic, partition, offset, exc)
+
+    def _note_positions(self, messages: Sequence[Any]) -> None:
+        """Remember the first offset read from each partition new since its assignment."""
+        resume = self._resume
+        for m in messages:
+            if m.error() is None:
+                key = (m.topic(), m.partition())
+                if key not in resume:
+                    with self._lock:
+                        resume.setdefault(key, m.offset())
 
     def _time_left(self) -> float:
         return self._stop_deadline - time.monotonic()
@@ -344,19 +432,37 @@ class KafkaTap:
     # -- librdkafka callbacks (served from consume() in the loop thread) -------------------
 
     def _on_assign(self, consumer: Any, partitions: list) -> None:
+        self._refresh_cluster_id(consumer)
         with self._lock:
             self._assigned = len(partitions)
+            for tp in partitions:  # a position from an earlier assignment is stale
+                self._resume.pop((tp.topic, tp.partition), None)
             self._connected = True
+
+    def _refresh_cluster_id(self, consumer: Any) -> None:
+        """Read the cluster id from the broker's metadata (on each assignment): every hop and
+        dead letter records the cluster it came from, so a replay can go back to it."""
+        try:
+            cluster_id = consumer.list_topics(timeout=5.0).cluster_id
+        except Exception as exc:  # KafkaException: keep the last known id
+            self._error(f"cluster id: {exc}")
+            return
+        if cluster_id and cluster_id != self.decoder.cluster_id:
+            log.info("%s: cluster id %s", self.label, cluster_id)
+            self.decoder.cluster_id = cluster_id
 
     def _on_revoke(self, consumer: Any, partitions: list) -> None:
         self._commit(consumer, sync=True, only={(tp.topic, tp.partition) for tp in partitions})
         with self._lock:
             self._assigned = 0
+            for tp in partitions:
+                self._resume.pop((tp.topic, tp.partition), None)
 
     def _on_lost(self, consumer: Any, partitions: list) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         with self._lock:  # cannot commit for lost partitions: they are read again
             self._pending = {k: v for k, v in self._pending.items() if k not in lost}
+            self._resume = {k: v for k, v in self._resume.items() if k not in lost}
             self._assigned = 0
 
     def _on_commit(self, err: Any, partitions: list) -> None:
@@ -390,7 +496,7 @@ class KafkaTap:
 
     def _error(self, message: str) -> None:
         if message != self._last_error:  # a broker away repeats itself: say it once
-            log.warning("kafka tap: %s", message)
+            log.warning("%s: %s", self.label, message)
         with self._lock:
             self._last_error = message
             self._last_error_ns = time.time_ns()

@@ -25,15 +25,23 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from collectors.otlp.decode import (
+    _GROUP_KEYS,
+    _OFFSET_KEYS,
+    _OPERATION_KEYS,
     DEFAULT_CORRELATION_KEYS,
     Decoded,
     DecodeError,
+    _first,
+    _int,
+    _text,
     decode_any_value,
+    decode_attributes,
+    decode_event,
     decode_resource,
     decode_span,
 )
 from console.jsontext import dumps
-from console.model import EncodedAttributes
+from console.model import EncodedAttributes, SpanRow
 
 __all__ = ["FastTraceDecoder"]
 
@@ -74,9 +82,6 @@ def _view_class() -> Any:
 
 _TracesView = _view_class()
 _KeyValue = common_pb2.KeyValue
-_OFFSET_KEYS = ("messaging.kafka.offset", "messaging.kafka.message.offset")
-_OPERATION_KEYS = ("messaging.operation.type", "messaging.operation")
-_GROUP_KEYS = ("messaging.consumer.group.name", "messaging.kafka.consumer.group")
 
 
 class FastTraceDecoder:
@@ -89,16 +94,28 @@ class FastTraceDecoder:
     ) -> None:
         self.correlation_keys = tuple(correlation_keys)
         self.cache_entries = cache_entries
-        self._cache: dict[bytes, tuple[str, Any, str]] = {}
+        self._cache: dict[bytes, tuple[str, Any, str, bool]] = {}
         self._lock = threading.Lock()
+        # The attributes a record's derived fields come from (correlation id, messaging).
+        self._derived = frozenset(
+            (
+                *self.correlation_keys,
+                "messaging.system",
+                "messaging.destination.name",
+                "messaging.destination.partition.id",
+                *_OFFSET_KEYS,
+                *_OPERATION_KEYS,
+                *_GROUP_KEYS,
+            )
+        )
 
-    def _miss(self, raw: bytes) -> tuple[str, Any, str]:
+    def _miss(self, raw: bytes) -> tuple[str, Any, str, bool]:
         try:
             kv = _KeyValue.FromString(raw)
         except _ProtoDecodeError as exc:
             raise DecodeError(f"malformed protobuf body: bad attribute: {exc}") from None
         value = decode_any_value(kv.value)
-        entry = (kv.key, value, dumps({kv.key: value})[1:-1])
+        entry = (kv.key, value, dumps({kv.key: value})[1:-1], kv.key in self._derived)
         cache = self._cache
         if len(cache) >= self.cache_entries:
             with self._lock:
@@ -144,3 +161,95 @@ class FastTraceDecoder:
                     append(decode_span(span, service, resource, scope, keys, attrs))
         message = f"{rejected} spans without a valid trace or span id" if rejected else ""
         return spans, rejected, message
+
+    def decode_rows(self, body: bytes) -> Decoded:
+        """``decode`` without ``Span`` objects: each span comes as the ``SpanRow`` the store
+        keeps (raw ids, attribute JSON joined from cached fragments, derived fields read from the
+        few attributes they come from), which is what the receivers hand to the store. Stored
+        byte for byte as ``decode`` would be (tests/test_otlp_decode_props.py checks it)."""
+        try:
+            request = _TracesView.FromString(body)
+        except _ProtoDecodeError as exc:
+            raise DecodeError(f"malformed protobuf body: {exc}") from None
+        keys = self.correlation_keys
+        get = self._cache.get
+        miss = self._miss
+        rows: list[Any] = []
+        append = rows.append
+        rejected = 0
+        for rs in request.resource_spans:
+            service, resource = decode_resource(rs.resource)
+            resource_json = dumps(resource) if resource else "{}"
+            resource_cid = _first(resource, keys) if resource else None
+            for ss in rs.scope_spans:
+                scope = ss.scope.name
+                for span in ss.spans:
+                    tid, sid = span.trace_id, span.span_id
+                    entries = [get(raw) or miss(raw) for raw in span.attributes]
+                    if len(tid) != 16 or len(sid) != 8:
+                        rejected += 1
+                        continue
+                    if entries:
+                        attrs_json = "{" + ",".join([e[2] for e in entries]) + "}"
+                        if len({e[0] for e in entries}) != len(entries):  # a repeated key
+                            attrs_json = dumps({e[0]: e[1] for e in entries})
+                        special = {e[0]: e[1] for e in entries if e[3]}
+                    else:
+                        attrs_json = "{}"
+                        special = {}
+                    if special:
+                        cid = _first(special, keys)
+                        if cid is None:
+                            cid = resource_cid
+                        sget = special.get
+                        system = _text(sget("messaging.system"))
+                        dest = _text(sget("messaging.destination.name"))
+                        part = _int(sget("messaging.destination.partition.id"))
+                        off = _int(_first(special, _OFFSET_KEYS))
+                        op = _text(_first(special, _OPERATION_KEYS))
+                        group = _text(_first(special, _GROUP_KEYS))
+                    else:
+                        cid = resource_cid
+                        system = dest = part = off = op = group = None
+                    status = span.status
+                    append(
+                        SpanRow(
+                            (
+                                tid,
+                                sid,
+                                span.parent_span_id or None,
+                                span.name,
+                                span.kind,
+                                span.start_time_unix_nano,
+                                span.end_time_unix_nano,
+                                status.code,
+                                status.message,
+                                service,
+                                scope,
+                                _text(cid),
+                                system,
+                                dest,
+                                part,
+                                off,
+                                op,
+                                group,
+                                attrs_json,
+                                resource_json,
+                                dumps([decode_event(e) for e in span.events])
+                                if span.events
+                                else None,
+                                [
+                                    [
+                                        lk.trace_id.hex(),
+                                        lk.span_id.hex(),
+                                        decode_attributes(lk.attributes),
+                                    ]
+                                    for lk in span.links
+                                ]
+                                if span.links
+                                else None,
+                            )
+                        )
+                    )
+        message = f"{rejected} spans without a valid trace or span id" if rejected else ""
+        return rows, rejected, message

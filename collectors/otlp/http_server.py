@@ -4,7 +4,8 @@ Bodies are ``application/x-protobuf`` or ``application/json`` (OTLP JSON), optio
 ``Content-Encoding: gzip``; the answer uses the request's Content-Type. The size limit is applied
 while reading and again while inflating (``zlib`` with ``max_length``), so a gzip bomb is refused
 after at most ``max_bytes`` of output. Errors: 400 bad body, 401 missing or wrong bearer token,
-413 too large, 415 other content types, 503 with ``Retry-After`` when the store queue is full.
+413 too large, 415 other content types, 503 with ``Retry-After`` when the store queue is full or
+the store cannot commit. 200 is answered only after the commit holding the request's records.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from collectors.otlp.decode import (
     spans_from_request,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.errors import Overloaded
-from console.sink import Sink
+from console.errors import Overloaded, StoreUnavailable
+from console.sink import Sink, Ticket
 
 __all__ = ["HttpReceiver", "make_app"]
 
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 _INLINE_DECODE_BYTES = 256 * 1024  # larger bodies decode on a worker thread
+_COMMIT_TIMEOUT_S = 30.0  # a request waits this long for its commit before it is answered 503
 
 
 class _Reject(Exception):
@@ -122,6 +124,25 @@ def _error(status: int, message: str, fmt: Format, headers: dict[str, str]) -> R
     return response
 
 
+async def _committed(ticket: Ticket, timeout: float = _COMMIT_TIMEOUT_S) -> None:
+    """Wait for the ticket's commit without blocking the event loop; raise as ``wait`` does."""
+    if not ticket.done:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def resolved(_: Ticket) -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+        ticket.add_done_callback(resolved)
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"the store did not commit within {timeout:g} s", retry_after_s=1.0
+            ) from None
+    ticket.wait(0)
+
+
 class _Signal:
     """One endpoint: the request type, how to turn it into records, how to answer."""
 
@@ -155,7 +176,7 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                     rejected_spans=n, error_message=m
                 )
             ),
-            FastTraceDecoder(keys).decode,
+            FastTraceDecoder(keys).decode_rows,
         ),
         "metrics": _Signal(
             metrics_pb.ExportMetricsServiceRequest,
@@ -192,12 +213,13 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                 records, rejected, message = signal.run(body, fmt)
             else:
                 records, rejected, message = await asyncio.to_thread(signal.run, body, fmt)
-            sink.submit(records)
+            # Answer 200 only once the commit holding these records succeeded.
+            await _committed(sink.submit(records))
         except DecodeError as exc:
             stats.failed(f"decode: {exc}")
             log.debug("rejected an OTLP request: %s", exc)
             return _error(400, str(exc), fmt, {})
-        except Overloaded as exc:
+        except Overloaded as exc:  # a full queue, or the store failing (StoreUnavailable)
             stats.failed(str(exc))
             retry = str(max(1, math.ceil(exc.retry_after_s)))
             return _error(503, str(exc), fmt, {"Retry-After": retry})

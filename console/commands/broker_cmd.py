@@ -10,6 +10,7 @@ import typer
 
 from console.broker import Broker
 from console.config import default_state_dir
+from console.kafka_release import DEFAULT_KAFKA_VERSION
 from console.options import JsonOpt
 
 __all__ = ["register"]
@@ -30,13 +31,24 @@ StateOpt = Annotated[
     ),
 ]
 
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka-version",
+        envvar="HANDOFF_KAFKA_VERSION",
+        help=f"The Apache Kafka release to run: 3.9.x or 4.x (default {DEFAULT_KAFKA_VERSION}); "
+        "each version's jars are fetched and cached once.",
+        show_default=False,
+    ),
+]
+
 
 def register(app: typer.Typer) -> None:
     app.add_typer(broker_app, name="broker")
 
 
-def _broker(port: int, state_dir: Path | None) -> Broker:
-    return Broker(state_dir or default_state_dir(), port=port)
+def _broker(port: int, state_dir: Path | None, version: str | None = None) -> Broker:
+    return Broker(state_dir or default_state_dir(), port=port, version=version)
 
 
 @broker_app.command("up")
@@ -44,10 +56,14 @@ def up(
     port: PortOpt = 9092,
     state_dir: StateOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 90.0,
+    kafka_version: VersionOpt = None,
 ) -> None:
     """Start the broker (fetching the jars once) and wait until it answers."""
-    status = _broker(port, state_dir).up(timeout=timeout)
-    typer.echo(f"Kafka running on {status.bootstrap} (pid {status.pid}, state {status.state_dir})")
+    status = _broker(port, state_dir, kafka_version).up(timeout=timeout)
+    typer.echo(
+        f"Kafka {status.version} running on {status.bootstrap} "
+        f"(pid {status.pid}, state {status.state_dir})"
+    )
 
 
 @broker_app.command("status")

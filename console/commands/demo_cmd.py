@@ -29,7 +29,7 @@ import typer
 from console.broker import Broker
 from console.config import default_db_path
 from console.errors import BrokerError, InputError
-from console.options import DbOpt, JsonOpt
+from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 
 __all__ = ["register"]
 
@@ -80,7 +80,9 @@ def _kafka(bootstrap: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) -> Iterator[Any]:
+def _collector_and_tap(
+    db: Path, kafka: dict[str, str] | str, otlp: str | None, prefix: str
+) -> Iterator[Any]:
     """The console's daemon on the store at ``db``: the OTLP/gRPC collector on a free port on
     127.0.0.1 (unless ``otlp`` names another endpoint to export to) and the Kafka tap on every
     ``<prefix>.*`` topic, DLTs included. Yields the daemon; ``daemon.otlp_endpoint`` is where the
@@ -93,7 +95,7 @@ def _collector_and_tap(db: Path, bootstrap: str, otlp: str | None, prefix: str) 
         otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None) if otlp is None else None,
         tap=TapSettings(
             topics=f"^{re.escape(prefix)}\\..*",
-            kafka={"bootstrap.servers": bootstrap},
+            kafka=_conf(kafka),
             group_id=f"handoff-console-demo-tap.{prefix}",
             from_beginning=True,
         ),
@@ -176,12 +178,23 @@ def _run_headless(cmd: list[str]) -> dict[str, Any]:
     return _summary(proc, out)
 
 
-def _tui_app(make_app: Any, db: Path, servers: str, daemon: Any) -> Any:
+def _conf(kafka: dict[str, str] | str) -> dict[str, str]:
+    """The client configuration (bootstrap servers alone count as one)."""
+    return {"bootstrap.servers": kafka} if isinstance(kafka, str) else dict(kafka)
+
+
+def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) -> Any:
     """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
-    Kafka for DLQ replay and the demo's contracts for DLQ validation."""
+    Kafka (the whole client configuration) for DLQ replay and the demo's contracts for DLQ
+    validation."""
     from demo_pipeline.contracts import CONTRACTS_DIR
 
-    kwargs: dict[str, Any] = {"bootstrap": servers, "contracts_dir": CONTRACTS_DIR}
+    conf = _conf(kafka)
+    kwargs: dict[str, Any] = {
+        "bootstrap": conf["bootstrap.servers"],
+        "contracts_dir": CONTRACTS_DIR,
+        "kafka": conf,
+    }
     try:
         from console.runtime import InProcessRuntime  # type: ignore[import-not-found]
 
@@ -195,7 +208,12 @@ def _tui_app(make_app: Any, db: Path, servers: str, daemon: Any) -> Any:
 
 
 def _run_tui(
-    cmd: list[str], make_app: Any, db: Path, servers: str, daemon: Any, log: IO[str]
+    cmd: list[str],
+    make_app: Any,
+    db: Path,
+    kafka: dict[str, str] | str,
+    daemon: Any,
+    log: IO[str],
 ) -> dict[str, Any]:
     proc = subprocess.Popen(
         cmd,
@@ -206,7 +224,7 @@ def _run_tui(
         preexec_fn=_die_with_parent,
     )
     try:
-        app = _tui_app(make_app, db, servers, daemon)
+        app = _tui_app(make_app, db, kafka, daemon)
         with contextlib.suppress(KeyboardInterrupt):
             app.run()
         out = _stop(proc)
@@ -255,8 +273,14 @@ def demo(
             "--otlp-endpoint", help="Export to this OTLP/gRPC endpoint instead.", show_default=False
         ),
     ] = None,
+    kafka_config_file: KafkaConfigOpt = None,
+    x_options: KafkaPropOpt = None,
 ) -> None:
-    """Run the CanvasFlow demo pipeline against the console."""
+    """Run the CanvasFlow demo pipeline against the console.
+
+    --kafka-config and -X reach the console's tap and the TUI's replays; the demo's own services
+    connect with --bootstrap only (they are a stand-in for a user's services).
+    """
     for name, value in (("--poison-rate", poison_rate), ("--flaky-rate", flaky_rate)):
         if not 0 <= value <= 1:
             raise InputError(f"{name} must be between 0 and 1, not {value}")
@@ -275,19 +299,22 @@ def demo(
     make_app = None if headless else _tui_factory()
     if make_app is None and not headless:
         typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)
+    from console.kafka_config import kafka_config
     from demo_pipeline.run import create_topics
     from demo_pipeline.runtime import Topics
 
+    kafka_config(None, kafka_config_file, x_options)  # a bad file or -X fails before anything
     with _kafka(bootstrap) as servers:
+        kafka = kafka_config(servers, kafka_config_file, x_options)
         create_topics(servers, Topics(topic_prefix))
-        with _collector_and_tap(db_path, servers, otlp_endpoint, topic_prefix) as daemon:
+        with _collector_and_tap(db_path, kafka, otlp_endpoint, topic_prefix) as daemon:
             cmd = _pipeline_cmd(servers, daemon.otlp_endpoint, topic_prefix, knobs)
             if make_app is None:
                 summary = _run_headless(cmd)
             else:
                 log_path = db_path.with_name("demo-pipeline.log")
                 with open(log_path, "a") as log:
-                    summary = _run_tui(cmd, make_app, db_path, servers, daemon, log)
+                    summary = _run_tui(cmd, make_app, db_path, kafka, daemon, log)
             time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
         counts = daemon.store.counts()
         summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}

@@ -56,7 +56,18 @@ RegistryOpt = Annotated[
     typer.Option(
         "--schema-registry",
         envvar="HANDOFF_SCHEMA_REGISTRY",
-        help="A Confluent Schema Registry URL; subject <topic>-value (JSON schemas).",
+        help="A Confluent Schema Registry URL: decodes Avro, Protobuf and JSON Schema payloads "
+        "in the Confluent wire format; subject <topic>-value is the JSON contract.",
+    ),
+]
+RegistryConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema-registry-config",
+        envvar="HANDOFF_SCHEMA_REGISTRY_CONFIG",
+        help="Properties for the registry client (confluent-kafka SchemaRegistryClient keys: "
+        "basic.auth.user.info, ssl.ca.location, ssl.certificate.location, ...).",
+        show_default=False,
     ),
 ]
 CoordArg = Annotated[str, typer.Argument(help="The dead letter: TOPIC:PARTITION:OFFSET.")]
@@ -82,7 +93,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _conn(db: Path | None) -> sqlite3.Connection:
-    return Store.open(db or default_db_path()).connect()
+    return Store.open(db or default_db_path(), upgrade=False).connect()
 
 
 def _filter(
@@ -134,15 +145,18 @@ def show_cmd(
     coordinates: CoordArg,
     contracts: ContractsOpt = None,
     schema_registry: RegistryOpt = None,
+    schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Headers, payload, contract check, journey and replay history of one dead letter."""
+    """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
     from console import dlq_show
     from console.contracts import open_contracts
+    from console.dlq_codecs import open_codec
 
     source = open_contracts(contracts, schema_registry, strict=False)
-    detail = dlq_show.show(_conn(db), coordinates, source)
+    codec = open_codec(schema_registry, schema_registry_config)
+    detail = dlq_show.show(_conn(db), coordinates, source, codec)
     if as_json:
         typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
         return
@@ -159,31 +173,52 @@ def fix_cmd(
     payload_file: Annotated[
         Path | None, typer.Option("--payload-file", help="The fixed payload, verbatim.")
     ] = None,
+    schema_version: Annotated[
+        str,
+        typer.Option(
+            "--schema-version",
+            help="Encode a wire-format fix with its original schema, or with the subject's "
+            "latest version (the registry has checked its compatibility).",
+        ),
+    ] = "original",
     contracts: ContractsOpt = None,
     schema_registry: RegistryOpt = None,
+    schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Store a fixed payload beside the original ($EDITOR, --set or --payload-file)."""
+    """Store a fixed payload beside the original ($EDITOR, --set or --payload-file).
+
+    A payload in the Confluent wire format (with --schema-registry) is edited as decoded JSON
+    and stored encoded with its schema; a fix that does not encode is refused (exit 2).
+    """
     from console import dlq_fix
     from console.contracts import open_contracts
+    from console.dlq_codecs import open_codec
 
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")
+    if schema_version not in ("original", "latest"):
+        raise InputError("--schema-version must be original or latest")
     conn = _conn(db)
-    source = open_contracts(contracts, schema_registry, strict=True)
+    codec = open_codec(schema_registry, schema_registry_config)
+    strict = codec is None  # with a registry, wire-format payloads need no JSON contract
+    source = open_contracts(contracts, schema_registry, strict=strict)
     if payload_file is not None:
         try:
             new = payload_file.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {payload_file}: {exc.strerror}") from exc
     elif set_:
-        doc = dlq_fix.document_of(conn, coordinates)
+        doc = dlq_fix.document_of(conn, coordinates, codec)
         new = dlq_fix.compact_json(dlq_fix.apply_assignments(doc, set_))
     else:
         d = dlq.get_dead_letter(conn, coordinates)
-        current, _ = dlq.current_payload(conn, d)
-        new = dlq_fix.from_editor(_edit(dlq_fix.editable_text(current)))
-    preview = dlq_fix.prepare_fix(conn, coordinates, new, source)
+        current, _, headers = dlq.current_version(conn, d)
+        text = dlq_fix.editable_text(current, codec, headers, dlq.contract_topic(d))
+        new = dlq_fix.from_editor(_edit(text))
+    preview = dlq_fix.prepare_fix(
+        conn, coordinates, new, source, codec, latest_schema=schema_version == "latest"
+    )
     console = Console()
     render.diff(console, preview.diff)
     render.verdict(console, preview.verdict)
@@ -216,13 +251,23 @@ def replay_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replay messages already replayed or discarded.")
     ] = False,
+    force_cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--force-cluster",
+            help="Replay to a cluster other than the one the dead letters came from; must name "
+            "the target's cluster id.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
     bootstrap: BootstrapOpt = None,
     kafka_config: KafkaConfigOpt = None,
     x: KafkaPropOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Produce dead letters back (fixed payload if any), exactly once, ledger first."""
+    """Produce dead letters back (fixed payload if any), exactly once, ledger first, only to the
+    cluster they came from."""
     from console.commands.dlq_replay_cmd import run_replay
 
     flt = _filter(topic, error, since, correlation_id, status)
@@ -238,6 +283,7 @@ def replay_cmd(
         force=force,
         kafka=(bootstrap, kafka_config, x),
         as_json=as_json,
+        force_cluster=force_cluster,
     )
 
 

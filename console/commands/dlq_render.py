@@ -114,8 +114,11 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
         ("message", h.get("exception_message")),
         ("correlation id", d.correlation_id),
         ("trace id", d.trace_id),
+        ("cluster", d.cluster_id),
         ("journey", det.journey),
     ]
+    if det.key is not None and det.key.decoded is not None:
+        facts.append(("key", f"{det.key.kind} {det.key.text}"))
     for name, value in facts:
         if value:
             console.print(f"[bold]{name}:[/] {escape(str(value))}")
@@ -132,7 +135,11 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
         )
     console.print(headers)
     size = f"{d.payload_size} bytes" + (" (truncated in the store)" if d.payload_truncated else "")
-    console.print(f"[bold]payload[/] ({det.payload_kind}, {size}):")
+    schema = det.payload.schema if det.payload else None
+    via = f", {escape(schema.describe())}" if schema else ""
+    console.print(f"[bold]payload[/] ({det.payload_kind}, {size}{via}):")
+    if det.payload and det.payload.note:
+        console.print(f"[yellow]{escape(det.payload.note)}[/]")
     _payload(console, det.payload_kind, det.payload_text)
     verdict(console, det.verdict)
     if det.fixes:
@@ -161,7 +168,7 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
 def _payload(console: Console, kind: str, text: str) -> None:
     from rich.syntax import Syntax
 
-    if kind == "json":
+    if kind in ("json", "avro", "protobuf", "jsonschema"):
         console.print(Syntax(text, "json", theme="ansi_dark", line_numbers=True, word_wrap=True))
     else:
         console.print(text, markup=False, highlight=False)

@@ -1,4 +1,4 @@
-"""The body of ``dlq replay``: select, reconcile, plan, confirm, send with a progress bar."""
+"""The body of ``dlq replay``: select, check the target, reconcile, plan, confirm, send."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from console.dlq_replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
+    pending_dead_letters,
     prepare_replay,
     replay_lock,
 )
+from console.dlq_target import check_cluster, probe_target
 from console.kafka_config import kafka_config
 from console.model import header_text
 
@@ -39,8 +41,10 @@ def run_replay(
     force: bool,
     kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
+    force_cluster: str | None = None,
 ) -> None:
-    """Select, reconcile, plan, confirm, send: one replay at a time per store (not dry runs)."""
+    """Select, check the target, reconcile, plan, confirm, send: one replay at a time per store
+    (not dry runs)."""
     lock = contextlib.nullcontext() if dry_run else replay_lock(conn)
     with lock:
         _run_replay(
@@ -55,6 +59,7 @@ def run_replay(
             force=force,
             kafka=kafka,
             as_json=as_json,
+            force_cluster=force_cluster,
         )
 
 
@@ -71,14 +76,21 @@ def _run_replay(
     force: bool,
     kafka: tuple[str | None, Path | None, list[str] | None],
     as_json: bool,
+    force_cluster: str | None,
 ) -> None:
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     conf = kafka_config(*kafka)
     targets = _selection(conn, coordinates, all_, flt, "replay")
+    # The target answers and is the cluster the dead letters came from, before anything is
+    # reconciled or planned (and so before any ledger line is written).
+    target = probe_target(conf)
+    check_cluster(target, [*pending_dead_letters(conn), *targets], force_cluster)
     # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
     # even when this selection does not name them.
-    rec, plan = prepare_replay(conn, conf, targets, to=to, force=force, dry_run=dry_run)
+    rec, plan = prepare_replay(
+        conn, conf, targets, to=to, force=force, dry_run=dry_run, target=target
+    )
     if rec.checked:
         err.print(
             f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
@@ -99,7 +111,12 @@ def _run_replay(
             out.print_json(json.dumps({"acked": 0, "failed": 0, "skipped": len(plan.refused)}))
         return
     topics = sorted({it.target_topic for it in plan.items})
-    confirm(f"Replay {len(plan.items)} message(s) to {', '.join(topics)}?", yes, "replay")
+    confirm(
+        f"Replay {len(plan.items)} message(s) to {', '.join(topics)} on cluster "
+        f"{target.cluster_id} ({target.bootstrap})?",
+        yes,
+        "replay",
+    )
     bulk = len(plan.items) > 1
     with Progress(
         TextColumn("replaying"),

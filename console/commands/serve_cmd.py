@@ -16,10 +16,17 @@ from console.config import (
     parse_duration,
     parse_size,
 )
-from console.daemon import OtlpSettings, TapSettings, listen_address
+from console.daemon import Daemon, OtlpKafkaSettings, OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
 from console.kafka_config import kafka_config
-from console.options import DbOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import (
+    DbOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    OtlpKafkaGroupOpt,
+    OtlpKafkaOpt,
+    OtlpKafkaTopicsOpt,
+)
 
 __all__ = ["register"]
 
@@ -112,6 +119,9 @@ def serve(
     ] = False,
     config_file: KafkaConfigOpt = None,
     x_options: KafkaPropOpt = None,
+    otlp_kafka: OtlpKafkaOpt = False,
+    otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
+    otlp_kafka_group: OtlpKafkaGroupOpt = None,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
     grpc_at = listen_address("--otlp-grpc", otlp_grpc)
@@ -140,10 +150,13 @@ def serve(
             group_id=group,
             from_beginning=from_beginning,
         )
+    kafka = kafka_config(bootstrap, config_file, x_options)
+    from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
     _run(
         db or default_db_path(),
         otlp,
         tap,
+        from_kafka,
         retention_age_s=_duration("--retention-age", retention_age),
         retention_bytes=_size("--retention-bytes", retention_bytes),
         max_queued=max_queued,
@@ -153,10 +166,28 @@ def serve(
 _LABELS = {"otlp-grpc": "OTLP/gRPC", "otlp-http": "OTLP/HTTP"}
 
 
+def otlp_kafka_settings(
+    enabled: bool, topics: str | None, group: str | None, kafka: dict[str, str]
+) -> OtlpKafkaSettings | None:
+    """What --otlp-kafka, --otlp-kafka-topics and --otlp-kafka-group ask for (None: nothing)."""
+    if not enabled and topics is None:
+        return None
+    if topics is not None and not topics.strip():
+        raise InputError("--otlp-kafka-topics is empty")
+    from collectors.otlp.kafka_messages import DEFAULT_OTLP_TOPICS, topic_signals
+
+    try:
+        topic_signals(topics or DEFAULT_OTLP_TOPICS)
+    except ValueError as exc:
+        raise InputError(f"--otlp-kafka-topics: {exc}") from None
+    return OtlpKafkaSettings(topics=topics or DEFAULT_OTLP_TOPICS, kafka=kafka, group_id=group)
+
+
 def _run(
     db: Path,
     otlp: OtlpSettings,
     tap: TapSettings | None,
+    from_kafka: OtlpKafkaSettings | None = None,
     *,
     retention_age_s: float,
     retention_bytes: int,
@@ -171,6 +202,7 @@ def _run(
         store,
         otlp=otlp,
         tap=tap,
+        otlp_kafka=from_kafka,
         max_queued=max_queued,
         batch_size=min(5000, max_queued),
         retention_age_s=retention_age_s,
@@ -191,13 +223,44 @@ def _run(
     if tap is not None:
         where = redacted(tap.kafka).get("bootstrap.servers")
         print(f"kafka tap following {tap.topics!r} on {where}", file=sys.stderr)
+    if from_kafka is not None:
+        where = redacted(from_kafka.kafka).get("bootstrap.servers")
+        print(f"OTLP/Kafka consuming {from_kafka.topics!r} on {where}", file=sys.stderr)
     print(f"store: {store.path}", file=sys.stderr, flush=True)
     try:
-        daemon.wait()
+        _watch_store(daemon)
     finally:
         daemon.stop()
         health = daemon.health()
         writer = health["writer"]
         print(f"stopped: {writer['committed']} records committed", file=sys.stderr)  # type: ignore[index]
+        consumer = health["components"].get("otlp-kafka")  # type: ignore[attr-defined]
+        if consumer:
+            print(
+                f"OTLP/Kafka: {consumer['records_committed']} records committed, "
+                f"{consumer['bad_messages']} bad messages skipped",
+                file=sys.stderr,
+            )
+        if writer["not_stored"]:  # type: ignore[index]
+            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)  # type: ignore[index]
         if writer["last_error"]:  # type: ignore[index]
             print(f"last store error: {writer['last_error']}", file=sys.stderr)  # type: ignore[index]
+
+
+def _watch_store(daemon: Daemon) -> None:
+    """Wait for a stop; meanwhile say when the store starts and stops failing to commit."""
+    writer = daemon.writer
+    failing = False
+    stopping = False
+    while not stopping:
+        stopping = daemon.wait(0.5)  # one last look after a stop: a change just before it
+        if writer.failing != failing:
+            failing = writer.failing
+            if failing:
+                print(
+                    f"store cannot commit ({writer.error}): answering 503/UNAVAILABLE until it can",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                print("store committing again", file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,10 @@ from console.config import DEFAULT_BOOTSTRAP, default_db_path
 from console.errors import InputError
 from console.kafka_config import kafka_config
 from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
-from console.store import Store
+from console.store import Store, StoreWriter
+
+if TYPE_CHECKING:
+    from collectors.kafka.tap import KafkaTap
 
 __all__ = ["register"]
 
@@ -116,31 +119,53 @@ def tap(
             f"tapping {', '.join(kafka_tap.subscription)} on {bootstrap_servers} "
             f"as group {group} into {path} (Ctrl+C to stop)",
         )
-        _wait(stop, kafka_tap, status_every, as_json)
+        _wait(stop, kafka_tap, writer, status_every, as_json)
     finally:
         kafka_tap.stop()
         writer.close()
-    h = kafka_tap.health()
+    h = {**kafka_tap.health(), **_store_state(writer)}
     _say(
         as_json,
         {"event": "stopped", **h},
-        f"stopped: {h['hops_seen']:,} hops, {h['dead_letters_seen']:,} dead letters recorded",
+        f"stopped: {h['hops_committed']:,} hops, {h['dead_letters_committed']:,} dead letters "
+        f"recorded{_store_note(writer)}",
     )
 
 
-def _wait(stop: threading.Event, kafka_tap: object, every: float, as_json: bool) -> None:
+def _store_state(writer: StoreWriter) -> dict[str, object]:
+    """The writer's side of a status line: what it committed, and why it cannot, if it cannot."""
+    return {
+        "records_committed": writer.committed,
+        "store_failing": writer.failing,
+        "store_writer_error": writer.error,
+        "records_not_stored": writer.not_stored,
+    }
+
+
+def _store_note(writer: StoreWriter) -> str:
+    note = ""
+    if writer.failing:
+        note += f"; STORE FAILING: {writer.error}"
+    if writer.not_stored:
+        note += f"; {writer.not_stored:,} records not stored (their offsets were not committed)"
+    return note
+
+
+def _wait(
+    stop: threading.Event, kafka_tap: KafkaTap, writer: StoreWriter, every: float, as_json: bool
+) -> None:
     next_status = time.monotonic() + every if every > 0 else float("inf")
     while not stop.wait(0.2):
         if time.monotonic() >= next_status:
             next_status += every
-            h = kafka_tap.health()  # type: ignore[attr-defined]
+            h = {**kafka_tap.health(), **_store_state(writer)}
             state = "connected" if h["connected"] else f"NOT connected ({h['last_error']})"
             lag = "?" if h["lag"] is None else f"{h['lag']:,}"
             _say(
                 as_json,
                 {"event": "status", **h},
-                f"{state}: {h['hops_seen']:,} hops, {h['dead_letters_seen']:,} dead letters, "
-                f"tap lag {lag}",
+                f"{state}: {h['hops_committed']:,} hops, {h['dead_letters_committed']:,} dead "
+                f"letters, tap lag {lag}{_store_note(writer)}",
             )
 
 

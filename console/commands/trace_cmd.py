@@ -42,7 +42,7 @@ def _open(db: Path | None) -> Store:
     path = db or default_db_path()
     if not path.exists():
         raise NotFound(f"no handoff-console database at {path} (pass --db)")
-    return Store.open(path, create=False)
+    return Store.open(path, create=False, upgrade=False)
 
 
 def trace(

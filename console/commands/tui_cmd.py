@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-from console.config import DEFAULT_BOOTSTRAP, DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
-from console.options import BootstrapOpt, DbOpt
+from console.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
+from console.options import (
+    BootstrapOpt,
+    DbOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    OtlpKafkaGroupOpt,
+    OtlpKafkaOpt,
+    OtlpKafkaTopicsOpt,
+)
 
 __all__ = ["register"]
 
@@ -23,7 +31,7 @@ def tui(
         bool,
         typer.Option("--attach", help="Only read a store that a running `serve` writes."),
     ] = False,
-    bootstrap: BootstrapOpt = DEFAULT_BOOTSTRAP,
+    bootstrap: BootstrapOpt = None,
     topics: Annotated[
         str | None,
         typer.Option(
@@ -42,16 +50,50 @@ def tui(
         Path | None, typer.Option("--contracts", help="JSON Schema contracts for DLQ fixes.")
     ] = None,
     refresh: Annotated[float, typer.Option("--refresh", help="Seconds between refreshes.")] = 1.0,
+    kafka_config_file: KafkaConfigOpt = None,
+    x_options: KafkaPropOpt = None,
+    schema_registry: Annotated[
+        str | None,
+        typer.Option(
+            "--schema-registry",
+            envvar="HANDOFF_SCHEMA_REGISTRY",
+            help="A Confluent Schema Registry URL: decodes Avro, Protobuf and JSON Schema "
+            "dead letters.",
+        ),
+    ] = None,
+    schema_registry_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema-registry-config",
+            envvar="HANDOFF_SCHEMA_REGISTRY_CONFIG",
+            help="Properties for the registry client (basic.auth.user.info, ssl.*).",
+        ),
+    ] = None,
+    otlp_kafka: OtlpKafkaOpt = False,
+    otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
+    otlp_kafka_group: OtlpKafkaGroupOpt = None,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
+    from console.kafka_config import kafka_config
+
     db_path = db or default_db_path()
+    kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
     if not attach:
+        from console.commands.serve_cmd import otlp_kafka_settings
         from console.runtime import start_runtime
 
+        from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
+
         runtime = start_runtime(
-            db_path, bootstrap=bootstrap, topics=topics, otlp_grpc=otlp_grpc, otlp_http=otlp_http
+            db_path,
+            bootstrap=kafka["bootstrap.servers"],
+            topics=topics,
+            otlp_grpc=otlp_grpc,
+            otlp_http=otlp_http,
+            kafka=kafka,
+            otlp_kafka=from_kafka,
         )
     try:
         from tui import make_app  # Textual loads only here
@@ -61,8 +103,11 @@ def tui(
             attach=attach,
             runtime=runtime,
             refresh_s=refresh,
-            bootstrap=bootstrap,
+            bootstrap=kafka["bootstrap.servers"],
             contracts_dir=contracts,
+            kafka=kafka,
+            schema_registry=schema_registry,
+            schema_registry_config=schema_registry_config,
         ).run()
     finally:
         if runtime is not None:

@@ -14,7 +14,7 @@ How statuses are decided is written in ``console/journeys/derive.py``; the JSON 
 """
 
 from console.journeys.assemble import journey, parse_message
-from console.journeys.listing import journeys
+from console.journeys.listing import journeys, recent_cids_on_topic
 from console.journeys.types import STATUSES, Handoff, Journey, JourneySummary
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "journey",
     "journeys",
     "parse_message",
+    "recent_cids_on_topic",
 ]

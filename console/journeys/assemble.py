@@ -1,11 +1,12 @@
-"""``journey()``: gather a journey's records from the store through its indices.
+"""``journey()``: gather a journey's records from the store through its key index.
 
 Starting from a correlation id, a trace id or a Kafka coordinate, it grows two sets until they
 stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
-ids. Spans come by ``spans_correlation`` and ``spans_trace_span``; links both ways by the
-``span_links`` primary key and ``span_links_linked``; hops and dead letters by their correlation and
-trace indices; replays by ``replay_ledger_coordinates``. Every query is an index lookup, so the cost
-follows the journey's size, not the store's.
+ids. Spans, hops and log records come out of the blocks the key index names for those ids
+(``console/store/read.py``); links both ways through the spans' own links and the link-target
+keys; dead letters by their correlation and trace indices; replays by
+``replay_ledger_coordinates``. Every lookup is an index probe per key segment, so the cost follows
+the journey's size, not the store's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from console.errors import InputError
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
 from console.model import DeadLetter, Hop, ReplayEntry, Span
-from console.store import Store
+from console.store import Store, read
 
 __all__ = ["consumer_groups", "journey", "parse_message"]
 
@@ -59,27 +60,8 @@ def _select(
 
 
 def consumer_groups(conn: sqlite3.Connection, topic: str) -> list[str]:
-    """Groups known to consume ``topic``: consumer spans' group (index ``spans_destination_group``,
-    one seek per group), ``consumer.lag`` series points (``detail`` = ``group/partition``) and dead
-    letters' original consumer group."""
-    groups: list[str] = []
-    last = ""
-    for _ in range(20):
-        row = conn.execute(
-            "SELECT min(msg_group) FROM spans WHERE msg_destination = ? AND msg_group > ?",
-            (topic, last),
-        ).fetchone()
-        if row[0] is None:
-            break
-        last = row[0]
-        groups.append(last)
-    for (detail,) in conn.execute(
-        "SELECT DISTINCT detail FROM series WHERE name = 'consumer.lag' AND subject = ?", (topic,)
-    ):
-        g = detail.split("/", 1)[0]
-        if g and g not in groups:
-            groups.append(g)
-    return groups
+    """Groups known to consume ``topic`` (summarised at ingest, and the tap's lag series)."""
+    return read.consumer_groups(conn, topic)
 
 
 class _Gather:
@@ -87,19 +69,16 @@ class _Gather:
         self.conn = conn
         self.cids: set[str] = set()
         self.traces: set[str] = set()
-        self.spans: dict[tuple[str, str], sqlite3.Row] = {}
+        self.blocks = read.Blocks(conn)
+        self.spans: dict[tuple[str, str], Span] = {}
         self.hops: dict[tuple[str, int, int], Hop] = {}
         self.dls: dict[tuple[str, int, int], DeadLetter] = {}
         self._cids_done: set[str] = set()
         self._traces_done: set[str] = set()
 
     def seed_message(self, topic: str, partition: int, offset: int) -> None:
-        row = self.conn.execute(
-            "SELECT * FROM hops WHERE topic = ? AND partition = ? AND offset = ?",
-            (topic, partition, offset),
-        ).fetchone()
-        if row is not None:
-            self._add_hop(rows.hop_from_row(row))
+        for hop in self.blocks.hops_at(topic, partition, offset):
+            self._add_hop(hop)
         row = self.conn.execute(
             "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?",
             (topic, partition, offset),
@@ -121,12 +100,14 @@ class _Gather:
         if d.trace_id:
             self.traces.add(d.trace_id)
 
-    def _add_spans(self, found: Sequence[sqlite3.Row]) -> None:
-        for r in found:
-            self.spans[(r["trace_id"], r["span_id"])] = r
-            self.traces.add(r["trace_id"])
-            if r["correlation_id"]:
-                self.cids.add(r["correlation_id"])
+    def _add_spans(self, found: Sequence[Span]) -> None:
+        for s in found:
+            self.spans[(s.trace_id, s.span_id)] = s
+            self.traces.add(s.trace_id)
+            if s.correlation_id:
+                self.cids.add(s.correlation_id)
+            for lk in s.links:
+                self.traces.add(lk.trace_id)
 
     def grow(self) -> None:
         for _ in range(_MAX_ROUNDS):
@@ -141,42 +122,16 @@ class _Gather:
             self._cids_done |= cids
             self._traces_done |= traces
             c = self.conn
-            self._add_spans(
-                _select(
-                    c, "SELECT * FROM spans WHERE {column} IN ({marks})", "correlation_id", cids
-                )
-            )
-            for h in _select(
-                c, "SELECT * FROM hops WHERE {column} IN ({marks})", "correlation_id", cids
-            ):
-                self._add_hop(rows.hop_from_row(h))
+            self._add_spans(self.blocks.spans(traces, cids))
+            for h in self.blocks.hops(traces, cids):
+                self._add_hop(h)
             for d in _select(
                 c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "correlation_id", cids
             ):
                 self._add_dl(rows.dead_letter_from_row(d))
             if not traces:
                 continue
-            self._add_spans(
-                _select(c, "SELECT * FROM spans WHERE {column} IN ({marks})", "trace_id", traces)
-            )
-            for r in _select(
-                c,
-                "SELECT linked_trace_id FROM span_links WHERE {column} IN ({marks})",
-                "trace_id",
-                traces,
-            ):
-                self.traces.add(r[0])
-            for r in _select(
-                c,
-                "SELECT trace_id FROM span_links WHERE {column} IN ({marks})",
-                "linked_trace_id",
-                traces,
-            ):
-                self.traces.add(r[0])
-            for h in _select(
-                c, "SELECT * FROM hops WHERE {column} IN ({marks})", "trace_id", traces
-            ):
-                self._add_hop(rows.hop_from_row(h))
+            self.traces |= self.blocks.linking_traces(traces)
             for d in _select(
                 c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "trace_id", traces
             ):
@@ -196,11 +151,7 @@ class _Gather:
         return sorted(out, key=lambda r: r.created_ns)
 
     def span_records(self) -> list[Span]:
-        resources = rows.load_resources(self.conn, (r["resource_id"] for r in self.spans.values()))
-        spans = [
-            rows.span_from_row(r, resources.get(r["resource_id"])) for r in self.spans.values()
-        ]
-        return sorted(spans, key=lambda s: (s.start_ns, s.end_ns))
+        return sorted(self.spans.values(), key=lambda s: (s.start_ns, s.end_ns))
 
 
 def _connection(store_or_conn: Store | sqlite3.Connection) -> tuple[sqlite3.Connection, bool]:
@@ -306,9 +257,9 @@ def _groups(
 
 def _main_cid(g: _Gather) -> str | None:
     counts: dict[str, int] = {}
-    for r in g.spans.values():
-        if r["correlation_id"]:
-            counts[r["correlation_id"]] = counts.get(r["correlation_id"], 0) + 1
+    for s in g.spans.values():
+        if s.correlation_id:
+            counts[s.correlation_id] = counts.get(s.correlation_id, 0) + 1
     for h in g.hops.values():
         if h.correlation_id:
             counts[h.correlation_id] = counts.get(h.correlation_id, 0) + 1

@@ -25,7 +25,7 @@ Status, decided in this order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from console.journeys.types import Handoff
@@ -39,6 +39,7 @@ from console.model import (
     ReplayEntry,
     Span,
     header_text,
+    is_dlq_topic,
 )
 
 __all__ = ["SKEW_NS", "derive_handoffs", "hop_ns", "is_dlq_topic", "judge"]
@@ -46,7 +47,6 @@ __all__ = ["SKEW_NS", "derive_handoffs", "hop_ns", "is_dlq_topic", "judge"]
 SKEW_NS = 1_000_000_000  # clocks of producer, broker and consumer may disagree by this much
 _PRODUCE_OPS = {"send", "publish", "create"}
 _CONSUME_OPS = {"process", "receive", "deliver"}
-_DLQ_SUFFIXES = ("-dlt", ".dlt", "_dlt", "-dlq", ".dlq", "_dlq", ".dead-letter", "-dead-letter")
 
 GroupsFor = Callable[[str], Sequence[str]]
 
@@ -54,10 +54,6 @@ GroupsFor = Callable[[str], Sequence[str]]
 def hop_ns(hop: Hop) -> int:
     """When a message was sent: its create timestamp, else when the tap saw it."""
     return hop.timestamp_ms * 1_000_000 if hop.timestamp_ms > 0 else hop.seen_ns
-
-
-def is_dlq_topic(topic: str, known: Iterable[str] = ()) -> bool:
-    return topic in set(known) or topic.lower().endswith(_DLQ_SUFFIXES)
 
 
 def is_producer(span: Span) -> bool:

@@ -1,28 +1,28 @@
 """``journeys()``: the recent journeys with their status, fast on a big store.
 
-Two passes. A light pass reads only the window's rows through the time indices (``hops_seen``,
-``spans_start``, ``dead_letters_seen``), a few narrow columns each, and gives every correlation id
-a tentative status: a dead letter -> dead_lettered/replayed; a hop on a non-DLQ topic with no
-consumer span of the same correlation id on that topic after it -> stalled/in_flight; an error span
--> failed; else completed. Then, most recent first, ``journey()`` confirms each candidate whose
-tentative status matches the filter until ``limit`` are found, so the summaries agree exactly with
-``trace``. Journeys without a correlation id are not listed.
+Two passes. A light pass reads only summaries kept at ingest: ``journey_activity`` (per
+correlation id and minute: the last activity, an error span, a dead letter) and
+``pending_sends`` (messages the tap saw that no consumer has named yet). It gives every
+correlation id a tentative status: a dead letter -> dead_lettered/replayed; a pending send ->
+stalled/in_flight; an error span -> failed; else completed. The stalled search reads only the
+pending sends. Then, most recent first, ``journey()`` confirms each candidate whose tentative status
+matches the filter until ``limit`` are found, so the summaries agree exactly with ``trace``:
+``journey()`` stays the judge. Journeys without a correlation id are not listed.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from console.errors import InputError
 from console.journeys.assemble import journey
-from console.journeys.derive import SKEW_NS, is_dlq_topic
 from console.journeys.types import STATUSES, JourneySummary
-from console.model import SPAN_KIND_CONSUMER, STATUS_ERROR
-from console.store import Store
+from console.store import Store, read
+from console.store.ingest import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
-__all__ = ["DEFAULT_SINCE_S", "journeys"]
+__all__ = ["DEFAULT_SINCE_S", "journeys", "recent_cids_on_topic"]
 
 DEFAULT_SINCE_S = 3600.0
 
@@ -30,110 +30,49 @@ DEFAULT_SINCE_S = 3600.0
 @dataclass(slots=True)
 class _Light:
     last_ns: int = 0
-    services: set[str] = field(default_factory=set)
-    hops: list[tuple[str, int]] = field(default_factory=list)
-    consumed: dict[str, int] = field(default_factory=dict)
     error: bool = False
     dead: bool = False
-
-    def saw(self, t: int) -> None:
-        if t > self.last_ns:
-            self.last_ns = t
+    pending_ns: int | None = None  # the oldest send in the window nobody has consumed
 
     def tentative(self, now_ns: int, stall_ns: int) -> str:
         if self.dead:
             return "dead_lettered"
-        for topic, t in self.hops:
-            if is_dlq_topic(topic):
-                continue
-            if self.consumed.get(topic, -1) < t - SKEW_NS:
-                return "stalled" if now_ns - t > stall_ns else "in_flight"
+        if self.pending_ns is not None:
+            return "stalled" if now_ns - self.pending_ns > stall_ns else "in_flight"
         return "failed" if self.error else "completed"
 
 
 def _light_pass(
-    conn: sqlite3.Connection, since_ns: int, consumers_only: bool = False
+    conn: sqlite3.Connection, since_ns: int, pending_only: bool = False
 ) -> dict[str, _Light]:
-    """Per correlation id: services, sends, consumptions, errors, dead letters in the window.
-
-    Spans without a correlation id join through their trace (a span of the same trace has one,
-    or a hop was sent from it) or through the message they consumed (topic, partition, offset).
-    ``consumers_only`` reads only consumer spans (enough to tell stalled and in_flight apart).
-    """
+    """Per correlation id with activity since ``since_ns``: last activity, error, dead letter and
+    the oldest pending send. ``pending_only`` reads only the pending sends (enough to find the
+    stalled and in-flight ones)."""
     found: dict[str, _Light] = {}
-
-    def light(cid: str) -> _Light:
-        got = found.get(cid)
-        if got is None:
-            got = found[cid] = _Light()
-        return got
-
     cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: several times cheaper than sqlite3.Row here
-    trace_cid: dict[str, str] = {}
-    coord_cid: dict[tuple[str, int, int], str] = {}
-    for cid, topic, partition, offset, trace_id, ts_ms, seen in cur.execute(
-        "SELECT correlation_id, topic, partition, offset, trace_id, timestamp_ms, seen_ns "
-        "FROM hops WHERE seen_ns >= ? AND correlation_id IS NOT NULL",
+    cur.row_factory = None
+    for cid, first, last in cur.execute(
+        "SELECT correlation_id, min(sent_ns), max(sent_ns) FROM pending_sends"
+        " WHERE sent_ns >= ? AND correlation_id IS NOT NULL GROUP BY correlation_id",
         (since_ns,),
     ):
-        t = ts_ms * 1_000_000 if ts_ms > 0 else seen
-        lt = light(cid)
-        lt.hops.append((topic, t))
-        lt.saw(t)
-        coord_cid[(topic, partition, offset)] = cid
-        if trace_id is not None:
-            trace_cid.setdefault(trace_id, cid)
-    later: list[tuple[str, str, int, int, str | None, int | None, str | None]] = []
-    only = (
-        " AND msg_destination IS NOT NULL AND (kind = 5 OR msg_operation IN "
-        "('process', 'receive', 'deliver'))"
-        if consumers_only
-        else ""
-    )
-    for trace_id, cid, service, kind, start, status, dest, part, off, op in cur.execute(
-        "SELECT trace_id, correlation_id, service, kind, start_ns, status_code, msg_destination, "
-        "msg_partition, msg_offset, msg_operation FROM spans WHERE start_ns >= ?" + only,
-        (since_ns,),
+        found[cid] = _Light(last_ns=last, pending_ns=first)
+    if pending_only:
+        return found
+    for cid, last, err, dead in cur.execute(
+        "SELECT correlation_id, max(last_ns), max(flags & ?), max(flags & ?)"
+        " FROM journey_activity WHERE bucket >= ? GROUP BY correlation_id",
+        (FLAG_ERROR, FLAG_DEAD, since_ns // ACTIVITY_NS),
     ):
-        if cid is None and dest is not None and off is not None:
-            cid = coord_cid.get((dest, part or 0, off))
-        if cid is None:
-            later.append((trace_id, service, start, status, dest, kind, op))
+        if last < since_ns and cid not in found:
             continue
-        trace_cid.setdefault(trace_id, cid)
-        _span_into(light(cid), service, start, status, dest, kind, op)
-    for trace_id, service, start, status, dest, kind, op in later:
-        cid = trace_cid.get(trace_id)
-        if cid is not None:
-            _span_into(light(cid), service, start, status, dest, kind, op)
-    for cid, seen in cur.execute(
-        "SELECT correlation_id, first_seen_ns FROM dead_letters "
-        "WHERE first_seen_ns >= ? AND correlation_id IS NOT NULL",
-        (since_ns,),
-    ):
-        lt = light(cid)
-        lt.dead = True
-        lt.saw(seen)
+        light = found.get(cid)
+        if light is None:
+            light = found[cid] = _Light()
+        light.last_ns = max(light.last_ns, last)
+        light.error = bool(err)
+        light.dead = bool(dead)
     return found
-
-
-def _span_into(
-    light: _Light,
-    service: str,
-    start: int,
-    status: int,
-    dest: str | None,
-    kind: int | None,
-    op: str | None,
-) -> None:
-    light.services.add(service)
-    light.saw(start)
-    if status == STATUS_ERROR:
-        light.error = True
-    consumer = kind == SPAN_KIND_CONSUMER or op in ("process", "receive", "deliver")
-    if dest is not None and consumer and start > light.consumed.get(dest, -1):
-        light.consumed[dest] = start
 
 
 def journeys(
@@ -154,17 +93,20 @@ def journeys(
     conn = store.connect(readonly=True) if isinstance(store, Store) else store
     conn.row_factory = sqlite3.Row
     try:
-        consumers_only = status in ("stalled", "in_flight") and service is None
-        lights = _light_pass(conn, since_ns, consumers_only)
+        pending_only = status in ("stalled", "in_flight")
+        lights = _light_pass(conn, since_ns, pending_only)
         stall_ns = int(stall_after_s * 1e9)
         order = sorted(lights.items(), key=lambda kv: kv[1].last_ns, reverse=True)
         out: list[JourneySummary] = []
         for cid, light in order:
-            if service is not None and service not in light.services:
-                continue
             if status is not None:
                 guess = light.tentative(now, stall_ns)
-                if guess != status and not (status == "replayed" and guess == "dead_lettered"):
+                # A pending send is only a candidate: a consumer span that names no offset
+                # never clears it, so such a journey may still turn out completed or failed.
+                maybe = (status == "replayed" and guess == "dead_lettered") or (
+                    status in ("completed", "failed") and guess in ("stalled", "in_flight")
+                )
+                if guess != status and not maybe:
                     continue
             j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now)
             if j is None or (status is not None and j.status != status):
@@ -178,3 +120,17 @@ def journeys(
     finally:
         if isinstance(store, Store):
             conn.close()
+
+
+def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> list[str]:
+    """The correlation ids of the newest journeys that crossed ``topic`` or were dead-lettered to
+    it, newest first."""
+    found = read.recent_hop_cids(conn, topic, limit)
+    for cid, t in conn.execute(
+        "SELECT correlation_id, max(first_seen_ns) FROM dead_letters"
+        " WHERE (dlq_topic = ? OR original_topic = ?) AND correlation_id IS NOT NULL"
+        " GROUP BY correlation_id",
+        (topic, topic),
+    ):
+        found[cid] = max(found.get(cid, 0), t)
+    return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]

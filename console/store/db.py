@@ -3,16 +3,20 @@
 * ``Store.open(path)`` checks the file is ours (``PRAGMA application_id``), migrates it forward
   (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
 * ``Store.writer()`` starts the one batched writer: a bounded queue and a thread that commits every
-  ``batch_size`` records or ``flush_ms`` milliseconds. Collectors see it only as a ``Sink``.
+  ``batch_size`` records or ``flush_ms`` milliseconds, or at once when someone waits on a
+  ``Ticket`` (group commit). Collectors see it only as a ``Sink`` (``console/sink.py``). A commit
+  that fails raises to its waiters and is never counted (see ``StoreWriter``).
 * ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
-Row conversion lives in ``console/rows.py``; feature modules (journeys, panels, dlq) keep their own
-queries and read through ``Store.connect()``.
+Spans, hops and log records are written into blocks by ``console/store/ingest.py`` and read back
+through ``console/store/read.py``; the rows that stay rows (dead letters, ledger, audit, metric
+points, series) convert in ``console/rows.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -20,13 +24,19 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import rows
-from console.errors import NotAStoreError, Overloaded, StoreError
+from console.errors import (
+    NeedsUpgradeError,
+    NotAStoreError,
+    Overloaded,
+    StoreError,
+    StoreUnavailable,
+)
 from console.model import Record
-from console.sink import NullSink, Sink
-from console.store import schema
+from console.sink import NullSink, Sink, Ticket
+from console.store import ingest, schema, upgrade
+from console.store.retention import apply_retention
 
-__all__ = ["NullSink", "Sink", "Store", "StoreWriter", "apply_retention"]
+__all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retention"]
 
 
 class Store:
@@ -36,13 +46,19 @@ class Store:
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> Store:
-        """Open (creating and migrating as needed) the store at ``path``."""
+    def open(
+        cls, path: str | os.PathLike[str], *, create: bool = True, upgrade: bool = True
+    ) -> Store:
+        """Open (creating as needed) the store at ``path``.
+
+        ``upgrade`` is for the writer (serve, tap, tui, demo): an older store is upgraded, its
+        version-1 rows moved into blocks with a progress bar. Readers pass ``upgrade=False`` and
+        get a one-line ``NeedsUpgradeError`` on an older store instead."""
         store = cls(Path(path))
-        store._prepare(create)
+        store._prepare(create, upgrade)
         return store
 
-    def _prepare(self, create: bool) -> None:
+    def _prepare(self, create: bool, allow_upgrade: bool = True) -> None:
         path = self.path
         exists = path.exists() and path.stat().st_size > 0
         if not exists:
@@ -54,7 +70,15 @@ class Store:
             os.close(fd)
         conn = self._raw_connect()
         try:
-            schema.migrate(conn, path)
+            schema.migrate(conn, path, upgrade=allow_upgrade)
+            if schema.has_v1_data(conn):
+                if not allow_upgrade:
+                    raise NeedsUpgradeError(
+                        f"{path} holds version-1 rows not yet moved into blocks; start "
+                        f"`handoff-console serve --db {path}` (or tap, tui, demo) once to finish "
+                        "the upgrade, then run this again"
+                    )
+                upgrade.move_v1(conn, path)
         except sqlite3.DatabaseError as exc:
             raise NotAStoreError(
                 f"{path} is not a handoff-console database ({exc}); pass another --db"
@@ -84,8 +108,13 @@ class Store:
         max_queued: int = 200_000,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
+        busy_timeout_ms: int | None = None,
     ) -> StoreWriter:
-        """Start the batched writer thread for this store."""
+        """Start the batched writer thread for this store.
+
+        ``busy_timeout_ms``: how long a commit waits for a write lock another process holds
+        before it fails (default: the store's 30 s).
+        """
         return StoreWriter(
             self,
             batch_size=batch_size,
@@ -93,13 +122,14 @@ class Store:
             max_queued=max_queued,
             retention_age_s=retention_age_s,
             retention_bytes=retention_bytes,
+            busy_timeout_ms=busy_timeout_ms,
         )
 
     def write(self, records: Sequence[Record]) -> None:
         """Write records synchronously in one transaction (tools, tests, small batches)."""
         conn = self.connect()
         try:
-            rows.write_batch(conn, records)
+            ingest.write_batch(conn, records)
         finally:
             conn.close()
 
@@ -116,18 +146,48 @@ _SIZE_CHECK_S = 2.0  # how often the writer compares the store's live bytes with
 _LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound
 
 
+_RETRY_FIRST_S = 0.5  # after a failed commit, the writer retries after this long ...
+_RETRY_MAX_S = 4.0  # ... doubling up to this
+
+
 class _Flush:
-    __slots__ = ("done",)
+    __slots__ = ("done", "error")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.error: StoreUnavailable | None = None
+
+    def finish(self, error: StoreUnavailable | None) -> None:
+        self.error = error
+        self.done.set()
 
 
 _STOP = object()
+_WAKE = object()  # a ticket gained a waiter: commit what is there now
+
+
+class _Chunk:
+    """One ``submit``: its records and its ticket."""
+
+    __slots__ = ("records", "ticket")
+
+    def __init__(self, records: list[Record], ticket: Ticket) -> None:
+        self.records = records
+        self.ticket = ticket
 
 
 class StoreWriter:
-    """The one writer: ``submit`` enqueues, a thread commits in batches."""
+    """The one writer: ``submit`` enqueues and returns a ``Ticket``, a thread commits in batches.
+
+    A batch is committed when it reaches ``batch_size``, when its oldest record has waited
+    ``flush_ms``, or at once when someone waits on one of its tickets (group commit: every
+    request that arrived meanwhile shares that commit). A commit that fails (disk full, I/O
+    error, a write lock held past ``busy_timeout_ms``) is never counted: its waiters get
+    ``StoreUnavailable``, the records nobody waits on stay queued, and the writer is *failing*
+    (``failing``, ``error``) until a retry commits: meanwhile ``submit`` refuses at once until
+    the next retry (``retry_after_s``), so receivers answer 503/UNAVAILABLE without decoding.
+    Records still unstored when the writer closes are counted in ``not_stored``.
+    """
 
     def __init__(
         self,
@@ -140,6 +200,7 @@ class StoreWriter:
         retention_bytes: int | None,
         retention_every_s: float = 30.0,
         checkpoint_every_s: float = 5.0,
+        busy_timeout_ms: int | None = None,
     ) -> None:
         import queue
 
@@ -151,14 +212,22 @@ class StoreWriter:
         self.retention_bytes = retention_bytes
         self.retention_every_s = retention_every_s
         self.checkpoint_every_s = checkpoint_every_s
+        self.busy_timeout_ms = busy_timeout_ms
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._state = ingest.IngestState()  # key segment and recent-duplicates window
         self._lock = threading.Lock()
         self._queued = 0
         self.committed = 0
         self.dropped = 0  # records no database could hold (see ``_write``)
+        self.not_stored = 0  # records still failing when the writer closed
+        self.failed_commits = 0
         self.batches = 0
         self.last_commit_ns = 0
         self.last_error: str | None = None
+        self.error: str | None = None  # set while failing: why the last commit failed
+        self._failure: StoreUnavailable | None = None
+        self._retry_at = 0.0
+        self._backoff_s = _RETRY_FIRST_S
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
@@ -167,14 +236,34 @@ class StoreWriter:
     def queued(self) -> int:
         return self._queued
 
-    def submit(self, records: Sequence[Record]) -> None:
-        """Queue records for the next batch; raises ``Overloaded`` when the queue is full."""
+    @property
+    def failing(self) -> bool:
+        """True from a failed commit until a commit succeeds."""
+        return self._failure is not None
+
+    def retry_after_s(self) -> float:
+        """Seconds until the writer retries (0 when it is not failing)."""
+        if self._failure is None:
+            return 0.0
+        return max(0.0, self._retry_at - time.monotonic())
+
+    def submit(self, records: Sequence[Record]) -> Ticket:
+        """Queue records for the next batch and return their ``Ticket``.
+
+        Raises ``Overloaded`` when the queue is full and ``StoreUnavailable`` while the store is
+        failing (until the writer's next retry).
+        """
         if not records:
-            return
+            return Ticket.completed()
         n = len(records)
         with self._lock:
             if self._closed:
                 raise StoreError("the store writer is closed")
+            failure = self._failure
+            if failure is not None:
+                wait_s = self._retry_at - time.monotonic()
+                if wait_s > 0:
+                    raise StoreUnavailable(str(failure), retry_after_s=max(1.0, wait_s))
             # A batch bigger than the whole queue still goes in when the queue is empty:
             # otherwise it would be refused forever and its client would retry forever.
             if self._queued and self._queued + n > self.max_queued:
@@ -183,14 +272,22 @@ class StoreWriter:
                     retry_after_s=max(1.0, self.flush_s * 5),
                 )
             self._queued += n
-        self._queue.put(list(records))
+        ticket = Ticket(n, self._wake)
+        self._queue.put(_Chunk(list(records), ticket))
+        return ticket
+
+    def _wake(self) -> None:
+        self._queue.put(_WAKE)
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Block until everything submitted so far is committed."""
+        """Block until everything submitted so far is committed; raise ``StoreUnavailable`` if
+        some of it is not (the store is failing)."""
         req = _Flush()
         self._queue.put(req)
         if not req.done.wait(timeout):
-            raise StoreError("the store writer did not flush in time")
+            raise StoreUnavailable("the store writer did not flush in time", retry_after_s=1.0)
+        if req.error is not None:
+            raise StoreUnavailable(str(req.error), retry_after_s=req.error.retry_after_s)
 
     def close(self, timeout: float = 60.0) -> None:
         """Commit what is queued and stop the thread."""
@@ -211,33 +308,76 @@ class StoreWriter:
         import queue
 
         conn = self.store.connect()
+        if self.busy_timeout_ms is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         # A big page cache keeps the random-keyed unique indices (trace/span ids) in memory.
         conn.execute("PRAGMA cache_size = -65536")
         # Random-keyed indices dirty many pages per commit; checkpointing after every commit (the
         # default, at 1000 WAL pages) copied them all again each time. Checkpoint on a clock.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         next_checkpoint = time.monotonic() + self.checkpoint_every_s
-        pending: list[Record] = []
+        chunks: list[_Chunk] = []
+        size = 0
         first_at = 0.0
         next_retention = time.monotonic() + self.retention_every_s
         next_size_check = time.monotonic() + _SIZE_CHECK_S
         while True:
-            timeout = None if not pending else max(0.0, first_at + self.flush_s - time.monotonic())
+            if self._failure is not None and (chunks or time.monotonic() < self._retry_at):
+                # Failing: wait for the retry (records submitted after it join it).
+                timeout: float | None = max(0.0, self._retry_at - time.monotonic())
+            elif chunks:
+                timeout = max(0.0, first_at + self.flush_s - time.monotonic())
+            else:
+                timeout = None
             try:
-                item = self._queue.get(timeout=timeout)
+                item: object = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            if isinstance(item, list):
-                if not pending:
-                    first_at = time.monotonic()
-                pending.extend(item)
-                if len(pending) < self.batch_size:
-                    continue
-            self._commit(conn, pending)
-            pending = []
-            if isinstance(item, _Flush):
-                item.done.set()
-            if item is _STOP:
+            flushes: list[_Flush] = []
+            urgent = stop = False
+            # Take everything already queued (up to a batch): the group commit.
+            while True:
+                if isinstance(item, _Chunk):
+                    if not chunks:
+                        first_at = time.monotonic()
+                    chunks.append(item)
+                    size += len(item.records)
+                    urgent = urgent or item.ticket.waited
+                elif isinstance(item, _Flush):
+                    flushes.append(item)
+                elif item is _WAKE:
+                    urgent = True
+                elif item is _STOP:
+                    stop = True
+                if stop or size >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            now = time.monotonic()
+            if self._failure is not None and now < self._retry_at and not stop:
+                # Failing, and not yet time to retry: waiters and flushes hear it now.
+                chunks, size = self._refuse_waiters(chunks)
+                for f in flushes:
+                    f.finish(self._failure)
+                continue
+            due = (
+                stop
+                or urgent
+                or flushes
+                or size >= self.batch_size
+                or now >= first_at + self.flush_s
+                or self._failure is not None
+            )
+            if chunks and due:
+                chunks = self._commit(conn, chunks)
+                size = sum(len(c.records) for c in chunks)
+                first_at = time.monotonic()
+            for f in flushes:
+                f.finish(self._failure if chunks else None)
+            if stop:
+                self._give_up(chunks)
                 self._checkpoint(conn)
                 break
             now = time.monotonic()
@@ -255,35 +395,87 @@ class StoreWriter:
                 next_retention = time.monotonic() + self.retention_every_s
         conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, pending: list[Record]) -> None:
-        if not pending:
-            return
+    def _commit(self, conn: sqlite3.Connection, chunks: list[_Chunk]) -> list[_Chunk]:
+        """Commit the chunks; on success resolve their tickets and return []. On failure the
+        waiters get the error and the chunks nobody waits on come back, to be retried."""
+        pending = [r for c in chunks for r in c.records]
         try:
-            self.committed += self._write(conn, pending)
+            written = self._write(conn, pending)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            root = _first_error(exc)
+            self._fail(f"{type(root).__name__}: {root}")
+            kept, _ = self._refuse_waiters(chunks)
+            return kept
+        with self._lock:
+            self._queued -= len(pending)
+            self.committed += written
             self.batches += 1
             self.last_commit_ns = time.time_ns()
-        except sqlite3.Error as exc:  # keep serving; the health panel shows it
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        finally:
+            self._failure = None
+            self.error = None
+            self._backoff_s = _RETRY_FIRST_S
+        for c in chunks:
+            c.ticket.resolve()
+        return []
+
+    def _fail(self, text: str) -> None:
+        with self._lock:
+            self.failed_commits += 1
+            self.error = self.last_error = text
+            self._retry_at = time.monotonic() + self._backoff_s
+            self._failure = StoreUnavailable(
+                f"the store cannot commit: {text}", retry_after_s=max(1.0, self._backoff_s)
+            )
+            self._backoff_s = min(_RETRY_MAX_S, self._backoff_s * 2)
+
+    def _refuse_waiters(self, chunks: list[_Chunk]) -> tuple[list[_Chunk], int]:
+        """Fail the chunks someone waits on (their records are released: the waiter resends);
+        return the others, kept for the next retry, and their size."""
+        failure = self._failure
+        assert failure is not None
+        kept: list[_Chunk] = []
+        released = 0
+        for c in chunks:
+            if c.ticket.fail_if_waited(failure):
+                released += len(c.records)
+            else:
+                kept.append(c)
+        if released:
             with self._lock:
-                self._queued -= len(pending)
+                self._queued -= released
+        return kept, sum(len(c.records) for c in kept)
+
+    def _give_up(self, chunks: list[_Chunk]) -> None:
+        """Closing while failing: the last records are not stored; say so, fail their tickets."""
+        n = sum(len(c.records) for c in chunks)
+        if not n:
+            return
+        failure = self._failure or StoreUnavailable("the store writer closed", retry_after_s=1.0)
+        with self._lock:
+            self._queued -= n
+            self.not_stored += n
+            self.last_error = f"{n:,} records not stored: {self.error}"
+        for c in chunks:
+            c.ticket.resolve(failure)
 
     def _write(self, conn: sqlite3.Connection, pending: list[Record]) -> int:
         """Write a batch; if a record cannot be stored at all (a value SQLite cannot hold, such
         as an OTLP fixed64 time past 2**63), write the others one by one and drop only it.
         Before this, such a record raised out of the thread and the writer died."""
         try:
-            rows.write_batch(conn, pending)
+            stored = ingest.write_batch(conn, pending, self._state)
             self.last_error = None
-            return len(pending)
+            return stored
         except sqlite3.Error:
             raise
         except Exception:  # the batch was rolled back; find the bad records
             written = 0
             for record in pending:
                 try:
-                    rows.write_batch(conn, [record])
-                    written += 1
+                    written += ingest.write_batch(conn, [record], self._state)
                 except sqlite3.Error:
                     raise
                 except Exception as exc:
@@ -306,53 +498,9 @@ class StoreWriter:
             self.last_error = f"retention: {exc}"
 
 
-def apply_retention(
-    conn: sqlite3.Connection,
-    *,
-    max_age_s: float | None = None,
-    max_bytes: int | None = None,
-    now_ns: int | None = None,
-) -> dict[str, int]:
-    """Delete rows older than ``max_age_s``, then the oldest rows until the file fits ``max_bytes``.
-
-    Dead letters still pending, the replay ledger and the audit log are never dropped.
-    Returns the rows deleted per table.
-    """
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    deleted: dict[str, int] = {}
-    if max_age_s is not None:
-        cutoff = now_ns - int(max_age_s * 1e9)
-        for table, column in schema.TIMED_TABLES.items():
-            deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
-    if max_bytes is not None:
-        for _ in range(50):
-            if schema.used_bytes(conn) <= max_bytes:
-                break
-            cutoff = _oldest_fraction_cutoff(conn, 0.1)
-            if cutoff is None:
-                break
-            for table, column in schema.TIMED_TABLES.items():
-                deleted[table] = deleted.get(table, 0) + _delete_before(conn, table, column, cutoff)
-        conn.execute("PRAGMA incremental_vacuum")
-    return deleted
-
-
-def _delete_before(conn: sqlite3.Connection, table: str, column: str, cutoff: int) -> int:
-    extra = " AND status != 'pending'" if table == "dead_letters" else ""
-    cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?{extra}", (cutoff,))
-    return cur.rowcount
-
-
-def _oldest_fraction_cutoff(conn: sqlite3.Connection, fraction: float) -> int | None:
-    """A time before which about ``fraction`` of the spans and hops lie."""
-    cutoffs = []
-    for table, column in (("spans", "start_ns"), ("hops", "seen_ns"), ("log_records", "time_ns")):
-        n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        if n == 0:
-            continue
-        k = max(1, int(n * fraction))
-        row = conn.execute(
-            f"SELECT {column} FROM {table} ORDER BY {column} LIMIT 1 OFFSET ?", (k - 1,)
-        ).fetchone()
-        cutoffs.append(row[0] + 1)
-    return max(cutoffs) if cutoffs else None
+def _first_error(exc: sqlite3.Error) -> sqlite3.Error:
+    """The error that started it: a ROLLBACK after SQLite already rolled back a failed COMMIT
+    ("cannot rollback - no transaction is active") would hide "database or disk is full"."""
+    while isinstance(exc.__context__, sqlite3.Error):
+        exc = exc.__context__
+    return exc

@@ -10,9 +10,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from console.errors import NotAStoreError, SchemaTooNewError
+from console.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "counts", "migrate", "used_bytes"]
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "V1_DATA_TABLES",
+    "counts",
+    "has_v1_data",
+    "migrate",
+    "used_bytes",
+]
 
 APPLICATION_ID = 0x48414E44
 
@@ -222,23 +231,142 @@ CREATE INDEX series_lookup ON series(name, subject, time_ns);
 CREATE INDEX series_time ON series(time_ns);
 """
 
-MIGRATIONS: list[str] = [_V1]
+# Version 2 (store v2): spans, hops and log records in compressed blocks, a key index in time
+# segments (``keys_<segment>`` tables, created by the writer), and summaries kept at ingest. The
+# version-1 tables ``spans``, ``span_links``, ``hops``, ``log_records`` and ``resources`` stay
+# until the writer has moved their rows into blocks (``console/store/upgrade.py``).
+_V2 = """
+CREATE TABLE blocks (
+    id INTEGER PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    min_ns INTEGER NOT NULL,
+    max_ns INTEGER NOT NULL,
+    raw_bytes INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX blocks_kind ON blocks(kind, id);
+
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    first_block INTEGER,
+    last_block INTEGER,
+    min_ns INTEGER,
+    max_ns INTEGER,
+    keys INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE hop_ranges (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    block INTEGER NOT NULL,
+    lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, bucket, block)
+) WITHOUT ROWID;
+
+CREATE TABLE service_rollup (
+    service TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans INTEGER NOT NULL DEFAULT 0,
+    entries INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    logs INTEGER NOT NULL DEFAULT 0,
+    bins TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (service, bucket)
+) WITHOUT ROWID;
+CREATE INDEX service_rollup_bucket ON service_rollup(bucket);
+
+CREATE TABLE topic_rollup (
+    topic TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    hops INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    last_ns INTEGER NOT NULL,
+    PRIMARY KEY (topic, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE pending_sends (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    correlation_id TEXT,
+    sent_ns INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+-- No index on sent_ns: a pending send is deleted once a consumer names it, so the table holds
+-- only what is in flight or stalled, and the stalled search scans it (an index cost ~30 bytes
+-- and a B-tree insert per message the tap sees).
+
+CREATE TABLE consumed_marks (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    seen_ns INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+
+CREATE TABLE topic_groups (
+    topic TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    last_ns INTEGER NOT NULL,
+    PRIMARY KEY (topic, grp)
+) WITHOUT ROWID;
+
+CREATE TABLE journey_activity (
+    bucket INTEGER NOT NULL,
+    correlation_id TEXT NOT NULL,
+    last_ns INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    PRIMARY KEY (bucket, correlation_id)
+) WITHOUT ROWID;
+"""
+
+
+# The version-1 tables whose rows the writer moves into blocks; readers refuse a store that
+# still has one of them (a version-1 store, or one whose upgrade was interrupted).
+V1_DATA_TABLES = ("spans", "span_links", "hops", "log_records", "resources")
+# Version 3: the cluster a dead letter came from (its coordinates are unique per cluster: two
+# clusters tapped into one store never collide), and a fix's schema (id, GUID, and the
+# __value_schema_id header it rides on when the schema is in headers) so replay needs no registry.
+_V3_DLQ_CLUSTER_AND_SCHEMA = """
+ALTER TABLE dead_letters ADD COLUMN cluster_id TEXT;
+DROP INDEX dead_letters_coordinates;
+CREATE UNIQUE INDEX dead_letters_coordinates
+    ON dead_letters(dlq_topic, partition, offset, coalesce(cluster_id, ''));
+DROP INDEX dead_letters_list;
+CREATE INDEX dead_letters_list ON dead_letters(
+    timestamp_ms, dlq_topic, partition, offset, original_topic, original_partition,
+    original_offset, exception_class, exception_cause_class, exception_message, correlation_id,
+    status, payload_size, convention, cluster_id
+);
+ALTER TABLE fixed_payloads ADD COLUMN schema_id INTEGER;
+ALTER TABLE fixed_payloads ADD COLUMN schema_guid TEXT;
+ALTER TABLE fixed_payloads ADD COLUMN schema_header BLOB;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3_DLQ_CLUSTER_AND_SCHEMA]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables retention may trim, with the column that dates a row (nanoseconds).
 TIMED_TABLES: dict[str, str] = {
-    "spans": "start_ns",
-    "span_links": "start_ns",
     "metric_points": "time_ns",
-    "log_records": "time_ns",
-    "hops": "seen_ns",
     "series": "time_ns",
     "dead_letters": "first_seen_ns",
+    "consumed_marks": "seen_ns",
+    "pending_sends": "sent_ns",
 }
 
 
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to ``SCHEMA_VERSION``; refuse foreign or newer files."""
+def migrate(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> None:
+    """Bring the file to ``SCHEMA_VERSION``; refuse foreign or newer files.
+
+    ``upgrade=False`` (readers): a new file is created at the current version, but an existing
+    older one is refused with a one-line ``NeedsUpgradeError`` saying how to upgrade it; only the
+    writer (serve, tap, tui, demo) upgrades a store."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if app_id != APPLICATION_ID:
@@ -252,6 +380,11 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise SchemaTooNewError(
             f"{path} has schema version {version}, newer than this handoff-console "
             f"understands ({SCHEMA_VERSION}); upgrade handoff-console"
+        )
+    if 0 < version < SCHEMA_VERSION and not upgrade:
+        raise NeedsUpgradeError(
+            f"{path} is a version-{version} store; start `handoff-console serve --db {path}` (or "
+            "tap, tui, demo) once to upgrade it, then run this again"
         )
     if version == 0:
         # auto_vacuum must be chosen before the first table exists.
@@ -268,6 +401,10 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {target}")
+            if version == 0 and target == SCHEMA_VERSION:
+                # A new file: the version-1 data tables hold nothing to move; drop them now.
+                for table in V1_DATA_TABLES:
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -286,33 +423,53 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     return (pages - free) * page_size
 
 
+def has_v1_data(conn: sqlite3.Connection) -> bool:
+    """True while a version-1 data table is still there (an upgrade not yet finished)."""
+    marks = ",".join("?" * len(V1_DATA_TABLES))
+    row = conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
+        V1_DATA_TABLES,
+    ).fetchone()
+    return bool(row[0])
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, object]:
-    """Counts for ``stats``."""
+    """Counts for ``stats``: records stored (a duplicate caught at ingest is not counted)."""
 
     def one(sql: str) -> int:
-        return int(conn.execute(sql).fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0] or 0)
 
     services = [r[0] for r in conn.execute("SELECT name FROM services ORDER BY name")]
     per_service: dict[str, dict[str, int]] = {name: {} for name in services}
-    for table, key in (
-        ("spans", "spans"),
-        ("metric_points", "metric_points"),
-        ("log_records", "log_records"),
+    for name, spans, logs in conn.execute(
+        "SELECT service, sum(spans), sum(logs) FROM service_rollup GROUP BY service"
     ):
-        for name, n in conn.execute(f"SELECT service, count(*) FROM {table} GROUP BY service"):
-            per_service.setdefault(name, {})[key] = n
+        if spans:
+            per_service.setdefault(name, {})["spans"] = spans
+        if logs:
+            per_service.setdefault(name, {})["log_records"] = logs
+    for name, n in conn.execute("SELECT service, count(*) FROM metric_points GROUP BY service"):
+        per_service.setdefault(name, {})["metric_points"] = n
+    per_service = {
+        name: dict(sorted(v.items(), key=lambda kv: _ORDER.index(kv[0])))
+        for name, v in per_service.items()
+    }
     topics: dict[str, dict[str, int]] = {}
-    for topic, n in conn.execute("SELECT topic, count(*) FROM hops GROUP BY topic"):
+    for topic, n in conn.execute("SELECT topic, sum(hops) FROM topic_rollup GROUP BY topic"):
         topics.setdefault(topic, {})["hops"] = n
     for topic, n in conn.execute("SELECT dlq_topic, count(*) FROM dead_letters GROUP BY dlq_topic"):
         topics.setdefault(topic, {})["dead_letters"] = n
+    kinds = dict(conn.execute("SELECT kind, sum(n) FROM blocks GROUP BY kind").fetchall())
     return {
-        "spans": one("SELECT count(*) FROM spans"),
+        "spans": int(kinds.get(1) or 0),
         "metric_points": one("SELECT count(*) FROM metric_points"),
-        "log_records": one("SELECT count(*) FROM log_records"),
-        "hops": one("SELECT count(*) FROM hops"),
+        "log_records": int(kinds.get(3) or 0),
+        "hops": int(kinds.get(2) or 0),
         "dead_letters": one("SELECT count(*) FROM dead_letters"),
         "services": services,
         "per_service": per_service,
-        "topics": topics,
+        "topics": dict(sorted(topics.items())),
     }
+
+
+_ORDER = ("spans", "metric_points", "log_records")

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 from console.journeys import journey
 from console.store import Store
+from tests import stored
 from tests.conftest import ROOT, run_cli
 from tests.e2e.support import Tap, env_int, integrity, private_broker, wait_until
 
@@ -39,18 +40,21 @@ def _resumed(db: Path, since_ns: int) -> set[str]:
     """Services with a consumer span that started after ``since_ns``."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        sql = "SELECT DISTINCT service FROM spans WHERE kind = 5 AND start_ns > ?"
-        return {s for (s,) in conn.execute(sql, (since_ns,))}
+        return {sp.service for sp in stored.spans(conn) if sp.kind == 5 and sp.start_ns > since_ns}
     finally:
         conn.close()
 
 
-def _count(db: Path, sql: str, *params: object) -> int:
+def _count(db: Path, seen_after_ns: int | None = None) -> int:
+    """Hops stored (seen by the tap after ``seen_after_ns``)."""
     if not db.exists():
         return 0
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        return int(conn.execute(sql, params).fetchone()[0])
+        hops = stored.hops(conn)
+        if seen_after_ns is not None:
+            hops = [h for h in hops if h.seen_ns > seen_after_ns]
+        return len(hops)
     except sqlite3.OperationalError:  # the file exists, its schema not yet
         return 0
     finally:
@@ -76,15 +80,15 @@ def _offsets(bootstrap: str, prefix: str) -> dict[tuple[str, int], tuple[int, in
 def _hops(db: Path) -> dict[tuple[str, int], tuple[int, int, int, int]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        return {
-            (t, p): (n, d, lo, hi)
-            for t, p, n, d, lo, hi in conn.execute(
-                "SELECT topic, partition, count(*), count(DISTINCT offset), min(offset), "
-                "max(offset) FROM hops GROUP BY topic, partition"
-            )
-        }
+        per_tp: dict[tuple[str, int], list[int]] = {}
+        for h in stored.hops(conn):
+            per_tp.setdefault((h.topic, h.partition), []).append(h.offset)
     finally:
         conn.close()
+    return {
+        tp: (len(offsets), len(set(offsets)), min(offsets), max(offsets))
+        for tp, offsets in per_tp.items()
+    }
 
 
 def _consumed(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
@@ -132,11 +136,11 @@ def test_broker_outage_during_demo_traffic(tmp_path: Path) -> None:
         try:
             # Traffic is flowing through Kafka into the store, spans and hops alike.
             wait_until(
-                lambda: _count(db, "SELECT count(*) FROM hops") > 150,
+                lambda: _count(db) > 150,
                 120,
                 "demo traffic in the store",
             )
-            before = _count(db, "SELECT count(*) FROM hops")
+            before = _count(db)
             broker.down()
             down_ns = time.time_ns()
             time.sleep(OUTAGE_S)
@@ -145,7 +149,7 @@ def test_broker_outage_during_demo_traffic(tmp_path: Path) -> None:
             up_ns = time.time_ns()
             # The demo's own tap recovers by itself: new hops, seen after the restart.
             wait_until(
-                lambda: _count(db, "SELECT count(*) FROM hops WHERE seen_ns > ?", up_ns) > 100,
+                lambda: _count(db, up_ns) > 100,
                 180,
                 "the tap storing hops again",
             )
@@ -166,15 +170,13 @@ def test_broker_outage_during_demo_traffic(tmp_path: Path) -> None:
         summary = json.loads(out.strip().splitlines()[-1])
         offsets = _offsets(broker.bootstrap, prefix)
         total = sum(hi - lo for lo, hi in offsets.values())
-        stored_by_demo_tap = _count(db, "SELECT count(*) FROM hops")
+        stored_by_demo_tap = _count(db)
 
         # Afterwards (the demo's tap stops without draining): the same tap group, resumed,
         # brings the store level with the topics from its committed offsets.
         group = f"handoff-console-demo-tap.{prefix}"
         with Tap(db, broker.bootstrap, f"^{prefix}\\..*", "--group", group) as tap:
-            wait_until(
-                lambda: _count(db, "SELECT count(*) FROM hops") >= total, 120, "tap caught up"
-            )
+            wait_until(lambda: _count(db) >= total, 120, "tap caught up")
             tap.stop()
         consumed = _consumed(broker.bootstrap, prefix)
 

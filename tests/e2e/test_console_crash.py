@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from console.store import Store
+from tests import stored
 from tests.conftest import ROOT
 from tests.e2e.support import integrity, wait_until
 from tests.otlp_helpers import Serve
@@ -41,12 +42,13 @@ def _load(transport: str, endpoint: str, service: str) -> subprocess.Popen[str]:
 def _seqs(db: Path, service: str, since_ns: int = 0) -> set[int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        rows = conn.execute(
-            "SELECT json_extract(attributes, '$.\"load.seq\"') FROM spans WHERE service = ? "
-            "AND json_extract(attributes, '$.\"load.emitted_ns\"') >= ?",
-            (service, since_ns),
-        )
-        return {r[0] for r in rows}
+        return {
+            sp.attributes.get("load.seq")
+            for sp in stored.spans(conn)
+            if sp.service == service
+            and sp.attributes.get("load.emitted_ns") is not None
+            and sp.attributes["load.emitted_ns"] >= since_ns
+        }
     finally:
         conn.close()
 
@@ -113,14 +115,12 @@ def test_kill_9_serve_under_sdk_load_then_restart(tmp_path: Path) -> None:
         first_late = min(late)
         missing = set(range(first_late, n)) - after
         assert not missing, f"{service}: {len(missing)} spans emitted after the restart missing"
-        # No span stored twice (the unique (trace, span) index holds across the crash).
-        conn = sqlite3.connect(db)
-        dups = conn.execute(
-            "SELECT count(*) - count(DISTINCT json_extract(attributes, '$.\"load.seq\"')) "
-            "FROM spans WHERE service = ?",
-            (service,),
-        ).fetchone()[0]
-        conn.close()
+        # No span stored twice (one span per (trace, span) holds across the crash).
+        spans = [sp for sp in stored.spans(db) if sp.service == service]
+        seqs = {
+            sp.attributes["load.seq"] for sp in spans if sp.attributes.get("load.seq") is not None
+        }
+        dups = len(spans) - len(seqs)
         assert dups == 0
         # What the exporters emitted while the console was down arrives too when their retries
         # (30 s budget, exponential backoff) outlast the restart; on a loaded machine the

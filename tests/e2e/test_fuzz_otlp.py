@@ -28,6 +28,7 @@ from collectors.otlp.decode import (
     decode_metrics_request,
     decode_trace_request,
 )
+from tests import stored
 from tests.e2e.fuzz_corpus import gzipped, mutate, real_requests
 from tests.e2e.support import env_int, integrity
 from tests.otlp_helpers import Serve, count, rows, trace_request, wait_for
@@ -167,9 +168,10 @@ def test_fuzzed_requests_over_both_transports_against_serve(tmp_path: Path) -> N
     assert set(seen_grpc) <= {"OK", "INVALID_ARGUMENT"}, seen_grpc
     assert seen_http[400] > 0 and seen_grpc["INVALID_ARGUMENT"] > 0
     # Nothing stored was lost: the 50 + 5 spans sent whole are there, the file is sound.
-    stored = {r[0] for r in rows(db, "SELECT trace_id FROM spans")}
-    assert f"{777:032x}" in stored and f"{778:032x}" in stored
-    assert rows(db, "SELECT count(*) FROM spans WHERE trace_id = ?", f"{777:032x}")[0][0] == 50
+    spans = stored.spans(db)
+    traces = {sp.trace_id for sp in spans}
+    assert f"{777:032x}" in traces and f"{778:032x}" in traces
+    assert sum(1 for sp in spans if sp.trace_id == f"{777:032x}") == 50
     assert count(db, "spans") >= 55
     assert integrity(db) == "ok"
 

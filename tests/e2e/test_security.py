@@ -4,6 +4,7 @@ INFO, and every replay, fix and discard audited with the OS user."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pwd
@@ -19,11 +20,12 @@ import pytest
 from confluent_kafka import Producer
 
 from console.store import Store
+from tests import stored
 from tests.conftest import ROOT, create_topic, run_cli
 from tests.dlq_headers_fixture import spring_dlt_headers
 from tests.dlq_helpers import write_contract
 from tests.e2e.support import Tap, wait_until
-from tests.otlp_helpers import Serve, count, rows, trace_request
+from tests.otlp_helpers import Serve, count, trace_request
 from tests.test_otlp_security import _self_signed
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +96,7 @@ def test_token_and_tls_enforced_on_both_receivers_with_sdk_exporters(tmp_path: P
         _sdk("grpc", grpc_at, "grpc-plain", "--token", TOKEN)
         _sdk("http", f"http://127.0.0.1:{s.http_port}", "http-plain", "--token", TOKEN)
         s.stop()
-    services = dict(rows(db, "SELECT service, count(*) FROM spans GROUP BY service"))
+    services = dict(collections.Counter(sp.service for sp in stored.spans(db)))
     assert services == {"grpc-ok": 40, "http-ok": 40}, services
     assert TOKEN not in s.stderr
 
@@ -179,6 +181,7 @@ def test_no_payload_or_header_in_info_logs_and_every_operation_audited(
 
     # dlq: fix, replay, discard, as a user whose $USER claims to be someone else.
     contracts = write_contract(tmp_path / "contracts", topic)
+    create_topic(kafka_bootstrap, f"{topic}.elsewhere")  # a replay never creates its target
     env = {**info, "USER": "mallory", "LOGNAME": "mallory"}
     c0, c1, c2 = (f"{dlt}:0:{i}" for i in range(3))
     steps = {

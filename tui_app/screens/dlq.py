@@ -21,6 +21,7 @@ from tui_app.messages import (
     LoadFailed,
     ReplayDone,
     ReplayProgress,
+    ReplayTargetChecked,
 )
 from tui_app.screens.confirm import ConfirmScreen
 from tui_app.widgets import VimTable
@@ -184,33 +185,47 @@ class DlqScreen(Screen[None]):
         coords = self.selected()
         if coords is None:
             return
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._status_line(f"replaying {coords}…")
-                self.replay([coords])
-
-        self.app.push_screen(
-            ConfirmScreen(f"Replay {coords} to its original topic?", "Replay"), answer
-        )
+        self._status_line(f"asking the target cluster about {coords}…")
+        self.check_target([coords])
 
     def action_replay_all(self) -> None:
         targets = [d.coordinates for d in self.rows if d.status == "pending"]
         if not targets:
             self.notify("nothing pending to replay here", severity="warning")
             return
+        self._status_line("asking the target cluster…")
+        self.check_target(targets)
+
+    @work(thread=True, exclusive=True, group="dlq-replay")
+    def check_target(self, targets: list[str]) -> None:
+        """The confirmation names the cluster and topics it will send to, so ask them first."""
+        try:
+            ok, text = ops.replay_target(self.app.source, targets)
+        except Exception as exc:
+            ok, text = False, f"{type(exc).__name__}: {exc}"
+        self.post_message(ReplayTargetChecked(targets, ok, text))
+
+    def on_replay_target_checked(self, msg: ReplayTargetChecked) -> None:
+        targets = msg.coordinates
+        if not msg.ok:
+            self.notify(msg.text, severity="error")
+            self._status_line(msg.text)
+            return
+        self._status_line()
 
         def answer(yes: bool | None) -> None:
-            if yes:
+            if not yes:
+                return
+            if len(targets) > 1:
                 bar = self.query_one("#replay-progress", ProgressBar)
                 bar.display = True
                 bar.update(total=len(targets), progress=0)
-                self.replay(targets)
+            else:
+                self._status_line(f"replaying {targets[0]}…")
+            self.replay(targets)
 
-        self.app.push_screen(
-            ConfirmScreen(f"Replay all {len(targets)} pending dead letters shown?", "Replay all"),
-            answer,
-        )
+        label = "Replay all" if len(targets) > 1 else "Replay"
+        self.app.push_screen(ConfirmScreen(msg.text, label), answer)
 
     @work(thread=True, exclusive=True, group="dlq-replay")
     def replay(self, targets: list[str]) -> None:

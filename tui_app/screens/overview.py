@@ -46,6 +46,14 @@ def health_text(h: Health, took_ms: float | None = None) -> Text:
         if seen is not None:
             t.append(f" ({age(seen)})", style="dim")
         t.append("  ")
+    if h.otlp_kafka != "unknown" or h.otlp_kafka_lag is not None:
+        t.append("● ", style=colours.get(h.otlp_kafka, "grey50"))
+        t.append(f"otlp-kafka {h.otlp_kafka}")
+        if h.otlp_kafka_lag is not None:
+            t.append(f" (lag {h.otlp_kafka_lag:,.0f} msgs)", style="dim")
+        t.append("  ")
+    if h.store == "failing":  # nothing new is stored: say so before anything else
+        t.append("● store FAILING  ", style="bold red")
     t.append(f"{h.services} services", style="dim")
     if h.detail:
         t.append(f"  {h.detail}", style="red")

@@ -1,0 +1,416 @@
+"""Records in blocks: how spans, hops and log records are laid out inside one compressed blob.
+
+A block holds up to ``MAX_RECORDS`` records of one kind (or about ``MAX_RAW_BYTES`` before
+compression). Its blob is ``zstd(msgpack([version, columns, resources, records]))``:
+
+* ``columns`` carry what lookups select on, one entry per record: trace ids (16 raw bytes),
+  correlation ids, and for spans the trace ids their links point at. A reader picks its records
+  from them without decoding the others.
+* ``resources`` are the block's distinct OTLP resource maps (JSON text), referenced by index.
+* ``records`` are the records themselves, each packed on its own (msgpack ``bin``), so a reader
+  unpacks only the ones it picked.
+
+Trace and span ids travel as raw bytes (half the size of hex, and random bytes do not compress).
+The block is the truth: keys and summaries only point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgpack
+import zstandard
+
+from console.jsontext import dumps
+from console.model import Hop, LogRecord, Span, SpanLink, SpanRow
+
+__all__ = [
+    "KIND_HOP",
+    "KIND_LOG",
+    "KIND_SPAN",
+    "MAX_RAW_BYTES",
+    "MAX_RECORDS",
+    "BlockReader",
+    "encode_hops",
+    "encode_logs",
+    "encode_spans",
+    "loads_json",
+    "span_row",
+]
+
+KIND_SPAN = 1
+KIND_HOP = 2
+KIND_LOG = 3
+
+MAX_RECORDS = 1000
+MAX_RAW_BYTES = 256 * 1024
+_VERSION = 1
+_LEVEL = 3
+
+_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_compressor = zstandard.ZstdCompressor(level=_LEVEL)
+_decompressor = zstandard.ZstdDecompressor()
+
+try:  # orjson when present: the attribute maps are the bulk of a span
+    import orjson
+
+    def loads_json(text: str | bytes) -> Any:
+        return orjson.loads(text)
+
+except ImportError:  # pragma: no cover - orjson is a dependency
+    import json
+
+    def loads_json(text: str | bytes) -> Any:
+        return json.loads(text)
+
+
+def _raw(hex_id: str | None) -> bytes | str | None:
+    """An id as raw bytes (decoders give lowercase hex); anything else stays text (msgpack keeps
+    the type, so it comes back as given)."""
+    if hex_id is None:
+        return None
+    try:
+        raw = bytes.fromhex(hex_id)
+    except ValueError:
+        return hex_id
+    return raw if len(raw) * 2 == len(hex_id) else hex_id
+
+
+def _hex(raw: bytes | str | None) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    return raw.hex()
+
+
+def _compress(version: int, columns: list[Any], resources: list[str], packed: list[bytes]) -> bytes:
+    return _compressor.compress(_packb([version, columns, resources, packed]))
+
+
+# -- spans ---------------------------------------------------------------------------------
+
+
+def span_row(s: Span) -> SpanRow:
+    """A ``Span`` laid out as the fast decoder lays out what it decodes (``SpanRow``)."""
+    res = s.resource
+    return SpanRow(
+        (
+            _raw(s.trace_id),
+            _raw(s.span_id),
+            _raw(s.parent_span_id),
+            s.name,
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            s.status_code,
+            s.status_message,
+            s.service,
+            s.scope,
+            s.correlation_id,
+            s.messaging_system,
+            s.messaging_destination,
+            s.messaging_partition,
+            s.messaging_offset,
+            s.messaging_operation,
+            s.messaging_consumer_group,
+            getattr(s.attributes, "json", None) or dumps(s.attributes),
+            dumps(res) if res else "{}",
+            dumps(s.events) if s.events else None,
+            [[lk.trace_id, lk.span_id, lk.attributes] for lk in s.links] if s.links else None,
+        )
+    )
+
+
+def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
+    """One block of spans (the caller keeps it under ``MAX_RECORDS``)."""
+    by_text: dict[str, int] = {}
+    resource_texts: list[str] = []
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    links: list[list[str] | None] = []
+    packed: list[bytes] = []
+    for s in spans:
+        r = s if isinstance(s, SpanRow) else span_row(s)
+        links.append([lk[0] for lk in r[21]] if r[21] else None)
+        text = r[19]
+        idx = by_text.get(text)
+        if idx is None:
+            idx = by_text[text] = len(resource_texts)
+            resource_texts.append(text)
+        tids.append(r[0])
+        cids.append(r[11])
+        packed.append(
+            _packb(
+                (
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[12],
+                    r[13],
+                    r[14],
+                    r[15],
+                    r[16],
+                    r[17],
+                    r[18],
+                    idx,
+                    r[20],
+                    r[21],
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids, links], resource_texts, packed)
+
+
+def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list[Any]) -> Span:
+    (
+        sid,
+        parent,
+        name,
+        kind,
+        start,
+        end,
+        code,
+        message,
+        service,
+        scope,
+        system,
+        dest,
+        part,
+        off,
+        op,
+        group,
+        attrs,
+        ridx,
+        events,
+        links,
+    ) = rec
+    res = resources[ridx]
+    if isinstance(res, str):
+        res = resources[ridx] = loads_json(res)
+    return Span(
+        trace_id=_hex(tid) or "",
+        span_id=_hex(sid) or "",
+        parent_span_id=_hex(parent),
+        name=name,
+        kind=kind,
+        start_ns=start,
+        end_ns=end,
+        status_code=code,
+        status_message=message,
+        service=service,
+        scope=scope,
+        correlation_id=cid,
+        messaging_system=system,
+        messaging_destination=dest,
+        messaging_partition=part,
+        messaging_offset=off,
+        messaging_operation=op,
+        messaging_consumer_group=group,
+        attributes=loads_json(attrs),
+        resource=res,
+        events=tuple(loads_json(events)) if events else (),
+        links=tuple(SpanLink(t, i, a) for t, i, a in links) if links else (),
+    )
+
+
+# -- hops ----------------------------------------------------------------------------------
+
+
+def _headers_out(h: Hop) -> list[list[Any]]:
+    """Headers as stored. A ``traceparent`` that says exactly this hop's trace and span id keeps
+    only its flags (``[name, flags, 1]``): the ids are in the record already, and 24 random bytes
+    a hop are most of what a block cannot compress."""
+    out: list[list[Any]] = []
+    prefix = None
+    for name, value in h.headers:
+        if name == "traceparent" and value is not None and h.trace_id and h.span_id:
+            if prefix is None:
+                prefix = f"00-{h.trace_id}-{h.span_id}-".encode()
+            if len(value) == len(prefix) + 2 and value.startswith(prefix):
+                out.append([name, value[-2:], 1])
+                continue
+        out.append([name, value])
+    return out
+
+
+def _headers_in(headers: list[list[Any]], tid: str | None, sid: str | None) -> tuple[Any, ...]:
+    return tuple(
+        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1])
+        for e in headers
+    )
+
+
+def _sha_out(sha: str | None) -> bytes | str | None:
+    raw = _raw(sha)
+    return raw if isinstance(raw, bytes) and len(raw) == 32 else sha
+
+
+def encode_hops(hops: Sequence[Hop]) -> bytes:
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    packed: list[bytes] = []
+    for h in hops:
+        tids.append(_raw(h.trace_id))
+        cids.append(h.correlation_id)
+        packed.append(
+            _packb(
+                (
+                    h.topic,
+                    h.partition,
+                    h.offset,
+                    h.timestamp_ms,
+                    h.timestamp_type,
+                    h.key,
+                    h.size,
+                    _headers_out(h),
+                    _raw(h.span_id),
+                    _sha_out(h.payload_sha256),
+                    h.payload,
+                    h.seen_ns,
+                    getattr(h, "cluster_id", None),
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids], [], packed)
+
+
+def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
+    topic, part, off, ts, ts_type, key, size, headers, sid, sha, payload, seen, cluster = rec
+    trace_id, span_id = _hex(tid), _hex(sid)
+    return Hop(
+        topic=topic,
+        partition=part,
+        offset=off,
+        timestamp_ms=ts,
+        timestamp_type=ts_type,
+        key=key,
+        size=size,
+        headers=_headers_in(headers, trace_id, span_id),
+        correlation_id=cid,
+        trace_id=trace_id,
+        span_id=span_id,
+        payload_sha256=sha.hex() if isinstance(sha, bytes) else sha,
+        payload=payload,
+        seen_ns=seen,
+        cluster_id=cluster,
+    )
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+def encode_logs(logs: Sequence[LogRecord]) -> bytes:
+    tids: list[bytes | str | None] = []
+    cids: list[str | None] = []
+    packed: list[bytes] = []
+    for r in logs:
+        tids.append(_raw(r.trace_id))
+        cids.append(r.correlation_id)
+        packed.append(
+            _packb(
+                (
+                    r.time_ns,
+                    r.service,
+                    r.severity_number,
+                    r.severity_text,
+                    r.body,
+                    _raw(r.span_id),
+                    dumps(r.attributes),
+                )
+            )
+        )
+    return _compress(_VERSION, [tids, cids], [], packed)
+
+
+def _log(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> LogRecord:
+    time_ns, service, sev_n, sev_t, body, sid, attrs = rec
+    return LogRecord(
+        time_ns=time_ns,
+        service=service,
+        severity_number=sev_n,
+        severity_text=sev_t,
+        body=body,
+        trace_id=_hex(tid),
+        span_id=_hex(sid),
+        correlation_id=cid,
+        attributes=loads_json(attrs),
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+class BlockReader:
+    """One block, decompressed once; records are unpacked only when asked for."""
+
+    __slots__ = ("_by_cid", "_by_tid", "cids", "kind", "links", "packed", "resources", "tids")
+
+    def __init__(self, kind: int, blob: bytes) -> None:
+        version, columns, resources, packed = msgpack.unpackb(
+            _decompressor.decompress(blob), raw=False, use_list=True
+        )
+        if version != _VERSION:
+            raise ValueError(f"block format {version} is newer than this handoff-console")
+        self.kind = kind
+        self.tids: list[bytes | str | None] = columns[0]
+        self.cids: list[str | None] = columns[1]
+        self.links: list[list[str] | None] = columns[2] if len(columns) > 2 else []
+        self.resources: list[Any] = resources
+        self.packed: list[bytes] = packed
+        self._by_tid: dict[Any, list[int]] | None = None
+        self._by_cid: dict[Any, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def _indexes(self) -> tuple[dict[Any, list[int]], dict[Any, list[int]]]:
+        if self._by_tid is None or self._by_cid is None:
+            by_tid: dict[Any, list[int]] = {}
+            by_cid: dict[Any, list[int]] = {}
+            for i, t in enumerate(self.tids):
+                by_tid.setdefault(t, []).append(i)
+            for i, c in enumerate(self.cids):
+                by_cid.setdefault(c, []).append(i)
+            self._by_tid, self._by_cid = by_tid, by_cid
+        return self._by_tid, self._by_cid
+
+    def select(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[int]:
+        """Indexes of the records whose trace id or correlation id is one of those given."""
+        by_tid, by_cid = self._indexes()
+        found: set[int] = set()
+        for t in trace_ids:
+            found.update(by_tid.get(_raw(t), ()))
+        for c in cids:
+            if c is not None:
+                found.update(by_cid.get(c, ()))
+        return sorted(found)
+
+    def linking(self, trace_ids: set[str]) -> list[int]:
+        """Indexes of the spans with a link to one of ``trace_ids``."""
+        return [i for i, lks in enumerate(self.links) if lks and not trace_ids.isdisjoint(lks)]
+
+    def trace_hex(self, i: int) -> str | None:
+        return _hex(self.tids[i])
+
+    def record(self, i: int) -> Span | Hop | LogRecord:
+        rec = msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        if self.kind == KIND_SPAN:
+            return _span(self.tids[i] or b"", self.cids[i], rec, self.resources)
+        if self.kind == KIND_HOP:
+            return _hop(self.tids[i], self.cids[i], rec)
+        return _log(self.tids[i], self.cids[i], rec)
+
+    def fields(self, i: int) -> list[Any]:
+        """The raw field list of record ``i`` (cheap scans that need a few fields)."""
+        return msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+
+    def records(self, indexes: Iterable[int] | None = None) -> list[Any]:
+        idx = range(len(self.packed)) if indexes is None else indexes
+        return [self.record(i) for i in idx]

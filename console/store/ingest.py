@@ -1,0 +1,670 @@
+"""Writing a batch into blocks, keys and summaries: the store's one write path.
+
+``write_batch(conn, records, state)`` writes a mixed list of records in one transaction:
+
+* spans, hops and log records into blocks (``blocks.py``) of at most ``MAX_RECORDS`` records or
+  ``MAX_RAW_BYTES`` bytes; small requests are coalesced by the writer's batch, large ones split;
+* their keys into the current key segment (``keys.py``), at most one key per value per block;
+* the summaries readers list from: per-service and per-topic rollups per ``ROLLUP_NS`` bucket,
+  the pending sends (a hop nobody has consumed yet), consumer groups per topic, and journey
+  activity per correlation id;
+* metric points, dead letters and series as rows (``console/rows.py``).
+
+Duplicates: a span (trace id, span id), a hop (cluster, topic, partition, offset), or a log
+record or metric point equal in every identifying field, already in ``state``'s recent window is
+not stored again. The window is updated only after the commit, so a
+batch that failed is not mistaken for stored when it is retried.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from console import rows
+from console.jsontext import dumps
+from console.model import (
+    SPAN_KIND_CONSUMER,
+    SPAN_KIND_SERVER,
+    STATUS_ERROR,
+    DeadLetter,
+    Hop,
+    LogRecord,
+    MetricPoint,
+    Record,
+    Span,
+    SpanRow,
+    is_dlq_topic,
+)
+from console.store import blocks, keys
+from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+
+__all__ = ["ROLLUP_NS", "IngestState", "duration_bin", "write_batch"]
+
+ROLLUP_NS = 10 * 1_000_000_000  # summaries per 10 s: panels merge them into their own buckets
+ACTIVITY_NS = 60 * 1_000_000_000
+HOP_BUCKET = 4096  # hop_ranges: offsets per bucket
+_WIDE_BUCKET = 1 << 24
+_CONSUME_OPS = ("process", "receive", "deliver")
+
+FLAG_ERROR = 1
+FLAG_DEAD = 2
+FLAG_SEND = 4
+
+
+def duration_bin(start_ns: int, end_ns: int) -> int:
+    """Two significant digits of the duration in microseconds (12345 us -> 512): the bins the
+    panels' percentiles are computed from."""
+    us = (end_ns - start_ns) // 1000
+    if us < 100:
+        return (200 + us) if us >= 10 else (100 + max(us, 0))
+    digits = 3
+    scale = 10
+    while us >= scale * 100:
+        digits += 1
+        scale *= 10
+    return digits * 100 + us // scale
+
+
+class _Window:
+    """A bounded set of recently stored identities, in two generations."""
+
+    def __init__(self, size: int) -> None:
+        self.half = max(1, size // 2)
+        self.new: set[Any] = set()
+        self.old: set[Any] = set()
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self.new or item in self.old
+
+    def add_all(self, items: Sequence[Any]) -> None:
+        self.new.update(items)
+        if len(self.new) >= self.half:
+            self.old, self.new = self.new, set()
+
+
+class IngestState:
+    """What one writer keeps between batches: its key segment and the recent-duplicates window."""
+
+    def __init__(self, window: int = 400_000) -> None:
+        self.segment: int | None = None
+        self.segment_keys = 0
+        self.segment_created_ns = 0
+        self.spans = _Window(window)
+        self.hops = _Window(window)
+        self.others = _Window(window // 4)  # log records and metric points (they carry no id)
+        self.loaded = False
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "SELECT id, keys, created_ns FROM segments ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            self.segment, self.segment_keys, self.segment_created_ns = row[0], row[1], row[2]
+        else:
+            self.segment = None
+        if not self.loaded:
+            self._seed(conn)
+        self.loaded = True
+
+    def _seed(self, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
+        """Fill the window from the newest blocks, so a restart does not store a retry twice."""
+        for kind, blob in conn.execute(
+            "SELECT kind, data FROM blocks ORDER BY id DESC LIMIT ?", (last_blocks,)
+        ):
+            try:
+                block = blocks.BlockReader(kind, blob)
+            except Exception:  # a block this code cannot read is no reason not to write
+                continue
+            if kind == KIND_SPAN:
+                self.spans.add_all([(t, block.fields(i)[0]) for i, t in enumerate(block.tids)])
+            elif kind == KIND_LOG:
+                self.others.add_all([_log_identity(r) for r in block.records()])
+            else:
+                ids = []
+                for i in range(len(block)):
+                    f = block.fields(i)
+                    ids.append((f[12], f[0], f[1], f[2]))
+                self.hops.add_all(ids)
+        for row in conn.execute(
+            "SELECT name, service, time_ns, start_time_ns, kind, attributes FROM metric_points"
+            " ORDER BY id DESC LIMIT 20000"
+        ):
+            self.others.add_all([("m", *row)])
+
+
+def _log_identity(r: LogRecord) -> tuple[Any, ...]:
+    """Log records have no id: two with the same time, service, severity, body and span are the
+    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash)."""
+    return ("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id)
+
+
+def _metric_identity(m: MetricPoint) -> tuple[Any, ...]:
+    return ("m", m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
+
+
+def _span_identity(r: SpanRow) -> tuple[Any, Any]:
+    return (r[0], r[1])
+
+
+def _hop_identity(h: Hop) -> tuple[Any, ...]:
+    return (getattr(h, "cluster_id", None), h.topic, h.partition, h.offset)
+
+
+def _chunks(records: Sequence[Any], size_of: Any = None) -> list[Sequence[Any]]:
+    if size_of is None:
+        return [records[i : i + MAX_RECORDS] for i in range(0, len(records), MAX_RECORDS)]
+    out: list[Sequence[Any]] = []
+    start = 0
+    total = 0
+    for i, r in enumerate(records):
+        n = size_of(r)
+        if i > start and (i - start >= MAX_RECORDS or total + n > MAX_RAW_BYTES):
+            out.append(records[start:i])
+            start, total = i, 0
+        total += n
+    if start < len(records):
+        out.append(records[start:])
+    return out
+
+
+def _hop_size(h: Hop) -> int:
+    return (
+        120
+        + len(h.payload or b"")
+        + len(h.key or b"")
+        + sum(len(n) + len(v or b"") for n, v in h.headers)
+    )
+
+
+def _log_size(r: LogRecord) -> int:
+    return 120 + len(r.body)
+
+
+class _Batch:
+    def __init__(self, conn: sqlite3.Connection, state: IngestState, now_ns: int) -> None:
+        self.conn = conn
+        self.state = state
+        self.now_ns = now_ns
+        self.key_rows: set[tuple[int, int]] = set()
+        self.first_block: int | None = None
+        self.last_block: int | None = None
+        self.min_ns: int | None = None
+        self.max_ns: int | None = None
+
+    def block(self, kind: int, blob: bytes, n: int, lo: int, hi: int, raw: int) -> int:
+        seg = self.state.segment
+        cur = self.conn.execute(
+            "INSERT INTO blocks (kind, segment, n, min_ns, max_ns, raw_bytes, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, seg, n, lo, hi, raw, blob),
+        )
+        bid = int(cur.lastrowid or 0)
+        if self.first_block is None:
+            self.first_block = bid
+        self.last_block = bid
+        self.min_ns = lo if self.min_ns is None else min(self.min_ns, lo)
+        self.max_ns = hi if self.max_ns is None else max(self.max_ns, hi)
+        return bid
+
+    def add_keys(self, kind: int, values: set[Any], bid: int) -> None:
+        key = keys.key
+        rows_ = self.key_rows
+        for v in values:
+            if v is not None:
+                rows_.add((key(kind, v), bid))
+
+
+def _ensure_segment(conn: sqlite3.Connection, state: IngestState, now_ns: int) -> None:
+    if not state.loaded or state.segment is None:
+        state.load(conn)
+    else:  # another writer may have started a segment since
+        row = conn.execute("SELECT max(id) FROM segments").fetchone()
+        if row[0] != state.segment:
+            state.load(conn)
+    age_s = (now_ns - state.segment_created_ns) / 1e9
+    if (
+        state.segment is None
+        or state.segment_keys >= keys.SEGMENT_KEYS
+        or age_s >= keys.SEGMENT_AGE_S
+    ):
+        cur = conn.execute("INSERT INTO segments (created_ns) VALUES (?)", (now_ns,))
+        sid = int(cur.lastrowid or 0)
+        conn.execute(
+            f"CREATE TABLE keys_{sid} (key INTEGER NOT NULL, block INTEGER NOT NULL,"
+            " PRIMARY KEY (key, block)) WITHOUT ROWID"
+        )
+        state.segment, state.segment_keys, state.segment_created_ns = sid, 0, now_ns
+
+
+def write_batch(
+    conn: sqlite3.Connection,
+    records: Sequence[Record],
+    state: IngestState | None = None,
+    *,
+    now_ns: int | None = None,
+    also: Callable[[sqlite3.Connection], object] | None = None,
+    dedupe: bool = True,
+) -> int:
+    """Write ``records`` in one transaction; returns how many were stored (duplicates are not).
+
+    ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there);
+    ``dedupe=False`` stores every record given (the upgrade moves rows already unique)."""
+    state = state if state is not None else IngestState()
+    if not state.loaded:
+        state.load(conn)  # the window starts from the newest blocks: a retry after a restart
+    now = time.time_ns() if now_ns is None else now_ns
+    spans: list[SpanRow] = []
+    hops: list[Hop] = []
+    logs: list[LogRecord] = []
+    others: list[Record] = []
+    span_ids: list[Any] = []
+    hop_ids: list[Any] = []
+    seen_s: set[Any] = set()
+    seen_h: set[Any] = set()
+    seen_o: set[Any] = set()
+    other_ids: list[Any] = []
+    recent = state.spans
+    for r in records:
+        kind = type(r)
+        if kind is SpanRow or kind is Span:
+            row = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[arg-type]
+            ident = (row[0], row[1])
+            if dedupe and (ident in seen_s or ident in recent):
+                continue
+            seen_s.add(ident)
+            span_ids.append(ident)
+            spans.append(row)
+        elif isinstance(r, Hop):
+            ident = _hop_identity(r)
+            if dedupe and (ident in seen_h or ident in state.hops):
+                continue
+            seen_h.add(ident)
+            hop_ids.append(ident)
+            hops.append(r)
+        elif isinstance(r, LogRecord):
+            ident = _log_identity(r)
+            if dedupe and (ident in seen_o or ident in state.others):
+                continue
+            seen_o.add(ident)
+            other_ids.append(ident)
+            logs.append(r)
+        elif isinstance(r, MetricPoint):
+            ident = _metric_identity(r)
+            if dedupe and (ident in seen_o or ident in state.others):
+                continue
+            seen_o.add(ident)
+            other_ids.append(ident)
+            others.append(r)
+        else:
+            others.append(r)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if hops and dedupe:  # a re-read after a restart or a second tap: drop hops in blocks
+            hops = _drop_stored_hops(conn, hops, hop_ids)
+        stored = len(spans) + len(hops) + len(logs)
+        if spans or hops or logs:
+            _ensure_segment(conn, state, now)
+            batch = _Batch(conn, state, now)
+            _write_spans(batch, spans)
+            _write_hops(batch, hops)
+            _write_logs(batch, logs)
+            _finish_segment(batch)
+            _summaries(conn, spans, hops, logs)
+            # Records ever written into blocks: retention never lowers it (soak, stats).
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('block_records_written', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                (stored,),
+            )
+        stored += rows.write_rows(conn, others)
+        _activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
+        if also is not None:
+            also(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
+            conn.execute("ROLLBACK")
+        raise
+    state.spans.add_all(span_ids)
+    state.hops.add_all([_hop_identity(h) for h in hops])
+    state.others.add_all(other_ids)
+    return stored
+
+
+def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop], ids: list[Any]) -> list[Hop]:
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for h in hops:
+        by_tp.setdefault((h.topic, h.partition), []).append(h.offset)
+    stored: set[Any] = set()
+    for (topic, partition), offsets in by_tp.items():
+        lo, hi = min(offsets), max(offsets)
+        for (bid,) in conn.execute(
+            "SELECT DISTINCT block FROM hop_ranges WHERE topic = ? AND partition = ?"
+            " AND bucket IN (?, ?, ?, ?) AND lo <= ? AND hi >= ?",
+            (
+                topic,
+                partition,
+                lo // HOP_BUCKET,
+                hi // HOP_BUCKET,
+                -1 - lo // _WIDE_BUCKET,
+                -1 - hi // _WIDE_BUCKET,
+                hi,
+                lo,
+            ),
+        ):
+            row = conn.execute("SELECT data FROM blocks WHERE id = ?", (bid,)).fetchone()
+            if row is None:
+                continue
+            block = blocks.BlockReader(KIND_HOP, row[0])
+            for i in range(len(block)):
+                f = block.fields(i)
+                stored.add((f[12], f[0], f[1], f[2]))
+    if not stored:
+        return hops
+    return [h for h in hops if _hop_identity(h) not in stored]
+
+
+def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
+    for chunk in _chunks(spans):
+        blob = blocks.encode_spans(chunk)
+        starts = [r[5] for r in chunk]
+        bid = batch.block(KIND_SPAN, blob, len(chunk), min(starts), max(starts), len(blob))
+        batch.add_keys(keys.K_TRACE, {r[0] for r in chunk}, bid)
+        batch.add_keys(keys.K_CID, {r[11] for r in chunk}, bid)
+        links = {lk[0] for r in chunk if r[21] for lk in r[21]}
+        if links:
+            batch.add_keys(keys.K_LINK, links, bid)
+
+
+def _write_hops(batch: _Batch, hops: list[Hop]) -> None:
+    ranges: list[tuple[Any, ...]] = []
+    for chunk in _chunks(hops, _hop_size):
+        blob = blocks.encode_hops(chunk)
+        seen = [h.seen_ns for h in chunk]
+        bid = batch.block(KIND_HOP, blob, len(chunk), min(seen), max(seen), len(blob))
+        batch.add_keys(keys.K_TRACE, {h.trace_id for h in chunk}, bid)
+        batch.add_keys(keys.K_CID, {h.correlation_id for h in chunk}, bid)
+        batch.add_keys(keys.K_MSGKEY, {h.key for h in chunk if h.key}, bid)
+        span: dict[tuple[str, int], list[int]] = {}
+        for h in chunk:
+            lo_hi = span.get((h.topic, h.partition))
+            if lo_hi is None:
+                span[(h.topic, h.partition)] = [h.offset, h.offset]
+            elif h.offset < lo_hi[0]:
+                lo_hi[0] = h.offset
+            elif h.offset > lo_hi[1]:
+                lo_hi[1] = h.offset
+        for (topic, partition), (lo, hi) in span.items():
+            first, last = lo // HOP_BUCKET, hi // HOP_BUCKET
+            if last - first <= 16:
+                buckets = range(first, last + 1)
+            else:  # sparse offsets (a compacted topic): coarse buckets, negative so they differ
+                buckets = range(-1 - lo // _WIDE_BUCKET, -2 - hi // _WIDE_BUCKET, -1)
+            ranges.extend((topic, partition, b, bid, lo, hi) for b in buckets)
+    if ranges:
+        batch.conn.executemany(
+            "INSERT OR IGNORE INTO hop_ranges (topic, partition, bucket, block, lo, hi)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            ranges,
+        )
+
+
+def _write_logs(batch: _Batch, logs: list[LogRecord]) -> None:
+    for chunk in _chunks(logs, _log_size):
+        blob = blocks.encode_logs(chunk)
+        times = [r.time_ns for r in chunk]
+        bid = batch.block(KIND_LOG, blob, len(chunk), min(times), max(times), len(blob))
+        batch.add_keys(keys.K_TRACE, {r.trace_id for r in chunk}, bid)
+        batch.add_keys(keys.K_CID, {r.correlation_id for r in chunk}, bid)
+
+
+def _finish_segment(batch: _Batch) -> None:
+    conn, state = batch.conn, batch.state
+    if batch.key_rows:
+        conn.executemany(
+            f"INSERT OR IGNORE INTO keys_{state.segment} (key, block) VALUES (?, ?)",
+            list(batch.key_rows),
+        )
+    n = len(batch.key_rows)
+    conn.execute(
+        "UPDATE segments SET keys = keys + ?, first_block = coalesce(first_block, ?),"
+        " last_block = ?, min_ns = min(coalesce(min_ns, ?), ?),"
+        " max_ns = max(coalesce(max_ns, ?), ?)"
+        " WHERE id = ?",
+        (
+            n,
+            batch.first_block,
+            batch.last_block,
+            batch.min_ns,
+            batch.min_ns,
+            batch.max_ns,
+            batch.max_ns,
+            state.segment,
+        ),
+    )
+    state.segment_keys += n
+
+
+def _summaries(
+    conn: sqlite3.Connection, spans: list[SpanRow], hops: list[Hop], logs: list[LogRecord]
+) -> None:
+    # service -> bucket -> [spans, entries, errors, logs, bins]
+    roll: dict[tuple[str, int], list[Any]] = {}
+    seen_services: dict[str, list[int]] = {}
+    activity: dict[tuple[int, str], list[int]] = {}
+    consumed: list[tuple[str, int, int, int]] = []
+    groups: dict[tuple[str, str], int] = {}
+
+    def saw(service: str, t: int) -> None:
+        lo_hi = seen_services.get(service)
+        if lo_hi is None:
+            seen_services[service] = [t, t]
+        elif t < lo_hi[0]:
+            lo_hi[0] = t
+        elif t > lo_hi[1]:
+            lo_hi[1] = t
+
+    def act(cid: str, t: int, flag: int) -> None:
+        k = (t // ACTIVITY_NS, cid)
+        a = activity.get(k)
+        if a is None:
+            activity[k] = [t, flag]
+        else:
+            if t > a[0]:
+                a[0] = t
+            a[1] |= flag
+
+    entry_kinds = (SPAN_KIND_SERVER, SPAN_KIND_CONSUMER)
+    for r in spans:
+        service, start, kind, cid, dest = r[9], r[5], r[4], r[11], r[13]
+        k = (service, start // ROLLUP_NS)
+        ro = roll.get(k)
+        if ro is None:
+            ro = roll[k] = [0, 0, 0, 0, {}]
+        ro[0] += 1
+        err = r[7] == STATUS_ERROR
+        if kind in entry_kinds or r[2] is None:  # entry spans: SERVER, CONSUMER or a root
+            ro[1] += 1
+            if err:
+                ro[2] += 1
+            code = duration_bin(start, r[6])
+            bins = ro[4]
+            bins[code] = bins.get(code, 0) + 1
+        lo_hi = seen_services.get(service)
+        if lo_hi is None:
+            seen_services[service] = [start, start]
+        elif start < lo_hi[0]:
+            lo_hi[0] = start
+        elif start > lo_hi[1]:
+            lo_hi[1] = start
+        if cid is not None:
+            ak = (start // ACTIVITY_NS, cid)
+            a = activity.get(ak)
+            if a is None:
+                activity[ak] = [start, FLAG_ERROR if err else 0]
+            else:
+                if start > a[0]:
+                    a[0] = start
+                if err:
+                    a[1] |= FLAG_ERROR
+        if dest is not None and (kind == SPAN_KIND_CONSUMER or r[16] in _CONSUME_OPS):
+            if r[15] is not None:
+                consumed.append((dest, r[14] or 0, r[15], start))
+            if r[17]:
+                g = (dest, r[17])
+                groups[g] = max(groups.get(g, 0), start)
+    for lr in logs:
+        k = (lr.service, lr.time_ns // ROLLUP_NS)
+        r = roll.get(k)
+        if r is None:
+            r = roll[k] = [0, 0, 0, 0, {}]
+        r[3] += 1
+        saw(lr.service, lr.time_ns)
+    if roll:
+        _merge_rollups(conn, roll)
+    if seen_services:
+        conn.executemany(
+            rows.SERVICE_SQL, [(name, lo, hi) for name, (lo, hi) in seen_services.items()]
+        )
+    if hops:
+        topics: dict[tuple[str, int], list[int]] = {}
+        sends: list[tuple[Any, ...]] = []
+        dlq_topics: dict[str, bool] = {}
+        for h in hops:
+            k2 = (h.topic, h.seen_ns // ROLLUP_NS)
+            t = topics.get(k2)
+            if t is None:
+                t = topics[k2] = [0, 0, 0]
+            t[0] += 1
+            t[1] += h.size
+            if h.seen_ns > t[2]:
+                t[2] = h.seen_ns
+            dlq = dlq_topics.get(h.topic)
+            if dlq is None:
+                dlq = dlq_topics[h.topic] = is_dlq_topic(h.topic)
+            if h.correlation_id is None or dlq:
+                continue  # only a journey's sends can stall it (untraced traffic is no journey)
+            when = h.timestamp_ms * 1_000_000 if h.timestamp_ms > 0 else h.seen_ns
+            sends.append((h.topic, h.partition, h.offset, h.correlation_id, when))
+            act(h.correlation_id, when, FLAG_SEND)
+        conn.executemany(
+            "INSERT INTO topic_rollup (topic, bucket, hops, bytes, last_ns) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(topic, bucket) DO UPDATE SET hops = hops + excluded.hops,"
+            " bytes = bytes + excluded.bytes, last_ns = max(last_ns, excluded.last_ns)",
+            [(tp, b, n, size, last) for (tp, b), (n, size, last) in topics.items()],
+        )
+        if sends:
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_sends (topic, partition, offset, correlation_id,"
+                " sent_ns) VALUES (?, ?, ?, ?, ?)",
+                sends,
+            )
+            # A consumer seen before its send (another process, or spans ahead of the tap):
+            # its mark clears the send, and goes. Marks are rare: skip when there is none.
+            if conn.execute("SELECT 1 FROM consumed_marks LIMIT 1").fetchone():
+                coords = [s[:3] for s in sends]
+                conn.executemany(
+                    "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?"
+                    " AND EXISTS (SELECT 1 FROM consumed_marks m WHERE m.topic = ?1"
+                    " AND m.partition = ?2 AND m.offset = ?3)",
+                    coords,
+                )
+                conn.executemany(
+                    "DELETE FROM consumed_marks WHERE topic = ? AND partition = ? AND offset = ?",
+                    coords,
+                )
+    if consumed:
+        _consume(conn, consumed)
+    if groups:
+        conn.executemany(
+            "INSERT INTO topic_groups (topic, grp, last_ns) VALUES (?, ?, ?)"
+            " ON CONFLICT(topic, grp) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)",
+            [(t, g, n) for (t, g), n in groups.items()],
+        )
+    if activity:
+        _upsert_activity(conn, activity)
+
+
+def _consume(conn: sqlite3.Connection, consumed: list[tuple[str, int, int, int]]) -> None:
+    """Clear the pending sends that consumer spans name; a consumer seen before its send (the
+    spans arrived ahead of the tap, or another process taps) leaves a mark the send will find."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for topic, partition, offset, _t in consumed:
+        by_tp.setdefault((topic, partition), []).append(offset)
+    found: set[tuple[str, int, int]] = set()
+    for (topic, partition), offsets in by_tp.items():
+        for i in range(0, len(offsets), 500):
+            chunk = offsets[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (topic, partition, o)
+                for (o,) in conn.execute(
+                    "SELECT offset FROM pending_sends WHERE topic = ? AND partition = ?"
+                    f" AND offset IN ({marks})",
+                    (topic, partition, *chunk),
+                )
+            )
+    if found:
+        conn.executemany(
+            "DELETE FROM pending_sends WHERE topic = ? AND partition = ? AND offset = ?",
+            sorted(found),
+        )
+    early = [c for c in consumed if c[:3] not in found]
+    if early:
+        conn.executemany(
+            "INSERT OR IGNORE INTO consumed_marks (topic, partition, offset, seen_ns)"
+            " VALUES (?, ?, ?, ?)",
+            early,
+        )
+
+
+def _upsert_activity(conn: sqlite3.Connection, activity: dict[tuple[int, str], list[int]]) -> None:
+    conn.executemany(
+        "INSERT INTO journey_activity (bucket, correlation_id, last_ns, flags) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(bucket, correlation_id) DO UPDATE SET"
+        " last_ns = max(last_ns, excluded.last_ns), flags = flags | excluded.flags",
+        [(b, cid, t, f) for (b, cid), (t, f) in activity.items()],
+    )
+
+
+def _activity_dead(conn: sqlite3.Connection, dls: list[DeadLetter]) -> None:
+    activity: dict[tuple[int, str], list[int]] = {}
+    for d in dls:
+        if d.correlation_id is None:
+            continue
+        t = d.first_seen_ns or d.timestamp_ms * 1_000_000
+        k = (t // ACTIVITY_NS, d.correlation_id)
+        a = activity.setdefault(k, [t, FLAG_DEAD])
+        a[0] = max(a[0], t)
+    if activity:
+        _upsert_activity(conn, activity)
+
+
+def _merge_rollups(conn: sqlite3.Connection, roll: dict[tuple[str, int], list[Any]]) -> None:
+    existing: dict[tuple[str, int], dict[str, int]] = {}
+    by_service: dict[str, list[int]] = {}
+    for service, b in roll:
+        by_service.setdefault(service, []).append(b)
+    for service, bs in by_service.items():
+        marks = ",".join("?" * len(bs))
+        for b, bins in conn.execute(
+            f"SELECT bucket, bins FROM service_rollup WHERE service = ? AND bucket IN ({marks})",
+            (service, *bs),
+        ):
+            existing[(service, b)] = blocks.loads_json(bins)
+    out = []
+    for (service, b), (n, entries, errors, nlogs, bins) in roll.items():
+        merged = existing.get((service, b), {})
+        for code, c in bins.items():
+            merged[str(code)] = merged.get(str(code), 0) + c
+        out.append((service, b, n, entries, errors, nlogs, dumps(merged)))
+    conn.executemany(
+        "INSERT INTO service_rollup (service, bucket, spans, entries, errors, logs, bins)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(service, bucket) DO UPDATE SET"
+        " spans = spans + excluded.spans, entries = entries + excluded.entries,"
+        " errors = errors + excluded.errors, logs = logs + excluded.logs, bins = excluded.bins",
+        out,
+    )
