@@ -32,6 +32,7 @@ def make_app(
     kafka: dict[str, Any] | None = None,
     schema_registry: str | None = None,
     schema_registry_config: str | os.PathLike[str] | None = None,
+    since_s: float | str | None = 900.0,
 ) -> HandoffApp:
     """Build the app over the store at ``db_path``.
 
@@ -42,6 +43,7 @@ def make_app(
     ``bootstrap``: Kafka for DLQ replay (``kafka``: the whole librdkafka configuration, SASL/SSL
     included, when the command line gave one); ``contracts_dir``: JSON Schemas for DLQ validation;
     ``schema_registry`` (and its client ``schema_registry_config``): decodes wire-format payloads.
+    ``since_s``: the time window every screen starts with (``w`` cycles it; None or "all": all).
     """
     clock = (lambda: now) if isinstance(now, int) else now
     source = DataSource(
@@ -54,4 +56,5 @@ def make_app(
         schema_registry=schema_registry,
         schema_registry_config=Path(schema_registry_config) if schema_registry_config else None,
     )
+    source.set_window(None if since_s in (None, "all") else float(since_s))
     return HandoffApp(source, attach=attach, refresh_s=refresh_s)

@@ -24,7 +24,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from console.broker_owner import claim, die_with, owner_alive
 from console.config import jar_cache_dir
 from console.errors import BrokerError
 from console.kafka_release import (
@@ -119,13 +121,17 @@ class Broker:
         host: str = "127.0.0.1",
         cache_dir: Path | None = None,
         version: str | None = None,
+        bound: bool = False,
     ) -> None:
+        """``bound``: the broker belongs to this process (``console.broker_owner``): its JVM dies
+        with the thread that starts it, and a later start cleans up after a killed owner."""
         self.release: KafkaRelease = release(version or default_kafka_version())
         self.state_dir = Path(state_dir)
         self.host = host
         self.port = port
         self.controller_port = controller_port or port + 1
         self.cache_dir = cache_dir
+        self.bound = bound
 
     @property
     def bootstrap(self) -> str:
@@ -226,6 +232,8 @@ class Broker:
 
     def up(self, timeout: float = 90.0) -> BrokerStatus:
         """Start the broker (idempotent) and return once it answers a metadata request."""
+        if owner_alive(self.state_dir) is False:  # its owner is gone: a stale broker
+            self.down()
         current = self.status()
         data_version = self.data_version()
         if data_version is not None and data_version != self.version:
@@ -260,6 +268,8 @@ class Broker:
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
             self._version_file.write_text(self.version)
+        if self.bound:
+            claim(self.state_dir)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         try:
             proc = subprocess.Popen(
@@ -268,6 +278,7 @@ class Broker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with(os.getpid()) if self.bound else None,
             )
         finally:
             log.close()
@@ -315,9 +326,14 @@ class Broker:
 
 
 def _cluster_id() -> str:
+    """A random Kafka cluster id (a UUID, URL-safe base64) that does not start with ``-``:
+    kafka-storage would read one that does as an option (1 run in 64 failed to format)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -358,7 +374,12 @@ def _answers_metadata(bootstrap: str, timeout: float) -> bool:
         return False
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger()})
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "log_level": 0,
+        "logger": _quiet_logger(),
+    }
+    admin = AdminClient(conf)
     try:
         md = admin.list_topics(timeout=timeout)
     except Exception:

@@ -76,6 +76,8 @@ _COMMANDS: dict[str, str] = {
     "journeys": "trace_cmd",
     "dlq": "dlq_cmd",
     "stats": "stats_cmd",
+    "metrics": "metrics_cmd",
+    "logs": "logs_cmd",
     "broker": "broker_cmd",
 }
 _registered: set[str] = set()
@@ -115,7 +117,7 @@ def main() -> None:
         show = getattr(exc, "show", None)
         if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
             show()
-            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
+            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]  # checked above
         raise
     if isinstance(rc, int) and rc:
         raise SystemExit(rc)

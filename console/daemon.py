@@ -219,6 +219,7 @@ class OtlpSettings:
     auth_token: str | None = None
     tls: tuple[Path, Path] | None = None
     correlation_keys: tuple[str, ...] | None = None
+    key_attributes: tuple[str, ...] = ()  # span attributes indexed as business keys
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class TapSettings:
     kafka: dict[str, str] = field(default_factory=dict)  # console.kafka_config.kafka_config()
     group_id: str | None = None
     from_beginning: bool = False
+    key_attributes: tuple[str, ...] = ()  # JSON payload fields indexed as business keys
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,7 @@ def build_daemon(
                 tls_cert=otlp.tls[0] if otlp.tls else None,
                 tls_key=otlp.tls[1] if otlp.tls else None,
                 correlation_keys=otlp.correlation_keys or DEFAULT_CORRELATION_KEYS,
+                key_attributes=otlp.key_attributes,
             )
             daemon.add(receiver(daemon.sink, settings))
     if tap is not None:
@@ -281,6 +284,7 @@ def build_daemon(
                 group_id=tap.group_id or DEFAULT_GROUP,
                 from_beginning=tap.from_beginning,
                 extra_config=extra,
+                key_attributes=tap.key_attributes,
             )
         )
     if otlp_kafka is not None:
@@ -294,6 +298,7 @@ def build_daemon(
                 topics=otlp_kafka.topics,
                 group_id=otlp_kafka.group_id or DEFAULT_OTLP_GROUP,
                 correlation_keys=otlp.correlation_keys if otlp is not None else None,
+                key_attributes=otlp.key_attributes if otlp is not None else (),
                 extra_config=extra,
             )
         )

@@ -186,7 +186,7 @@ class ListItem(NamedTuple):
     def as_dict(self) -> dict[str, Any]:
         """The ``dlq list --json`` object: every field, plus ``coordinates``."""
         d = dict(zip(self._fields, self, strict=True))
-        d["coordinates"] = f"{self[0]}:{self[1]}:{self[2]}"
+        d["coordinates"] = self.coordinates
         return d
 
 
@@ -208,7 +208,7 @@ def list_dead_letters(conn: sqlite3.Connection, flt: DlqFilter | None = None) ->
     if flt.limit:
         sql += f" LIMIT {int(flt.limit)}"
     cur = conn.execute(sql, args)
-    cur.row_factory = None  # type: ignore[assignment]  # plain tuples: 3x faster than Row
+    cur.row_factory = None  # plain tuples: 3x faster than Row
     return list(map(ListItem._make, cur))
 
 
@@ -243,7 +243,7 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
         f"FROM dead_letters{where} GROUP BY dlq_topic ORDER BY dlq_topic"
     )
     cur = conn.execute(sql, args)
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     return [DepthRow(*r) for r in cur]
 
 
@@ -282,18 +282,18 @@ def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLe
 
 
 def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
-    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor, quickly (bulk paths).
-
-    The column list is the dataclass's field order, so rows become records positionally.
-    """
-    cur.row_factory = None  # type: ignore[assignment]
+    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor (bulk paths): each
+    column goes to the field of its name."""
+    cur.row_factory = None  # plain tuples: 3x faster than Row
+    names = [c[0] for c in cur.description]
     loads, fromhex = json.loads, bytes.fromhex
     out = []
     for r in cur:
-        r = list(r)
-        r[5] = tuple([(n, None if v is None else fromhex(v)) for n, v in loads(r[5] or "[]")])
-        r[7] = bool(r[7])
-        out.append(DeadLetter(*r))
+        rec = dict(zip(names, r, strict=True))
+        headers = loads(rec["headers"] or "[]")
+        rec["headers"] = tuple([(n, None if v is None else fromhex(v)) for n, v in headers])
+        rec["payload_truncated"] = bool(rec["payload_truncated"])
+        out.append(DeadLetter(**rec))
     return out
 
 
@@ -305,7 +305,7 @@ def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
         "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY version",
         (d.dlq_topic, d.partition, d.offset),
     )
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     return [FixedPayload(*r) for r in cur]
 
 
@@ -345,7 +345,7 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
         "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY replay_count, created_ns",
         (d.dlq_topic, d.partition, d.offset),
     )
-    cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+    cur.row_factory = sqlite3.Row
     return [rows.replay_from_row(r) for r in cur]
 
 
@@ -391,7 +391,7 @@ def audit_log(
     if limit:
         sql += f" LIMIT {int(limit)}"
     cur = conn.execute(sql, args)
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     return [AuditEntry(t, u, a, tg, r, b, af, json.loads(dt)) for t, u, a, tg, r, b, af, dt in cur]
 
 

@@ -276,7 +276,7 @@ class PayloadCodec:
         if not in_header and not (len(payload) >= 5 and payload[0] == 0):
             return None
         probe = SchemaId("AVRO")  # no indexes read: only the id or guid
-        probe.from_bytes(io.BytesIO(header if in_header else payload))  # type: ignore[arg-type]
+        probe.from_bytes(io.BytesIO(header if in_header else payload))  # type: ignore[arg-type]  # in_header: not None
         guid = str(probe.guid) if probe.guid is not None else None
         schema = self._schema(probe.id, guid)
         kind = schema.schema_type or "AVRO"
@@ -285,7 +285,7 @@ class PayloadCodec:
         sid = SchemaId(kind)
         try:
             if in_header:
-                sid.from_bytes(io.BytesIO(header))  # type: ignore[arg-type]
+                sid.from_bytes(io.BytesIO(header))  # type: ignore[arg-type]  # in_header: not None
                 body = payload
             else:
                 body = sid.from_bytes(io.BytesIO(payload)).read()
@@ -387,7 +387,8 @@ class PayloadCodec:
             fd.name = f"handoff/registry/{key[1]}.proto"
             pool.Add(fd)
             self._parsed[key] = (pool, fd)
-        return self._parsed[key]
+        parsed: tuple[Any, Any] = self._parsed[key]
+        return parsed
 
     def _proto_reference(self, pool: Any, ref: Any, added: set[str]) -> None:
         from google.protobuf import descriptor_pb2
@@ -500,7 +501,7 @@ class PayloadCodec:
             cls = self._proto_class(schema, indexes or (0,), info)
             try:
                 msg = json_format.ParseDict(document, cls())
-                return msg.SerializeToString()
+                return bytes(msg.SerializeToString())
             except json_format.ParseError as exc:
                 problems.append(_proto_violation(str(exc), document))
         else:
@@ -645,7 +646,7 @@ def _branch_name(s: Any) -> str:
     if isinstance(s, dict):
         t = s.get("type")
         if t in ("record", "error", "enum", "fixed"):
-            return s["name"]
+            return str(s["name"])
         return t if isinstance(t, str) else _branch_name(t)
     return "union"
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -33,6 +33,8 @@ __all__ = [
     "REPLAY_ID",
     "Ack",
     "AckWriter",
+    "OpenLine",
+    "PendingLine",
     "ReconcileReport",
     "ReplayError",
     "connect_like",
@@ -103,18 +105,22 @@ def _scan_target(
                 )
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 err = msg.error()
-                p = msg.partition()
+                # A consumed message has a partition, an offset and headers as a list of pairs
+                # with bytes values (the stubs allow None, a dict and str).
+                p = cast(int, msg.partition())
+                offset = cast(int, msg.offset())
+                headers = cast("list[tuple[str, bytes | None]]", msg.headers() or [])
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         ends.pop(p, None)
                         continue
                     raise ReplayError(f"reconcile: reading {topic} failed: {err.str()}")
-                for name, value in msg.headers() or ():
+                for name, value in headers:
                     if name == REPLAY_ID and value is not None:
                         rid = value.decode("ascii", "replace")
                         if rid in wanted:
-                            found[rid] = (p, msg.offset())
-                if p in ends and msg.offset() + 1 >= ends[p]:
+                            found[rid] = (p, offset)
+                if p in ends and offset + 1 >= ends[p]:
                     ends.pop(p)
     except KafkaException as exc:
         raise ReplayError(f"reconcile: cannot read {topic}: {exc}") from exc
@@ -132,26 +138,32 @@ def reconcile(
 ) -> ReconcileReport:
     """Settle pending/failed ledger lines by looking for their ``x-replay-id`` in the target."""
     cur = conn.execute(
-        "SELECT replay_id, target_topic, created_ns, dlq_topic, partition, offset, "
-        "payload_sha256, replay_count FROM replay_ledger WHERE state IN ('pending', 'failed')"
+        f"SELECT {', '.join(OpenLine._fields)} FROM replay_ledger "
+        "WHERE state IN ('pending', 'failed')"
     )
-    cur.row_factory = None  # type: ignore[assignment]
-    open_lines = cur.fetchall()
+    open_lines = list(map(OpenLine._make, cur))
     report = ReconcileReport(checked=len(open_lines))
     if not open_lines:
         return report
     user = user or os_user()
-    by_topic: dict[str, list[tuple[Any, ...]]] = {}
+    by_topic: dict[str, list[OpenLine]] = {}
     for line in open_lines:
-        by_topic.setdefault(line[1], []).append(line)
+        by_topic.setdefault(line.target_topic, []).append(line)
     now = time.time_ns()
     for topic, lines in by_topic.items():
-        since_ms = min(ln[2] for ln in lines) // 1_000_000 - 60_000  # clock-skew margin
-        found = _scan_target(conf, topic, {ln[0] for ln in lines}, since_ms, timeout)
+        since_ms = min(ln.created_ns for ln in lines) // 1_000_000 - 60_000  # clock-skew margin
+        found = _scan_target(conf, topic, {ln.replay_id for ln in lines}, since_ms, timeout)
         acks = [
-            Ack(ln[0], (ln[3], ln[4], ln[5]), topic, *found[ln[0]], ln[6], ln[7])
+            Ack(
+                ln.replay_id,
+                (ln.dlq_topic, ln.partition, ln.offset),
+                topic,
+                *found[ln.replay_id],
+                ln.payload_sha256,
+                ln.replay_count,
+            )
             for ln in lines
-            if ln[0] in found
+            if ln.replay_id in found
         ]
         record_acks(conn, acks, now, user, note="reconciled")
         report.found += len(acks)
@@ -228,9 +240,35 @@ def connect_like(conn: sqlite3.Connection) -> sqlite3.Connection:
     return other
 
 
-def write_pending(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Commit ``pending`` lines: (replay_id, dlq_topic, partition, offset, target_topic,
-    payload_sha256, replay_count, created_ns, os_user). A resumed line is re-opened."""
+class PendingLine(NamedTuple):
+    """A ledger line as a replay writes it before it produces (``write_pending``)."""
+
+    replay_id: str
+    dlq_topic: str
+    partition: int
+    offset: int
+    target_topic: str
+    payload_sha256: str
+    replay_count: int
+    created_ns: int
+    os_user: str
+
+
+class OpenLine(NamedTuple):
+    """A ``pending`` or ``failed`` ledger line, as ``reconcile`` reads it."""
+
+    replay_id: str
+    target_topic: str
+    created_ns: int
+    dlq_topic: str
+    partition: int
+    offset: int
+    payload_sha256: str
+    replay_count: int
+
+
+def write_pending(conn: sqlite3.Connection, rows: Sequence[PendingLine]) -> None:
+    """Commit ``pending`` lines. A resumed line is re-opened."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(
@@ -245,7 +283,7 @@ def write_pending(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> 
         conn.executemany(
             "UPDATE replay_ledger SET state = 'superseded' WHERE dlq_topic = ? AND partition = ? "
             "AND offset = ? AND state IN ('pending', 'failed') AND replay_id != ?",
-            [(r[1], r[2], r[3], r[0]) for r in rows],
+            [(r.dlq_topic, r.partition, r.offset, r.replay_id) for r in rows],
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -329,7 +367,7 @@ class AckWriter:
                 if item is _STOP:
                     stop = True
                 else:
-                    batch.extend(item)  # type: ignore[arg-type]
+                    batch.extend(item)  # type: ignore[arg-type]  # not _STOP: a list of acks
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -124,17 +124,28 @@ class ReplayPlan:
     refused: list[Refusal] = field(default_factory=list)
 
 
+class _LedgerLine(NamedTuple):
+    """What planning needs of a dead letter's ledger line."""
+
+    dlq_topic: str
+    partition: int
+    offset: int
+    replay_id: str
+    state: str
+    replay_count: int
+    target_topic: str
+    payload_sha256: str
+    target_partition: int | None
+    target_offset: int | None
+
+
 def _ledger_by_coords(
     conn: sqlite3.Connection,
-) -> dict[tuple[str, int, int], list[tuple[Any, ...]]]:
-    out: dict[tuple[str, int, int], list[tuple[Any, ...]]] = {}
-    cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, replay_id, state, replay_count, target_topic, "
-        "payload_sha256, target_partition, target_offset FROM replay_ledger"
-    )
-    cur.row_factory = None  # type: ignore[assignment]
-    for t, p, o, *rest in cur:
-        out.setdefault((t, p, o), []).append(tuple(rest))
+) -> dict[tuple[str, int, int], list[_LedgerLine]]:
+    out: dict[tuple[str, int, int], list[_LedgerLine]] = {}
+    cur = conn.execute(f"SELECT {', '.join(_LedgerLine._fields)} FROM replay_ledger")
+    for line in map(_LedgerLine._make, cur):
+        out.setdefault((line.dlq_topic, line.partition, line.offset), []).append(line)
     return out
 
 
@@ -146,7 +157,7 @@ def _latest_fixes(
         "SELECT dlq_topic, partition, offset, version, payload, schema_header FROM fixed_payloads "
         "ORDER BY version"
     )
-    cur.row_factory = None  # type: ignore[assignment]
+    cur.row_factory = None
     return {(t, p, o): (v, payload, sh) for t, p, o, v, payload, sh in cur}
 
 
@@ -206,10 +217,15 @@ def plan_replay(
             )
             continue
         sha = payload_sha256(payload) or ""
-        open_lines = [ln for ln in lines if ln[1] in ("pending", "failed")]
-        resumable = [ln for ln in open_lines if ln[4] == sha and (to is None or ln[3] == to)]
+        open_lines = [ln for ln in lines if ln.state in ("pending", "failed")]
+        resumable = [
+            ln
+            for ln in open_lines
+            if ln.payload_sha256 == sha and (to is None or ln.target_topic == to)
+        ]
         if resumable:
-            rid, count, topic = resumable[-1][0], resumable[-1][2], resumable[-1][3]
+            last = resumable[-1]
+            rid, count, topic = last.replay_id, last.replay_count, last.target_topic
             if (missing := _missing(target, topic, d)) is not None:
                 plan.refused.append(missing)
                 continue
@@ -228,13 +244,14 @@ def plan_replay(
                 )
             )
             continue
-        acked = [ln for ln in lines if ln[1] == "acked"]
+        acked = [ln for ln in lines if ln.state == "acked"]
         if acked and not force:
             a = acked[-1]
             plan.refused.append(
                 Refusal(
                     d.coordinates,
-                    f"already replayed to {a[3]}:{a[5]}:{a[6]} (x-replay-id {a[0]}); "
+                    f"already replayed to {a.target_topic}:{a.target_partition}:"
+                    f"{a.target_offset} (x-replay-id {a.replay_id}); "
                     "--force replays it again",
                 )
             )
@@ -242,16 +259,17 @@ def plan_replay(
         if d.status == "discarded" and not force:
             plan.refused.append(Refusal(d.coordinates, "discarded; --force replays it anyway"))
             continue
-        topic = to or d.original_topic
-        if not topic:
+        to_topic = to or d.original_topic
+        if not to_topic:
             plan.refused.append(
                 Refusal(d.coordinates, "its original topic is unknown; pass --to TOPIC")
             )
             continue
+        topic = to_topic
         if (missing := _missing(target, topic, d)) is not None:
             plan.refused.append(missing)
             continue
-        count = max(ln[2] for ln in lines) + 1 if lines else 1
+        count = max(ln.replay_count for ln in lines) + 1 if lines else 1
         rid = replay_id(d.coordinates, sha, count)
         plan.items.append(
             ReplayItem(

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -35,6 +35,7 @@ from console.dlq import os_user
 from console.dlq_ledger import (
     Ack,
     AckWriter,
+    PendingLine,
     ReconcileReport,
     ReplayError,
     reconcile,
@@ -171,7 +172,7 @@ class Replayer:
                 write_pending(
                     self.conn,
                     [
-                        (
+                        PendingLine(
                             it.replay_id,
                             it.dead_letter.dlq_topic,
                             it.dead_letter.partition,
@@ -216,13 +217,14 @@ class Replayer:
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
+                # A delivered message has its topic, partition and offset (the stubs allow None).
                 self._acks.append(
                     Ack(
                         it.replay_id,
                         (d.dlq_topic, d.partition, d.offset),
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset(),
+                        cast(str, msg.topic()),
+                        cast(int, msg.partition()),
+                        cast(int, msg.offset()),
                         it.payload_sha256,
                         it.replay_count,
                     )

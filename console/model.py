@@ -96,6 +96,9 @@ class Span:
     messaging_offset: int | None = None
     messaging_operation: str | None = None
     messaging_consumer_group: str | None = None
+    # Values of the business-key attributes (``--key-attribute``) and the message key attribute:
+    # indexed like Kafka message keys, so ``trace --key`` finds the journey by them.
+    business_keys: tuple[str, ...] = ()
 
     @property
     def duration_ns(self) -> int:
@@ -122,6 +125,14 @@ class MetricPoint:
     unit: str = ""
     attributes: Attributes = field(default_factory=dict)
     start_time_ns: int = 0
+    # Exponential histograms: bucket i of the positive (negative) range holds values in
+    # (base**(offset+i), base**(offset+i+1)] with base = 2**(2**-scale); zero_count at 0.
+    scale: int | None = None
+    zero_count: int = 0
+    positive_offset: int = 0
+    positive_bucket_counts: tuple[int, ...] = ()
+    negative_offset: int = 0
+    negative_bucket_counts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,7 @@ class Hop:
     payload: bytes | None = None  # kept only where configured (dead letters, by default)
     seen_ns: int = 0
     cluster_id: str | None = None  # the Kafka cluster's id (broker metadata), when known
+    business_keys: tuple[str, ...] = ()  # JSON payload fields named by ``--key-attribute``
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +281,8 @@ class SpanRow(tuple[Any, ...]):
     9 service, 10 scope, 11 correlation id, 12 messaging system, 13 destination, 14 partition,
     15 offset, 16 operation, 17 consumer group, 18 attributes as JSON text, 19 resource as JSON
     text, 20 events as JSON text or None, 21 links as ``[[trace hex, span hex, attributes]]`` or
-    None. An id that is not hex stays text.
+    None, 22 (optional) business-key values as a list or None. An id that is not hex stays
+    text.
     """
 
     __slots__ = ()

@@ -15,6 +15,7 @@ __all__ = [
     "JsonOpt",
     "KafkaConfigOpt",
     "KafkaPropOpt",
+    "KeyAttributeOpt",
     "OtlpKafkaGroupOpt",
     "OtlpKafkaOpt",
     "OtlpKafkaTopicsOpt",
@@ -30,7 +31,7 @@ DbOpt = Annotated[
     ),
 ]
 BootstrapOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--bootstrap",
         envvar="HANDOFF_KAFKA_BOOTSTRAP",
@@ -44,6 +45,15 @@ KafkaConfigOpt = Annotated[
     typer.Option(
         "--kafka-config",
         help="A librdkafka properties file (security.protocol, sasl.*, ssl.*, ...).",
+        show_default=False,
+    ),
+]
+KeyAttributeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key-attribute",
+        help="A business key to find journeys by (trace --key): a span attribute or JSON payload "
+        "field of this name, e.g. order_id (repeatable; a dotted name reaches into objects).",
         show_default=False,
     ),
 ]

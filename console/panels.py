@@ -19,16 +19,20 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from console.store.blocks import loads_json
+from console.metrics import MetricLatency
+from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
 from console.store.ingest import ROLLUP_NS
 
 __all__ = [
     "Health",
     "ServiceAggregator",
     "ServicePanel",
+    "StoreExtent",
     "TopicPanel",
     "health",
+    "store_extent",
     "topic_panels",
+    "with_metric_latency",
 ]
 
 NS = 1_000_000_000
@@ -41,7 +45,7 @@ def _bin_ms(code: int) -> float:
     digits, lead = divmod(code, 100)
     if digits <= 1:
         return lead / 1000
-    return lead * 10 ** (digits - 2) / 1000
+    return float(lead * 10 ** (digits - 2) / 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class ServicePanel:
     throughput: tuple[float, ...] = ()  # spans/s per bucket, oldest first
     latency_p95: tuple[float, ...] = ()  # ms per bucket
     errors: tuple[float, ...] = ()  # error rate per bucket
+    source: str = "spans"  # where the figures come from: "spans" or "metrics" (the metric's name)
 
 
 @dataclass
@@ -74,7 +79,7 @@ def _percentiles(bins: dict[int, float], qs: tuple[float, ...]) -> list[float | 
     ordered = sorted(bins.items())
     for q in qs:
         rank = q * total
-        seen = 0
+        seen = 0.0
         value = _bin_ms(ordered[-1][0])
         for code, n in ordered:
             seen += n
@@ -169,6 +174,30 @@ class ServiceAggregator:
         return out
 
 
+def with_metric_latency(
+    panels: list[ServicePanel], latencies: dict[str, MetricLatency]
+) -> list[ServicePanel]:
+    """Span panels, plus a panel from a duration histogram (``console/metrics.py``) for each
+    service no entry span speaks for (its spans sampled away, or never sent)."""
+    have = {p.service for p in panels if p.spans}
+    extra = [
+        ServicePanel(
+            service=m.service,
+            spans=0,
+            per_s=m.per_s,
+            p50_ms=m.p50_ms,
+            p95_ms=m.p95_ms,
+            p99_ms=m.p99_ms,
+            error_rate=m.error_rate,
+            source=f"metrics:{m.metric}",
+        )
+        for m in latencies.values()
+        if m.service not in have
+    ]
+    extra.sort(key=lambda p: (-p.per_s, p.service))
+    return [*[p for p in panels if p.service in have], *extra]
+
+
 @dataclass(frozen=True, slots=True)
 class TopicPanel:
     topic: str
@@ -192,6 +221,36 @@ _SERIES = (
     "dlq.depth",
     "dlq.inflow_per_s",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreExtent:
+    """What the store holds, whatever the window: counts and the newest record's time."""
+
+    spans: int
+    hops: int
+    first_ns: int | None
+    last_ns: int | None
+
+
+def store_extent(conn: sqlite3.Connection) -> StoreExtent:
+    """Spans and hops in the store and when the first and last of them happened (block
+    metadata only: no block is decoded)."""
+    spans = hops = 0
+    first: int | None = None
+    last: int | None = None
+    for kind, n, lo, hi in conn.execute(
+        "SELECT kind, sum(n), min(min_ns), max(max_ns) FROM blocks WHERE kind IN (?, ?)"
+        " GROUP BY kind",
+        (KIND_SPAN, KIND_HOP),
+    ):
+        if kind == KIND_SPAN:
+            spans = int(n or 0)
+        else:
+            hops = int(n or 0)
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+    return StoreExtent(spans, hops, first, last)
 
 
 def topic_panels(

@@ -41,7 +41,9 @@ __all__ = [
 
 _METRIC_SQL = (
     "INSERT INTO metric_points (name, service, time_ns, start_time_ns, kind, value, count, sum, "
-    "bucket_counts, explicit_bounds, unit, attributes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "bucket_counts, explicit_bounds, unit, attributes, exp_scale, exp_zero_count, "
+    "exp_positive_offset, exp_positive_counts, exp_negative_offset, exp_negative_counts) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 DEAD_LETTER_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, key, headers, payload, payload_truncated, "
@@ -102,6 +104,19 @@ def _dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
     )
 
 
+def _exponential(r: MetricPoint) -> tuple[Any, ...]:
+    if r.scale is None:
+        return (None,) * 6
+    return (
+        r.scale,
+        r.zero_count,
+        r.positive_offset,
+        dumps(r.positive_bucket_counts),
+        r.negative_offset,
+        dumps(r.negative_bucket_counts),
+    )
+
+
 def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
     """Write metric points, dead letters and series points inside the caller's transaction
     (spans, hops and log records go to blocks: ``console/store/ingest.py``). Duplicate dead
@@ -126,6 +141,7 @@ def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
                     dumps(r.explicit_bounds) if r.explicit_bounds else None,
                     r.unit,
                     dumps(r.attributes),
+                    *_exponential(r),
                 )
             )
             lo_hi = seen_services.setdefault(r.service, [r.time_ns, r.time_ns])

@@ -24,7 +24,7 @@ class InProcessRuntime:
 
     def status(self) -> dict[str, str]:
         h = self.daemon.health()
-        comps: dict[str, dict[str, object]] = h["components"]  # type: ignore[assignment]
+        comps: dict[str, dict[str, object]] = h["components"]  # type: ignore[assignment]  # health() is JSON-shaped
         out: dict[str, str] = {}
         errors: list[str] = []
         receivers = [c for name, c in comps.items() if name.startswith("otlp")]
@@ -43,7 +43,7 @@ class InProcessRuntime:
                 out["otlp_kafka_lag"] = str(consumer["lag"])
             if consumer.get("last_error") and not consumer.get("connected"):
                 errors.append(f"otlp-kafka: {consumer['last_error']}")
-        writer: dict[str, object] = h["writer"]  # type: ignore[assignment]
+        writer: dict[str, object] = h["writer"]  # type: ignore[assignment]  # health() is JSON-shaped
         if writer.get("failing"):
             out["store"] = "failing"
             errors.insert(0, f"store cannot commit: {writer['error']}")
@@ -65,6 +65,7 @@ def start_runtime(
     otlp_grpc: str,
     otlp_http: str,
     kafka: dict[str, str] | None = None,
+    key_attributes: tuple[str, ...] = (),
     otlp_kafka: OtlpKafkaSettings | None = None,
 ) -> InProcessRuntime:
     """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
@@ -76,12 +77,15 @@ def start_runtime(
     tap = None
     if topics is None or topics.strip().lower() != "off":
         conf = dict(kafka) if kafka is not None else {"bootstrap.servers": bootstrap}
-        tap = TapSettings(topics=topics or DEFAULT_TOPICS, kafka=conf)
+        tap = TapSettings(
+            topics=topics or DEFAULT_TOPICS, kafka=conf, key_attributes=key_attributes
+        )
     daemon = build_daemon(
         Store.open(db_path),
         otlp=OtlpSettings(
             grpc_at=listen_address("--otlp-grpc", otlp_grpc),
             http_at=listen_address("--otlp-http", otlp_http),
+            key_attributes=key_attributes,
         ),
         tap=tap,
         otlp_kafka=otlp_kafka,

@@ -1,5 +1,7 @@
 """A small circuit breaker: closed -> open after N consecutive failures -> half-open after a
-cool-down (one trial call) -> closed on success, open again on failure."""
+cool-down (one trial call) -> closed on success, open again on failure.
+
+Time comes from ``clock`` (``time.monotonic`` unless told), so a test can move it."""
 
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ class CircuitBreaker:
         failure_threshold: int = 3,
         reset_after_s: float = 5.0,
         on_change: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.reset_after_s = reset_after_s
         self.on_change = on_change
+        self.clock = clock
         self.state = "closed"
         self.failures = 0
         self.opened_at = 0.0
@@ -38,7 +42,7 @@ class CircuitBreaker:
         """Raise CircuitOpen unless a call may go out now."""
         with self._lock:
             if self.state == "open":
-                if time.monotonic() - self.opened_at < self.reset_after_s:
+                if self.clock() - self.opened_at < self.reset_after_s:
                     raise CircuitOpen("license circuit open")
                 self._set("half_open")
 
@@ -51,5 +55,5 @@ class CircuitBreaker:
         with self._lock:
             self.failures += 1
             if self.state == "half_open" or self.failures >= self.failure_threshold:
-                self.opened_at = time.monotonic()
+                self.opened_at = self.clock()
                 self._set("open")

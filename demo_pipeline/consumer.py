@@ -7,7 +7,8 @@ linked to it). Then:
 - an event already processed successfully by this consumer group is skipped (only successes
   are remembered, so a fixed replay of a failed event runs);
 - a ``TransientError`` is retried through ``<topic>-retry`` after 3 quick then 3 slow delays
-  (the loop pauses that partition until the record is due, it never sleeps), then dead-lettered;
+  (the loop pauses that partition and holds the record, and what it already fetched behind it,
+  until the record is due; it never sleeps and never seeks), then dead-lettered;
 - any other error is dead-lettered at once.
 """
 
@@ -24,10 +25,11 @@ from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, TopicP
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from demo_pipeline.contracts import ContractViolation, validate
 from demo_pipeline.dlt import DltOrigin, dlt_topic, spring_dlt_headers
-from demo_pipeline.messaging import Emitter, Stats, header_map
+from demo_pipeline.messaging import Emitter, Stats, consumed_headers, header_map
 from demo_pipeline.telemetry import PROPAGATOR, Telemetry
 
 __all__ = ["DEFAULT_BACKOFF", "ConsumerService", "Delivery", "TransientError", "retry_topic"]
@@ -101,7 +103,9 @@ class ConsumerService(threading.Thread):
         self.link_parent, self.backoff = link_parent, backoff
         self.processed: OrderedDict[str, None] = OrderedDict()  # event ids, successes only
         self._lock = threading.Lock()
-        self._paused: dict[tuple[str, int], float] = {}
+        self._paused: dict[tuple[str, int], float] = {}  # partition -> when its held head is due
+        self._held: dict[tuple[str, int], list[Message]] = {}  # records waiting, in order
+        self._done: dict[tuple[str, int], int] = {}  # the last offset handled per partition
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -118,6 +122,14 @@ class ConsumerService(threading.Thread):
         self._retries = m.create_counter("canvasflow.retries", unit="{retry}")
         self._dead = m.create_counter("canvasflow.dead_letters", unit="{message}")
         self._duration = m.create_histogram("canvasflow.process.duration", unit="s")
+        # The semantic-convention histogram the overview can read latency from.
+        self._semconv_duration = m.create_histogram("messaging.process.duration", unit="s")
+        self._dedup_keys = m.create_gauge("canvasflow.dedup.keys", unit="{key}")
+
+    @property
+    def retrying(self) -> bool:
+        """A retry is waiting for its delay (its partition is paused)."""
+        return bool(self._paused)
 
     def seen(self, event_id: str) -> bool:
         with self._lock:
@@ -135,50 +147,90 @@ class ConsumerService(threading.Thread):
                 if msg.error():
                     self.tel.log.warning("consumer error: %s", msg.error())
                     continue
+                key = (msg.topic() or "", msg.partition() or 0)
+                if (msg.offset() or 0) <= self._done.get(key, -1):
+                    continue  # fetched again after a pause: already handled
+                if key in self._held:
+                    self._held[key].append(msg)
+                    continue
                 self._on_message(msg)
         finally:
             self.consumer.close()
 
     def _resume_due(self) -> None:
         now = time.time()
-        for (topic, part), due in list(self._paused.items()):
-            if due <= now:
-                del self._paused[(topic, part)]
-                self.consumer.resume([TopicPartition(topic, part)])
+        for key, due in list(self._paused.items()):
+            if due > now:
+                continue
+            del self._paused[key]
+            held = self._held.pop(key, [])
+            for i, m in enumerate(held):
+                self._on_message(m)
+                if key in self._held:  # held again: the rest waits behind it
+                    self._held[key].extend(held[i + 1 :])
+                    break
+            else:
+                self.consumer.resume([TopicPartition(*key)])
 
     def _on_message(self, msg: Message) -> None:
         topic = msg.topic() or ""
-        headers = header_map(msg.headers())
+        headers = header_map(consumed_headers(msg))
         is_retry = topic.endswith("-retry")
         origin_topic = topic.removesuffix("-retry")
+        key = (topic, msg.partition() or 0)
         if is_retry:
             if headers.get("x-retry-group") != self.group:
                 self.consumer.store_offsets(msg)
+                self._done[key] = msg.offset() or 0
                 return
             due = int(headers.get("x-retry-not-before", "0")) / 1000
             if due > time.time():
-                tp = TopicPartition(topic, msg.partition() or 0, msg.offset() or 0)
-                self.consumer.pause([tp])
-                self.consumer.seek(tp)
-                self._paused[(topic, tp.partition)] = due
+                self.consumer.pause([TopicPartition(*key)])
+                self._held[key] = [msg]
+                self._paused[key] = due
                 return
         started = time.perf_counter()
         with self._span(msg, origin_topic, headers) as span:
             outcome = self._process(msg, origin_topic, headers, span)
             span.set_attribute("canvasflow.outcome", outcome)
+            self.tel.log.debug(
+                "processed %s:%s:%s: %s",
+                origin_topic,
+                msg.partition(),
+                msg.offset(),
+                outcome,
+                extra={"correlation.id": headers.get("x-correlation-id", "")},
+            )
         self.consumer.store_offsets(msg)
+        elapsed = time.perf_counter() - started
+        self._done[key] = msg.offset() or 0
         attrs = {"messaging.destination.name": origin_topic, "outcome": outcome}
         self._outcomes.add(1, attrs)
-        self._duration.record(time.perf_counter() - started, attrs)
+        self._duration.record(elapsed, attrs)
+        semconv: dict[str, str] = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": origin_topic,
+            "messaging.consumer.group.name": self.group,
+        }
+        if outcome not in ("success", "duplicate"):
+            semconv["error.type"] = outcome
+        self._semconv_duration.record(elapsed, semconv)
+        with self._lock:
+            self._dedup_keys.set(len(self.processed))
 
     def _span(self, msg: Message, topic: str, headers: dict[str, str]) -> Any:
+        """The CONSUMER span names the record it took, as real instrumentation does: a record
+        from ``<topic>-retry`` is named by the retry topic's coordinates, not the first
+        delivery's (``canvasflow.retry.topic`` keeps the topic it retries)."""
+        taken = msg.topic() or topic
         parent = PROPAGATOR.extract(headers)
         parent_span = trace.get_current_span(parent).get_span_context()
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",
             "messaging.operation.name": "process",
-            "messaging.destination.name": topic,
+            "messaging.destination.name": taken,
             "messaging.destination.partition.id": str(msg.partition()),
             "messaging.kafka.offset": msg.offset() or 0,
             "messaging.consumer.group.name": self.group,
@@ -186,11 +238,12 @@ class ConsumerService(threading.Thread):
             "correlation.id": headers.get("x-correlation-id", ""),
             "event.type": headers.get("event-type", ""),
         }
-        if msg.topic() != topic:
+        if taken != topic:
             attrs["canvasflow.retry.attempt"] = int(headers.get("x-retry-attempt", "0"))
+            attrs["canvasflow.retry.topic"] = topic
         if "x-replay-id" in headers:
             attrs["canvasflow.replay.id"] = headers["x-replay-id"]
-        name = f"process {topic}"
+        name = f"process {taken}"
         if self.link_parent:
             links = [Link(parent_span)] if parent_span.is_valid else []
             return self.tel.tracer.start_as_current_span(
@@ -270,7 +323,7 @@ class ConsumerService(threading.Thread):
     def _kept_headers(self, msg: Message) -> list[tuple[str, bytes]]:
         return [
             (k, v or b"")
-            for k, v in (msg.headers() or [])
+            for k, v in consumed_headers(msg)
             if k not in _RETRY_HEADERS and not k.startswith("kafka_dlt-")
         ]
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from demo_pipeline.contracts import SCHEMA_VERSION
 from demo_pipeline.telemetry import PROPAGATOR, Telemetry
@@ -32,18 +34,27 @@ class Stats:
         self.counts: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
         self.shipped: dict[str, str] = {}  # correlation id -> order id
+        self.last_activity = time.monotonic()  # when a record was last sent or processed
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             self.counts[name] += n
+            self.last_activity = time.monotonic()
 
     def dead_letter(self, reason: str) -> None:
         with self._lock:
             self.dead_letters[reason] += 1
+            self.last_activity = time.monotonic()
 
     def ship(self, correlation_id: str, order_id: str) -> None:
         with self._lock:
             self.shipped[correlation_id] = order_id
+            self.last_activity = time.monotonic()
+
+
+def consumed_headers(msg: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed record's headers: pairs with bytes values (the stubs allow a dict and str)."""
+    return cast("list[tuple[str, bytes | None]]", msg.headers() or [])
 
 
 def header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -123,7 +134,7 @@ class Emitter:
         correlation_id: str,
         extra_headers: list[Header] | None = None,
     ) -> None:
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "send",
             "messaging.operation.name": "send",
@@ -160,7 +171,11 @@ class Emitter:
         while True:
             try:
                 self.producer.produce(
-                    topic, key=key, value=value, headers=headers, on_delivery=self._delivered
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=headers,  # type: ignore[arg-type]  # list is invariant: bytes values fit
+                    on_delivery=self._delivered,
                 )
                 break
             except BufferError:

@@ -30,7 +30,10 @@ from demo_pipeline.services import (
 )
 from demo_pipeline.telemetry import Telemetry, otlp_endpoint, shutdown_all
 
-__all__ = ["Pipeline", "create_topics", "main", "parse_args"]
+__all__ = ["DRAIN_S", "QUIET_S", "Pipeline", "create_topics", "main", "parse_args"]
+
+DRAIN_S = 20.0  # at most this long, after the last upload, for the journeys in flight to end
+QUIET_S = 1.5  # nothing sent or processed for this long, and no retry waiting: drained
 
 
 def create_topics(bootstrap: str, topics: Topics, partitions: int = 2, timeout: float = 30) -> None:
@@ -96,11 +99,20 @@ class Pipeline:
     def upload_service(self) -> UploadService:
         return next(s for s in self.services if isinstance(s, UploadService))
 
-    def stop(self) -> None:
-        """Stop consuming, flush producers and exporters, close everything. Idempotent."""
+    def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Stop uploading, let the journeys in flight end (at most ``drain_s``), then stop
+        consuming, flush producers and exporters, close everything. Idempotent.
+
+        Draining makes the summary and the console agree: an order counted as shipped has had
+        its last event consumed, so the console sees its journey completed."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        uploads = next((s for s in self.services if isinstance(s, UploadService)), None)
+        if uploads is not None:
+            uploads.halt.set()
+            uploads.join()
+            self._drain(drain_s)
         self.rt.stop.set()
         self.stopped_at = time.monotonic()
         for service in self.services:
@@ -116,6 +128,14 @@ class Pipeline:
             tels.append(self._license_tel)
         shutdown_all(tels)
 
+    def _drain(self, drain_s: float) -> None:
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline:
+            busy = any(getattr(getattr(s, "loop", None), "retrying", False) for s in self.services)
+            if not busy and time.monotonic() - self.rt.stats.last_activity >= QUIET_S:
+                return
+            self.rt.stop.wait(0.1)
+
     def summary(self) -> dict[str, Any]:
         s = self.rt.stats
         counts = dict(s.counts)
@@ -129,6 +149,7 @@ class Pipeline:
             "journeys_completed": len(s.shipped),
             "dead_letters": dict(s.dead_letters),
             "dead_letters_total": sum(s.dead_letters.values()),
+            "journeys_failed": counts.get("images_failed", 0),
             "records_forwarded": counts.get("records_forwarded", 0),
             "retries": counts.get("retries", 0),
             "duplicates_skipped": counts.get("duplicates_skipped", 0),

@@ -11,10 +11,10 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -36,36 +36,14 @@ def otlp_endpoint(explicit: str | None = None) -> str:
     return value if "://" in value else f"http://{value}"
 
 
-_SEVERITY = {
-    logging.DEBUG: SeverityNumber.DEBUG,
-    logging.INFO: SeverityNumber.INFO,
-    logging.WARNING: SeverityNumber.WARN,
-    logging.ERROR: SeverityNumber.ERROR,
-    logging.CRITICAL: SeverityNumber.FATAL,
-}
-
-
-class OtelLogHandler(logging.Handler):
-    """Python logging into the OTel logs SDK: the message as body, dotted ``extra`` keys
-    (``correlation.id``, ...) as attributes, the current span's context attached."""
+class OtelLogHandler(LoggingHandler):
+    """Python logging into the OTel logs SDK through the logging bridge (the ``LoggingHandler`` of
+    ``opentelemetry-instrumentation-logging``; the SDK's own is deprecated): the message as body,
+    the level as severity, ``extra`` keys (``correlation.id``, ...) as attributes, and the active
+    span's trace and span ids."""
 
     def __init__(self, provider: LoggerProvider, name: str) -> None:
-        super().__init__(logging.INFO)
-        self._logger = provider.get_logger(name)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            attrs = {k: v for k, v in record.__dict__.items() if "." in k}
-            attrs["code.function.name"] = record.funcName
-            self._logger.emit(
-                timestamp=int(record.created * 1e9),
-                severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
-                severity_text=record.levelname,
-                body=record.getMessage(),
-                attributes=attrs,
-            )
-        except Exception:
-            self.handleError(record)
+        super().__init__(level=logging.DEBUG, logger_provider=provider)
 
 
 class Telemetry:
@@ -104,7 +82,7 @@ class Telemetry:
         self.tracer = self.tracer_provider.get_tracer("demo_pipeline", "1.0.0")
         self.meter = self.meter_provider.get_meter("demo_pipeline", "1.0.0")
         self.log = logging.getLogger(f"canvasflow.{service_name}")
-        self.log.setLevel(logging.INFO)
+        self.log.setLevel(logging.DEBUG)
         self.log.propagate = False
         self._handler = OtelLogHandler(self.logger_provider, service_name)
         self.log.addHandler(self._handler)

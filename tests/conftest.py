@@ -3,10 +3,15 @@
 The broker: ``HANDOFF_KAFKA_BOOTSTRAP`` (set by ``scripts/test`` after ``broker up``) names it;
 without it the session starts its own harness broker on a free port. Tests never fake it: if no
 broker can be had, they fail with the harness's error.
+
+A test that needs a broker says so by its fixtures: ``kafka_bootstrap`` (the session's broker) or
+``kafka_harness`` (brokers of its own, or a command that starts one). Either, directly or through
+another fixture, marks it ``kafka``; ``./scripts/test -m "not kafka"`` runs the rest without Java.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -42,6 +47,53 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
+_NEEDS_KAFKA = frozenset({"kafka_bootstrap", "kafka_harness"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``kafka`` every test whose fixtures (their whole closure) include a broker's."""
+    for item in items:
+        if _NEEDS_KAFKA.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka)
+
+
+class KafkaHarness:
+    """Brokers a test starts itself from the harness (Java), and the environment for a command
+    that starts its own (``broker up``, ``demo`` without ``--bootstrap``)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._brokers: list[Broker] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment without the session's broker, so a command starts one of its own."""
+        return {k: v for k, v in os.environ.items() if k != "HANDOFF_KAFKA_BOOTSTRAP"}
+
+    def broker(self, state_dir: Path | None = None, **kwargs: object) -> Broker:
+        """A harness broker (not started) on a free port pair; stopped at the session's end at
+        the latest."""
+        state = state_dir or self._root / f"broker-{len(self._brokers)}"
+        port = kwargs.pop("port", None) or free_port_pair()
+        broker = Broker(state, port=port, bound=True, **kwargs)  # type: ignore[arg-type]  # Broker's
+        self._brokers.append(broker)
+        return broker
+
+    def stop_all(self) -> None:
+        for broker in self._brokers:
+            with contextlib.suppress(Exception):
+                broker.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaHarness]:
+    harness = KafkaHarness(tmp_path_factory.mktemp("harness"))
+    try:
+        yield harness
+    finally:
+        harness.stop_all()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = os.environ.get("HANDOFF_KAFKA_BOOTSTRAP")
@@ -49,7 +101,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert _answers_metadata(env, timeout=10), f"HANDOFF_KAFKA_BOOTSTRAP={env} does not answer"
         yield env
         return
-    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port_pair())
+    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port_pair(), bound=True)
     broker.up()
     try:
         yield broker.bootstrap

@@ -93,7 +93,7 @@ class Flow:
             scope="canvasflow",
             correlation_id=self.cid if with_cid else None,
             messaging_system="kafka" if messaging.get("messaging_destination") else None,
-            **messaging,  # type: ignore[arg-type]
+            **messaging,  # type: ignore[arg-type]  # attribute values
         )
         self.records.append(s)
         return s

@@ -46,6 +46,8 @@ class Received:
     spans: list[Span] = field(default_factory=list)
     logs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     metrics: list[tuple[str, str]] = field(default_factory=list)
+    # (service, severity number, trace id hex, span id hex, attributes) of each log record
+    log_records: list[tuple[str, int, str, str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def services(self) -> set[str]:
@@ -92,7 +94,11 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
                 service = str(_attrs(rl.resource.attributes).get("service.name"))
                 for sl in rl.scope_logs:
                     for r in sl.log_records:
-                        self.rx.logs.append((service, str(_value(r.body)), _attrs(r.attributes)))
+                        attrs = _attrs(r.attributes)
+                        self.rx.logs.append((service, str(_value(r.body)), attrs))
+                        self.rx.log_records.append(
+                            (service, r.severity_number, r.trace_id.hex(), r.span_id.hex(), attrs)
+                        )
         return logs_service_pb2.ExportLogsServiceResponse()
 
 

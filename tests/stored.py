@@ -19,9 +19,9 @@ from typing import Any
 
 from console.model import Hop, LogRecord, Span
 from console.store import Store, read
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
+from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 
-__all__ = ["connect", "count", "hops", "logs", "spans"]
+__all__ = ["connect", "count", "hops", "logs", "span_rows", "spans"]
 
 Db = Path | str | Store | sqlite3.Connection
 
@@ -48,6 +48,18 @@ def _all(db: Db, kind: int) -> list[Any]:
 def spans(db: Db) -> list[Span]:
     """Every span stored, one per (trace id, span id)."""
     return _all(db, KIND_SPAN)
+
+
+def span_rows(db: Db, trace_id: str) -> int:
+    """How many span records the blocks hold for ``trace_id``, duplicates included (every reader
+    drops them; a test of the write path counts them)."""
+    with connect(db) as conn:
+        blocks = conn.execute("SELECT data FROM blocks WHERE kind = ?", (KIND_SPAN,))
+        return sum(
+            sp.trace_id == trace_id
+            for (data,) in blocks
+            for sp in BlockReader(KIND_SPAN, data).records()
+        )
 
 
 def hops(db: Db, topic: str | None = None) -> list[Hop]:

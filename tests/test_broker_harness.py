@@ -11,6 +11,7 @@ import re
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from console.kafka_release import DEFAULT_KAFKA_VERSION, default_kafka_version
@@ -30,6 +31,7 @@ def _assert_broker_log_clean(state: Path) -> None:
         assert noise not in log, f"{noise!r} in the broker log:\n{log}"
 
 
+@pytest.mark.usefixtures("kafka_harness")  # `broker up` runs Java
 def test_up_round_trip_status_down(tmp_path: Path) -> None:
     port = free_port_pair()
     state = str(tmp_path / "broker")
@@ -115,6 +117,7 @@ def _jar_names(cache: Path, version: str) -> set[str]:
     return {p.name for p in (cache / "handoff-console" / "kafka" / version / "libs").iterdir()}
 
 
+@pytest.mark.usefixtures("kafka_harness")  # `broker up` runs Java
 def test_kafka_version_runs_that_release_from_its_own_jar_cache(tmp_path: Path) -> None:
     """``--kafka-version 3.9.1`` and ``HANDOFF_KAFKA_VERSION`` (the default 4.x here) each run
     their own release, with jars fetched once into a directory per version; a state directory

@@ -26,8 +26,6 @@ from tests.demo_helpers import (
 )
 from tests.otlp_receiver import OtlpReceiver, Received
 
-pytestmark = pytest.mark.kafka
-
 SERVICES = {
     "canvasflow-upload",
     "canvasflow-image-processor",
@@ -52,14 +50,16 @@ class Run:
     topics: dict[str, list[Rec]] = field(default_factory=dict)
 
 
-def _wait(pred: Any, timeout: float, step: float = 0.25) -> Any:
+def _wait(pred: Any, timeout: float, what: str, step: float = 0.25) -> Any:
+    """``pred()`` once it is truthy; the test fails if it is not within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = pred()
         if value:
             return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(step)
-    return pred()
 
 
 def _first_poison(bootstrap: str, dlt: str) -> Rec | None:
@@ -91,8 +91,12 @@ def run(kafka_bootstrap: str) -> Iterator[Run]:
                 event_headers(dup),
             )
         # an operator fixes a poisoned upload from the DLT and replays it to the original topic
-        poison = _wait(lambda: _first_poison(kafka_bootstrap, f"{t.uploads}-dlt"), 20, 1.0)
-        assert poison is not None, "no contract violation reached the uploads DLT"
+        poison = _wait(
+            lambda: _first_poison(kafka_bootstrap, f"{t.uploads}-dlt"),
+            20,
+            "a contract violation on the uploads DLT",
+            step=1.0,
+        )
         fixed = fix_upload(poison.json())
         replay_headers = [(k, v) for k, v in poison.headers if not k.startswith("kafka_dlt-")] + [
             ("x-replay-id", uuid.uuid4().hex.encode())
@@ -114,11 +118,12 @@ def run(kafka_bootstrap: str) -> Iterator[Run]:
                 and stats.dead_letters.get("retries-exhausted", 0) >= 1
             ),
             60,
+            "the replayed and the duplicated journeys shipped, a retries-exhausted dead letter",
         )
     finally:
         pipeline.stop()
-    _wait(lambda: rx.received.services() >= SERVICES, 10)
-    time.sleep(1.0)
+    # stop() shut the exporters down, which sends what they held: nothing is still on its way.
+    _wait(lambda: rx.received.services() >= SERVICES, 10, "spans from every service")
     result = Run(kafka_bootstrap, pipeline, rx.received, pipeline.summary(), dup_cid, replay_cid)
     for name in t.all():
         result.topics[name] = read_all(kafka_bootstrap, name)
@@ -140,6 +145,22 @@ def test_every_service_exports_spans_logs_and_metrics(run: Run) -> None:
         "canvasflow.dead_letters",
         "http.client.request.duration",
     } <= names
+
+
+def test_logs_come_at_several_severities_inside_their_journeys_spans(run: Run) -> None:
+    records = run.rx.log_records
+    assert {n for _, n, _, _, _ in records} >= {5, 9, 13, 17}  # DEBUG, INFO, WARN, ERROR
+    journey = [r for r in records if r[4].get("correlation.id")]
+    assert len(journey) > 20
+    # Emitted inside the active span: trace and span ids ride along with the correlation id.
+    assert all(int(tid, 16) and int(sid, 16) for _, _, tid, sid, _ in journey)
+    spans = {(s.trace_id, s.span_id) for s in run.rx.spans}
+    assert sum((tid, sid) in spans for _, _, tid, sid, _ in journey) > len(journey) // 2
+    names = {(service, name) for service, name in run.rx.metrics}
+    assert ("canvasflow-image-processor", "messaging.process.duration") in names
+    assert ("canvasflow-image-processor", "canvasflow.dedup.keys") in names
+    assert ("canvasflow-upload", "canvasflow.uploads.target_rate") in names
+    assert ("canvasflow-upload", "messaging.client.operation.duration") in names
 
 
 def test_journeys_complete_with_the_uploads_correlation_ids(run: Run) -> None:
@@ -209,6 +230,17 @@ def test_transient_failures_are_retried_with_decay_then_succeed(run: Run) -> Non
     assert {1, 2, 3, 4} <= attempts
     recovered = {r.json()["correlation_id"] for r in retried} & set(run.pipeline.stats.shipped)
     assert recovered, "no retried upload went on to ship"
+    # The consumer of a retry names the record it took, as real instrumentation does.
+    taken = {
+        (s.attributes["messaging.destination.name"], s.attributes["messaging.kafka.offset"])
+        for s in run.rx.spans
+        if s.attributes.get("canvasflow.retry.attempt")
+    }
+    records = {
+        (name, r.offset) for name, rs in run.topics.items() if name.endswith("-retry") for r in rs
+    }
+    assert (f"{t.uploads}-retry", retried[0].offset) in taken
+    assert taken <= records
 
 
 def test_duplicate_delivery_has_one_side_effect(run: Run) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -64,20 +63,27 @@ def test_poisoned_uploads_break_the_contract_and_fixed_ones_pass() -> None:
 
 def test_circuit_breaker_opens_half_opens_and_closes() -> None:
     changes: list[tuple[str, str]] = []
+    now = [100.0]
     cb = CircuitBreaker(
-        failure_threshold=3, reset_after_s=0.2, on_change=lambda a, b: changes.append((a, b))
+        failure_threshold=3,
+        reset_after_s=5.0,
+        on_change=lambda a, b: changes.append((a, b)),
+        clock=lambda: now[0],
     )
     for _ in range(3):
         cb.before_call()
         cb.failure()
-    with pytest.raises(CircuitOpen):
+    now[0] += 4.9
+    with pytest.raises(CircuitOpen):  # still cooling down
         cb.before_call()
-    time.sleep(0.25)
+    now[0] += 0.1
     cb.before_call()  # one trial call
     assert cb.state == "half_open"
     cb.failure()
     assert cb.state == "open"
-    time.sleep(0.25)
+    with pytest.raises(CircuitOpen):  # the cool-down starts again from the failed trial
+        cb.before_call()
+    now[0] += 5.0
     cb.before_call()
     cb.success()
     assert changes == [

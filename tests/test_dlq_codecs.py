@@ -40,8 +40,6 @@ from tests.serde_fixtures import (
 )
 from tests.tap_helpers import unique, wait_for
 
-pytestmark = pytest.mark.kafka
-
 
 @pytest.fixture
 def registry() -> Iterator[RegistryServer]:

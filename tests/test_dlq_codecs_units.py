@@ -43,7 +43,7 @@ def test_json_schema_payload_decodes_and_a_violation_names_the_field(
     assert [v.path for v in exc.value.violations] == ["$.quantity"]
     fixed = codec.encode('{"order_id": "o-1", "quantity": 5}', decoded, topic="orders")
     assert fixed.payload[:5] == payload[:5]  # the same schema id, prefixed
-    assert codec.decode(fixed.payload, [], "orders").document["quantity"] == 5  # type: ignore[union-attr]
+    assert codec.decode(fixed.payload, [], "orders").document["quantity"] == 5  # type: ignore[union-attr]  # decoded
 
 
 def test_fix_encoded_with_the_latest_schema_version(registry: RegistryServer) -> None:

@@ -143,7 +143,6 @@ def test_schema_registry_check(registry: _Registry) -> None:
     assert "legacy-value holds a AVRO schema" in legacy.note
 
 
-@pytest.mark.kafka
 def test_fix_against_schema_registry(
     registry: _Registry, kafka_bootstrap: str, topic: str, store: Store, db_path: Path
 ) -> None:

@@ -11,13 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from console.store import Store
 from tests.conftest import ROOT, create_topic, run_cli
 from tests.dlq_helpers import dead_letters_on_broker, headers_of, read_topic
-
-pytestmark = pytest.mark.kafka
 
 N = 2000
 

@@ -14,8 +14,6 @@ from console.store import Store
 from tests.conftest import create_topic, run_cli
 from tests.dlq_helpers import dead_letters_on_broker, headers_of, read_topic, write_contract
 
-pytestmark = pytest.mark.kafka
-
 POISON = b'{"order_id":"o-1","quantity":"two","sku":"canvas-40x60"}'
 
 
@@ -117,7 +115,7 @@ def test_list_show_fix_replay_exactly_once(
     assert json.loads(msg.value()) == {"order_id": "o-1", "quantity": 2, "sku": "canvas-40x60"}
     h = headers_of(msg)
     assert h["x-correlation-id"] == b"corr-poison-1"
-    assert h["traceparent"] == dict(poison["letter"].headers)["traceparent"]  # type: ignore[attr-defined]
+    assert h["traceparent"] == dict(poison["letter"].headers)["traceparent"]  # type: ignore[attr-defined]  # a DeadLetter
     assert h["tenant"] == b"acme"
     assert h["x-replay-count"] == b"1"
     assert h["x-replayed-from"] == coords.encode()

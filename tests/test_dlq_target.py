@@ -15,17 +15,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from console.broker import Broker
 from console.store import Store
-from tests.conftest import create_topic, free_port_pair, run_cli
+from tests.conftest import KafkaHarness, create_topic, run_cli
 from tests.dlq_helpers import cluster_id_of, dead_letters_on_broker, read_topic
-
-pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture(scope="module")
-def second_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    broker = Broker(tmp_path_factory.mktemp("kafka-b"), port=free_port_pair())
+def second_cluster(kafka_harness: KafkaHarness) -> Iterator[str]:
+    broker = kafka_harness.broker()
     broker.up()
     try:
         yield broker.bootstrap

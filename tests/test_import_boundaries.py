@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,47 @@ def test_demo_pipeline_talks_to_the_console_only_through_otlp_and_kafka() -> Non
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith(("console", "collectors", "tui")), path
+
+
+_SQL = re.compile(
+    r"\s*(SELECT\b.*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|PRAGMA\s)",
+    re.S,
+)
+
+
+def test_the_tui_runs_no_sql() -> None:
+    """Screens and workers call the readers in ``console/``; no statement is written here."""
+    offenders = []
+    for path in [ROOT / "tui.py", *sorted((ROOT / "tui_app").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "executemany", "executescript")
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _SQL.match(node.value)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_the_collectors_contract_names_every_console_module_but_the_base_ones() -> None:
+    """import-linter has no allow-list contract: the collectors' one forbids every console module
+    but the base ones by name, so a console module added later must be named there too."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = (c for c in config["contracts"] if c["source_modules"] == ["collectors"])
+    named = {m for m in contract["forbidden_modules"] if m.startswith("console.")}
+    console = ROOT / "console"
+    modules = {
+        f"console.{p.stem}"
+        for p in console.iterdir()
+        if (p.suffix == ".py" and not p.stem.startswith("__")) or (p / "__init__.py").exists()
+    }
+    base = {"console.model", "console.errors", "console.sink", "console.jsontext"}
+    assert named == modules - base

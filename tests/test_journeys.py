@@ -8,7 +8,14 @@ import pytest
 
 from console.errors import InputError
 from console.journeys import journey, journeys
-from console.model import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, DeadLetter, SeriesPoint
+from console.model import (
+    SPAN_KIND_CLIENT,
+    SPAN_KIND_CONSUMER,
+    SPAN_KIND_PRODUCER,
+    SPAN_KIND_SERVER,
+    DeadLetter,
+    SeriesPoint,
+)
 from console.store import Store
 from tests.journey_fixtures import (
     MS,
@@ -274,3 +281,61 @@ def test_durations_parse_as_operators_write_them() -> None:
     for bad in ("", "soon", "10q", "-5", "1h x"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def _retried_order(cid: str, t0: int, *, retry_consumer_names_it: bool) -> Flow:
+    """fulfilment fails on orders.placed and forwards the record, headers kept, to
+    ``orders.placed-retry``; its retry consumer succeeds a second later and ships."""
+    flow = Flow(cid, t0)
+    p1 = order_placed(flow)
+    h1 = flow.hop(ORDERS, 31, p1)
+    failed = fulfil(flow, h1, p1, 60, error="print shop timed out")
+    retry = flow.hop(f"{ORDERS}-retry", 86, p1)  # forwarded as is: the traceparent of p1
+    named = (
+        {"messaging_destination": retry.topic, "messaging_offset": retry.offset}
+        if retry_consumer_names_it
+        else {"messaging_destination": ORDERS}  # an instrumentation that names nothing useful
+    )
+    trace = failed.trace_id
+    consumer = flow.span(
+        "fulfilment", f"{retry.topic} process", trace, 1090, 25,
+        kind=SPAN_KIND_CONSUMER, with_cid=False, parent=p1,
+        messaging_partition=0, messaging_operation="process",
+        messaging_consumer_group="fulfilment", **named,
+    )  # fmt: skip
+    p2 = flow.span(
+        "fulfilment", f"{SHIPMENTS} publish", trace, 1100, 2,
+        parent=consumer, kind=SPAN_KIND_PRODUCER, with_cid=False,
+        messaging_destination=SHIPMENTS, messaging_operation="publish",
+    )  # fmt: skip
+    h2 = flow.hop(SHIPMENTS, 1101, p2)
+    ship(flow, h2, p2, 1140)
+    return flow
+
+
+@pytest.mark.parametrize("names_it", [True, False])
+def test_a_journey_through_a_retry_topic_is_completed(store: Store, names_it: bool) -> None:
+    t0 = time.time_ns() - 600 * S
+    store.write(_retried_order("order-retry", t0, retry_consumer_names_it=names_it).records)
+    j = journey(store, correlation_id="order-retry", now_ns=t0 + 600 * S)
+    assert j is not None
+    assert (j.status, j.detail) == ("completed", "completed in shipping")
+    retry = next(h for h in j.handoffs if h.topic == f"{ORDERS}-retry")
+    assert retry.taken and retry.delivered == names_it
+    listed = journeys(store, status="completed", since_s=3600, now_ns=t0 + 600 * S)
+    assert [s.correlation_id for s in listed] == ["order-retry"]
+    assert journeys(store, status="stalled", since_s=3600, now_ns=t0 + 600 * S) == []
+
+
+def test_a_retry_nobody_took_still_stalls(store: Store) -> None:
+    """The span that forwarded the record to the retry topic is not later activity."""
+    t0 = time.time_ns() - 600 * S
+    flow = Flow("order-retry-lost", t0)
+    p1 = order_placed(flow)
+    h1 = flow.hop(ORDERS, 31, p1)
+    fulfil(flow, h1, p1, 60, error="print shop timed out")
+    flow.hop(f"{ORDERS}-retry", 84.5, p1)
+    store.write(flow.records)
+    j = journey(store, correlation_id="order-retry-lost", now_ns=t0 + 600 * S)
+    assert j is not None
+    assert (j.status, j.where) == ("stalled", f"{ORDERS}-retry")

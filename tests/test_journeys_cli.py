@@ -22,7 +22,7 @@ S = 1_000_000_000
 JSON_KEYS = {
     "correlation_id", "status", "where", "detail", "groups", "reason", "after", "trace_ids",
     "started_ns", "ended_ns", "duration_ms", "services", "spans", "hops", "dead_letters",
-    "replays", "handoffs",
+    "replays", "handoffs", "logs",
 }  # fmt: skip
 
 
@@ -111,6 +111,8 @@ def test_trace_json_has_the_documented_shape(store: Store, db_path: Path) -> Non
     )
     hop = doc["hops"][0]
     assert hop["topic"] == ORDERS and hop["headers"]["x-correlation-id"] == "order-json"
+    assert hop["key"] == "order-json"  # the message key, as text
+    assert doc["logs"] == []
     (dead,) = doc["dead_letters"]
     assert (dead["dlq_topic"], dead["original_topic"]) == (ORDERS_DLT, ORDERS)
     assert dead["exception_message"] == "no such sku X-404"

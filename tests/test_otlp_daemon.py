@@ -52,13 +52,13 @@ def test_components_start_in_order_stop_in_reverse_and_everything_commits(tmp_pa
     daemon.start()
     assert log == ["start ticker"]
     health = daemon.health()
-    assert set(health["components"]) == {"otlp-grpc", "ticker"}  # type: ignore[arg-type]
-    assert health["components"]["otlp-grpc"]["listening"] == grpc_rx.address  # type: ignore[index]
+    assert set(health["components"]) == {"otlp-grpc", "ticker"}  # type: ignore[arg-type]  # health() is JSON-shaped
+    assert health["components"]["otlp-grpc"]["listening"] == grpc_rx.address  # type: ignore[index]  # JSON-shaped
     daemon.request_stop()
     assert daemon.wait(1)
     daemon.stop()
     assert log == ["start ticker", "stop ticker"]
-    assert daemon.health()["writer"]["committed"] == ticker.sent >= 50  # type: ignore[index]
+    assert daemon.health()["writer"]["committed"] == ticker.sent >= 50  # type: ignore[index]  # JSON-shaped
     assert Store.open(tmp_path / "h.db").counts()["per_service"] == {
         "ticker": {"spans": ticker.sent}
     }

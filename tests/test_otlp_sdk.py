@@ -49,7 +49,7 @@ def _exporters(transport: str, s: Serve) -> tuple[object, object, object]:
     )
 
 
-def _send_traces(exporter_factory, services: list[str]) -> list:  # type: ignore[no-untyped-def]
+def _send_traces(exporter_factory, services: list[str]) -> list:  # type: ignore[no-untyped-def]  # exporter classes
     """Two services hand an order over: a producer span, a linked consumer span with a child."""
     memory = InMemorySpanExporter()
     providers = []

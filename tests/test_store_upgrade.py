@@ -145,7 +145,7 @@ def test_an_interrupted_upgrade_resumes_without_loss_or_doubles(
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # the operator pressed Ctrl+C mid-upgrade
-        real(*args, **kwargs)  # type: ignore[arg-type]
+        real(*args, **kwargs)  # type: ignore[arg-type]  # a spy
 
     monkeypatch.setattr(upgrade, "_write_and_delete", dies_on_the_fourth_chunk)
     with pytest.raises(KeyboardInterrupt):

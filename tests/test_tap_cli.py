@@ -7,16 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import ROOT, create_topic, run_cli
 from tests.dlq_headers_fixture import spring_dlt_headers
 from tests.tap_helpers import produce, unique, wait_for
-
-pytestmark = pytest.mark.kafka
 
 
 def _hops_in(db: Path) -> int:
@@ -42,17 +38,26 @@ def test_tap_runs_until_ctrl_c_and_stats_counts_per_topic(
          kafka_bootstrap, "--topics", f"^{topic.replace('.', '[.]')}.*", "--group",
          unique("tap-cli"), "--from-beginning", "--kafka-config", str(props),
          "-X", "fetch.wait.max.ms=100", "--json", "--status-every", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=(tmp_path / "tap.err").open("w"), text=True,
         env=os.environ.copy(),
     )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+
+    def statuses() -> int:
+        return sum(json.loads(line)["event"] == "status" for line in list(lines))
+
     try:
         wait_for(lambda: _hops_in(db_path) == 27, timeout=90, what="27 hops in the store")
-        time.sleep(2.5)  # let at least two status lines (--status-every 1) come out
+        seen = statuses()  # then at least two more status lines (--status-every 1)
+        wait_for(lambda: statuses() >= seen + 2, timeout=30, what="two more status lines")
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    events = [json.loads(line) for line in out.splitlines()]
+        proc.wait(timeout=60)
+        reader.join(timeout=30)
+    assert proc.returncode == 0, (tmp_path / "tap.err").read_text()
+    events = [json.loads(line) for line in lines]
     assert events[0]["event"] == "started"
     assert any(e["event"] == "status" and e["connected"] for e in events)
     assert events[-1]["event"] == "stopped"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from collectors.kafka.tap import KafkaTap
 from console import rows
@@ -21,8 +22,6 @@ from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
 from tests.tap_helpers import RecordingSink, produce, unique, wait_for
-
-pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def writer(store: Store) -> Iterator[StoreWriter]:
 def _tap(sink: object, bootstrap: str, topics: str, **kw: object) -> KafkaTap:
     kw.setdefault("group_id", unique("tap-test"))
     kw.setdefault("from_beginning", True)
-    return KafkaTap(sink, bootstrap=bootstrap, topics=topics, **kw)  # type: ignore[arg-type]
+    return KafkaTap(sink, bootstrap=bootstrap, topics=topics, **kw)  # type: ignore[arg-type]  # test knobs
 
 
 def _hops(store: Store, topic: str) -> list[Hop]:
@@ -221,6 +220,16 @@ def test_odd_messages_never_crash(
     assert bytes_dl.convention == "none" and bytes_dl.payload == b"\xff" * 10
 
 
+def _committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """The sum of ``group``'s committed offsets on ``topic`` (read without joining the group)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
+    finally:
+        c.close()
+
+
 def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
     kafka_bootstrap: str, topic: str, store: Store, writer: StoreWriter
 ) -> None:
@@ -247,7 +256,13 @@ def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
     try:
         producer.join(120)
         wait_for(lambda: sink.hops() >= n, what=f"all {n} hops")
-        time.sleep(1.0)  # anything doubled would arrive now
+        # The tap commits an offset only after the store took what is below it: once its group
+        # has committed the end of every partition, it has read everything it ever will, and
+        # anything handed over twice is in the sink already.
+        wait_for(
+            lambda: _committed_total(kafka_bootstrap, group, topic, 3) == n,
+            what=f"the tap's group committed all {n} offsets",
+        )
         writer.flush()
     finally:
         tap2.stop()

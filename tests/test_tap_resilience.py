@@ -7,17 +7,18 @@ from pathlib import Path
 import pytest
 
 from collectors.kafka.tap import KafkaTap
-from console.broker import Broker
 from console.store import Store
 from tests import stored
-from tests.conftest import create_topic, free_port_pair
+from tests.conftest import KafkaHarness, create_topic
 from tests.tap_helpers import RecordingSink, produce, wait_for
 
-pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 
-def test_broker_stopped_and_started_again_while_tapping(tmp_path: Path) -> None:
-    broker = Broker(tmp_path / "broker", port=free_port_pair())
+def test_broker_stopped_and_started_again_while_tapping(
+    tmp_path: Path, kafka_harness: KafkaHarness
+) -> None:
+    broker = kafka_harness.broker(tmp_path / "broker")
     broker.up(timeout=180)
     tap = None
     store = Store.open(tmp_path / "handoff.db")

@@ -8,9 +8,11 @@ import pytest
 
 from console.model import Span
 from console.store import Store
+from tests.conftest import run_cli
 from tests.tui_data import NOW, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
+from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,9 +41,15 @@ async def test_overview_at_80x24_drills_into_journeys_and_back(db_path: Path) ->
         text = screen_text(app)
         assert "image-processor" in text and "● collector" in text
         await pilot.press("j", "k", "down")
+        services = app.screen.query_one("#services", LineTable)
+        assert services.cursor_row == 1  # down, up, down: the second service
+        picked = services.selected_key()
+        assert picked is not None and picked in text
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "journeys")
-        assert app.drill is not None and app.drill.kind == "service"
+        assert app.drill is not None
+        assert (app.drill.kind, app.drill.value) == ("service", picked)
+        await wait_for(pilot, lambda: f"service: {picked}" in screen_text(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.current_mode == "overview")
         await pilot.press("question_mark")
@@ -97,3 +105,30 @@ async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
             await wait_for(pilot, lambda t=title: f"{t}:" in screen_text(app))
             await pilot.press("enter")
             await wait_for(pilot, lambda m=mode: app.current_mode == m)
+
+
+async def test_an_old_store_is_not_called_empty_and_w_widens_the_window(db_path: Path) -> None:
+    """Opened 31 minutes after a demo run: the overview says what the store holds."""
+    Store.open(db_path).write(demo_records(NOW - 31 * 60 * 1_000_000_000))
+    app = make_app(db_path, now=NOW, refresh_s=0.2)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_for(pilot, lambda: "Nothing in the last 15m" in screen_text(app), timeout=30)
+        text = screen_text(app)
+        assert "No spans and no Kafka traffic" not in text
+        assert "w widens the window" in text and "window 15m" in text
+        held = text[text.index("The store holds") :].split(";")[0]
+        assert held.startswith("The store holds ") and " spans and " in held and "hops" in held
+        await pilot.press("w")  # 15m -> 1h: the run is in the window again
+        await wait_for(pilot, lambda: "window 1h" in screen_text(app), timeout=30)
+        await wait_for(pilot, lambda: "upload-service" in screen_text(app), timeout=30)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "window: 1h" in screen_text(app), timeout=30)
+        await wait_for(pilot, lambda: "corr-0" in screen_text(app), timeout=30)
+
+
+async def test_tui_since_sets_the_window(db_path: Path) -> None:
+    Store.open(db_path).write(demo_records())
+    assert make_app(db_path, now=NOW, since_s=None).window_label == "all"
+    assert make_app(db_path, now=NOW, since_s=6 * 3600).window_label == "6h"
+    bad = run_cli("tui", "--attach", "--since", "soon", "--db", str(db_path))
+    assert bad.returncode == 2 and "--since" in bad.stderr

@@ -15,7 +15,7 @@ from tests.conftest import create_topic, free_port
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
+pytestmark = pytest.mark.asyncio
 
 
 def _span(now_ns: int) -> dict[str, object]:

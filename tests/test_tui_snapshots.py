@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from console.store import Store
-from tests.tui_data import NOW, demo_dead_letters, demo_records
+from tests.tui_data import NOW, demo_dead_letters, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import wait_for
 from tui import make_app
 
@@ -18,12 +18,12 @@ SIZE = (100, 30)
 CONTRACTS = Path(__file__).parent / "tui_contracts"
 
 
-def _app(db_path: Path):  # type: ignore[no-untyped-def]
+def _app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path).write(demo_records())
     return make_app(db_path, now=NOW, refresh_s=3600)
 
 
-def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _app(db_path)
 
     async def loaded(pilot: Pilot) -> None:
@@ -32,7 +32,7 @@ def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # typ
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
@@ -43,12 +43,12 @@ def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  #
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
 
 
-def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]
+def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
     Store.open(db_path).write([*demo_records(), *demo_dead_letters()])
     return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS)
 
 
-def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _dlq_app(db_path)
 
     async def selected(pilot: Pilot) -> None:
@@ -61,7 +61,7 @@ def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignor
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
 
-def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
     app = _dlq_app(db_path)
 
     async def editing(pilot: Pilot) -> None:
@@ -83,3 +83,61 @@ def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-u
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=editing)
+
+
+def _signals_app(db_path: Path):  # type: ignore[no-untyped-def]
+    Store.open(db_path).write([*demo_records(), *demo_logs(), *demo_metrics()])
+    return make_app(db_path, now=NOW, refresh_s=3600)
+
+
+def test_tail_with_log_records_beside_spans_and_hops(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _signals_app(db_path)
+
+    async def tailing(pilot: Pilot) -> None:
+        await pilot.press("4")
+        await wait_for(
+            pilot, lambda: "200 shown" in str(app.screen.query_one("#tail-status").render())
+        )
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=tailing)
+
+
+def test_tail_only_logs_at_warn_and_above(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _signals_app(db_path)
+
+    async def filtered(pilot: Pilot) -> None:
+        await pilot.press("4")
+        status = app.screen.query_one("#tail-status")
+        await wait_for(pilot, lambda: "200 shown" in str(status.render()))
+        await pilot.press("t", "t", "t", "v", "v", "v")
+        await wait_for(pilot, lambda: "6 shown" in str(status.render()))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=filtered)
+
+
+def test_metrics_screen_with_the_upload_service_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _signals_app(db_path)
+
+    async def selected(pilot: Pilot) -> None:
+        await pilot.press("5")
+        title = app.screen.query_one("#metrics-title")
+        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "upload-service" in str(title.render()))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=selected)
+
+
+def test_metric_chart_of_a_duration_histogram(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _signals_app(db_path)
+
+    async def charted(pilot: Pilot) -> None:
+        await pilot.press("5")
+        title = app.screen.query_one("#metrics-title")
+        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "upload-service" in str(title.render()))
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MetricChartScreen")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=charted)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.model import DeadLetter, Hop, SeriesPoint, Span
+from console.model import DeadLetter, Hop, LogRecord, MetricPoint, SeriesPoint, Span
 
 NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
 S = 1_000_000_000
@@ -69,6 +69,74 @@ def demo_series(now: int = NOW) -> list[SeriesPoint]:
             )
     out.append(SeriesPoint("dlq.depth", "canvasflow.uploads.dlq", now - 5 * S, 3))
     out.append(SeriesPoint("dlq.inflow_per_s", "canvasflow.uploads.dlq", now - 5 * S, 0.2))
+    return out
+
+
+_LEVELS = ((5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (21, "FATAL"), (1, "TRACE"))
+
+
+def demo_logs(now: int = NOW, n: int = 12) -> list[LogRecord]:
+    """``n`` log records over the last 12 seconds, every severity, inside the uploads' spans."""
+    out = []
+    for i in range(n):
+        number, text = _LEVELS[i % len(_LEVELS)]
+        up = 120 - n + i  # the newest uploads
+        out.append(
+            LogRecord(
+                time_ns=now - (n - i) * S,
+                service=SERVICES[i % 4],
+                severity_number=number,
+                severity_text=text,
+                body=f"{text.lower()} while handling upload {up}",
+                trace_id=f"{up + 1:032x}",
+                span_id=f"{up + 1:08x}{i % 4 + 1:08x}",
+                correlation_id=f"corr-{up:04d}",
+            )
+        )
+    return out
+
+
+def demo_metrics(now: int = NOW) -> list[MetricPoint]:
+    """Every 30 s over 15 minutes: a counter, a gauge and a cumulative duration histogram of the
+    upload service; an exponential processing-time histogram of the image processor."""
+    out: list[MetricPoint] = []
+    start = now - 900 * S
+    bounds = (5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0)
+    for k in range(30):
+        t = start + (k + 1) * 30 * S
+        common = {"service": "upload-service", "time_ns": t, "start_time_ns": start}
+        out.append(MetricPoint("uploads.received", kind="sum", value=10.0 * (k + 1), **common))
+        out.append(MetricPoint("queue.depth", kind="gauge", value=float(3 + k % 7), **common))
+        n = k + 1
+        counts = (0, 2 * n, 4 * n, 8 * n, 4 * n, 2 * n, n, 0)
+        out.append(
+            MetricPoint(
+                "http.server.request.duration",
+                kind="histogram",
+                count=sum(counts),
+                sum=40.0 * sum(counts),
+                bucket_counts=counts,
+                explicit_bounds=bounds,
+                unit="ms",
+                **common,
+            )
+        )
+        out.append(
+            MetricPoint(
+                "messaging.process.duration",
+                service="image-processor",
+                time_ns=t,
+                start_time_ns=t - 30 * S,  # delta temporality
+                kind="exponential_histogram",
+                count=60,
+                sum=60 * 120.0,
+                unit="ms",
+                scale=2,
+                zero_count=0,
+                positive_offset=24,
+                positive_bucket_counts=(5, 10, 20, 15, 5, 3, 2),
+            )
+        )
     return out
 
 

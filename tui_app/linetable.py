@@ -81,6 +81,18 @@ class LineTable(Widget, can_focus=True):
         self._columns.append((key or title, title, width))
         self.refresh()
 
+    def set_column_width(self, key: str, width: int) -> None:
+        """Resize a column (its rows render again)."""
+        if all(w == width for k, _, w in self._columns if k == key):
+            return
+        self._columns = [(k, t, width if k == key else w) for k, t, w in self._columns]
+        self._strips = [self._line(cells) for _, cells in self._rows]
+        self.refresh()
+
+    def set_column_title(self, key: str, title: str) -> None:
+        self._columns = [(k, title if k == key else t, w) for k, t, w in self._columns]
+        self.refresh()
+
     @property
     def row_count(self) -> int:
         return len(self._rows)

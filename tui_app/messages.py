@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.message import Message
 
 from console.panels import Health, ServicePanel, TopicPanel
@@ -24,6 +25,8 @@ __all__ = [
     "JourneyLoaded",
     "JourneysLoaded",
     "LoadFailed",
+    "MetricSeriesLoaded",
+    "MetricsLoaded",
     "OverviewData",
     "ReplayDone",
     "ReplayProgress",
@@ -37,11 +40,24 @@ class OverviewData(Message):
     topics: list[TopicPanel]
     health: Health
     took_ms: float
+    extent: Any = None  # console.panels.StoreExtent when the window shows nothing
 
 
 @dataclass
 class TailData(Message):
     batch: TailBatch
+
+
+@dataclass
+class MetricsLoaded(Message):
+    view: Any  # tui_app.source.MetricsView
+
+
+@dataclass
+class MetricSeriesLoaded(Message):
+    series: Any | None  # console.metrics.MetricSeries
+    service: str
+    name: str
 
 
 @dataclass
@@ -66,6 +82,13 @@ class JourneyLoaded(Message):
 
 
 @dataclass
+class JourneyRefreshed(Message):
+    """The open journey read again (a replay, a late span): the waterfall redraws if it grew."""
+
+    journey: Any  # console.journeys.Journey
+
+
+@dataclass
 class DeadLettersLoaded(Message):
     rows: list[Any]  # console.model.DeadLetter
 
@@ -73,7 +96,7 @@ class DeadLettersLoaded(Message):
 @dataclass
 class DeadLetterDetail(Message):
     coordinates: str
-    text: str  # rendered detail (headers, payload, verdict)
+    text: Text  # rendered detail (headers, payload, verdict)
     payload: str  # the payload as editable text
     verdict_ok: bool | None
     history: list[str]

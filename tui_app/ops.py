@@ -61,14 +61,62 @@ def query_kind(text: str) -> tuple[str, str]:
 
 
 def find_journey(source: DataSource, text: str) -> Any | None:
-    from console.journeys import journey
+    """The journey a search names (a correlation id, trace id, ``TOPIC:P:O``, or a business key
+    as ``trace --key`` takes it), None, or a list of summaries when a key names several."""
+    from console.journeys import journey, journeys_by_key
 
     kind, value = query_kind(text)
     now = source.clock()
-    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))
+    # `kind` names one of journey()'s str lookups (query_kind), never now_ns
+    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))  # type: ignore[arg-type]
     if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
         found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
+    if found is None and kind != "message":
+        by_key = source.call(lambda conn: journeys_by_key(conn, text.strip(), now_ns=now))
+        if len(by_key) == 1:
+            return by_key[0]
+        if by_key:
+            return [j.summary() for j in by_key]
     return found
+
+
+def journey_query(journey: Any) -> str | None:
+    """What finds ``journey`` again: its correlation id, else its first trace id."""
+    cid = getattr(journey, "correlation_id", None)
+    if cid:
+        return str(cid)
+    traces = getattr(journey, "trace_ids", ()) or ()
+    return str(traces[0]) if traces else None
+
+
+def row_id(row: Any, journey_id: str) -> str:
+    """The id a waterfall row stands for: a span's id, a hop's or dead letter's coordinates, or
+    the journey's id on a service row."""
+    if row is None:
+        return journey_id
+    if row.span is not None:
+        return str(row.span.span_id)
+    if row.kind in ("hop", "dead_letter"):
+        return str(row.label).removeprefix("DLQ ")
+    return journey_id
+
+
+def dead_letter_of(row: Any, dead_letters: Any) -> str | None:
+    """The coordinates of the dead letter a waterfall row shows, or the one its hop became."""
+    if row is None:
+        return None
+    rec = getattr(row, "record", None)
+    if row.kind == "dead_letter" and rec is not None:
+        return str(rec.coordinates)
+    if row.kind == "hop" and rec is not None:
+        for d in dead_letters:
+            if (d.original_topic, d.original_partition, d.original_offset) == (
+                rec.topic,
+                rec.partition,
+                rec.offset,
+            ) or (d.dlq_topic, d.partition, d.offset) == (rec.topic, rec.partition, rec.offset):
+                return str(d.coordinates)
+    return None
 
 
 def recent_journeys(
@@ -79,25 +127,19 @@ def recent_journeys(
     topic: str | None,
     limit: int = 100,
 ) -> list[Any]:
-    from console.journeys import journey, journeys, recent_cids_on_topic
+    from console.journeys import journeys, journeys_on_topic
 
     now = source.clock()
+    since = source.since_s()  # the window every screen shares (``w``)
     if topic is None:
         return source.call(
-            lambda conn: journeys(conn, status=status, service=service, limit=limit, now_ns=now)
+            lambda conn: journeys(
+                conn, status=status, since_s=since, service=service, limit=limit, now_ns=now
+            )
         )
-
-    def by_topic(conn: sqlite3.Connection) -> list[Any]:
-        # The journeys that crossed this topic (or were dead-lettered to it), newest first.
-        cids = recent_cids_on_topic(conn, topic, limit)
-        out = []
-        for cid in cids:
-            j = journey(conn, correlation_id=cid, now_ns=now)
-            if j is not None and (status is None or j.status == status):
-                out.append(j.summary())
-        return out
-
-    return source.call(by_topic)
+    return source.call(
+        lambda conn: journeys_on_topic(conn, topic, status=status, limit=limit, now_ns=now)
+    )
 
 
 # dead letters ------------------------------------------------------------------------------
@@ -168,8 +210,8 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     v = detail.fixed_verdict or detail.verdict
     which = f"fix v{len(detail.fixes)}" if detail.fixed_verdict else "original"
     style = {"valid": "bold green", "invalid": "bold red"}.get(v.status, "yellow")
-    source = v.source if "://" in v.source else Path(v.source).name
-    t.append(f"contract {source} ({which}): ", style="bold")
+    origin = v.source if "://" in v.source else Path(v.source).name
+    t.append(f"contract {origin} ({which}): ", style="bold")
     t.append(v.status, style=style)
     if v.valid is None and v.note:
         t.append(f" {v.note}")

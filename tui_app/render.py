@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["age", "ms", "pct", "rate", "sparkline"]
+__all__ = ["age", "fit_widths", "middle", "ms", "pct", "rate", "sparkline"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -27,6 +27,42 @@ def sparkline(values: Sequence[float], width: int = 12) -> str:
     top_i = len(_BLOCKS) - 1
     chars = [_BLOCKS[max(1 if v > 0 else 0, min(top_i, round(v / top * top_i)))] for v in vals]
     return "".join(chars).rjust(width)
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, shortened in the middle where it must, keeping more of the
+    distinguishing end (``canvasflow-…-processor``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) * 3 // 5
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail :]
+
+
+def fit_widths(
+    natural: Sequence[int],
+    minimum: Sequence[int],
+    available: int,
+    order: Sequence[int] = (),
+) -> list[int]:
+    """Column widths: each its natural (content) width when they all fit in ``available``
+    cells; else the columns named in ``order`` give way first, in that order, down to their
+    ``minimum``; then the widest."""
+    widths = list(natural)
+    for i in order:
+        excess = sum(widths) - available
+        if excess <= 0:
+            return widths
+        widths[i] = max(minimum[i], widths[i] - excess)
+    while sum(widths) > available:
+        shrinkable = [i for i, w in enumerate(widths) if w > minimum[i]]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=lambda i: widths[i])
+        widths[i] -= 1
+    return widths
 
 
 def ms(value: float | None) -> str:

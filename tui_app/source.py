@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from console import panels
+from console import metrics, panels
 from console import tail as live_tail
+from console.metrics import MetricSeries
 from console.store import Store
 
-__all__ = ["Clock", "DataSource", "Overview", "Runtime"]
+__all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
+
+METRICS_WINDOW_S = 15 * 60.0  # the metrics screen's window, as ``metrics --since`` defaults
 
 Clock = Callable[[], int]
 
@@ -36,6 +39,14 @@ class Overview:
     topics: list[panels.TopicPanel]
     health: panels.Health
     took_ms: float
+    extent: panels.StoreExtent | None = None  # what the store holds, outside the window too
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsView:
+    services: list[tuple[str, int]]  # (service, metrics it sent)
+    metrics: list[metrics.MetricSummary]
+    window_s: float
 
 
 class DataSource:
@@ -66,24 +77,71 @@ class DataSource:
         self._conn = self.store.connect()
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
+        self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def set_window(self, window_s: float | None) -> None:
+        """The time window every screen shows (None: everything the store holds)."""
+        with self._lock:
+            self.window_s = window_s
+            self._services = panels.ServiceAggregator(self._window_for_panels())
+
+    def _window_for_panels(self) -> int:
+        if self.window_s is not None:
+            return int(self.window_s)
+        extent = panels.store_extent(self._conn)
+        if extent.first_ns is None:
+            return panels.WINDOW_S
+        return max(panels.WINDOW_S, int((self.clock() - extent.first_ns) / 1e9) + 60)
+
+    def since_s(self) -> float:
+        """The window as ``since_s`` for the readers that take one."""
+        if self.window_s is not None:
+            return self.window_s
+        with self._lock:
+            return float(self._window_for_panels())
 
     def overview(self) -> Overview:
         t0 = time.perf_counter()
         now = self.clock()
         runtime = self.runtime.status() if self.runtime else None
         with self._lock:
+            window = self._services.window_s
             services = self._services.refresh(self._conn, now)
-            topics = panels.topic_panels(self._conn, now)
+            spanned = [p.service for p in services if p.spans]
+            latency = metrics.duration_latency(
+                self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
+            )
+            services = panels.with_metric_latency(services, latency)
+            topics = panels.topic_panels(self._conn, now, window_s=window)
             health = panels.health(self._conn, now, runtime)
-        return Overview(services, topics, health, (time.perf_counter() - t0) * 1000)
+            extent = None if services or topics else panels.store_extent(self._conn)
+        return Overview(services, topics, health, (time.perf_counter() - t0) * 1000, extent)
 
-    def tail(self, after_span: int, after_hop: int) -> live_tail.TailBatch:
+    def tail(self, after_span: int, after_hop: int, after_log: int = 0) -> live_tail.TailBatch:
         with self._lock:
-            return live_tail.tail(self._conn, after_span, after_hop)
+            return live_tail.tail(self._conn, after_span, after_hop, after_log_id=after_log)
+
+    def metrics(self, window_s: float = METRICS_WINDOW_S) -> MetricsView:
+        """Services that sent metric points in the window, and every service's metrics."""
+        now = self.clock()
+        since = now - int(window_s * 1e9)
+        with self._lock:
+            services = metrics.metric_services(self._conn, since)
+            items = metrics.metric_summaries(self._conn, since, now)
+        return MetricsView(services, items, window_s)
+
+    def metric_series(
+        self, service: str, name: str, window_s: float = METRICS_WINDOW_S
+    ) -> MetricSeries | None:
+        now = self.clock()
+        with self._lock:
+            return metrics.metric_series(
+                self._conn, service, name, now - int(window_s * 1e9), now, slots=60
+            )
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes a connection first (journeys, dlq) under the lock."""

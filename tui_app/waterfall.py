@@ -1,5 +1,6 @@
 """The waterfall: a journey's spans as bars on one time axis, grouped by service, with handoff
-gaps and dead letters marked. Pure functions from records to rows and ``Text``; no I/O."""
+gaps, dead letters and each span's log records (``≡`` on its bar) marked. Pure functions from
+records to rows and ``Text``; no I/O."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from rich.text import Text
 
-from console.model import DeadLetter, Hop, Span
+from console.journeys.render import event_text, log_text
+from console.model import DeadLetter, Hop, LogRecord, Span, header_text
 
 __all__ = ["JourneyView", "WaterfallRow", "bar", "build_rows", "detail_text", "view_of"]
 
@@ -27,6 +29,7 @@ class JourneyView:
     hops: tuple[Hop, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
     handoffs: tuple[Any, ...] = ()
+    logs: tuple[LogRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class WaterfallRow:
     gap_ns: int = 0  # handoff gap before this span (producer end -> consumer start)
     span: Span | None = None
     record: Any = field(default=None)
+    logs: tuple[LogRecord, ...] = ()  # the log records the span wrote
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
@@ -72,6 +76,7 @@ def view_of(journey: Any) -> JourneyView:
         hops=tuple(_get(journey, "hops", default=()) or ()),
         dead_letters=tuple(_get(journey, "dead_letters", default=()) or ()),
         handoffs=tuple(_get(journey, "handoffs", default=()) or ()),
+        logs=tuple(_get(journey, "logs", default=()) or ()),
     )
 
 
@@ -84,6 +89,10 @@ def build_rows(view: JourneyView) -> list[WaterfallRow]:
         for h in view.handoffs
         if _get(h, "to_span_id") and _get(h, "gap_ms") is not None
     }
+    span_logs: dict[str, list[LogRecord]] = {}
+    for r in view.logs:
+        if r.span_id:
+            span_logs.setdefault(r.span_id, []).append(r)
     groups: dict[str, list[Span]] = {}
     for s in sorted(view.spans, key=lambda s: (s.start_ns, s.end_ns)):
         groups.setdefault(s.service, []).append(s)
@@ -118,6 +127,7 @@ def build_rows(view: JourneyView) -> list[WaterfallRow]:
                     error=s.is_error,
                     gap_ns=gap,
                     span=s,
+                    logs=tuple(span_logs.get(s.span_id, ())),
                 )
             )
     if view.hops:
@@ -174,6 +184,10 @@ def bar(row: WaterfallRow, t0: int, t1: int, width: int) -> Text:
                 cells[i], styles[i] = "┄", "yellow"
         for i in range(a, b + 1):
             cells[i], styles[i] = "█", "red" if row.error else "cyan"
+        for r in row.logs:  # each log record the span wrote, where it wrote it
+            i = x(r.time_ns)
+            error = (r.severity_text or "").upper() in ("ERROR", "FATAL") or r.severity_number >= 17
+            cells[i], styles[i] = "≡", "bold red" if error else "bold yellow"
     text = Text()
     for ch, st in zip(cells, styles, strict=True):
         text.append(ch, style=st or None)
@@ -205,8 +219,18 @@ def detail_text(row: WaterfallRow | None) -> Text:
             t.append(f"  {k}", style="cyan")
             t.append(f" = {v}\n")
         for ev in s.events:
-            t.append(f"  event {ev.get('name', '')}", style="magenta")
-            t.append(f" {ev.get('attributes', {})}\n")
+            is_exception = ev.get("name") == "exception"
+            if is_exception:  # type, message and the whole stack
+                t.append_text(event_text(ev, 1, stack=True))
+                t.append("\n")
+            else:
+                t.append(f"  event {ev.get('name', '')}", style="magenta")
+                t.append(f" {ev.get('attributes', {})}\n")
+        if row.logs:
+            t.append(f"  logs ({len(row.logs)})\n", style="bold")
+            for r in row.logs:
+                t.append_text(log_text(r, 2))
+                t.append("\n")
         for i, lk in enumerate(s.links):
             t.append(f"  link {i + 1} → trace {lk.trace_id} span {lk.span_id}", style="green")
             t.append("  (l jumps)\n" if i == 0 else "\n")
@@ -219,9 +243,10 @@ def detail_text(row: WaterfallRow | None) -> Text:
         t.append(f"  status {rec.status}  (3 opens the dead letters)\n")
     elif isinstance(rec, Hop):
         t.append(f"hop {rec.topic}:{rec.partition}:{rec.offset}", style="bold magenta")
-        t.append(f"  {rec.size} B  key {rec.key!r}\n")
+        key = "none" if rec.key is None else header_text(rec.key)
+        t.append(f"  {rec.size} B  key {key}\n")
         for name, value in rec.headers:
-            t.append(f"  {name}: {value!r}\n")
+            t.append(f"  {name}: {header_text(value)}\n")
     else:
         t.append(row.label, style="bold")
     return t
@@ -229,7 +254,10 @@ def detail_text(row: WaterfallRow | None) -> Text:
 
 def time_axis(t0: int, t1: int, width: int) -> str:
     total = (t1 - t0) / MS
-    right = f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms"
+    if total >= 10_000:
+        right = f"{total / 1000:,.0f} s"
+    else:
+        right = f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms"
     return "0".ljust(max(1, width - len(right))) + right
 
 

@@ -14,6 +14,7 @@ UTF-8.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from hashlib import sha256
@@ -77,6 +78,7 @@ _HOP_FIELDS = (
     "payload",
     "seen_ns",
     "cluster_id",
+    "business_keys",
 )
 
 
@@ -89,12 +91,12 @@ def _hop_constructor() -> Callable[..., Hop]:
     """
     if tuple(f.name for f in fields(Hop)) != _HOP_FIELDS or "__slots__" not in Hop.__dict__:
         return Hop
-    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14) = (
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15) = (
         Hop.__dict__[name].__set__ for name in _HOP_FIELDS
     )
     new = object.__new__
 
-    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14):  # type: ignore[no-untyped-def]
+    def make(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15=()):  # type: ignore[no-untyped-def]  # the Hop fields, in order
         h = new(Hop)
         s0(h, a0)
         s1(h, a1)
@@ -111,6 +113,7 @@ def _hop_constructor() -> Callable[..., Hop]:
         s12(h, a12)
         s13(h, a13)
         s14(h, a14)
+        s15(h, a15)
         return h
 
     return make
@@ -129,7 +132,10 @@ class MessageDecoder:
         dlq_patterns: Sequence[str] | None = None,
         dlq_payload_limit: int = DEFAULT_DLQ_PAYLOAD_LIMIT,
         keep_payloads: bool = False,
+        key_attributes: Sequence[str] = (),
     ) -> None:
+        self.key_attributes = tuple(key_attributes)
+        self._key_probes = tuple(f'"{n.split(".")[0]}"'.encode() for n in self.key_attributes)
         self.reader = HeaderReader(correlation_headers, flag_prefixes=_DLQ_PREFIXES)
         self.matcher = DlqMatcher(dlq_patterns)
         self.dlq_payload_limit = max(0, dlq_payload_limit)
@@ -137,6 +143,31 @@ class MessageDecoder:
         # The id of the cluster the messages come from (the tap sets it from broker metadata on
         # each assignment); every hop and dead letter carries it.
         self.cluster_id: str | None = None
+
+    def _business_keys(self, value: bytes) -> tuple[str, ...]:
+        """The JSON payload fields named by ``key_attributes`` (a dotted name also reaches into
+        nested objects), as text. A payload that is not a JSON object has none."""
+        if not any(p in value for p in self._key_probes):
+            return ()
+        body = value[5:] if value[:1] == b"\x00" and len(value) > 5 else value  # wire format
+        if body[:1] != b"{":
+            return ()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return ()
+        out: list[str] = []
+        for name in self.key_attributes:
+            found = doc.get(name) if isinstance(doc, dict) else None
+            if found is None and "." in name:
+                found = doc
+                for part in name.split("."):
+                    found = found.get(part) if isinstance(found, dict) else None
+            if isinstance(found, str | int) and not isinstance(found, bool):
+                text = str(found)
+                if text and text not in out:
+                    out.append(text)
+        return tuple(out)
 
     def decode_batch(self, messages: Sequence[Any], seen_ns: int) -> BatchResult:
         """Records for every message of a batch; error events are collected, not raised."""
@@ -151,6 +182,7 @@ class MessageDecoder:
         keep = self.keep_payloads
         limit = self.dlq_payload_limit
         cluster_id = self.cluster_id
+        probes = self._key_probes
         hops = dead = 0
         for m in messages:
             if m.error() is not None:
@@ -190,6 +222,7 @@ class MessageDecoder:
                     payload,
                     seen_ns,
                     cluster_id,
+                    self._business_keys(value) if probes and value else (),
                 )
             )
             hops += 1

@@ -148,13 +148,15 @@ class KafkaMetrics:
             out.extend((name, p) for p in sorted(topic.partitions))
         return out
 
-    def _offsets(self, partitions: list[TopicPartitionKey], *, latest: bool) -> dict:
+    def _offsets(
+        self, partitions: list[TopicPartitionKey], *, latest: bool
+    ) -> dict[TopicPartitionKey, int]:
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
         if not partitions:
             return {}
-        spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
+        spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()  # type: ignore[no-untyped-call]  # untyped in confluent-kafka's stubs
         futures = self.admin.list_offsets(
             {TopicPartition(t, p): spec for t, p in partitions}, request_timeout=self.timeout_s
         )
@@ -174,7 +176,7 @@ class KafkaMetrics:
             for g in listing.valid
             if self.include_own_group or g.group_id != self.own_group
         )
-        pending: dict[str, Future] = {}
+        pending: dict[str, Future[Any]] = {}
         for group in groups:
             futures = self.admin.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s

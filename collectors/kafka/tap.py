@@ -82,6 +82,7 @@ class KafkaTap:
         commit_interval_s: float = 1.0,
         metrics_interval_s: float = 5.0,
         lag_include_own_group: bool = False,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         try:
             self.subscription = parse_topics(topics)
@@ -101,6 +102,7 @@ class KafkaTap:
             dlq_patterns=dlq_patterns,
             dlq_payload_limit=dlq_payload_limit,
             keep_payloads=keep_payloads,
+            key_attributes=key_attributes,
         )
         self.poll_timeout_s = 0.2
         self._consumer: Any = None
@@ -321,7 +323,12 @@ class KafkaTap:
                 result.merge(self.decoder.decode_batch(extra, time.time_ns()))
 
     def _commit(
-        self, consumer: Any, *, sync: bool = False, wait_s: float = 0.0, only: set | None = None
+        self,
+        consumer: Any,
+        *,
+        sync: bool = False,
+        wait_s: float = 0.0,
+        only: set[tuple[str, int]] | None = None,
     ) -> None:
         """Wait for the store to commit what was handed over, then commit its offsets.
 
@@ -431,7 +438,7 @@ class KafkaTap:
 
     # -- librdkafka callbacks (served from consume() in the loop thread) -------------------
 
-    def _on_assign(self, consumer: Any, partitions: list) -> None:
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self._refresh_cluster_id(consumer)
         with self._lock:
             self._assigned = len(partitions)
@@ -451,21 +458,21 @@ class KafkaTap:
             log.info("%s: cluster id %s", self.label, cluster_id)
             self.decoder.cluster_id = cluster_id
 
-    def _on_revoke(self, consumer: Any, partitions: list) -> None:
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self._commit(consumer, sync=True, only={(tp.topic, tp.partition) for tp in partitions})
         with self._lock:
             self._assigned = 0
             for tp in partitions:
                 self._resume.pop((tp.topic, tp.partition), None)
 
-    def _on_lost(self, consumer: Any, partitions: list) -> None:
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         with self._lock:  # cannot commit for lost partitions: they are read again
             self._pending = {k: v for k, v in self._pending.items() if k not in lost}
             self._resume = {k: v for k, v in self._resume.items() if k not in lost}
             self._assigned = 0
 
-    def _on_commit(self, err: Any, partitions: list) -> None:
+    def _on_commit(self, err: Any, partitions: list[Any]) -> None:
         self._commit_results += 1
         if err is not None:
             self._error(f"commit: {err}")

@@ -34,6 +34,7 @@ class ReceiverSettings:
     tls_key: Path | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     correlation_keys: Sequence[str] = field(default=DEFAULT_CORRELATION_KEYS)
+    key_attributes: Sequence[str] = ()  # span attributes indexed as business keys
 
 
 class ReceiverStats:

@@ -148,6 +148,20 @@ def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
+#: Span attributes always indexed as business keys: the Kafka message key a span names.
+MESSAGE_KEY_ATTRIBUTES = ("messaging.kafka.message.key",)
+
+
+def business_keys(attrs: dict[str, Any], names: Sequence[str]) -> tuple[str, ...]:
+    """The text values of the attributes ``names`` (and the message key attribute) in ``attrs``."""
+    out: list[str] = []
+    for name in (*MESSAGE_KEY_ATTRIBUTES, *names):
+        value = _text(attrs.get(name))
+        if value is not None and value not in out:
+            out.append(value)
+    return tuple(out)
+
+
 def correlation_id(
     attrs: dict[str, Any], resource: dict[str, Any], keys: Sequence[str]
 ) -> str | None:
@@ -165,6 +179,7 @@ def decode_span(
     scope: str = "",
     correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
     attrs: dict[str, Any] | None = None,
+    key_attributes: Sequence[str] = (),
 ) -> Span:
     """A ``Span`` record. ``resource`` is shared between the spans of one resource; ``attrs``
     are the span's attributes when the caller decoded them already (the fast path)."""
@@ -196,6 +211,7 @@ def decode_span(
         messaging_offset=_int(_first(attrs, _OFFSET_KEYS)),
         messaging_operation=_text(_first(attrs, _OPERATION_KEYS)),
         messaging_consumer_group=_text(_first(attrs, _GROUP_KEYS)),
+        business_keys=business_keys(attrs, key_attributes),
     )
 
 
@@ -205,7 +221,9 @@ _GROUP_KEYS = ("messaging.consumer.group.name", "messaging.kafka.consumer.group"
 
 
 def spans_from_request(
-    request: Any, correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS
+    request: Any,
+    correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+    key_attributes: Sequence[str] = (),
 ) -> Decoded:
     """Spans of a parsed ``ExportTraceServiceRequest``; spans with bad ids are rejected."""
     spans: list[Any] = []
@@ -218,7 +236,11 @@ def spans_from_request(
                 if len(span.trace_id) != 16 or len(span.span_id) != 8:
                     rejected += 1
                     continue
-                spans.append(decode_span(span, service, resource, scope, correlation_keys))
+                spans.append(
+                    decode_span(
+                        span, service, resource, scope, correlation_keys, None, key_attributes
+                    )
+                )
     message = f"{rejected} spans without a valid trace or span id" if rejected else ""
     return spans, rejected, message
 
@@ -229,7 +251,7 @@ def spans_from_request(
 def _number(point: Any) -> float | None:
     kind = point.WhichOneof("value")
     if kind == "as_double":
-        return point.as_double
+        return float(point.as_double)
     if kind == "as_int":
         return float(point.as_int)
     return None
@@ -271,6 +293,12 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
                     kind="exponential_histogram",
                     count=p.count,
                     sum=p.sum if p.HasField("sum") else None,
+                    scale=p.scale,
+                    zero_count=p.zero_count,
+                    positive_offset=p.positive.offset,
+                    positive_bucket_counts=tuple(p.positive.bucket_counts),
+                    negative_offset=p.negative.offset,
+                    negative_bucket_counts=tuple(p.negative.bucket_counts),
                     **common,
                 )
             )
@@ -361,7 +389,7 @@ def _hex_ids_to_base64(node: Any) -> None:
                 _hex_ids_to_base64(item)
 
 
-def parse_body(body: bytes, fmt: Format, message_type: type) -> Any:
+def parse_body(body: bytes, fmt: Format, message_type: Any) -> Any:
     """Parse a protobuf or OTLP JSON body into ``message_type``; DecodeError when it is not one."""
     try:
         if fmt == "protobuf":

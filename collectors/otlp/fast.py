@@ -29,6 +29,7 @@ from collectors.otlp.decode import (
     _OFFSET_KEYS,
     _OPERATION_KEYS,
     DEFAULT_CORRELATION_KEYS,
+    MESSAGE_KEY_ATTRIBUTES,
     Decoded,
     DecodeError,
     _first,
@@ -40,6 +41,7 @@ from collectors.otlp.decode import (
     decode_resource,
     decode_span,
 )
+from collectors.otlp.decode import business_keys as _business_keys
 from console.jsontext import dumps
 from console.model import EncodedAttributes, SpanRow
 
@@ -91,8 +93,10 @@ class FastTraceDecoder:
         self,
         correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
         cache_entries: int = 50_000,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         self.correlation_keys = tuple(correlation_keys)
+        self.key_attributes = tuple(key_attributes)
         self.cache_entries = cache_entries
         self._cache: dict[bytes, tuple[str, Any, str, bool]] = {}
         self._lock = threading.Lock()
@@ -106,6 +110,8 @@ class FastTraceDecoder:
                 *_OFFSET_KEYS,
                 *_OPERATION_KEYS,
                 *_GROUP_KEYS,
+                *MESSAGE_KEY_ATTRIBUTES,
+                *self.key_attributes,
             )
         )
 
@@ -158,7 +164,11 @@ class FastTraceDecoder:
                         rejected += 1
                         continue
                     attrs = self.attributes(span.attributes)
-                    append(decode_span(span, service, resource, scope, keys, attrs))
+                    append(
+                        decode_span(
+                            span, service, resource, scope, keys, attrs, self.key_attributes
+                        )
+                    )
         message = f"{rejected} spans without a valid trace or span id" if rejected else ""
         return spans, rejected, message
 
@@ -172,6 +182,7 @@ class FastTraceDecoder:
         except _ProtoDecodeError as exc:
             raise DecodeError(f"malformed protobuf body: {exc}") from None
         keys = self.correlation_keys
+        key_names = self.key_attributes
         get = self._cache.get
         miss = self._miss
         rows: list[Any] = []
@@ -208,9 +219,10 @@ class FastTraceDecoder:
                         off = _int(_first(special, _OFFSET_KEYS))
                         op = _text(_first(special, _OPERATION_KEYS))
                         group = _text(_first(special, _GROUP_KEYS))
+                        bkeys = _business_keys(special, key_names) or None
                     else:
                         cid = resource_cid
-                        system = dest = part = off = op = group = None
+                        system = dest = part = off = op = group = bkeys = None
                     status = span.status
                     append(
                         SpanRow(
@@ -248,6 +260,7 @@ class FastTraceDecoder:
                                 ]
                                 if span.links
                                 else None,
+                                bkeys,
                             )
                         )
                     )

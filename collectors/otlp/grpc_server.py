@@ -64,7 +64,7 @@ class _Exporter:
         if self.settings.auth_token is not None:
             metadata = dict(context.invocation_metadata())
             auth = metadata.get("authorization")
-            if not token_matches(self.settings.auth_token, auth):  # type: ignore[arg-type]
+            if not token_matches(self.settings.auth_token, auth):
                 self.stats.failed("unauthenticated request")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         try:
@@ -99,7 +99,7 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
     """Export handlers that take the raw bytes: a body that does not parse is INVALID_ARGUMENT
     (grpcio's own deserializer would answer INTERNAL)."""
     keys = exporter.settings.correlation_keys
-    traces = FastTraceDecoder(keys)
+    traces = FastTraceDecoder(keys, key_attributes=exporter.settings.key_attributes)
 
     def metrics(body: bytes) -> Decoded:
         return metrics_from_request(parse_body(body, "protobuf", ExportMetricsServiceRequest))
@@ -129,7 +129,7 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
 
 
 def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
+    return message.SerializeToString()  # type: ignore[no-any-return]  # protobuf is untyped
 
 
 def _trace_response(rejected: int, message: str) -> Any:

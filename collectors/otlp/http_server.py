@@ -131,7 +131,7 @@ async def _committed(ticket: Ticket, timeout: float = _COMMIT_TIMEOUT_S) -> None
         done: asyncio.Future[None] = loop.create_future()
 
         def resolved(_: Ticket) -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+            loop.call_soon_threadsafe(lambda: None if done.done() else done.set_result(None))
 
         ticket.add_done_callback(resolved)
         try:
@@ -167,16 +167,17 @@ class _Signal:
 def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> Starlette:
     """The Starlette app (tests may serve it any way they like)."""
     keys = settings.correlation_keys
+    names = settings.key_attributes
     signals = {
         "traces": _Signal(
             trace_pb.ExportTraceServiceRequest,
-            lambda r: spans_from_request(r, keys),
+            lambda r: spans_from_request(r, keys, names),
             lambda n, m: trace_pb.ExportTraceServiceResponse(
                 partial_success=trace_pb.ExportTracePartialSuccess(
                     rejected_spans=n, error_message=m
                 )
             ),
-            FastTraceDecoder(keys).decode_rows,
+            FastTraceDecoder(keys, key_attributes=names).decode_rows,
         ),
         "metrics": _Signal(
             metrics_pb.ExportMetricsServiceRequest,

@@ -53,6 +53,7 @@ class OtlpKafkaConsumer(KafkaTap):
         group_id: str = DEFAULT_OTLP_GROUP,
         from_beginning: bool = True,
         correlation_keys: Sequence[str] | None = None,
+        key_attributes: Sequence[str] = (),
         extra_config: Mapping[str, Any] | None = None,
         batch_size: int = 100,
         commit_interval_s: float = 1.0,
@@ -77,7 +78,7 @@ class OtlpKafkaConsumer(KafkaTap):
         )
         self.signals = signals
         self.decoder = OtlpMessageDecoder(  # type: ignore[assignment]
-            signals, correlation_keys or DEFAULT_CORRELATION_KEYS
+            signals, correlation_keys or DEFAULT_CORRELATION_KEYS, key_attributes
         )
 
     def health(self) -> dict[str, object]:

@@ -30,6 +30,7 @@ from collectors.otlp.decode import (
     DEFAULT_CORRELATION_KEYS,
     Decoded,
     DecodeError,
+    Format,
     logs_from_request,
     metrics_from_request,
     parse_body,
@@ -108,11 +109,13 @@ class OtlpMessageDecoder:
         self,
         signals: Mapping[str, str],
         correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         self.signals = dict(signals)
         self.correlation_keys = tuple(correlation_keys)
+        self.key_attributes = tuple(key_attributes)  # business keys, as the receivers index them
         self.cluster_id: str | None = None  # set by the consumer, as for the tap
-        self._fast = FastTraceDecoder(self.correlation_keys)
+        self._fast = FastTraceDecoder(self.correlation_keys, key_attributes=self.key_attributes)
         self.messages = 0
         self.bad_messages = 0
         self.last_bad: str | None = None  # "topic[partition]@offset: reason"
@@ -122,12 +125,14 @@ class OtlpMessageDecoder:
     def decode(self, signal: str, value: bytes) -> Decoded:
         """One message's records; ``DecodeError`` when it is not an OTLP request of ``signal``."""
         head = value.lstrip()[:1]
-        fmt = "json" if head == b"{" else "protobuf"
+        fmt: Format = "json" if head == b"{" else "protobuf"
         if signal == "traces":
             if fmt == "protobuf":
                 return self._fast.decode_rows(value)
             return spans_from_request(
-                parse_body(value, fmt, ExportTraceServiceRequest), self.correlation_keys
+                parse_body(value, fmt, ExportTraceServiceRequest),
+                self.correlation_keys,
+                self.key_attributes,
             )
         if signal == "metrics":
             return metrics_from_request(parse_body(value, fmt, ExportMetricsServiceRequest))

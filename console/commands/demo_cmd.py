@@ -27,11 +27,17 @@ from typing import IO, Annotated, Any
 import typer
 
 from console.broker import Broker
+from console.broker_owner import reap_stale
 from console.config import default_db_path
 from console.errors import BrokerError, InputError
 from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 
 __all__ = ["register"]
+
+
+#: The demo's business keys: its order, upload and artwork ids, as span attributes and as the
+#: JSON payload fields of its events (``trace --key ord-…`` finds the journey).
+DEMO_KEYS = ("order_id", "upload_id", "artwork_id", "order.id", "upload.id", "artwork.id")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +48,7 @@ def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+            port: int = s.getsockname()[1]
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + 1))
@@ -52,14 +58,23 @@ def _free_port_pair() -> int:
     raise InputError("no free port pair for the demo broker")
 
 
+_STATE_PREFIX = "handoff-demo-broker-"
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP end the demo as Ctrl+C does: every ``finally`` runs (the services, the
+    collector and the broker are stopped, the broker's state directory removed)."""
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def _kafka(bootstrap: str | None) -> Iterator[str]:
     """The given cluster, or a harness broker of our own that is stopped and removed afterwards."""
     if bootstrap:
         yield bootstrap
         return
-    state = Path(tempfile.mkdtemp(prefix="handoff-demo-broker-"))
-    broker = Broker(state, port=_free_port_pair())
+    state = Path(tempfile.mkdtemp(prefix=_STATE_PREFIX))
+    broker = Broker(state, port=_free_port_pair(), bound=True)
     try:
         for attempt in range(3):  # a free port can be taken between our check and Kafka's bind
             typer.echo(f"starting a Kafka broker on {broker.bootstrap} ...", err=True)
@@ -72,7 +87,7 @@ def _kafka(bootstrap: str | None) -> Iterator[str]:
                     raise
                 shutil.rmtree(state, ignore_errors=True)
                 state.mkdir()
-                broker = Broker(state, port=_free_port_pair())
+                broker = Broker(state, port=_free_port_pair(), bound=True)
         yield broker.bootstrap
     finally:
         broker.down()
@@ -92,8 +107,11 @@ def _collector_and_tap(
 
     daemon = build_daemon(
         Store.open(db),
-        otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None) if otlp is None else None,
+        otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None, key_attributes=DEMO_KEYS)
+        if otlp is None
+        else None,
         tap=TapSettings(
+            key_attributes=DEMO_KEYS,
             topics=f"^{re.escape(prefix)}\\..*",
             kafka=_conf(kafka),
             group_id=f"handoff-console-demo-tap.{prefix}",
@@ -107,7 +125,7 @@ def _collector_and_tap(
         raise InputError(f"cannot start the demo collector: {exc}") from None
     try:
         port = getattr(receiver, "port", None)
-        daemon.otlp_endpoint = otlp or f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        daemon.otlp_endpoint = otlp or f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]  # the demo tells the TUI where to point
         yield daemon
     finally:
         daemon.stop()
@@ -116,7 +134,7 @@ def _collector_and_tap(
 def _tui_factory() -> Any:
     """The TUI's ``make_app`` factory, or None while the TUI is not there."""
     try:
-        import tui  # type: ignore[import-not-found]
+        import tui
     except ImportError:
         return None
     return getattr(tui, "make_app", None)
@@ -161,7 +179,8 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
 
 def _run_headless(cmd: list[str]) -> dict[str, Any]:
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in stops}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent
     )
@@ -196,7 +215,7 @@ def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) 
         "kafka": conf,
     }
     try:
-        from console.runtime import InProcessRuntime  # type: ignore[import-not-found]
+        from console.runtime import InProcessRuntime
 
         kwargs["runtime"] = InProcessRuntime(daemon)
     except ImportError:
@@ -304,6 +323,11 @@ def demo(
     from demo_pipeline.runtime import Topics
 
     kafka_config(None, kafka_config_file, x_options)  # a bad file or -X fails before anything
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+    # A demo killed with -9 could not clean up after itself: its broker died with it, its state
+    # directory is removed here.
+    reap_stale(Path(tempfile.gettempdir()), _STATE_PREFIX)
     with _kafka(bootstrap) as servers:
         kafka = kafka_config(servers, kafka_config_file, x_options)
         create_topics(servers, Topics(topic_prefix))

@@ -125,13 +125,17 @@ def detail(console: Console, det: DeadLetterDetail) -> None:
     headers = Table(title="headers", show_header=True)
     headers.add_column("name")
     headers.add_column("value", overflow="fold")
-    for h in det.headers:
-        value = h.value if len(h.value) <= 200 else h.value[:200] + "…"
+    for line in det.headers:
+        value = line.value if len(line.value) <= 200 else line.value[:200] + "…"
         headers.add_row(
-            escape(h.name),
+            escape(line.name),
             # A decoded binary number shows its bytes too; text stays text.
             escape(value)
-            + (f"  ({h.raw})" if h.value.lstrip("-").isdigit() and h.raw != h.value else ""),
+            + (
+                f"  ({line.raw})"
+                if line.value.lstrip("-").isdigit() and line.raw != line.value
+                else ""
+            ),
         )
     console.print(headers)
     size = f"{d.payload_size} bytes" + (" (truncated in the store)" if d.payload_truncated else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -23,6 +23,7 @@ from console.options import (
     DbOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    KeyAttributeOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
@@ -119,6 +120,7 @@ def serve(
     ] = False,
     config_file: KafkaConfigOpt = None,
     x_options: KafkaPropOpt = None,
+    key_attribute: KeyAttributeOpt = None,
     otlp_kafka: OtlpKafkaOpt = False,
     otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
     otlp_kafka_group: OtlpKafkaGroupOpt = None,
@@ -141,6 +143,7 @@ def serve(
         auth_token=auth_token,
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
         correlation_keys=tuple(correlation_key) if correlation_key else None,
+        key_attributes=tuple(key_attribute or ()),
     )
     tap = None
     if topics:
@@ -232,19 +235,20 @@ def _run(
     finally:
         daemon.stop()
         health = daemon.health()
-        writer = health["writer"]
-        print(f"stopped: {writer['committed']} records committed", file=sys.stderr)  # type: ignore[index]
-        consumer = health["components"].get("otlp-kafka")  # type: ignore[attr-defined]
+        writer = cast("dict[str, Any]", health["writer"])  # health() is JSON-shaped
+        print(f"stopped: {writer['committed']} records committed", file=sys.stderr)
+        components = cast("dict[str, dict[str, Any]]", health["components"])
+        consumer = components.get("otlp-kafka")
         if consumer:
             print(
                 f"OTLP/Kafka: {consumer['records_committed']} records committed, "
                 f"{consumer['bad_messages']} bad messages skipped",
                 file=sys.stderr,
             )
-        if writer["not_stored"]:  # type: ignore[index]
-            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)  # type: ignore[index]
-        if writer["last_error"]:  # type: ignore[index]
-            print(f"last store error: {writer['last_error']}", file=sys.stderr)  # type: ignore[index]
+        if writer["not_stored"]:
+            print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)
+        if writer["last_error"]:
+            print(f"last store error: {writer['last_error']}", file=sys.stderr)
 
 
 def _watch_store(daemon: Daemon) -> None:

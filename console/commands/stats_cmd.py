@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import typer
 from rich.console import Console
@@ -32,14 +33,14 @@ def stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     for key in ("spans", "metric_points", "log_records", "hops", "dead_letters"):
         table.add_row(key, f"{counts[key]:,}")
     console.print(table)
-    services = counts["services"]
-    console.print("services: " + (", ".join(services) if services else "none yet"))  # type: ignore[arg-type]
-    topics = counts["topics"]
+    services = cast("list[str]", counts["services"])
+    console.print("services: " + (", ".join(services) if services else "none yet"))
+    topics = cast("dict[str, dict[str, int]]", counts["topics"])
     if topics:
         t = Table(title="topics")
         t.add_column("topic")
         t.add_column("hops", justify="right")
         t.add_column("dead letters", justify="right")
-        for name, c in sorted(topics.items()):  # type: ignore[union-attr]
+        for name, c in sorted(topics.items()):
             t.add_row(name, str(c.get("hops", 0)), str(c.get("dead_letters", 0)))
         console.print(t)

@@ -15,7 +15,7 @@ from collectors.kafka.tap import DEFAULT_GROUP
 from console.config import DEFAULT_BOOTSTRAP, default_db_path
 from console.errors import InputError
 from console.kafka_config import kafka_config
-from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
 from console.store import Store, StoreWriter
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def tap(
         float, typer.Option("--status-every", help="Seconds between status lines (0: none).")
     ] = 10.0,
     as_json: JsonOpt = False,
+    key_attribute: KeyAttributeOpt = None,
 ) -> None:
     """Tap Kafka topics into the store (hops, dead letters, rates, lag) until Ctrl+C."""
     from collectors.kafka.tap import KafkaTap
@@ -106,6 +107,7 @@ def tap(
         dlq_payload_limit=dlq_payload_limit,
         keep_payloads=keep_payloads,
         extra_config=config,
+        key_attributes=tuple(key_attribute or ()),
     )
     _log_to_stderr()
     stop = threading.Event()

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from console.config import default_db_path, parse_duration
 from console.errors import HandoffError, InputError
-from console.journeys import STATUSES, journey, journeys
+from console.journeys import STATUSES, journey, journeys, journeys_by_key
 from console.journeys.render import render_journey, render_summaries
 from console.options import DbOpt, JsonOpt
 from console.store import Store
@@ -56,6 +56,14 @@ def trace(
         str | None,
         typer.Option("--message", help="A Kafka message TOPIC:PARTITION:OFFSET to start from."),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="A business key: a Kafka message key (binary ones as 0x hex) or the value of an "
+            "attribute or JSON payload field named with --key-attribute.",
+        ),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     otlp_json: Annotated[
@@ -73,13 +81,14 @@ def trace(
             ("--correlation-id", correlation_id),
             ("--trace-id", trace_id),
             ("--message", message),
+            ("--key", key),
         )
         if v
     ]
     if len(selectors) != 1:
         given = ", ".join(selectors) if selectors else "none"
         raise InputError(
-            f"give exactly one of --correlation-id, --trace-id, --message (given: {given})"
+            f"give exactly one of --correlation-id, --trace-id, --message, --key (given: {given})"
         )
     if trace_id is not None and (
         len(trace_id) != 32 or any(c not in "0123456789abcdefABCDEF" for c in trace_id)
@@ -90,15 +99,32 @@ def trace(
         from console.journeys import parse_message
 
         parse_message(message)  # bad input before touching the store
-    j = journey(
-        _open(db),
-        correlation_id=correlation_id,
-        trace_id=trace_id,
-        message=message,
-        stall_after_s=stall_s,
-    )
+    if key is not None:
+        found = journeys_by_key(_open(db), key, stall_after_s=stall_s)
+        if len(found) > 1:  # several: listed, as ``journeys`` lists them
+            items = [f.summary() for f in found]
+            if as_json:
+                typer.echo(json.dumps([s.to_json() for s in items], indent=2))
+                return
+            typer.echo(f"{len(found)} journeys for --key {key}; open one with --correlation-id")
+            Console().print(render_summaries(items))
+            return
+        j = found[0] if found else None
+    else:
+        j = journey(
+            _open(db),
+            correlation_id=correlation_id,
+            trace_id=trace_id,
+            message=message,
+            stall_after_s=stall_s,
+        )
     if j is None:
-        what = {"--correlation-id": correlation_id, "--trace-id": trace_id, "--message": message}
+        what = {
+            "--correlation-id": correlation_id,
+            "--trace-id": trace_id,
+            "--message": message,
+            "--key": key,
+        }
         raise NotFound(
             f"no journey for {selectors[0]} {what[selectors[0]]} in {db or default_db_path()}"
         )

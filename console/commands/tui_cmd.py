@@ -13,6 +13,7 @@ from console.options import (
     DbOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    KeyAttributeOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
@@ -69,6 +70,14 @@ def tui(
             help="Properties for the registry client (basic.auth.user.info, ssl.*).",
         ),
     ] = None,
+    key_attribute: KeyAttributeOpt = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="The time window every screen starts with (5m, 1h, 24h, all); w cycles it.",
+        ),
+    ] = "15m",
     otlp_kafka: OtlpKafkaOpt = False,
     otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
     otlp_kafka_group: OtlpKafkaGroupOpt = None,
@@ -77,6 +86,15 @@ def tui(
     in-process unless --attach)."""
     from console.kafka_config import kafka_config
 
+    window_s: float | None = None
+    if since.strip().lower() != "all":
+        from console.config import parse_duration
+        from console.errors import InputError
+
+        try:
+            window_s = parse_duration(since)
+        except ValueError as exc:
+            raise InputError(f"--since: {exc}") from None
     db_path = db or default_db_path()
     kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
@@ -93,6 +111,7 @@ def tui(
             otlp_grpc=otlp_grpc,
             otlp_http=otlp_http,
             kafka=kafka,
+            key_attributes=tuple(key_attribute or ()),
             otlp_kafka=from_kafka,
         )
     try:
@@ -108,6 +127,7 @@ def tui(
             kafka=kafka,
             schema_registry=schema_registry,
             schema_registry_config=schema_registry_config,
+            since_s=window_s,
         ).run()
     finally:
         if runtime is not None:

@@ -4,6 +4,8 @@ Public API (the CLI and the TUI call these):
 
 * ``journey(store_or_conn, correlation_id=..., trace_id=..., message="topic:p:o",
   stall_after_s=30, now_ns=None) -> Journey | None``
+* ``journeys_by_key(store_or_conn, key, stall_after_s=30, now_ns=None) -> list[Journey]``: the
+  journeys a Kafka message key or a business attribute (``--key-attribute``) value names.
 * ``journeys(store, status=None, since_s=None, service=None, limit=50, stall_after_s=30,
   now_ns=None) -> list[JourneySummary]``
 * ``Journey``, ``Handoff``, ``JourneySummary`` (frozen dataclasses), ``STATUSES``,
@@ -13,8 +15,8 @@ How statuses are decided is written in ``console/journeys/derive.py``; the JSON 
 ``console/journeys/export.py``.
 """
 
-from console.journeys.assemble import journey, parse_message
-from console.journeys.listing import journeys, recent_cids_on_topic
+from console.journeys.assemble import journey, journeys_by_key, parse_message
+from console.journeys.listing import journeys, journeys_on_topic, recent_cids_on_topic
 from console.journeys.types import STATUSES, Handoff, Journey, JourneySummary
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "JourneySummary",
     "journey",
     "journeys",
+    "journeys_by_key",
+    "journeys_on_topic",
     "parse_message",
     "recent_cids_on_topic",
 ]

@@ -3,6 +3,7 @@
 Starting from a correlation id, a trace id or a Kafka coordinate, it grows two sets until they
 stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
 ids. Spans, hops and log records come out of the blocks the key index names for those ids
+(log records once the two sets stop growing: a log adds no ids)
 (``console/store/read.py``); links both ways through the spans' own links and the link-target
 keys; dead letters by their correlation and trace indices; replays by
 ``replay_ledger_coordinates``. Every lookup is an index probe per key segment, so the cost follows
@@ -11,6 +12,7 @@ the journey's size, not the store's.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -19,10 +21,10 @@ from console import rows
 from console.errors import InputError
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
-from console.model import DeadLetter, Hop, ReplayEntry, Span
+from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.store import Store, read
 
-__all__ = ["consumer_groups", "journey", "parse_message"]
+__all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
 
 _MAX_ROUNDS = 6
 _MAX_TRACES = 500
@@ -138,7 +140,7 @@ class _Gather:
                 self._add_dl(rows.dead_letter_from_row(d))
 
     def replays(self) -> list[ReplayEntry]:
-        out = []
+        out: list[ReplayEntry] = []
         for topic, partition, offset in self.dls:
             out.extend(
                 rows.replay_from_row(r)
@@ -149,6 +151,11 @@ class _Gather:
                 )
             )
         return sorted(out, key=lambda r: r.created_ns)
+
+    def log_records(self) -> list[LogRecord]:
+        found = self.blocks.logs(self.traces, self.cids)
+        unique = {(r.time_ns, r.service, r.span_id, r.body): r for r in found}
+        return sorted(unique.values(), key=lambda r: r.time_ns)
 
     def span_records(self) -> list[Span]:
         return sorted(self.spans.values(), key=lambda s: (s.start_ns, s.end_ns))
@@ -197,6 +204,69 @@ def journey(
             conn.close()
 
 
+def _key_forms(value: str) -> list[str | bytes]:
+    """A key as typed, and as the bytes it names when typed as ``0x`` hex (a binary key)."""
+    forms: list[str | bytes] = [value]
+    if value.lower().startswith("0x") and len(value) > 2:
+        with contextlib.suppress(ValueError):
+            forms.append(bytes.fromhex(value[2:]))
+    return forms
+
+
+def journeys_by_key(
+    store_or_conn: Store | sqlite3.Connection,
+    key: str,
+    stall_after_s: float = 30,
+    now_ns: int | None = None,
+) -> list[Journey]:
+    """The journeys a business key names: a Kafka message key (as text, or ``0x`` hex), a span's
+    message key attribute or ``--key-attribute`` value, a JSON payload field named by
+    ``--key-attribute``. Oldest first; one per correlation id (or per trace without one)."""
+    if not key:
+        raise InputError("--key must not be empty")
+    conn, owned = _connection(store_or_conn)
+    try:
+        blocks = read.Blocks(conn)
+        cids: set[str] = set()
+        traces: set[str] = set()
+        for form in _key_forms(key):
+            spans, hops = blocks.by_key(form)
+            for s in spans:
+                if s.correlation_id:
+                    cids.add(s.correlation_id)
+                else:
+                    traces.add(s.trace_id)
+            for h in hops:
+                if h.correlation_id:
+                    cids.add(h.correlation_id)
+                elif h.trace_id:
+                    traces.add(h.trace_id)
+        found: list[Journey] = []
+        seen_traces: set[str] = set()
+        seen_cids: set[str] = set()
+        seeds = [("cid", c) for c in sorted(cids)] + [("trace", t) for t in sorted(traces)]
+        for what, value in seeds:
+            if (what == "cid" and value in seen_cids) or (what == "trace" and value in seen_traces):
+                continue
+            j = journey(
+                conn,
+                correlation_id=value if what == "cid" else None,
+                trace_id=value if what == "trace" else None,
+                stall_after_s=stall_after_s,
+                now_ns=now_ns,
+            )
+            if j is None:
+                continue
+            seen_traces.update(j.trace_ids)
+            seen_cids.update(s.correlation_id for s in j.spans if s.correlation_id)
+            seen_cids.update(h.correlation_id for h in j.hops if h.correlation_id)
+            found.append(j)
+        return sorted(found, key=lambda j: j.started_ns)
+    finally:
+        if owned:
+            conn.close()
+
+
 def _build(
     conn: sqlite3.Connection, g: _Gather, cid: str | None, stall_after_s: float, now_ns: int | None
 ) -> Journey:
@@ -240,6 +310,7 @@ def _build(
         groups=groups,
         reason=reason,
         after=after,
+        logs=tuple(g.log_records()),
     )
 
 

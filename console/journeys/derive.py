@@ -5,7 +5,12 @@ Handoffs
     send/publish), is matched to the first unused consumer span on that destination (kind
     CONSUMER or operation process/receive): the same partition and offset when both are known,
     else the earliest one starting no more than ``SKEW_NS`` before the send. Sends to dead-letter
-    topics are not handoffs (the dead letter is shown as such).
+    topics are not handoffs (the dead letter is shown as such). A send no consumer span names
+    still counts as taken (``followed``) when the journey's own later activity follows from it:
+    a span that starts after the send and descends (through parents and links) from the span
+    that sent it, or a later hop sent from such a span or from the same span (the message
+    forwarded again, to a retry or dead-letter topic). A consumer that did not record the
+    coordinates it took is how that happens.
     *sync*: a CLIENT span whose child is a SERVER span.
 
 Status, decided in this order
@@ -18,7 +23,9 @@ Status, decided in this order
        the groups that should have taken it.
     4. ``in_flight``: a send nobody has taken yet, younger than the threshold.
     5. ``failed``: an error span not followed by a successful span of the same service and name
-       (a retry that worked), and no dead letter.
+       (a retry that worked: for consumer spans, a later success of the same consumer group), and
+       no dead letter. A journey whose last step completed is completed, however many retries
+       it took.
     6. ``completed``: nothing of the above, i.e. every send was taken by a consumer and the last
        thing that ran ended without error. In the demo that is the last topic's consumer.
 """
@@ -97,8 +104,8 @@ def derive_handoffs(
     ]
     consumers = sorted((s for s in spans if is_consumer(s)), key=lambda s: s.start_ns)
     used_producers: set[str] = set()
-    # (sent_ns, topic, partition, offset, producer span, replay id)
-    sends: list[tuple[int, str, int | None, int | None, Span | None, str | None]] = []
+    # (sent_ns, topic, partition, offset, producer span, replay id, the sending span's id)
+    sends: list[tuple[int, str, int | None, int | None, Span | None, str | None, str | None]] = []
     for hop in hops:
         if is_dlq_topic(hop.topic, dlq):
             continue
@@ -108,7 +115,8 @@ def derive_handoffs(
         if producer is not None:
             used_producers.add(producer.span_id)
             t = min(t, producer.start_ns)
-        sends.append((t, hop.topic, hop.partition, hop.offset, producer, rid))
+        origin = producer.span_id if producer else hop.span_id
+        sends.append((t, hop.topic, hop.partition, hop.offset, producer, rid, origin))
     for p in producers:
         if p.span_id not in used_producers:
             sends.append(
@@ -119,6 +127,7 @@ def derive_handoffs(
                     p.messaging_offset,
                     p,
                     None,
+                    p.span_id,
                 )
             )
     # A replay the tap has not seen yet is still a send, made by the console.
@@ -140,12 +149,14 @@ def derive_handoffs(
                     r.target_offset,
                     None,
                     r.replay_id,
+                    None,
                 )
             )
     sends.sort(key=lambda s: s[0])
+    follows = _Descent(spans, hops)
     used: set[str] = set()
     out: list[Handoff] = []
-    for t, topic, partition, offset, producer, rid in sends:
+    for t, topic, partition, offset, producer, rid, origin in sends:
         consumer = _consumer_for(topic, partition, offset, t, consumers, used)
         from_service = producer.service if producer else ("replay" if rid else None)
         h = Handoff(
@@ -168,10 +179,60 @@ def derive_handoffs(
                 gap_ms=round((consumer.start_ns - t) / 1e6, 3),
                 consumer_group=consumer.messaging_consumer_group,
             )
+        elif follows.after(origin, t, (topic, partition, offset)):
+            h = replace(h, followed=True)
         out.append(h)
     out.extend(_sync_calls(spans))
     out.sort(key=lambda h: h.sent_ns)
     return out
+
+
+class _Descent:
+    """Which records descend from a span, through parents and links, within one journey."""
+
+    def __init__(self, spans: Sequence[Span], hops: Sequence[Hop]) -> None:
+        self.up: dict[str, list[str]] = {}
+        for s in spans:
+            ups = [lk.span_id for lk in s.links]
+            if s.parent_span_id:
+                ups.append(s.parent_span_id)
+            self.up[s.span_id] = ups
+        self.spans = spans
+        self.hops = hops
+
+    def _descends(self, span_id: str, origin: str) -> bool:
+        seen: set[str] = set()
+        todo = [span_id]
+        while todo:
+            sid = todo.pop()
+            if sid == origin:
+                return True
+            if sid in seen:
+                continue
+            seen.add(sid)
+            todo.extend(self.up.get(sid, ()))
+        return False
+
+    def after(
+        self, origin: str | None, t: int, coordinates: tuple[str, int | None, int | None]
+    ) -> bool:
+        """Is there activity later than ``t`` that follows from the span ``origin``?"""
+        if not origin:
+            return False
+        for s in self.spans:
+            # a hop's time is in milliseconds: the span that sent it may start within that one
+            if (
+                s.start_ns > t + 1_000_000
+                and s.span_id != origin
+                and self._descends(s.span_id, origin)
+            ):
+                return True
+        for h in self.hops:
+            if (h.topic, h.partition, h.offset) == coordinates or not h.span_id:
+                continue
+            if hop_ns(h) > t and (h.span_id == origin or self._descends(h.span_id, origin)):
+                return True
+        return False
 
 
 def _producer_for(hop: Hop, t: int, producers: Sequence[Span], used: set[str]) -> Span | None:
@@ -238,14 +299,22 @@ def _reason(d: DeadLetter) -> str:
     return ": ".join(parts) if parts else "no reason in headers"
 
 
+def _step(span: Span) -> tuple[str, str]:
+    """What a retry repeats: a consumer group's processing (whichever topic, the retry topic
+    included, it took the message from), else the span's name."""
+    if is_consumer(span) and span.messaging_consumer_group:
+        return (span.service, "group " + span.messaging_consumer_group)
+    return (span.service, span.name)
+
+
 def _unrecovered_errors(spans: Sequence[Span]) -> list[Span]:
-    """Error spans not followed by a successful span of the same service and name (a retry)."""
+    """Error spans not followed by a successful span of the same step (a retry that worked)."""
     last_ok: dict[tuple[str, str], int] = {}
     for s in spans:
         if not s.is_error:
-            key = (s.service, s.name)
+            key = _step(s)
             last_ok[key] = max(last_ok.get(key, s.start_ns), s.start_ns)
-    return [e for e in spans if e.is_error and last_ok.get((e.service, e.name), -1) <= e.start_ns]
+    return [e for e in spans if e.is_error and last_ok.get(_step(e), -1) <= e.start_ns]
 
 
 def judge(
@@ -259,6 +328,7 @@ def judge(
     groups_for: GroupsFor,
 ) -> tuple[str, str, str, tuple[str, ...], str | None, str | None]:
     """(status, where, detail, groups, reason, after) for a journey's records."""
+    reason: str | None  # the dead letter's reason, or the flow's
     replayed = {(r.dlq_topic, r.partition, r.offset) for r in replays}
     unreplayed = [d for d in dead_letters if (d.dlq_topic, d.partition, d.offset) not in replayed]
     if unreplayed:
@@ -321,7 +391,7 @@ def _judge_flow(
     stall_after_s: float,
     groups_for: GroupsFor,
 ) -> tuple[str, str, str, tuple[str, ...], str | None]:
-    pending = [h for h in handoffs if h.kind == "async" and not h.delivered]
+    pending = [h for h in handoffs if h.kind == "async" and not h.taken]
     limit = int(stall_after_s * 1e9)
     stalled = [h for h in pending if now_ns - h.sent_ns > limit]
     if stalled:

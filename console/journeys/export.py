@@ -16,9 +16,10 @@
       "spans": [{"trace_id", "span_id", "parent_span_id", "name", "service", "kind",
                  "start_ns", "end_ns", "duration_ms", "status_code", "status_message", "error",
                  "correlation_id", "messaging": {...} | null, "links": [{"trace_id", "span_id"}],
-                 "attributes": {...}}],
+                 "attributes": {...}, "events": [{"name", "time_ns", "attributes"}]}],
       "hops": [{"topic", "partition", "offset", "timestamp_ms", "time_ns", "correlation_id",
-                "trace_id", "span_id", "replay_id", "size", "headers": {name: text}}],
+                "trace_id", "span_id", "replay_id", "size", "headers": {name: text},
+                "key": the message key as text when it is UTF-8, else ``0x`` hex, or null}],
       "dead_letters": [{"dlq_topic", "partition", "offset", "timestamp_ms", "original_topic",
                         "original_partition", "original_offset", "consumer_group",
                         "exception_class", "exception_message", "convention", "status"}],
@@ -26,7 +27,9 @@
                    "created_ns", "acked_ns", "target_partition", "target_offset", "error"}],
       "handoffs": [{"kind": "async" | "sync", "topic", "partition", "offset", "from_service",
                     "from_span_id", "sent_ns", "to_service", "to_span_id", "received_ns",
-                    "gap_ms", "consumer_group", "replay_id", "operation", "delivered"}]
+                    "gap_ms", "consumer_group", "replay_id", "operation", "delivered",
+                    "taken"}],
+      "logs": [{"time_ns", "service", "severity_text", "body", "trace_id", "span_id"}]
     }
 
 ``otlp_json``: an ``ExportTraceServiceRequest`` in OTLP JSON (hex ids, lowerCamelCase, enums as
@@ -73,6 +76,14 @@ def _span(s: Span) -> dict[str, Any]:
         "messaging": messaging,
         "links": [{"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links],
         "attributes": s.attributes,
+        "events": [
+            {
+                "name": e.get("name", ""),
+                "time_ns": e.get("time_ns"),
+                "attributes": e.get("attributes") or {},
+            }
+            for e in s.events
+        ],
     }
 
 
@@ -89,6 +100,7 @@ def _hop(h: Hop) -> dict[str, Any]:
         "replay_id": replay_id_of(h),
         "size": h.size,
         "headers": {name: header_text(value) for name, value in h.headers},
+        "key": None if h.key is None else header_text(h.key),
     }
 
 
@@ -144,6 +156,17 @@ def journey_json(j: Journey) -> dict[str, Any]:
         "dead_letters": [_dead_letter(d) for d in j.dead_letters],
         "replays": [_replay(r) for r in j.replays],
         "handoffs": [h.to_json() for h in j.handoffs],
+        "logs": [
+            {
+                "time_ns": r.time_ns,
+                "service": r.service,
+                "severity_text": r.severity_text,
+                "body": r.body,
+                "trace_id": r.trace_id,
+                "span_id": r.span_id,
+            }
+            for r in j.logs
+        ],
     }
 
 

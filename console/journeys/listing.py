@@ -22,7 +22,7 @@ from console.journeys.types import STATUSES, JourneySummary
 from console.store import Store, read
 from console.store.ingest import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
-__all__ = ["DEFAULT_SINCE_S", "journeys", "recent_cids_on_topic"]
+__all__ = ["DEFAULT_SINCE_S", "journeys", "journeys_on_topic", "recent_cids_on_topic"]
 
 DEFAULT_SINCE_S = 3600.0
 
@@ -103,8 +103,11 @@ def journeys(
                 guess = light.tentative(now, stall_ns)
                 # A pending send is only a candidate: a consumer span that names no offset
                 # never clears it, so such a journey may still turn out completed or failed.
-                maybe = (status == "replayed" and guess == "dead_lettered") or (
-                    status in ("completed", "failed") and guess in ("stalled", "in_flight")
+                # An error span is only a candidate too: a retry that worked recovers it.
+                maybe = (
+                    (status == "replayed" and guess == "dead_lettered")
+                    or (status in ("completed", "failed") and guess in ("stalled", "in_flight"))
+                    or (status == "completed" and guess == "failed")
                 )
                 if guess != status and not maybe:
                     continue
@@ -120,6 +123,25 @@ def journeys(
     finally:
         if isinstance(store, Store):
             conn.close()
+
+
+def journeys_on_topic(
+    conn: sqlite3.Connection,
+    topic: str,
+    status: str | None = None,
+    limit: int = 100,
+    stall_after_s: float = 30,
+    now_ns: int | None = None,
+) -> list[JourneySummary]:
+    """The newest journeys that crossed ``topic`` (or were dead-lettered to it), optionally only
+    those with ``status``, newest first."""
+    conn.row_factory = sqlite3.Row
+    out = []
+    for cid in recent_cids_on_topic(conn, topic, limit):
+        j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+        if j is not None and (status is None or j.status == status):
+            out.append(j.summary())
+    return out
 
 
 def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> list[str]:

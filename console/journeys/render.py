@@ -2,12 +2,15 @@
 
 ``render_journey(j)`` returns a rich renderable (the ``trace`` command prints it; the TUI may too).
 Spans are rows indented by their parent chain; between them, the async handoffs with their gap
-(``⇢``), dead letters (``✖ DLQ``) and replays (``↻``). Errors and dead letters are red.
+(``⇢``), dead letters (``✖ DLQ``) and replays (``↻``), and, by time, the span events (``⚠``
+for a recorded exception: type, message, the stack's last line) and the log records (``≡``)
+of the journey. Errors and dead letters are red.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -15,9 +18,9 @@ from rich.text import Text
 
 from console.journeys.derive import is_consumer, is_producer
 from console.journeys.types import Journey, JourneySummary
-from console.model import Span
+from console.model import LogRecord, Span
 
-__all__ = ["STATUS_STYLE", "render_journey", "render_summaries"]
+__all__ = ["STATUS_STYLE", "event_text", "log_text", "render_journey", "render_summaries"]
 
 STATUS_STYLE = {
     "completed": "bold green",
@@ -131,6 +134,9 @@ def render_journey(j: Journey) -> RenderableType:
                 text.append(f" ({h.consumer_group})", style="dim")
             bar = _bar(h.sent_ns, h.received_ns or h.sent_ns, t0, total, "blue", "┈")
             add(h.sent_ns, 1, "", "", text, bar, f"gap {_ms(h.gap_ms or 0.0)}")
+        elif h.followed:
+            text = Text(f"⇢ {where}  {who}  taken (the journey went on)", style="blue")
+            add(h.sent_ns, 1, "", "", text, _bar(h.sent_ns, h.sent_ns, t0, total, "blue"), "")
         else:
             text = Text(f"⇢ {where}  {who}  not taken", style="bold yellow")
             bar = _bar(h.sent_ns, j.ended_ns, t0, total, "yellow", "┄")
@@ -151,9 +157,44 @@ def render_journey(j: Journey) -> RenderableType:
             style="magenta",
         )
         add(t, 3, at(t), r.os_user, text, _bar(t, t, t0, total, "magenta", "↻"), "")
+    for s in j.spans:
+        for e in s.events:
+            t = int(e.get("time_ns") or s.start_ns)
+            add(t, 4, at(t), s.service, event_text(e, depth[s.span_id] + 1), "", "")
+    for lr in j.logs:
+        add(lr.time_ns, 5, at(lr.time_ns), lr.service, log_text(lr, 1), "", "")
     for _t, _order, cells in sorted(rows, key=lambda r: (r[0], r[1])):
         table.add_row(*cells)
     return Group(status_line(j), head, table)
+
+
+_SEVERITY_STYLE = {"ERROR": "red", "FATAL": "bold red", "WARN": "yellow", "WARNING": "yellow"}
+
+
+def log_text(r: LogRecord, indent: int = 0) -> Text:
+    """``≡ SEVERITY body`` for one log record."""
+    severity = (r.severity_text or "LOG").upper()
+    text = Text("  " * indent + f"≡ {severity} ", style=_SEVERITY_STYLE.get(severity, "dim"))
+    text.append(r.body.replace("\n", " ⏎ "))
+    return text
+
+
+def event_text(e: dict[str, Any], indent: int = 0, stack: bool = False) -> Text:
+    """A span event: an exception as ``⚠ Type: message`` (with its stack when asked, else the
+    stack's last line), any other event as ``• name``."""
+    attrs = e.get("attributes") or {}
+    name = str(e.get("name", ""))
+    pad = "  " * indent
+    if name == "exception" or "exception.type" in attrs:
+        kind = attrs.get("exception.type", "exception")
+        text = Text(f"{pad}⚠ {kind}: {attrs.get('exception.message', '')}", style="red")
+        trace_text = str(attrs.get("exception.stacktrace", "")).strip()
+        if trace_text and stack:
+            text.append("\n" + trace_text, style="dim")
+        elif trace_text:
+            text.append(f"  ({trace_text.splitlines()[-1].strip()})", style="dim")
+        return text
+    return Text(f"{pad}• {name}", style="dim")
 
 
 def render_summaries(items: list[JourneySummary]) -> RenderableType:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from console.model import DeadLetter, Hop, ReplayEntry, Span
+from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 
 __all__ = ["STATUSES", "Handoff", "Journey", "JourneySummary"]
 
@@ -24,6 +24,9 @@ class Handoff:
     ``kind`` is ``async`` (a Kafka send, seen as a PRODUCER span and/or a hop, to the consumer's
     process span) or ``sync`` (a CLIENT span to its SERVER child). ``to_*`` fields are None and
     ``gap_ms`` is None while nobody has taken the message (``delivered`` False).
+    ``followed`` is True when no consumer span names the message but the journey's own later
+    activity follows from it (a span or a hop descending from the send): the message was taken
+    by a consumer that did not say so. ``taken`` is either.
     """
 
     kind: str
@@ -40,10 +43,15 @@ class Handoff:
     consumer_group: str | None = None
     replay_id: str | None = None
     operation: str | None = None  # the server span's name for a sync call
+    followed: bool = False
 
     @property
     def delivered(self) -> bool:
         return self.to_span_id is not None
+
+    @property
+    def taken(self) -> bool:
+        return self.to_span_id is not None or self.followed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +70,7 @@ class Handoff:
             "replay_id": self.replay_id,
             "operation": self.operation,
             "delivered": self.delivered,
+            "taken": self.taken,
         }
 
 
@@ -91,10 +100,15 @@ class Journey:
     groups: tuple[str, ...] = ()
     reason: str | None = None
     after: str | None = None
+    logs: tuple[LogRecord, ...] = ()  # log records carrying its trace ids or correlation id
 
     @property
     def duration_ms(self) -> float:
         return max(0, self.ended_ns - self.started_ns) / 1e6
+
+    def span_logs(self, span_id: str) -> list[LogRecord]:
+        """The log records a span wrote (their ``span_id`` names it), oldest first."""
+        return [r for r in self.logs if r.span_id == span_id]
 
     @property
     def services(self) -> tuple[str, ...]:

@@ -117,6 +117,7 @@ def span_row(s: Span) -> SpanRow:
             dumps(res) if res else "{}",
             dumps(s.events) if s.events else None,
             [[lk.trace_id, lk.span_id, lk.attributes] for lk in s.links] if s.links else None,
+            list(s.business_keys) if s.business_keys else None,
         )
     )
 
@@ -128,10 +129,12 @@ def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
     tids: list[bytes | str | None] = []
     cids: list[str | None] = []
     links: list[list[str] | None] = []
+    bkeys: list[list[str] | None] = []
     packed: list[bytes] = []
     for s in spans:
         r = s if isinstance(s, SpanRow) else span_row(s)
         links.append([lk[0] for lk in r[21]] if r[21] else None)
+        bkeys.append(list(r[22]) if len(r) > 22 and r[22] else None)
         text = r[19]
         idx = by_text.get(text)
         if idx is None:
@@ -165,10 +168,19 @@ def encode_spans(spans: Sequence[Span | SpanRow]) -> bytes:
                 )
             )
         )
-    return _compress(_VERSION, [tids, cids, links], resource_texts, packed)
+    columns: list[Any] = [tids, cids, links]
+    if any(bkeys):  # added in a fourth column: blocks without it read as having none
+        columns.append(bkeys)
+    return _compress(_VERSION, columns, resource_texts, packed)
 
 
-def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list[Any]) -> Span:
+def _span(
+    tid: bytes | str,
+    cid: str | None,
+    rec: Sequence[Any],
+    resources: list[Any],
+    bkeys: Sequence[str] | None = None,
+) -> Span:
     (
         sid,
         parent,
@@ -217,6 +229,7 @@ def _span(tid: bytes | str, cid: str | None, rec: Sequence[Any], resources: list
         resource=res,
         events=tuple(loads_json(events)) if events else (),
         links=tuple(SpanLink(t, i, a) for t, i, a in links) if links else (),
+        business_keys=tuple(bkeys) if bkeys else (),
     )
 
 
@@ -242,8 +255,7 @@ def _headers_out(h: Hop) -> list[list[Any]]:
 
 def _headers_in(headers: list[list[Any]], tid: str | None, sid: str | None) -> tuple[Any, ...]:
     return tuple(
-        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1])
-        for e in headers
+        (e[0], f"00-{tid}-{sid}-".encode() + e[1]) if len(e) == 3 else (e[0], e[1]) for e in headers
     )
 
 
@@ -255,10 +267,13 @@ def _sha_out(sha: str | None) -> bytes | str | None:
 def encode_hops(hops: Sequence[Hop]) -> bytes:
     tids: list[bytes | str | None] = []
     cids: list[str | None] = []
+    bkeys: list[list[str] | None] = []
     packed: list[bytes] = []
     for h in hops:
         tids.append(_raw(h.trace_id))
         cids.append(h.correlation_id)
+        found = getattr(h, "business_keys", ())
+        bkeys.append(list(found) if found else None)
         packed.append(
             _packb(
                 (
@@ -278,10 +293,13 @@ def encode_hops(hops: Sequence[Hop]) -> bytes:
                 )
             )
         )
-    return _compress(_VERSION, [tids, cids], [], packed)
+    columns: list[Any] = [tids, cids]
+    if any(bkeys):  # the third column stays the (span-only) links: business keys are the fourth
+        columns.extend([[], bkeys])
+    return _compress(_VERSION, columns, [], packed)
 
 
-def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
+def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any], bkeys: Any = None) -> Hop:
     topic, part, off, ts, ts_type, key, size, headers, sid, sha, payload, seen, cluster = rec
     trace_id, span_id = _hex(tid), _hex(sid)
     return Hop(
@@ -300,6 +318,7 @@ def _hop(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> Hop:
         payload=payload,
         seen_ns=seen,
         cluster_id=cluster,
+        business_keys=tuple(bkeys) if bkeys else (),
     )
 
 
@@ -350,7 +369,17 @@ def _log(tid: bytes | str | None, cid: str | None, rec: Sequence[Any]) -> LogRec
 class BlockReader:
     """One block, decompressed once; records are unpacked only when asked for."""
 
-    __slots__ = ("_by_cid", "_by_tid", "cids", "kind", "links", "packed", "resources", "tids")
+    __slots__ = (
+        "_by_cid",
+        "_by_tid",
+        "bkeys",
+        "cids",
+        "kind",
+        "links",
+        "packed",
+        "resources",
+        "tids",
+    )
 
     def __init__(self, kind: int, blob: bytes) -> None:
         version, columns, resources, packed = msgpack.unpackb(
@@ -362,6 +391,8 @@ class BlockReader:
         self.tids: list[bytes | str | None] = columns[0]
         self.cids: list[str | None] = columns[1]
         self.links: list[list[str] | None] = columns[2] if len(columns) > 2 else []
+        # business-key values per record (a later column: older blocks have none)
+        self.bkeys: list[list[str] | None] = columns[3] if len(columns) > 3 else []
         self.resources: list[Any] = resources
         self.packed: list[bytes] = packed
         self._by_tid: dict[Any, list[int]] | None = None
@@ -396,20 +427,27 @@ class BlockReader:
         """Indexes of the spans with a link to one of ``trace_ids``."""
         return [i for i, lks in enumerate(self.links) if lks and not trace_ids.isdisjoint(lks)]
 
+    def keyed(self, value: str) -> list[int]:
+        """Indexes of the records with ``value`` among their business keys (a span's message key
+        attribute, a hop's payload fields)."""
+        return [i for i, found in enumerate(self.bkeys) if found and value in found]
+
     def trace_hex(self, i: int) -> str | None:
         return _hex(self.tids[i])
 
     def record(self, i: int) -> Span | Hop | LogRecord:
         rec = msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        bkeys = self.bkeys[i] if self.bkeys else None
         if self.kind == KIND_SPAN:
-            return _span(self.tids[i] or b"", self.cids[i], rec, self.resources)
+            return _span(self.tids[i] or b"", self.cids[i], rec, self.resources, bkeys)
         if self.kind == KIND_HOP:
-            return _hop(self.tids[i], self.cids[i], rec)
+            return _hop(self.tids[i], self.cids[i], rec, bkeys)
         return _log(self.tids[i], self.cids[i], rec)
 
     def fields(self, i: int) -> list[Any]:
         """The raw field list of record ``i`` (cheap scans that need a few fields)."""
-        return msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        fields: list[Any] = msgpack.unpackb(self.packed[i], raw=False, use_list=True)
+        return fields
 
     def records(self, indexes: Iterable[int] | None = None) -> list[Any]:
         idx = range(len(self.packed)) if indexes is None else indexes

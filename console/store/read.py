@@ -10,7 +10,7 @@ exporter's retry or a tap's re-read stored twice are dropped here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,11 @@ __all__ = [
     "all_records",
     "consumer_groups",
     "last_block_id",
+    "logs_between",
     "newest_records",
     "recent_hop_cids",
     "record_id",
+    "records_after",
 ]
 
 _SHIFT = 16  # a record's id: block id << 16 | index in the block (blocks hold at most 65,535)
@@ -159,6 +161,31 @@ class Blocks:
                     out.append(hop)
         return _unique(KIND_HOP, out)
 
+    def by_key(self, value: str | bytes) -> tuple[list[Span], list[Hop]]:
+        """Spans and hops a business key names: a Kafka message key (``value`` as bytes, or as
+        UTF-8 text), a span's ``messaging.kafka.message.key`` or ``--key-attribute`` value, or
+        a hop's JSON payload field named by ``--key-attribute``."""
+        raw = value.encode() if isinstance(value, str) else value
+        try:
+            text: str | None = raw.decode()
+        except UnicodeDecodeError:
+            text = None
+        ids = keys.blocks_for(self.conn, keys.K_MSGKEY, [raw], self.tables)
+        self._load(ids)
+        spans: list[Span] = []
+        hops: list[Hop] = []
+        for bid in sorted(ids):
+            b = self._cache.get(bid)
+            if b is None:
+                continue
+            picked = set(b.keyed(text)) if text is not None else set()
+            if b.kind == KIND_HOP:
+                picked.update(i for i in range(len(b)) if b.fields(i)[5] == raw)
+                hops.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+            elif b.kind == KIND_SPAN:
+                spans.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+        return _unique(KIND_SPAN, spans), _unique(KIND_HOP, hops)
+
 
 def _unique(kind: int, records: list[Any]) -> list[Any]:
     seen: set[Any] = set()
@@ -251,6 +278,70 @@ def newest_records(
         if len(out) >= limit:
             break
     out.reverse()
+    return out
+
+
+def logs_between(
+    conn: sqlite3.Connection,
+    since_ns: int,
+    until_ns: int | None = None,
+    *,
+    keep: Callable[[LogRecord], bool] | None = None,
+    limit: int | None = None,
+) -> list[tuple[int, LogRecord]]:
+    """Log records stamped in ``[since_ns, until_ns]`` that ``keep`` accepts, oldest first, as
+    ``(record id, record)``; with ``limit``, the newest ``limit`` of them.
+
+    Blocks are walked newest first by id and chosen by their ``min_ns``/``max_ns``; blocks arrive
+    roughly in time order, so the walk stops after a few blocks wholly before the window (a
+    late-arriving straggler among them is still read)."""
+    out: list[tuple[int, LogRecord]] = []
+    before = 0
+    for bid, lo, hi, data in conn.execute(
+        "SELECT id, min_ns, max_ns, data FROM blocks WHERE kind = ? ORDER BY id DESC", (KIND_LOG,)
+    ):
+        if hi < since_ns:
+            before += 1
+            if before >= _STRAGGLERS:
+                break
+            continue
+        before = 0
+        if until_ns is not None and lo > until_ns:
+            continue
+        b = BlockReader(KIND_LOG, data)
+        for i in range(len(b) - 1, -1, -1):
+            r = b.record(i)
+            assert isinstance(r, LogRecord)
+            if r.time_ns < since_ns or (until_ns is not None and r.time_ns > until_ns):
+                continue
+            if keep is None or keep(r):
+                out.append((record_id(bid, i), r))
+        if limit is not None and len(out) >= limit:
+            break
+    out.sort(key=lambda x: (x[1].time_ns, x[0]))
+    return out[-limit:] if limit is not None else out
+
+
+_STRAGGLERS = 4  # consecutive blocks before the window that end a newest-first walk
+
+
+def records_after(
+    conn: sqlite3.Connection, kind: int, after_id: int, limit: int
+) -> list[tuple[int, Any]]:
+    """The oldest ``limit`` records of ``kind`` with a record id above ``after_id``, oldest first,
+    as ``(record id, record)``: paging forward, so a follower misses nothing in a burst."""
+    out: list[tuple[int, Any]] = []
+    for bid, data in conn.execute(
+        "SELECT id, data FROM blocks WHERE kind = ? AND id >= ? ORDER BY id",
+        (kind, after_id >> _SHIFT),
+    ):
+        b = BlockReader(kind, data)
+        for i in range(len(b)):
+            rid = record_id(bid, i)
+            if rid > after_id:
+                out.append((rid, b.record(i)))
+                if len(out) >= limit:
+                    return out
     return out
 
 

@@ -348,7 +348,19 @@ ALTER TABLE fixed_payloads ADD COLUMN schema_guid TEXT;
 ALTER TABLE fixed_payloads ADD COLUMN schema_header BLOB;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3_DLQ_CLUSTER_AND_SCHEMA]
+# Version 4: what an exponential histogram needs for percentiles (its scale, zero bucket and the
+# two bucket ranges, counts as JSON arrays); NULL for every other kind and for older points.
+_V4_EXPONENTIAL_BUCKETS = """
+ALTER TABLE metric_points ADD COLUMN exp_scale INTEGER;
+ALTER TABLE metric_points ADD COLUMN exp_zero_count INTEGER;
+ALTER TABLE metric_points ADD COLUMN exp_positive_offset INTEGER;
+ALTER TABLE metric_points ADD COLUMN exp_positive_counts TEXT;
+ALTER TABLE metric_points ADD COLUMN exp_negative_offset INTEGER;
+ALTER TABLE metric_points ADD COLUMN exp_negative_counts TEXT;
+CREATE INDEX metric_points_service_name_time ON metric_points(service, name, time_ns);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3_DLQ_CLUSTER_AND_SCHEMA, _V4_EXPONENTIAL_BUCKETS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables retention may trim, with the column that dates a row (nanoseconds).
@@ -420,7 +432,7 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    return (pages - free) * page_size
+    return int((pages - free) * page_size)
 
 
 def has_v1_data(conn: sqlite3.Connection) -> bool:

@@ -8,6 +8,7 @@ import time
 import httpx
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from demo_pipeline.breaker import CircuitBreaker, CircuitOpen
 from demo_pipeline.consumer import Delivery, Handler
@@ -58,7 +59,7 @@ class CatalogService(Service):
             return None
         url = f"{self.license_url}/licenses/{artwork_id}"
         request = self.http.build_request("GET", url)
-        attrs = {
+        attrs: dict[str, AttributeValue] = {
             "http.request.method": "GET",
             "url.full": url,
             "server.address": request.url.host,

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from demo_pipeline.consumer import Delivery, Handler, TransientError
 from demo_pipeline.messaging import Emitter, new_event
@@ -31,8 +31,12 @@ class UploadService:
         self.tel = Telemetry(self.name, rt.endpoint)
         self.emitter = Emitter(self.tel, rt.bootstrap, rt.stats)
         self.rng = rt.knobs.rng("uploads")
-        self._uploads = self.tel.meter.create_counter("canvasflow.uploads", unit="{upload}")
+        m = self.tel.meter
+        self._uploads = m.create_counter("canvasflow.uploads", unit="{upload}")
+        self._rate = m.create_gauge("canvasflow.uploads.target_rate", unit="{upload}/s")
+        self._send = m.create_histogram("messaging.client.operation.duration", unit="s")
         self._thread = threading.Thread(target=self._run, name="svc-upload", daemon=True)
+        self.halt = threading.Event()  # stop uploading (the others drain what is in flight)
 
     def upload_payload(self) -> dict[str, Any]:
         """One upload; with probability ``poison_rate``, a fixable contract violation."""
@@ -59,23 +63,33 @@ class UploadService:
 
     def upload_once(self) -> str:
         payload = self.upload_payload()
-        cid = payload["correlation_id"]
+        cid = str(payload["correlation_id"])
+        started = time.perf_counter()
         with self.tel.tracer.start_as_current_span(
             "upload artwork", kind=SpanKind.INTERNAL, attributes={"correlation.id": cid}
         ):
+            self.tel.log.info("upload received", extra={"correlation.id": cid})
             self.emitter.emit(self.rt.topics.uploads, payload["upload_id"], payload)
+        self._send.record(
+            time.perf_counter() - started,
+            {
+                "messaging.system": "kafka",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": self.rt.topics.uploads,
+            },
+        )
         self.rt.stats.add("uploads")
         self._uploads.add(1)
-        self.tel.log.info("upload received", extra={"correlation.id": cid})
+        self._rate.set(self.rt.knobs.rate)
         return cid
 
     def _run(self) -> None:
         interval = 1.0 / self.rt.knobs.rate if self.rt.knobs.rate > 0 else None
         next_at = time.monotonic()
-        while interval is not None and not self.rt.stop.is_set():
+        while interval is not None and not (self.rt.stop.is_set() or self.halt.is_set()):
             self.upload_once()
             next_at += interval
-            self.rt.stop.wait(max(0.0, next_at - time.monotonic()))
+            self.halt.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> None:
         self._thread.start()
@@ -113,6 +127,9 @@ class ImageProcessor(Service):
             "artist_id": p["artist_id"],
         }
         if rng.random() < 0.02:
+            # The artwork will not be published: the journey failed here, and its span says so.
+            d.span.set_status(Status(StatusCode.ERROR, "unsupported colour profile"))
+            self.rt.stats.add("images_failed")
             event = new_event(
                 "ImageProcessingFailed",
                 d.correlation_id,

@@ -64,7 +64,7 @@ def main() -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": args.service}))
     provider.add_span_processor(
         BatchSpanProcessor(
-            _exporter(args),  # type: ignore[arg-type]
+            _exporter(args),  # type: ignore[arg-type]  # exporter
             max_queue_size=200_000,
             schedule_delay_millis=200,
             max_export_batch_size=256,

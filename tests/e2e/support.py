@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from console.broker import Broker
-from tests.conftest import ROOT, free_port_pair
+from tests.conftest import ROOT, KafkaHarness
 
 __all__ = [
     "Tap",
@@ -77,10 +77,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: f
 
 
 @contextlib.contextmanager
-def private_broker() -> Iterator[Broker]:
+def private_broker(harness: KafkaHarness) -> Iterator[Broker]:
     """A harness broker of this test's own (it may be stopped and started); removed afterwards."""
     state = Path(tempfile.mkdtemp(prefix="handoff-e2e-broker-"))
-    broker = Broker(state, port=free_port_pair())
+    broker = harness.broker(state)
     try:
         broker.up(timeout=120)
         yield broker
@@ -122,7 +122,7 @@ class Tap:
             ),
             60,
             "the tap to start",
-        )  # type: ignore[union-attr]
+        )  # type: ignore[union-attr]  # piped
         assert self.proc.poll() is None, self.output
         return self
 

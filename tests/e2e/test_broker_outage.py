@@ -23,10 +23,10 @@ from confluent_kafka.admin import AdminClient
 from console.journeys import journey
 from console.store import Store
 from tests import stored
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, KafkaHarness, run_cli
 from tests.e2e.support import Tap, env_int, integrity, private_broker, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = pytest.mark.e2e
 
 OUTAGE_S = env_int("HANDOFF_E2E_OUTAGE_S", 30)
 RECOVERY_S = 10  # demo traffic once everything is back, before the services stop
@@ -119,11 +119,11 @@ def _consumed(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
     return out
 
 
-def test_broker_outage_during_demo_traffic(tmp_path: Path) -> None:
+def test_broker_outage_during_demo_traffic(tmp_path: Path, kafka_harness: KafkaHarness) -> None:
     db = tmp_path / "h.db"
     prefix = f"outage{uuid.uuid4().hex[:6]}.canvasflow"
     demo_log = (tmp_path / "demo.log").open("w")
-    with private_broker() as broker:
+    with private_broker(kafka_harness) as broker:
         demo = subprocess.Popen(
             [
                 sys.executable, "-m", "console", "demo", "--headless", "--json", "--bootstrap",

@@ -72,7 +72,7 @@ def test_overload_pushes_back_stays_bounded_and_recovers(tmp_path: Path) -> None
         def sample() -> None:
             t0 = time.monotonic()
             while not done.wait(0.5):
-                samples.append((time.monotonic() - t0, rss_mb(s.proc.pid)))  # type: ignore[union-attr]
+                samples.append((time.monotonic() - t0, rss_mb(s.proc.pid)))  # type: ignore[union-attr]  # started
 
         sampler = threading.Thread(target=sample, daemon=True)
         committed_before = count(db, "spans")

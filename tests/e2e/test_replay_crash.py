@@ -12,7 +12,7 @@ from console.store import Store
 from tests.e2e.support import env_int
 from tests.test_dlq_crash import replay_killed_midway_then_resumed
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = pytest.mark.e2e
 
 DEAD_LETTERS = env_int("HANDOFF_E2E_DEAD_LETTERS", 10_000)
 

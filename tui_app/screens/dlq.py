@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 __all__ = ["DlqScreen"]
 
 STATUSES = (None, "pending", "replayed", "discarded")
+#: The list's columns (key, title, narrowest width); widths follow the content and the screen.
+COLUMNS = (
+    ("status", "status", 9),
+    ("coords", "dead letter", 16),
+    ("origin", "from", 16),
+    ("reason", "reason", 16),
+    ("corr", "correlation", 11),
+)
+#: What shortens first when the screen is narrow: the dead letter's own coordinates (its topic is
+#: the origin's DLT), then the origin's topic (its offset stays), the reason, the correlation id.
+GIVE_WAY = ("coords", "origin", "reason", "corr")
 STATUS_STYLE = {"pending": "bold red", "replayed": "green", "discarded": "grey50"}
 
 
@@ -59,6 +70,9 @@ class DlqScreen(Screen[None]):
         Binding("s", "cycle_status", "Status"),
         Binding("a", "audit", "Audit"),
         Binding("slash", "search", "Filter"),
+        # ``j`` moves the cursor down in every list; its journey is J (shift).
+        Binding("J", "open_journey", "Journey"),
+        Binding("y", "copy", "Copy id"),
     ]
 
     app: HandoffApp
@@ -79,15 +93,7 @@ class DlqScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#dlq-list", VimTable)
-        for key, title, width in (
-            ("status", "status", 9),
-            ("coords", "dead letter", 27),
-            ("origin", "from", 20),
-            ("reason", "reason", 18),
-            ("corr", "correlation", 11),
-        ):
-            table.add_column(title, width=width, key=key)
+        self.query_one("#dlq-list", VimTable).fit(COLUMNS, [], self.app.size.width)
         self.query_one("#replay-progress").display = False
         self.action_refresh()
 
@@ -116,7 +122,7 @@ class DlqScreen(Screen[None]):
     def on_dead_letters_loaded(self, msg: DeadLettersLoaded) -> None:
         self.rows = msg.rows
         table = self.query_one("#dlq-list", VimTable)
-        table.replace_rows([row_cells(d) for d in msg.rows])
+        table.fit(COLUMNS, [row_cells(d) for d in msg.rows], self.app.size.width, GIVE_WAY)
         if not msg.rows:
             self.query_one("#dlq-detail-text", Static).update(
                 "No dead letters here. They appear when the Kafka tap sees a DLQ topic "
@@ -124,6 +130,12 @@ class DlqScreen(Screen[None]):
                 "handoff-console demo --poison-rate 0.1"
             )
         self._status_line()
+        focus = self.app.dlq_focus
+        if focus is not None:
+            keys = [d.coordinates for d in msg.rows]
+            if focus in keys:
+                table.move_cursor(row=keys.index(focus))
+                self.app.dlq_focus = None
         key = table.selected_key()
         if key:
             self.load_detail(key)
@@ -165,6 +177,24 @@ class DlqScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#dlq-filter", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.app.dlq_focus is not None:  # sent here from a journey (d): show that one
+            self.status = None
+            self.query_one("#dlq-filter", Input).value = ""
+            self.action_refresh()
+
+    def action_copy(self) -> None:
+        coords = self.selected()
+        if coords is not None:
+            self.app.copy_to_clipboard(coords)
+            self.notify(f"copied {coords}")
+
+    def action_open_journey(self) -> None:
+        coords = self.selected()
+        if coords is not None:
+            self._status_line(f"looking up the journey of {coords}…")
+            self.app.open_journey(coords)
 
     def action_cycle_status(self) -> None:
         self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]

@@ -14,7 +14,7 @@ HELP_TEXT = """\
 [b]handoff-console[/b] · find where a handoff broke, and repair it
 
 [b]Everywhere[/b]
-  1 2 3 4     overview · journeys · dead letters · live tail
+  1 2 3 4 5   overview · journeys · dead letters · live tail · metrics
   ctrl+p      command palette (every action)
   /           search or filter on this screen
   j/k ↑/↓     move          enter   open / drill down
@@ -26,7 +26,9 @@ HELP_TEXT = """\
 [b]Dead letters[/b]  s status filter · e edit the payload · r replay (asks first)
   R replay every shown entry · x discard · a audit trail
   editor: live validation, errors by line; ctrl+r replay is off while invalid
-[b]Live tail[/b]  p pause/resume · / filter · c clear
+[b]Live tail[/b]  p pause/resume · / filter · c clear · t kind · v log severity
+  enter on a span, hop or log record opens its journey
+[b]Metrics[/b]  ↑/↓ pick a service · tab its metrics · enter a chart · r refresh
 
 Exporters: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
 Demo:      handoff-console demo"""

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from console.errors import HandoffError
 from tui_app import ops
 from tui_app.messages import DrillDown, JourneyLoaded, JourneysLoaded, LoadFailed
 from tui_app.widgets import VimTable
@@ -37,6 +38,15 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
 
 
+#: The list's columns (key, title, narrowest width); widths follow the content and the screen.
+COLUMNS = (
+    ("status", "status", 13),
+    ("corr", "correlation", 16),
+    ("where", "where", 20),
+    ("took", "took", 8),
+)
+
+
 def summary_cells(s: Any) -> tuple[str, tuple[object, ...]]:
     status = str(_get(s, "status", ""))
     corr = str(_get(s, "correlation_id", "") or _get(s, "trace_id", "") or "?")
@@ -58,6 +68,7 @@ class JourneysScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "cycle_status", "Status filter"),
         Binding("slash", "search", "Search"),
+        Binding("y", "copy", "Copy id"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -73,17 +84,14 @@ class JourneysScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Journeys", id="journeys-status")
         yield Input(
-            placeholder="/ correlation id, trace id or topic:partition:offset", id="journey-search"
+            placeholder="/ correlation id, trace id, topic:partition:offset or business key",
+            id="journey-search",
         )
         yield VimTable(id="journeys")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#journeys", VimTable)
-        table.add_column("status", width=13, key="status")
-        table.add_column("correlation", width=24, key="corr")
-        table.add_column("where", width=30, key="where")
-        table.add_column("took", width=8, key="took")
+        self.query_one("#journeys", VimTable).fit(COLUMNS, [], self.app.size.width)
         if self.app.drill is None:
             self.action_refresh()
 
@@ -100,6 +108,7 @@ class JourneysScreen(Screen[None]):
     def _status_line(self, count: int | None = None, note: str = "") -> None:
         parts = ["Journeys"]
         parts.append(f"status: {self.status or 'all'}")
+        parts.append(f"window: {self.app.window_label}")
         if self.service:
             parts.append(f"service: {self.service}")
         if self.topic:
@@ -121,11 +130,17 @@ class JourneysScreen(Screen[None]):
     def action_search(self) -> None:
         self.query_one("#journey-search", Input).focus()
 
+    def action_copy(self) -> None:
+        key = self.query_one("#journeys", VimTable).selected_key()
+        if key:
+            self.app.copy_to_clipboard(key)
+            self.notify(f"copied {key}")
+
     @work(thread=True, exclusive=True, group="journeys")
     def load(self, status: str | None, service: str | None, topic: str | None) -> None:
         try:
             rows = ops.recent_journeys(self.app.source, status=status, service=service, topic=topic)
-        except ops.NotAvailable as exc:
+        except HandoffError as exc:  # a one-line error meant for the user
             self.post_message(LoadFailed("journeys", str(exc)))
             return
         except Exception as exc:
@@ -136,7 +151,9 @@ class JourneysScreen(Screen[None]):
     def on_journeys_loaded(self, msg: JourneysLoaded) -> None:
         rank = {s: i for i, s in enumerate(STATUS_ORDER)}
         rows = sorted(msg.rows, key=lambda s: rank.get(str(_get(s, "status", "")), 99))
-        self.query_one("#journeys", VimTable).replace_rows([summary_cells(s) for s in rows])
+        self.query_one("#journeys", VimTable).fit(
+            COLUMNS, [summary_cells(s) for s in rows], self.app.size.width
+        )
         if rows:
             self._status_line(len(rows))
         else:
@@ -161,6 +178,9 @@ class JourneysScreen(Screen[None]):
             journey = ops.find_journey(self.app.source, text)
         except Exception as exc:
             self.post_message(JourneyLoaded(None, text, f"{type(exc).__name__}: {exc}"))
+            return
+        if isinstance(journey, list):  # a business key naming several journeys: list them
+            self.post_message(JourneysLoaded(journey, text))
             return
         self.post_message(JourneyLoaded(journey, text))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -14,12 +15,14 @@ from textual.widgets import Footer, Static
 from console.panels import Health, ServicePanel, TopicPanel
 from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
-from tui_app.render import age, ms, pct, rate, sparkline
+from tui_app.render import age, fit_widths, middle, ms, pct, rate, sparkline
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
 
-__all__ = ["EMPTY_TEXT", "OverviewScreen"]
+__all__ = ["EMPTY_TEXT", "SERVICES_TITLE", "OverviewScreen"]
+
+SERVICES_TITLE = "Services (entry spans, last 15 min)"
 
 EMPTY_TEXT = """\
 [b]No spans and no Kafka traffic in this store yet.[/b]
@@ -31,6 +34,17 @@ Topics, lag and dead letters appear once the Kafka tap sees messages:
   handoff-console tui --bootstrap 127.0.0.1:9092 --topics '^canvasflow\\..*'
 Or watch the bundled demo pipeline:  [b]handoff-console demo[/b]
 Attached with --attach? Start the daemon: handoff-console serve --db PATH"""
+
+
+def empty_text(extent: Any, window: str) -> str:
+    """What an empty window says: what the store does hold, or how to fill an empty store."""
+    if extent is None or not (extent.spans or extent.hops):
+        return EMPTY_TEXT
+    last = datetime.fromtimestamp(extent.last_ns / 1e9).strftime("%H:%M") if extent.last_ns else "?"
+    return (
+        f"[b]Nothing in the last {window}.[/b] The store holds {extent.spans:,} spans and "
+        f"{extent.hops:,} hops, the last at {last}; [b]w[/b] widens the window."
+    )
 
 
 def health_text(h: Health, took_ms: float | None = None) -> Text:
@@ -60,12 +74,21 @@ def health_text(h: Health, took_ms: float | None = None) -> Text:
     return t
 
 
+def _named(cells: tuple[object, ...], width: int) -> tuple[object, ...]:
+    """The row with its first cell (a name) shortened in the middle to ``width``."""
+    return (middle(str(cells[0]), width), *cells[1:])
+
+
 def service_cells(p: ServicePanel) -> tuple[object, ...]:
     err = Text(pct(p.error_rate), style="bold red" if p.error_rate >= 0.05 else "")
     return (
         p.service,
         rate(p.per_s),
-        Text(sparkline(p.throughput, 15), style="cyan"),
+        # A service whose spans were sampled away (or never sent): its figures come from its
+        # duration histogram, and the row says so where the span sparkline would be.
+        Text("from metrics", style="italic yellow")
+        if p.source.startswith("metrics")
+        else Text(sparkline(p.throughput, 15), style="cyan"),
         ms(p.p50_ms),
         ms(p.p95_ms),
         ms(p.p99_ms),
@@ -103,7 +126,7 @@ class OverviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("handoff-console · starting…", id="health")
         yield Static(EMPTY_TEXT, id="empty")
-        yield Static("Services (entry spans, last 15 min)", classes="section", id="services-title")
+        yield Static(SERVICES_TITLE, classes="section", id="services-title")
         yield LineTable(id="services")
         yield Static("Topics", classes="section", id="topics-title")
         yield LineTable(id="topics")
@@ -113,8 +136,9 @@ class OverviewScreen(Screen[None]):
         services = self.query_one("#services", LineTable)
         for name, width in (("service", 16), ("/s", 6), ("throughput", 15)):
             services.add_column(name, width=width, key=name)
-        for name in ("p50", "p95", "p99", "err"):
-            services.add_column(name, width=6, key=name)
+        for name, title in (("p50", "p50 ms"), ("p95", "p95 ms"), ("p99", "p99 ms")):
+            services.add_column(title, width=6, key=name)
+        services.add_column("err %", width=6, key="err")
         topics = self.query_one("#topics", LineTable)
         for name, width in (("topic", 22), ("msg/s", 6), ("rate", 12), ("lag", 7)):
             topics.add_column(name, width=width, key=name)
@@ -134,17 +158,39 @@ class OverviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="overview")
     def load(self) -> None:
         data = self.app.source.overview()
-        self.post_message(OverviewData(data.services, data.topics, data.health, data.took_ms))
+        self.post_message(
+            OverviewData(data.services, data.topics, data.health, data.took_ms, data.extent)
+        )
 
     def on_overview_data(self, msg: OverviewData) -> None:
-        self.query_one("#health", Static).update(health_text(msg.health))
+        health = health_text(msg.health)
+        health.append(f"  window {self.app.window_label}", style="bold")
+        self.query_one("#health", Static).update(health)
         self._show_empty(not msg.services and not msg.topics)
-        self.query_one("#services", LineTable).replace_rows(
-            [(p.service, service_cells(p)) for p in msg.services]
-        )
-        self.query_one("#topics", LineTable).replace_rows(
-            [(p.topic, topic_cells(p)) for p in msg.topics]
-        )
+        self.query_one("#empty", Static).update(empty_text(msg.extent, self.app.window_label))
+        title = f"Services (entry spans, last {self.app.window_label})"
+        sources = sorted({p.source.split(":", 1)[1] for p in msg.services if ":" in p.source})
+        if sources:
+            title = f"{title} · 'from metrics' rows: {', '.join(sources)}"
+        self.query_one("#services-title", Static).update(title)
+        # Names as wide as they are, in what the other columns leave; shortened in the middle.
+        width = self.app.size.width
+        services = self.query_one("#services", LineTable)
+        name_w = min(max([12, *(len(p.service) for p in msg.services)]), max(12, width - 62))
+        services.set_column_width("service", name_w)
+        topics = self.query_one("#topics", LineTable)
+        # The topic and the group share what the other columns leave; the group gives way first.
+        topic_w, group_w = fit_widths(
+            [max([14, *(len(p.topic) for p in msg.topics)]),
+             max([10, *(len(p.lag[0][0]) for p in msg.topics if p.lag)])],
+            [14, 6],
+            width - 50,
+            order=[1, 0],
+        )  # fmt: skip
+        topics.set_column_width("topic", topic_w)
+        topics.set_column_width("group", group_w)
+        services.replace_rows([(p.service, _named(service_cells(p), name_w)) for p in msg.services])
+        topics.replace_rows([(p.topic, _named(topic_cells(p), topic_w)) for p in msg.topics])
 
     def _show_empty(self, empty: bool) -> None:
         self.query_one("#empty").display = empty

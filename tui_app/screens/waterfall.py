@@ -1,5 +1,8 @@
 """A journey as a waterfall: spans as bars on a shared time axis grouped by service, handoff gaps
-(┄) and dead letters (✖) marked; a detail pane; ``l`` jumps along the selected span's link."""
+(┄) and dead letters (✖) marked; a detail pane; ``l`` jumps along the selected span's link, ``d``
+opens the selected dead letter (or the one a hop was dead-lettered as), ``y`` copies the
+selected id. While open, the journey is read again every ``app.refresh_s`` seconds (unless it
+is completed), so a replay shows up as the tap and the consumer's spans report it."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from textual.widgets import Footer, Static
 
 from tui_app import ops
 from tui_app.linetable import LineTable
-from tui_app.messages import JourneyLoaded
+from tui_app.messages import JourneyLoaded, JourneyRefreshed
+from tui_app.render import middle
 from tui_app.waterfall import (
     bar,
     build_rows,
@@ -39,6 +43,8 @@ class WaterfallScreen(Screen[None]):
     AUTO_FOCUS = "#waterfall"
     BINDINGS = [
         Binding("l", "follow_link", "Follow link"),
+        Binding("d", "dead_letter", "Dead letter"),
+        Binding("y", "copy", "Copy id"),
         Binding("escape", "app.back", "Back"),
     ]
 
@@ -46,6 +52,7 @@ class WaterfallScreen(Screen[None]):
 
     def __init__(self, journey: Any, focus_trace: str | None = None) -> None:
         super().__init__()
+        self.journey = journey
         self.view = view_of(journey)
         self.rows = build_rows(self.view)
         self.focus_trace = focus_trace
@@ -58,29 +65,49 @@ class WaterfallScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        width = max(20, self.app.size.width - LABEL_W - DUR_W - 8)
+        # The labels as wide as they need, up to a third of the screen; the axis takes the rest.
+        longest = max(
+            (len(r.label) + (0 if r.kind == "service" else 2) for r in self.rows), default=0
+        )
+        self.label_w = max(LABEL_W, min(longest, self.app.size.width // 3))
+        width = max(20, self.app.size.width - self.label_w - DUR_W - 8)
         self.axis_width = width
+        table = self.query_one("#waterfall", LineTable)
+        table.add_column("service / operation", width=self.label_w, key="label")
+        table.add_column("", width=width, key="bar")
+        table.add_column("ms", width=DUR_W, key="ms")
+        self._fill(None)
+        self.set_interval(max(0.2, self.app.refresh_s), self._tick)
+
+    def _fill(self, keep: str | None) -> None:
+        width = self.axis_width
         spans = [r for r in self.rows if r.kind != "service"] or self.rows
         self.t0 = min((r.start_ns - r.gap_ns for r in spans), default=0)
         self.t1 = max((r.end_ns for r in spans), default=1)
         table = self.query_one("#waterfall", LineTable)
-        table.add_column("service / operation", width=LABEL_W, key="label")
-        table.add_column(time_axis(self.t0, self.t1, width), width=width, key="bar")
-        table.add_column("ms", width=DUR_W, key="ms")
+        table.set_column_title("bar", time_axis(self.t0, self.t1, width))
         cells = []
         for r in self.rows:
-            label = Text(r.label, style="bold") if r.kind == "service" else Text("  " + r.label)
+            if r.kind == "service":
+                label = Text(middle(r.label, self.label_w), style="bold")
+            else:
+                label = Text("  " + middle(r.label, self.label_w - 2))
             if r.error:
                 label.stylize("red")
             cells.append((r.key, (label, bar(r, self.t0, self.t1, width), duration_text(r))))
         table.replace_rows(cells)
-        first = next(
-            (
-                i
-                for i, r in enumerate(self.rows)
-                if r.span is not None and r.span.trace_id == self.focus_trace
-            ),
-            next((i for i, r in enumerate(self.rows) if r.kind != "service"), 0),
+        kept = next((i for i, r in enumerate(self.rows) if r.key == keep), None)
+        first = (
+            kept
+            if kept is not None
+            else next(
+                (
+                    i
+                    for i, r in enumerate(self.rows)
+                    if r.span is not None and r.span.trace_id == self.focus_trace
+                ),
+                next((i for i, r in enumerate(self.rows) if r.kind != "service"), 0),
+            )
         )
         table.move_cursor(row=first)
         v = self.view
@@ -93,9 +120,61 @@ class WaterfallScreen(Screen[None]):
             f"  · {len(v.spans)} spans · {len(v.hops)} hops · {len(v.dead_letters)} dead letters",
             style="dim",
         )
-        head.append("\n┄ handoff gap  ◆ Kafka hop  ✖ dead letter  █ span (red: error)", style="dim")
+        head.append(
+            "\n┄ handoff gap  ◆ Kafka hop  ✖ dead letter  █ span (red: error)  ≡ log", style="dim"
+        )
         self.query_one("#journey-head", Static).update(head)
         self._show(table.selected_key())
+
+    # the journey as it grows ---------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.view.status != "completed" and self.is_current:
+            self.reload()
+
+    @work(thread=True, exclusive=True, group="waterfall-reload")
+    def reload(self) -> None:
+        query = ops.journey_query(self.journey)
+        if query is None:
+            return
+        try:
+            found = ops.find_journey(self.app.source, query)
+        except Exception:  # the next tick tries again; the screen keeps what it shows
+            return
+        if found is not None and not isinstance(found, list):
+            self.post_message(JourneyRefreshed(found))
+
+    def on_journey_refreshed(self, msg: JourneyRefreshed) -> None:
+        new = view_of(msg.journey)
+        old = self.view
+        if (new.status, new.where, len(new.spans), len(new.hops), len(new.logs)) == (
+            old.status,
+            old.where,
+            len(old.spans),
+            len(old.hops),
+            len(old.logs),
+        ) and len(new.dead_letters) == len(old.dead_letters):
+            return
+        self.journey, self.view, self.rows = msg.journey, new, build_rows(new)
+        self._fill(self.query_one("#waterfall", LineTable).selected_key())
+
+    # navigation -------------------------------------------------------------------------------
+    def _selected_row(self) -> Any:
+        key = self.query_one("#waterfall", LineTable).selected_key()
+        return next((r for r in self.rows if r.key == key), None)
+
+    def action_copy(self) -> None:
+        text = ops.row_id(self._selected_row(), self.view.title)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied {text}")
+
+    def action_dead_letter(self) -> None:
+        coords = ops.dead_letter_of(self._selected_row(), self.view.dead_letters)
+        if coords is None:
+            self.notify(
+                "no dead letter here: select a ✖ row or a dead-lettered hop", severity="warning"
+            )
+            return
+        self.app.open_dead_letter(coords)
 
     @on(LineTable.Highlighted, "#waterfall")
     def _highlighted(self, event: LineTable.Highlighted) -> None:

@@ -1,0 +1,257 @@
+"""Metrics (5): services on the left; their metrics on the right with sparklines and, for
+histograms, percentiles. Enter on a metric shows it over the window as a chart."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from console.metrics import HISTOGRAM_KINDS, MetricSeries, MetricSummary, sparkline
+from tui_app.chart import bar_chart
+from tui_app.linetable import LineTable
+from tui_app.messages import LoadFailed, MetricSeriesLoaded, MetricsLoaded
+
+if TYPE_CHECKING:
+    from tui_app.app import HandoffApp
+    from tui_app.source import MetricsView
+
+__all__ = ["MetricChartScreen", "MetricsScreen", "metric_cells", "number"]
+
+EMPTY = (
+    "No metric points in the last {window}. Services that export OTLP metrics "
+    "(OTEL_EXPORTER_OTLP_ENDPOINT) appear here."
+)
+
+
+def window(seconds: float) -> str:
+    """``900`` -> ``15m``; ``2.5`` -> ``2.5s``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:.3g}s"
+
+
+def number(value: float | None, unit: str = "") -> str:
+    """A value with its unit ("1" and "" shown bare), or ``-``."""
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.3g}"
+    return f"{text} {unit}" if unit and unit != "1" else text
+
+
+def metric_cells(m: MetricSummary) -> tuple[object, ...]:
+    histogram = m.kind in HISTOGRAM_KINDS
+    if histogram:
+        value = f"n={m.count:,}" if m.count is not None else "-"
+        parts = [number(p) for p in (m.p50, m.p95, m.p99)]
+        unit = f" {m.unit}" if m.unit and m.unit != "1" and m.p50 is not None else ""
+        pcts = " / ".join(parts) + unit
+    else:
+        value, pcts = number(m.last, m.unit), ""
+    trend = Text(sparkline(_fit(m.spark, _TREND)), style="cyan")
+    return (m.name, _KIND.get(m.kind, m.kind), trend, value, pcts)
+
+
+def _fit(values: tuple[float | None, ...], width: int) -> list[float | None]:
+    """``values`` averaged down to ``width`` (empty slots ignored; a chunk of them stays empty)."""
+    if len(values) <= width:
+        return list(values)
+    out: list[float | None] = []
+    for i in range(width):
+        chunk = [
+            v
+            for v in values[i * len(values) // width : (i + 1) * len(values) // width]
+            if v is not None
+        ]
+        out.append(sum(chunk) / len(chunk) if chunk else None)
+    return out
+
+
+_KIND = {"exponential_histogram": "exp", "histogram": "hist"}
+_TREND = 10
+# (title, width) of the metrics table; "metric" takes what the others leave.
+_COLUMNS = (
+    ("metric", 22),
+    ("kind", 5),
+    ("trend", _TREND),
+    ("last / n", 9),
+    ("p50 / p95 / p99", 20),
+)
+
+
+class MetricsScreen(Screen[None]):
+    AUTO_FOCUS = "#metric-services"
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("tab", "switch_pane", "Services/metrics", show=False),
+    ]
+
+    app: HandoffApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: MetricsView | None = None
+        self.service: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Metrics · loading…", id="metrics-status")
+        with Horizontal(id="metrics-body"):
+            with Vertical(id="metrics-left"):
+                yield Static("services", classes="section")
+                yield LineTable(id="metric-services")
+            with Vertical(id="metrics-right"):
+                yield Static("metrics", classes="section", id="metrics-title")
+                yield LineTable(id="metrics")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        services = self.query_one("#metric-services", LineTable)
+        services.add_column("service", width=15, key="service")
+        services.add_column("n", width=2, key="n")
+        table = self.query_one("#metrics", LineTable)
+        for name, width in _COLUMNS:
+            table.add_column(name, width=width, key=name)
+        self.set_interval(max(self.app.refresh_s, 5.0), self._tick)
+        self._tick()
+
+    def on_resize(self) -> None:
+        table = self.query_one("#metrics", LineTable)
+        others = sum(w for n, w in _COLUMNS if n != "metric") + 2 * len(_COLUMNS) + 1
+        table.set_column_width("metric", max(22, table.size.width - others))
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="metrics")
+    def load(self) -> None:
+        try:
+            view = self.app.source.metrics()
+        except Exception as exc:
+            self.post_message(LoadFailed("metrics", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(MetricsLoaded(view))
+
+    def on_metrics_loaded(self, msg: MetricsLoaded) -> None:
+        self.view = msg.view
+        view = msg.view
+        services = self.query_one("#metric-services", LineTable)
+        services.replace_rows([(s, (s, str(n))) for s, n in view.services])
+        names = [s for s, _ in view.services]
+        if self.service not in names:
+            self.service = names[0] if names else None
+        status = self.query_one("#metrics-status", Static)
+        span = window(view.window_s)
+        if not names:
+            status.update("Metrics · " + EMPTY.format(window=span))
+        else:
+            status.update(
+                f"Metrics · last {span} · {len(names)} services · "
+                f"{len(view.metrics)} metrics · enter: chart · tab: switch pane"
+            )
+        self._show_service()
+
+    def _show_service(self) -> None:
+        view = self.view
+        rows = [] if view is None else [m for m in view.metrics if m.service == self.service]
+        self.query_one("#metrics", LineTable).replace_rows(
+            [(m.name, metric_cells(m)) for m in rows]
+        )
+        self.query_one("#metrics-title", Static).update(f"metrics of {self.service or '-'}")
+
+    @on(LineTable.Highlighted, "#metric-services")
+    def _service_moved(self, event: LineTable.Highlighted) -> None:
+        if event.key and event.key != self.service:
+            self.service = event.key
+            self._show_service()
+
+    @on(LineTable.RowSelected, "#metric-services")
+    def _service_chosen(self, event: LineTable.RowSelected) -> None:
+        self.service = event.key
+        self._show_service()
+        self.query_one("#metrics", LineTable).focus()
+
+    @on(LineTable.RowSelected, "#metrics")
+    def _metric_chosen(self, event: LineTable.RowSelected) -> None:
+        if self.service is not None:
+            self.chart(self.service, event.key)
+
+    @work(thread=True, exclusive=True, group="metric-series")
+    def chart(self, service: str, name: str) -> None:
+        try:
+            series = self.app.source.metric_series(service, name)
+        except Exception as exc:
+            self.post_message(LoadFailed("metric", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(MetricSeriesLoaded(series, service, name))
+
+    def on_metric_series_loaded(self, msg: MetricSeriesLoaded) -> None:
+        if msg.series is None:
+            self.notify(f"no points of {msg.name} in the window", severity="warning")
+            return
+        self.app.push_screen(MetricChartScreen(msg.series))
+
+    def action_switch_pane(self) -> None:
+        left = self.query_one("#metric-services", LineTable)
+        (self.query_one("#metrics", LineTable) if left.has_focus else left).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, object]]:
+        return [("Metrics: refresh", "Reload the metrics of the window", self.action_refresh)]
+
+
+class MetricChartScreen(Screen[None]):
+    """One metric of one service over the window: values (histograms: mean, then p95 and
+    observations per slot)."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, series: MetricSeries) -> None:
+        super().__init__()
+        self.series = series
+
+    def compose(self) -> ComposeResult:
+        s = self.series
+        m = s.summary
+        head = f"{m.service} · {m.name} · {m.kind}" + (f" · {m.unit}" if m.unit else "")
+        head += f" · {m.points} points in {window((s.until_ns - s.since_ns) / 1e9)}"
+        head += f" · {window(s.slot_ns / 1e9)} a column"
+        yield Static(head, id="chart-head")
+        yield Static(self._body(), id="chart")
+        yield Footer()
+
+    def _body(self) -> Text:
+        s, m = self.series, self.series.summary
+        common: dict[str, Any] = {
+            "since_ns": s.since_ns,
+            "until_ns": s.until_ns,
+            "width": self.app.size.width - 8,
+        }
+        t = Text()
+        if m.kind in HISTOGRAM_KINDS:
+            t.append(
+                f"count {m.count or 0:,} · p50 {number(m.p50, m.unit)} · "
+                f"p95 {number(m.p95, m.unit)} · p99 {number(m.p99, m.unit)}\n\n",
+                style="bold",
+            )
+            t.append("mean\n", style="bold")
+            t.append(bar_chart(s.values, height=6, unit=m.unit, **common))
+            t.append("\n\np95\n", style="bold")
+            t.append(bar_chart(s.p95s, height=5, unit=m.unit, style="yellow", **common))
+            t.append("\n\nobservations\n", style="bold")
+            counts = [float(c) if c else None for c in s.counts]
+            t.append(bar_chart(counts, height=3, style="green", **common))
+            return t
+        t.append(f"last {number(m.last, m.unit)}\n\n", style="bold")
+        t.append(bar_chart(s.values, height=14, unit=m.unit, **common))
+        return t
