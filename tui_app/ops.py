@@ -9,6 +9,7 @@ connection so a long bulk replay never holds up the overview's refresh.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -214,7 +215,8 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     t.append(f"contract {origin} ({which}): ", style="bold")
     t.append(v.status, style=style)
     if v.valid is None and v.note:
-        t.append(f" {v.note}")
+        # Paths under the directory the console started in, relative to it (shorter to read).
+        t.append(" " + v.note.replace(f"{Path.cwd()}{os.sep}", ""))
     t.append("\n")
     for viol in v.violations:
         t.append(f"  {viol}\n", style="red")
