@@ -42,6 +42,7 @@ __all__ = [
     "contract_topic",
     "current_payload",
     "current_version",
+    "dead_letter_extent",
     "dead_letters_from_cursor",
     "depth_summary",
     "discard",
@@ -210,6 +211,17 @@ def list_dead_letters(conn: sqlite3.Connection, flt: DlqFilter | None = None) ->
     cur = conn.execute(sql, args)
     cur.row_factory = None  # plain tuples: 3x faster than Row
     return list(map(ListItem._make, cur))
+
+
+def dead_letter_extent(
+    conn: sqlite3.Connection, flt: DlqFilter | None = None
+) -> tuple[int, int | None]:
+    """How many dead letters match ``flt`` and the DLQ timestamp (ms) of the newest of them."""
+    where, args = (flt or DlqFilter()).where()
+    n, last = conn.execute(
+        f"SELECT count(*), max(timestamp_ms) FROM dead_letters{where}", args
+    ).fetchone()
+    return int(n or 0), last
 
 
 @dataclass(frozen=True, slots=True)

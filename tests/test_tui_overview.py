@@ -122,7 +122,7 @@ async def test_an_old_store_is_not_called_empty_and_w_widens_the_window(db_path:
         await wait_for(pilot, lambda: "window 1h" in screen_text(app), timeout=30)
         await wait_for(pilot, lambda: "upload-service" in screen_text(app), timeout=30)
         await pilot.press("2")
-        await wait_for(pilot, lambda: "window: 1h" in screen_text(app), timeout=30)
+        await wait_for(pilot, lambda: "window 1h" in screen_text(app), timeout=30)
         await wait_for(pilot, lambda: "corr-0" in screen_text(app), timeout=30)
 
 

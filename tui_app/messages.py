@@ -72,6 +72,7 @@ class DrillDown(Message):
 class JourneysLoaded(Message):
     rows: list[Any]  # console.journeys.JourneySummary
     query: str
+    held: str = ""  # when none are in the window: what the store does hold
 
 
 @dataclass
@@ -91,6 +92,7 @@ class JourneyRefreshed(Message):
 @dataclass
 class DeadLettersLoaded(Message):
     rows: list[Any]  # console.model.DeadLetter
+    held: str = ""  # when none are in the window: what the store does hold
 
 
 @dataclass

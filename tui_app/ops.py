@@ -25,6 +25,7 @@ from tui_app.source import DataSource
 __all__ = [
     "audit",
     "dead_letter_detail",
+    "dead_letter_extent",
     "discard",
     "editable_payload",
     "errors_by_line",
@@ -159,21 +160,33 @@ def _codec(source: DataSource) -> Any:
     return source._codec
 
 
-def list_dead_letters(source: DataSource, *, status: str | None, text: str | None) -> list[Any]:
-    """``dlq list``'s rows; ``text`` matches a topic, an error or a correlation id."""
+def list_dead_letters(
+    source: DataSource, *, status: str | None, text: str | None, since_ms: int | None = None
+) -> list[Any]:
+    """``dlq list``'s rows; ``text`` matches a topic, an error or a correlation id;
+    ``since_ms``: dead-lettered at or after (the window every screen shares)."""
     from console.dlq import DlqFilter, list_dead_letters
 
     if not text:
-        return source.call(lambda conn: list_dead_letters(conn, DlqFilter(status=status)))
+        flt = DlqFilter(status=status, since_ms=since_ms)
+        return source.call(lambda conn: list_dead_letters(conn, flt))
     seen: dict[str, Any] = {}
     for flt in (
-        DlqFilter(status=status, topic=text),
-        DlqFilter(status=status, error=text),
-        DlqFilter(status=status, correlation_id=text),
+        DlqFilter(status=status, topic=text, since_ms=since_ms),
+        DlqFilter(status=status, error=text, since_ms=since_ms),
+        DlqFilter(status=status, correlation_id=text, since_ms=since_ms),
     ):
         for item in source.call(lambda conn, f=flt: list_dead_letters(conn, f)):
             seen.setdefault(item.coordinates, item)
     return sorted(seen.values(), key=lambda d: (-d.timestamp_ms, d.coordinates))
+
+
+def dead_letter_extent(source: DataSource, *, status: str | None) -> tuple[int, int | None]:
+    """How many dead letters (of ``status``) the store holds, whatever the window, and the
+    DLQ timestamp (ms) of the newest."""
+    from console.dlq import DlqFilter, dead_letter_extent
+
+    return source.call(lambda conn: dead_letter_extent(conn, DlqFilter(status=status)))
 
 
 def editable_payload(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-__all__ = ["age", "fit_widths", "middle", "ms", "pct", "rate", "sparkline"]
+__all__ = ["age", "fit_widths", "held", "middle", "ms", "pct", "rate", "sparkline"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -101,3 +102,12 @@ def age(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f}m ago"
     return f"{seconds / 3600:.0f}h ago"
+
+
+def held(window: str, holds: str, last_ns: int | None, nothing: str = "Nothing") -> str:
+    """What an empty window says (markup): what the store does hold, and that ``w`` widens it."""
+    last = datetime.fromtimestamp(last_ns / 1e9).strftime("%H:%M") if last_ns else "?"
+    return (
+        f"[b]{nothing} in the last {window}.[/b] The store holds {holds}, the last at {last}; "
+        "[b]w[/b] widens the window."
+    )

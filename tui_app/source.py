@@ -97,6 +97,15 @@ class DataSource:
             return panels.WINDOW_S
         return max(panels.WINDOW_S, int((self.clock() - extent.first_ns) / 1e9) + 60)
 
+    def since_ns(self) -> int | None:
+        """Where the window starts (epoch ns), or None when it holds everything."""
+        return None if self.window_s is None else self.clock() - int(self.window_s * 1e9)
+
+    def extent(self) -> panels.StoreExtent:
+        """What the store holds whatever the window (spans, hops, the newest one's time)."""
+        with self._lock:
+            return panels.store_extent(self._conn)
+
     def since_s(self) -> float:
         """The window as ``since_s`` for the readers that take one."""
         if self.window_s is not None:

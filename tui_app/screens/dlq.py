@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
-from tui_app import ops
+from tui_app import ops, render
 from tui_app.messages import (
     DeadLetterDetail,
     DeadLettersLoaded,
@@ -82,6 +82,7 @@ class DlqScreen(Screen[None]):
         self.status: str | None = None
         self.rows: list[Any] = []
         self.payload_text = ""
+        self._window = ""  # the window the list was last loaded for
 
     def compose(self) -> ComposeResult:
         yield Static("Dead letters", id="dlq-status")
@@ -100,7 +101,12 @@ class DlqScreen(Screen[None]):
     # loading ---------------------------------------------------------------------------------
     def _status_line(self, note: str = "") -> None:
         text = self.query_one("#dlq-filter", Input).value.strip()
-        parts = ["Dead letters", f"status: {self.status or 'all'}", f"{len(self.rows)} shown"]
+        parts = [
+            "Dead letters",
+            f"window {self.app.window_label}",
+            f"status: {self.status or 'all'}",
+            f"{len(self.rows)} shown",
+        ]
         if text:
             parts.append(f"filter '{text}'")
         if note:
@@ -108,22 +114,37 @@ class DlqScreen(Screen[None]):
         self.query_one("#dlq-status", Static).update(" · ".join(parts))
 
     def action_refresh(self) -> None:
+        self._window = self.app.window_label
         self.load(self.status, self.query_one("#dlq-filter", Input).value.strip())
 
     @work(thread=True, exclusive=True, group="dlq-list")
     def load(self, status: str | None, text: str) -> None:
+        source = self.app.source
+        since_ns = source.since_ns()  # the window every screen shares (w)
+        since_ms = None if since_ns is None else since_ns // 1_000_000
+        held = ""
         try:
-            rows = ops.list_dead_letters(self.app.source, status=status, text=text or None)
+            rows = ops.list_dead_letters(
+                source, status=status, text=text or None, since_ms=since_ms
+            )
+            if not rows and not text and since_ms is not None:
+                n, last_ms = ops.dead_letter_extent(source, status=status)
+                if n:
+                    what = f"{n:,} {status + ' ' if status else ''}dead letter{'s' * (n != 1)}"
+                    last_ns = None if last_ms is None else last_ms * 1_000_000
+                    held = render.held(self.app.window_label, what, last_ns, "No dead letters")
         except Exception as exc:
             self.post_message(LoadFailed("dead letters", f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(DeadLettersLoaded(list(rows)))
+        self.post_message(DeadLettersLoaded(list(rows), held))
 
     def on_dead_letters_loaded(self, msg: DeadLettersLoaded) -> None:
         self.rows = msg.rows
         table = self.query_one("#dlq-list", VimTable)
         table.fit(COLUMNS, [row_cells(d) for d in msg.rows], self.app.size.width, GIVE_WAY)
-        if not msg.rows:
+        if msg.held:
+            self.query_one("#dlq-detail-text", Static).update(msg.held)
+        elif not msg.rows:
             self.query_one("#dlq-detail-text", Static).update(
                 "No dead letters here. They appear when the Kafka tap sees a DLQ topic "
                 "(names ending .dlq, -dlq, -dlt or .DLT) or DLQ headers; the demo makes some: "
@@ -182,6 +203,8 @@ class DlqScreen(Screen[None]):
         if self.app.dlq_focus is not None:  # sent here from a journey (d): show that one
             self.status = None
             self.query_one("#dlq-filter", Input).value = ""
+            self.action_refresh()
+        elif self._window != self.app.window_label:  # w pressed on another screen
             self.action_refresh()
 
     def action_copy(self) -> None:

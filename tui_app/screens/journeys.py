@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console.errors import HandoffError
-from tui_app import ops
+from tui_app import ops, render
 from tui_app.messages import DrillDown, JourneyLoaded, JourneysLoaded, LoadFailed
 from tui_app.widgets import VimTable
 
@@ -80,6 +80,7 @@ class JourneysScreen(Screen[None]):
         self.service: str | None = None
         self.topic: str | None = None
         self._drill: DrillDown | None = None
+        self._window = ""  # the window the list was last loaded for
 
     def compose(self) -> ComposeResult:
         yield Static("Journeys", id="journeys-status")
@@ -87,17 +88,21 @@ class JourneysScreen(Screen[None]):
             placeholder="/ correlation id, trace id, topic:partition:offset or business key",
             id="journey-search",
         )
+        yield Static("", id="journeys-empty")
         yield VimTable(id="journeys")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#journeys", VimTable).fit(COLUMNS, [], self.app.size.width)
+        self.query_one("#journeys-empty").display = False
         if self.app.drill is None:
             self.action_refresh()
 
     def on_screen_resume(self) -> None:
         if self.app.drill is not None and self.app.drill is not self._drill:
             self.apply_drill(self.app.drill)
+        elif self._window != self.app.window_label:  # w pressed on another screen
+            self.action_refresh()
 
     def apply_drill(self, msg: DrillDown) -> None:
         self._drill = msg
@@ -108,7 +113,7 @@ class JourneysScreen(Screen[None]):
     def _status_line(self, count: int | None = None, note: str = "") -> None:
         parts = ["Journeys"]
         parts.append(f"status: {self.status or 'all'}")
-        parts.append(f"window: {self.app.window_label}")
+        parts.append(f"window {self.app.window_label}")
         if self.service:
             parts.append(f"service: {self.service}")
         if self.topic:
@@ -120,6 +125,7 @@ class JourneysScreen(Screen[None]):
         self.query_one("#journeys-status", Static).update(" · ".join(parts))
 
     def action_refresh(self) -> None:
+        self._window = self.app.window_label
         self._status_line(note="loading…")
         self.load(self.status, self.service, self.topic)
 
@@ -138,15 +144,22 @@ class JourneysScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="journeys")
     def load(self, status: str | None, service: str | None, topic: str | None) -> None:
+        source = self.app.source
+        held = ""
         try:
-            rows = ops.recent_journeys(self.app.source, status=status, service=service, topic=topic)
+            rows = ops.recent_journeys(source, status=status, service=service, topic=topic)
+            if not rows and topic is None and source.window_s is not None:
+                extent = source.extent()  # the window is empty: say what the store holds
+                if extent.spans or extent.hops:
+                    holds = f"{extent.spans:,} spans and {extent.hops:,} hops"
+                    held = render.held(self.app.window_label, holds, extent.last_ns, "No journeys")
         except HandoffError as exc:  # a one-line error meant for the user
             self.post_message(LoadFailed("journeys", str(exc)))
             return
         except Exception as exc:
             self.post_message(LoadFailed("journeys", f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(JourneysLoaded(list(rows), ""))
+        self.post_message(JourneysLoaded(list(rows), "", held))
 
     def on_journeys_loaded(self, msg: JourneysLoaded) -> None:
         rank = {s: i for i, s in enumerate(STATUS_ORDER)}
@@ -154,7 +167,10 @@ class JourneysScreen(Screen[None]):
         self.query_one("#journeys", VimTable).fit(
             COLUMNS, [summary_cells(s) for s in rows], self.app.size.width
         )
-        if rows:
+        empty = self.query_one("#journeys-empty", Static)
+        empty.update(msg.held)
+        empty.display = bool(msg.held)
+        if rows or msg.held:
             self._status_line(len(rows))
         else:
             self._status_line(0, "none yet: journeys appear as correlated spans and hops arrive")

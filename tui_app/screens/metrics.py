@@ -131,13 +131,17 @@ class MetricsScreen(Screen[None]):
         if self.is_current:
             self.load()
 
+    def on_screen_resume(self) -> None:
+        self.load()  # the window may have changed (w) while another screen showed
+
     def action_refresh(self) -> None:
         self.load()
 
     @work(thread=True, exclusive=True, group="metrics")
     def load(self) -> None:
         try:
-            view = self.app.source.metrics()
+            source = self.app.source
+            view = source.metrics(source.since_s())  # the window every screen shares (w)
         except Exception as exc:
             self.post_message(LoadFailed("metrics", f"{type(exc).__name__}: {exc}"))
             return
@@ -152,12 +156,14 @@ class MetricsScreen(Screen[None]):
         if self.service not in names:
             self.service = names[0] if names else None
         status = self.query_one("#metrics-status", Static)
-        span = window(view.window_s)
-        if not names:
+        span = self.app.window_label
+        if not names and span == "all":
+            status.update("Metrics · No metric points in this store. " + EMPTY.split(". ", 1)[1])
+        elif not names:
             status.update("Metrics · " + EMPTY.format(window=span))
         else:
             status.update(
-                f"Metrics · last {span} · {len(names)} services · "
+                f"Metrics · window {span} · {len(names)} services · "
                 f"{len(view.metrics)} metrics · enter: chart · tab: switch pane"
             )
         self._show_service()
@@ -190,7 +196,8 @@ class MetricsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="metric-series")
     def chart(self, service: str, name: str) -> None:
         try:
-            series = self.app.source.metric_series(service, name)
+            source = self.app.source
+            series = source.metric_series(service, name, source.since_s())
         except Exception as exc:
             self.post_message(LoadFailed("metric", f"{type(exc).__name__}: {exc}"))
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -15,7 +14,7 @@ from textual.widgets import Footer, Static
 from console.panels import Health, ServicePanel, TopicPanel
 from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
-from tui_app.render import age, fit_widths, middle, ms, pct, rate, sparkline
+from tui_app.render import age, fit_widths, held, middle, ms, pct, rate, sparkline
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -40,11 +39,7 @@ def empty_text(extent: Any, window: str) -> str:
     """What an empty window says: what the store does hold, or how to fill an empty store."""
     if extent is None or not (extent.spans or extent.hops):
         return EMPTY_TEXT
-    last = datetime.fromtimestamp(extent.last_ns / 1e9).strftime("%H:%M") if extent.last_ns else "?"
-    return (
-        f"[b]Nothing in the last {window}.[/b] The store holds {extent.spans:,} spans and "
-        f"{extent.hops:,} hops, the last at {last}; [b]w[/b] widens the window."
-    )
+    return held(window, f"{extent.spans:,} spans and {extent.hops:,} hops", extent.last_ns)
 
 
 def health_text(h: Health, took_ms: float | None = None) -> Text:
@@ -154,6 +149,9 @@ class OverviewScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()  # back from another screen: the window may have changed (w) meanwhile
 
     @work(thread=True, exclusive=True, group="overview")
     def load(self) -> None:

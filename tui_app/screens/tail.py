@@ -190,7 +190,18 @@ class TailScreen(Screen[None]):
         state = "paused (p resumes)" if self.paused else "live"
         shown = f"{len(rows)} shown" + (f" matching '{needle}'" if needle else "")
         filters = f"kind: {self.kind} (t) · logs: {label if floor else 'any severity'} (v)"
-        self.query_one("#tail-status", Static).update(f"Live tail · {state} · {shown} · {filters}")
+        window = f"window {self.app.window_label}"  # shown as on every screen; the tail is live
+        self.query_one("#tail-status", Static).update(
+            f"Live tail · {state} · {window} · {shown} · {filters}"
+        )
+
+    def action_refresh(self) -> None:
+        """After ``w``: the status line names the new window (the tail itself is live)."""
+        if self._started:
+            self._render_rows()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
 
     @on(Input.Changed, "#filter")
     def _filter(self) -> None:
