@@ -27,10 +27,22 @@ REASON = "TransientError: print shop API timed out"
 SIZES = [(80, 24), (120, 35), (200, 50)]
 
 
-def _canvasflow(db_path: Path) -> None:
-    spans = [dataclasses.replace(s, service=RENAME[s.service]) for s in demo_spans()]
+def _cf(corr: str | None) -> str | None:
+    """CanvasFlow's own correlation id for ``corr-0042``: ``cf-`` and 32 hex digits."""
+    return corr and f"cf-9dd99591374e43d1a8b2{int(corr.rsplit('-', 1)[1]):010x}"
+
+
+def _canvasflow(db_path: Path, *, cf_ids: bool = False) -> None:
+    """The demo with CanvasFlow's names; ``cf_ids``: its journeys' correlation ids too."""
+    ids = _cf if cf_ids else (lambda corr: corr)
+    spans = [
+        dataclasses.replace(s, service=RENAME[s.service], correlation_id=ids(s.correlation_id))
+        for s in demo_spans()
+    ]
     hops = [
-        dataclasses.replace(h, topic=RETRY, key=f"ord-{i:012x}".encode())
+        dataclasses.replace(
+            h, topic=RETRY, key=f"ord-{i:012x}".encode(), correlation_id=ids(h.correlation_id)
+        )
         for i, h in enumerate(demo_hops())
     ]
     series = [
@@ -86,6 +98,25 @@ async def test_at_80_columns_names_shorten_in_the_middle(db_path: Path) -> None:
         assert "…" in text and ":0:41" in text and "timed out" in text
 
 
+@pytest.mark.asyncio
+async def test_journeys_show_canvasflow_ids_whole_at_120_and_keep_their_end_at_80(
+    db_path: Path,
+) -> None:
+    _canvasflow(db_path, cf_ids=True)
+    newest = _cf("corr-0113")
+    assert newest is not None
+    for size, whole in (((120, 35), True), ((80, 24), False)):
+        app = make_app(db_path, now=NOW, refresh_s=3600)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda a=app: "100 shown" in screen_text(a), 30)
+            row = next(ln for ln in screen_text(app).splitlines() if "115 ms" in ln)
+            if whole:
+                assert newest in row and RETRY in row
+            else:
+                assert newest not in row and "…" in row and newest[-10:] in row
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_overview_with_canvasflow_names(db_path: Path, snap_compare, size) -> None:  # type: ignore[no-untyped-def]
     _canvasflow(db_path)
@@ -106,5 +137,19 @@ def test_dead_letters_with_canvasflow_names(db_path: Path, snap_compare, size) -
         await pilot.press("3")
         pane = app.screen.query_one("#dlq-detail-text")
         await wait_for(pilot, lambda: "canvasflow.order-commands-dlt:0:8" in str(pane.render()))
+
+    assert snap_compare(app, terminal_size=size, run_before=listed)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_journeys_with_canvasflow_names(db_path: Path, snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    _canvasflow(db_path, cf_ids=True)
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+
+    async def listed(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await wait_for(
+            pilot, lambda: "shown" in str(app.screen.query_one("#journeys-status").render())
+        )
 
     assert snap_compare(app, terminal_size=size, run_before=listed)
