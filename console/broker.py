@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.broker_owner import claim, die_with, owner_alive
+from console.broker_owner import bound_command, claim, die_with, owner_alive
 from console.config import jar_cache_dir
 from console.errors import BrokerError
 from console.kafka_release import (
@@ -272,13 +272,15 @@ class Broker:
             claim(self.state_dir)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         try:
+            cmd = self._java(libs, "kafka.Kafka", str(props))
+            wrapped = bound_command(cmd) if self.bound else None
             proc = subprocess.Popen(
-                self._java(libs, "kafka.Kafka", str(props)),
+                wrapped or cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with(os.getpid()) if self.bound else None,
+                preexec_fn=die_with(os.getpid()) if self.bound and wrapped is None else None,
             )
         finally:
             log.close()

@@ -23,11 +23,20 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["OWNER_FILE", "claim", "die_with", "owner_alive", "reap_stale"]
+__all__ = ["OWNER_FILE", "bound_command", "claim", "die_with", "owner_alive", "reap_stale"]
 
 OWNER_FILE = "owner"
 _PR_SET_PDEATHSIG = 1
 _UNCLAIMED_GRACE_S = 60.0  # a directory made a moment ago may not be claimed yet
+
+
+def bound_command(cmd: list[str]) -> list[str] | None:
+    """``cmd`` run through util-linux's ``setpriv --pdeathsig KILL``, which sets the signal in C
+    before it execs the command, or None where there is no setpriv (then ``die_with`` as a
+    ``preexec_fn``). Python code between fork and exec is unsafe in a process whose other
+    threads hold locks (gRPC's poller: the child aborted, exit -6, now and then)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else None
 
 
 def die_with(parent_pid: int) -> Callable[[], None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -147,15 +148,11 @@ def _pipeline_cmd(servers: str, endpoint: str, prefix: str, knobs: list[str]) ->
     ]  # fmt: skip
 
 
-def _die_with_parent() -> None:
-    """In the pipeline child: on Linux, be sent SIGTERM when the console dies, even by kill -9."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _child_env() -> dict[str, str]:
+    """The pipeline child sets its own PR_SET_PDEATHSIG at start (``demo_pipeline.__main__``):
+    a ``preexec_fn`` would run Python between fork and exec in a process whose gRPC threads
+    hold locks, and the child aborted (exit -6) now and then."""
+    return {**os.environ, "HANDOFF_DEMO_PARENT_PID": str(os.getpid())}
 
 
 def _summary(proc: subprocess.Popen[str], out: str) -> dict[str, Any]:
@@ -182,7 +179,7 @@ def _run_headless(cmd: list[str]) -> dict[str, Any]:
     stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in stops}
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent
+        cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, env=_child_env()
     )
     try:
         while proc.poll() is None and not stop.wait(0.2):
@@ -240,7 +237,7 @@ def _run_tui(
         stderr=log,
         text=True,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        env=_child_env(),
     )
     try:
         app = _tui_app(make_app, db, kafka, daemon)
