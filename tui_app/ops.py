@@ -1,5 +1,5 @@
 """The one seam between the screens' workers and the domain: console/journeys, console/dlq,
-console/dlq_show, console/dlq_fix, console/dlq_replay and console/contracts — the same functions
+console/dlq/show, console/dlq/fix, console/dlq/replay and console/contracts — the same functions
 the CLI calls. Every function takes the ``DataSource`` and runs in a worker thread.
 
 Reads share the source's connection under its lock; writes (fix, replay, discard) open their own
@@ -152,7 +152,7 @@ def _contracts(source: DataSource) -> Any:
 def _codec(source: DataSource) -> Any:
     """The registry codec (``--schema-registry``), made once per source; None without one."""
     if source._codec is None and source.schema_registry:
-        from console.dlq_codecs import open_codec
+        from console.dlq.codecs import open_codec
 
         source._codec = open_codec(source.schema_registry, source.schema_registry_config)
     return source._codec
@@ -178,7 +178,7 @@ def list_dead_letters(source: DataSource, *, status: str | None, text: str | Non
 def editable_payload(
     payload: bytes | None, codec: Any = None, headers: Any = (), topic: str = ""
 ) -> str:
-    from console.dlq_fix import editable_text
+    from console.dlq.fix import editable_text
     from console.errors import InputError
 
     try:
@@ -190,7 +190,7 @@ def editable_payload(
 def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     """``dlq show`` for the detail pane, rendered as ``Text``, and the payload to edit."""
     from console.dlq import contract_topic, headers_with_schema
-    from console.dlq_show import show
+    from console.dlq.show import show
 
     contracts = _contracts(source)
     codec = _codec(source)
@@ -219,7 +219,7 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     for viol in v.violations:
         t.append(f"  {viol}\n", style="red")
     t.append("headers\n", style="bold")
-    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq_show.py
+    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq/show.py
         t.append(f"  {h.name}", style="cyan")
         t.append(f": {h.value}\n")
     schema = detail.payload.schema if detail.payload else None
@@ -255,7 +255,7 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
     """The contract's verdict on edited text, as (line in ``text``, message); [] when valid."""
     from console.contracts import check, pretty_json
     from console.dlq import contract_topic, get_dead_letter
-    from console.dlq_fix import from_editor
+    from console.dlq.fix import from_editor
 
     try:
         document = json.loads(text)
@@ -263,7 +263,7 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
         return [(exc.lineno, f"not JSON: {exc.msg} (column {exc.colno})")]
     codec = _codec(source)
     if codec is not None:  # a wire-format payload: the verdict is whether it encodes
-        from console.dlq_fix import prepare_fix
+        from console.dlq.fix import prepare_fix
 
         verdict = source.call(
             lambda conn: prepare_fix(conn, coords, text.encode(), _contracts(source), codec)
@@ -282,8 +282,8 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
 def save_fix(source: DataSource, coords: str, text: str) -> str:
     """Store the edited payload as the next fixed version (``dlq fix``); returns the result."""
     from console.dlq import contract_topic, current_version, get_dead_letter
-    from console.dlq_fix import from_editor, prepare_fix
-    from console.dlq_fix import save_fix as store_fix
+    from console.dlq.fix import from_editor, prepare_fix
+    from console.dlq.fix import save_fix as store_fix
 
     contracts = _contracts(source)
     codec = _codec(source)
@@ -312,7 +312,7 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     from (the same check as ``dlq replay``). ``(True, question)`` names the cluster and topics;
     ``(False, why)`` otherwise."""
     from console.dlq import get_dead_letter
-    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
 
     conf = _kafka_conf(source)
     if conf is None:
@@ -337,8 +337,8 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     """``dlq replay``: one replay at a time per store; check the target cluster, reconcile, plan,
     send through the idempotent producer (the same calls as the CLI)."""
     from console.dlq import get_dead_letter
-    from console.dlq_replay import Replayer, pending_dead_letters, prepare_replay, replay_lock
-    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.replay import Replayer, pending_dead_letters, prepare_replay, replay_lock
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
 
     conf = _kafka_conf(source)
     if conf is None:

@@ -1,7 +1,7 @@
 """``handoff-console dlq list|show|fix|replay|discard|audit``: dead letters, repaired safely.
 
-The commands parse and present; the work is in ``console.dlq``, ``console.dlq_fix``,
-``console.dlq_replay`` and ``console.contracts``.
+The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fix``,
+``console.dlq.replay`` and ``console.contracts``.
 """
 
 from __future__ import annotations
@@ -150,9 +150,9 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
-    from console import dlq_show
     from console.contracts import open_contracts
-    from console.dlq_codecs import open_codec
+    from console.dlq import show as dlq_show
+    from console.dlq.codecs import open_codec
 
     source = open_contracts(contracts, schema_registry, strict=False)
     codec = open_codec(schema_registry, schema_registry_config)
@@ -191,9 +191,9 @@ def fix_cmd(
     A payload in the Confluent wire format (with --schema-registry) is edited as decoded JSON
     and stored encoded with its schema; a fix that does not encode is refused (exit 2).
     """
-    from console import dlq_fix
     from console.contracts import open_contracts
-    from console.dlq_codecs import open_codec
+    from console.dlq import fix as dlq_fix
+    from console.dlq.codecs import open_codec
 
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from console import dlq
 from console.commands.dlq_cmd import _selection, confirm
-from console.dlq_replay import (
+from console.dlq.replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
@@ -21,7 +21,7 @@ from console.dlq_replay import (
     prepare_replay,
     replay_lock,
 )
-from console.dlq_target import check_cluster, probe_target
+from console.dlq.target import check_cluster, probe_target
 from console.kafka_config import kafka_config
 from console.model import header_text
 

@@ -1,6 +1,6 @@
 """Dead letters: the list with filters, the detail (decoded headers, pretty payload, contract
 verdict, replay history), replay behind a confirmation, bulk replay with progress, discard, the
-audit trail. Every operation goes through console/dlq.py (via ``tui_app.ops``), as the CLI does."""
+audit trail. Every operation goes through console/dlq/ (via ``tui_app.ops``), as the CLI does."""
 
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
-from console.dlq import dead_letters_from_cursor, headers_with_schema
-from console.dlq_ledger import REPLAY_ID, ReconcileReport, reconcile
-from console.dlq_target import Target, quiet, target_partition
+from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
+from console.dlq.query import dead_letters_from_cursor, headers_with_schema
+from console.dlq.target import Target, quiet, target_partition
 from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [

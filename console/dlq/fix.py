@@ -24,19 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
-from console.dlq import (
-    contract_topic,
-    current_version,
-    get_dead_letter,
-    os_user,
-    write_audit,
-)
-from console.dlq_show import decoded_view, payload_view
+from console.dlq.audit import os_user, write_audit
+from console.dlq.query import contract_topic, current_version, get_dead_letter
+from console.dlq.show import decoded_view, payload_view
 from console.errors import InputError
 from console.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
 
 if TYPE_CHECKING:
-    from console.dlq_codecs import Decoded, Encoded, PayloadCodec
+    from console.dlq.codecs import Decoded, Encoded, PayloadCodec
 
 __all__ = [
     "ContractViolation",
@@ -222,7 +217,7 @@ def prepare_fix(
     the edited JSON form: it is encoded (with the original schema, or the subject's latest
     version with ``latest_schema``) and the schema's verdict is the contract's.
     """
-    from console.dlq_codecs import EncodeError
+    from console.dlq.codecs import EncodeError
 
     d = get_dead_letter(conn, coords)
     before, version, decoded = _decoded_current(conn, d, codec)

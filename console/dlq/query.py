@@ -1,22 +1,18 @@
-"""Dead letters for people: list, show, discard, audit. The CLI and the TUI both call this.
+"""Dead letters for people: address, select, list, count. The CLI and the TUI both call this.
 
-Everything reads and writes through one ``sqlite3.Connection`` from ``Store.connect()``; nothing
-here talks to Kafka (replay lives in ``console/dlq_replay.py``, fixes in ``console/dlq_fix.py``).
-Dead letters are addressed by their DLQ coordinates ``TOPIC:PARTITION:OFFSET``.
-
-Every fix, replay and discard writes an ``AuditEntry`` (OS user, time, action, target, payload
-hashes before and after, result) to ``audit_log``.
+Everything reads through one ``sqlite3.Connection`` from ``Store.connect()``; nothing here talks
+to Kafka (replay lives in ``console/dlq/replay.py``, fixes in ``console/dlq/fix.py``, discarding
+and the audit log in ``console/dlq/audit.py``). Dead letters are addressed by their DLQ
+coordinates ``TOPIC:PARTITION:OFFSET``.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -25,11 +21,9 @@ from console import rows
 from console.config import parse_duration
 from console.errors import InputError
 from console.model import (
-    AuditEntry,
     DeadLetter,
     FixedPayload,
     ReplayEntry,
-    payload_sha256,
 )
 
 __all__ = [
@@ -38,24 +32,20 @@ __all__ = [
     "DepthRow",
     "DlqFilter",
     "ListItem",
-    "audit_log",
     "contract_topic",
     "current_payload",
     "current_version",
     "dead_letters_from_cursor",
     "depth_summary",
-    "discard",
     "fixes_for",
     "format_coordinates",
     "get_dead_letter",
     "headers_with_schema",
     "list_dead_letters",
-    "os_user",
     "parse_coordinates",
     "parse_since",
     "replays_for",
     "select_dead_letters",
-    "write_audit",
 ]
 
 STATUSES = ("pending", "replayed", "discarded")
@@ -64,22 +54,6 @@ Coordinates = tuple[str, int, int]  # (topic, partition, offset)
 
 class DeadLetterNotFound(InputError):
     """No dead letter at those coordinates (exit 2)."""
-
-
-def os_user() -> str:
-    """Who is at the keyboard, for the audit log: the account of the process's user id.
-
-    Not ``$USER``/``$LOGNAME`` (what ``getpass.getuser`` reads first): anyone can set those.
-    """
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            return f"uid:{os.getuid()}"
 
 
 def parse_coordinates(text: str) -> Coordinates:
@@ -352,89 +326,3 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
 def contract_topic(d: DeadLetter) -> str:
     """The topic whose contract the payload must meet: where it came from."""
     return d.original_topic or d.dlq_topic
-
-
-def write_audit(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
-    """Append audit entries (inside the caller's transaction if one is open)."""
-    conn.executemany(
-        "INSERT INTO audit_log (time_ns, os_user, action, target, before_sha256, after_sha256, "
-        "result, detail) VALUES (?,?,?,?,?,?,?,?)",
-        [
-            (
-                e.time_ns,
-                e.os_user,
-                e.action,
-                e.target,
-                e.before_sha256,
-                e.after_sha256,
-                e.result,
-                json.dumps(e.detail, separators=(",", ":"), default=str),
-            )
-            for e in entries
-        ],
-    )
-
-
-def audit_log(
-    conn: sqlite3.Connection, *, limit: int | None = None, target: str | None = None
-) -> list[AuditEntry]:
-    """The audit log, newest first."""
-    sql = (
-        "SELECT time_ns, os_user, action, target, result, before_sha256, after_sha256, detail "
-        "FROM audit_log"
-    )
-    args: list[Any] = []
-    if target:
-        sql += " WHERE target = ?"
-        args.append(target)
-    sql += " ORDER BY time_ns DESC, id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    cur = conn.execute(sql, args)
-    cur.row_factory = None
-    return [AuditEntry(t, u, a, tg, r, b, af, json.loads(dt)) for t, u, a, tg, r, b, af, dt in cur]
-
-
-def discard(
-    conn: sqlite3.Connection,
-    targets: Sequence[DeadLetter],
-    *,
-    reason: str = "",
-    user: str | None = None,
-) -> dict[str, str]:
-    """Mark pending dead letters discarded (resolved without replay). Returns coords -> result."""
-    user = user or os_user()
-    now = time.time_ns()
-    results: dict[str, str] = {}
-    audit = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for d in targets:
-            row = conn.execute(
-                "SELECT status FROM dead_letters WHERE dlq_topic = ? AND partition = ? "
-                "AND offset = ?",
-                (d.dlq_topic, d.partition, d.offset),
-            ).fetchone()
-            status = row[0] if row else None
-            if status == "pending":
-                conn.execute(
-                    "UPDATE dead_letters SET status = 'discarded', status_ns = ? "
-                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-                    (now, d.dlq_topic, d.partition, d.offset),
-                )
-                result = "discarded"
-            else:
-                result = f"refused: already {status}" if status else "refused: not in the store"
-            results[d.coordinates] = result
-            sha = payload_sha256(d.payload)
-            audit.append(
-                AuditEntry(
-                    now, user, "discard", d.coordinates, result, sha, None, {"reason": reason}
-                )
-            )
-        write_audit(conn, audit)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return results

@@ -2,7 +2,7 @@
 
 The sequence for every message:
 
-0. ``probe_target`` / ``check_cluster`` (``console/dlq_target.py``): the target cluster answers
+0. ``probe_target`` / ``check_cluster`` (``console/dlq/target.py``): the target cluster answers
    and is the one the dead letters came from, else nothing below happens.
 1. ``plan_replay`` decides what to send: target (``--to`` or the original topic), payload (the
    latest fix, else the original), headers (business headers kept, DLQ exception headers dropped,
@@ -31,8 +31,8 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from console.dlq import os_user
-from console.dlq_ledger import (
+from console.dlq.audit import os_user
+from console.dlq.ledger import (
     Ack,
     AckWriter,
     PendingLine,
@@ -43,7 +43,7 @@ from console.dlq_ledger import (
     replay_lock,
     write_pending,
 )
-from console.dlq_plan import (
+from console.dlq.plan import (
     DROPPED_HEADER_PREFIXES,
     REPLAY_COUNT,
     REPLAY_ID,
@@ -58,7 +58,7 @@ from console.dlq_plan import (
     replay_headers,
     replay_id,
 )
-from console.dlq_target import replay_producer_config
+from console.dlq.target import replay_producer_config
 from console.model import payload_sha256
 
 # One import for callers: planning and ledger names are re-exported here.

@@ -26,7 +26,7 @@ from typing import NamedTuple, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from console.dlq import os_user
+from console.dlq.audit import os_user
 from console.errors import HandoffError
 
 __all__ = [
@@ -63,7 +63,7 @@ def _scan_target(
     conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
 ) -> dict[str, tuple[int, int]]:
     """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
-    from console.dlq_target import quiet
+    from console.dlq.target import quiet
 
     consumer = Consumer(
         {
@@ -302,7 +302,7 @@ def record_failure(
     user: str,
 ) -> None:
     """A message the broker refused: ledger line ``failed`` (reconciled next time), audited."""
-    from console.dlq import write_audit
+    from console.dlq.audit import write_audit
     from console.model import AuditEntry
 
     conn.execute("BEGIN IMMEDIATE")
