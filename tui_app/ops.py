@@ -312,16 +312,16 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     from (the same check as ``dlq replay``). ``(True, question)`` names the cluster and topics;
     ``(False, why)`` otherwise."""
     from console.dlq import get_dead_letter
-    from console.dlq.target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.replay import check_target
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
     conf = _kafka_conf(source)
     if conf is None:
         return False, "no Kafka bootstrap servers: start the console with --bootstrap"
-    with _own_connection(source) as conn:
-        letters = [get_dead_letter(conn, c) for c in coords]
     try:
-        target = probe_target(conf)
-        check_cluster(target, letters)
+        with _own_connection(source) as conn:
+            letters = [get_dead_letter(conn, c) for c in coords]
+            target = check_target(conn, conf, letters)
     except BrokerUnreachable as exc:
         return False, f"broker down: {exc}"
     except ClusterMismatch as exc:
@@ -337,8 +337,8 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     """``dlq replay``: one replay at a time per store; check the target cluster, reconcile, plan,
     send through the idempotent producer (the same calls as the CLI)."""
     from console.dlq import get_dead_letter
-    from console.dlq.replay import Replayer, pending_dead_letters, prepare_replay, replay_lock
-    from console.dlq.target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.replay import Replayer, check_target, prepare_replay, replay_lock
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
     conf = _kafka_conf(source)
     if conf is None:
@@ -346,8 +346,7 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     with _own_connection(source) as conn, replay_lock(conn):
         targets = [get_dead_letter(conn, c) for c in coords]
         try:
-            target = probe_target(conf)
-            check_cluster(target, [*pending_dead_letters(conn), *targets])
+            target = check_target(conn, conf, targets)
         except BrokerUnreachable as exc:
             return False, f"broker down: {exc}"
         except ClusterMismatch as exc:

@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
 from console.dlq.query import dead_letters_from_cursor, headers_with_schema
-from console.dlq.target import Target, quiet, target_partition
+from console.dlq.target import Target, check_cluster, probe_target, quiet, target_partition
 from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Refusal",
     "ReplayItem",
     "ReplayPlan",
+    "check_target",
     "fetch_full_payloads",
     "pending_dead_letters",
     "plan_replay",
@@ -340,6 +341,21 @@ def fetch_full_payloads(
         else d
         for d in letters
     ]
+
+
+def check_target(
+    conn: sqlite3.Connection,
+    conf: dict[str, Any],
+    letters: Iterable[DeadLetter],
+    force_cluster: str | None = None,
+) -> Target:
+    """The replay's first step, before anything is reconciled or planned (and so before any ledger
+    line is written): the target answers (else ``BrokerUnreachable``) and is the cluster that
+    ``letters`` and every dead letter an interrupted run left open came from (else
+    ``ClusterMismatch``), unless ``force_cluster`` names it."""
+    target = probe_target(conf)
+    check_cluster(target, [*pending_dead_letters(conn), *letters], force_cluster)
+    return target
 
 
 def prepare_replay(

@@ -2,8 +2,8 @@
 
 The sequence for every message:
 
-0. ``probe_target`` / ``check_cluster`` (``console/dlq/target.py``): the target cluster answers
-   and is the one the dead letters came from, else nothing below happens.
+0. ``check_target`` (``probe_target`` and ``check_cluster`` from ``console/dlq/target.py``): the
+   target cluster answers and is the one the dead letters came from, else nothing below happens.
 1. ``plan_replay`` decides what to send: target (``--to`` or the original topic), payload (the
    latest fix, else the original), headers (business headers kept, DLQ exception headers dropped,
    ``x-replay-id`` / ``x-replay-count`` / ``x-replayed-from`` added) or why it is refused.
@@ -51,6 +51,7 @@ from console.dlq.plan import (
     Refusal,
     ReplayItem,
     ReplayPlan,
+    check_target,
     fetch_full_payloads,
     pending_dead_letters,
     plan_replay,
@@ -74,6 +75,7 @@ __all__ = [
     "ReplayPlan",
     "ReplayReport",
     "Replayer",
+    "check_target",
     "fetch_full_payloads",
     "pending_dead_letters",
     "plan_replay",
