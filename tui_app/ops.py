@@ -293,7 +293,7 @@ def save_fix(source: DataSource, coords: str, text: str) -> str:
         decoded = codec is not None and codec.decode(payload, headers, contract_topic(d))
         new = text.encode() if decoded else from_editor(text)
         fixed = store_fix(conn, prepare_fix(conn, coords, new, contracts, codec))
-    return f"stored fix v{fixed.version} of {coords}"
+    return f"stored fix v{fixed.version} of {d.coordinates}"
 
 
 ProgressFn = Callable[[int, int], None]
@@ -327,7 +327,11 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     except ClusterMismatch as exc:
         return False, str(exc)
     topics = sorted({d.original_topic or "?" for d in letters})
-    what = coords[0] if len(coords) == 1 else f"all {len(coords)} pending dead letters shown"
+    what = (
+        letters[0].coordinates
+        if len(coords) == 1
+        else f"all {len(coords)} pending dead letters shown"
+    )
     return True, (
         f"Replay {what} to {', '.join(topics)} on cluster {target.cluster_id} ({target.bootstrap})?"
     )
@@ -370,8 +374,9 @@ def discard(source: DataSource, coords: str) -> str:
     from console.dlq import get_dead_letter
 
     with _own_connection(source) as conn:
-        result = discard_dead_letters(conn, [get_dead_letter(conn, coords)], reason="tui")
-    return result.get(coords, "")
+        d = get_dead_letter(conn, coords)
+        result = discard_dead_letters(conn, [d], reason="tui")
+    return result.get(d.coordinates, "")
 
 
 def audit(source: DataSource) -> list[Any]:

@@ -94,15 +94,16 @@ def discard(
         for d in targets:
             row = conn.execute(
                 "SELECT status FROM dead_letters WHERE dlq_topic = ? AND partition = ? "
-                "AND offset = ?",
-                (d.dlq_topic, d.partition, d.offset),
+                "AND offset = ? AND coalesce(cluster_id, '') = ?",
+                (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
             ).fetchone()
             status = row[0] if row else None
             if status == "pending":
                 conn.execute(
                     "UPDATE dead_letters SET status = 'discarded', status_ns = ? "
-                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-                    (now, d.dlq_topic, d.partition, d.offset),
+                    "WHERE dlq_topic = ? AND partition = ? AND offset = ? "
+                    "AND coalesce(cluster_id, '') = ?",
+                    (now, d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
                 )
                 result = "discarded"
             else:

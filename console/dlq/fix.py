@@ -302,8 +302,8 @@ def save_fix(
     try:
         row = conn.execute(
             "SELECT coalesce(max(version), 0) FROM fixed_payloads "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-            (d.dlq_topic, d.partition, d.offset),
+            "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ?",
+            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
         ).fetchone()
         version = int(row[0]) + 1
         schema_id = enc.schema.id if enc else None
@@ -324,8 +324,8 @@ def save_fix(
         )
         conn.execute(
             "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
-            "created_ns, author, schema_id, schema_guid, schema_header) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "created_ns, author, schema_id, schema_guid, schema_header, cluster_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 d.dlq_topic,
                 d.partition,
@@ -338,6 +338,7 @@ def save_fix(
                 schema_id,
                 schema_guid,
                 schema_header,
+                d.cluster_id,
             ),
         )
         detail["version"] = version

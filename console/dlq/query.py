@@ -32,7 +32,9 @@ __all__ = [
     "DepthRow",
     "DlqFilter",
     "ListItem",
+    "address",
     "contract_topic",
+    "coordinates_of",
     "current_payload",
     "current_version",
     "dead_letters_from_cursor",
@@ -42,6 +44,7 @@ __all__ = [
     "get_dead_letter",
     "headers_with_schema",
     "list_dead_letters",
+    "parse_address",
     "parse_coordinates",
     "parse_since",
     "replays_for",
@@ -54,6 +57,30 @@ Coordinates = tuple[str, int, int]  # (topic, partition, offset)
 
 class DeadLetterNotFound(InputError):
     """No dead letter at those coordinates (exit 2)."""
+
+
+def parse_address(text: str) -> tuple[str | None, Coordinates]:
+    """``CLUSTER/TOPIC:P:O`` -> ``(CLUSTER, (TOPIC, P, O))``; plain ``TOPIC:P:O`` has no cluster.
+
+    Neither a Kafka cluster id nor a topic name holds a ``/``, so the first one splits them.
+    """
+    cluster, sep, rest = text.partition("/")
+    if not sep:
+        return None, parse_coordinates(text)
+    if not cluster:
+        raise InputError(f"expected CLUSTER/TOPIC:PARTITION:OFFSET, got {text!r}")
+    return cluster, parse_coordinates(rest)
+
+
+def address(d: DeadLetter | ListItem) -> str:
+    """``CLUSTER/TOPIC:P:O`` for a dead letter whose cluster is known, else ``TOPIC:P:O``: what
+    names it even where two clusters share coordinates."""
+    return f"{d.cluster_id}/{d.coordinates}" if d.cluster_id else d.coordinates
+
+
+def coordinates_of(text: str) -> str:
+    """``TOPIC:P:O`` of an address, with or without its ``CLUSTER/``: what a person reads."""
+    return text.rpartition("/")[2]
 
 
 def parse_coordinates(text: str) -> Coordinates:
@@ -221,26 +248,40 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
     return [DepthRow(*r) for r in cur]
 
 
-def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> DeadLetter:
-    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there.
+def get_dead_letter(
+    conn: sqlite3.Connection, coords: Coordinates | str, cluster: str | None = None
+) -> DeadLetter:
+    """The dead letter at ``coords`` (``TOPIC:P:O`` or ``CLUSTER/TOPIC:P:O``), from ``cluster``
+    when one is named; ``DeadLetterNotFound`` if the store has none there.
 
     Two clusters tapped into one store may both have a dead letter at the same coordinates (the
-    store keeps both); naming such coordinates is refused rather than picking one.
+    store keeps both); naming such coordinates without a cluster is refused rather than picking
+    one.
     """
-    c = parse_coordinates(coords) if isinstance(coords, str) else coords
-    cur = conn.execute(
-        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ? LIMIT 2",
-        c,
-    )
+    named = None
+    if isinstance(coords, str):
+        named, c = parse_address(coords)
+    else:
+        c = coords
+    if named is not None and cluster is not None and named != cluster:
+        raise InputError(f"{coords} names cluster {named}, --cluster names {cluster}")
+    cluster = cluster if cluster is not None else named
+    sql = "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?"
+    args: list[Any] = list(c)
+    if cluster is not None:
+        sql += " AND cluster_id = ?"
+        args.append(cluster)
+    cur = conn.execute(sql + " LIMIT 2", args)
     cur.row_factory = sqlite3.Row
     found = cur.fetchall()
+    where = format_coordinates(c) + (f" from cluster {cluster}" if cluster is not None else "")
     if not found:
-        raise DeadLetterNotFound(f"no dead letter at {format_coordinates(c)} in the store")
+        raise DeadLetterNotFound(f"no dead letter at {where} in the store")
     if len(found) > 1:
         clusters = ", ".join(str(r["cluster_id"]) for r in found)
         raise InputError(
             f"{format_coordinates(c)} names dead letters from more than one cluster ({clusters}) "
-            "in this store; use a store per cluster for these"
+            f"in this store; name one: CLUSTER/{format_coordinates(c)} or --cluster CLUSTER"
         )
     return rows.dead_letter_from_row(found[0])
 
@@ -276,8 +317,9 @@ def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
     cur = conn.execute(
         "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256, "
         "schema_id, schema_guid, schema_header FROM fixed_payloads "
-        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY version",
-        (d.dlq_topic, d.partition, d.offset),
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ? "
+        "ORDER BY version",
+        (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
     )
     cur.row_factory = None
     return [FixedPayload(*r) for r in cur]
@@ -316,8 +358,9 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
     """The replay ledger's lines for ``d``, oldest first."""
     cur = conn.execute(
         "SELECT * FROM replay_ledger "
-        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY replay_count, created_ns",
-        (d.dlq_topic, d.partition, d.offset),
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ? "
+        "ORDER BY replay_count, created_ns",
+        (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
     )
     cur.row_factory = sqlite3.Row
     return [rows.replay_from_row(r) for r in cur]

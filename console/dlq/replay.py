@@ -184,6 +184,7 @@ class Replayer:
                             it.replay_count,
                             now,
                             self.user,
+                            it.dead_letter.cluster_id,
                         )
                         for it in batch
                     ],
@@ -229,6 +230,7 @@ class Replayer:
                         cast(int, msg.offset()),
                         it.payload_sha256,
                         it.replay_count,
+                        d.cluster_id,
                     )
                 )
             else:
