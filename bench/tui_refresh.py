@@ -253,6 +253,11 @@ def main() -> None:
         )
         child.start()
     else:
+        from console.daemon import tune_gc
+        from console.runtime import share_gil_with_ui
+
+        tune_gc()  # as the in-process runtime's Daemon.start does
+        share_gil_with_ui()  # as start_runtime does for the TUI
         worker = threading.Thread(target=ingest, args=(str(db), args.rate, stop, 10 * n))
         worker.start()
     try:
