@@ -7,7 +7,7 @@ Where a topic's schema comes from:
 * ``RegistryContracts(url)``: a Confluent Schema Registry, the subject ``<topic>-value``, version
   ``latest``, read through httpx (``GET /subjects/<subject>/versions/latest``). A JSON Schema
   subject is a contract here; an Avro or Protobuf subject is no JSON contract (its payloads are
-  checked by decoding and encoding them with their schema: ``console/dlq_codecs.py``).
+  checked by decoding and encoding them with their schema: ``console/dlq/codecs.py``).
 
 ``check(source, topic, payload)`` returns a ``Verdict``; each ``Violation`` carries the JSON path
 of the offending value and its line in ``pretty_json(payload)``, so a screen can mark the line.
@@ -171,7 +171,7 @@ class RegistryContracts:
     ) -> None:
         import httpx
 
-        from console.dlq_codecs import display_url
+        from console.dlq.codecs import display_url
 
         self.url = display_url(url)  # what is printed: never credentials
         parts = httpx.URL(url)

@@ -318,7 +318,7 @@ def test_truncated_payload_is_read_back_from_the_dlq_topic(
 def test_one_replay_at_a_time_per_store(
     poison: dict[str, object], db_path: Path, kafka_bootstrap: str, store: Store
 ) -> None:
-    from console.dlq_replay import replay_lock
+    from console.dlq.replay import replay_lock
 
     coords, original = str(poison["coords"]), str(poison["original"])
     conn = store.connect()

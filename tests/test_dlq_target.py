@@ -173,3 +173,99 @@ def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
     assert sorted(i.cluster_id for i in listed) == ["cluster-a", "cluster-b"]
     with pytest.raises(InputError, match="more than one cluster"):
         dlq.get_dead_letter(conn, "orders-dlt:0:7")
+
+
+def _two_clusters_at_one_address(store: Store) -> None:
+    from console.model import DeadLetter
+
+    store.write(
+        [
+            DeadLetter(
+                "orders-dlt",
+                0,
+                7,
+                1,
+                payload=b'{"n": 1}',
+                original_topic="orders",
+                cluster_id=c,
+                first_seen_ns=1,
+            )
+            for c in ("cluster-a", "cluster-b")
+        ]
+    )
+
+
+def test_a_cluster_picks_one_of_two_dead_letters_and_its_fix_stays_its_own(
+    store: Store, db_path: Path, tmp_path: Path
+) -> None:
+    _two_clusters_at_one_address(store)
+    db = ("--db", str(db_path))
+    refused = run_cli("dlq", "show", "orders-dlt:0:7", *db)
+    assert refused.returncode == 2 and "CLUSTER/orders-dlt:0:7" in refused.stderr
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text('{"n": 2}')
+    r = run_cli("dlq", "fix", "cluster-a/orders-dlt:0:7", "--payload-file", str(fixed), *db)
+    assert r.returncode == 0, r.stderr
+
+    def shown(*how: str) -> dict:
+        r = run_cli("dlq", "show", *how, "--json", *db)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    a = shown("orders-dlt:0:7", "--cluster", "cluster-a")
+    b = shown("cluster-b/orders-dlt:0:7")
+    assert a["cluster_id"] == "cluster-a" and len(a["fixes"]) == 1
+    assert b["cluster_id"] == "cluster-b" and b["fixes"] == []
+    r = run_cli("dlq", "discard", "orders-dlt:0:7", "--cluster", "cluster-b", "--yes", *db)
+    assert r.returncode == 0 and "discarded 1 of 1" in r.stdout, r.stderr
+    listed = json.loads(run_cli("dlq", "list", "--status", "discarded", "--json", *db).stdout)
+    assert [(i["cluster_id"], i["status"]) for i in listed] == [("cluster-b", "discarded")]
+    mixed = run_cli("dlq", "show", "cluster-a/orders-dlt:0:7", "--cluster", "cluster-b", *db)
+    assert mixed.returncode == 2 and "--cluster names cluster-b" in mixed.stderr
+
+
+def test_fixes_and_ledger_lines_from_before_go_to_the_dead_letter_they_were_made_for(
+    db_path: Path,
+) -> None:
+    """A version-4 store's fix and ledger line (keyed by coordinates alone) belong, after the
+    upgrade, to the dead letter first seen there, not to a later one from another cluster."""
+    from console.store import schema
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for migration in schema.MIGRATIONS[:4]:
+        for statement in migration.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 4")
+    for table in schema.V1_DATA_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    for cluster, seen in (("cluster-b", 2), ("cluster-a", 1)):
+        conn.execute(
+            "INSERT INTO dead_letters (dlq_topic, partition, offset, timestamp_ms, headers, "
+            "payload, payload_truncated, payload_size, convention, first_seen_ns, status, "
+            "cluster_id) VALUES ('orders-dlt', 0, 7, 1, '[]', X'7B7D', 0, 2, 'none', ?, "
+            "'pending', ?)",
+            (seen, cluster),
+        )
+    conn.execute(
+        "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
+        "created_ns, author) VALUES ('orders-dlt', 0, 7, 1, X'7B7D', 'x', 1, 'me')"
+    )
+    conn.execute(
+        "INSERT INTO replay_ledger (replay_id, dlq_topic, partition, offset, target_topic, "
+        "payload_sha256, state, replay_count, created_ns, os_user) "
+        "VALUES ('r1', 'orders-dlt', 0, 7, 'orders', 'x', 'acked', 1, 1, 'me')"
+    )
+    conn.close()
+    Store.open(db_path)
+    db = ("--db", str(db_path))
+
+    def shown(cluster: str) -> dict:
+        r = run_cli("dlq", "show", f"{cluster}/orders-dlt:0:7", "--json", *db)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    a, b = shown("cluster-a"), shown("cluster-b")
+    assert (len(a["fixes"]), len(a["replays"])) == (1, 1)
+    assert (b["fixes"], b["replays"]) == ([], [])

@@ -19,7 +19,7 @@ _HEADLESS = (
     "console.daemon",
     "console.journeys",
     "console.dlq",
-    "console.dlq_replay",
+    "console.dlq.replay",
     "console.panels",
     "console.cli",
 )

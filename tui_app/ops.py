@@ -1,5 +1,5 @@
 """The one seam between the screens' workers and the domain: console/journeys, console/dlq,
-console/dlq_show, console/dlq_fix, console/dlq_replay and console/contracts — the same functions
+console/dlq/show, console/dlq/fix, console/dlq/replay and console/contracts — the same functions
 the CLI calls. Every function takes the ``DataSource`` and runs in a worker thread.
 
 Reads share the source's connection under its lock; writes (fix, replay, discard) open their own
@@ -154,7 +154,7 @@ def _contracts(source: DataSource) -> Any:
 def _codec(source: DataSource) -> Any:
     """The registry codec (``--schema-registry``), made once per source; None without one."""
     if source._codec is None and source.schema_registry:
-        from console.dlq_codecs import open_codec
+        from console.dlq.codecs import open_codec
 
         source._codec = open_codec(source.schema_registry, source.schema_registry_config)
     return source._codec
@@ -192,7 +192,7 @@ def dead_letter_extent(source: DataSource, *, status: str | None) -> tuple[int, 
 def editable_payload(
     payload: bytes | None, codec: Any = None, headers: Any = (), topic: str = ""
 ) -> str:
-    from console.dlq_fix import editable_text
+    from console.dlq.fix import editable_text
     from console.errors import InputError
 
     try:
@@ -204,7 +204,7 @@ def editable_payload(
 def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     """``dlq show`` for the detail pane, rendered as ``Text``, and the payload to edit."""
     from console.dlq import contract_topic, headers_with_schema
-    from console.dlq_show import show
+    from console.dlq.show import show
 
     contracts = _contracts(source)
     codec = _codec(source)
@@ -234,7 +234,7 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
     for viol in v.violations:
         t.append(f"  {viol}\n", style="red")
     t.append("headers\n", style="bold")
-    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq_show.py
+    for h in detail.headers:  # Spring's binary numbers come decoded by console/dlq/show.py
         t.append(f"  {h.name}", style="cyan")
         t.append(f": {h.value}\n")
     schema = detail.payload.schema if detail.payload else None
@@ -270,7 +270,7 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
     """The contract's verdict on edited text, as (line in ``text``, message); [] when valid."""
     from console.contracts import check, pretty_json
     from console.dlq import contract_topic, get_dead_letter
-    from console.dlq_fix import from_editor
+    from console.dlq.fix import from_editor
 
     try:
         document = json.loads(text)
@@ -278,7 +278,7 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
         return [(exc.lineno, f"not JSON: {exc.msg} (column {exc.colno})")]
     codec = _codec(source)
     if codec is not None:  # a wire-format payload: the verdict is whether it encodes
-        from console.dlq_fix import prepare_fix
+        from console.dlq.fix import prepare_fix
 
         verdict = source.call(
             lambda conn: prepare_fix(conn, coords, text.encode(), _contracts(source), codec)
@@ -297,8 +297,8 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
 def save_fix(source: DataSource, coords: str, text: str) -> str:
     """Store the edited payload as the next fixed version (``dlq fix``); returns the result."""
     from console.dlq import contract_topic, current_version, get_dead_letter
-    from console.dlq_fix import from_editor, prepare_fix
-    from console.dlq_fix import save_fix as store_fix
+    from console.dlq.fix import from_editor, prepare_fix
+    from console.dlq.fix import save_fix as store_fix
 
     contracts = _contracts(source)
     codec = _codec(source)
@@ -308,7 +308,7 @@ def save_fix(source: DataSource, coords: str, text: str) -> str:
         decoded = codec is not None and codec.decode(payload, headers, contract_topic(d))
         new = text.encode() if decoded else from_editor(text)
         fixed = store_fix(conn, prepare_fix(conn, coords, new, contracts, codec))
-    return f"stored fix v{fixed.version} of {coords}"
+    return f"stored fix v{fixed.version} of {d.coordinates}"
 
 
 ProgressFn = Callable[[int, int], None]
@@ -327,22 +327,26 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     from (the same check as ``dlq replay``). ``(True, question)`` names the cluster and topics;
     ``(False, why)`` otherwise."""
     from console.dlq import get_dead_letter
-    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.replay import check_target
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
     conf = _kafka_conf(source)
     if conf is None:
         return False, "no Kafka bootstrap servers: start the console with --bootstrap"
-    with _own_connection(source) as conn:
-        letters = [get_dead_letter(conn, c) for c in coords]
     try:
-        target = probe_target(conf)
-        check_cluster(target, letters)
+        with _own_connection(source) as conn:
+            letters = [get_dead_letter(conn, c) for c in coords]
+            target = check_target(conn, conf, letters)
     except BrokerUnreachable as exc:
         return False, f"broker down: {exc}"
     except ClusterMismatch as exc:
         return False, str(exc)
     topics = sorted({d.original_topic or "?" for d in letters})
-    what = coords[0] if len(coords) == 1 else f"all {len(coords)} pending dead letters shown"
+    what = (
+        letters[0].coordinates
+        if len(coords) == 1
+        else f"all {len(coords)} pending dead letters shown"
+    )
     return True, (
         f"Replay {what} to {', '.join(topics)} on cluster {target.cluster_id} ({target.bootstrap})?"
     )
@@ -352,8 +356,8 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     """``dlq replay``: one replay at a time per store; check the target cluster, reconcile, plan,
     send through the idempotent producer (the same calls as the CLI)."""
     from console.dlq import get_dead_letter
-    from console.dlq_replay import Replayer, pending_dead_letters, prepare_replay, replay_lock
-    from console.dlq_target import BrokerUnreachable, ClusterMismatch, check_cluster, probe_target
+    from console.dlq.replay import Replayer, check_target, prepare_replay, replay_lock
+    from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
     conf = _kafka_conf(source)
     if conf is None:
@@ -361,8 +365,7 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     with _own_connection(source) as conn, replay_lock(conn):
         targets = [get_dead_letter(conn, c) for c in coords]
         try:
-            target = probe_target(conf)
-            check_cluster(target, [*pending_dead_letters(conn), *targets])
+            target = check_target(conn, conf, targets)
         except BrokerUnreachable as exc:
             return False, f"broker down: {exc}"
         except ClusterMismatch as exc:
@@ -386,8 +389,9 @@ def discard(source: DataSource, coords: str) -> str:
     from console.dlq import get_dead_letter
 
     with _own_connection(source) as conn:
-        result = discard_dead_letters(conn, [get_dead_letter(conn, coords)], reason="tui")
-    return result.get(coords, "")
+        d = get_dead_letter(conn, coords)
+        result = discard_dead_letters(conn, [d], reason="tui")
+    return result.get(d.coordinates, "")
 
 
 def audit(source: DataSource) -> list[Any]:

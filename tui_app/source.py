@@ -1,4 +1,4 @@
-"""The app's one door to data: the store (and, through console/dlq.py, Kafka).
+"""The app's one door to data: the store (and, through console/dlq/, Kafka).
 
 Workers call these methods from their threads; a lock keeps the one connection to one thread at a
 time. Nothing here imports Textual, so it is testable and benchmarkable alone.

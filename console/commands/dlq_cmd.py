@@ -1,7 +1,7 @@
 """``handoff-console dlq list|show|fix|replay|discard|audit``: dead letters, repaired safely.
 
-The commands parse and present; the work is in ``console.dlq``, ``console.dlq_fix``,
-``console.dlq_replay`` and ``console.contracts``.
+The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fix``,
+``console.dlq.replay`` and ``console.contracts``.
 """
 
 from __future__ import annotations
@@ -70,9 +70,29 @@ RegistryConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-CoordArg = Annotated[str, typer.Argument(help="The dead letter: TOPIC:PARTITION:OFFSET.")]
+CoordArg = Annotated[
+    str,
+    typer.Argument(
+        help="The dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
+        "clusters' dead letters share them)."
+    ),
+]
 OptCoordArg = Annotated[
-    str | None, typer.Argument(help="One dead letter: TOPIC:PARTITION:OFFSET.", show_default=False)
+    str | None,
+    typer.Argument(
+        help="One dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
+        "clusters' dead letters share them).",
+        show_default=False,
+    ),
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="The cluster id of the dead letter named, where two clusters' dead letters share "
+        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does).",
+        show_default=False,
+    ),
 ]
 BootstrapOpt = Annotated[
     str | None,
@@ -94,6 +114,20 @@ def register(app: typer.Typer) -> None:
 
 def _conn(db: Path | None) -> sqlite3.Connection:
     return Store.open(db or default_db_path(), upgrade=False).connect()
+
+
+def _address(coordinates: str | None, cluster: str | None) -> str | None:
+    """``coordinates`` with ``--cluster`` folded in: ``CLUSTER/TOPIC:PARTITION:OFFSET``."""
+    if cluster is None:
+        return coordinates
+    if not cluster or "/" in cluster:
+        raise InputError(f"--cluster {cluster!r} is not a cluster id")
+    if coordinates is None:
+        raise InputError("--cluster picks one dead letter: name it (TOPIC:PARTITION:OFFSET)")
+    named, c = dlq.parse_address(coordinates)
+    if named is not None and named != cluster:
+        raise InputError(f"{coordinates} names cluster {named}, --cluster names {cluster}")
+    return f"{cluster}/{dlq.format_coordinates(c)}"
 
 
 def _filter(
@@ -148,11 +182,14 @@ def show_cmd(
     schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
-    from console import dlq_show
     from console.contracts import open_contracts
-    from console.dlq_codecs import open_codec
+    from console.dlq import show as dlq_show
+    from console.dlq.codecs import open_codec
+
+    coordinates = _address(coordinates, cluster) or coordinates
 
     source = open_contracts(contracts, schema_registry, strict=False)
     codec = open_codec(schema_registry, schema_registry_config)
@@ -185,16 +222,18 @@ def fix_cmd(
     schema_registry: RegistryOpt = None,
     schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Store a fixed payload beside the original ($EDITOR, --set or --payload-file).
 
     A payload in the Confluent wire format (with --schema-registry) is edited as decoded JSON
     and stored encoded with its schema; a fix that does not encode is refused (exit 2).
     """
-    from console import dlq_fix
     from console.contracts import open_contracts
-    from console.dlq_codecs import open_codec
+    from console.dlq import fix as dlq_fix
+    from console.dlq.codecs import open_codec
 
+    coordinates = _address(coordinates, cluster) or coordinates
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")
     if schema_version not in ("original", "latest"):
@@ -265,6 +304,7 @@ def replay_cmd(
     kafka_config: KafkaConfigOpt = None,
     x: KafkaPropOpt = None,
     as_json: JsonOpt = False,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Produce dead letters back (fixed payload if any), exactly once, ledger first, only to the
     cluster they came from."""
@@ -273,7 +313,7 @@ def replay_cmd(
     flt = _filter(topic, error, since, correlation_id, status)
     run_replay(
         _conn(db),
-        coordinates,
+        _address(coordinates, cluster),
         all_,
         flt,
         to=to,
@@ -345,10 +385,12 @@ def discard_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
     yes: YesOpt = False,
     db: DbOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Mark dead letters resolved without replaying them."""
     conn = _conn(db)
     flt = _filter(topic, error, since, correlation_id, None)
+    coordinates = _address(coordinates, cluster)
     targets = _selection(conn, coordinates, all_, flt, "discard")
     if not targets:
         typer.echo("nothing to discard")

@@ -14,7 +14,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from console.contracts import Verdict
     from console.dlq import DepthRow, ListItem
-    from console.dlq_show import DeadLetterDetail
+    from console.dlq.show import DeadLetterDetail
     from console.model import AuditEntry
 
 __all__ = ["audit", "audit_dict", "dead_letter_list", "detail", "diff", "verdict"]

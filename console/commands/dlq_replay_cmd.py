@@ -13,15 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from console import dlq
 from console.commands.dlq_cmd import _selection, confirm
-from console.dlq_replay import (
+from console.dlq.replay import (
     Replayer,
     ReplayError,
     ReplayPlan,
-    pending_dead_letters,
+    check_target,
     prepare_replay,
     replay_lock,
 )
-from console.dlq_target import check_cluster, probe_target
 from console.kafka_config import kafka_config
 from console.model import header_text
 
@@ -84,8 +83,7 @@ def _run_replay(
     targets = _selection(conn, coordinates, all_, flt, "replay")
     # The target answers and is the cluster the dead letters came from, before anything is
     # reconciled or planned (and so before any ledger line is written).
-    target = probe_target(conf)
-    check_cluster(target, [*pending_dead_letters(conn), *targets], force_cluster)
+    target = check_target(conn, conf, targets, force_cluster)
     # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
     # even when this selection does not name them.
     rec, plan = prepare_replay(

@@ -74,18 +74,18 @@ class _Gather:
         self.blocks = read.Blocks(conn)
         self.spans: dict[tuple[str, str], Span] = {}
         self.hops: dict[tuple[str, int, int], Hop] = {}
-        self.dls: dict[tuple[str, int, int], DeadLetter] = {}
+        # Keyed by coordinates and cluster: two clusters' dead letters may share coordinates.
+        self.dls: dict[tuple[str, int, int, str], DeadLetter] = {}
         self._cids_done: set[str] = set()
         self._traces_done: set[str] = set()
 
     def seed_message(self, topic: str, partition: int, offset: int) -> None:
         for hop in self.blocks.hops_at(topic, partition, offset):
             self._add_hop(hop)
-        row = self.conn.execute(
+        for row in self.conn.execute(
             "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?",
             (topic, partition, offset),
-        ).fetchone()
-        if row is not None:
+        ).fetchall():
             self._add_dl(rows.dead_letter_from_row(row))
 
     def _add_hop(self, h: Hop) -> None:
@@ -96,7 +96,7 @@ class _Gather:
             self.traces.add(h.trace_id)
 
     def _add_dl(self, d: DeadLetter) -> None:
-        self.dls[(d.dlq_topic, d.partition, d.offset)] = d
+        self.dls[(d.dlq_topic, d.partition, d.offset, d.cluster_id or "")] = d
         if d.correlation_id:
             self.cids.add(d.correlation_id)
         if d.trace_id:
@@ -141,13 +141,13 @@ class _Gather:
 
     def replays(self) -> list[ReplayEntry]:
         out: list[ReplayEntry] = []
-        for topic, partition, offset in self.dls:
+        for d in self.dls.values():
             out.extend(
                 rows.replay_from_row(r)
                 for r in self.conn.execute(
-                    "SELECT * FROM replay_ledger "
-                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-                    (topic, partition, offset),
+                    "SELECT * FROM replay_ledger WHERE dlq_topic = ? AND partition = ? "
+                    "AND offset = ? AND coalesce(cluster_id, '') = ?",
+                    (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
                 )
             )
         return sorted(out, key=lambda r: r.created_ns)

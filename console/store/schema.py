@@ -360,7 +360,52 @@ ALTER TABLE metric_points ADD COLUMN exp_negative_counts TEXT;
 CREATE INDEX metric_points_service_name_time ON metric_points(service, name, time_ns);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3_DLQ_CLUSTER_AND_SCHEMA, _V4_EXPONENTIAL_BUCKETS]
+# Fixes and replay ledger lines are keyed by cluster too, as dead letters are since version 3.
+# A fix or a line written before this was made while its coordinates named one dead letter (the
+# commands refused coordinates two clusters share), so it goes to the first one seen there.
+# fixed_payloads is rebuilt: its UNIQUE (coordinates, version) constraint cannot be altered.
+_OWNER_CLUSTER = """(SELECT d.cluster_id FROM dead_letters d WHERE d.dlq_topic = {t}.dlq_topic
+    AND d.partition = {t}.partition AND d.offset = {t}.offset ORDER BY d.first_seen_ns, d.id
+    LIMIT 1)"""
+_V5_FIXES_AND_LEDGER_BY_CLUSTER = f"""
+CREATE TABLE fixed_payloads_v5 (
+    id INTEGER PRIMARY KEY,
+    dlq_topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    schema_id INTEGER,
+    schema_guid TEXT,
+    schema_header BLOB,
+    cluster_id TEXT
+);
+INSERT INTO fixed_payloads_v5 (id, dlq_topic, partition, offset, version, payload, sha256,
+    created_ns, author, schema_id, schema_guid, schema_header, cluster_id)
+SELECT id, dlq_topic, partition, offset, version, payload, sha256, created_ns, author, schema_id,
+    schema_guid, schema_header, {_OWNER_CLUSTER.format(t="f")}
+FROM fixed_payloads f;
+DROP TABLE fixed_payloads;
+ALTER TABLE fixed_payloads_v5 RENAME TO fixed_payloads;
+CREATE UNIQUE INDEX fixed_payloads_version
+    ON fixed_payloads(dlq_topic, partition, offset, coalesce(cluster_id, ''), version);
+ALTER TABLE replay_ledger ADD COLUMN cluster_id TEXT;
+UPDATE replay_ledger SET cluster_id = {_OWNER_CLUSTER.format(t="replay_ledger")};
+DROP INDEX replay_ledger_coordinates;
+CREATE INDEX replay_ledger_coordinates
+    ON replay_ledger(dlq_topic, partition, offset, coalesce(cluster_id, ''));
+"""
+
+MIGRATIONS: list[str] = [
+    _V1,
+    _V2,
+    _V3_DLQ_CLUSTER_AND_SCHEMA,
+    _V4_EXPONENTIAL_BUCKETS,
+    _V5_FIXES_AND_LEDGER_BY_CLUSTER,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables retention may trim, with the column that dates a row (nanoseconds).

@@ -1,6 +1,6 @@
 """Dead letters: the list with filters, the detail (decoded headers, pretty payload, contract
 verdict, replay history), replay behind a confirmation, bulk replay with progress, discard, the
-audit trail. Every operation goes through console/dlq.py (via ``tui_app.ops``), as the CLI does."""
+audit trail. Every operation goes through console/dlq/ (via ``tui_app.ops``), as the CLI does."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
+from console.dlq import address, coordinates_of
 from tui_app import ops, render
 from tui_app.messages import (
     DeadLetterDetail,
@@ -51,7 +52,8 @@ def row_cells(d: Any) -> tuple[str, tuple[object, ...]]:
     reason = (d.exception_class or "").rsplit(".", 1)[-1]
     if d.exception_message:
         reason = f"{reason}: {d.exception_message}" if reason else d.exception_message
-    return d.coordinates, (
+    # The row's key names the cluster too: two clusters' dead letters may share coordinates.
+    return address(d), (
         Text(d.status, style=STATUS_STYLE.get(d.status, "")),
         d.coordinates,
         origin if d.original_topic else "-",
@@ -153,9 +155,10 @@ class DlqScreen(Screen[None]):
         self._status_line()
         focus = self.app.dlq_focus
         if focus is not None:
-            keys = [d.coordinates for d in msg.rows]
-            if focus in keys:
-                table.move_cursor(row=keys.index(focus))
+            keys = [address(d) for d in msg.rows]
+            plain = [d.coordinates for d in msg.rows]
+            if focus in keys or focus in plain:
+                table.move_cursor(row=(keys if focus in keys else plain).index(focus))
                 self.app.dlq_focus = None
         key = table.selected_key()
         if key:
@@ -210,14 +213,14 @@ class DlqScreen(Screen[None]):
     def action_copy(self) -> None:
         coords = self.selected()
         if coords is not None:
-            self.app.copy_to_clipboard(coords)
-            self.notify(f"copied {coords}")
+            self.app.copy_to_clipboard(coordinates_of(coords))
+            self.notify(f"copied {coordinates_of(coords)}")
 
     def action_open_journey(self) -> None:
         coords = self.selected()
         if coords is not None:
-            self._status_line(f"looking up the journey of {coords}…")
-            self.app.open_journey(coords)
+            self._status_line(f"looking up the journey of {coordinates_of(coords)}…")
+            self.app.open_journey(coordinates_of(coords))
 
     def action_cycle_status(self) -> None:
         self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]
@@ -238,11 +241,11 @@ class DlqScreen(Screen[None]):
         coords = self.selected()
         if coords is None:
             return
-        self._status_line(f"asking the target cluster about {coords}…")
+        self._status_line(f"asking the target cluster about {coordinates_of(coords)}…")
         self.check_target([coords])
 
     def action_replay_all(self) -> None:
-        targets = [d.coordinates for d in self.rows if d.status == "pending"]
+        targets = [address(d) for d in self.rows if d.status == "pending"]
         if not targets:
             self.notify("nothing pending to replay here", severity="warning")
             return
@@ -274,7 +277,7 @@ class DlqScreen(Screen[None]):
                 bar.display = True
                 bar.update(total=len(targets), progress=0)
             else:
-                self._status_line(f"replaying {targets[0]}…")
+                self._status_line(f"replaying {coordinates_of(targets[0])}…")
             self.replay(targets)
 
         label = "Replay all" if len(targets) > 1 else "Replay"
@@ -309,13 +312,15 @@ class DlqScreen(Screen[None]):
             if yes:
                 self.discard(coords)
 
-        self.app.push_screen(ConfirmScreen(f"Discard {coords} without replay?", "Discard"), answer)
+        self.app.push_screen(
+            ConfirmScreen(f"Discard {coordinates_of(coords)} without replay?", "Discard"), answer
+        )
 
     @work(thread=True, exclusive=True, group="dlq-discard")
     def discard(self, coords: str) -> None:
         try:
             ops.discard(self.app.source, coords)
-            self.post_message(ReplayDone([coords], True, f"discarded {coords}"))
+            self.post_message(ReplayDone([coords], True, f"discarded {coordinates_of(coords)}"))
         except Exception as exc:
             self.post_message(LoadFailed("discard", f"{type(exc).__name__}: {exc}"))
 

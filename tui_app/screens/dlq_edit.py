@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, TextArea
 
+from console.dlq import coordinates_of
 from tui_app import ops
 from tui_app.messages import EditValidated, ReplayDone
 from tui_app.screens.confirm import ConfirmScreen
@@ -48,13 +49,14 @@ class DlqEditScreen(Screen[bool]):
 
     def __init__(self, coordinates: str, payload: str) -> None:
         super().__init__()
-        self.coordinates = coordinates
+        self.coordinates = coordinates  # the address the operations get (CLUSTER/ when known)
+        self.shown = coordinates_of(coordinates)  # what the screen says
         self.original = payload
         self.errors: list[tuple[int | None, str]] | None = None
         self.show_diff = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Fix {self.coordinates} · validating…", id="edit-head")
+        yield Static(f"Fix {self.shown} · validating…", id="edit-head")
         with Horizontal(id="editor-row"):
             yield TextArea(
                 self.original, id="editor", show_line_numbers=True, tab_behavior="indent"
@@ -100,7 +102,7 @@ class DlqEditScreen(Screen[bool]):
         ok = not msg.errors
         self.query_one("#replay", Button).disabled = not ok
         self.query_one("#save", Button).disabled = not ok
-        head = Text(f"Fix {self.coordinates} · ")
+        head = Text(f"Fix {self.shown} · ")
         if ok:
             head.append("valid against the contract", style="bold green")
         else:
@@ -152,7 +154,7 @@ class DlqEditScreen(Screen[bool]):
                 self.store_fix(text, replay=True)
 
         self.app.push_screen(
-            ConfirmScreen(f"Replay {self.coordinates} with this payload?", "Replay"), answer
+            ConfirmScreen(f"Replay {self.shown} with this payload?", "Replay"), answer
         )
 
     @work(thread=True, exclusive=True, group="dlq-fix")
@@ -160,7 +162,7 @@ class DlqEditScreen(Screen[bool]):
         try:
             if text != self.original:
                 ops.save_fix(self.app.source, self.coordinates, text)
-            summary = f"fix saved for {self.coordinates}"
+            summary = f"fix saved for {self.shown}"
             ok = True
             if replay:
                 ok, summary = ops.replay(self.app.source, [self.coordinates], None)

@@ -2,8 +2,8 @@
 
 The sequence for every message:
 
-0. ``probe_target`` / ``check_cluster`` (``console/dlq_target.py``): the target cluster answers
-   and is the one the dead letters came from, else nothing below happens.
+0. ``check_target`` (``probe_target`` and ``check_cluster`` from ``console/dlq/target.py``): the
+   target cluster answers and is the one the dead letters came from, else nothing below happens.
 1. ``plan_replay`` decides what to send: target (``--to`` or the original topic), payload (the
    latest fix, else the original), headers (business headers kept, DLQ exception headers dropped,
    ``x-replay-id`` / ``x-replay-count`` / ``x-replayed-from`` added) or why it is refused.
@@ -31,8 +31,8 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from console.dlq import os_user
-from console.dlq_ledger import (
+from console.dlq.audit import os_user
+from console.dlq.ledger import (
     Ack,
     AckWriter,
     PendingLine,
@@ -43,7 +43,7 @@ from console.dlq_ledger import (
     replay_lock,
     write_pending,
 )
-from console.dlq_plan import (
+from console.dlq.plan import (
     DROPPED_HEADER_PREFIXES,
     REPLAY_COUNT,
     REPLAY_ID,
@@ -51,6 +51,7 @@ from console.dlq_plan import (
     Refusal,
     ReplayItem,
     ReplayPlan,
+    check_target,
     fetch_full_payloads,
     pending_dead_letters,
     plan_replay,
@@ -58,7 +59,7 @@ from console.dlq_plan import (
     replay_headers,
     replay_id,
 )
-from console.dlq_target import replay_producer_config
+from console.dlq.target import replay_producer_config
 from console.model import payload_sha256
 
 # One import for callers: planning and ledger names are re-exported here.
@@ -74,6 +75,7 @@ __all__ = [
     "ReplayPlan",
     "ReplayReport",
     "Replayer",
+    "check_target",
     "fetch_full_payloads",
     "pending_dead_letters",
     "plan_replay",
@@ -182,6 +184,7 @@ class Replayer:
                             it.replay_count,
                             now,
                             self.user,
+                            it.dead_letter.cluster_id,
                         )
                         for it in batch
                     ],
@@ -227,6 +230,7 @@ class Replayer:
                         cast(int, msg.offset()),
                         it.payload_sha256,
                         it.replay_count,
+                        d.cluster_id,
                     )
                 )
             else:

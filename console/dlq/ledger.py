@@ -26,7 +26,7 @@ from typing import NamedTuple, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from console.dlq import os_user
+from console.dlq.audit import os_user
 from console.errors import HandoffError
 
 __all__ = [
@@ -63,7 +63,7 @@ def _scan_target(
     conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
 ) -> dict[str, tuple[int, int]]:
     """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
-    from console.dlq_target import quiet
+    from console.dlq.target import quiet
 
     consumer = Consumer(
         {
@@ -161,6 +161,7 @@ def reconcile(
                 *found[ln.replay_id],
                 ln.payload_sha256,
                 ln.replay_count,
+                ln.cluster_id,
             )
             for ln in lines
             if ln.replay_id in found
@@ -180,6 +181,7 @@ class Ack:
     offset: int
     payload_sha256: str
     count: int
+    cluster_id: str | None = None  # the dead letter's cluster (None: unknown)
 
 
 def record_acks(
@@ -201,8 +203,9 @@ def record_acks(
         )
         conn.executemany(
             "UPDATE dead_letters SET status = 'replayed', status_ns = ? "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-            [(now, *a.coords) for a in acks],
+            "WHERE dlq_topic = ? AND partition = ? AND offset = ? "
+            "AND coalesce(cluster_id, '') = ?",
+            [(now, *a.coords, a.cluster_id or "") for a in acks],
         )
         before = original_sha or {}
         result = f"acked ({note})" if note else "acked"
@@ -252,6 +255,7 @@ class PendingLine(NamedTuple):
     replay_count: int
     created_ns: int
     os_user: str
+    cluster_id: str | None = None  # the dead letter's cluster (None: unknown)
 
 
 class OpenLine(NamedTuple):
@@ -265,6 +269,7 @@ class OpenLine(NamedTuple):
     offset: int
     payload_sha256: str
     replay_count: int
+    cluster_id: str | None
 
 
 def write_pending(conn: sqlite3.Connection, rows: Sequence[PendingLine]) -> None:
@@ -273,8 +278,8 @@ def write_pending(conn: sqlite3.Connection, rows: Sequence[PendingLine]) -> None
     try:
         conn.executemany(
             "INSERT INTO replay_ledger (replay_id, dlq_topic, partition, offset, target_topic, "
-            "payload_sha256, state, replay_count, created_ns, os_user) "
-            "VALUES (?,?,?,?,?,?,'pending',?,?,?) "
+            "payload_sha256, state, replay_count, created_ns, os_user, cluster_id) "
+            "VALUES (?,?,?,?,?,?,'pending',?,?,?,?) "
             "ON CONFLICT(replay_id) DO UPDATE SET state = 'pending', error = NULL",
             rows,
         )
@@ -282,8 +287,9 @@ def write_pending(conn: sqlite3.Connection, rows: Sequence[PendingLine]) -> None
         # target was chosen) that reconcile did not find is superseded by this one.
         conn.executemany(
             "UPDATE replay_ledger SET state = 'superseded' WHERE dlq_topic = ? AND partition = ? "
-            "AND offset = ? AND state IN ('pending', 'failed') AND replay_id != ?",
-            [(r.dlq_topic, r.partition, r.offset, r.replay_id) for r in rows],
+            "AND offset = ? AND coalesce(cluster_id, '') = ? AND state IN ('pending', 'failed') "
+            "AND replay_id != ?",
+            [(r.dlq_topic, r.partition, r.offset, r.cluster_id or "", r.replay_id) for r in rows],
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -302,7 +308,7 @@ def record_failure(
     user: str,
 ) -> None:
     """A message the broker refused: ledger line ``failed`` (reconciled next time), audited."""
-    from console.dlq import write_audit
+    from console.dlq.audit import write_audit
     from console.model import AuditEntry
 
     conn.execute("BEGIN IMMEDIATE")

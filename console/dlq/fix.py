@@ -24,19 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
-from console.dlq import (
-    contract_topic,
-    current_version,
-    get_dead_letter,
-    os_user,
-    write_audit,
-)
-from console.dlq_show import decoded_view, payload_view
+from console.dlq.audit import os_user, write_audit
+from console.dlq.query import contract_topic, current_version, get_dead_letter
+from console.dlq.show import decoded_view, payload_view
 from console.errors import InputError
 from console.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
 
 if TYPE_CHECKING:
-    from console.dlq_codecs import Decoded, Encoded, PayloadCodec
+    from console.dlq.codecs import Decoded, Encoded, PayloadCodec
 
 __all__ = [
     "ContractViolation",
@@ -222,7 +217,7 @@ def prepare_fix(
     the edited JSON form: it is encoded (with the original schema, or the subject's latest
     version with ``latest_schema``) and the schema's verdict is the contract's.
     """
-    from console.dlq_codecs import EncodeError
+    from console.dlq.codecs import EncodeError
 
     d = get_dead_letter(conn, coords)
     before, version, decoded = _decoded_current(conn, d, codec)
@@ -307,8 +302,8 @@ def save_fix(
     try:
         row = conn.execute(
             "SELECT coalesce(max(version), 0) FROM fixed_payloads "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-            (d.dlq_topic, d.partition, d.offset),
+            "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ?",
+            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
         ).fetchone()
         version = int(row[0]) + 1
         schema_id = enc.schema.id if enc else None
@@ -329,8 +324,8 @@ def save_fix(
         )
         conn.execute(
             "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
-            "created_ns, author, schema_id, schema_guid, schema_header) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "created_ns, author, schema_id, schema_guid, schema_header, cluster_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 d.dlq_topic,
                 d.partition,
@@ -343,6 +338,7 @@ def save_fix(
                 schema_id,
                 schema_guid,
                 schema_header,
+                d.cluster_id,
             ),
         )
         detail["version"] = version

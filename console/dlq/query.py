@@ -1,22 +1,18 @@
-"""Dead letters for people: list, show, discard, audit. The CLI and the TUI both call this.
+"""Dead letters for people: address, select, list, count. The CLI and the TUI both call this.
 
-Everything reads and writes through one ``sqlite3.Connection`` from ``Store.connect()``; nothing
-here talks to Kafka (replay lives in ``console/dlq_replay.py``, fixes in ``console/dlq_fix.py``).
-Dead letters are addressed by their DLQ coordinates ``TOPIC:PARTITION:OFFSET``.
-
-Every fix, replay and discard writes an ``AuditEntry`` (OS user, time, action, target, payload
-hashes before and after, result) to ``audit_log``.
+Everything reads through one ``sqlite3.Connection`` from ``Store.connect()``; nothing here talks
+to Kafka (replay lives in ``console/dlq/replay.py``, fixes in ``console/dlq/fix.py``, discarding
+and the audit log in ``console/dlq/audit.py``). Dead letters are addressed by their DLQ
+coordinates ``TOPIC:PARTITION:OFFSET``.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -25,11 +21,9 @@ from console import rows
 from console.config import parse_duration
 from console.errors import InputError
 from console.model import (
-    AuditEntry,
     DeadLetter,
     FixedPayload,
     ReplayEntry,
-    payload_sha256,
 )
 
 __all__ = [
@@ -38,25 +32,24 @@ __all__ = [
     "DepthRow",
     "DlqFilter",
     "ListItem",
-    "audit_log",
+    "address",
     "contract_topic",
+    "coordinates_of",
     "current_payload",
     "current_version",
     "dead_letter_extent",
     "dead_letters_from_cursor",
     "depth_summary",
-    "discard",
     "fixes_for",
     "format_coordinates",
     "get_dead_letter",
     "headers_with_schema",
     "list_dead_letters",
-    "os_user",
+    "parse_address",
     "parse_coordinates",
     "parse_since",
     "replays_for",
     "select_dead_letters",
-    "write_audit",
 ]
 
 STATUSES = ("pending", "replayed", "discarded")
@@ -67,20 +60,28 @@ class DeadLetterNotFound(InputError):
     """No dead letter at those coordinates (exit 2)."""
 
 
-def os_user() -> str:
-    """Who is at the keyboard, for the audit log: the account of the process's user id.
+def parse_address(text: str) -> tuple[str | None, Coordinates]:
+    """``CLUSTER/TOPIC:P:O`` -> ``(CLUSTER, (TOPIC, P, O))``; plain ``TOPIC:P:O`` has no cluster.
 
-    Not ``$USER``/``$LOGNAME`` (what ``getpass.getuser`` reads first): anyone can set those.
+    Neither a Kafka cluster id nor a topic name holds a ``/``, so the first one splits them.
     """
-    try:
-        import pwd
+    cluster, sep, rest = text.partition("/")
+    if not sep:
+        return None, parse_coordinates(text)
+    if not cluster:
+        raise InputError(f"expected CLUSTER/TOPIC:PARTITION:OFFSET, got {text!r}")
+    return cluster, parse_coordinates(rest)
 
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            return f"uid:{os.getuid()}"
+
+def address(d: DeadLetter | ListItem) -> str:
+    """``CLUSTER/TOPIC:P:O`` for a dead letter whose cluster is known, else ``TOPIC:P:O``: what
+    names it even where two clusters share coordinates."""
+    return f"{d.cluster_id}/{d.coordinates}" if d.cluster_id else d.coordinates
+
+
+def coordinates_of(text: str) -> str:
+    """``TOPIC:P:O`` of an address, with or without its ``CLUSTER/``: what a person reads."""
+    return text.rpartition("/")[2]
 
 
 def parse_coordinates(text: str) -> Coordinates:
@@ -259,26 +260,40 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
     return [DepthRow(*r) for r in cur]
 
 
-def get_dead_letter(conn: sqlite3.Connection, coords: Coordinates | str) -> DeadLetter:
-    """The dead letter at ``coords``; ``DeadLetterNotFound`` if the store has none there.
+def get_dead_letter(
+    conn: sqlite3.Connection, coords: Coordinates | str, cluster: str | None = None
+) -> DeadLetter:
+    """The dead letter at ``coords`` (``TOPIC:P:O`` or ``CLUSTER/TOPIC:P:O``), from ``cluster``
+    when one is named; ``DeadLetterNotFound`` if the store has none there.
 
     Two clusters tapped into one store may both have a dead letter at the same coordinates (the
-    store keeps both); naming such coordinates is refused rather than picking one.
+    store keeps both); naming such coordinates without a cluster is refused rather than picking
+    one.
     """
-    c = parse_coordinates(coords) if isinstance(coords, str) else coords
-    cur = conn.execute(
-        "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ? LIMIT 2",
-        c,
-    )
+    named = None
+    if isinstance(coords, str):
+        named, c = parse_address(coords)
+    else:
+        c = coords
+    if named is not None and cluster is not None and named != cluster:
+        raise InputError(f"{coords} names cluster {named}, --cluster names {cluster}")
+    cluster = cluster if cluster is not None else named
+    sql = "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?"
+    args: list[Any] = list(c)
+    if cluster is not None:
+        sql += " AND cluster_id = ?"
+        args.append(cluster)
+    cur = conn.execute(sql + " LIMIT 2", args)
     cur.row_factory = sqlite3.Row
     found = cur.fetchall()
+    where = format_coordinates(c) + (f" from cluster {cluster}" if cluster is not None else "")
     if not found:
-        raise DeadLetterNotFound(f"no dead letter at {format_coordinates(c)} in the store")
+        raise DeadLetterNotFound(f"no dead letter at {where} in the store")
     if len(found) > 1:
         clusters = ", ".join(str(r["cluster_id"]) for r in found)
         raise InputError(
             f"{format_coordinates(c)} names dead letters from more than one cluster ({clusters}) "
-            "in this store; use a store per cluster for these"
+            f"in this store; name one: CLUSTER/{format_coordinates(c)} or --cluster CLUSTER"
         )
     return rows.dead_letter_from_row(found[0])
 
@@ -314,8 +329,9 @@ def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:
     cur = conn.execute(
         "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256, "
         "schema_id, schema_guid, schema_header FROM fixed_payloads "
-        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY version",
-        (d.dlq_topic, d.partition, d.offset),
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ? "
+        "ORDER BY version",
+        (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
     )
     cur.row_factory = None
     return [FixedPayload(*r) for r in cur]
@@ -354,8 +370,9 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
     """The replay ledger's lines for ``d``, oldest first."""
     cur = conn.execute(
         "SELECT * FROM replay_ledger "
-        "WHERE dlq_topic = ? AND partition = ? AND offset = ? ORDER BY replay_count, created_ns",
-        (d.dlq_topic, d.partition, d.offset),
+        "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ? "
+        "ORDER BY replay_count, created_ns",
+        (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
     )
     cur.row_factory = sqlite3.Row
     return [rows.replay_from_row(r) for r in cur]
@@ -364,89 +381,3 @@ def replays_for(conn: sqlite3.Connection, d: DeadLetter) -> list[ReplayEntry]:
 def contract_topic(d: DeadLetter) -> str:
     """The topic whose contract the payload must meet: where it came from."""
     return d.original_topic or d.dlq_topic
-
-
-def write_audit(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
-    """Append audit entries (inside the caller's transaction if one is open)."""
-    conn.executemany(
-        "INSERT INTO audit_log (time_ns, os_user, action, target, before_sha256, after_sha256, "
-        "result, detail) VALUES (?,?,?,?,?,?,?,?)",
-        [
-            (
-                e.time_ns,
-                e.os_user,
-                e.action,
-                e.target,
-                e.before_sha256,
-                e.after_sha256,
-                e.result,
-                json.dumps(e.detail, separators=(",", ":"), default=str),
-            )
-            for e in entries
-        ],
-    )
-
-
-def audit_log(
-    conn: sqlite3.Connection, *, limit: int | None = None, target: str | None = None
-) -> list[AuditEntry]:
-    """The audit log, newest first."""
-    sql = (
-        "SELECT time_ns, os_user, action, target, result, before_sha256, after_sha256, detail "
-        "FROM audit_log"
-    )
-    args: list[Any] = []
-    if target:
-        sql += " WHERE target = ?"
-        args.append(target)
-    sql += " ORDER BY time_ns DESC, id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    cur = conn.execute(sql, args)
-    cur.row_factory = None
-    return [AuditEntry(t, u, a, tg, r, b, af, json.loads(dt)) for t, u, a, tg, r, b, af, dt in cur]
-
-
-def discard(
-    conn: sqlite3.Connection,
-    targets: Sequence[DeadLetter],
-    *,
-    reason: str = "",
-    user: str | None = None,
-) -> dict[str, str]:
-    """Mark pending dead letters discarded (resolved without replay). Returns coords -> result."""
-    user = user or os_user()
-    now = time.time_ns()
-    results: dict[str, str] = {}
-    audit = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for d in targets:
-            row = conn.execute(
-                "SELECT status FROM dead_letters WHERE dlq_topic = ? AND partition = ? "
-                "AND offset = ?",
-                (d.dlq_topic, d.partition, d.offset),
-            ).fetchone()
-            status = row[0] if row else None
-            if status == "pending":
-                conn.execute(
-                    "UPDATE dead_letters SET status = 'discarded', status_ns = ? "
-                    "WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-                    (now, d.dlq_topic, d.partition, d.offset),
-                )
-                result = "discarded"
-            else:
-                result = f"refused: already {status}" if status else "refused: not in the store"
-            results[d.coordinates] = result
-            sha = payload_sha256(d.payload)
-            audit.append(
-                AuditEntry(
-                    now, user, "discard", d.coordinates, result, sha, None, {"reason": reason}
-                )
-            )
-        write_audit(conn, audit)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return results

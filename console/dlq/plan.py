@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
-from console.dlq import dead_letters_from_cursor, headers_with_schema
-from console.dlq_ledger import REPLAY_ID, ReconcileReport, reconcile
-from console.dlq_target import Target, quiet, target_partition
+from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
+from console.dlq.query import address, dead_letters_from_cursor, headers_with_schema
+from console.dlq.target import Target, check_cluster, probe_target, quiet, target_partition
 from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Refusal",
     "ReplayItem",
     "ReplayPlan",
+    "check_target",
     "fetch_full_payloads",
     "pending_dead_letters",
     "plan_replay",
@@ -130,6 +131,7 @@ class _LedgerLine(NamedTuple):
     dlq_topic: str
     partition: int
     offset: int
+    cluster_id: str | None
     replay_id: str
     state: str
     replay_count: int
@@ -139,26 +141,30 @@ class _LedgerLine(NamedTuple):
     target_offset: int | None
 
 
-def _ledger_by_coords(
-    conn: sqlite3.Connection,
-) -> dict[tuple[str, int, int], list[_LedgerLine]]:
-    out: dict[tuple[str, int, int], list[_LedgerLine]] = {}
+_Key = tuple[str, int, int, str]  # coordinates and cluster ('' when unknown)
+
+
+def _key(d: DeadLetter) -> _Key:
+    return (d.dlq_topic, d.partition, d.offset, d.cluster_id or "")
+
+
+def _ledger_by_coords(conn: sqlite3.Connection) -> dict[_Key, list[_LedgerLine]]:
+    out: dict[_Key, list[_LedgerLine]] = {}
     cur = conn.execute(f"SELECT {', '.join(_LedgerLine._fields)} FROM replay_ledger")
     for line in map(_LedgerLine._make, cur):
-        out.setdefault((line.dlq_topic, line.partition, line.offset), []).append(line)
+        key = (line.dlq_topic, line.partition, line.offset, line.cluster_id or "")
+        out.setdefault(key, []).append(line)
     return out
 
 
-def _latest_fixes(
-    conn: sqlite3.Connection,
-) -> dict[tuple[str, int, int], tuple[int, bytes | None, bytes | None]]:
+def _latest_fixes(conn: sqlite3.Connection) -> dict[_Key, tuple[int, bytes | None, bytes | None]]:
     """(version, payload, schema header) of every dead letter's latest fix."""
     cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, version, payload, schema_header FROM fixed_payloads "
-        "ORDER BY version"
+        "SELECT dlq_topic, partition, offset, coalesce(cluster_id, ''), version, payload, "
+        "schema_header FROM fixed_payloads ORDER BY version"
     )
     cur.row_factory = None
-    return {(t, p, o): (v, payload, sh) for t, p, o, v, payload, sh in cur}
+    return {(t, p, o, c): (v, payload, sh) for t, p, o, c, v, payload, sh in cur}
 
 
 def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
@@ -168,7 +174,8 @@ def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
     cur = conn.execute(
         f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "
         "replay_ledger l WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition "
-        "AND l.offset = d.offset AND l.state IN ('pending', 'failed'))"
+        "AND l.offset = d.offset AND coalesce(l.cluster_id, '') = coalesce(d.cluster_id, '') "
+        "AND l.state IN ('pending', 'failed'))"
     )
     return dead_letters_from_cursor(cur)
 
@@ -189,9 +196,9 @@ def plan_replay(
     ledger = _ledger_by_coords(conn)
     fixes = _latest_fixes(conn)
     plan = ReplayPlan()
-    seen: set[tuple[str, int, int]] = set()
+    seen: set[_Key] = set()
     for d in targets:
-        key = (d.dlq_topic, d.partition, d.offset)
+        key = _key(d)
         if key in seen:
             continue
         seen.add(key)
@@ -270,7 +277,9 @@ def plan_replay(
             plan.refused.append(missing)
             continue
         count = max(ln.replay_count for ln in lines) + 1 if lines else 1
-        rid = replay_id(d.coordinates, sha, count)
+        # A dead letter from a known cluster is named with it, so two clusters' dead letters at
+        # the same coordinates never share a replay id (a resumed line keeps the id it has).
+        rid = replay_id(address(d), sha, count)
         plan.items.append(
             ReplayItem(
                 d,
@@ -340,6 +349,21 @@ def fetch_full_payloads(
         else d
         for d in letters
     ]
+
+
+def check_target(
+    conn: sqlite3.Connection,
+    conf: dict[str, Any],
+    letters: Iterable[DeadLetter],
+    force_cluster: str | None = None,
+) -> Target:
+    """The replay's first step, before anything is reconciled or planned (and so before any ledger
+    line is written): the target answers (else ``BrokerUnreachable``) and is the cluster that
+    ``letters`` and every dead letter an interrupted run left open came from (else
+    ``ClusterMismatch``), unless ``force_cluster`` names it."""
+    target = probe_target(conf)
+    check_cluster(target, [*pending_dead_letters(conn), *letters], force_cluster)
+    return target
 
 
 def prepare_replay(

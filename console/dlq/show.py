@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.kafka.dlq_headers import decode_dlq_headers, describe_header
 from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
-from console.dlq import (
+from console.dlq.query import (
     Coordinates,
     contract_topic,
     fixes_for,
@@ -37,7 +37,7 @@ from console.model import (
 from console.store import read
 
 if TYPE_CHECKING:
-    from console.dlq_codecs import Decoded, PayloadCodec, SchemaInfo
+    from console.dlq.codecs import Decoded, PayloadCodec, SchemaInfo
 
 __all__ = [
     "DeadLetterDetail",
@@ -75,7 +75,7 @@ def decoded_view(
 ) -> PayloadView:
     """``payload`` decoded with its registry schema where it is in the wire format, else as
     ``payload_view`` shows it. A registry that fails leaves the bytes shown and says why."""
-    from console.dlq_codecs import wire_schema_ref
+    from console.dlq.codecs import wire_schema_ref
 
     if codec is not None:
         try:
