@@ -33,7 +33,7 @@ def _flood(transport: str, target: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable, "-m", "tests.e2e.flood", "--transport", transport, "--target",
-            target, "--duration", str(OVERLOAD_S), "--batch", str(BATCH), "--threads", "4",
+            target, "--duration", str(OVERLOAD_S), "--batch", str(BATCH), "--threads", "8",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -123,6 +123,7 @@ def test_overload_pushes_back_stays_bounded_and_recovers(tmp_path: Path) -> None
     assert offered >= 3 * committed_during
     # Memory stayed bounded.
     assert peak < RSS_LIMIT_MB, samples
-    # Every span it accepted was committed, none twice; the file is sound.
-    assert count(db, "spans") == committed_before + accepted + 6
+    # Every span it accepted was committed, none twice (the probe after the load re-sends the
+    # very spans of the one before it: stored once); the file is sound.
+    assert count(db, "spans") == committed_before + accepted
     assert integrity(db) == "ok"
