@@ -267,6 +267,12 @@ def write_batch(
     seen_o: set[Any] = set()
     other_ids: list[Any] = []
     recent = state.spans
+    # Per record type: its identity, the recent window, this batch's identities, what is new.
+    rules: dict[type, tuple[Any, _Window, set[Any], list[Any], list[Any]]] = {
+        Hop: (_hop_identity, state.hops, seen_h, hop_ids, hops),
+        LogRecord: (_log_identity, state.others, seen_o, other_ids, logs),
+        MetricPoint: (_metric_identity, state.others, seen_o, other_ids, others),
+    }
     for r in records:
         kind = type(r)
         if kind is SpanRow or kind is Span:
@@ -278,29 +284,18 @@ def write_batch(
             seen_s.add(ident)
             span_ids.append(ident)
             spans.append(row)
-        elif isinstance(r, Hop):
-            ident = _hop_identity(r)
-            if dedupe and (ident in seen_h or ident in state.hops):
-                continue
-            seen_h.add(ident)
-            hop_ids.append(ident)
-            hops.append(r)
-        elif isinstance(r, LogRecord):
-            ident = _log_identity(r)
-            if dedupe and (ident in seen_o or ident in state.others):
-                continue
-            seen_o.add(ident)
-            other_ids.append(ident)
-            logs.append(r)
-        elif isinstance(r, MetricPoint):
-            ident = _metric_identity(r)
-            if dedupe and (ident in seen_o or ident in state.others):
-                continue
-            seen_o.add(ident)
-            other_ids.append(ident)
-            others.append(r)
         else:
-            others.append(r)
+            rule = rules.get(kind)
+            if rule is None:  # dead letters (unique in their table), series points
+                others.append(r)
+                continue
+            identity, window, seen, ids, into = rule
+            ident = identity(r)
+            if dedupe and (ident in seen or ident in window):
+                continue
+            seen.add(ident)
+            ids.append(ident)
+            into.append(r)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if hops and dedupe:  # a re-read after a restart or a second tap: drop hops in blocks
