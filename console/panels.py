@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from console.metrics import MetricLatency
 from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
-from console.store.ingest import ROLLUP_NS
+from console.store.summaries import ROLLUP_NS
 
 __all__ = [
     "Health",

@@ -20,7 +20,7 @@ from console.errors import InputError
 from console.journeys.assemble import journey
 from console.journeys.types import STATUSES, JourneySummary
 from console.store import Store, read
-from console.store.ingest import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
+from console.store.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
 __all__ = ["DEFAULT_SINCE_S", "journeys", "journeys_on_topic", "recent_cids_on_topic"]
 

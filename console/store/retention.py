@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from console.store import schema
-from console.store.ingest import ACTIVITY_NS, ROLLUP_NS
+from console.store.summaries import ACTIVITY_NS, ROLLUP_NS
 
 __all__ = ["apply_retention"]
 
