@@ -106,17 +106,22 @@ class IngestState:
             "SELECT name, service, time_ns, start_time_ns, kind, attributes FROM metric_points"
             " ORDER BY id DESC LIMIT 20000"
         ):
-            self.others.add_all([("m", *row)])
+            self.others.add_all([_metric_hash(*row)])
 
 
-def _log_identity(r: LogRecord) -> tuple[Any, ...]:
+def _log_identity(r: LogRecord) -> int:
     """Log records have no id: two with the same time, service, severity, body and span are the
-    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash)."""
-    return ("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id)
+    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash). Kept as the
+    tuple's hash, so the window does not hold every recent body."""
+    return hash(("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id))
 
 
-def _metric_identity(m: MetricPoint) -> tuple[Any, ...]:
-    return ("m", m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
+def _metric_identity(m: MetricPoint) -> int:
+    return _metric_hash(m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
+
+
+def _metric_hash(*fields: Any) -> int:
+    return hash(("m", *fields))
 
 
 def _span_identity(r: SpanRow) -> tuple[Any, Any]:
