@@ -29,7 +29,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
-from console.config import DEFAULT_BOOTSTRAP
+from console.errors import InputError
+from console.kafka_config import kafka_config, split_bootstrap
 from console.store import Store, StoreWriter
 
 __all__ = [
@@ -200,7 +201,6 @@ class Daemon:
 def listen_address(option: str, text: str) -> tuple[str, int] | None:
     """``HOST:PORT`` for a receiver, or None for ``off``; a clear error names the option."""
     from collectors.otlp.common import parse_address
-    from console.errors import InputError
 
     if text.strip().lower() == "off":
         return None
@@ -224,13 +224,24 @@ class OtlpSettings:
 
 @dataclass(frozen=True)
 class TapSettings:
-    """What the Kafka tap follows, and the librdkafka settings it connects with."""
+    """Every option of the Kafka tap: what it follows, how it reads correlation ids and dead
+    letters, what it keeps, and the librdkafka settings it connects with. ``tap`` and ``serve
+    --topics`` (and the TUI's in-process tap) build one of these; ``build_daemon`` hands it all
+    to ``KafkaTap``."""
 
     topics: str
     kafka: dict[str, str] = field(default_factory=dict)  # console.kafka_config.kafka_config()
     group_id: str | None = None
     from_beginning: bool = False
     key_attributes: tuple[str, ...] = ()  # JSON payload fields indexed as business keys
+    correlation_headers: tuple[str, ...] | None = None  # None: the tap's defaults
+    dlq_patterns: tuple[str, ...] | None = None  # None: the tap's defaults
+    dlq_payload_limit: int = 1 << 20  # bytes of a dead letter's payload kept
+    keep_payloads: bool = False  # keep every hop's payload, not only dead letters'
+
+    def __post_init__(self) -> None:
+        if self.dlq_payload_limit < 0:
+            raise InputError("--dlq-payload-limit must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -253,6 +264,20 @@ def build_daemon(
 ) -> Daemon:
     """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
     daemon = Daemon(store, **daemon_options)
+    try:
+        _add_components(daemon, otlp, tap, otlp_kafka)
+    except BaseException:
+        daemon.writer.close()  # a bad setting (--topics, an address) must not leave it running
+        raise
+    return daemon
+
+
+def _add_components(
+    daemon: Daemon,
+    otlp: OtlpSettings | None,
+    tap: TapSettings | None,
+    otlp_kafka: OtlpKafkaSettings | None,
+) -> None:
     if otlp is not None:
         from collectors.otlp.common import ReceiverSettings
         from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
@@ -275,14 +300,18 @@ def build_daemon(
     if tap is not None:
         from collectors.kafka.tap import DEFAULT_GROUP, KafkaTap
 
-        extra = {k: v for k, v in tap.kafka.items() if k != "bootstrap.servers"}
+        bootstrap, extra = split_bootstrap(tap.kafka or kafka_config())
         daemon.add(
             KafkaTap(
                 daemon.sink,
-                bootstrap=tap.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
+                bootstrap=bootstrap,
                 topics=tap.topics,
                 group_id=tap.group_id or DEFAULT_GROUP,
                 from_beginning=tap.from_beginning,
+                correlation_headers=tap.correlation_headers,
+                dlq_patterns=tap.dlq_patterns,
+                dlq_payload_limit=tap.dlq_payload_limit,
+                keep_payloads=tap.keep_payloads,
                 extra_config=extra,
                 key_attributes=tap.key_attributes,
             )
@@ -290,11 +319,11 @@ def build_daemon(
     if otlp_kafka is not None:
         from collectors.otlp.kafka_consumer import DEFAULT_OTLP_GROUP, OtlpKafkaConsumer
 
-        extra = {k: v for k, v in otlp_kafka.kafka.items() if k != "bootstrap.servers"}
+        bootstrap, extra = split_bootstrap(otlp_kafka.kafka or kafka_config())
         daemon.add(
             OtlpKafkaConsumer(
                 daemon.sink,
-                bootstrap=otlp_kafka.kafka.get("bootstrap.servers", DEFAULT_BOOTSTRAP),
+                bootstrap=bootstrap,
                 topics=otlp_kafka.topics,
                 group_id=otlp_kafka.group_id or DEFAULT_OTLP_GROUP,
                 correlation_keys=otlp.correlation_keys if otlp is not None else None,
@@ -302,4 +331,3 @@ def build_daemon(
                 extra_config=extra,
             )
         )
-    return daemon

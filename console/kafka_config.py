@@ -10,7 +10,8 @@ Three sources, later ones winning, as kcat takes them:
    without it the file's or ``-X``'s ``bootstrap.servers`` stands, else ``127.0.0.1:9092``.
 
 ``kafka_config(...)`` returns the merged dict for a client, ``redacted(config)`` the same with
-secrets masked, for printing.
+secrets masked, for printing. It is the one place a client configuration is built: the commands,
+the daemon, the TUI's replay and the demo all take theirs from it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from pathlib import Path
 from console.config import DEFAULT_BOOTSTRAP
 from console.errors import InputError
 
-__all__ = ["kafka_config", "parse_properties", "parse_x_options", "read_properties", "redacted"]
+__all__ = [
+    "kafka_config",
+    "parse_properties",
+    "parse_x_options",
+    "read_properties",
+    "redacted",
+    "split_bootstrap",
+]
 
 _SECRET_WORDS = ("password", "secret", "key.pem", "keystore", "token", "sasl.jaas")
 
@@ -92,6 +100,13 @@ def kafka_config(
         config["bootstrap.servers"] = bootstrap
     config.setdefault("bootstrap.servers", DEFAULT_BOOTSTRAP)
     return config
+
+
+def split_bootstrap(config: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """``(bootstrap servers, the rest)`` of a ``kafka_config()`` result, as the collectors take
+    them (they set their own client defaults and let the rest override them)."""
+    rest = dict(config)
+    return rest.pop("bootstrap.servers", DEFAULT_BOOTSTRAP), rest
 
 
 def redacted(config: Mapping[str, object]) -> dict[str, object]:

@@ -7,18 +7,26 @@ from typing import Annotated
 
 import typer
 
-from console.config import DEFAULT_BOOTSTRAP
+from console.config import DEFAULT_BOOTSTRAP, parse_duration, parse_size
+from console.errors import InputError
 
 __all__ = [
     "BootstrapOpt",
+    "CorrelationHeaderOpt",
     "DbOpt",
+    "DlqPatternOpt",
+    "DlqPayloadLimitOpt",
     "JsonOpt",
     "KafkaConfigOpt",
     "KafkaPropOpt",
+    "KeepPayloadsOpt",
     "KeyAttributeOpt",
     "OtlpKafkaGroupOpt",
     "OtlpKafkaOpt",
     "OtlpKafkaTopicsOpt",
+    "RetentionAgeOpt",
+    "RetentionBytesOpt",
+    "retention_limits",
 ]
 
 DbOpt = Annotated[
@@ -86,3 +94,50 @@ OtlpKafkaGroupOpt = Annotated[
         show_default=False,
     ),
 ]
+
+# What the Kafka tap keeps and how it recognises correlation ids and dead letters: `tap` and
+# `serve --topics` take the same options (console.daemon.TapSettings carries them).
+CorrelationHeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--correlation-header",
+        help="A header holding the correlation id (repeatable; replaces the defaults).",
+        show_default=False,
+    ),
+]
+DlqPatternOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dlq-pattern",
+        help="A regex naming dead-letter topics (repeatable; replaces the defaults).",
+        show_default=False,
+    ),
+]
+DlqPayloadLimitOpt = Annotated[
+    int, typer.Option("--dlq-payload-limit", help="Bytes of a dead letter's payload kept.")
+]
+KeepPayloadsOpt = Annotated[
+    bool, typer.Option("--keep-payloads", help="Keep every hop's payload, not only DLQs'.")
+]
+DEFAULT_RETENTION_AGE = "24h"
+DEFAULT_RETENTION_BYTES = "2GB"
+RetentionAgeOpt = Annotated[
+    str, typer.Option("--retention-age", help="Drop records older than this (24h, 7d).")
+]
+RetentionBytesOpt = Annotated[
+    str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
+]
+
+
+def retention_limits(age: str, size: str) -> tuple[float, int]:
+    """``--retention-age`` and ``--retention-bytes`` as seconds and bytes (the daemon's
+    ``retention_age_s`` and ``retention_bytes``); a clear error names the option that is wrong."""
+    try:
+        age_s = parse_duration(age)
+    except ValueError as exc:
+        raise InputError(f"--retention-age: {exc}") from None
+    try:
+        size_b = parse_size(size)
+    except ValueError as exc:
+        raise InputError(f"--retention-bytes: {exc}") from None
+    return age_s, size_b

@@ -84,10 +84,11 @@ def start_runtime(
     ``kafka``: the whole librdkafka configuration (``kafka_config()``); ``bootstrap`` otherwise.
     """
     from console.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
+    from console.kafka_config import kafka_config
 
     tap = None
     if topics is None or topics.strip().lower() != "off":
-        conf = dict(kafka) if kafka is not None else {"bootstrap.servers": bootstrap}
+        conf = dict(kafka) if kafka is not None else kafka_config(bootstrap)
         tap = TapSettings(
             topics=topics or DEFAULT_TOPICS, kafka=conf, key_attributes=key_attributes
         )

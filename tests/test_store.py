@@ -28,6 +28,7 @@ from console.model import (
 from console.store import Store, apply_retention, read, schema
 from console.store.blocks import KIND_SPAN
 from tests.conftest import run_cli
+from tests.tap_helpers import wait_for
 
 NOW = 1_790_000_000_000_000_000
 
@@ -274,6 +275,17 @@ def test_retention_by_age_keeps_pending_dead_letters(store: Store) -> None:
     assert store.counts()["spans"] == 3
     left = [r[0] for r in conn.execute("SELECT offset FROM dead_letters")]
     assert left == [1]
+
+
+def test_an_idle_writer_still_applies_retention(store: Store) -> None:
+    """A writer with nothing to write trims an old store anyway: at start, and on its clock."""
+    old = time.time_ns() - 3 * 86_400 * 10**9
+    store.write([make_span(i, start=old) for i in range(5)])
+    with store.writer(retention_age_s=86_400, retention_every_s=0.2) as w:
+        wait_for(lambda: store.counts()["spans"] == 0, timeout=10, what="the first pass")
+        store.write([make_span(i + 10, start=old) for i in range(3)])  # old again, while idle
+        wait_for(lambda: store.counts()["spans"] == 0, timeout=10, what="a later pass")
+        assert w.last_error is None and w.committed == 0
 
 
 def test_retention_by_size_shrinks_the_file(store: Store) -> None:

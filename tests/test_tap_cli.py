@@ -8,8 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from console.model import Hop
+from console.store import Store
+from tests import stored
 from tests.conftest import ROOT, create_topic, run_cli
 from tests.dlq_headers_fixture import spring_dlt_headers
 from tests.tap_helpers import produce, unique, wait_for
@@ -85,3 +89,32 @@ def test_bad_kafka_settings_are_one_line_errors(db_path: Path, tmp_path: Path) -
     assert unknown.stderr.strip().count("\n") == 0
     no_topics = run_cli("tap", "--db", str(db_path), "--topics", " , ")
     assert no_topics.returncode == 2 and "--topics" in no_topics.stderr
+
+
+def test_tap_keeps_the_store_within_its_retention(
+    kafka_bootstrap: str, topic: str, db_path: Path, tmp_path: Path
+) -> None:
+    """`tap` trims the store as `serve` does: hops older than --retention-age go at start, while
+    what it taps now stays."""
+    three_days_ago_ms = int(time.time() * 1000) - 3 * 86_400_000
+    old = [
+        Hop("old.topic", 0, i, three_days_ago_ms + i, seen_ns=three_days_ago_ms * 1_000_000)
+        for i in range(50)
+    ]
+    Store.open(db_path).write(old)
+    assert _hops_in(db_path) == 50
+    produce(kafka_bootstrap, topic, [(None, b"{}", [])] * 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "tap", "--db", str(db_path), "--bootstrap",
+         kafka_bootstrap, "--topics", topic, "--group", unique("tap-retention"),
+         "--from-beginning", "--retention-age", "1d", "--status-every", "0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "tap.err").open("w"),
+        env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _hops_in(db_path) == 3, timeout=90, what="only the 3 new hops left")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, (tmp_path / "tap.err").read_text()
+    assert {h.topic for h in stored.hops(db_path)} == {topic}

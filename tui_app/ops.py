@@ -318,7 +318,9 @@ def _kafka_conf(source: DataSource) -> dict[str, Any] | None:
     if source.kafka is not None:
         return dict(source.kafka)
     if source.bootstrap:
-        return {"bootstrap.servers": source.bootstrap}
+        from console.kafka_config import kafka_config
+
+        return dict(kafka_config(source.bootstrap))
     return None
 
 

@@ -196,7 +196,9 @@ def _run_headless(cmd: list[str]) -> dict[str, Any]:
 
 def _conf(kafka: dict[str, str] | str) -> dict[str, str]:
     """The client configuration (bootstrap servers alone count as one)."""
-    return {"bootstrap.servers": kafka} if isinstance(kafka, str) else dict(kafka)
+    from console.kafka_config import kafka_config
+
+    return kafka_config(kafka) if isinstance(kafka, str) else dict(kafka)
 
 
 def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) -> Any:

@@ -13,20 +13,27 @@ from console.config import (
     DEFAULT_OTLP_GRPC,
     DEFAULT_OTLP_HTTP,
     default_db_path,
-    parse_duration,
-    parse_size,
 )
 from console.daemon import Daemon, OtlpKafkaSettings, OtlpSettings, TapSettings, listen_address
 from console.errors import InputError
 from console.kafka_config import kafka_config
 from console.options import (
+    DEFAULT_RETENTION_AGE,
+    DEFAULT_RETENTION_BYTES,
+    CorrelationHeaderOpt,
     DbOpt,
+    DlqPatternOpt,
+    DlqPayloadLimitOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    KeepPayloadsOpt,
     KeyAttributeOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
+    RetentionAgeOpt,
+    RetentionBytesOpt,
+    retention_limits,
 )
 
 __all__ = ["register"]
@@ -34,20 +41,6 @@ __all__ = ["register"]
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
-
-
-def _duration(option: str, text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise InputError(f"{option}: {exc}") from None
-
-
-def _size(option: str, text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise InputError(f"{option}: {exc}") from None
 
 
 def serve(
@@ -73,12 +66,8 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
     ] = None,
-    retention_age: Annotated[
-        str, typer.Option("--retention-age", help="Drop records older than this (24h, 7d).")
-    ] = "24h",
-    retention_bytes: Annotated[
-        str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
-    ] = "2GB",
+    retention_age: RetentionAgeOpt = DEFAULT_RETENTION_AGE,
+    retention_bytes: RetentionBytesOpt = DEFAULT_RETENTION_BYTES,
     max_queued: Annotated[
         int,
         typer.Option(
@@ -124,6 +113,10 @@ def serve(
     otlp_kafka: OtlpKafkaOpt = False,
     otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
     otlp_kafka_group: OtlpKafkaGroupOpt = None,
+    correlation_header: CorrelationHeaderOpt = None,
+    dlq_pattern: DlqPatternOpt = None,
+    dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
+    keep_payloads: KeepPayloadsOpt = False,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
     grpc_at = listen_address("--otlp-grpc", otlp_grpc)
@@ -145,23 +138,29 @@ def serve(
         correlation_keys=tuple(correlation_key) if correlation_key else None,
         key_attributes=tuple(key_attribute or ()),
     )
+    age_s, size_b = retention_limits(retention_age, retention_bytes)
+    kafka = kafka_config(bootstrap, config_file, x_options)
     tap = None
     if topics:
         tap = TapSettings(
             topics=topics,
-            kafka=kafka_config(bootstrap, config_file, x_options),
+            kafka=kafka,
             group_id=group,
             from_beginning=from_beginning,
+            key_attributes=tuple(key_attribute or ()),
+            correlation_headers=tuple(correlation_header) if correlation_header else None,
+            dlq_patterns=tuple(dlq_pattern) if dlq_pattern else None,
+            dlq_payload_limit=dlq_payload_limit,
+            keep_payloads=keep_payloads,
         )
-    kafka = kafka_config(bootstrap, config_file, x_options)
     from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
     _run(
         db or default_db_path(),
         otlp,
         tap,
         from_kafka,
-        retention_age_s=_duration("--retention-age", retention_age),
-        retention_bytes=_size("--retention-bytes", retention_bytes),
+        retention_age_s=age_s,
+        retention_bytes=size_b,
         max_queued=max_queued,
     )
 

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import threading
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from collectors.kafka.tap import DEFAULT_GROUP
 from console.config import DEFAULT_BOOTSTRAP, default_db_path
-from console.errors import InputError
-from console.kafka_config import kafka_config
-from console.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt, KeyAttributeOpt
-from console.store import Store, StoreWriter
+from console.options import (
+    DEFAULT_RETENTION_AGE,
+    DEFAULT_RETENTION_BYTES,
+    CorrelationHeaderOpt,
+    DbOpt,
+    DlqPatternOpt,
+    DlqPayloadLimitOpt,
+    JsonOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    KeepPayloadsOpt,
+    KeyAttributeOpt,
+    RetentionAgeOpt,
+    RetentionBytesOpt,
+    retention_limits,
+)
 
 if TYPE_CHECKING:
     from collectors.kafka.tap import KafkaTap
+    from console.daemon import Daemon
+    from console.store import StoreWriter
 
 __all__ = ["register"]
 
@@ -58,79 +70,66 @@ def tap(
     ] = False,
     config_file: KafkaConfigOpt = None,
     x_options: KafkaPropOpt = None,
-    correlation_header: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--correlation-header",
-            help="A header holding the correlation id (repeatable; replaces the defaults).",
-            show_default=False,
-        ),
-    ] = None,
-    dlq_pattern: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dlq-pattern",
-            help="A regex naming dead-letter topics (repeatable; replaces the defaults).",
-            show_default=False,
-        ),
-    ] = None,
-    dlq_payload_limit: Annotated[
-        int, typer.Option("--dlq-payload-limit", help="Bytes of a dead letter's payload kept.")
-    ] = 1 << 20,
-    keep_payloads: Annotated[
-        bool, typer.Option("--keep-payloads", help="Keep every hop's payload, not only DLQs'.")
-    ] = False,
+    correlation_header: CorrelationHeaderOpt = None,
+    dlq_pattern: DlqPatternOpt = None,
+    dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
+    keep_payloads: KeepPayloadsOpt = False,
     status_every: Annotated[
         float, typer.Option("--status-every", help="Seconds between status lines (0: none).")
     ] = 10.0,
     as_json: JsonOpt = False,
     key_attribute: KeyAttributeOpt = None,
+    retention_age: RetentionAgeOpt = DEFAULT_RETENTION_AGE,
+    retention_bytes: RetentionBytesOpt = DEFAULT_RETENTION_BYTES,
 ) -> None:
     """Tap Kafka topics into the store (hops, dead letters, rates, lag) until Ctrl+C."""
-    from collectors.kafka.tap import KafkaTap
+    from console.daemon import TapSettings, build_daemon
+    from console.kafka_config import kafka_config
+    from console.store import Store
 
-    if dlq_payload_limit < 0:
-        raise InputError("--dlq-payload-limit must be >= 0")
-    config = kafka_config(bootstrap, config_file, x_options)
-    bootstrap_servers = config.pop("bootstrap.servers")
-    path = db or default_db_path()
-    store = Store.open(path)
-    writer = store.writer(batch_size=20_000, flush_ms=500, max_queued=400_000)
-    kafka_tap = KafkaTap(
-        writer,
-        bootstrap=bootstrap_servers,
+    settings = TapSettings(
         topics=topics,
+        kafka=kafka_config(bootstrap, config_file, x_options),
         group_id=group,
         from_beginning=from_beginning,
-        correlation_headers=correlation_header or None,
-        dlq_patterns=dlq_pattern or None,
+        key_attributes=tuple(key_attribute or ()),
+        correlation_headers=tuple(correlation_header) if correlation_header else None,
+        dlq_patterns=tuple(dlq_pattern) if dlq_pattern else None,
         dlq_payload_limit=dlq_payload_limit,
         keep_payloads=keep_payloads,
-        extra_config=config,
-        key_attributes=tuple(key_attribute or ()),
     )
+    age_s, size_b = retention_limits(retention_age, retention_bytes)
+    path = db or default_db_path()
+    daemon = build_daemon(
+        Store.open(path),
+        otlp=None,
+        tap=settings,
+        batch_size=20_000,
+        flush_ms=500,
+        max_queued=400_000,
+        retention_age_s=age_s,
+        retention_bytes=size_b,
+    )
+    kafka_tap = _the_tap(daemon)
     _log_to_stderr()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stop.set())
+    daemon.install_signal_handlers()
     try:
-        kafka_tap.start()
+        daemon.start()
         _say(
             as_json,
             {"event": "started", "topics": kafka_tap.subscription, "group": group, "db": str(path)},
-            f"tapping {', '.join(kafka_tap.subscription)} on {bootstrap_servers} "
+            f"tapping {', '.join(kafka_tap.subscription)} on {kafka_tap.bootstrap} "
             f"as group {group} into {path} (Ctrl+C to stop)",
         )
-        _wait(stop, kafka_tap, writer, status_every, as_json)
+        _wait(daemon, status_every, as_json)
     finally:
-        kafka_tap.stop()
-        writer.close()
-    h = {**kafka_tap.health(), **_store_state(writer)}
+        daemon.stop()
+    h = {**kafka_tap.health(), **_store_state(daemon.writer)}
     _say(
         as_json,
         {"event": "stopped", **h},
         f"stopped: {h['hops_committed']:,} hops, {h['dead_letters_committed']:,} dead letters "
-        f"recorded{_store_note(writer)}",
+        f"recorded{_store_note(daemon.writer)}",
     )
 
 
@@ -153,21 +152,25 @@ def _store_note(writer: StoreWriter) -> str:
     return note
 
 
-def _wait(
-    stop: threading.Event, kafka_tap: KafkaTap, writer: StoreWriter, every: float, as_json: bool
-) -> None:
+def _the_tap(daemon: Daemon) -> KafkaTap:
+    return cast("KafkaTap", daemon.components[0])  # build_daemon(otlp=None, tap=...) adds only it
+
+
+def _wait(daemon: Daemon, every: float, as_json: bool) -> None:
+    """Until SIGINT/SIGTERM: a status line every ``every`` seconds (0: none)."""
+    kafka_tap = _the_tap(daemon)
     next_status = time.monotonic() + every if every > 0 else float("inf")
-    while not stop.wait(0.2):
+    while not daemon.wait(0.2):
         if time.monotonic() >= next_status:
             next_status += every
-            h = {**kafka_tap.health(), **_store_state(writer)}
+            h = {**kafka_tap.health(), **_store_state(daemon.writer)}
             state = "connected" if h["connected"] else f"NOT connected ({h['last_error']})"
             lag = "?" if h["lag"] is None else f"{h['lag']:,}"
             _say(
                 as_json,
                 {"event": "status", **h},
                 f"{state}: {h['hops_committed']:,} hops, {h['dead_letters_committed']:,} dead "
-                f"letters, tap lag {lag}{_store_note(writer)}",
+                f"letters, tap lag {lag}{_store_note(daemon.writer)}",
             )
 
 

@@ -17,6 +17,7 @@ points, series) convert in ``console/rows.py``.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import threading
@@ -109,11 +110,13 @@ class Store:
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
         busy_timeout_ms: int | None = None,
+        retention_every_s: float = 30.0,
     ) -> StoreWriter:
         """Start the batched writer thread for this store.
 
         ``busy_timeout_ms``: how long a commit waits for a write lock another process holds
-        before it fails (default: the store's 30 s).
+        before it fails (default: the store's 30 s). Retention (by age and by size) runs at start
+        and every ``retention_every_s``, with or without records to write.
         """
         return StoreWriter(
             self,
@@ -122,6 +125,7 @@ class Store:
             max_queued=max_queued,
             retention_age_s=retention_age_s,
             retention_bytes=retention_bytes,
+            retention_every_s=retention_every_s,
             busy_timeout_ms=busy_timeout_ms,
         )
 
@@ -319,7 +323,10 @@ class StoreWriter:
         chunks: list[_Chunk] = []
         size = 0
         first_at = 0.0
-        next_retention = time.monotonic() + self.retention_every_s
+        # The first retention pass runs at start (a daemon started on an old store trims it at
+        # once), the next ones on a clock, whether records arrive or not.
+        retains = bool(self.retention_age_s or self.retention_bytes)
+        next_retention = time.monotonic()
         next_size_check = time.monotonic() + _SIZE_CHECK_S
         while True:
             if self._failure is not None and (chunks or time.monotonic() < self._retry_at):
@@ -327,6 +334,9 @@ class StoreWriter:
                 timeout: float | None = max(0.0, self._retry_at - time.monotonic())
             elif chunks:
                 timeout = max(0.0, first_at + self.flush_s - time.monotonic())
+            elif retains:
+                wake = min(next_retention, next_size_check if self.retention_bytes else math.inf)
+                timeout = max(0.0, wake - time.monotonic())
             else:
                 timeout = None
             try:
@@ -390,7 +400,7 @@ class StoreWriter:
                 next_size_check = now + _SIZE_CHECK_S
                 if schema.used_bytes(conn) > self.retention_bytes:
                     next_retention = now
-            if now >= next_retention and (self.retention_age_s or self.retention_bytes):
+            if now >= next_retention and retains:
                 self._retention(conn)
                 next_retention = time.monotonic() + self.retention_every_s
         conn.close()
