@@ -39,9 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from console.errors import Overloaded  # noqa: E402
+from console.base.errors import Overloaded  # noqa: E402
+from console.base.model import DeadLetter, Hop, Span, SpanLink  # noqa: E402
 from console.journeys import journey  # noqa: E402
-from console.model import DeadLetter, Hop, Span, SpanLink  # noqa: E402
 from console.store import Store  # noqa: E402
 
 MS = 1_000_000
@@ -314,7 +314,7 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
         assert r.returncode == 0, r.stderr
         stalled_out = r.stdout
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import console.cli"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", "import console.cli.app"], cwd=ROOT, check=True)
     startup_ms = (time.perf_counter() - t) * 1000
     counts = store.counts()
     spans = int(counts["spans"])  # type: ignore[call-overload]

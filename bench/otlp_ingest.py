@@ -55,7 +55,7 @@ def run_collector(sink_kind: str, db: str, cpu: int) -> None:
     from collectors.otlp.common import ReceiverSettings
     from collectors.otlp.grpc_server import GrpcReceiver
     from collectors.otlp.http_server import HttpReceiver
-    from console.daemon import Daemon
+    from console.runtime.daemon import Daemon
     from console.store import NullSink, Store
 
     os.sched_setaffinity(0, {cpu})
@@ -76,7 +76,7 @@ def run_floor(cpu: int, spans: int) -> None:
     requests decoded in-process, then written straight into a fresh store by ``write_batch``
     (blocks, keys, summaries, commit; no queue, no network), and encoded into blocks only."""
     from collectors.otlp.fast import FastTraceDecoder
-    from console.daemon import tune_gc
+    from console.runtime.daemon import tune_gc
     from console.store import Store, blocks, ingest
 
     os.sched_setaffinity(0, {cpu})

@@ -87,7 +87,7 @@ def produce_side(bootstrap: str, kcat: Path | None, n: int, cpu: int) -> dict[st
 
 def role_tap(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
     from bench.tap_throughput import run_tap
-    from console.daemon import tune_gc
+    from console.runtime.daemon import tune_gc
 
     tune_gc()
     with tempfile.TemporaryDirectory(prefix="peers-tap-") as tmp:

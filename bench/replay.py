@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from console import dlq  # noqa: E402
+from console.base.model import DeadLetter  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
-from console.model import DeadLetter  # noqa: E402
 from console.store import Store  # noqa: E402
 from tests.dlq_headers_fixture import spring_dlt_headers  # noqa: E402
 

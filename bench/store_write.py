@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.model import Span
+from console.base.model import Span
 from console.store import Store, blocks
 
 

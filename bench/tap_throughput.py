@@ -39,7 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.sqlite_floor import serial_limit
 from collectors.kafka.tap import KafkaTap
-from console.daemon import tune_gc
+from console.runtime.daemon import tune_gc
 from console.store import NullSink, Store, ingest, read
 from console.store.blocks import KIND_HOP
 

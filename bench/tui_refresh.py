@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from console.errors import Overloaded  # noqa: E402
-from console.model import Hop, Span  # noqa: E402
+from console.base.errors import Overloaded  # noqa: E402
+from console.base.model import Hop, Span  # noqa: E402
 from console.store import Store  # noqa: E402
 from console.store.ingest import write_batch  # noqa: E402
 
@@ -253,8 +253,8 @@ def main() -> None:
         )
         child.start()
     else:
-        from console.daemon import tune_gc
-        from console.runtime import share_gil_with_ui
+        from console.runtime.daemon import tune_gc
+        from console.runtime.inprocess import share_gil_with_ui
 
         tune_gc()  # as the in-process runtime's Daemon.start does
         share_gil_with_ui()  # as start_runtime does for the TUI

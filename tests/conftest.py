@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from console.broker import Broker, _answers_metadata
+from console.runtime.broker import Broker, _answers_metadata
 from console.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from console.model import Header
+from console.base.model import Header
 
 
 def spring_dlt_headers(

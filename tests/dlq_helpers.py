@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from console.model import DeadLetter, Header
+from console.base.model import DeadLetter, Header
 from console.store import Store
 from tests.dlq_headers_fixture import spring_dlt_headers
 

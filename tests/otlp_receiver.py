@@ -1,7 +1,8 @@
 """A tiny in-test OTLP/gRPC receiver: the real wire protocol, real SDK exporters on the other end.
 
 It keeps every decoded span, log record and metric name, grouped by ``service.name``.
-(Stand-in until the console's own collector, ``console/daemon.py``, is merged on this branch.)
+(Stand-in until the console's own collector, ``console/runtime/daemon.py``, is merged on this
+branch.)
 """
 
 from __future__ import annotations

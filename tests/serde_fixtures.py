@@ -20,7 +20,7 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from console.model import Header
+from console.base.model import Header
 
 __all__ = [
     "ORDER_AVRO",

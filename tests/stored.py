@@ -1,9 +1,9 @@
 """What the store holds, read back through its API (``console.store.read``), for assertions.
 
 Spans, hops and log records live in compressed blocks; these return them as the records of
-``console.model``, duplicates dropped as every reader of the store drops them (a span is one per
-(trace id, span id), a hop one per (topic, partition, offset)), so ``len(spans(db))`` counts what
-a v1 ``SELECT count(*) FROM spans`` counted.
+``console.base.model``, duplicates dropped as every reader of the store drops them (a span is one
+per (trace id, span id), a hop one per (topic, partition, offset)), so ``len(spans(db))`` counts
+what a v1 ``SELECT count(*) FROM spans`` counted.
 
 ``db`` is a store file (opened as a reader: ``Store.open(db, upgrade=False)``), a ``Store`` or an
 open connection (left open).
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.model import Hop, LogRecord, Span
+from console.base.model import Hop, LogRecord, Span
 from console.store import Store, read
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from console.model import Header, Hop, Record
-from console.sink import Ticket
+from console.base.model import Header, Hop, Record
+from console.base.sink import Ticket
 from console.store import StoreWriter
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from console.kafka_release import DEFAULT_KAFKA_VERSION, default_kafka_version
+from console.runtime.kafka_release import DEFAULT_KAFKA_VERSION, default_kafka_version
 from tests.conftest import free_port_pair, run_cli
 
 OLD_LINE = "3.9.1"

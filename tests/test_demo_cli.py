@@ -181,7 +181,7 @@ def test_ctrl_c_also_stops_the_broker_the_demo_started(
 def test_with_a_screen_the_tui_runs_while_the_services_do(
     kafka_bootstrap: str, db_path: Path
 ) -> None:
-    from console.commands.demo_cmd import _collector_and_tap, _pipeline_cmd, _run_tui
+    from console.cli.demo_cmd import _collector_and_tap, _pipeline_cmd, _run_tui
 
     prefix = _prefix()
     seen: dict[str, object] = {}

@@ -19,7 +19,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from collectors.kafka.tap import KafkaTap
 from console import dlq
-from console.model import DeadLetter
+from console.base.model import DeadLetter
 from console.store import Store
 from tests.conftest import create_topic, run_cli
 from tests.dlq_headers_fixture import (

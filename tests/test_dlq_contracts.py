@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from console.contracts import (
+from console.base.model import DeadLetter
+from console.dlq.contracts import (
     ContractError,
     DirectoryContracts,
     RegistryContracts,
@@ -23,7 +24,6 @@ from console.contracts import (
     open_contracts,
     pretty_json,
 )
-from console.model import DeadLetter
 from console.store import Store
 from tests.conftest import create_topic, free_port, run_cli
 from tests.dlq_helpers import CONTRACT, dead_letters_on_broker, write_contract
@@ -194,7 +194,7 @@ def test_unreachable_registry_is_a_clear_error(tmp_path: Path, db_path: Path) ->
 
 
 def test_missing_default_contracts_are_named(tmp_path: Path) -> None:
-    from console.contracts import default_contracts_dir
+    from console.dlq.contracts import default_contracts_dir
 
     default = default_contracts_dir()
     if default.is_dir():  # the demo has shipped its contracts: the default opens them

@@ -1,7 +1,7 @@
 """Replay goes back to the cluster a dead letter came from, to a topic that exists, in key order.
 
-Two real clusters from the harness (``console.broker.Broker``): the session's broker, where the
-dead letters are tapped, and a second one started here, which a replay must refuse.
+Two real clusters from the harness (``console.runtime.broker.Broker``): the session's broker, where
+the dead letters are tapped, and a second one started here, which a replay must refuse.
 """
 
 from __future__ import annotations
@@ -159,8 +159,8 @@ def test_spring_dead_letter_without_a_value_is_listed_discardable_not_replayable
 
 def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
     from console import dlq
-    from console.errors import InputError
-    from console.model import DeadLetter
+    from console.base.errors import InputError
+    from console.base.model import DeadLetter
 
     letters = [
         DeadLetter("orders-dlt", 0, 7, 1, payload=b"{}", cluster_id=c, first_seen_ns=1)
@@ -176,7 +176,7 @@ def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
 
 
 def _two_clusters_at_one_address(store: Store) -> None:
-    from console.model import DeadLetter
+    from console.base.model import DeadLetter
 
     store.write(
         [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from console.base.errors import InputError
+from console.base.model import DeadLetter
 from console.dlq import parse_coordinates, parse_since
 from console.dlq.fix import apply_assignments, parse_assignment
 from console.dlq.replay import replay_headers, replay_id
 from console.dlq.show import payload_view
-from console.errors import InputError
-from console.model import DeadLetter
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
 
 

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from console.errors import InputError
-from console.journeys import journey, journeys
-from console.model import (
+from console.base.errors import InputError
+from console.base.model import (
     SPAN_KIND_CLIENT,
     SPAN_KIND_CONSUMER,
     SPAN_KIND_PRODUCER,
@@ -16,6 +15,7 @@ from console.model import (
     DeadLetter,
     SeriesPoint,
 )
+from console.journeys import journey, journeys
 from console.store import Store
 from tests.journey_fixtures import (
     MS,
@@ -148,7 +148,7 @@ def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
 
     # It comes back on orders.placed with x-replay-id, and this time it goes all the way.
     again = Flow("order-dlq", replay_at + 10 * MS)
-    from console.model import Hop
+    from console.base.model import Hop
 
     hop = Hop(
         topic=ORDERS, partition=0, offset=target, timestamp_ms=(replay_at + 10 * MS) // MS,
@@ -273,7 +273,7 @@ def test_a_dead_letter_coordinate_finds_its_journey_and_a_pending_replay_is_name
 
 
 def test_durations_parse_as_operators_write_them() -> None:
-    from console.config import parse_duration
+    from console.base.config import parse_duration
 
     assert [parse_duration(t) for t in ("10m", "30s", "24h", "1h30m", "250ms", "45")] == [
         600.0, 30.0, 86400.0, 5400.0, 0.25, 45.0,

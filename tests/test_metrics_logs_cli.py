@@ -242,7 +242,7 @@ def test_logs_follow_prints_records_as_they_arrive_until_ctrl_c(tmp_path: Path) 
 def test_logs_follow_misses_nothing_in_a_burst(tmp_path: Path) -> None:
     import time
 
-    from console.model import LogRecord
+    from console.base.model import LogRecord
     from console.store import Store
 
     db = tmp_path / "h.db"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.model import MetricPoint
+from console.base.model import MetricPoint
 from console.store import Store
 from tests.conftest import run_cli
 

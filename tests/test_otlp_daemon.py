@@ -7,8 +7,8 @@ from pathlib import Path
 
 from collectors.otlp.common import ReceiverSettings
 from collectors.otlp.grpc_server import GrpcReceiver
-from console.daemon import Component, Daemon
-from console.model import Span
+from console.base.model import Span
+from console.runtime.daemon import Component, Daemon
 from console.store import Sink, Store
 
 

@@ -22,7 +22,7 @@ from collectors.otlp.decode import (
     decode_trace_request,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.model import LogRecord, MetricPoint, Span
+from console.base.model import LogRecord, MetricPoint, Span
 from console.store.blocks import encode_spans
 from tests.otlp_helpers import trace_request
 

@@ -16,7 +16,7 @@ from collectors.otlp.common import ReceiverSettings
 from collectors.otlp.decode import spans_from_request
 from collectors.otlp.grpc_server import GrpcReceiver
 from collectors.otlp.http_server import HttpReceiver
-from console.model import Span
+from console.base.model import Span
 from console.store import Store
 from tests import stored
 from tests.otlp_helpers import Serve, count, trace_request, wait_for

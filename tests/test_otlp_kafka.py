@@ -24,7 +24,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from console.panels import health
+from console.readers.panels import health
 from console.store import Store
 from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, trace_request, wait_for
@@ -192,8 +192,8 @@ def test_bad_topic_spec_and_kafka_settings_are_refused(kafka_bootstrap: str) -> 
 def test_tui_runtime_consumes_and_reports_its_state(kafka_bootstrap: str, db_path: Path) -> None:
     """``tui --otlp-kafka-topics``: the in-process runtime takes the records and its health
     line says the consumer is up, with its lag."""
-    from console.daemon import OtlpKafkaSettings
-    from console.runtime import start_runtime
+    from console.runtime.daemon import OtlpKafkaSettings
+    from console.runtime.inprocess import start_runtime
 
     t = topics()
     produce(kafka_bootstrap, [(t["logs"], logs_request(4).SerializeToString())])

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from console import rows
-from console.errors import NotAStoreError, Overloaded, SchemaTooNewError
-from console.model import (
+from console.base.errors import NotAStoreError, Overloaded, SchemaTooNewError
+from console.base.model import (
     DeadLetter,
     Hop,
     LogRecord,
@@ -25,7 +24,7 @@ from console.model import (
     Span,
     SpanLink,
 )
-from console.store import Store, apply_retention, read, schema
+from console.store import Store, apply_retention, read, rows, schema
 from console.store.blocks import KIND_SPAN
 from tests.conftest import run_cli
 from tests.tap_helpers import wait_for

@@ -17,7 +17,7 @@ from collectors.otlp.common import ReceiverSettings
 from collectors.otlp.decode import spans_from_request
 from collectors.otlp.grpc_server import GrpcReceiver
 from collectors.otlp.http_server import HttpReceiver
-from console.errors import StoreUnavailable
+from console.base.errors import StoreUnavailable
 from console.store import Store, StoreWriter
 from tests.otlp_helpers import trace_request, wait_for
 from tests.store_faults import LockHolder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console.errors import NeedsUpgradeError
+from console.base.errors import NeedsUpgradeError
 from console.journeys import journey
 from console.store import Store, schema, upgrade
 from tests.conftest import run_cli

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from console.model import Hop
+from console.base.model import Hop
 from console.store import Store
 from tests import stored
 from tests.conftest import ROOT, create_topic, run_cli

@@ -7,14 +7,14 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.kafka.dlq_headers import (
+from console.base.dlq_headers import (
     DlqMatcher,
     decode_dlq_headers,
     describe_header,
     has_dlq_headers,
     is_dead_letter,
 )
-from console.model import DeadLetter
+from console.base.model import DeadLetter
 from tests.dlq_headers_fixture import (
     connect_dlq_headers,
     spring_dlt_headers,

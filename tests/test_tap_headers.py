@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.kafka.headers import (
+from console.base.headers import (
     HeaderReader,
     correlation_id,
     parse_traceparent,

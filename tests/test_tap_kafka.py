@@ -14,10 +14,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from collectors.kafka.tap import KafkaTap
-from console import rows
-from console.errors import Overloaded
-from console.model import Hop, Record
-from console.store import Store, StoreWriter, Ticket
+from console.base.errors import Overloaded
+from console.base.model import Hop, Record
+from console.store import Store, StoreWriter, Ticket, rows
 from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
@@ -314,7 +313,7 @@ def test_overloaded_sink_pauses_and_retries_without_dropping(
 
 
 def test_bad_configuration_is_reported_at_start(kafka_bootstrap: str, db_path: Path) -> None:
-    from console.errors import InputError
+    from console.base.errors import InputError
 
     tap = KafkaTap(
         Store.open(db_path).writer(),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.errors import InputError
-from console.kafka_config import kafka_config, parse_properties, parse_x_options, redacted
+from console.base.errors import InputError
+from console.base.kafka_config import kafka_config, parse_properties, parse_x_options, redacted
 
 
 def test_properties_file_then_x_then_bootstrap(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from collectors.kafka.dlq_headers import DlqMatcher
 from collectors.kafka.metrics import KafkaMetrics, RateTracker
 from collectors.kafka.tap import KafkaTap
 from collectors.kafka.topics import TopicSelector
-from console.kafka_release import default_kafka_version, release
-from console.model import SeriesPoint
+from console.base.dlq_headers import DlqMatcher
+from console.base.model import SeriesPoint
+from console.runtime.kafka_release import default_kafka_version, release
 from console.store import Store, StoreWriter
 from tests.conftest import create_topic
 from tests.tap_helpers import produce, unique, wait_for

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import Hop, LogRecord, Span, SpanLink
+from console.base.model import Hop, LogRecord, Span, SpanLink
 from console.store import Store
 from tests.tui_data import NOW, demo_dead_letters, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for

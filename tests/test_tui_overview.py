@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import Span
+from console.base.model import Span
 from console.store import Store
 from tests.conftest import run_cli
 from tests.tui_data import NOW, demo_records, demo_spans

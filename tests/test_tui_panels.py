@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from console.model import Span
-from console.panels import ServiceAggregator, health, topic_panels
+from console.base.model import Span
+from console.readers.panels import ServiceAggregator, health, topic_panels
+from console.readers.tail import tail
 from console.store import Store
-from console.tail import tail
 from tests.tui_data import MS, NOW, S, demo_records
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from console.runtime import start_runtime
+from console.runtime.inprocess import start_runtime
 from tests.conftest import create_topic, free_port
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import MetricPoint
+from console.base.model import MetricPoint
 from console.store import Store
 from tests.tui_data import NOW, S, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for

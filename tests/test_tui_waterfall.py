@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.model import DeadLetter, Span
+from console.base.model import DeadLetter, Span
 from tui_app.waterfall import JourneyView, bar, build_rows
 
 MS = 1_000_000

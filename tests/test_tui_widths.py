@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from console.model import SeriesPoint
+from console.base.model import SeriesPoint
 from console.store import Store
 from tests.tui_data import NOW, S, demo_dead_letters, demo_hops, demo_series, demo_spans
 from tests.tui_helpers import screen_text, wait_for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.model import DeadLetter, Hop, LogRecord, MetricPoint, SeriesPoint, Span
+from console.base.model import DeadLetter, Hop, LogRecord, MetricPoint, SeriesPoint, Span
 
 NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
 S = 1_000_000_000

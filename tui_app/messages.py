@@ -13,8 +13,8 @@ from typing import Any
 from rich.text import Text
 from textual.message import Message
 
-from console.panels import Health, ServicePanel, TopicPanel
-from console.tail import TailBatch
+from console.readers.panels import Health, ServicePanel, TopicPanel
+from console.readers.tail import TailBatch
 
 __all__ = [
     "AuditLoaded",
@@ -40,7 +40,7 @@ class OverviewData(Message):
     topics: list[TopicPanel]
     health: Health
     took_ms: float
-    extent: Any = None  # console.panels.StoreExtent when the window shows nothing
+    extent: Any = None  # console.readers.panels.StoreExtent when the window shows nothing
 
 
 @dataclass
@@ -55,7 +55,7 @@ class MetricsLoaded(Message):
 
 @dataclass
 class MetricSeriesLoaded(Message):
-    series: Any | None  # console.metrics.MetricSeries
+    series: Any | None  # console.readers.metrics.MetricSeries
     service: str
     name: str
 
@@ -91,7 +91,7 @@ class JourneyRefreshed(Message):
 
 @dataclass
 class DeadLettersLoaded(Message):
-    rows: list[Any]  # console.model.DeadLetter
+    rows: list[Any]  # console.base.model.DeadLetter
     held: str = ""  # when none are in the window: what the store does hold
 
 
@@ -143,4 +143,4 @@ class LoadFailed(Message):
 
 @dataclass
 class AuditLoaded(Message):
-    entries: list[Any]  # console.model.AuditEntry
+    entries: list[Any]  # console.base.model.AuditEntry

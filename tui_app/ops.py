@@ -146,7 +146,7 @@ def recent_journeys(
 
 # dead letters ------------------------------------------------------------------------------
 def _contracts(source: DataSource) -> Any:
-    from console.contracts import open_contracts
+    from console.dlq.contracts import open_contracts
 
     return open_contracts(source.contracts_dir, source.schema_registry, strict=False)
 
@@ -192,8 +192,8 @@ def dead_letter_extent(source: DataSource, *, status: str | None) -> tuple[int, 
 def editable_payload(
     payload: bytes | None, codec: Any = None, headers: Any = (), topic: str = ""
 ) -> str:
+    from console.base.errors import InputError
     from console.dlq.fix import editable_text
-    from console.errors import InputError
 
     try:
         return editable_text(payload, codec, headers, topic)
@@ -268,8 +268,8 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
 
 def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[int | None, str]]:
     """The contract's verdict on edited text, as (line in ``text``, message); [] when valid."""
-    from console.contracts import check, pretty_json
     from console.dlq import contract_topic, get_dead_letter
+    from console.dlq.contracts import check, pretty_json
     from console.dlq.fix import from_editor
 
     try:
@@ -318,7 +318,7 @@ def _kafka_conf(source: DataSource) -> dict[str, Any] | None:
     if source.kafka is not None:
         return dict(source.kafka)
     if source.bootstrap:
-        from console.kafka_config import kafka_config
+        from console.base.kafka_config import kafka_config
 
         return dict(kafka_config(source.bootstrap))
     return None

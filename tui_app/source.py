@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from console import metrics, panels
-from console import tail as live_tail
-from console.metrics import MetricSeries
+from console.readers import metrics, panels
+from console.readers import tail as live_tail
+from console.readers.metrics import MetricSeries
 from console.store import Store
 
 __all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
@@ -26,7 +26,7 @@ Clock = Callable[[], int]
 
 
 class Runtime(Protocol):
-    """An in-process collector and tap (console/daemon.py) as the TUI sees it."""
+    """An in-process collector and tap (console/runtime/daemon.py) as the TUI sees it."""
 
     def status(self) -> dict[str, str]: ...
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.text import Text
 
+from console.base.model import DeadLetter, Hop, LogRecord, Span, header_text
 from console.journeys.render import event_text, log_text
-from console.model import DeadLetter, Hop, LogRecord, Span, header_text
 
 __all__ = ["JourneyView", "WaterfallRow", "bar", "build_rows", "detail_text", "view_of"]
 

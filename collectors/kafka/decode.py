@@ -20,13 +20,13 @@ from dataclasses import dataclass, field, fields
 from hashlib import sha256
 from typing import Any
 
-from collectors.kafka.dlq_headers import (
+from console.base.dlq_headers import (
     DLQ_HEADER_PREFIXES,
     DlqMatcher,
     decode_dlq_headers,
 )
-from collectors.kafka.headers import HeaderReader
-from console.model import DeadLetter, Hop, Record
+from console.base.headers import HeaderReader
+from console.base.model import DeadLetter, Hop, Record
 
 __all__ = ["DEFAULT_DLQ_PAYLOAD_LIMIT", "BatchResult", "MessageDecoder"]
 

@@ -1,4 +1,4 @@
-"""Rates, consumer lag and DLQ depth as ``console.model.SeriesPoint`` samples the panels read.
+"""Rates, consumer lag and DLQ depth as ``console.base.model.SeriesPoint`` samples the panels read.
 
 Every ``metrics_interval_s`` (5 s by default) the tap hands the sink one sample of each series:
 
@@ -33,9 +33,9 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from collectors.kafka.dlq_headers import DlqMatcher
 from collectors.kafka.topics import TopicSelector
-from console.model import SeriesPoint
+from console.base.dlq_headers import DlqMatcher
+from console.base.model import SeriesPoint
 
 __all__ = ["KafkaMetrics", "RateTracker", "lag_points"]
 

@@ -34,10 +34,10 @@ from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, Mess
 from collectors.kafka.metrics import KafkaMetrics
 from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
-from console.errors import HandoffError, InputError, Overloaded, StoreError
+from console.base.errors import HandoffError, InputError, Overloaded, StoreError
 
 if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
-    from console.sink import Sink, Ticket
+    from console.base.sink import Sink, Ticket
 
 __all__ = ["DEFAULT_GROUP", "KafkaTap"]
 

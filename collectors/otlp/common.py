@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
-from console.errors import Overloaded
+from console.base.errors import Overloaded
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

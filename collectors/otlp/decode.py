@@ -25,8 +25,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from console.errors import HandoffError
-from console.model import LogRecord, MetricPoint, Span, SpanLink
+from console.base.errors import HandoffError
+from console.base.model import LogRecord, MetricPoint, Span, SpanLink
 
 __all__ = [
     "DEFAULT_CORRELATION_KEYS",

@@ -42,8 +42,8 @@ from collectors.otlp.decode import (
     decode_span,
 )
 from collectors.otlp.decode import business_keys as _business_keys
-from console.jsontext import dumps
-from console.model import EncodedAttributes, SpanRow
+from console.base.jsontext import dumps
+from console.base.model import EncodedAttributes, SpanRow
 
 __all__ = ["FastTraceDecoder"]
 

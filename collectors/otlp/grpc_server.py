@@ -38,8 +38,8 @@ from collectors.otlp.decode import (
     parse_body,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.errors import Overloaded
-from console.sink import Sink
+from console.base.errors import Overloaded
+from console.base.sink import Sink
 
 __all__ = ["GrpcReceiver"]
 

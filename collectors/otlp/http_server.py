@@ -46,8 +46,8 @@ from collectors.otlp.decode import (
     spans_from_request,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.errors import Overloaded, StoreUnavailable
-from console.sink import Sink, Ticket
+from console.base.errors import Overloaded, StoreUnavailable
+from console.base.sink import Sink, Ticket
 
 __all__ = ["HttpReceiver", "make_app"]
 

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 from collectors.kafka.tap import KafkaTap
 from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
 from collectors.otlp.kafka_messages import DEFAULT_OTLP_TOPICS, OtlpMessageDecoder, topic_signals
-from console.errors import HandoffError, InputError, Overloaded
-from console.model import SeriesPoint
+from console.base.errors import HandoffError, InputError, Overloaded
+from console.base.model import SeriesPoint
 
 if TYPE_CHECKING:
-    from console.sink import Sink
+    from console.base.sink import Sink
 
 __all__ = ["DEFAULT_OTLP_GROUP", "LAG_SERIES", "OtlpKafkaConsumer"]
 

@@ -1,4 +1,4 @@
-"""Dead letters: the one room the CLI (``console/commands/dlq_*.py``) and the TUI
+"""Dead letters: the one room the CLI (``console/cli/dlq_*.py``) and the TUI
 (``tui_app/ops.py``) call for every step, so both select, show, fix, reconcile, plan and replay
 the same way and render the same detail model.
 

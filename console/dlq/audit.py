@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from console.model import AuditEntry, DeadLetter, payload_sha256
+from console.base.model import AuditEntry, DeadLetter, payload_sha256
 
 __all__ = ["audit_log", "discard", "os_user", "write_audit"]
 

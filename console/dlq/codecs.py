@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from console.contracts import Violation, json_path, pretty_json, pretty_json_lines
-from console.errors import HandoffError, InputError
-from console.model import Header
+from console.base.errors import HandoffError, InputError
+from console.base.model import Header
+from console.dlq.contracts import Violation, json_path, pretty_json, pretty_json_lines
 
 __all__ = [
     "KEY_SCHEMA_HEADER",
@@ -167,7 +167,7 @@ def open_codec(url: str | None, config_file: Path | None = None) -> PayloadCodec
         return None
     conf: dict[str, str] = {}
     if config_file is not None:
-        from console.kafka_config import parse_properties
+        from console.base.kafka_config import parse_properties
 
         try:
             text = Path(config_file).read_text(encoding="utf-8")
@@ -332,7 +332,7 @@ class PayloadCodec:
         (Avro and Protobuf bytes that decode are valid by construction)."""
         if decoded.kind != "jsonschema":
             return []
-        from console.contracts import validate
+        from console.dlq.contracts import validate
 
         schema = self._schema(decoded.schema.id, decoded.schema.guid)
         try:
@@ -505,7 +505,7 @@ class PayloadCodec:
             except json_format.ParseError as exc:
                 problems.append(_proto_violation(str(exc), document))
         else:
-            from console.contracts import validate
+            from console.dlq.contracts import validate
 
             try:
                 json_schema = json.loads(schema.schema_str)

@@ -26,8 +26,8 @@ from typing import NamedTuple, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from console.base.errors import HandoffError
 from console.dlq.audit import os_user
-from console.errors import HandoffError
 
 __all__ = [
     "REPLAY_ID",
@@ -308,8 +308,8 @@ def record_failure(
     user: str,
 ) -> None:
     """A message the broker refused: ledger line ``failed`` (reconciled next time), audited."""
+    from console.base.model import AuditEntry
     from console.dlq.audit import write_audit
-    from console.model import AuditEntry
 
     conn.execute("BEGIN IMMEDIATE")
     try:

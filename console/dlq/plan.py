@@ -24,10 +24,10 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
+from console.base.model import DeadLetter, Header, payload_sha256
 from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
 from console.dlq.query import address, dead_letters_from_cursor, headers_with_schema
 from console.dlq.target import Target, check_cluster, probe_target, quiet, target_partition
-from console.model import DeadLetter, Header, payload_sha256
 
 __all__ = [
     "DROPPED_HEADER_PREFIXES",
@@ -98,7 +98,7 @@ class ReplayItem:
         return self.dead_letter.coordinates
 
     def as_dict(self) -> dict[str, Any]:
-        from console.model import header_text
+        from console.base.model import header_text
 
         return {
             "coordinates": self.coordinates,
@@ -169,7 +169,7 @@ def _latest_fixes(conn: sqlite3.Connection) -> dict[_Key, tuple[int, bytes | Non
 
 def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
     """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
-    from console.rows import DEAD_LETTER_COLUMNS
+    from console.store.rows import DEAD_LETTER_COLUMNS
 
     cur = conn.execute(
         f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "

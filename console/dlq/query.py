@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from console import rows
-from console.config import parse_duration
-from console.errors import InputError
-from console.model import (
+from console.base.config import parse_duration
+from console.base.errors import InputError
+from console.base.model import (
     DeadLetter,
     FixedPayload,
     ReplayEntry,
 )
+from console.store import rows
 
 __all__ = [
     "STATUSES",

@@ -31,6 +31,7 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from console.base.model import payload_sha256
 from console.dlq.audit import os_user
 from console.dlq.ledger import (
     Ack,
@@ -60,7 +61,6 @@ from console.dlq.plan import (
     replay_id,
 )
 from console.dlq.target import replay_producer_config
-from console.model import payload_sha256
 
 # One import for callers: planning and ledger names are re-exported here.
 __all__ = [

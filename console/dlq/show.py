@@ -15,8 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from collectors.kafka.dlq_headers import decode_dlq_headers, describe_header
-from console.contracts import ContractSource, Verdict, Violation, check, pretty_json
+from console.base.dlq_headers import decode_dlq_headers, describe_header
+from console.base.errors import HandoffError
+from console.base.model import (
+    DeadLetter,
+    FixedPayload,
+    Header,
+    ReplayEntry,
+    header_text,
+    payload_sha256,
+)
+from console.dlq.contracts import ContractSource, Verdict, Violation, check, pretty_json
 from console.dlq.query import (
     Coordinates,
     contract_topic,
@@ -24,15 +33,6 @@ from console.dlq.query import (
     get_dead_letter,
     headers_with_schema,
     replays_for,
-)
-from console.errors import HandoffError
-from console.model import (
-    DeadLetter,
-    FixedPayload,
-    Header,
-    ReplayEntry,
-    header_text,
-    payload_sha256,
 )
 from console.store import read
 

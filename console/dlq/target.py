@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import HandoffError, InputError
-from console.model import DeadLetter
+from console.base.errors import HandoffError, InputError
+from console.base.model import DeadLetter
 
 __all__ = [
     "RDKAFKA_LOG",

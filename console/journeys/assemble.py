@@ -17,12 +17,11 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 
-from console import rows
-from console.errors import InputError
+from console.base.errors import InputError
+from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
-from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
-from console.store import Store, read
+from console.store import Store, read, rows
 
 __all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
 

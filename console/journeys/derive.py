@@ -35,8 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from console.journeys.types import Handoff
-from console.model import (
+from console.base.model import (
     SPAN_KIND_CLIENT,
     SPAN_KIND_CONSUMER,
     SPAN_KIND_PRODUCER,
@@ -48,6 +47,7 @@ from console.model import (
     header_text,
     is_dlq_topic,
 )
+from console.journeys.types import Handoff
 
 __all__ = ["SKEW_NS", "derive_handoffs", "hop_ns", "is_dlq_topic", "judge"]
 

@@ -41,9 +41,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from console.base.model import DeadLetter, Hop, ReplayEntry, Span, header_text
 from console.journeys.derive import hop_ns, replay_id_of
 from console.journeys.types import Journey
-from console.model import DeadLetter, Hop, ReplayEntry, Span, header_text
 
 __all__ = ["journey_json", "otlp_json"]
 

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from console.errors import InputError
+from console.base.errors import InputError
 from console.journeys.assemble import journey
 from console.journeys.types import STATUSES, JourneySummary
 from console.store import Store, read

@@ -16,9 +16,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from console.base.model import LogRecord, Span
 from console.journeys.derive import is_consumer, is_producer
 from console.journeys.types import Journey, JourneySummary
-from console.model import LogRecord, Span
 
 __all__ = ["STATUS_STYLE", "event_text", "log_text", "render_journey", "render_summaries"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from console.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
+from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 
 __all__ = ["STATUSES", "Handoff", "Journey", "JourneySummary"]
 

@@ -3,7 +3,7 @@
 ``db`` opens and migrates the file (``schema``) and holds the batched writer and retention.
 """
 
-from console.sink import NullSink, Sink, Ticket
+from console.base.sink import NullSink, Sink, Ticket
 from console.store.db import Store, StoreWriter, apply_retention
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retention"]

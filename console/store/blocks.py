@@ -23,8 +23,8 @@ from typing import Any
 import msgpack
 import zstandard
 
-from console.jsontext import dumps
-from console.model import Hop, LogRecord, Span, SpanLink, SpanRow
+from console.base.jsontext import dumps
+from console.base.model import Hop, LogRecord, Span, SpanLink, SpanRow
 
 __all__ = [
     "KIND_HOP",

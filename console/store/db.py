@@ -4,14 +4,14 @@
   (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
 * ``Store.writer()`` starts the one batched writer: a bounded queue and a thread that commits every
   ``batch_size`` records or ``flush_ms`` milliseconds, or at once when someone waits on a
-  ``Ticket`` (group commit). Collectors see it only as a ``Sink`` (``console/sink.py``). A commit
-  that fails raises to its waiters and is never counted (see ``StoreWriter``).
+  ``Ticket`` (group commit). Collectors see it only as a ``Sink`` (``console/base/sink.py``). A
+  commit that fails raises to its waiters and is never counted (see ``StoreWriter``).
 * ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
 Spans, hops and log records are written into blocks by ``console/store/ingest.py`` and read back
 through ``console/store/read.py``; the rows that stay rows (dead letters, ledger, audit, metric
-points, series) convert in ``console/rows.py``.
+points, series) convert in ``console/store/rows.py``.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from console.errors import (
+from console.base.errors import (
     NeedsUpgradeError,
     NotAStoreError,
     Overloaded,
     StoreError,
     StoreUnavailable,
 )
-from console.model import Record
-from console.sink import NullSink, Sink, Ticket
+from console.base.model import Record
+from console.base.sink import NullSink, Sink, Ticket
 from console.store import ingest, schema, upgrade
 from console.store.retention import apply_retention
 

@@ -7,7 +7,7 @@
 * their keys into the current key segment (``keys.py``), at most one key per value per block;
 * the summaries readers list from (``summaries.py``): rollups per service and topic, journey
   activity, pending sends and consumer groups;
-* metric points, dead letters and series as rows (``console/rows.py``).
+* metric points, dead letters and series as rows (``console/store/rows.py``).
 
 Duplicates: a span (trace id, span id), a hop (cluster, topic, partition, offset), or a log
 record or metric point equal in every identifying field, already in ``state``'s recent window is
@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from console import rows
-from console.jsontext import dumps
-from console.model import (
+from console.base.jsontext import dumps
+from console.base.model import (
     DeadLetter,
     Hop,
     LogRecord,
@@ -33,7 +32,7 @@ from console.model import (
     Span,
     SpanRow,
 )
-from console.store import blocks, keys, summaries
+from console.store import blocks, keys, rows, summaries
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
 
 __all__ = ["IngestState", "write_batch"]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from console.model import Hop, LogRecord, Span
+from console.base.model import Hop, LogRecord, Span
 from console.store import keys
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 from console.store.ingest import _WIDE_BUCKET, HOP_BUCKET

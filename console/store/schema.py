@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from console.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
+from console.base.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
 
 __all__ = [
     "APPLICATION_ID",

@@ -17,9 +17,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from console import rows
-from console.jsontext import dumps
-from console.model import (
+from console.base.jsontext import dumps
+from console.base.model import (
     SPAN_KIND_CONSUMER,
     SPAN_KIND_SERVER,
     STATUS_ERROR,
@@ -29,6 +28,7 @@ from console.model import (
     SpanRow,
     is_dlq_topic,
 )
+from console.store import rows
 from console.store.blocks import loads_json
 
 __all__ = [

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console import rows
-from console.errors import StoreError
-from console.model import LogRecord, Record
-from console.store import ingest, schema
+from console.base.errors import StoreError
+from console.base.model import LogRecord, Record
+from console.store import ingest, rows, schema
 
 __all__ = ["CHUNK", "move_v1"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from console.broker import Broker
+from console.runtime.broker import Broker
 from tests.conftest import ROOT, KafkaHarness
 
 __all__ = [

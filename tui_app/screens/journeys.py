@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.errors import HandoffError
+from console.base.errors import HandoffError
 from tui_app import ops, render
 from tui_app.messages import DrillDown, JourneyLoaded, JourneysLoaded, LoadFailed
 from tui_app.widgets import VimTable

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from console.metrics import HISTOGRAM_KINDS, MetricSeries, MetricSummary, sparkline
+from console.readers.metrics import HISTOGRAM_KINDS, MetricSeries, MetricSummary, sparkline
 from tui_app.chart import bar_chart
 from tui_app.linetable import LineTable
 from tui_app.messages import LoadFailed, MetricSeriesLoaded, MetricsLoaded

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from console.panels import Health, ServicePanel, TopicPanel
+from console.readers.panels import Health, ServicePanel, TopicPanel
 from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
 from tui_app.render import age, fit_widths, held, middle, ms, pct, rate, sparkline

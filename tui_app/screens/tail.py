@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from console.tail import TailBatch
+from console.readers.tail import TailBatch
 from tui_app import ops
 from tui_app.linetable import LineTable
 from tui_app.messages import JourneyLoaded, TailData

@@ -1,0 +1,423 @@
+"""``handoff-console dlq list|show|fix|replay|discard|audit``: dead letters, repaired safely.
+
+The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fix``,
+``console.dlq.replay`` and ``console.dlq.contracts``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from console import dlq
+from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
+from console.base.errors import InputError
+from console.base.model import DeadLetter
+from console.cli import dlq_render as render
+from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.store import Store
+
+__all__ = ["dlq_app", "register"]
+
+dlq_app = typer.Typer(
+    help="Dead letters: list, show, fix against the contract, replay exactly once, discard, audit.",
+    no_args_is_help=True,
+)
+
+TopicOpt = Annotated[str | None, typer.Option("--topic", help="A DLQ topic or the original topic.")]
+ErrorOpt = Annotated[
+    str | None, typer.Option("--error", help="Text in the exception class or message.")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Dead-lettered since: 15m, 2h, 1d or an ISO time.")
+]
+CorrOpt = Annotated[str | None, typer.Option("--correlation-id", help="Exactly this id.")]
+StatusOpt = Annotated[str | None, typer.Option("--status", help="pending, replayed or discarded.")]
+ContractsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--contracts",
+        help="A directory of <topic>.schema.json files (default: the demo's contracts).",
+        show_default=False,
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema-registry",
+        envvar="HANDOFF_SCHEMA_REGISTRY",
+        help="A Confluent Schema Registry URL: decodes Avro, Protobuf and JSON Schema payloads "
+        "in the Confluent wire format; subject <topic>-value is the JSON contract.",
+    ),
+]
+RegistryConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema-registry-config",
+        envvar="HANDOFF_SCHEMA_REGISTRY_CONFIG",
+        help="Properties for the registry client (confluent-kafka SchemaRegistryClient keys: "
+        "basic.auth.user.info, ssl.ca.location, ssl.certificate.location, ...).",
+        show_default=False,
+    ),
+]
+CoordArg = Annotated[
+    str,
+    typer.Argument(
+        help="The dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
+        "clusters' dead letters share them)."
+    ),
+]
+OptCoordArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="One dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
+        "clusters' dead letters share them).",
+        show_default=False,
+    ),
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="The cluster id of the dead letter named, where two clusters' dead letters share "
+        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does).",
+        show_default=False,
+    ),
+]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        envvar="HANDOFF_KAFKA_BOOTSTRAP",
+        help=f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}, or the "
+        "--kafka-config file's bootstrap.servers).",
+        show_default=False,
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every pending dead letter (with filters).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dlq_app, name="dlq")
+
+
+def _conn(db: Path | None) -> sqlite3.Connection:
+    return Store.open(db or default_db_path(), upgrade=False).connect()
+
+
+def _address(coordinates: str | None, cluster: str | None) -> str | None:
+    """``coordinates`` with ``--cluster`` folded in: ``CLUSTER/TOPIC:PARTITION:OFFSET``."""
+    if cluster is None:
+        return coordinates
+    if not cluster or "/" in cluster:
+        raise InputError(f"--cluster {cluster!r} is not a cluster id")
+    if coordinates is None:
+        raise InputError("--cluster picks one dead letter: name it (TOPIC:PARTITION:OFFSET)")
+    named, c = dlq.parse_address(coordinates)
+    if named is not None and named != cluster:
+        raise InputError(f"{coordinates} names cluster {named}, --cluster names {cluster}")
+    return f"{cluster}/{dlq.format_coordinates(c)}"
+
+
+def _filter(
+    topic: str | None,
+    error: str | None,
+    since: str | None,
+    correlation_id: str | None,
+    status: str | None,
+    limit: int | None = None,
+) -> dlq.DlqFilter:
+    return dlq.DlqFilter(
+        topic=topic,
+        error=error,
+        since_ms=dlq.parse_since(since) if since else None,
+        correlation_id=correlation_id,
+        status=status,
+        limit=limit or None,
+    )
+
+
+@dlq_app.command("list")
+def list_cmd(
+    topic: TopicOpt = None,
+    error: ErrorOpt = None,
+    since: SinceOpt = None,
+    correlation_id: CorrOpt = None,
+    status: StatusOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="At most N rows, 0 for all (default: 100; all with --json)."),
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dead letters, newest first, and the depth of each DLQ topic."""
+    if limit is None:
+        limit = 0 if as_json else 100
+    flt = _filter(topic, error, since, correlation_id, status, limit)
+    conn = _conn(db)
+    items = dlq.list_dead_letters(conn, flt)
+    if as_json:
+        sys.stdout.write(json.dumps([i.as_dict() for i in items]) + "\n")
+        return
+    render.dead_letter_list(Console(), items, dlq.depth_summary(conn, flt), limit)
+
+
+@dlq_app.command("show")
+def show_cmd(
+    coordinates: CoordArg,
+    contracts: ContractsOpt = None,
+    schema_registry: RegistryOpt = None,
+    schema_registry_config: RegistryConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    cluster: ClusterOpt = None,
+) -> None:
+    """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
+    from console.dlq import show as dlq_show
+    from console.dlq.codecs import open_codec
+    from console.dlq.contracts import open_contracts
+
+    coordinates = _address(coordinates, cluster) or coordinates
+
+    source = open_contracts(contracts, schema_registry, strict=False)
+    codec = open_codec(schema_registry, schema_registry_config)
+    detail = dlq_show.show(_conn(db), coordinates, source, codec)
+    if as_json:
+        typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
+        return
+    render.detail(Console(), detail)
+
+
+@dlq_app.command("fix")
+def fix_cmd(
+    coordinates: CoordArg,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="json.path=value (repeatable; JSON if it parses, else text)."),
+    ] = None,
+    payload_file: Annotated[
+        Path | None, typer.Option("--payload-file", help="The fixed payload, verbatim.")
+    ] = None,
+    schema_version: Annotated[
+        str,
+        typer.Option(
+            "--schema-version",
+            help="Encode a wire-format fix with its original schema, or with the subject's "
+            "latest version (the registry has checked its compatibility).",
+        ),
+    ] = "original",
+    contracts: ContractsOpt = None,
+    schema_registry: RegistryOpt = None,
+    schema_registry_config: RegistryConfigOpt = None,
+    db: DbOpt = None,
+    cluster: ClusterOpt = None,
+) -> None:
+    """Store a fixed payload beside the original ($EDITOR, --set or --payload-file).
+
+    A payload in the Confluent wire format (with --schema-registry) is edited as decoded JSON
+    and stored encoded with its schema; a fix that does not encode is refused (exit 2).
+    """
+    from console.dlq import fix as dlq_fix
+    from console.dlq.codecs import open_codec
+    from console.dlq.contracts import open_contracts
+
+    coordinates = _address(coordinates, cluster) or coordinates
+    if set_ and payload_file:
+        raise InputError("pass either --set or --payload-file, not both")
+    if schema_version not in ("original", "latest"):
+        raise InputError("--schema-version must be original or latest")
+    conn = _conn(db)
+    codec = open_codec(schema_registry, schema_registry_config)
+    strict = codec is None  # with a registry, wire-format payloads need no JSON contract
+    source = open_contracts(contracts, schema_registry, strict=strict)
+    if payload_file is not None:
+        try:
+            new = payload_file.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read --payload-file {payload_file}: {exc.strerror}") from exc
+    elif set_:
+        doc = dlq_fix.document_of(conn, coordinates, codec)
+        new = dlq_fix.compact_json(dlq_fix.apply_assignments(doc, set_))
+    else:
+        d = dlq.get_dead_letter(conn, coordinates)
+        current, _, headers = dlq.current_version(conn, d)
+        text = dlq_fix.editable_text(current, codec, headers, dlq.contract_topic(d))
+        new = dlq_fix.from_editor(_edit(text))
+    preview = dlq_fix.prepare_fix(
+        conn, coordinates, new, source, codec, latest_schema=schema_version == "latest"
+    )
+    console = Console()
+    render.diff(console, preview.diff)
+    render.verdict(console, preview.verdict)
+    fixed = dlq_fix.save_fix(conn, preview)
+    console.print(
+        f"stored fix v{fixed.version} of {coordinates} (sha256 {fixed.sha256[:12]}); "
+        "the original is kept"
+    )
+
+
+@dlq_app.command("replay")
+def replay_cmd(
+    coordinates: OptCoordArg = None,
+    all_: AllOpt = False,
+    topic: TopicOpt = None,
+    error: ErrorOpt = None,
+    since: SinceOpt = None,
+    correlation_id: CorrOpt = None,
+    status: StatusOpt = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Send to this topic instead of the original.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="At most N messages per second.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replay messages already replayed or discarded.")
+    ] = False,
+    force_cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--force-cluster",
+            help="Replay to a cluster other than the one the dead letters came from; must name "
+            "the target's cluster id.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOpt = None,
+    bootstrap: BootstrapOpt = None,
+    kafka_config: KafkaConfigOpt = None,
+    x: KafkaPropOpt = None,
+    as_json: JsonOpt = False,
+    cluster: ClusterOpt = None,
+) -> None:
+    """Produce dead letters back (fixed payload if any), exactly once, ledger first, only to the
+    cluster they came from."""
+    from console.cli.dlq_replay_cmd import run_replay
+
+    flt = _filter(topic, error, since, correlation_id, status)
+    run_replay(
+        _conn(db),
+        _address(coordinates, cluster),
+        all_,
+        flt,
+        to=to,
+        rate=rate,
+        dry_run=dry_run,
+        yes=yes,
+        force=force,
+        kafka=(bootstrap, kafka_config, x),
+        as_json=as_json,
+        force_cluster=force_cluster,
+    )
+
+
+def _edit(text: str) -> str:
+    """Open ``text`` in ``$VISUAL`` / ``$EDITOR`` (default vi) and return what was saved."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="handoff-fix-") as tmp:
+        path = Path(tmp) / "payload.json"
+        path.write_text(text, encoding="utf-8")
+        before = path.stat().st_mtime_ns
+        try:
+            rc = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
+        except OSError as exc:
+            raise InputError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
+        if rc != 0:
+            raise InputError(f"the editor {editor!r} exited with {rc}; nothing stored")
+        edited = path.read_text(encoding="utf-8")
+        if edited == text and path.stat().st_mtime_ns == before:
+            raise InputError("the editor closed without changes; nothing stored")
+        return edited
+
+
+def _selection(
+    conn: sqlite3.Connection, coordinates: str | None, all_: bool, flt: dlq.DlqFilter, verb: str
+) -> list[DeadLetter]:
+    """One named dead letter, or every one the filters pick (pending by default)."""
+    if coordinates:
+        if all_:
+            raise InputError(f"{verb}: pass TOPIC:PARTITION:OFFSET or --all, not both")
+        return [dlq.get_dead_letter(conn, coordinates)]
+    has_filter = any([flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status])
+    if not (all_ or has_filter):
+        raise InputError(f"{verb}: name a dead letter (TOPIC:PARTITION:OFFSET), --all or a filter")
+    if flt.status is None:
+        flt = dlq.DlqFilter(
+            flt.topic, flt.error, flt.since_ms, flt.correlation_id, "pending", flt.limit
+        )
+    return dlq.select_dead_letters(conn, flt)
+
+
+def confirm(question: str, yes: bool, verb: str) -> None:
+    """Ask unless ``--yes``; without a terminal and without ``--yes``, refuse."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"refusing to {verb} without confirmation: no terminal; pass --yes")
+    if not typer.confirm(question, default=False):
+        raise typer.Abort()
+
+
+@dlq_app.command("discard")
+def discard_cmd(
+    coordinates: OptCoordArg = None,
+    all_: AllOpt = False,
+    topic: TopicOpt = None,
+    error: ErrorOpt = None,
+    since: SinceOpt = None,
+    correlation_id: CorrOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
+    yes: YesOpt = False,
+    db: DbOpt = None,
+    cluster: ClusterOpt = None,
+) -> None:
+    """Mark dead letters resolved without replaying them."""
+    conn = _conn(db)
+    flt = _filter(topic, error, since, correlation_id, None)
+    coordinates = _address(coordinates, cluster)
+    targets = _selection(conn, coordinates, all_, flt, "discard")
+    if not targets:
+        typer.echo("nothing to discard")
+        return
+    confirm(f"Discard {len(targets)} dead letter(s)?", yes, "discard")
+    results = dlq.discard(conn, targets, reason=reason)
+    done = sum(1 for r in results.values() if r == "discarded")
+    for coords, result in results.items():
+        if result != "discarded":
+            typer.echo(f"{coords}: {result}", err=True)
+    typer.echo(f"discarded {done} of {len(results)}")
+    if coordinates and not done:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("audit")
+def audit_cmd(
+    target: Annotated[
+        str | None, typer.Option("--target", help="Only entries about TOPIC:PARTITION:OFFSET.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most N entries (0: all).")] = 200,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who fixed, replayed or discarded what, when, with payload hashes and results."""
+    entries = dlq.audit_log(_conn(db), limit=limit or None, target=target)
+    if as_json:
+        typer.echo(json.dumps([render.audit_dict(e) for e in entries]))
+        return
+    render.audit(Console(), entries)

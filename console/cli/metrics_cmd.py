@@ -1,0 +1,108 @@
+"""``handoff-console metrics``: one row per service and metric over a window."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from console.cli.options import DbOpt, JsonOpt
+from console.cli.trace_cmd import _open, _seconds
+from console.readers.metrics import metric_summaries, sparkline
+
+__all__ = ["fmt_value", "register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("metrics")(metrics)
+
+
+_KIND = {"exponential_histogram": "exp histogram"}
+SPARK_WIDTH = 24
+
+
+def fmt_value(value: float | None, unit: str = "") -> str:
+    """A number with its unit (``1``-unit and empty units shown bare), or ``-``."""
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
+    return f"{text} {unit}" if unit and unit != "1" else text
+
+
+def metrics(
+    db: DbOpt = None,
+    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only this metric.")] = None,
+    since: Annotated[
+        str, typer.Option("--since", help="Points within this long (15m, 1h).")
+    ] = "15m",
+    as_json: JsonOpt = False,
+) -> None:
+    """Metrics per service: kind, unit, points, last value or histogram percentiles."""
+    since_s = _seconds(since, "--since")
+    now = time.time_ns()
+    store = _open(db)
+    conn = store.connect(readonly=True)
+    try:
+        items = metric_summaries(conn, now - int(since_s * 1e9), now, service=service, name=name)
+    finally:
+        conn.close()
+    if as_json:
+        typer.echo(json.dumps([m.to_json() for m in items], indent=2))
+        return
+    if not items:
+        typer.echo(f"no metric points in the last {since}")
+        return
+    console = Console()
+    header = ("service", "metric", "kind", "unit", "points", "last", "count", "p50", "p95", "p99")
+    rows = [
+        (
+            m.service,
+            m.name,
+            _KIND.get(m.kind, m.kind),
+            m.unit or "-",
+            f"{m.points:,}",
+            fmt_value(m.last, m.unit),
+            "-" if m.count is None else f"{m.count:,}",
+            fmt_value(m.p50, m.unit),
+            fmt_value(m.p95, m.unit),
+            fmt_value(m.p99, m.unit),
+        )
+        for m in items
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    # Every column at its content's width when the terminal allows; else the unit column goes
+    # (every value names its unit), then the points, and names fold onto a second line last.
+    # The trend takes what is left over.
+    keep = list(range(len(header)))
+
+    def need(cols: list[int]) -> int:
+        return sum(widths[i] + 2 for i in cols) + 1
+
+    for col in ("unit", "points"):
+        if need(keep) > console.width:
+            keep.remove(header.index(col))
+    fits = need(keep) <= console.width
+    spare = console.width - need(keep) - 2
+    trend = min(SPARK_WIDTH, spare) if spare >= 8 else 0
+    table = Table(title=f"metrics, last {since}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        col = header[i]
+        if col in ("service", "metric"):
+            table.add_column(
+                col, overflow="fold", min_width=widths[i] if fits else min(widths[i], 8)
+            )
+        else:
+            justify = "left" if col in ("kind", "unit") else "right"
+            table.add_column(col, justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
+    if trend:
+        table.add_column("trend", no_wrap=True, overflow="crop", width=trend)
+    for m, row in zip(items, rows, strict=True):
+        cells = [row[i] for i in keep]
+        table.add_row(*cells, *([sparkline(m.spark)[-trend:]] if trend else []))
+    console.print(table)

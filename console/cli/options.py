@@ -1,0 +1,143 @@
+"""Options every command shares, as ``Annotated`` types so each command declares them alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from console.base.config import DEFAULT_BOOTSTRAP, parse_duration, parse_size
+from console.base.errors import InputError
+
+__all__ = [
+    "BootstrapOpt",
+    "CorrelationHeaderOpt",
+    "DbOpt",
+    "DlqPatternOpt",
+    "DlqPayloadLimitOpt",
+    "JsonOpt",
+    "KafkaConfigOpt",
+    "KafkaPropOpt",
+    "KeepPayloadsOpt",
+    "KeyAttributeOpt",
+    "OtlpKafkaGroupOpt",
+    "OtlpKafkaOpt",
+    "OtlpKafkaTopicsOpt",
+    "RetentionAgeOpt",
+    "RetentionBytesOpt",
+    "retention_limits",
+]
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="HANDOFF_DB",
+        help="The store's SQLite file (default: the user data directory).",
+        show_default=False,
+    ),
+]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        envvar="HANDOFF_KAFKA_BOOTSTRAP",
+        help="Kafka bootstrap servers (host:port,...).",
+    ),
+]
+DEFAULT_BOOTSTRAP_VALUE = DEFAULT_BOOTSTRAP
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+KafkaConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kafka-config",
+        help="A librdkafka properties file (security.protocol, sasl.*, ssl.*, ...).",
+        show_default=False,
+    ),
+]
+KeyAttributeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key-attribute",
+        help="A business key to find journeys by (trace --key): a span attribute or JSON payload "
+        "field of this name, e.g. order_id (repeatable; a dotted name reaches into objects).",
+        show_default=False,
+    ),
+]
+KafkaPropOpt = Annotated[
+    list[str] | None,
+    typer.Option("-X", help="A librdkafka property key=value (repeatable), as kcat takes it."),
+]
+OtlpKafkaOpt = Annotated[
+    bool,
+    typer.Option(
+        "--otlp-kafka",
+        help="Consume OTLP from the OpenTelemetry Collector kafka exporter's default topics "
+        "(otlp_spans, otlp_metrics, otlp_logs; otlp_proto or otlp_json).",
+    ),
+]
+OtlpKafkaTopicsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--otlp-kafka-topics",
+        help="Consume OTLP from these Kafka topics: names saying their signal (otlp_spans,...) "
+        "or SIGNAL=TOPIC (traces=t1,metrics=t2,logs=t3); implies --otlp-kafka.",
+        show_default=False,
+    ),
+]
+OtlpKafkaGroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--otlp-kafka-group",
+        help="The consumer group for the OTLP topics (default handoff-console-otlp).",
+        show_default=False,
+    ),
+]
+
+# What the Kafka tap keeps and how it recognises correlation ids and dead letters: `tap` and
+# `serve --topics` take the same options (console.runtime.daemon.TapSettings carries them).
+CorrelationHeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--correlation-header",
+        help="A header holding the correlation id (repeatable; replaces the defaults).",
+        show_default=False,
+    ),
+]
+DlqPatternOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dlq-pattern",
+        help="A regex naming dead-letter topics (repeatable; replaces the defaults).",
+        show_default=False,
+    ),
+]
+DlqPayloadLimitOpt = Annotated[
+    int, typer.Option("--dlq-payload-limit", help="Bytes of a dead letter's payload kept.")
+]
+KeepPayloadsOpt = Annotated[
+    bool, typer.Option("--keep-payloads", help="Keep every hop's payload, not only DLQs'.")
+]
+DEFAULT_RETENTION_AGE = "24h"
+DEFAULT_RETENTION_BYTES = "2GB"
+RetentionAgeOpt = Annotated[
+    str, typer.Option("--retention-age", help="Drop records older than this (24h, 7d).")
+]
+RetentionBytesOpt = Annotated[
+    str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
+]
+
+
+def retention_limits(age: str, size: str) -> tuple[float, int]:
+    """``--retention-age`` and ``--retention-bytes`` as seconds and bytes (the daemon's
+    ``retention_age_s`` and ``retention_bytes``); a clear error names the option that is wrong."""
+    try:
+        age_s = parse_duration(age)
+    except ValueError as exc:
+        raise InputError(f"--retention-age: {exc}") from None
+    try:
+        size_b = parse_size(size)
+    except ValueError as exc:
+        raise InputError(f"--retention-bytes: {exc}") from None
+    return age_s, size_b

@@ -1,1 +1,0 @@
-"""One module per feature's commands; each exposes ``register(app)``."""
