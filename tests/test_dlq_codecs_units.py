@@ -74,3 +74,44 @@ def test_registry_credentials_are_never_shown(registry: RegistryServer) -> None:
     with pytest.raises(RegistryError) as exc:
         codec.decode(b"\x00\x00\x00\x00\x63" + b"body", [], "orders")  # schema id 99: unknown
     assert "hunter2" not in str(exc.value) and "schema id 99" in str(exc.value)
+
+
+MONEY_AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "Money",
+        "namespace": "shop",
+        "fields": [{"name": "currency", "type": "string"}, {"name": "cents", "type": "long"}],
+    }
+)
+PRICED_ORDER_AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "PricedOrder",
+        "namespace": "shop",
+        "fields": [{"name": "order_id", "type": "string"}, {"name": "price", "type": "shop.Money"}],
+    }
+)
+
+
+def test_avro_schema_with_a_reference_decodes_and_a_fix_encodes(registry: RegistryServer) -> None:
+    """An Avro schema naming a type registered under another subject: the codec fetches the
+    reference, shows the nested record, and encodes a fix confluent-kafka's deserializer reads."""
+    from confluent_kafka.schema_registry import Schema, SchemaReference
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+
+    client = SchemaRegistryClient({"url": registry.url})
+    client.register_schema("shop-money", Schema(MONEY_AVRO, "AVRO"))
+    ref = SchemaReference("shop.Money", "shop-money", 1)
+    order_schema = Schema(PRICED_ORDER_AVRO, "AVRO", references=[ref])
+    client.register_schema("orders-value", order_schema)
+    ser = AvroSerializer(client, order_schema, conf={"auto.register.schemas": False})
+    payload = ser({"order_id": "o-7", "price": {"currency": "EUR", "cents": 1250}}, _ctx("orders"))
+
+    codec = PayloadCodec(registry.url)
+    decoded = codec.decode(payload, [], "orders")
+    assert decoded is not None and decoded.kind == "avro"
+    assert decoded.document == {"order_id": "o-7", "price": {"currency": "EUR", "cents": 1250}}
+    doc = {**decoded.document, "price": {"currency": "EUR", "cents": 990}}
+    fixed = codec.encode(json.dumps(doc), decoded, topic="orders")
+    assert AvroDeserializer(client)(fixed.payload, _ctx("orders")) == doc

@@ -35,6 +35,7 @@ from collectors.kafka.metrics import KafkaMetrics
 from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
 from console.base.errors import HandoffError, InputError, Overloaded, StoreError
+from console.base.model import SeriesPoint
 
 if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
     from console.base.sink import Sink, Ticket
@@ -510,12 +511,16 @@ class KafkaTap:
 
     # -- metrics ---------------------------------------------------------------------------
 
+    def _metric_points(self, metrics: KafkaMetrics) -> list[SeriesPoint]:
+        """The series one metrics tick stores (a subclass may add its own)."""
+        return metrics.collect(self.topic_totals())
+
     def _metrics_loop(self) -> None:
         metrics = self._metrics
         if metrics is None:
             return
         while not self._stopping.wait(self.metrics_interval_s):
-            points = metrics.collect(self.topic_totals())
+            points = self._metric_points(metrics)
             while points and not self._stopping.is_set():
                 try:
                     self.sink.submit(points)

@@ -23,10 +23,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from collectors.kafka.metrics import KafkaMetrics
 from collectors.kafka.tap import KafkaTap
 from collectors.otlp.decode import DEFAULT_CORRELATION_KEYS
 from collectors.otlp.kafka_messages import DEFAULT_OTLP_TOPICS, OtlpMessageDecoder, topic_signals
-from console.base.errors import HandoffError, InputError, Overloaded
+from console.base.errors import InputError
 from console.base.model import SeriesPoint
 
 if TYPE_CHECKING:
@@ -101,23 +102,11 @@ class OtlpKafkaConsumer(KafkaTap):
         )
         return h
 
-    def _metrics_loop(self) -> None:
+    def _metric_points(self, metrics: KafkaMetrics) -> list[SeriesPoint]:
         """The tap's series for the OTLP topics, plus ``otlp_kafka.lag`` for the health line."""
-        metrics = self._metrics
-        if metrics is None:
-            return
-        while not self._stopping.wait(self.metrics_interval_s):
-            points = metrics.collect(self.topic_totals())
-            with self._lock:
-                lag = self._lag
-            if lag is not None:
-                points.append(SeriesPoint(LAG_SERIES, self.group_id, time.time_ns(), lag))
-            while points and not self._stopping.is_set():
-                try:
-                    self.sink.submit(points)
-                    break
-                except Overloaded as exc:
-                    self._stopping.wait(min(max(exc.retry_after_s, 0.05), 2.0))
-                except HandoffError as exc:
-                    self._error(f"metrics: {exc}")
-                    break
+        points = super()._metric_points(metrics)
+        with self._lock:
+            lag = self._lag
+        if lag is not None:
+            points.append(SeriesPoint(LAG_SERIES, self.group_id, time.time_ns(), lag))
+        return points

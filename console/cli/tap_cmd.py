@@ -92,9 +92,9 @@ def tap(
         kafka=kafka_config(bootstrap, config_file, x_options),
         group_id=group,
         from_beginning=from_beginning,
-        key_attributes=tuple(key_attribute or ()),
-        correlation_headers=tuple(correlation_header) if correlation_header else None,
-        dlq_patterns=tuple(dlq_pattern) if dlq_pattern else None,
+        key_attributes=key_attribute,
+        correlation_headers=correlation_header,
+        dlq_patterns=dlq_pattern,
         dlq_payload_limit=dlq_payload_limit,
         keep_payloads=keep_payloads,
     )

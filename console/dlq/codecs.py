@@ -348,26 +348,37 @@ class PayloadCodec:
             from fastavro import parse_schema
 
             named: dict[str, Any] = {}
-            for ref in schema.references or ():
-                self._avro_reference(ref, named, set())
+            for _ref, reg in self._references(schema, seen=set()):
+                parse_schema(json.loads(reg.schema.schema_str), named_schemas=named)
             self._parsed[key] = parse_schema(json.loads(schema.schema_str), named_schemas=named)
         return self._parsed[key]
 
-    def _avro_reference(self, ref: Any, named: dict[str, Any], seen: set[str]) -> None:
-        from fastavro import parse_schema
+    def _references(
+        self, schema: Any, *, seen: set[str], fmt: str | None = None
+    ) -> list[tuple[Any, Any]]:
+        """What ``schema`` references, transitively, each once and after what it references
+        itself (the order a parser takes them in): ``(reference, registered schema)`` pairs.
+        Names in ``seen`` are skipped (and every name visited is added to it)."""
+        out: list[tuple[Any, Any]] = []
+        kwargs = {"fmt": fmt} if fmt else {}
 
-        if ref.name in seen:
-            return
-        seen.add(ref.name)
-        reg = self._call(
-            f"reference {ref.subject} v{ref.version}",
-            self.client.get_version,
-            ref.subject,
-            ref.version,
-        )
-        for inner in reg.schema.references or ():
-            self._avro_reference(inner, named, seen)
-        parse_schema(json.loads(reg.schema.schema_str), named_schemas=named)
+        def visit(refs: Any) -> None:
+            for ref in refs or ():
+                if ref.name in seen:
+                    continue
+                seen.add(ref.name)
+                reg = self._call(
+                    f"reference {ref.subject} v{ref.version}",
+                    self.client.get_version,
+                    ref.subject,
+                    ref.version,
+                    **kwargs,
+                )
+                visit(reg.schema.references)
+                out.append((ref, reg))
+
+        visit(schema.references)
+        return out
 
     def _proto_pool(self, schema: Any, info: Any) -> tuple[Any, Any]:
         """The schema's file in a fresh descriptor pool, with its references and Google's
@@ -381,33 +392,16 @@ class PayloadCodec:
             for module in _well_known():
                 pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
             added = {m.DESCRIPTOR.name for m in _well_known()}
-            for ref in schema.references or ():
-                self._proto_reference(pool, ref, added)
+            for ref, reg in self._references(schema, seen=added, fmt="serialized"):
+                ref_fd = descriptor_pb2.FileDescriptorProto.FromString(_b64(reg.schema.schema_str))
+                ref_fd.name = ref.name
+                pool.Add(ref_fd)
             fd = descriptor_pb2.FileDescriptorProto.FromString(_b64(schema.schema_str))
             fd.name = f"handoff/registry/{key[1]}.proto"
             pool.Add(fd)
             self._parsed[key] = (pool, fd)
         parsed: tuple[Any, Any] = self._parsed[key]
         return parsed
-
-    def _proto_reference(self, pool: Any, ref: Any, added: set[str]) -> None:
-        from google.protobuf import descriptor_pb2
-
-        if ref.name in added:
-            return
-        added.add(ref.name)
-        reg = self._call(
-            f"reference {ref.subject} v{ref.version}",
-            self.client.get_version,
-            ref.subject,
-            ref.version,
-            fmt="serialized",
-        )
-        for inner in reg.schema.references or ():
-            self._proto_reference(pool, inner, added)
-        fd = descriptor_pb2.FileDescriptorProto.FromString(_b64(reg.schema.schema_str))
-        fd.name = ref.name
-        pool.Add(fd)
 
     def _proto_class(self, schema: Any, indexes: Sequence[int], info: Any) -> Any:
         from google.protobuf.message_factory import GetMessageClass

@@ -232,24 +232,10 @@ def plan_replay(
         ]
         if resumable:
             last = resumable[-1]
-            rid, count, topic = last.replay_id, last.replay_count, last.target_topic
-            if (missing := _missing(target, topic, d)) is not None:
-                plan.refused.append(missing)
-                continue
-            plan.items.append(
-                ReplayItem(
-                    d,
-                    topic,
-                    payload,
-                    version,
-                    sha,
-                    rid,
-                    count,
-                    replay_headers(d, rid, count, schema_header),
-                    True,
-                    target_partition(target, topic, d.original_partition),
-                )
+            item = ReplayItem(
+                d, last.target_topic, payload, version, sha, last.replay_id, last.replay_count, ()
             )
+            _plan(plan, target, item, schema_header, resumed=True)
             continue
         acked = [ln for ln in lines if ln.state == "acked"]
         if acked and not force:
@@ -272,29 +258,34 @@ def plan_replay(
                 Refusal(d.coordinates, "its original topic is unknown; pass --to TOPIC")
             )
             continue
-        topic = to_topic
-        if (missing := _missing(target, topic, d)) is not None:
-            plan.refused.append(missing)
-            continue
         count = max(ln.replay_count for ln in lines) + 1 if lines else 1
         # A dead letter from a known cluster is named with it, so two clusters' dead letters at
         # the same coordinates never share a replay id (a resumed line keeps the id it has).
         rid = replay_id(address(d), sha, count)
-        plan.items.append(
-            ReplayItem(
-                d,
-                topic,
-                payload,
-                version,
-                sha,
-                rid,
-                count,
-                replay_headers(d, rid, count, schema_header),
-                False,
-                target_partition(target, topic, d.original_partition),
-            )
-        )
+        item = ReplayItem(d, to_topic, payload, version, sha, rid, count, ())
+        _plan(plan, target, item, schema_header, resumed=False)
     return plan
+
+
+def _plan(
+    plan: ReplayPlan,
+    target: Target | None,
+    item: ReplayItem,
+    schema_header: bytes | None,
+    *,
+    resumed: bool,
+) -> None:
+    """Add ``item`` with its replay headers and partition, unless the target cluster lacks its
+    topic (then it is refused)."""
+    d, topic = item.dead_letter, item.target_topic
+    if (missing := _missing(target, topic, d)) is not None:
+        plan.refused.append(missing)
+        return
+    headers = replay_headers(d, item.replay_id, item.replay_count, schema_header)
+    partition = target_partition(target, topic, d.original_partition)
+    plan.items.append(
+        dataclasses.replace(item, headers=headers, resumed=resumed, target_partition=partition)
+    )
 
 
 def _missing(target: Target | None, topic: str, d: DeadLetter) -> Refusal | None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 from console.base.model import (
     SPAN_KIND_CLIENT,
@@ -91,6 +92,18 @@ def _same_message(span: Span, topic: str, partition: int | None, offset: int | N
     )
 
 
+class _Send(NamedTuple):
+    """One message sent: by a producer span, seen by the tap, or replayed by the console."""
+
+    sent_ns: int
+    topic: str
+    partition: int | None
+    offset: int | None
+    producer: Span | None
+    replay_id: str | None
+    origin: str | None  # the sending span's id
+
+
 def derive_handoffs(
     spans: Sequence[Span],
     hops: Sequence[Hop],
@@ -104,8 +117,7 @@ def derive_handoffs(
     ]
     consumers = sorted((s for s in spans if is_consumer(s)), key=lambda s: s.start_ns)
     used_producers: set[str] = set()
-    # (sent_ns, topic, partition, offset, producer span, replay id, the sending span's id)
-    sends: list[tuple[int, str, int | None, int | None, Span | None, str | None, str | None]] = []
+    sends: list[_Send] = []
     for hop in hops:
         if is_dlq_topic(hop.topic, dlq):
             continue
@@ -116,43 +128,44 @@ def derive_handoffs(
             used_producers.add(producer.span_id)
             t = min(t, producer.start_ns)
         origin = producer.span_id if producer else hop.span_id
-        sends.append((t, hop.topic, hop.partition, hop.offset, producer, rid, origin))
+        sends.append(_Send(t, hop.topic, hop.partition, hop.offset, producer, rid, origin))
     for p in producers:
         if p.span_id not in used_producers:
             sends.append(
-                (
-                    p.start_ns,
-                    p.messaging_destination or "",
-                    p.messaging_partition,
-                    p.messaging_offset,
-                    p,
-                    None,
-                    p.span_id,
+                _Send(
+                    sent_ns=p.start_ns,
+                    topic=p.messaging_destination or "",
+                    partition=p.messaging_partition,
+                    offset=p.messaging_offset,
+                    producer=p,
+                    replay_id=None,
+                    origin=p.span_id,
                 )
             )
     # A replay the tap has not seen yet is still a send, made by the console.
-    seen_replays = {s[5] for s in sends if s[5]}
+    seen_replays = {s.replay_id for s in sends if s.replay_id}
     for r in replays:
         if (
             r.state == "acked"
             and r.replay_id not in seen_replays
             and not any(
-                s[1] == r.target_topic and s[2] == r.target_partition and s[3] == r.target_offset
+                (s.topic, s.partition, s.offset)
+                == (r.target_topic, r.target_partition, r.target_offset)
                 for s in sends
             )
         ):
             sends.append(
-                (
-                    r.acked_ns or r.created_ns,
-                    r.target_topic,
-                    r.target_partition,
-                    r.target_offset,
-                    None,
-                    r.replay_id,
-                    None,
+                _Send(
+                    sent_ns=r.acked_ns or r.created_ns,
+                    topic=r.target_topic,
+                    partition=r.target_partition,
+                    offset=r.target_offset,
+                    producer=None,
+                    replay_id=r.replay_id,
+                    origin=None,
                 )
             )
-    sends.sort(key=lambda s: s[0])
+    sends.sort(key=lambda s: s.sent_ns)
     follows = _Descent(spans, hops)
     used: set[str] = set()
     out: list[Handoff] = []

@@ -219,23 +219,31 @@ def _load(text: str | None) -> tuple[Any, ...]:
     return tuple(json.loads(text)) if text else ()
 
 
-def _point(r: sqlite3.Row | tuple[Any, ...]) -> tuple[str, _Point]:
+def _select(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    """``sql`` on ``conn`` with rows read by column name (the caller's connection keeps its own
+    row factory)."""
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur.execute(sql, args)
+
+
+def _point(r: sqlite3.Row) -> tuple[str, _Point]:
     """(series key, point) from a row of ``_COLUMNS``."""
-    bounds = _load(r[10])
-    return r[11], _Point(
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        tuple(float(b) for b in bounds) if r[9] is not None else None,
-        tuple(_load(r[9])),
-        r[12],
-        r[13] or 0,
-        r[14] or 0,
-        tuple(_load(r[15])),
-        r[16] or 0,
-        tuple(_load(r[17])),
+    bounds = _load(r["explicit_bounds"])
+    return r["attributes"], _Point(
+        time_ns=r["time_ns"],
+        start_ns=r["start_time_ns"],
+        value=r["value"],
+        count=r["count"],
+        sum=r["sum"],
+        bounds=tuple(float(b) for b in bounds) if r["bucket_counts"] is not None else None,
+        buckets=tuple(_load(r["bucket_counts"])),
+        scale=r["exp_scale"],
+        zero=r["exp_zero_count"] or 0,
+        pos_offset=r["exp_positive_offset"] or 0,
+        pos=tuple(_load(r["exp_positive_counts"])),
+        neg_offset=r["exp_negative_offset"] or 0,
+        neg=tuple(_load(r["exp_negative_counts"])),
     )
 
 
@@ -351,17 +359,20 @@ def _gather(
         args.append(name)
     accs: dict[tuple[str, str], _Acc] = {}
     sql = f"SELECT {_COLUMNS} FROM metric_points WHERE {' AND '.join(where)} ORDER BY time_ns, id"
-    for r in conn.execute(sql, args):
-        acc = accs.get((r[0], r[1]))
+    for r in _select(conn, sql, args):
+        acc = accs.get((r["service"], r["name"]))
         if acc is None:
-            acc = accs[(r[0], r[1])] = _Acc(r[0], r[1], r[2], r[3])
+            acc = accs[(r["service"], r["name"])] = _Acc(
+                r["service"], r["name"], r["kind"], r["unit"]
+            )
         acc.points += 1
         key, p = _point(r)
         acc.series.setdefault(key, []).append(p)
     for (svc, metric), acc in accs.items():
         if acc.kind not in (*HISTOGRAM_KINDS, "sum"):
             continue
-        for r in conn.execute(
+        for r in _select(
+            conn,
             f"SELECT {_COLUMNS} FROM metric_points WHERE service = ? AND name = ?"
             " AND time_ns < ? AND time_ns >= ? ORDER BY time_ns, id",
             (svc, metric, since_ns, since_ns - _BASELINE_NS),

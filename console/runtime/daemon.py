@@ -23,7 +23,7 @@ import gc
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -233,15 +233,20 @@ class TapSettings:
     kafka: dict[str, str] = field(default_factory=dict)  # console.base.kafka_config.kafka_config()
     group_id: str | None = None
     from_beginning: bool = False
-    key_attributes: tuple[str, ...] = ()  # JSON payload fields indexed as business keys
-    correlation_headers: tuple[str, ...] | None = None  # None: the tap's defaults
-    dlq_patterns: tuple[str, ...] | None = None  # None: the tap's defaults
+    key_attributes: Sequence[str] | None = ()  # JSON payload fields indexed as business keys
+    correlation_headers: Sequence[str] | None = None  # None or empty: the tap's defaults
+    dlq_patterns: Sequence[str] | None = None  # None or empty: the tap's defaults
     dlq_payload_limit: int = 1 << 20  # bytes of a dead letter's payload kept
     keep_payloads: bool = False  # keep every hop's payload, not only dead letters'
 
     def __post_init__(self) -> None:
+        """Options as typer gives them (lists, None) become tuples; a bad limit is refused."""
         if self.dlq_payload_limit < 0:
             raise InputError("--dlq-payload-limit must be >= 0")
+        object.__setattr__(self, "key_attributes", tuple(self.key_attributes or ()))
+        for name in ("correlation_headers", "dlq_patterns"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple(value) if value else None)
 
 
 @dataclass(frozen=True)
@@ -313,7 +318,7 @@ def _add_components(
                 dlq_payload_limit=tap.dlq_payload_limit,
                 keep_payloads=tap.keep_payloads,
                 extra_config=extra,
-                key_attributes=tap.key_attributes,
+                key_attributes=tap.key_attributes or (),
             )
         )
     if otlp_kafka is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rich.text import Text
 from textual import on, work
@@ -46,8 +46,18 @@ SEVERITY_STYLE = {
     "ERROR": "red",
     "FATAL": "bold white on red",
 }
-# (time, key, cells, searchable text, kind, severity number, journey to open)
-TailRow = tuple[int, str, tuple[object, ...], str, str, int, str]
+
+
+class TailRow(NamedTuple):
+    """One line of the tail: a span, a hop or a log record."""
+
+    time_ns: int
+    key: str  # the table's row key: the record's kind letter and id
+    cells: tuple[object, ...]
+    text: str  # what the filter searches
+    kind: str  # spans, hops or logs
+    severity: int  # a log record's severity number (0 for spans and hops)
+    journey: str  # the correlation or trace id Enter opens
 
 
 def _clock(ns: int) -> str:
@@ -70,7 +80,7 @@ def batch_rows(batch: TailBatch) -> list[TailRow]:
         )
         text = f"{s.service} {s.name} {who} {s.trace_id}"
         rows.append(
-            (s.start_ns, f"s{s.id}", cells, text, "spans", 0, s.correlation_id or s.trace_id)
+            TailRow(s.start_ns, f"s{s.id}", cells, text, "spans", 0, s.correlation_id or s.trace_id)
         )
     for h in batch.hops:
         where = f"{h.topic}:{h.partition}:{h.offset}"
@@ -79,7 +89,9 @@ def batch_rows(batch: TailBatch) -> list[TailRow]:
         cells = (_clock(h.seen_ns), Text("hop", style="magenta"), h.topic, what, "", who)
         text = f"{where} {who} {h.trace_id or ''}"
         rows.append(
-            (h.seen_ns, f"h{h.id}", cells, text, "hops", 0, h.correlation_id or h.trace_id or "")
+            TailRow(
+                h.seen_ns, f"h{h.id}", cells, text, "hops", 0, h.correlation_id or h.trace_id or ""
+            )
         )
     for r in batch.logs:
         who = r.correlation_id or (r.trace_id or "")[:16]
@@ -94,8 +106,8 @@ def batch_rows(batch: TailBatch) -> list[TailRow]:
         )
         text = f"{r.service} {r.severity} {r.body} {who} {r.trace_id or ''}"
         journey = r.correlation_id or r.trace_id or ""
-        rows.append((r.time_ns, f"l{r.id}", cells, text, "logs", r.severity_number, journey))
-    rows.sort(key=lambda r: r[0])
+        rows.append(TailRow(r.time_ns, f"l{r.id}", cells, text, "logs", r.severity_number, journey))
+    rows.sort(key=lambda r: r.time_ns)
     return rows
 
 
@@ -179,12 +191,12 @@ class TailScreen(Screen[None]):
         rows = [
             r
             for r in self._rows
-            if (not needle or needle in r[3].lower())
-            and (self.kind == "all" or r[4] == self.kind)
-            and (r[4] != "logs" or r[5] >= floor)
+            if (not needle or needle in r.text.lower())
+            and (self.kind == "all" or r.kind == self.kind)
+            and (r.kind != "logs" or r.severity >= floor)
         ][-SHOW:]
         table = self.query_one("#tail", LineTable)
-        table.replace_rows([(r[1], r[2]) for r in rows])
+        table.replace_rows([(r.key, r.cells) for r in rows])
         if rows and not self.paused:
             table.move_cursor(row=len(rows) - 1)
         state = "paused (p resumes)" if self.paused else "live"
@@ -230,7 +242,7 @@ class TailScreen(Screen[None]):
 
     @on(LineTable.RowSelected, "#tail")
     def _open(self, event: LineTable.RowSelected) -> None:
-        journey = next((r[6] for r in self._rows if r[1] == event.key), "")
+        journey = next((r.journey for r in self._rows if r.key == event.key), "")
         if not journey:
             self.notify("this record names no trace or correlation id", severity="warning")
             return
