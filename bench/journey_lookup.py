@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from console.base.errors import Overloaded  # noqa: E402
 from console.base.model import DeadLetter, Hop, Span, SpanLink  # noqa: E402
 from console.journeys import journey  # noqa: E402
-from console.store import Store  # noqa: E402
+from console.store import Store, StoreWriter  # noqa: E402
 
 MS = 1_000_000
 CHAIN = [  # (consumer service, group, topic it reads, topic it sends to)
@@ -168,7 +168,7 @@ class Gen:
                           first_seen_ns=t)  # fmt: skip
 
 
-def _submit(writer, records: list[object]) -> None:  # type: ignore[no-untyped-def]
+def _submit(writer: StoreWriter, records: list[object]) -> None:
     while True:
         try:
             writer.submit(records)
@@ -317,7 +317,7 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     subprocess.run([sys.executable, "-c", "import console.cli.app"], cwd=ROOT, check=True)
     startup_ms = (time.perf_counter() - t) * 1000
     counts = store.counts()
-    spans = int(counts["spans"])  # type: ignore[call-overload]
+    spans = counts["spans"]
     file_bytes = db.stat().st_size + (
         db.with_name(db.name + "-wal").stat().st_size
         if db.with_name(db.name + "-wal").exists()
@@ -347,7 +347,7 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
         "hops": counts["hops"],
         "file_bytes": file_bytes,
         "file_bytes_per_span": round(file_bytes / spans, 1),
-        "blocks_and_keys_bytes_per_record": round(span_bytes / (spans + int(counts["hops"])), 1)  # type: ignore[call-overload]
+        "blocks_and_keys_bytes_per_record": round(span_bytes / (spans + counts["hops"]), 1)
         if span_bytes
         else None,
     }

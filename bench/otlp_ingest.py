@@ -65,7 +65,7 @@ def run_collector(sink_kind: str, db: str, cpu: int) -> None:
     http_rx = daemon.add(HttpReceiver(sink, ReceiverSettings(port=0)))
     daemon.install_signal_handlers()
     daemon.start()
-    print(f"READY {grpc_rx.port} {http_rx.port}", flush=True)  # type: ignore[attr-defined]
+    print(f"READY {grpc_rx.port} {http_rx.port}", flush=True)  # type: ignore[attr-defined]  # receivers
     daemon.wait()
     daemon.stop()
     print(f"DONE {daemon.writer.committed}", flush=True)

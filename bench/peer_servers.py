@@ -177,7 +177,7 @@ class Serve(_Server):
         """Spans committed, from the store's public ``counts()``."""
         from console.store import Store
 
-        return int(Store.open(self.db, create=False).counts()["spans"])  # type: ignore[call-overload]
+        return Store.open(self.db, create=False).counts()["spans"]
 
     def disk(self) -> int:
         return sum(disk_bytes(p) for p in self.db.parent.glob(self.db.name + "*"))

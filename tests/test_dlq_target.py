@@ -220,6 +220,10 @@ def test_a_cluster_picks_one_of_two_dead_letters_and_its_fix_stays_its_own(
     assert r.returncode == 0 and "discarded 1 of 1" in r.stdout, r.stderr
     listed = json.loads(run_cli("dlq", "list", "--status", "discarded", "--json", *db).stdout)
     assert [(i["cluster_id"], i["status"]) for i in listed] == [("cluster-b", "discarded")]
+    by_cluster = json.loads(run_cli("dlq", "list", "--cluster", "cluster-a", "--json", *db).stdout)
+    assert [(i["cluster_id"], i["status"]) for i in by_cluster] == [("cluster-a", "pending")]
+    r = run_cli("dlq", "discard", "--all", "--cluster", "cluster-b", "--yes", *db)
+    assert r.returncode == 0 and "nothing to discard" in r.stdout, r.stderr  # b's is discarded
     mixed = run_cli("dlq", "show", "cluster-a/orders-dlt:0:7", "--cluster", "cluster-b", *db)
     assert mixed.returncode == 2 and "--cluster names cluster-b" in mixed.stderr
 

@@ -56,7 +56,9 @@ def test_exponential_buckets_at_two_scales_and_below_zero(tmp_path: Path) -> Non
     db = tmp_path / "h.db"
     now = _now()
 
-    def point(age_s: int, scale: int, offset: int, counts: tuple[int, ...], neg=()) -> MetricPoint:  # type: ignore[no-untyped-def]
+    def point(
+        age_s: int, scale: int, offset: int, counts: tuple[int, ...], neg: tuple[int, ...] = ()
+    ) -> MetricPoint:
         return MetricPoint(
             "temperature.delta",
             "sensor",

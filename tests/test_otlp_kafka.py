@@ -72,7 +72,7 @@ def logs_request(n: int, service: str = "billing") -> ExportLogsServiceRequest:
 
 def otlp_json(message: object) -> bytes:
     """OTLP JSON as the exporter's ``otlp_json`` writes it: hex ids, lowerCamelCase keys."""
-    doc = json_format.MessageToDict(message)  # type: ignore[arg-type]
+    doc = json_format.MessageToDict(message)  # type: ignore[arg-type]  # any OTLP message
 
     def hexify(node: object) -> None:
         if isinstance(node, dict):

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.app import App
 
 from console.base.model import MetricPoint
 from console.store import Store
@@ -19,11 +20,11 @@ pytestmark = pytest.mark.asyncio
 _ROW = re.compile(r"^\W*\d\d:\d\d:\d\d\.\d{3}\s+(span|hop|log)\s")
 
 
-def _kinds(app) -> set[str]:  # type: ignore[no-untyped-def]
+def _kinds(app: App[None]) -> set[str]:
     return {m.group(1) for line in screen_text(app).splitlines() if (m := _ROW.match(line))}
 
 
-def _rows(app) -> list[str]:  # type: ignore[no-untyped-def]
+def _rows(app: App[None]) -> list[str]:
     return [
         line
         for line in screen_text(app).splitlines()

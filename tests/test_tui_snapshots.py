@@ -5,7 +5,9 @@ Regenerate after an intended change with ``pytest tests/test_tui_snapshots.py --
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -14,16 +16,17 @@ from tests.tui_data import NOW, demo_dead_letters, demo_logs, demo_metrics, demo
 from tests.tui_helpers import wait_for
 from tui import make_app
 
+SnapCompare = Callable[..., bool]  # pytest-textual-snapshot's fixture
 SIZE = (100, 30)
 CONTRACTS = Path(__file__).parent / "tui_contracts"
 
 
-def _app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
+def _app(db_path: Path) -> Any:
     Store.open(db_path).write(demo_records())
     return make_app(db_path, now=NOW, refresh_s=3600)
 
 
-def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
+def test_overview_with_demo_traffic(db_path: Path, snap_compare: SnapCompare) -> None:
     app = _app(db_path)
 
     async def loaded(pilot: Pilot) -> None:
@@ -32,7 +35,7 @@ def test_overview_with_demo_traffic(db_path: Path, snap_compare) -> None:  # typ
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-def test_overview_empty_says_what_to_do(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
+def test_overview_empty_says_what_to_do(db_path: Path, snap_compare: SnapCompare) -> None:
     Store.open(db_path)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
@@ -48,7 +51,7 @@ def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
     return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS)
 
 
-def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
+def test_dlq_entry_selected(db_path: Path, snap_compare: SnapCompare) -> None:
     app = _dlq_app(db_path)
 
     async def selected(pilot: Pilot) -> None:
@@ -61,7 +64,7 @@ def test_dlq_entry_selected(db_path: Path, snap_compare) -> None:  # type: ignor
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
 
-def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]  # plugin fixture
+def test_invalid_edit(db_path: Path, snap_compare: SnapCompare) -> None:
     app = _dlq_app(db_path)
 
     async def editing(pilot: Pilot) -> None:
@@ -85,12 +88,14 @@ def test_invalid_edit(db_path: Path, snap_compare) -> None:  # type: ignore[no-u
     assert snap_compare(app, terminal_size=SIZE, run_before=editing)
 
 
-def _signals_app(db_path: Path):  # type: ignore[no-untyped-def]
+def _signals_app(db_path: Path) -> Any:
     Store.open(db_path).write([*demo_records(), *demo_logs(), *demo_metrics()])
     return make_app(db_path, now=NOW, refresh_s=3600)
 
 
-def test_tail_with_log_records_beside_spans_and_hops(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_tail_with_log_records_beside_spans_and_hops(
+    db_path: Path, snap_compare: SnapCompare
+) -> None:
     app = _signals_app(db_path)
 
     async def tailing(pilot: Pilot) -> None:
@@ -102,7 +107,7 @@ def test_tail_with_log_records_beside_spans_and_hops(db_path: Path, snap_compare
     assert snap_compare(app, terminal_size=SIZE, run_before=tailing)
 
 
-def test_tail_only_logs_at_warn_and_above(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_tail_only_logs_at_warn_and_above(db_path: Path, snap_compare: SnapCompare) -> None:
     app = _signals_app(db_path)
 
     async def filtered(pilot: Pilot) -> None:
@@ -115,7 +120,9 @@ def test_tail_only_logs_at_warn_and_above(db_path: Path, snap_compare) -> None: 
     assert snap_compare(app, terminal_size=SIZE, run_before=filtered)
 
 
-def test_metrics_screen_with_the_upload_service_selected(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_screen_with_the_upload_service_selected(
+    db_path: Path, snap_compare: SnapCompare
+) -> None:
     app = _signals_app(db_path)
 
     async def selected(pilot: Pilot) -> None:
@@ -128,7 +135,7 @@ def test_metrics_screen_with_the_upload_service_selected(db_path: Path, snap_com
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
 
-def test_metric_chart_of_a_duration_histogram(db_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_metric_chart_of_a_duration_histogram(db_path: Path, snap_compare: SnapCompare) -> None:
     app = _signals_app(db_path)
 
     async def charted(pilot: Pilot) -> None:

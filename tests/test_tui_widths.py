@@ -5,6 +5,7 @@ and 200x50. At 120 columns they show whole; narrower, they shorten in the middle
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,9 @@ async def test_journeys_show_canvasflow_ids_whole_at_120_and_keep_their_end_at_8
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_overview_with_canvasflow_names(db_path: Path, snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_overview_with_canvasflow_names(
+    db_path: Path, snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
     _canvasflow(db_path)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
@@ -129,7 +132,9 @@ def test_overview_with_canvasflow_names(db_path: Path, snap_compare, size) -> No
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_dead_letters_with_canvasflow_names(db_path: Path, snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_dead_letters_with_canvasflow_names(
+    db_path: Path, snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
     _canvasflow(db_path)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 
@@ -142,7 +147,9 @@ def test_dead_letters_with_canvasflow_names(db_path: Path, snap_compare, size) -
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_journeys_with_canvasflow_names(db_path: Path, snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_journeys_with_canvasflow_names(
+    db_path: Path, snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
     _canvasflow(db_path, cf_ids=True)
     app = make_app(db_path, now=NOW, refresh_s=3600)
 

@@ -110,7 +110,7 @@ class HandoffApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
         if self.current_mode == "dlq":
-            self.screen.on_screen_resume()  # type: ignore[attr-defined]
+            self.screen.on_screen_resume()  # type: ignore[attr-defined]  # the DLQ screen's hook
         else:
             self.switch_mode("dlq")
 

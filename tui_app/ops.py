@@ -69,8 +69,9 @@ def find_journey(source: DataSource, text: str) -> Any | None:
 
     kind, value = query_kind(text)
     now = source.clock()
-    # `kind` names one of journey()'s str lookups (query_kind), never now_ns
-    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))  # type: ignore[arg-type]
+    # `kind` names one of journey()'s str lookups (query_kind), never now_ns: mypy types a
+    # **{str: str} as possibly now_ns too
+    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))  # type: ignore[arg-type]  # see above
     if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
         found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
     if found is None and kind != "message":

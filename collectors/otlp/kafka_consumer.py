@@ -78,7 +78,7 @@ class OtlpKafkaConsumer(KafkaTap):
             lag_include_own_group=True,
         )
         self.signals = signals
-        self.decoder = OtlpMessageDecoder(  # type: ignore[assignment]
+        self.decoder = OtlpMessageDecoder(  # type: ignore[assignment]  # the tap's decoder, duck-typed
             signals, correlation_keys or DEFAULT_CORRELATION_KEYS, key_attributes
         )
 
@@ -89,7 +89,7 @@ class OtlpKafkaConsumer(KafkaTap):
         ``rejected_records`` (invalid ids inside good messages), ``seen`` per kind, ``signals``
         (topic to signal)."""
         h = super().health()
-        d: OtlpMessageDecoder = self.decoder  # type: ignore[assignment]
+        d: OtlpMessageDecoder = self.decoder  # type: ignore[assignment]  # set in __init__
         h.update(
             records_seen=h["hops_seen"],
             records_committed=h["hops_committed"],

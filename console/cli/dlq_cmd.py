@@ -6,6 +6,7 @@ The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -90,7 +91,16 @@ ClusterOpt = Annotated[
     typer.Option(
         "--cluster",
         help="The cluster id of the dead letter named, where two clusters' dead letters share "
-        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does).",
+        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does); with --all or a filter, only "
+        "that cluster's dead letters.",
+        show_default=False,
+    ),
+]
+ClusterFilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Only the dead letters tapped from this Kafka cluster (its id, as --json shows it).",
         show_default=False,
     ),
 ]
@@ -123,7 +133,7 @@ def _address(coordinates: str | None, cluster: str | None) -> str | None:
     if not cluster or "/" in cluster:
         raise InputError(f"--cluster {cluster!r} is not a cluster id")
     if coordinates is None:
-        raise InputError("--cluster picks one dead letter: name it (TOPIC:PARTITION:OFFSET)")
+        return None  # with --all or a filter, --cluster filters (see _filter)
     named, c = dlq.parse_address(coordinates)
     if named is not None and named != cluster:
         raise InputError(f"{coordinates} names cluster {named}, --cluster names {cluster}")
@@ -137,6 +147,7 @@ def _filter(
     correlation_id: str | None,
     status: str | None,
     limit: int | None = None,
+    cluster: str | None = None,
 ) -> dlq.DlqFilter:
     return dlq.DlqFilter(
         topic=topic,
@@ -145,6 +156,7 @@ def _filter(
         correlation_id=correlation_id,
         status=status,
         limit=limit or None,
+        cluster_id=cluster,
     )
 
 
@@ -161,11 +173,12 @@ def list_cmd(
     ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
+    cluster: ClusterFilterOpt = None,
 ) -> None:
     """Dead letters, newest first, and the depth of each DLQ topic."""
     if limit is None:
         limit = 0 if as_json else 100
-    flt = _filter(topic, error, since, correlation_id, status, limit)
+    flt = _filter(topic, error, since, correlation_id, status, limit, cluster)
     conn = _conn(db)
     items = dlq.list_dead_letters(conn, flt)
     if as_json:
@@ -310,7 +323,7 @@ def replay_cmd(
     cluster they came from."""
     from console.cli.dlq_replay_cmd import run_replay
 
-    flt = _filter(topic, error, since, correlation_id, status)
+    flt = _filter(topic, error, since, correlation_id, status, cluster=cluster)
     run_replay(
         _conn(db),
         _address(coordinates, cluster),
@@ -354,13 +367,13 @@ def _selection(
         if all_:
             raise InputError(f"{verb}: pass TOPIC:PARTITION:OFFSET or --all, not both")
         return [dlq.get_dead_letter(conn, coordinates)]
-    has_filter = any([flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status])
+    has_filter = any(
+        [flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status, flt.cluster_id]
+    )
     if not (all_ or has_filter):
         raise InputError(f"{verb}: name a dead letter (TOPIC:PARTITION:OFFSET), --all or a filter")
     if flt.status is None:
-        flt = dlq.DlqFilter(
-            flt.topic, flt.error, flt.since_ms, flt.correlation_id, "pending", flt.limit
-        )
+        flt = dataclasses.replace(flt, status="pending")
     return dlq.select_dead_letters(conn, flt)
 
 
@@ -389,7 +402,7 @@ def discard_cmd(
 ) -> None:
     """Mark dead letters resolved without replaying them."""
     conn = _conn(db)
-    flt = _filter(topic, error, since, correlation_id, None)
+    flt = _filter(topic, error, since, correlation_id, None, cluster=cluster)
     coordinates = _address(coordinates, cluster)
     targets = _selection(conn, coordinates, all_, flt, "discard")
     if not targets:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from console.cli.options import DbOpt, JsonOpt
@@ -98,8 +98,8 @@ def metrics(
                 col, overflow="fold", min_width=widths[i] if fits else min(widths[i], 8)
             )
         else:
-            justify = "left" if col in ("kind", "unit") else "right"
-            table.add_column(col, justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
+            justify: JustifyMethod = "left" if col in ("kind", "unit") else "right"
+            table.add_column(col, justify=justify, no_wrap=True, min_width=widths[i])
     if trend:
         table.add_column("trend", no_wrap=True, overflow="crop", width=trend)
     for m, row in zip(items, rows, strict=True):

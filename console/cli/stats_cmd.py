@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import cast
 
 import typer
 from rich.console import Console
@@ -33,9 +32,9 @@ def stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     for key in ("spans", "metric_points", "log_records", "hops", "dead_letters"):
         table.add_row(key, f"{counts[key]:,}")
     console.print(table)
-    services = cast("list[str]", counts["services"])
+    services = counts["services"]
     console.print("services: " + (", ".join(services) if services else "none yet"))
-    topics = cast("dict[str, dict[str, int]]", counts["topics"])
+    topics = counts["topics"]
     if topics:
         t = Table(title="topics")
         t.add_column("topic")

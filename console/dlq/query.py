@@ -131,6 +131,7 @@ class DlqFilter:
     correlation_id: str | None = None
     status: str | None = None
     limit: int | None = None
+    cluster_id: str | None = None  # the Kafka cluster the tap read them from
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -156,6 +157,9 @@ class DlqFilter:
                 raise InputError(f"--status must be one of {', '.join(STATUSES)}")
             clauses.append("status = ?")
             args.append(self.status)
+        if self.cluster_id:
+            clauses.append("cluster_id = ?")
+            args.append(self.cluster_id)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 

@@ -137,7 +137,7 @@ class Store:
         finally:
             conn.close()
 
-    def counts(self) -> dict[str, object]:
+    def counts(self) -> schema.StoreCounts:
         """What ``stats`` prints: rows per record type, services, topics."""
         conn = self.connect(readonly=True)
         try:

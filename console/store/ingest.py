@@ -255,7 +255,7 @@ def write_batch(
         kind = type(r)
         if kind is SpanRow or kind is Span:
             # `kind is` narrows nothing for mypy; cast() would cost a call per span on the hot path
-            row: SpanRow = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[assignment, arg-type]
+            row: SpanRow = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[assignment, arg-type]  # above
             ident = (row[0], row[1])
             if dedupe and (ident in seen_s or ident in recent):
                 continue

@@ -182,9 +182,9 @@ class Blocks:
             picked = set(b.keyed(text)) if text is not None else set()
             if b.kind == KIND_HOP:
                 picked.update(i for i in range(len(b)) if b.fields(i)[5] == raw)
-                hops.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+                hops.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]  # hop block
             elif b.kind == KIND_SPAN:
-                spans.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]
+                spans.extend(b.record(i) for i in sorted(picked))  # type: ignore[misc]  # span block
         return _unique(KIND_SPAN, spans), _unique(KIND_HOP, hops)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TypedDict
 
 from console.base.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
 
@@ -17,6 +18,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "V1_DATA_TABLES",
+    "StoreCounts",
     "counts",
     "has_v1_data",
     "migrate",
@@ -490,7 +492,20 @@ def has_v1_data(conn: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
-def counts(conn: sqlite3.Connection) -> dict[str, object]:
+class StoreCounts(TypedDict):
+    """What ``stats`` prints (``stats --json`` has these keys)."""
+
+    spans: int
+    metric_points: int
+    log_records: int
+    hops: int
+    dead_letters: int
+    services: list[str]
+    per_service: dict[str, dict[str, int]]
+    topics: dict[str, dict[str, int]]
+
+
+def counts(conn: sqlite3.Connection) -> StoreCounts:
     """Counts for ``stats``: records stored (a duplicate caught at ingest is not counted)."""
 
     def one(sql: str) -> int:
@@ -517,7 +532,7 @@ def counts(conn: sqlite3.Connection) -> dict[str, object]:
     for topic, n in conn.execute("SELECT dlq_topic, count(*) FROM dead_letters GROUP BY dlq_topic"):
         topics.setdefault(topic, {})["dead_letters"] = n
     kinds = dict(conn.execute("SELECT kind, sum(n) FROM blocks GROUP BY kind").fetchall())
-    return {
+    return {  # a StoreCounts
         "spans": int(kinds.get(1) or 0),
         "metric_points": one("SELECT count(*) FROM metric_points"),
         "log_records": int(kinds.get(3) or 0),
