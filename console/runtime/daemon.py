@@ -1,4 +1,6 @@
-"""The headless runtime behind ``serve``: one store writer, any number of components feeding it.
+"""The runtime behind ``serve``, ``tap``, the TUI's in-process collector and ``demo``: one store
+writer, any number of components feeding it, wired by ``build_daemon`` from settings
+(``OtlpSettings``, ``TapSettings``, ``OtlpKafkaSettings``).
 
 A component is any object with ``name``, ``start()``, ``stop()`` and ``health()``; it gets the
 daemon's ``sink`` (the store writer) when it is built. The OTLP receivers are components; the Kafka
