@@ -1,6 +1,8 @@
 """The store package: one SQLite file in WAL mode shared by the daemon, the TUI and the CLI.
 
-``db`` opens and migrates the file (``schema``) and holds the batched writer and retention.
+``db`` opens and migrates the file (``schema``, ``upgrade``); ``writer`` is the one batched writer
+(retention runs in it: ``retention``); ``ingest`` is its write path into blocks, keys and summaries;
+``read`` and ``rows`` read it back.
 """
 
 from console.base.sink import NullSink, Sink, Ticket
