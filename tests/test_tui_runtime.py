@@ -55,6 +55,7 @@ async def test_in_process_collector_and_tap_feed_the_overview(
         topics=topic,
         otlp_grpc=f"127.0.0.1:{grpc_port}",
         otlp_http=f"127.0.0.1:{http_port}",
+        correlation_headers=["x-order-ref"],  # the tap's options reach the in-process tap
     )
     try:
         app = make_app(db_path, runtime=runtime, refresh_s=0.2, bootstrap=kafka_bootstrap)
@@ -70,7 +71,7 @@ async def test_in_process_collector_and_tap_feed_the_overview(
             await pilot.press("4")
             while not any("hop" in ln and "c-1" in ln for ln in screen_text(app).splitlines()):
                 assert time.monotonic() < deadline, screen_text(app)
-                producer.produce(topic, b'{"probe": 1}', headers=[("x-correlation-id", b"c-1")])
+                producer.produce(topic, b'{"probe": 1}', headers=[("x-order-ref", b"c-1")])
                 producer.flush(10)
                 await pilot.pause(1.0)
     finally:

@@ -9,14 +9,23 @@ import typer
 
 from console.base.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP, default_db_path
 from console.cli.options import (
+    DEFAULT_RETENTION_AGE,
+    DEFAULT_RETENTION_BYTES,
     BootstrapOpt,
+    CorrelationHeaderOpt,
     DbOpt,
+    DlqPatternOpt,
+    DlqPayloadLimitOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    KeepPayloadsOpt,
     KeyAttributeOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
+    RetentionAgeOpt,
+    RetentionBytesOpt,
+    retention_limits,
 )
 
 __all__ = ["register"]
@@ -81,6 +90,12 @@ def tui(
     otlp_kafka: OtlpKafkaOpt = False,
     otlp_kafka_topics: OtlpKafkaTopicsOpt = None,
     otlp_kafka_group: OtlpKafkaGroupOpt = None,
+    correlation_header: CorrelationHeaderOpt = None,
+    dlq_pattern: DlqPatternOpt = None,
+    dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
+    keep_payloads: KeepPayloadsOpt = False,
+    retention_age: RetentionAgeOpt = DEFAULT_RETENTION_AGE,
+    retention_bytes: RetentionBytesOpt = DEFAULT_RETENTION_BYTES,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
@@ -103,6 +118,7 @@ def tui(
         from console.runtime.inprocess import start_runtime
 
         from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
+        age_s, size_b = retention_limits(retention_age, retention_bytes)
 
         runtime = start_runtime(
             db_path,
@@ -111,8 +127,14 @@ def tui(
             otlp_grpc=otlp_grpc,
             otlp_http=otlp_http,
             kafka=kafka,
-            key_attributes=tuple(key_attribute or ()),
+            key_attributes=key_attribute,
             otlp_kafka=from_kafka,
+            correlation_headers=correlation_header,
+            dlq_patterns=dlq_pattern,
+            dlq_payload_limit=dlq_payload_limit,
+            keep_payloads=keep_payloads,
+            retention_age_s=age_s,
+            retention_bytes=size_b,
         )
     try:
         from tui import make_app  # Textual loads only here

@@ -6,6 +6,7 @@ states the health line shows.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from console.base.errors import InputError
@@ -77,12 +78,20 @@ def start_runtime(
     otlp_grpc: str,
     otlp_http: str,
     kafka: dict[str, str] | None = None,
-    key_attributes: tuple[str, ...] = (),
+    key_attributes: Sequence[str] | None = (),
     otlp_kafka: OtlpKafkaSettings | None = None,
+    correlation_headers: Sequence[str] | None = None,
+    dlq_patterns: Sequence[str] | None = None,
+    dlq_payload_limit: int = 1 << 20,
+    keep_payloads: bool = False,
+    retention_age_s: float | None = None,
+    retention_bytes: int | None = None,
 ) -> InProcessRuntime:
     """Start the OTLP receivers (``off`` disables one) and the tap into the store at ``db_path``.
 
     ``kafka``: the whole librdkafka configuration (``kafka_config()``); ``bootstrap`` otherwise.
+    The tap takes the same options as ``tap`` and ``serve --topics``; the store is kept within
+    the retention given (None: unbounded).
     """
     from console.base.kafka_config import kafka_config
     from console.runtime.daemon import OtlpSettings, TapSettings, build_daemon, listen_address
@@ -91,17 +100,25 @@ def start_runtime(
     if topics is None or topics.strip().lower() != "off":
         conf = dict(kafka) if kafka is not None else kafka_config(bootstrap)
         tap = TapSettings(
-            topics=topics or DEFAULT_TOPICS, kafka=conf, key_attributes=key_attributes
+            topics=topics or DEFAULT_TOPICS,
+            kafka=conf,
+            key_attributes=key_attributes,
+            correlation_headers=correlation_headers,
+            dlq_patterns=dlq_patterns,
+            dlq_payload_limit=dlq_payload_limit,
+            keep_payloads=keep_payloads,
         )
     daemon = build_daemon(
         Store.open(db_path),
         otlp=OtlpSettings(
             grpc_at=listen_address("--otlp-grpc", otlp_grpc),
             http_at=listen_address("--otlp-http", otlp_http),
-            key_attributes=key_attributes,
+            key_attributes=tuple(key_attributes or ()),
         ),
         tap=tap,
         otlp_kafka=otlp_kafka,
+        retention_age_s=retention_age_s,
+        retention_bytes=retention_bytes,
     )
     share_gil_with_ui()
     try:
