@@ -29,7 +29,15 @@ import typer
 
 from console.base.config import default_db_path
 from console.base.errors import BrokerError, InputError
-from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.cli.options import (
+    DEFAULT_RETENTION_AGE,
+    DEFAULT_RETENTION_BYTES,
+    DbOpt,
+    JsonOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    retention_limits,
+)
 from console.runtime.broker import Broker
 from console.runtime.broker_owner import reap_stale
 
@@ -106,6 +114,7 @@ def _collector_and_tap(
     from console.runtime.daemon import OtlpSettings, TapSettings, build_daemon
     from console.store import Store
 
+    age_s, size_b = retention_limits(DEFAULT_RETENTION_AGE, DEFAULT_RETENTION_BYTES)  # as serve
     daemon = build_daemon(
         Store.open(db),
         otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None, key_attributes=DEMO_KEYS)
@@ -118,6 +127,8 @@ def _collector_and_tap(
             group_id=f"handoff-console-demo-tap.{prefix}",
             from_beginning=True,
         ),
+        retention_age_s=age_s,
+        retention_bytes=size_b,
     )
     receiver = next((c for c in daemon.components if c.name == "otlp-grpc"), None)
     try:
