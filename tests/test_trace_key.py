@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -29,7 +28,6 @@ def _event(cid: str, **fields: str) -> bytes:
     return json.dumps({"correlation_id": cid, "event_type": "OrderPlaced", **fields}).encode()
 
 
-@pytest.mark.kafka
 def test_message_keys_and_payload_fields_find_journeys(
     kafka_bootstrap: str, topic: str, db_path: Path
 ) -> None:
