@@ -222,6 +222,8 @@ def test_a_cluster_picks_one_of_two_dead_letters_and_its_fix_stays_its_own(
     assert [(i["cluster_id"], i["status"]) for i in listed] == [("cluster-b", "discarded")]
     by_cluster = json.loads(run_cli("dlq", "list", "--cluster", "cluster-a", "--json", *db).stdout)
     assert [(i["cluster_id"], i["status"]) for i in by_cluster] == [("cluster-a", "pending")]
+    alone = run_cli("dlq", "discard", "--cluster", "cluster-a", "--yes", *db)
+    assert alone.returncode == 2 and "--all or a filter" in alone.stderr  # narrows, never picks
     r = run_cli("dlq", "discard", "--all", "--cluster", "cluster-b", "--yes", *db)
     assert r.returncode == 0 and "nothing to discard" in r.stdout, r.stderr  # b's is discarded
     mixed = run_cli("dlq", "show", "cluster-a/orders-dlt:0:7", "--cluster", "cluster-b", *db)

@@ -367,9 +367,8 @@ def _selection(
         if all_:
             raise InputError(f"{verb}: pass TOPIC:PARTITION:OFFSET or --all, not both")
         return [dlq.get_dead_letter(conn, coordinates)]
-    has_filter = any(
-        [flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status, flt.cluster_id]
-    )
+    # --cluster narrows a selection but does not make one: alone, it names no dead letters
+    has_filter = any([flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status])
     if not (all_ or has_filter):
         raise InputError(f"{verb}: name a dead letter (TOPIC:PARTITION:OFFSET), --all or a filter")
     if flt.status is None:
