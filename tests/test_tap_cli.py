@@ -118,3 +118,40 @@ def test_tap_keeps_the_store_within_its_retention(
         proc.wait(timeout=60)
     assert proc.returncode == 0, (tmp_path / "tap.err").read_text()
     assert {h.topic for h in stored.hops(db_path)} == {topic}
+
+
+def test_callbacks_right_after_an_assignment_do_not_abort_the_tap(
+    kafka_bootstrap: str, topic: str, db_path: Path, tmp_path: Path
+) -> None:
+    """Statistics every 20 ms put a callback behind every assignment in the same consume(): the
+    tap reads the cluster id after consume() returns, never from inside a callback (a nested
+    list_topics() there made confluent-kafka abort the process), and every hop still records
+    its cluster."""
+    produce(kafka_bootstrap, topic, [(None, b"{}", [("x-correlation-id", b"c-9")])] * 5)
+    err = tmp_path / "tap.err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "tap", "--db", str(db_path), "--bootstrap",
+         kafka_bootstrap, "--topics", topic, "--group", unique("tap-stats"), "--from-beginning",
+         "-X", "statistics.interval.ms=20", "--status-every", "0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err.open("w"), env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or _hops_in(db_path) == 5,
+            timeout=90,
+            what="5 hops in the store",
+        )
+        assert proc.poll() is None, f"the tap died ({proc.returncode}): {err.read_text()[-2000:]}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    assert {h.cluster_id for h in stored.hops(db_path)} == {_cluster_id(kafka_bootstrap)}
+
+
+def _cluster_id(bootstrap: str) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    cluster_id = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=20).cluster_id
+    assert cluster_id
+    return str(cluster_id)

@@ -120,6 +120,7 @@ class KafkaTap:
         self._dead = 0
         self._lag: int | None = None
         self._assigned = 0
+        self._cluster_id_due = False  # an assignment happened: read the cluster id (see _run)
         self._paused = False
         self._overloaded_waits = 0
         self._commits = 0
@@ -263,6 +264,7 @@ class KafkaTap:
                     self._error(f"consume: {exc}")
                     self._stopping.wait(1.0)
                     continue
+                self._after_callbacks(consumer)
                 if messages:
                     self._note_positions(messages)
                     result = self.decoder.decode_batch(messages, time.time_ns())
@@ -319,6 +321,7 @@ class KafkaTap:
         deadline = time.monotonic() + min(max(retry_after_s, 0.05), 2.0)
         while time.monotonic() < deadline:
             extra = consumer.consume(num_messages=self.batch_size, timeout=0.1)
+            self._after_callbacks(consumer)
             if extra:
                 self._note_positions(extra)
                 result.merge(self.decoder.decode_batch(extra, time.time_ns()))
@@ -437,19 +440,34 @@ class KafkaTap:
                 if offset > self._pending.get(key, -1):
                     self._pending[key] = offset
 
-    # -- librdkafka callbacks (served from consume() in the loop thread) -------------------
+    # -- librdkafka callbacks (served from consume() in the loop thread; they call no blocking
+    #    consumer method: see _after_callbacks) ---------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        self._refresh_cluster_id(consumer)
+        self._cluster_id_due = True  # read once consume() returns: never from a callback
         with self._lock:
             self._assigned = len(partitions)
             for tp in partitions:  # a position from an earlier assignment is stale
                 self._resume.pop((tp.topic, tp.partition), None)
             self._connected = True
 
+    def _after_callbacks(self, consumer: Any) -> None:
+        """What the callbacks of the last ``consume()`` asked for that needs the consumer itself.
+
+        A callback must not call a consumer method that blocks (``list_topics``, ``consume``,
+        ``poll``): confluent-kafka keeps one call state per thread and handle, a nested call
+        clears it, and the next callback the outer ``consume()`` serves aborts the whole process
+        (``CallState_get: Assertion `cs != NULL' failed``). A rebalance after a broker restart,
+        with another callback behind it in the same ``consume()``, did exactly that to the demo.
+        """
+        if self._cluster_id_due:
+            self._cluster_id_due = False
+            self._refresh_cluster_id(consumer)
+
     def _refresh_cluster_id(self, consumer: Any) -> None:
-        """Read the cluster id from the broker's metadata (on each assignment): every hop and
-        dead letter records the cluster it came from, so a replay can go back to it."""
+        """Read the cluster id from the broker's metadata (after each assignment, before the
+        messages of that ``consume()`` are decoded): every hop and dead letter records the
+        cluster it came from, so a replay can go back to it."""
         try:
             cluster_id = consumer.list_topics(timeout=5.0).cluster_id
         except Exception as exc:  # KafkaException: keep the last known id
