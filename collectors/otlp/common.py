@@ -90,8 +90,8 @@ class ReceiverStats:
                 counts[2] += records
 
     def snapshot(self) -> dict[str, object]:
-        """Totals, plus ``signals`` (``{signal: {received, committed, refused, rejected}}``)
-        and ``refused_requests`` (``{signal: {code: requests}}``)."""
+        """Totals, plus ``records_by_signal`` (``{signal: {received, committed, refused,
+        rejected}}``) and ``refused_requests`` (``{signal: {code: requests}}``)."""
         with self._lock:
             signals = {
                 signal: dict(zip(_RECORD_KEYS, counts, strict=True))
@@ -106,7 +106,7 @@ class ReceiverStats:
                 "rejected": self.rejected,
                 "failed_requests": self.failed_requests,
                 "last_error": self.last_error,
-                "signals": signals,
+                "records_by_signal": signals,
                 "refused_requests": refused,
             }
 

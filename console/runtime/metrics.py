@@ -182,8 +182,8 @@ def _record_families(components: Mapping[str, Mapping[str, Any]]) -> Iterator[Me
 
 def _per_signal(h: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """``{signal: {received, committed, ...}}`` from a receiver's or a tap's health."""
-    if "signals" in h:  # an OTLP receiver (ReceiverStats)
-        return dict(h["signals"])
+    if "records_by_signal" in h:  # an OTLP receiver (ReceiverStats)
+        return dict(h["records_by_signal"])
     seen: Mapping[str, int] = h.get("seen_by_signal") or {}
     committed: Mapping[str, int] = h.get("committed_by_signal") or {}
     return {

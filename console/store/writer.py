@@ -110,8 +110,7 @@ class StoreWriter:
         self.last_commit_ns = 0
         self.last_error: str | None = None
         self.error: str | None = None  # set while failing: why the last commit failed
-        # Called from the writer's thread after each successful commit with its seconds (the
-        # write and COMMIT of one batch): ``serve --metrics`` feeds its latency histogram.
+        # After each successful commit, its seconds (serve --metrics: the latency histogram).
         self.commit_observer: Callable[[float], None] | None = None
         self._failure: StoreUnavailable | None = None
         self._retry_at = 0.0
@@ -312,9 +311,8 @@ class StoreWriter:
             self._failure = None
             self.error = None
             self._backoff_s = _RETRY_FIRST_S
-        observer = self.commit_observer
-        if observer is not None:
-            observer(time.perf_counter() - started)
+        if self.commit_observer is not None:
+            self.commit_observer(time.perf_counter() - started)
         for c in chunks:
             c.ticket.resolve()
         return []
