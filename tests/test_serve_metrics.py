@@ -3,6 +3,7 @@ sent (the official OTel SDK exporters send; prometheus-client's own parser reads
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from console.runtime.daemon import Daemon, OtlpSettings, build_daemon
 from console.store import Store
 from tests import stored
+from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows, trace_request, wait_for
 from tests.prometheus_helpers import scrape, value
 from tests.store_faults import SmallDisk, small_disk
@@ -193,3 +195,17 @@ def test_two_daemons_in_one_process_keep_their_own_counts_and_alerts(tmp_path: P
 
 def _component(daemon: Daemon, name: str) -> Any:
     return next(c for c in daemon.components if c.name == name)
+
+
+def test_a_bad_or_taken_metrics_address_is_refused_in_one_line(tmp_path: Path) -> None:
+    off = ["--db", str(tmp_path / "h.db"), "--otlp-grpc", "off", "--otlp-http", "off"]
+    done = run_cli("serve", *off, "--metrics", "9464")
+    assert done.returncode == 2
+    assert "--metrics: '9464' is not HOST:PORT" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli("serve", *off, "--metrics", f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
