@@ -11,6 +11,9 @@ other cores. Each request is an ExportTraceServiceRequest of 100 spans with 15 a
 Phases, each against a fresh collector and database:
   grpc/store, http/store   closed loop, spans/s committed (rows in the store over the window)
   grpc/null,  http/null    the same receivers into a NullSink: the decode-only ceiling
+  grpc/store+metrics       grpc/store with what `serve --metrics` adds (the commit histogram,
+                           the /metrics server) and a scrape every second; grpc/metrics_cost
+                           is its spans per CPU-second over grpc/store's
   grpc/overload            open loop at twice the grpc/store rate: RSS of the collector over
                            time and how many requests were answered UNAVAILABLE (backpressure)
   sqlite/floor             on the collector's core, no network: the same requests decoded
@@ -42,16 +45,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.otlp_load import SPANS_PER_REQUEST, Load  # noqa: E402
 from bench.spans import RequestFactory  # noqa: E402
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-SPANS_PER_REQUEST = 100
-
 
 # --- the collector process ----------------------------------------------------------------------
 
 
-def run_collector(sink_kind: str, db: str, cpu: int) -> None:
+def run_collector(sink_kind: str, db: str, cpu: int, metrics: bool = False) -> None:
     from collectors.otlp.common import ReceiverSettings
     from collectors.otlp.grpc_server import GrpcReceiver
     from collectors.otlp.http_server import HttpReceiver
@@ -63,9 +63,16 @@ def run_collector(sink_kind: str, db: str, cpu: int) -> None:
     sink: Any = daemon.sink if sink_kind == "store" else NullSink()
     grpc_rx = daemon.add(GrpcReceiver(sink, ReceiverSettings(port=0)))
     http_rx = daemon.add(HttpReceiver(sink, ReceiverSettings(port=0)))
+    endpoint = None
+    if metrics:  # what `serve --metrics` adds: the commit histogram and the /metrics server
+        from console.runtime.metrics import ConsoleMetrics, MetricsEndpoint
+
+        daemon.metrics = ConsoleMetrics(daemon)
+        endpoint = daemon.add(MetricsEndpoint(daemon.metrics, "127.0.0.1", 0))
     daemon.install_signal_handlers()
     daemon.start()
-    print(f"READY {grpc_rx.port} {http_rx.port}", flush=True)  # type: ignore[attr-defined]  # receivers
+    metrics_port = endpoint.port if endpoint is not None else 0  # type: ignore[attr-defined]  # the endpoint
+    print(f"READY {grpc_rx.port} {http_rx.port} {metrics_port}", flush=True)  # type: ignore[attr-defined]  # receivers
     daemon.wait()
     daemon.stop()
     print(f"DONE {daemon.writer.committed}", flush=True)
@@ -123,16 +130,18 @@ def floor(args: argparse.Namespace, grpc_null: float) -> dict[str, Any]:
 
 
 class Collector:
-    def __init__(self, sink: str, cpu: int, workdir: Path) -> None:
+    def __init__(self, sink: str, cpu: int, workdir: Path, metrics: bool = False) -> None:
         self.db = workdir / f"bench-{sink}-{time.monotonic_ns()}.db"
         cmd = [sys.executable, __file__, "--role", "collector", "--sink", sink]
         cmd += ["--db", str(self.db), "--collector-cpu", str(cpu)]
+        cmd += ["--metrics"] if metrics else []
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":
             raise SystemExit(f"collector did not start: {line}")
         self.grpc_port, self.http_port = int(line[1]), int(line[2])
+        self.metrics_port = int(line[3])
 
     def rss_mb(self) -> float:
         import psutil
@@ -161,130 +170,13 @@ class Collector:
             Path(f"{self.db}{suffix}").unlink(missing_ok=True)
 
 
-# --- the load generator -------------------------------------------------------------------------
-
-
-class Load:
-    """``threads`` senders over one transport; closed loop, or paced to ``rate`` spans/s.
-
-    Also used by ``bench/peers.py`` against Jaeger: ``requests`` stops after that many requests
-    were sent, ``factory_kw`` goes to each sender's ``RequestFactory`` and, with
-    ``correlations=True`` there, ``ids`` collects one ``(trace id, correlation id)`` of every
-    ``keep_ids_every``-th request answered OK.
-    """
-
-    def __init__(
-        self,
-        transport: str,
-        port: int,
-        threads: int,
-        rate: float | None = None,
-        *,
-        requests: int | None = None,
-        factory_kw: dict[str, Any] | None = None,
-        keep_ids_every: int = 0,
-    ) -> None:
-        self.transport, self.port, self.threads, self.rate = transport, port, threads, rate
-        self.ok = 0
-        self.refused = 0
-        self.errors = 0
-        self.requests, self.factory_kw, self.keep_ids_every = (
-            requests,
-            factory_kw or {},
-            keep_ids_every,
-        )
-        self.sent = 0
-        self.ids: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def start(self) -> None:
-        for w in self._workers:
-            w.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.wait()
-
-    def running(self) -> bool:
-        return any(w.is_alive() for w in self._workers)
-
-    def wait(self, timeout: float = 30) -> None:
-        for w in self._workers:
-            w.join(timeout)
-
-    def _ticket(self) -> bool:
-        """Whether one more request may go out (always, without a ``requests`` limit)."""
-        if self.requests is None:
-            return True
-        with self._lock:
-            if self.sent >= self.requests:
-                return False
-            self.sent += 1
-            return True
-
-    def _count(self, outcome: str) -> None:
-        with self._lock:
-            setattr(self, outcome, getattr(self, outcome) + 1)
-
-    def _sender(self) -> Any:
-        if self.transport == "grpc":
-            import grpc
-
-            channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-            call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
-
-            def send(body: bytes) -> str:
-                try:
-                    call(body, timeout=30)
-                    return "ok"
-                except grpc.RpcError as exc:
-                    return "refused" if exc.code() == grpc.StatusCode.UNAVAILABLE else "errors"
-
-            return send
-        import httpx
-
-        client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        headers = {"Content-Type": "application/x-protobuf"}
-
-        def send_http(body: bytes) -> str:
-            status = client.post("/v1/traces", content=body, headers=headers).status_code
-            return "ok" if status == 200 else "refused" if status in (429, 503) else "errors"
-
-        return send_http
-
-    def _run(self) -> None:
-        send = self._sender()
-        factory = RequestFactory(SPANS_PER_REQUEST, **self.factory_kw)
-        interval = None if not self.rate else self.threads * SPANS_PER_REQUEST / self.rate
-        next_at = time.monotonic()
-        while not self._stop.is_set() and self._ticket():
-            body = factory.next()
-            outcome = send(body)
-            while outcome == "refused" and self.requests is not None and not self._stop.is_set():
-                time.sleep(0.02)  # a fixed amount of data: resend what was refused
-                outcome = send(body)
-            self._count(outcome)
-            if outcome == "ok" and self.keep_ids_every and factory.last_ids:
-                with self._lock:
-                    if self.ok % self.keep_ids_every == 0:
-                        self.ids.append(factory.last_ids[0])
-            if interval is not None:
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                else:
-                    next_at = time.monotonic()  # behind: do not burst to catch up
-            elif outcome == "refused":
-                time.sleep(0.02)  # what an exporter's backoff would do, briefly
-
-
-def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) -> dict[str, Any]:
-    collector = Collector(sink, args.collector_cpu, workdir)
+def measure(
+    args: argparse.Namespace, transport: str, sink: str, workdir: Path, metrics: bool = False
+) -> dict[str, Any]:
+    collector = Collector(sink, args.collector_cpu, workdir, metrics)
     port = collector.grpc_port if transport == "grpc" else collector.http_port
     load = Load(transport, port, args.inflight)
+    scraper = _Scraper(collector.metrics_port) if metrics else None
     load.start()
     try:
         time.sleep(args.warmup)
@@ -296,10 +188,12 @@ def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) 
         rss = collector.rss_mb()
     finally:
         load.stop()
+        if scraper is not None:
+            scraper.stop()
         collector.stop()
     accepted = (ok1 - ok0) * SPANS_PER_REQUEST / (t1 - t0)
     result = {
-        "phase": f"{transport}/{sink}",
+        "phase": f"{transport}/{sink}" + ("+metrics" if metrics else ""),
         "accepted_spans_per_s": round(accepted),
         "refused_requests": load.refused,
         "errors": load.errors,
@@ -310,7 +204,31 @@ def measure(args: argparse.Namespace, transport: str, sink: str, workdir: Path) 
         result["committed_spans_per_s"] = round(done / (t1 - t0))
     result["collector_cpu_share"] = round((cpu1 - cpu0) / (t1 - t0), 2)
     result["spans_per_cpu_s"] = round(done / max(cpu1 - cpu0, 1e-9))
+    if scraper is not None:
+        result["scrapes"] = scraper.scrapes
     return result
+
+
+class _Scraper:
+    """Scrapes ``/metrics`` every second while a phase runs (Prometheus's default is 15 s)."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import httpx
+
+        while not self._stop.wait(1.0):
+            if httpx.get(self.url, timeout=10).status_code == 200:
+                self.scrapes += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
 
 
 def overload(args: argparse.Namespace, rate: float, workdir: Path) -> dict[str, Any]:
@@ -355,9 +273,10 @@ def main() -> None:
     )
     parser.add_argument("--sink", choices=["store", "null"], default="store")
     parser.add_argument("--db", default="")
+    parser.add_argument("--metrics", action="store_true", help=argparse.SUPPRESS)  # collector
     args = parser.parse_args()
     if args.role == "collector":
-        run_collector(args.sink, args.db, args.collector_cpu)
+        run_collector(args.sink, args.db, args.collector_cpu, args.metrics)
         return
     if args.role == "floor":
         run_floor(args.collector_cpu, args.floor_spans)
@@ -372,12 +291,24 @@ def main() -> None:
             for sink in ("store", "null"):
                 results.append(measure(args, transport, sink, workdir))
                 _show(results[-1], args.json)
+        # What `serve --metrics` costs, beside grpc/store: the histogram and a scrape a second.
+        results.append(measure(args, "grpc", "store", workdir, metrics=True))
+        _show(results[-1], args.json)
         grpc_store = results[0]["committed_spans_per_s"]
         results.append(overload(args, 2 * max(grpc_store, 1000), workdir))
         _show(results[-1], args.json)
     results.append(floor(args, results[1]["accepted_spans_per_s"]))
     _show(results[-1], args.json)
     by = {r["phase"]: r for r in results}
+    plain, with_metrics = by["grpc/store"], by["grpc/store+metrics"]
+    line = {
+        "phase": "grpc/metrics_cost",
+        "per_cpu_s_with_to_without": round(
+            with_metrics["spans_per_cpu_s"] / max(plain["spans_per_cpu_s"], 1), 2
+        ),
+    }
+    results.append(line)
+    _show(line, args.json)
     for transport in ("grpc", "http"):
         null = by[f"{transport}/null"]["accepted_spans_per_s"]
         store = by[f"{transport}/store"]["committed_spans_per_s"]

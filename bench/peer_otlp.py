@@ -1,6 +1,6 @@
 """OTLP ingest and trace lookups: ``handoff-console`` beside Jaeger v2, measured in one run.
 
-Used by ``bench/peers.py``. The load is ``bench/otlp_ingest.Load`` (the same generator as the
+Used by ``bench/peers.py``. The load is ``bench/otlp_load.Load`` (the same generator as the
 ingest benchmark: 100-span requests with 15 attributes, ``--inflight`` concurrent), run in this
 process on one core while the server under test is pinned to the other.
 
@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.otlp_ingest import SPANS_PER_REQUEST, Load  # noqa: E402
+from bench.otlp_load import SPANS_PER_REQUEST, Load  # noqa: E402
 from bench.peer_servers import Jaeger, Serve  # noqa: E402
 
 Server = Serve | Jaeger

@@ -239,7 +239,7 @@ def render(run: dict[str, Any]) -> str:
         f"{run['cpus']} cores shared with other engineers' work (load average {run['load_start']}"
         f" at the start, {run['load_end']} at the end; per-row figures below): wall-clock rates "
         "are noisy, the per-CPU-second figures steadier. Each server pinned to core 0 with "
-        "`taskset -c 0`, the load generator (`bench/otlp_ingest.Load`, Python gRPC, 100-span "
+        "`taskset -c 0`, the load generator (`bench/otlp_load.Load`, Python gRPC, 100-span "
         f"requests, 15 attributes, {s['inflight']} in flight) on core 1."
     )
     lines.append("")

@@ -7,7 +7,7 @@
    from the Go module proxy (a scratch module, ``go get -tool`` then ``go build``: ``go install``
    refuses its replace directives); kcat from the system's packages (``apt-get install kcat``).
    A peer that cannot be built is reported with its error; the rest still runs.
-2. OTLP ingest (``bench/peer_otlp.py``): the same gRPC load (``bench/otlp_ingest.Load``) into
+2. OTLP ingest (``bench/peer_otlp.py``): the same gRPC load (``bench/otlp_load.Load``) into
    ``handoff-console serve``, Jaeger v2 with Badger and Jaeger v2 with memory storage, one after
    another, each pinned with ``taskset -c 0`` while this process (the load) runs on core 1.
 3. Lookups: the same spans (a fresh correlation id per trace) loaded into each server, then a

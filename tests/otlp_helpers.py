@@ -16,6 +16,7 @@ from tests import stored
 
 ROOT = Path(__file__).resolve().parent.parent
 _LISTEN = re.compile(r"OTLP/(gRPC|HTTP) listening on (\S+):(\d+)")
+_METRICS = re.compile(r"Prometheus metrics on (http://\S+/metrics)")
 
 
 class Serve:
@@ -27,6 +28,7 @@ class Serve:
         self.env = env or {}
         self.grpc_port: int | None = None
         self.http_port: int | None = None
+        self.metrics_url: str | None = None  # with --metrics
         self.stderr = ""
         self.proc: subprocess.Popen[str] | None = None
 
@@ -58,6 +60,8 @@ class Serve:
                 self.grpc_port = int(m.group(3))
             elif m:
                 self.http_port = int(m.group(3))
+            if (found := _METRICS.search(line)) is not None:
+                self.metrics_url = found.group(1)
             if line.startswith("store:"):
                 return self
         raise AssertionError("serve did not start: " + "".join(lines))

@@ -46,6 +46,13 @@ class BatchResult:
     # topic -> [messages, bytes]
     per_topic: dict[str, list[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # records per signal when a decoder says (OTLP over Kafka: spans, metrics, logs); empty
+    # means hops and dead letters, as counted above
+    signals: dict[str, int] = field(default_factory=dict)
+
+    def signal_counts(self) -> dict[str, int]:
+        """Records per signal: ``signals``, or ``hops`` and ``dead_letters``."""
+        return dict(self.signals) or {"hops": self.hops, "dead_letters": self.dead_letters}
 
     def merge(self, other: BatchResult) -> None:
         """Fold a later batch into this one (offsets only move forward)."""
@@ -60,6 +67,8 @@ class BatchResult:
             counts[0] += msgs
             counts[1] += nbytes
         self.errors.extend(other.errors)
+        for signal, n in other.signals.items():
+            self.signals[signal] = self.signals.get(signal, 0) + n
 
 
 _HOP_FIELDS = (

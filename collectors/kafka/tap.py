@@ -127,13 +127,16 @@ class KafkaTap:
         self._commit_results = 0
         self._topic_totals: dict[str, tuple[int, int]] = {}
         self._pending: dict[tuple[str, int], int] = {}  # handed to the sink, not yet committed
-        # Submitted, not yet known to be committed: (ticket, hops, dead letters) in order.
-        self._tickets: list[tuple[Ticket, int, int]] = []
+        # Submitted, not yet known to be committed: (ticket, hops, dead letters, records per
+        # signal) in order.
+        self._tickets: list[tuple[Ticket, int, int, dict[str, int]]] = []
         # Where each partition is read again from if the store fails: the offset after the last
         # records it committed, or the first offset handed over since the assignment.
         self._resume: dict[tuple[str, int], int] = {}
         self._hops_committed = 0
         self._dead_committed = 0
+        self._seen_by_signal: dict[str, int] = {}
+        self._committed_by_signal: dict[str, int] = {}
         self._store_error: str | None = None
         self._rewinds = 0
         self._last_commit = time.monotonic()
@@ -213,6 +216,8 @@ class KafkaTap:
         Keys: ``running``, ``connected`` (a broker answers), ``last_error`` (text or None) and
         ``last_error_ns``, ``metrics_error``, ``hops_seen`` and ``dead_letters_seen`` (handed to
         the sink), ``hops_committed`` and ``dead_letters_committed`` (committed by the store),
+        ``seen_by_signal`` and ``committed_by_signal`` (the same per signal: ``hops``,
+        ``dead_letters``; OTLP over Kafka ``spans``, ``metrics``, ``logs``),
         ``store_error`` (why the last commit failed; None once one succeeds), ``rewinds`` (times
         the tap read again from its committed position after a failed commit), ``lag``
         (messages on the assigned partitions the tap has not handed over yet; None until known),
@@ -232,6 +237,8 @@ class KafkaTap:
                 "dead_letters_seen": self._dead,
                 "hops_committed": self._hops_committed,
                 "dead_letters_committed": self._dead_committed,
+                "seen_by_signal": dict(self._seen_by_signal),
+                "committed_by_signal": dict(self._committed_by_signal),
                 "store_error": self._store_error,
                 "rewinds": self._rewinds,
                 "lag": self._lag,
@@ -305,8 +312,10 @@ class KafkaTap:
         with self._lock:
             self._hops += result.hops
             self._dead += result.dead_letters
+            counts = result.signal_counts()
+            _add_counts(self._seen_by_signal, counts)
             if ticket is not None:
-                self._tickets.append((ticket, result.hops, result.dead_letters))
+                self._tickets.append((ticket, result.hops, result.dead_letters, counts))
             self._connected = True
             for topic, (msgs, nbytes) in result.per_topic.items():
                 m0, b0 = self._topic_totals.get(topic, (0, 0))
@@ -385,7 +394,8 @@ class KafkaTap:
             tickets, self._tickets = self._tickets, []
         failure: StoreError | None = None
         hops = dead = 0
-        for ticket, h, d in tickets:
+        by_signal: dict[str, int] = {}
+        for ticket, h, d, counts in tickets:
             try:
                 ticket.wait(timeout)
             except StoreError as exc:  # keep waiting: the others are released, not retried
@@ -393,11 +403,13 @@ class KafkaTap:
                 continue
             hops += h
             dead += d
+            _add_counts(by_signal, counts)
         if failure is not None:
             raise failure
         with self._lock:
             self._hops_committed += hops
             self._dead_committed += dead
+            _add_counts(self._committed_by_signal, by_signal)
             self._store_error = None
             for key, offset in stored.items():
                 if key in self._resume:
@@ -548,3 +560,8 @@ class KafkaTap:
                 except HandoffError as exc:
                     self._error(f"metrics: {exc}")
                     break
+
+
+def _add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n

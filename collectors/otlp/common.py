@@ -38,7 +38,16 @@ class ReceiverSettings:
 
 
 class ReceiverStats:
-    """Counters a receiver keeps for the daemon's health; safe across threads."""
+    """Counters a receiver keeps for the daemon's health; safe across threads.
+
+    Besides the totals, each request is counted once, at its answer, under its signal
+    (``spans``, ``metrics``, ``logs``): ``received`` records decoded from it, ``committed`` those
+    the store committed (the request was answered OK), ``refused`` those decoded but answered
+    503/UNAVAILABLE (the store refused or failed them), ``rejected`` those refused inside an
+    accepted request (``partial_success``); and each refused request under its answer's code
+    (``"400"``, ``"503"``, ``"INVALID_ARGUMENT"``, ``"UNAVAILABLE"``, ...). One lock per request,
+    as before: ``serve --metrics`` reads these at scrape time.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,28 +56,62 @@ class ReceiverStats:
         self.rejected = 0
         self.failed_requests = 0
         self.last_error: str | None = None
+        # signal -> [received, committed, refused, rejected] records
+        self._records: dict[str, list[int]] = {}
+        self._refusals: dict[tuple[str, str], int] = {}  # (signal, code) -> requests
 
-    def accepted(self, records: int, rejected: int) -> None:
+    def accepted(self, records: int, rejected: int, signal: str = "spans") -> None:
         with self._lock:
             self.requests += 1
             self.received += records
             self.rejected += rejected
+            counts = self._records.get(signal)
+            if counts is None:
+                counts = self._records[signal] = [0, 0, 0, 0]
+            counts[0] += records
+            counts[1] += records
+            counts[3] += rejected
 
-    def failed(self, message: str) -> None:
+    def failed(
+        self, message: str, signal: str = "spans", code: str = "error", records: int = 0
+    ) -> None:
+        """A refused request answered ``code``; ``records`` it held when already decoded."""
         with self._lock:
             self.requests += 1
             self.failed_requests += 1
             self.last_error = message
+            key = (signal, code)
+            self._refusals[key] = self._refusals.get(key, 0) + 1
+            if records:
+                counts = self._records.get(signal)
+                if counts is None:
+                    counts = self._records[signal] = [0, 0, 0, 0]
+                counts[0] += records
+                counts[2] += records
 
     def snapshot(self) -> dict[str, object]:
+        """Totals, plus ``records_by_signal`` (``{signal: {received, committed, refused,
+        rejected}}``) and ``refused_requests`` (``{signal: {code: requests}}``)."""
         with self._lock:
+            signals = {
+                signal: dict(zip(_RECORD_KEYS, counts, strict=True))
+                for signal, counts in self._records.items()
+            }
+            refused: dict[str, dict[str, int]] = {}
+            for (signal, code), n in self._refusals.items():
+                refused.setdefault(signal, {})[code] = n
             return {
                 "requests": self.requests,
                 "received": self.received,
                 "rejected": self.rejected,
                 "failed_requests": self.failed_requests,
                 "last_error": self.last_error,
+                "records_by_signal": signals,
+                "refused_requests": refused,
             }
+
+
+_RECORD_KEYS = ("received", "committed", "refused", "rejected")
 
 
 def refuse_if_full(sink: object) -> None:

@@ -10,7 +10,7 @@ records fill ``partial_success``. OK is answered only after the commit holding t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -39,6 +39,7 @@ from collectors.otlp.decode import (
 )
 from collectors.otlp.fast import FastTraceDecoder
 from console.base.errors import Overloaded
+from console.base.model import Record
 from console.base.sink import Sink
 
 __all__ = ["GrpcReceiver"]
@@ -58,6 +59,7 @@ class _Exporter:
         self,
         request: Any,
         context: grpc.ServicerContext,
+        signal: str,
         decode: Callable[[Any], Decoded],
         respond: Callable[[int, str], Any],
     ) -> Any:
@@ -65,27 +67,28 @@ class _Exporter:
             metadata = dict(context.invocation_metadata())
             auth = metadata.get("authorization")
             if not token_matches(self.settings.auth_token, auth):
-                self.stats.failed("unauthenticated request")
+                self.stats.failed("unauthenticated request", signal, "UNAUTHENTICATED")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        records: Sequence[Record] = ()
         try:
             refuse_if_full(self.sink)
             try:
                 records, rejected, message = decode(request)
             except Exception as exc:  # the decoders raise DecodeError; anything else is a bug
-                self.stats.failed(f"decode: {exc}")
+                self.stats.failed(f"decode: {exc}", signal, "INVALID_ARGUMENT")
                 log.debug("rejected an OTLP request: %s", exc)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
             # Answer OK only once the commit holding these records succeeded.
             self.sink.submit(records).wait(_commit_timeout(context))
         except Overloaded as exc:  # a full queue, or the store failing (StoreUnavailable)
-            self.stats.failed(str(exc))
+            self.stats.failed(str(exc), signal, "UNAVAILABLE", len(records))
             delay = Duration()
             delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
             context.set_trailing_metadata(
                 (("google.rpc.retryinfo-bin", RetryInfo(retry_delay=delay).SerializeToString()),)
             )
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        self.stats.accepted(len(records), rejected)
+        self.stats.accepted(len(records), rejected, signal)
         return respond(rejected, message)
 
 
@@ -108,17 +111,21 @@ def _handlers(exporter: _Exporter) -> list[grpc.GenericRpcHandler]:
         return logs_from_request(parse_body(body, "protobuf", ExportLogsServiceRequest), keys)
 
     services = (
-        ("trace", "TraceService", traces.decode_rows, _trace_response),
-        ("metrics", "MetricsService", metrics, _metrics_response),
-        ("logs", "LogsService", logs, _logs_response),
+        ("trace", "TraceService", "spans", traces.decode_rows, _trace_response),
+        ("metrics", "MetricsService", "metrics", metrics, _metrics_response),
+        ("logs", "LogsService", "logs", logs, _logs_response),
     )
     handlers: list[grpc.GenericRpcHandler] = []
-    for package, service, decode, respond in services:
+    for package, service, signal, decode, respond in services:
 
         def export(
-            body: bytes, context: grpc.ServicerContext, d: Any = decode, r: Any = respond
+            body: bytes,
+            context: grpc.ServicerContext,
+            s: str = signal,
+            d: Any = decode,
+            r: Any = respond,
         ) -> Any:
-            return exporter.export(body, context, d, r)
+            return exporter.export(body, context, s, d, r)
 
         method = grpc.unary_unary_rpc_method_handler(
             export, request_deserializer=None, response_serializer=_serialize

@@ -200,7 +200,10 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
     }
 
     async def export(request: Request) -> Response:
-        signal = signals[request.url.path.rsplit("/", 1)[-1]]
+        path = request.url.path.rsplit("/", 1)[-1]
+        signal = signals[path]
+        counted = _COUNTED_AS[path]
+        records: list[Any] = []
         fmt: Format = "json" if "json" in request.headers.get("content-type", "") else "protobuf"
         try:
             if not token_matches(settings.auth_token, request.headers.get("authorization")):
@@ -217,23 +220,25 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
             # Answer 200 only once the commit holding these records succeeded.
             await _committed(sink.submit(records))
         except DecodeError as exc:
-            stats.failed(f"decode: {exc}")
+            stats.failed(f"decode: {exc}", counted, "400")
             log.debug("rejected an OTLP request: %s", exc)
             return _error(400, str(exc), fmt, {})
         except Overloaded as exc:  # a full queue, or the store failing (StoreUnavailable)
-            stats.failed(str(exc))
+            stats.failed(str(exc), counted, "503", len(records))
             retry = str(max(1, math.ceil(exc.retry_after_s)))
             return _error(503, str(exc), fmt, {"Retry-After": retry})
         except _Reject as exc:
-            stats.failed(str(exc))
+            stats.failed(str(exc), counted, str(exc.status))
             return _error(exc.status, str(exc), fmt, exc.headers)
-        stats.accepted(len(records), rejected)
+        stats.accepted(len(records), rejected, counted)
         if rejected:
             return _encode(signal.respond(rejected, message), fmt)
         return _encode(_EMPTY[signal.request_type], fmt)
 
     return Starlette(routes=[Route(f"/v1/{name}", export, methods=["POST"]) for name in signals])
 
+
+_COUNTED_AS = {"traces": "spans", "metrics": "metrics", "logs": "logs"}  # the stats' signal names
 
 _EMPTY: dict[type, Any] = {
     trace_pb.ExportTraceServiceRequest: trace_pb.ExportTraceServiceResponse(),

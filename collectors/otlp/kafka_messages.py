@@ -52,6 +52,7 @@ SIGNALS = ("traces", "metrics", "logs")
 DEFAULT_OTLP_TOPICS = "otlp_spans,otlp_metrics,otlp_logs"
 _HINTS = (("span", "traces"), ("trace", "traces"), ("metric", "metrics"), ("log", "logs"))
 _COUNT_KEYS = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}
+_SIGNAL_NAMES = {"traces": "spans", "metrics": "metrics", "logs": "logs"}  # as the receivers count
 
 
 def topic_signals(spec: str) -> dict[str, str]:
@@ -162,6 +163,8 @@ class OtlpMessageDecoder:
                 out.hops += len(rows)
                 self.rejected += rejected
                 self.seen[_COUNT_KEYS[signal]] += len(rows)
+                counted = _SIGNAL_NAMES[signal]
+                out.signals[counted] = out.signals.get(counted, 0) + len(rows)
             out.next_offsets[(topic, partition)] = offset + 1
             counts = out.per_topic.get(topic)
             if counts is None:

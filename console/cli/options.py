@@ -21,6 +21,7 @@ __all__ = [
     "KafkaPropOpt",
     "KeepPayloadsOpt",
     "KeyAttributeOpt",
+    "MetricsOpt",
     "OtlpKafkaGroupOpt",
     "OtlpKafkaOpt",
     "OtlpKafkaTopicsOpt",
@@ -118,6 +119,15 @@ DlqPayloadLimitOpt = Annotated[
 ]
 KeepPayloadsOpt = Annotated[
     bool, typer.Option("--keep-payloads", help="Keep every hop's payload, not only DLQs'.")
+]
+# `serve --metrics` and `tap --metrics`: the console's own Prometheus endpoint (off by default).
+MetricsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        help="Serve the console's own Prometheus /metrics on HOST:PORT (127.0.0.1:9464).",
+        show_default=False,
+    ),
 ]
 DEFAULT_RETENTION_AGE = "24h"
 DEFAULT_RETENTION_BYTES = "2GB"

@@ -27,6 +27,7 @@ from console.cli.options import (
     KafkaPropOpt,
     KeepPayloadsOpt,
     KeyAttributeOpt,
+    MetricsOpt,
     OtlpKafkaGroupOpt,
     OtlpKafkaOpt,
     OtlpKafkaTopicsOpt,
@@ -123,10 +124,12 @@ def serve(
     dlq_pattern: DlqPatternOpt = None,
     dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
     keep_payloads: KeepPayloadsOpt = False,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
     grpc_at = listen_address("--otlp-grpc", otlp_grpc)
     http_at = listen_address("--otlp-http", otlp_http)
+    metrics_at = listen_address("--metrics", metrics) if metrics else None
     if (tls_cert is None) != (tls_key is None):
         raise InputError("--tls-cert and --tls-key go together")
     for path in (tls_cert, tls_key):
@@ -168,6 +171,7 @@ def serve(
         retention_age_s=age_s,
         retention_bytes=size_b,
         max_queued=max_queued,
+        metrics_at=metrics_at,
     )
 
 
@@ -200,6 +204,7 @@ def _run(
     retention_age_s: float,
     retention_bytes: int,
     max_queued: int = 200_000,
+    metrics_at: tuple[str, int] | None = None,
 ) -> None:
     from console.base.kafka_config import redacted
     from console.runtime.daemon import build_daemon
@@ -215,6 +220,7 @@ def _run(
         batch_size=min(5000, max_queued),
         retention_age_s=retention_age_s,
         retention_bytes=retention_bytes,
+        metrics_at=metrics_at,
     )
     daemon.install_signal_handlers()
     try:
@@ -225,7 +231,11 @@ def _run(
     auth = ", bearer token required" if otlp.auth_token else ""
     for component in daemon.components:
         address = getattr(component, "address", None)
-        if address is not None:
+        if address is None:
+            continue
+        if component.name == "metrics":  # no TLS, no token: it binds 127.0.0.1 unless told
+            print(f"Prometheus metrics on http://{address}/metrics", file=sys.stderr)
+        else:
             label = _LABELS.get(component.name, component.name)
             print(f"{label} listening on {address} ({scheme}{auth})", file=sys.stderr)
     if tap is not None:

@@ -11,6 +11,7 @@ import typer
 
 from collectors.kafka.tap import DEFAULT_GROUP
 from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
+from console.base.errors import InputError
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
@@ -23,6 +24,7 @@ from console.cli.options import (
     KafkaPropOpt,
     KeepPayloadsOpt,
     KeyAttributeOpt,
+    MetricsOpt,
     RetentionAgeOpt,
     RetentionBytesOpt,
     retention_limits,
@@ -81,10 +83,11 @@ def tap(
     key_attribute: KeyAttributeOpt = None,
     retention_age: RetentionAgeOpt = DEFAULT_RETENTION_AGE,
     retention_bytes: RetentionBytesOpt = DEFAULT_RETENTION_BYTES,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Tap Kafka topics into the store (hops, dead letters, rates, lag) until Ctrl+C."""
     from console.base.kafka_config import kafka_config
-    from console.runtime.daemon import TapSettings, build_daemon
+    from console.runtime.daemon import TapSettings, build_daemon, listen_address
     from console.store import Store
 
     settings = TapSettings(
@@ -99,6 +102,7 @@ def tap(
         keep_payloads=keep_payloads,
     )
     age_s, size_b = retention_limits(retention_age, retention_bytes)
+    metrics_at = listen_address("--metrics", metrics) if metrics else None
     path = db or default_db_path()
     daemon = build_daemon(
         Store.open(path),
@@ -109,18 +113,26 @@ def tap(
         max_queued=400_000,
         retention_age_s=age_s,
         retention_bytes=size_b,
+        metrics_at=metrics_at,
     )
     kafka_tap = _the_tap(daemon)
     _log_to_stderr()
     daemon.install_signal_handlers()
     try:
-        daemon.start()
+        try:
+            daemon.start()
+        except OSError as exc:  # --metrics on a port already taken
+            raise InputError(f"cannot listen: {exc}") from None
         _say(
             as_json,
             {"event": "started", "topics": kafka_tap.subscription, "group": group, "db": str(path)},
             f"tapping {', '.join(kafka_tap.subscription)} on {kafka_tap.bootstrap} "
             f"as group {group} into {path} (Ctrl+C to stop)",
         )
+        for c in daemon.components:
+            if c.name == "metrics":
+                url = f"http://{getattr(c, 'address', '')}/metrics"
+                _say(as_json, {"event": "metrics", "url": url}, f"Prometheus metrics on {url}")
         _wait(daemon, status_every, as_json)
     finally:
         daemon.stop()
@@ -153,7 +165,8 @@ def _store_note(writer: StoreWriter) -> str:
 
 
 def _the_tap(daemon: Daemon) -> KafkaTap:
-    return cast("KafkaTap", daemon.components[0])  # build_daemon(otlp=None, tap=...) adds only it
+    tap = next(c for c in daemon.components if c.name == "kafka-tap")
+    return cast("KafkaTap", tap)  # build_daemon(otlp=None, tap=...) adds it (and maybe metrics)
 
 
 def _wait(daemon: Daemon, every: float, as_json: bool) -> None:

@@ -29,11 +29,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config, split_bootstrap
 from console.store import Store, StoreWriter
+
+if TYPE_CHECKING:
+    from console.runtime.metrics import ConsoleMetrics
 
 __all__ = [
     "Component",
@@ -103,6 +106,8 @@ class Daemon:
         self._stop_requested = threading.Event()
         self._signalled = False
         self._errors: dict[str, str] = {}
+        # ``serve --metrics``: the registry, and ``set_alerts_firing`` for the alerts engine
+        self.metrics: ConsoleMetrics | None = None
 
     @property
     def sink(self) -> StoreWriter:
@@ -267,11 +272,19 @@ def build_daemon(
     otlp: OtlpSettings | None,
     tap: TapSettings | None,
     otlp_kafka: OtlpKafkaSettings | None = None,
+    metrics_at: tuple[str, int] | None = None,
     **daemon_options: Any,
 ) -> Daemon:
-    """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started)."""
+    """The receivers and the tap as ``serve``, ``tui`` and ``demo`` all wire them (not started);
+    with ``metrics_at`` (``serve``/``tap --metrics``) the Prometheus endpoint first, so it is
+    the last to stop and a scrape sees the final counts."""
     daemon = Daemon(store, **daemon_options)
     try:
+        if metrics_at is not None:
+            from console.runtime.metrics import ConsoleMetrics, MetricsEndpoint
+
+            daemon.metrics = ConsoleMetrics(daemon)
+            daemon.add(MetricsEndpoint(daemon.metrics, *metrics_at))
         _add_components(daemon, otlp, tap, otlp_kafka)
     except BaseException:
         daemon.writer.close()  # a bad setting (--topics, an address) must not leave it running

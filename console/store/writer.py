@@ -13,7 +13,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from console.base.errors import Overloaded, StoreError, StoreUnavailable
@@ -110,6 +110,8 @@ class StoreWriter:
         self.last_commit_ns = 0
         self.last_error: str | None = None
         self.error: str | None = None  # set while failing: why the last commit failed
+        # After each successful commit, its seconds (serve --metrics: the latency histogram).
+        self.commit_observer: Callable[[float], None] | None = None
         self._failure: StoreUnavailable | None = None
         self._retry_at = 0.0
         self._backoff_s = _RETRY_FIRST_S
@@ -290,6 +292,7 @@ class StoreWriter:
         """Commit the chunks; on success resolve their tickets and return []. On failure the
         waiters get the error and the chunks nobody waits on come back, to be retried."""
         pending = [r for c in chunks for r in c.records]
+        started = time.perf_counter()
         try:
             written = self._write(conn, pending)
         except sqlite3.Error as exc:
@@ -308,6 +311,8 @@ class StoreWriter:
             self._failure = None
             self.error = None
             self._backoff_s = _RETRY_FIRST_S
+        if self.commit_observer is not None:
+            self.commit_observer(time.perf_counter() - started)
         for c in chunks:
             c.ticket.resolve()
         return []
