@@ -135,7 +135,7 @@ def _store_sample(db: Path) -> dict[str, Any]:
 
 
 def _parse_size(text: str) -> int:
-    from console.cli.serve_cmd import parse_size
+    from console.base.config import parse_size
 
     return parse_size(text)
 
