@@ -171,15 +171,16 @@ class _Batch:
         self.last_block: int | None = None
         self.min_ns: int | None = None
         self.max_ns: int | None = None
+        self.next_id = _next_block_id(conn)
 
     def block(self, kind: int, blob: bytes, n: int, lo: int, hi: int, raw: int) -> int:
-        seg = self.state.segment
-        cur = self.conn.execute(
-            "INSERT INTO blocks (kind, segment, n, min_ns, max_ns, raw_bytes, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, seg, n, lo, hi, raw, blob),
+        bid = self.next_id
+        self.next_id += 1
+        self.conn.execute(
+            "INSERT INTO blocks (id, kind, segment, n, min_ns, max_ns, raw_bytes, data, arrived_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (bid, kind, self.state.segment, n, lo, hi, raw, blob, self.now_ns),
         )
-        bid = int(cur.lastrowid or 0)
         if self.first_block is None:
             self.first_block = bid
         self.last_block = bid
@@ -193,6 +194,17 @@ class _Batch:
         for v in values:
             if v is not None:
                 rows_.add((key(kind, v), bid))
+
+
+def _next_block_id(conn: sqlite3.Connection) -> int:
+    """The id the next block gets: above every id ever given, so ids are never reused when
+    retention has removed the highest blocks (a follower pages by them: a reused id would sit
+    below its cursor and be skipped)."""
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+        " WHERE key = 'last_block_id'), 0), coalesce((SELECT max(id) FROM blocks), 0))"
+    ).fetchone()
+    return int(row[0]) + 1
 
 
 def _ensure_segment(conn: sqlite3.Connection, state: IngestState, now_ns: int) -> None:
@@ -286,6 +298,11 @@ def write_batch(
             _write_hops(batch, hops)
             _write_logs(batch, logs)
             _finish_segment(batch)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_block_id', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (batch.next_id - 1,),
+            )
             summaries.summarise(conn, spans, hops, logs)
             # Records ever written into blocks: retention never lowers it (soak, stats).
             conn.execute(

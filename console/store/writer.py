@@ -20,7 +20,7 @@ from console.base.errors import Overloaded, StoreError, StoreUnavailable
 from console.base.model import Record
 from console.base.sink import Ticket
 from console.store import ingest, schema
-from console.store.retention import apply_retention
+from console.store.retention import apply_retention, limit
 
 if TYPE_CHECKING:
     from console.store.db import Store
@@ -93,8 +93,9 @@ class StoreWriter:
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
         self.max_queued = max_queued
-        self.retention_age_s = retention_age_s
-        self.retention_bytes = retention_bytes
+        # One rule for "no limit" (None or 0), the one retention applies too.
+        self.retention_age_s = limit(retention_age_s)
+        self.retention_bytes = limit(retention_bytes)
         self.retention_every_s = retention_every_s
         self.checkpoint_every_s = checkpoint_every_s
         self.busy_timeout_ms = busy_timeout_ms
