@@ -23,9 +23,10 @@ from typing import TypeVar
 from console.store import schema
 from console.store.summaries import ACTIVITY_NS, ROLLUP_NS
 
-__all__ = ["apply_retention", "limit"]
+__all__ = ["apply_retention", "limit", "truncate_wal"]
 
 _KIND_NAMES = {1: "spans", 2: "hops", 3: "log_records"}
+_WAL_BUSY_MS = 200  # how long a truncating checkpoint waits for readers before trying later
 _N = TypeVar("_N", int, float)
 
 
@@ -63,6 +64,25 @@ def apply_retention(
                 break
         conn.execute("PRAGMA incremental_vacuum")
     return deleted
+
+
+def truncate_wal(conn: sqlite3.Connection, over_bytes: int, busy_ms: int) -> str | None:
+    """Truncate the WAL once it is past ``over_bytes`` (a passive checkpoint copies pages back
+    but never shrinks the file: in a 10-minute soak it grew to 84 MB under a 40 MB bound). A
+    reader still using the WAL holds the truncation back: wait for it only ``_WAL_BUSY_MS``,
+    and say so (the caller tries again on its next check and meanwhile counts the WAL in the
+    bound). Returns what went wrong, or None."""
+    if schema.wal_bytes(conn) <= over_bytes:
+        return None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_WAL_BUSY_MS}")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    except sqlite3.Error as exc:
+        return f"checkpoint: {exc}"
+    return "checkpoint: a reader holds the WAL; truncating it later" if busy else None
 
 
 def _add(deleted: dict[str, int], table: str, n: int) -> None:

@@ -7,6 +7,7 @@ To change the schema, append a migration to ``MIGRATIONS``: never edit one that 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import TypedDict
@@ -24,6 +25,7 @@ __all__ = [
     "live_bytes",
     "migrate",
     "used_bytes",
+    "wal_bytes",
 ]
 
 APPLICATION_ID = 0x48414E44
@@ -491,16 +493,26 @@ def _statements(script: str) -> list[str]:
 
 
 def live_bytes(conn: sqlite3.Connection) -> int:
-    """Bytes the database's live pages take (free pages not counted)."""
+    """Bytes the database's live pages take (free pages and the WAL not counted)."""
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return int((pages - free) * page_size)
 
 
+def wal_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the write-ahead log takes on disk (0 without one)."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    path = row[2] if row is not None else ""
+    try:
+        return os.path.getsize(f"{path}-wal") if path else 0
+    except OSError:
+        return 0
+
+
 def used_bytes(conn: sqlite3.Connection) -> int:
-    """Bytes the database's live pages take (free pages not counted)."""
-    return live_bytes(conn)
+    """Bytes the store holds on disk that retention answers for: its live pages and its WAL."""
+    return live_bytes(conn) + wal_bytes(conn)
 
 
 def has_v1_data(conn: sqlite3.Connection) -> bool:

@@ -20,15 +20,17 @@ from console.base.errors import Overloaded, StoreError, StoreUnavailable
 from console.base.model import Record
 from console.base.sink import Ticket
 from console.store import ingest, schema
-from console.store.retention import apply_retention, limit
+from console.store.retention import apply_retention, limit, truncate_wal
 
 if TYPE_CHECKING:
     from console.store.db import Store
 
 __all__ = ["StoreWriter"]
 
-_SIZE_CHECK_S = 2.0  # how often the writer compares the store's live bytes with its bound
-_LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound
+_SIZE_CHECK_S = 2.0  # how often the writer compares the store's bytes on disk with its bound
+_LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound (WAL included)
+_WAL_SHARE = 0.1  # past this share of the bound, the writer truncates the WAL
+_LIVE_FLOOR = 0.3  # a WAL a reader holds back never trims the live data below this share
 
 
 _RETRY_FIRST_S = 0.5  # after a failed commit, the writer retries after this long ...
@@ -277,9 +279,10 @@ class StoreWriter:
                 self._checkpoint(conn)
                 next_checkpoint = time.monotonic() + self.checkpoint_every_s
             if now >= next_size_check and self.retention_bytes:
-                # Cheap (three pragmas): between full passes, a store over its bound is trimmed
-                # at once instead of growing for up to ``retention_every_s`` more.
+                # Cheap (three pragmas and a stat): between full passes, a store over its bound
+                # is trimmed at once instead of growing for up to ``retention_every_s`` more.
                 next_size_check = now + _SIZE_CHECK_S
+                self._bound_wal(conn)
                 if schema.used_bytes(conn) > self.retention_bytes:
                     next_retention = now
             if now >= next_retention and retains:
@@ -381,11 +384,27 @@ class StoreWriter:
         except sqlite3.Error as exc:
             self.last_error = f"checkpoint: {exc}"
 
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        assert self.retention_bytes is not None
+        busy_ms = int(self.busy_timeout_ms) if self.busy_timeout_ms is not None else 30_000
+        error = truncate_wal(conn, int(self.retention_bytes * _WAL_SHARE), busy_ms)
+        if error is not None:
+            self.last_error = error
+
     def _retention(self, conn: sqlite3.Connection) -> None:
-        # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it.
-        low_water = int(self.retention_bytes * _LOW_WATER) if self.retention_bytes else None
+        # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it;
+        # the live pages get what the WAL leaves of it (its share, or more while a reader holds
+        # it back, but never less than a floor: a stuck reader must not wipe the store).
+        live_target = None
+        if self.retention_bytes:
+            self._bound_wal(conn)
+            bound = self.retention_bytes
+            wal = max(schema.wal_bytes(conn), int(bound * _WAL_SHARE))
+            live_target = max(int(bound * _LIVE_FLOOR), int(bound * _LOW_WATER) - wal)
         try:
-            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=low_water)
+            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=live_target)
+            if self.retention_bytes:
+                self._bound_wal(conn)  # the trim itself wrote to the WAL
         except sqlite3.Error as exc:
             self.last_error = f"retention: {exc}"
 
