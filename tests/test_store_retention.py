@@ -4,10 +4,11 @@ ids that never go back. Each test is a fault a review found in store v2 (issue 2
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 import pytest
 
-from console.base.model import LogRecord
+from console.base.model import LogRecord, Record
 from console.readers.logs import new_logs, recent_logs
 from console.store import Store, apply_retention, ingest
 from tests.test_store import NOW, make_span
@@ -15,7 +16,7 @@ from tests.test_store import NOW, make_span
 HOUR_NS = 3600 * 10**9
 
 
-def _write(store: Store, records: list, arrived_ns: int) -> None:  # type: ignore[type-arg]
+def _write(store: Store, records: Sequence[Record], arrived_ns: int) -> None:
     """Records stored at ``arrived_ns`` (this machine's clock then)."""
     conn = store.connect()
     try:
