@@ -94,12 +94,21 @@ def _drop_oldest(conn: sqlite3.Connection, deleted: dict[str, int]) -> bool:
     """Drop the oldest segment by arrival with its blocks (or, when only the segment being
     written is left, its oldest tenth of blocks), and rows dated before it ended. False when
     nothing is left to drop."""
-    rows = conn.execute("SELECT id FROM segments ORDER BY id LIMIT 2").fetchall()
+    rows = conn.execute(
+        "SELECT id, created_ns, coalesce(first_block, 0), coalesce(last_block, 1 << 62)"
+        " FROM segments ORDER BY id LIMIT 2"
+    ).fetchall()
     if len(rows) == 2:
-        oldest, nxt = int(rows[0][0]), int(rows[1][0])
-        # The segment ended when the next one began: rows dated before that go with it.
-        ended = conn.execute("SELECT created_ns FROM segments WHERE id = ?", (nxt,)).fetchone()[0]
-        _drop(conn, "segment = ?", (oldest,), int(ended), deleted, drop_segment=oldest)
+        oldest, first, last = int(rows[0][0]), int(rows[0][2]), int(rows[0][3])
+        ended = int(rows[1][1])  # the segment ended when the next began: older rows go with it
+        _drop(
+            conn,
+            "id BETWEEN ? AND ? AND segment = ?",  # a range of ids: no scan of the blocks
+            (first, last, oldest),
+            ended,
+            deleted,
+            drop_segment=oldest,
+        )
         return True
     n = conn.execute("SELECT count(*) FROM blocks").fetchone()[0]
     if n == 0:
