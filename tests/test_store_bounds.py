@@ -65,3 +65,56 @@ def test_the_duplicates_window_is_bounded_in_bytes(store: Store) -> None:
         tracemalloc.stop()
     growth = max(held) - min(held)
     assert growth < 4 * 2**20, f"{growth / 2**20:.1f} MiB"
+
+
+def test_the_trace_decoders_attribute_cache_stays_small() -> None:
+    """Attribute values that never repeat (correlation ids, offsets) fill the OTLP decoder's
+    cache; 60,000 of them leave it holding a few MiB (before: 50,000 entries, ~20 MiB, which
+    kept serve's RSS growing in the soak)."""
+    from collectors.otlp.fast import FastTraceDecoder
+
+    decoder = FastTraceDecoder()
+    bodies = [_unique_attribute_request(n) for n in range(2000)]
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        held = []
+        for body in bodies:
+            decoder.decode(body)
+            held.append(tracemalloc.get_traced_memory()[0] - base)
+    finally:
+        tracemalloc.stop()
+    assert max(held) < 6 * 2**20, f"{max(held) / 2**20:.1f} MiB"
+
+
+def _unique_attribute_request(n: int) -> bytes:
+    """Ten spans, each with a correlation id, an offset and an order id seen nowhere else."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+    def attrs(i: int) -> list[KeyValue]:
+        return [
+            KeyValue(key="x-correlation-id", value=AnyValue(string_value=f"corr-{n}-{i}")),
+            KeyValue(key="messaging.kafka.offset", value=AnyValue(int_value=n * 10 + i)),
+            KeyValue(key="order.id", value=AnyValue(string_value=f"{n:08d}{i:024d}")),
+        ]
+
+    spans = [
+        PbSpan(
+            trace_id=(n * 10 + i + 1).to_bytes(16, "big"),
+            span_id=(n * 10 + i + 1).to_bytes(8, "big"),
+            name="process",
+            start_time_unix_nano=NOW,
+            end_time_unix_nano=NOW + 1,
+            attributes=attrs(i),
+        )
+        for i in range(10)
+    ]
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]
+    )
+    return request.SerializeToString()
