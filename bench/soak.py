@@ -4,10 +4,10 @@ memory and the store's size every 10 s.
     python bench/soak.py [--minutes 10] [--rate 5] [--retention-bytes 40MB] [--bootstrap B]
 
 The console is ``serve`` (OTLP collector into the store, with ``--retention-bytes``) and ``tap``
-(the Kafka tap into the same store); the services are the demo's CanvasFlow pipeline
-(``python -m demo_pipeline``, what ``demo --headless`` runs) on their own topic prefix,
-exporting to that ``serve``. (``demo --headless`` attaches its own in-process collector and tap
-without retention, so the soak runs the console as a user would deploy it.) Every
+(the Kafka tap into the same store, under the same bound); the services are the demo's
+CanvasFlow pipeline (``python -m demo_pipeline``, what ``demo --headless`` runs) on their own
+topic prefix, exporting to that ``serve``. (``demo --headless`` attaches its own in-process
+collector and tap without retention, so the soak runs the console as a user would deploy it.) Every
 ``--interval`` seconds it samples the RSS of each console process (psutil, children included),
 the store's file size (main file + WAL), its live bytes (pages minus free pages) and the
 records ingested so far (highest row id per table and the writer's count of records written
@@ -135,7 +135,7 @@ def _store_sample(db: Path) -> dict[str, Any]:
 
 
 def _parse_size(text: str) -> int:
-    from console.cli.serve_cmd import parse_size
+    from console.base.config import parse_size
 
     return parse_size(text)
 
@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tap = Proc(
             "tap",
             _cli("tap", "--db", str(db), "--bootstrap", args.bootstrap, "--topics",
-                 f"^{re.escape(prefix)}\\..*", "--from-beginning", "--status-every", "0"),
+                 f"^{re.escape(prefix)}\\..*", "--from-beginning", "--status-every", "0",
+                 "--retention-bytes", args.retention_bytes),
         )  # fmt: skip
         procs.append(tap)
         tap.wait_for("^tapping ")

@@ -263,11 +263,12 @@ def test_overloaded_queue_refuses_instead_of_growing(store: Store) -> None:
 
 def test_retention_by_age_keeps_pending_dead_letters(store: Store) -> None:
     old = NOW - 3600 * 10**9
-    store.write([make_span(i, start=old) for i in range(5)])  # an hour apart: other blocks
-    store.write([make_span(i + 5) for i in range(3)])
+    # Stored an hour apart (retention goes by arrival): other blocks.
+    store.write([make_span(i, start=old) for i in range(5)], now_ns=old)
+    store.write([make_span(i + 5) for i in range(3)], now_ns=NOW)
     pending = DeadLetter("a.dlq", 0, 1, 0, first_seen_ns=old, status="pending")
     done = DeadLetter("a.dlq", 0, 2, 0, first_seen_ns=old, status="replayed")
-    store.write([pending, done])
+    store.write([pending, done], now_ns=old)
     conn = store.connect()
     deleted = apply_retention(conn, max_age_s=600, now_ns=NOW)
     assert deleted["spans"] == 5
@@ -279,10 +280,11 @@ def test_retention_by_age_keeps_pending_dead_letters(store: Store) -> None:
 def test_an_idle_writer_still_applies_retention(store: Store) -> None:
     """A writer with nothing to write trims an old store anyway: at start, and on its clock."""
     old = time.time_ns() - 3 * 86_400 * 10**9
-    store.write([make_span(i, start=old) for i in range(5)])
+    store.write([make_span(i, start=old) for i in range(5)], now_ns=old)
     with store.writer(retention_age_s=86_400, retention_every_s=0.2) as w:
         wait_for(lambda: store.counts()["spans"] == 0, timeout=10, what="the first pass")
-        store.write([make_span(i + 10, start=old) for i in range(3)])  # old again, while idle
+        # Stored three days ago again (as a copy of an old store would be), while idle.
+        store.write([make_span(i + 10, start=old) for i in range(3)], now_ns=old)
         wait_for(lambda: store.counts()["spans"] == 0, timeout=10, what="a later pass")
         assert w.last_error is None and w.committed == 0
 
@@ -290,9 +292,9 @@ def test_an_idle_writer_still_applies_retention(store: Store) -> None:
 def test_retention_by_size_shrinks_the_file(store: Store) -> None:
     store.write([make_span(i, start=NOW + i * 1000) for i in range(20_000)])
     conn = store.connect()
-    before = schema.used_bytes(conn)
+    before = schema.live_bytes(conn)
     apply_retention(conn, max_bytes=before // 3)
-    after = schema.used_bytes(conn)
+    after = schema.live_bytes(conn)
     assert after <= before // 3
     remaining = store.counts()["spans"]
     assert 0 < remaining < 20_000
@@ -431,9 +433,9 @@ def test_key_segments_rotate_and_retention_drops_whole_ones(
 
     monkeypatch.setattr(keys, "SEGMENT_KEYS", 40)
     old = NOW - 7200 * 10**9
-    for b in range(6):  # six batches an hour apart from the new ones: each fills a segment
-        store.write([make_span(b * 100 + i, start=old) for i in range(30)])
-    store.write([make_span(1000 + i) for i in range(30)])
+    for b in range(6):  # six batches stored an hour before the new ones: each fills a segment
+        store.write([make_span(b * 100 + i, start=old) for i in range(30)], now_ns=old)
+    store.write([make_span(1000 + i) for i in range(30)], now_ns=NOW)
     conn = store.connect()
     tables = keys.segment_tables(conn)
     assert len(tables) >= 6

@@ -101,7 +101,7 @@ def test_tap_keeps_the_store_within_its_retention(
         Hop("old.topic", 0, i, three_days_ago_ms + i, seen_ns=three_days_ago_ms * 1_000_000)
         for i in range(50)
     ]
-    Store.open(db_path).write(old)
+    Store.open(db_path).write(old, now_ns=three_days_ago_ms * 1_000_000)  # stored back then
     assert _hops_in(db_path) == 50
     produce(kafka_bootstrap, topic, [(None, b"{}", [])] * 3)
     proc = subprocess.Popen(

@@ -132,10 +132,17 @@ MetricsOpt = Annotated[
 DEFAULT_RETENTION_AGE = "24h"
 DEFAULT_RETENTION_BYTES = "2GB"
 RetentionAgeOpt = Annotated[
-    str, typer.Option("--retention-age", help="Drop records older than this (24h, 7d).")
+    str,
+    typer.Option(
+        "--retention-age", help="Drop records stored longer ago than this (24h, 7d; 0: no limit)."
+    ),
 ]
 RetentionBytesOpt = Annotated[
-    str, typer.Option("--retention-bytes", help="Keep the store under this size (2GB).")
+    str,
+    typer.Option(
+        "--retention-bytes",
+        help="Keep the store's files, WAL included, under this (2GB; 0: no limit).",
+    ),
 ]
 
 

@@ -187,20 +187,32 @@ def journey(
         raise InputError("give exactly one of correlation id, trace id or message")
     conn, owned = _connection(store_or_conn)
     try:
-        g = _Gather(conn)
-        if correlation_id:
-            g.cids.add(correlation_id)
-        elif trace_id:
-            g.traces.add(trace_id.lower())
-        else:
-            g.seed_message(*parse_message(message or ""))
-        g.grow()
-        if not g.spans and not g.hops and not g.dls:
-            return None
-        return _build(conn, g, correlation_id, stall_after_s, now_ns)
+        with read.snapshot(conn):  # every statement sees one commit: never half a batch
+            return _journey(conn, correlation_id, trace_id, message, stall_after_s, now_ns)
     finally:
         if owned:
             conn.close()
+
+
+def _journey(
+    conn: sqlite3.Connection,
+    correlation_id: str | None,
+    trace_id: str | None,
+    message: str | None,
+    stall_after_s: float,
+    now_ns: int | None,
+) -> Journey | None:
+    g = _Gather(conn)
+    if correlation_id:
+        g.cids.add(correlation_id)
+    elif trace_id:
+        g.traces.add(trace_id.lower())
+    else:
+        g.seed_message(*parse_message(message or ""))
+    g.grow()
+    if not g.spans and not g.hops and not g.dls:
+        return None
+    return _build(conn, g, correlation_id, stall_after_s, now_ns)
 
 
 def _key_forms(value: str) -> list[str | bytes]:
@@ -225,45 +237,52 @@ def journeys_by_key(
         raise InputError("--key must not be empty")
     conn, owned = _connection(store_or_conn)
     try:
-        blocks = read.Blocks(conn)
-        cids: set[str] = set()
-        traces: set[str] = set()
-        for form in _key_forms(key):
-            spans, hops = blocks.by_key(form)
-            for s in spans:
-                if s.correlation_id:
-                    cids.add(s.correlation_id)
-                else:
-                    traces.add(s.trace_id)
-            for h in hops:
-                if h.correlation_id:
-                    cids.add(h.correlation_id)
-                elif h.trace_id:
-                    traces.add(h.trace_id)
-        found: list[Journey] = []
-        seen_traces: set[str] = set()
-        seen_cids: set[str] = set()
-        seeds = [("cid", c) for c in sorted(cids)] + [("trace", t) for t in sorted(traces)]
-        for what, value in seeds:
-            if (what == "cid" and value in seen_cids) or (what == "trace" and value in seen_traces):
-                continue
-            j = journey(
-                conn,
-                correlation_id=value if what == "cid" else None,
-                trace_id=value if what == "trace" else None,
-                stall_after_s=stall_after_s,
-                now_ns=now_ns,
-            )
-            if j is None:
-                continue
-            seen_traces.update(j.trace_ids)
-            seen_cids.update(s.correlation_id for s in j.spans if s.correlation_id)
-            seen_cids.update(h.correlation_id for h in j.hops if h.correlation_id)
-            found.append(j)
-        return sorted(found, key=lambda j: j.started_ns)
+        with read.snapshot(conn):
+            return _journeys_by_key(conn, key, stall_after_s, now_ns)
     finally:
         if owned:
             conn.close()
+
+
+def _journeys_by_key(
+    conn: sqlite3.Connection, key: str, stall_after_s: float, now_ns: int | None
+) -> list[Journey]:
+    blocks = read.Blocks(conn)
+    cids: set[str] = set()
+    traces: set[str] = set()
+    for form in _key_forms(key):
+        spans, hops = blocks.by_key(form)
+        for s in spans:
+            if s.correlation_id:
+                cids.add(s.correlation_id)
+            else:
+                traces.add(s.trace_id)
+        for h in hops:
+            if h.correlation_id:
+                cids.add(h.correlation_id)
+            elif h.trace_id:
+                traces.add(h.trace_id)
+    found: list[Journey] = []
+    seen_traces: set[str] = set()
+    seen_cids: set[str] = set()
+    seeds = [("cid", c) for c in sorted(cids)] + [("trace", t) for t in sorted(traces)]
+    for what, value in seeds:
+        if (what == "cid" and value in seen_cids) or (what == "trace" and value in seen_traces):
+            continue
+        j = journey(
+            conn,
+            correlation_id=value if what == "cid" else None,
+            trace_id=value if what == "trace" else None,
+            stall_after_s=stall_after_s,
+            now_ns=now_ns,
+        )
+        if j is None:
+            continue
+        seen_traces.update(j.trace_ids)
+        seen_cids.update(s.correlation_id for s in j.spans if s.correlation_id)
+        seen_cids.update(h.correlation_id for h in j.hops if h.correlation_id)
+        found.append(j)
+    return sorted(found, key=lambda j: j.started_ns)
 
 
 def _build(

@@ -122,11 +122,12 @@ class Store:
             busy_timeout_ms=busy_timeout_ms,
         )
 
-    def write(self, records: Sequence[Record]) -> None:
-        """Write records synchronously in one transaction (tools, tests, small batches)."""
+    def write(self, records: Sequence[Record], *, now_ns: int | None = None) -> None:
+        """Write records synchronously in one transaction (tools, tests, small batches);
+        ``now_ns`` is their arrival time (default: the clock), which retention goes by."""
         conn = self.connect()
         try:
-            ingest.write_batch(conn, records)
+            ingest.write_batch(conn, records, now_ns=now_ns)
         finally:
             conn.close()
 

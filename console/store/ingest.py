@@ -18,6 +18,7 @@ batch that failed is not mistaken for stored when it is retried.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,14 +39,20 @@ from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, M
 __all__ = ["IngestState", "write_batch"]
 
 HOP_BUCKET = 4096  # hop_ranges: offsets per bucket
+WINDOW_BYTES = 4 * 1024 * 1024  # the recent-duplicates window per record kind, in bytes
 _WIDE_BUCKET = 1 << 24
 
 
 class _Window:
-    """A bounded set of recently stored identities, in two generations."""
+    """A set of recently stored identities, bounded in bytes, in two generations: when the new
+    one reaches half the budget it becomes the old one and the old one is dropped. (Bounded in
+    entries, 400,000 of them, the window took ~80 MB and kept ``serve`` growing for ten minutes.)
+    An identity's size is measured once per window (identities of one kind have one shape)."""
 
-    def __init__(self, size: int) -> None:
-        self.half = max(1, size // 2)
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.half = 1  # entries per generation, set from the first identity's size
+        self._unit = 0
         self.new: set[Any] = set()
         self.old: set[Any] = set()
 
@@ -53,21 +60,44 @@ class _Window:
         return item in self.new or item in self.old
 
     def add_all(self, items: Sequence[Any]) -> None:
+        if not items:
+            return
+        if not self._unit:
+            self._unit = _identity_bytes(items[0])
+            self.half = max(1, self.max_bytes // 2 // self._unit)
         self.new.update(items)
         if len(self.new) >= self.half:
             self.old, self.new = self.new, set()
 
+    def bytes(self) -> int:
+        """About what the window's two generations take, in bytes."""
+        return (len(self.new) + len(self.old)) * self._unit
+
+
+def _identity_bytes(item: Any) -> int:
+    """What one identity costs in a set, in bytes: the object, what a tuple holds (small ints
+    and shared strings are counted too, so this errs high) and a set slot at 2/3 load."""
+    size = sys.getsizeof(item) + _SET_SLOT_BYTES
+    if isinstance(item, tuple):
+        size += sum(sys.getsizeof(x) for x in item)
+    return size
+
+
+_SET_SLOT_BYTES = 24  # a set entry (hash and pointer, 16 bytes) at a load factor of 2/3
+
 
 class IngestState:
-    """What one writer keeps between batches: its key segment and the recent-duplicates window."""
+    """What one writer keeps between batches: its key segment and the recent-duplicates window
+    (``window_bytes`` for spans, as much for hops, a quarter of it for log records and metric
+    points)."""
 
-    def __init__(self, window: int = 400_000) -> None:
+    def __init__(self, window_bytes: int = WINDOW_BYTES) -> None:
         self.segment: int | None = None
         self.segment_keys = 0
         self.segment_created_ns = 0
-        self.spans = _Window(window)
-        self.hops = _Window(window)
-        self.others = _Window(window // 4)  # log records and metric points (they carry no id)
+        self.spans = _Window(window_bytes)
+        self.hops = _Window(window_bytes)
+        self.others = _Window(window_bytes // 4)  # log records and metric points (no id)
         self.loaded = False
 
     def load(self, conn: sqlite3.Connection) -> None:
@@ -171,15 +201,16 @@ class _Batch:
         self.last_block: int | None = None
         self.min_ns: int | None = None
         self.max_ns: int | None = None
+        self.next_id = _next_block_id(conn)
 
     def block(self, kind: int, blob: bytes, n: int, lo: int, hi: int, raw: int) -> int:
-        seg = self.state.segment
-        cur = self.conn.execute(
-            "INSERT INTO blocks (kind, segment, n, min_ns, max_ns, raw_bytes, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, seg, n, lo, hi, raw, blob),
+        bid = self.next_id
+        self.next_id += 1
+        self.conn.execute(
+            "INSERT INTO blocks (id, kind, segment, n, min_ns, max_ns, raw_bytes, data, arrived_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (bid, kind, self.state.segment, n, lo, hi, raw, blob, self.now_ns),
         )
-        bid = int(cur.lastrowid or 0)
         if self.first_block is None:
             self.first_block = bid
         self.last_block = bid
@@ -193,6 +224,17 @@ class _Batch:
         for v in values:
             if v is not None:
                 rows_.add((key(kind, v), bid))
+
+
+def _next_block_id(conn: sqlite3.Connection) -> int:
+    """The id the next block gets: above every id ever given, so ids are never reused when
+    retention has removed the highest blocks (a follower pages by them: a reused id would sit
+    below its cursor and be skipped)."""
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+        " WHERE key = 'last_block_id'), 0), coalesce((SELECT max(id) FROM blocks), 0))"
+    ).fetchone()
+    return int(row[0]) + 1
 
 
 def _ensure_segment(conn: sqlite3.Connection, state: IngestState, now_ns: int) -> None:
@@ -286,6 +328,11 @@ def write_batch(
             _write_hops(batch, hops)
             _write_logs(batch, logs)
             _finish_segment(batch)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_block_id', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (batch.next_id - 1,),
+            )
             summaries.summarise(conn, spans, hops, logs)
             # Records ever written into blocks: retention never lowers it (soak, stats).
             conn.execute(

@@ -86,20 +86,25 @@ def blocks_for(
     if not keys or not segments:
         return set()
     found: set[int] = set()
-    per = max(1, _MAX_VARIABLES // len(segments))
-    for i in range(0, len(keys), per):
-        chunk = keys[i : i + per]
-        marks = ",".join("?" * len(chunk))
-        sql = " UNION ALL ".join(f"SELECT block FROM {t} WHERE key IN ({marks})" for t in segments)
-        cur = conn.cursor()
-        cur.row_factory = None  # plain tuples: a reader's sqlite3.Row costs more than the probe
-        try:
-            found.update(b for (b,) in cur.execute(sql, chunk * len(segments)))
-        except sqlite3.OperationalError as exc:  # a segment dropped by retention meanwhile
-            if "no such table" not in str(exc):
-                raise
-            return blocks_for(conn, kind, values, segment_tables(conn), *more)
+    # SQLite allows at most 500 terms in a compound SELECT (SQLITE_MAX_COMPOUND_SELECT): probe
+    # the segments in groups, each group one statement.
+    for g in range(0, len(segments), _MAX_TERMS):
+        group = segments[g : g + _MAX_TERMS]
+        per = max(1, _MAX_VARIABLES // len(group))
+        for i in range(0, len(keys), per):
+            chunk = keys[i : i + per]
+            marks = ",".join("?" * len(chunk))
+            sql = " UNION ALL ".join(f"SELECT block FROM {t} WHERE key IN ({marks})" for t in group)
+            cur = conn.cursor()
+            cur.row_factory = None  # plain tuples: a reader's sqlite3.Row costs more than the probe
+            try:
+                found.update(b for (b,) in cur.execute(sql, chunk * len(group)))
+            except sqlite3.OperationalError as exc:  # a segment dropped by retention meanwhile
+                if "no such table" not in str(exc):
+                    raise
+                return blocks_for(conn, kind, values, segment_tables(conn), *more)
     return found
 
 
 _MAX_VARIABLES = 30_000  # below SQLite's default limit of 32,766 host parameters
+_MAX_TERMS = 250  # segments per statement: half of SQLite's 500-term compound SELECT limit

@@ -9,8 +9,9 @@ exporter's retry or a tap's re-read stored twice are dropped here.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,26 @@ __all__ = [
     "recent_hop_cids",
     "record_id",
     "records_after",
+    "snapshot",
 ]
+
+
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction around a reader's statements, so all of them see the store as of
+    one commit (without it, a batch committed between two statements showed a journey a hop
+    whose span was not there yet). Nested uses, or a connection already in a transaction,
+    share the open one."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
 
 _SHIFT = 16  # a record's id: block id << 16 | index in the block (blocks hold at most 65,535)
 
@@ -293,23 +313,25 @@ def logs_between(
     """Log records stamped in ``[since_ns, until_ns]`` that ``keep`` accepts, oldest first, as
     ``(record id, record)``; with ``limit``, the newest ``limit`` of them.
 
-    Blocks are walked newest first by id and chosen by their ``min_ns``/``max_ns``; blocks arrive
-    roughly in time order, so the walk stops after a few blocks wholly before the window (a
-    late-arriving straggler among them is still read)."""
+    The window's blocks are found through the index on their newest record time (every block
+    with a record in the window ends at or after ``since_ns``, however late it arrived: a
+    catch-up of old records from Kafka is read too), and read newest first by that time, until
+    ``limit`` records newer than every block left are kept."""
     out: list[tuple[int, LogRecord]] = []
-    before = 0
-    for bid, lo, hi, data in conn.execute(
-        "SELECT id, min_ns, max_ns, data FROM blocks WHERE kind = ? ORDER BY id DESC", (KIND_LOG,)
-    ):
-        if hi < since_ns:
-            before += 1
-            if before >= _STRAGGLERS:
-                break
+    cur = conn.cursor()
+    cur.row_factory = None
+    sql = "SELECT id, max_ns FROM blocks WHERE kind = ? AND max_ns >= ?"
+    params: tuple[int, ...] = (KIND_LOG, since_ns)
+    if until_ns is not None:
+        sql += " AND min_ns <= ?"
+        params += (until_ns,)
+    for bid, hi in cur.execute(sql + " ORDER BY max_ns DESC", params).fetchall():
+        if limit is not None and len(out) >= limit and hi < _nth_newest(out, limit):
+            break  # this block and the ones after it hold nothing newer than what is kept
+        row = conn.execute("SELECT data FROM blocks WHERE id = ?", (bid,)).fetchone()
+        if row is None:
             continue
-        before = 0
-        if until_ns is not None and lo > until_ns:
-            continue
-        b = BlockReader(KIND_LOG, data)
+        b = BlockReader(KIND_LOG, row[0])
         for i in range(len(b) - 1, -1, -1):
             r = b.record(i)
             assert isinstance(r, LogRecord)
@@ -317,13 +339,12 @@ def logs_between(
                 continue
             if keep is None or keep(r):
                 out.append((record_id(bid, i), r))
-        if limit is not None and len(out) >= limit:
-            break
     out.sort(key=lambda x: (x[1].time_ns, x[0]))
     return out[-limit:] if limit is not None else out
 
 
-_STRAGGLERS = 4  # consecutive blocks before the window that end a newest-first walk
+def _nth_newest(found: list[tuple[int, LogRecord]], n: int) -> int:
+    return sorted((r.time_ns for _, r in found), reverse=True)[n - 1]
 
 
 def records_after(

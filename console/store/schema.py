@@ -7,6 +7,7 @@ To change the schema, append a migration to ``MIGRATIONS``: never edit one that 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import TypedDict
@@ -21,8 +22,10 @@ __all__ = [
     "StoreCounts",
     "counts",
     "has_v1_data",
+    "live_bytes",
     "migrate",
     "used_bytes",
+    "wal_bytes",
 ]
 
 APPLICATION_ID = 0x48414E44
@@ -401,12 +404,27 @@ CREATE INDEX replay_ledger_coordinates
     ON replay_ledger(dlq_topic, partition, offset, coalesce(cluster_id, ''));
 """
 
+# Version 6: when each block arrived, by this machine's clock (the senders' clocks may be skewed:
+# retention goes by arrival, so no sender's clock decides what is kept), and the blocks by kind
+# and newest record time, so a reader finds a time window's blocks through an index. Blocks
+# written before it have no arrival time: retention dates them by their newest record. Block ids
+# are never reused from this version on: the highest id given is kept in ``meta``
+# (``last_block_id``), so a follower's cursor never points past a block still to come.
+_V6_ARRIVAL = """
+ALTER TABLE blocks ADD COLUMN arrived_ns INTEGER;
+CREATE INDEX blocks_arrived ON blocks(arrived_ns);
+CREATE INDEX blocks_kind_time ON blocks(kind, max_ns);
+INSERT OR IGNORE INTO meta (key, value)
+    SELECT 'last_block_id', coalesce(max(id), 0) FROM blocks;
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
     _V3_DLQ_CLUSTER_AND_SCHEMA,
     _V4_EXPONENTIAL_BUCKETS,
     _V5_FIXES_AND_LEDGER_BY_CLUSTER,
+    _V6_ARRIVAL,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -474,12 +492,27 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def used_bytes(conn: sqlite3.Connection) -> int:
-    """Bytes the database's live pages take (free pages not counted)."""
+def live_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the database's live pages take (free pages and the WAL not counted)."""
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return int((pages - free) * page_size)
+
+
+def wal_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the write-ahead log takes on disk (0 without one)."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    path = row[2] if row is not None else ""
+    try:
+        return os.path.getsize(f"{path}-wal") if path else 0
+    except OSError:
+        return 0
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the store holds on disk that retention answers for: its live pages and its WAL."""
+    return live_bytes(conn) + wal_bytes(conn)
 
 
 def has_v1_data(conn: sqlite3.Connection) -> bool:
