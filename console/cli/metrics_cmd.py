@@ -13,9 +13,9 @@ from rich.table import Table
 
 from console.cli.options import DbOpt, JsonOpt
 from console.cli.trace_cmd import _open, _seconds
-from console.readers.metrics import metric_summaries, sparkline
+from console.readers.metrics import MetricSummary, metric_summaries, sparkline
 
-__all__ = ["fmt_value", "register"]
+__all__ = ["fmt_quantile", "fmt_value", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +32,13 @@ def fmt_value(value: float | None, unit: str = "") -> str:
         return "-"
     text = f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
     return f"{text} {unit}" if unit and unit != "1" else text
+
+
+def fmt_quantile(m: MetricSummary, q: str) -> str:
+    """``m``'s ``q`` ("p50", "p95", "p99") with its unit, as a bound where it is one (``≤ 5 s``:
+    every observation sat in one bucket)."""
+    e = m.estimate(q)
+    return "-" if e is None else e.prefix + fmt_value(e.value, m.unit)
 
 
 def metrics(
@@ -69,9 +76,9 @@ def metrics(
             f"{m.points:,}",
             fmt_value(m.last, m.unit),
             "-" if m.count is None else f"{m.count:,}",
-            fmt_value(m.p50, m.unit),
-            fmt_value(m.p95, m.unit),
-            fmt_value(m.p99, m.unit),
+            fmt_quantile(m, "p50"),
+            fmt_quantile(m, "p95"),
+            fmt_quantile(m, "p99"),
         )
         for m in items
     ]

@@ -5,9 +5,9 @@ what each point added in it: a point that shares its series' start time with the
 (cumulative temporality, the SDK's default) adds the difference, any other point (delta, or a
 restarted series) adds itself. The newest point of the ten minutes before the window serves as
 the baseline, so a cumulative histogram is not counted from its start (a series that exported
-nothing in those ten minutes is counted from its start). Percentiles interpolate inside a bucket
-(linearly for explicit bounds, geometrically for exponential buckets), as Prometheus'
-``histogram_quantile`` does; they are estimates as good as the buckets are fine.
+nothing in those ten minutes is counted from its start). Percentiles come from
+``console/readers/quantiles.py``: inside a bucket, never outside the points' ``min``/``max``, and
+marked as a bound where one bucket holds everything.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from console.readers.quantiles import Distribution, Estimate
+from console.readers.quantiles import Point as _Point
 
 __all__ = [
     "DURATION_METRICS",
@@ -40,7 +43,7 @@ _BASELINE_NS = 10 * 60 * 1_000_000_000
 _COLUMNS = (
     "service, name, kind, unit, time_ns, start_time_ns, value, count, sum, bucket_counts, "
     "explicit_bounds, attributes, exp_scale, exp_zero_count, exp_positive_offset, "
-    "exp_positive_counts, exp_negative_offset, exp_negative_counts"
+    "exp_positive_counts, exp_negative_offset, exp_negative_counts, min_value, max_value"
 )
 
 
@@ -57,9 +60,19 @@ class MetricSummary:
     p95: float | None
     p99: float | None
     spark: tuple[float | None, ...] = ()  # SLOTS values across the window, None where empty
+    # Histograms: p50, p95, p99 as estimates (each says whether it is only a bound, and the
+    # interval the truth lies in), and the smallest and largest value when the points carry them.
+    estimates: tuple[Estimate | None, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+    def estimate(self, q: str) -> Estimate | None:
+        """The estimate of ``"p50"``, ``"p95"`` or ``"p99"`` (None for gauges and sums)."""
+        i = ("p50", "p95", "p99").index(q)
+        return self.estimates[i] if i < len(self.estimates) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "service": self.service,
             "name": self.name,
             "kind": self.kind,
@@ -70,7 +83,15 @@ class MetricSummary:
             "p50": self.p50,
             "p95": self.p95,
             "p99": self.p99,
+            "min": self.min,
+            "max": self.max,
         }
+        for q in ("p50", "p95", "p99"):
+            e = self.estimate(q)
+            # "le": p50 is only an upper bound ("≤ 5 s"); "gt": past the last bucket bound.
+            out[f"{q}_bound"] = None if e is None else e.bound
+            out[f"{q}_range"] = None if e is None else [e.to_json()["low"], e.to_json()["high"]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,133 +107,7 @@ class MetricSeries:
     p95s: tuple[float | None, ...] = field(default=())  # histograms: p95 per slot
 
 
-# --- distributions ----------------------------------------------------------------------------
-
-
-class _Dist:
-    """A histogram's observations merged over points: explicit buckets or exponential ones."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.bounds: tuple[float, ...] | None = None
-        self.buckets: list[int] = []
-        self.scale: int | None = None
-        self.zero = 0
-        self.pos: dict[int, int] = {}
-        self.neg: dict[int, int] = {}
-
-    def add(self, p: _Point, sign: int = 1) -> None:
-        self.count += sign * (p.count or 0)
-        self.sum += sign * (p.sum or 0.0)
-        if p.scale is not None:
-            self._add_exponential(p, sign)
-        elif p.bounds is not None:
-            if self.bounds is None or self.bounds != p.bounds:
-                if self.bounds is not None and sign > 0 and any(self.buckets):
-                    return  # bounds changed mid-window: keep the first layout's buckets
-                self.bounds, self.buckets = p.bounds, [0] * len(p.buckets)
-            for i, c in enumerate(p.buckets[: len(self.buckets)]):
-                self.buckets[i] += sign * c
-
-    def _add_exponential(self, p: _Point, sign: int) -> None:
-        scale = p.scale
-        assert scale is not None
-        if self.scale is None:
-            self.scale = scale
-        elif scale < self.scale:  # coarsen what we hold to the point's scale
-            shift = self.scale - scale
-            self.pos = _rescale(self.pos, shift)
-            self.neg = _rescale(self.neg, shift)
-            self.scale = scale
-        shift = scale - self.scale
-        self.zero += sign * p.zero
-        for target, offset, counts in (
-            (self.pos, p.pos_offset, p.pos),
-            (self.neg, p.neg_offset, p.neg),
-        ):
-            for i, c in enumerate(counts):
-                if c:
-                    k = (offset + i) >> shift
-                    target[k] = target.get(k, 0) + sign * c
-
-    def quantile(self, q: float) -> float | None:
-        if self.count <= 0:
-            return None
-        if self.scale is not None:
-            return self._quantile_exponential(q)
-        if self.bounds is None or not self.buckets:
-            return None
-        total = sum(self.buckets)
-        if total <= 0:
-            return None
-        rank = q * total
-        seen = 0
-        bounds = self.bounds
-        for i, c in enumerate(self.buckets):
-            if c <= 0:
-                continue
-            if seen + c >= rank:
-                if i >= len(bounds):  # the overflow bucket: its lower bound is all we know
-                    return bounds[-1] if bounds else None
-                hi = bounds[i]
-                lo = bounds[i - 1] if i > 0 else min(0.0, hi)
-                return lo + (hi - lo) * (rank - seen) / c
-            seen += c
-        return bounds[-1] if bounds else None
-
-    def _quantile_exponential(self, q: float) -> float | None:
-        assert self.scale is not None
-        base = 2.0 ** (2.0**-self.scale)
-        order: list[tuple[float, float, int]] = []  # (lo, hi, count) from smallest value up
-        for k in sorted(self.neg, reverse=True):
-            order.append((-(base ** (k + 1)), -(base**k), self.neg[k]))
-        order.append((0.0, 0.0, self.zero))
-        for k in sorted(self.pos):
-            order.append((base**k, base ** (k + 1), self.pos[k]))
-        total = sum(c for _, _, c in order if c > 0)
-        if total <= 0:
-            return None
-        rank, seen = q * total, 0
-        for lo, hi, c in order:
-            if c <= 0:
-                continue
-            if seen + c >= rank:
-                f = (rank - seen) / c
-                if lo > 0:
-                    return lo * (hi / lo) ** f
-                if hi < 0:
-                    return -((-hi) * ((-lo) / (-hi)) ** (1 - f))
-                return 0.0
-            seen += c
-        return order[-1][1]
-
-
-def _rescale(buckets: dict[int, int], shift: int) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for k, c in buckets.items():
-        out[k >> shift] = out.get(k >> shift, 0) + c
-    return out
-
-
 # --- points -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Point:
-    time_ns: int
-    start_ns: int
-    value: float | None
-    count: int | None
-    sum: float | None
-    bounds: tuple[float, ...] | None
-    buckets: tuple[int, ...]
-    scale: int | None
-    zero: int
-    pos_offset: int
-    pos: tuple[int, ...]
-    neg_offset: int
-    neg: tuple[int, ...]
 
 
 def _load(text: str | None) -> tuple[Any, ...]:
@@ -244,6 +139,8 @@ def _point(r: sqlite3.Row) -> tuple[str, _Point]:
         pos=tuple(_load(r["exp_positive_counts"])),
         neg_offset=r["exp_negative_offset"] or 0,
         neg=tuple(_load(r["exp_negative_counts"])),
+        min=r["min_value"],
+        max=r["max_value"],
     )
 
 
@@ -265,8 +162,8 @@ class _Acc:
             return min(slots - 1, max(0, (t - since_ns - 1) // slot_ns))
 
         histogram = self.kind in HISTOGRAM_KINDS
-        total = _Dist()
-        per_slot = [_Dist() for _ in range(slots)]
+        total = Distribution()
+        per_slot = [Distribution() for _ in range(slots)]
         values: list[list[float]] = [[] for _ in range(slots)]
         last: float | None = None
         last_t = -1
@@ -292,7 +189,8 @@ class _Acc:
                     last, last_t = pts[-1].value, pts[-1].time_ns
         if histogram:
             spark = tuple(d.sum / d.count if d.count > 0 else None for d in per_slot)
-            p50, p95, p99 = (total.quantile(q) for q in (0.5, 0.95, 0.99))
+            estimates = tuple(total.quantile(q) for q in (0.5, 0.95, 0.99))
+            p50, p95, p99 = (None if e is None else e.value for e in estimates)
             summary = MetricSummary(
                 self.service,
                 self.name,
@@ -305,6 +203,9 @@ class _Acc:
                 p95,
                 p99,
                 spark=spark,
+                estimates=estimates,
+                min=total.min,
+                max=total.max,
             )
             return summary, MetricSeries(
                 summary,
@@ -313,7 +214,7 @@ class _Acc:
                 slot_ns,
                 spark,
                 tuple(max(0, d.count) for d in per_slot),
-                tuple(d.quantile(0.95) for d in per_slot),
+                tuple(_value(d.quantile(0.95)) for d in per_slot),
             )
         # Gauges: the mean value in a slot; sums: the mean a point added (a counter's pace).
         spark = tuple(sum(v) / len(v) if v else None for v in values)
@@ -331,6 +232,10 @@ class _Acc:
             spark=spark,
         )
         return summary, MetricSeries(summary, since_ns, until_ns, slot_ns, spark)
+
+
+def _value(e: Estimate | None) -> float | None:
+    return None if e is None else e.value
 
 
 def _continues(prev: _Point | None, p: _Point) -> bool:

@@ -401,12 +401,20 @@ CREATE INDEX replay_ledger_coordinates
     ON replay_ledger(dlq_topic, partition, offset, coalesce(cluster_id, ''));
 """
 
+# Version 6: a histogram point's ``min`` and ``max`` (OTLP sends them optionally), so quantile
+# estimates never leave what was observed; NULL where the exporter sent none and for older points.
+_V6_HISTOGRAM_MIN_MAX = """
+ALTER TABLE metric_points ADD COLUMN min_value REAL;
+ALTER TABLE metric_points ADD COLUMN max_value REAL;
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
     _V3_DLQ_CLUSTER_AND_SCHEMA,
     _V4_EXPONENTIAL_BUCKETS,
     _V5_FIXES_AND_LEDGER_BY_CLUSTER,
+    _V6_HISTOGRAM_MIN_MAX,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
