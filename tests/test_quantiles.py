@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -71,9 +70,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, ob
         )
         meter = meters.get_meter("quantiles")
         for name, (unit, values, _, bounds) in CASES.items():
-            h = meter.create_histogram(
-                name, unit=unit, explicit_bucket_boundaries_advisory=bounds
-            )
+            h = meter.create_histogram(name, unit=unit, explicit_bucket_boundaries_advisory=bounds)
             for v in values:
                 h.record(v)
         meters.shutdown()  # exports, and serve acknowledges only what it stored

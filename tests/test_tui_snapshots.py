@@ -128,9 +128,24 @@ def test_metrics_screen_with_the_upload_service_selected(
     async def selected(pilot: Pilot) -> None:
         await pilot.press("5")
         title = app.screen.query_one("#metrics-title")
-        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
-        await pilot.press("down")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
+        await pilot.press("down", "down")
         await wait_for(pilot, lambda: "upload-service" in str(title.render()))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=selected)
+
+
+def test_metrics_screen_with_a_long_service_name_and_a_braced_unit(
+    db_path: Path, snap_compare: SnapCompare
+) -> None:
+    """The service column as wide as canvasflow-thumbnail-renderer, ``{event}`` whole, and the
+    seconds histogram whose values all sit in its first bucket shown as ``≤`` its max."""
+    app = _signals_app(db_path)
+
+    async def selected(pilot: Pilot) -> None:
+        await pilot.press("5")
+        title = app.screen.query_one("#metrics-title")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
 
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
@@ -141,8 +156,8 @@ def test_metric_chart_of_a_duration_histogram(db_path: Path, snap_compare: SnapC
     async def charted(pilot: Pilot) -> None:
         await pilot.press("5")
         title = app.screen.query_one("#metrics-title")
-        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
-        await pilot.press("down")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
+        await pilot.press("down", "down")
         await wait_for(pilot, lambda: "upload-service" in str(title.render()))
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MetricChartScreen")

@@ -137,7 +137,34 @@ def demo_metrics(now: int = NOW) -> list[MetricPoint]:
                 positive_bucket_counts=(5, 10, 20, 15, 5, 3, 2),
             )
         )
+        # A long service name, a unit in braces, and sub-millisecond work in seconds whose every
+        # value sits in the first bucket: shown as a bound within the points' max, not a guess.
+        renderer = {
+            "service": "canvasflow-thumbnail-renderer",
+            "time_ns": t,
+            "start_time_ns": start,
+        }
+        out.append(
+            MetricPoint("tiles.rendered", kind="sum", value=990.0 * n, unit="{event}", **renderer)
+        )
+        out.append(
+            MetricPoint(
+                "canvasflow.process.duration",
+                kind="histogram",
+                count=99 * n,
+                sum=0.0007 * 99 * n,
+                bucket_counts=(99 * n, *(0,) * 14),
+                explicit_bounds=SEMCONV_S,
+                unit="s",
+                min=0.0002,
+                max=0.0041,
+                **renderer,
+            )
+        )
     return out
+
+
+SEMCONV_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
 
 def demo_records(now: int = NOW) -> list:
