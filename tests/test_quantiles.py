@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -17,6 +18,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
+from demo_pipeline.telemetry import Telemetry, duration_histogram
 from tests.conftest import run_cli
 from tests.otlp_helpers import Serve
 
@@ -134,3 +136,24 @@ def test_exponential_estimates_stay_close_to_the_truth(
             got = reported[name][key]
             assert isinstance(got, float)
             assert got == pytest.approx(_truth(values, q), rel=0.01), (name, key)
+
+
+def test_the_demo_s_durations_land_in_the_conventions_buckets(tmp_path: Path) -> None:
+    """The demo's duration histograms (seconds) use the semantic conventions' boundaries, so a
+    30 ms step reads inside (25 ms, 50 ms], not somewhere in (0, 5 s]."""
+    db = tmp_path / "h.db"
+    with Serve(db) as s:
+        tel = Telemetry("canvasflow-catalog", f"http://{s.grpc_target}")
+        duration = duration_histogram(tel.meter, "http.client.request.duration")
+        for _ in range(95):
+            duration.record(0.030)
+        for _ in range(5):
+            duration.record(0.300)
+        tel.meter_provider.shutdown()
+        out = run_cli("metrics", "--db", str(db), "--json", "--name", duration.name)
+    assert out.returncode == 0, out.stderr
+    (m,) = json.loads(out.stdout)
+    # The bucket (25 ms, 50 ms], narrowed below by the min (every fast step took 30 ms).
+    assert m["p50_range"] == [0.03, 0.05] and m["p50_bound"] is None
+    # (250 ms, 500 ms] narrowed above by the max: the slow steps took 300 ms.
+    assert m["p99_range"] == [0.25, 0.3] and 0.25 <= m["p99"] <= 0.3
