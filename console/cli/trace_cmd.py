@@ -73,6 +73,14 @@ def trace(
     stall_after: Annotated[
         str, typer.Option("--stall-after", help="A send nobody took for this long is stalled.")
     ] = "30s",
+    every_span: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Print every span (by default runs of repeated siblings are folded into one "
+            "'… N more' line, keeping errors, handoffs, dead letters and the slowest).",
+        ),
+    ] = False,
 ) -> None:
     """Follow one journey across services, traces and Kafka handoffs."""
     selectors = [
@@ -133,7 +141,7 @@ def trace(
     if as_json:
         typer.echo(json.dumps(j.to_json(), indent=2))
         return
-    Console().print(render_journey(j))
+    Console().print(render_journey(j, every_span=every_span))
     if otlp_json is not None:
         typer.echo(f"wrote {len(j.spans)} spans as OTLP JSON to {otlp_json}")
 
