@@ -19,13 +19,22 @@ critical span gets the time it alone was on the path; the shares add up to the r
 from __future__ import annotations
 
 import statistics
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from console.base.model import Span
+from console.base.model import DeadLetter, LogRecord, Span
 from console.journeys.derive import is_consumer, is_producer
 
-__all__ = ["FOLD_KEEP", "CriticalStep", "Folded", "FoldedRun", "critical_path", "fold_spans"]
+__all__ = [
+    "FOLD_KEEP",
+    "CriticalStep",
+    "Folded",
+    "FoldedRun",
+    "critical_path",
+    "fold_parts",
+    "fold_spans",
+]
 
 FOLD_KEEP = 3  # the first spans of a run always shown
 MS = 1_000_000
@@ -64,6 +73,12 @@ class FoldedRun:
         return max(s.end_ns for s in self.spans)
 
     @property
+    def short(self) -> str:
+        """``… 97 more render-tile`` (and its errors, if any): a label where room is short."""
+        errors = f" · {self.errors:,} error" + ("" if self.errors == 1 else "s")
+        return f"… {len(self.spans):,} more {self.name}" + (errors if self.errors else "")
+
+    @property
     def text(self) -> str:
         """``… 97 more render-tile · p50 0.0 ms · max 0.1 ms · 0 errors``."""
         errors = f"{self.errors:,} error" + ("" if self.errors == 1 else "s")
@@ -93,6 +108,27 @@ class Folded:
     runs: tuple[FoldedRun, ...]
     critical: tuple[CriticalStep, ...]
     hidden: int  # spans not shown, folded ones and their descendants
+
+
+def fold_parts(
+    spans: tuple[Span, ...],
+    handoffs: Iterable[Any] = (),
+    logs: Iterable[LogRecord] = (),
+    dead_letters: Iterable[DeadLetter] = (),
+    unfolded: Collection[str] = (),
+) -> Folded:
+    """``fold_spans`` for a journey's parts (the CLI's ``Journey`` and the TUI's view of it):
+    the spans its handoffs name, the spans that logged an error and the sends to its dead-letter
+    topics always shown."""
+    named = {getattr(h, "from_span_id", None) for h in handoffs}
+    named |= {getattr(h, "to_span_id", None) for h in handoffs}
+    named |= {r.span_id for r in logs if r.span_id and r.severity_number >= 17}
+    return fold_spans(
+        spans,
+        keep_span_ids={x for x in named if x},
+        dead_letter_topics={d.dlq_topic for d in dead_letters},
+        unfolded=unfolded,
+    )
 
 
 def _must_keep(

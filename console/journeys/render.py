@@ -21,7 +21,7 @@ from rich.text import Text
 
 from console.base.model import LogRecord, Span
 from console.journeys.derive import is_consumer, is_producer
-from console.journeys.fold import CriticalStep, Folded, fold_spans
+from console.journeys.fold import CriticalStep, Folded, fold_parts
 from console.journeys.types import Journey, JourneySummary
 
 __all__ = ["STATUS_STYLE", "event_text", "log_text", "render_journey", "render_summaries"]
@@ -90,15 +90,8 @@ def _span_style(s: Span) -> str:
 
 
 def fold_journey(j: Journey) -> Folded:
-    """``fold_spans`` for a journey: its handoffs' spans, the spans that sent to a DLQ topic and
-    the spans that logged an error always shown."""
-    named = {h.from_span_id for h in j.handoffs} | {h.to_span_id for h in j.handoffs}
-    named |= {r.span_id for r in j.logs if r.span_id and r.severity_number >= 17}
-    return fold_spans(
-        j.spans,
-        keep_span_ids={x for x in named if x},
-        dead_letter_topics={d.dlq_topic for d in j.dead_letters},
-    )
+    """``fold_parts`` of a journey."""
+    return fold_parts(j.spans, j.handoffs, j.logs, j.dead_letters)
 
 
 def critical_text(steps: tuple[CriticalStep, ...]) -> Table:
