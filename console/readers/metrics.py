@@ -361,6 +361,9 @@ class MetricLatency:
     p95_ms: float | None
     p99_ms: float | None
     error_rate: float  # observations with ``error.type`` or an HTTP 5xx status
+    # Per p50, p95, p99: "le" where the figure is only an upper bound (one bucket holds every
+    # observation), "gt" past the last bucket bound, None for an estimate inside its bucket.
+    bounds: tuple[str | None, ...] = (None, None, None)
 
 
 def _failed(attributes: str) -> bool:
@@ -407,5 +410,6 @@ def duration_latency(
                 None if m.p95 is None else m.p95 * scale,
                 None if m.p99 is None else m.p99 * scale,
                 errors / m.count,
+                tuple(None if e is None else e.bound for e in m.estimates),
             )
     return out
