@@ -23,12 +23,11 @@ from console.readers.quantiles import Distribution, Estimate
 from console.readers.quantiles import Point as _Point
 
 __all__ = [
-    "DURATION_METRICS",
     "HISTOGRAM_KINDS",
-    "MetricLatency",
+    "Acc",
     "MetricSeries",
     "MetricSummary",
-    "duration_latency",
+    "gather",
     "metric_series",
     "metric_services",
     "metric_summaries",
@@ -144,7 +143,7 @@ def _point(r: sqlite3.Row) -> tuple[str, _Point]:
     )
 
 
-class _Acc:
+class Acc:
     """Everything one (service, metric) contributes to a summary and a chart."""
 
     def __init__(self, service: str, name: str, kind: str, unit: str) -> None:
@@ -243,14 +242,14 @@ def _continues(prev: _Point | None, p: _Point) -> bool:
     return prev is not None and prev.start_ns != 0 and prev.start_ns == p.start_ns
 
 
-def _gather(
+def gather(
     conn: sqlite3.Connection,
     since_ns: int,
     until_ns: int,
     service: str | None,
     name: str | None,
     exclude: Collection[str] = (),
-) -> dict[tuple[str, str], _Acc]:
+) -> dict[tuple[str, str], Acc]:
     where: list[str] = ["time_ns >= ?", "time_ns <= ?"]
     args: list[Any] = [since_ns, until_ns]
     if exclude:
@@ -262,12 +261,12 @@ def _gather(
     if name is not None:
         where.append("name = ?")
         args.append(name)
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], Acc] = {}
     sql = f"SELECT {_COLUMNS} FROM metric_points WHERE {' AND '.join(where)} ORDER BY time_ns, id"
     for r in _select(conn, sql, args):
         acc = accs.get((r["service"], r["name"]))
         if acc is None:
-            acc = accs[(r["service"], r["name"])] = _Acc(
+            acc = accs[(r["service"], r["name"])] = Acc(
                 r["service"], r["name"], r["kind"], r["unit"]
             )
         acc.points += 1
@@ -297,7 +296,7 @@ def metric_summaries(
 ) -> list[MetricSummary]:
     """One summary per service and metric with points in ``[since_ns, until_ns]``, by service and
     name."""
-    accs = _gather(conn, since_ns, until_ns, service, name)
+    accs = gather(conn, since_ns, until_ns, service, name)
     return [accs[k].summarise(since_ns, until_ns)[0] for k in sorted(accs)]
 
 
@@ -305,7 +304,7 @@ def metric_series(
     conn: sqlite3.Connection, service: str, name: str, since_ns: int, until_ns: int, slots: int = 60
 ) -> MetricSeries | None:
     """One metric of one service over the window, in ``slots`` slots; None without points."""
-    accs = _gather(conn, since_ns, until_ns, service, name)
+    accs = gather(conn, since_ns, until_ns, service, name)
     acc = accs.get((service, name))
     if acc is None:
         return None
@@ -341,75 +340,3 @@ def sparkline(values: Sequence[float | None]) -> str:
         else:
             out.append(_BARS[round((v - lo) / (hi - lo) * (len(_BARS) - 1))])
     return "".join(out)
-
-
-# Semantic-convention duration histograms of the work a service is asked to do, in order of
-# preference when a service sends more than one.
-DURATION_METRICS = ("http.server.request.duration", "messaging.process.duration")
-_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 0.000001}
-
-
-@dataclass(frozen=True, slots=True)
-class MetricLatency:
-    """A service's latency over the window from a semantic-convention duration histogram."""
-
-    service: str
-    metric: str
-    count: int
-    per_s: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    error_rate: float  # observations with ``error.type`` or an HTTP 5xx status
-    # Per p50, p95, p99: "le" where the figure is only an upper bound (one bucket holds every
-    # observation), "gt" past the last bucket bound, None for an estimate inside its bucket.
-    bounds: tuple[str | None, ...] = (None, None, None)
-
-
-def _failed(attributes: str) -> bool:
-    try:
-        a = json.loads(attributes) if attributes else {}
-    except ValueError:
-        return False
-    status = a.get("http.response.status_code")
-    return bool(a.get("error.type")) or (isinstance(status, int) and status >= 500)
-
-
-def duration_latency(
-    conn: sqlite3.Connection, since_ns: int, until_ns: int, exclude: Collection[str] = ()
-) -> dict[str, MetricLatency]:
-    """Per service (but those in ``exclude``: the overview's services with entry spans), latency
-    from the first of ``DURATION_METRICS`` it sent in the window."""
-    out: dict[str, MetricLatency] = {}
-    skip = list(exclude)
-    for name in DURATION_METRICS:
-        for (service, _), acc in sorted(
-            _gather(conn, since_ns, until_ns, None, name, skip).items()
-        ):
-            if service in out or acc.kind not in HISTOGRAM_KINDS:
-                continue
-            scale = _TO_MS.get(acc.unit)
-            if scale is None:
-                continue  # a duration in a unit we cannot read is no latency
-            m, _ = acc.summarise(since_ns, until_ns)
-            if not m.count:
-                continue
-            failed = _Acc(service, name, acc.kind, acc.unit)
-            failed.series = {k: v for k, v in acc.series.items() if _failed(k)}
-            failed.baseline = acc.baseline
-            errors = 0
-            if failed.series:
-                errors = failed.summarise(since_ns, until_ns)[0].count or 0
-            window_s = max(1.0, (until_ns - since_ns) / 1e9)
-            out[service] = MetricLatency(
-                service,
-                name,
-                m.count,
-                m.count / window_s,
-                None if m.p50 is None else m.p50 * scale,
-                None if m.p95 is None else m.p95 * scale,
-                None if m.p99 is None else m.p99 * scale,
-                errors / m.count,
-                tuple(None if e is None else e.bound for e in m.estimates),
-            )
-    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from console.readers.metrics import MetricLatency
+from console.readers.latency import MetricLatency
 from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
 from console.store.summaries import ROLLUP_NS
 
