@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console, JustifyMethod
+from rich.measure import Measurement
 from rich.table import Table
 
 from console.cli.options import DbOpt, JsonOpt
@@ -89,13 +90,19 @@ def metrics(
     keep = list(range(len(header)))
 
     def need(cols: list[int]) -> int:
-        return sum(widths[i] + 2 for i in cols) + 1
+        """The width rich lays these columns out in, whole (measured, not guessed)."""
+        probe = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for i in cols:
+            probe.add_column(header[i], no_wrap=True)
+        for r in rows:
+            probe.add_row(*(r[i] for i in cols))
+        return Measurement.get(console, console.options.update_width(10_000), probe).maximum
 
     for col in ("unit", "points"):
         if need(keep) > console.width:
             keep.remove(header.index(col))
     fits = need(keep) <= console.width
-    spare = console.width - need(keep) - 2
+    spare = console.width - need(keep) - 3  # the trend's divider and padding
     trend = min(SPARK_WIDTH, spare) if spare >= 8 else 0
     table = Table(title=f"metrics, last {since}", box=box.SIMPLE_HEAD, pad_edge=False)
     for i in keep:
