@@ -7,48 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from console.base.model import STATUS_ERROR, Span
 from console.store import Store
-from tests.tui_data import NOW
+from tests.tui_data import BIG_CID as CID
+from tests.tui_data import BIG_TRACE as TRACE
+from tests.tui_data import NOW, big_journey
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
-
-MS = 1_000_000
-TRACE = "b" * 32
-CID = "corr-big-1"
-
-
-def big_journey(pages: int = 6, tiles: int = 30) -> list[Span]:
-    """One request, ``pages`` pages of ``tiles`` tiles each; one tile fails."""
-    t = NOW - 60_000 * MS
-    root = Span(TRACE, "r" * 16, "GET /render", t, 0, "renderer", correlation_id=CID, kind=2)
-    out: list[Span] = []
-    t += MS
-    for p in range(pages):
-        page_id = f"a{p:015x}"
-        start = t
-        for k in range(tiles):
-            failed = (p, k) == (2, 11)
-            out.append(
-                Span(
-                    TRACE,
-                    f"c{p:07x}{k:08x}",
-                    "render-tile",
-                    t,
-                    t + 200_000 + k * 1000,
-                    "renderer",
-                    parent_span_id=page_id,
-                    status_code=STATUS_ERROR if failed else 0,
-                    status_message="tile out of memory" if failed else "",
-                )
-            )
-            t += 300_000
-        out.append(Span(TRACE, page_id, "render-page", start, t, "renderer", root.span_id))
-    return [Span(TRACE, root.span_id, root.name, root.start_ns, t + MS, "renderer",
-                 correlation_id=CID, kind=2), *out]  # fmt: skip
 
 
 def _labels(app: object) -> list[str]:
@@ -66,7 +33,7 @@ async def test_a_big_journey_opens_folded_and_unfolds_on_a_key(db_path: Path) ->
         text = screen_text(app)
         assert "… 26 more render-tile" in text  # the first 3 and the slowest of 30 shown
         assert "… 3 more render-page" in text  # the first 3 (one holds the error) shown
-        assert "folded (f unfolds the selected run, a shows all)" in text
+        assert "dead letters · 170 folded" in text
         # The keys, in the footer.
         await wait_for(
             pilot, lambda: "Unfold" in screen_text(app) and "All spans" in screen_text(app)

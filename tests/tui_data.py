@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from console.base.model import DeadLetter, Hop, LogRecord, MetricPoint, SeriesPoint, Span
+from console.base.model import (
+    STATUS_ERROR,
+    DeadLetter,
+    Hop,
+    LogRecord,
+    MetricPoint,
+    SeriesPoint,
+    Span,
+)
 
 NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
 S = 1_000_000_000
@@ -216,3 +224,39 @@ def demo_dead_letters(now: int = NOW) -> list[DeadLetter]:
             )
         )
     return out
+
+
+BIG_TRACE = "b" * 32
+BIG_CID = "corr-big-1"
+
+
+def big_journey(pages: int = 6, tiles: int = 30) -> list[Span]:
+    """One request, ``pages`` pages of ``tiles`` tiles each; one tile fails."""
+    t = NOW - 60_000 * 1_000_000
+    root = Span(
+        BIG_TRACE, "r" * 16, "GET /render", t, 0, "renderer", correlation_id=BIG_CID, kind=2
+    )
+    out: list[Span] = []
+    t += MS
+    for p in range(pages):
+        page_id = f"a{p:015x}"
+        start = t
+        for k in range(tiles):
+            failed = (p, k) == (2, 11)
+            out.append(
+                Span(
+                    BIG_TRACE,
+                    f"c{p:07x}{k:08x}",
+                    "render-tile",
+                    t,
+                    t + 200_000 + k * 1000,
+                    "renderer",
+                    parent_span_id=page_id,
+                    status_code=STATUS_ERROR if failed else 0,
+                    status_message="tile out of memory" if failed else "",
+                )
+            )
+            t += 300_000
+        out.append(Span(BIG_TRACE, page_id, "render-page", start, t, "renderer", root.span_id))
+    return [Span(BIG_TRACE, root.span_id, root.name, root.start_ns, t + MS, "renderer",
+                 correlation_id=BIG_CID, kind=2), *out]  # fmt: skip

@@ -135,7 +135,7 @@ class WaterfallScreen(Screen[None]):
         )
         if self.hidden:
             head.append(
-                f" · {self.hidden:,} folded (f unfolds the selected run, a shows all)",
+                f" · {self.hidden:,} folded",  # the footer names f and a
                 style="dim",
             )
         head.append(
