@@ -131,3 +131,23 @@ def test_all_prints_every_span(db: Path) -> None:
         "spans"
     ]
     assert len(spans) == 1 + PAGES * (TILES + 1) + 1  # --json: every span, as before
+
+
+def test_the_critical_path_skips_work_that_overlapped_it() -> None:
+    """Jaeger's rule: the last child to finish is critical, then the last one to finish before
+    it started; a child running in parallel with a critical one is not on the path."""
+    from console.base.model import Span
+    from console.journeys.fold import critical_path
+
+    def span(sid: str, start: int, end: int, parent: str | None = "root") -> Span:
+        return Span("t" * 32, sid, sid, start * MS, end * MS, "svc", parent_span_id=parent)
+
+    spans = (
+        span("root", 0, 100, None),
+        span("early", 0, 15),
+        span("parallel", 10, 60),
+        span("last", 20, 90),
+    )
+    got = {st.span.name: st.on_path_ns // MS for st in critical_path(spans)}
+    assert got == {"root": 15, "early": 15, "last": 70}  # 10 after "last", 5 between
+    assert sum(got.values()) == 100
