@@ -1,11 +1,13 @@
 """Big journeys made readable: runs of repeated siblings folded, and the critical path.
 
 ``fold_spans(spans, ...)`` decides which spans a waterfall shows. Siblings (same parent) with the
-same service and operation form a run; a run longer than ``keep + 1`` shows its first ``keep``
-spans, its slowest, and every span that must stay, and folds the rest into one ``FoldedRun``
+same service and operation form a run; a run of more than ``keep + 2`` shows its first ``keep``
+spans, its slowest, and every span that must stay, and folds the rest (two or more) into one
+``FoldedRun``
 (``… 97 more render-tile · p50 0.0 ms · max 0.1 ms · 0 errors``). A span must stay when it is an
 error, takes part in a Kafka handoff or a dead letter (producer and consumer spans, and the
-spans the journey's handoffs name), is on the critical path, or has such a span below it. A
+spans the journey's handoffs name, and those that logged an error), or has such a span below
+it. Not the critical path: in sequential work every span is on it, so it is shown apart. A
 folded span's descendants are hidden with it. The text ``trace`` and the TUI waterfall both call
 this; ``trace --all`` and the TUI's unfold key show every span.
 
@@ -44,10 +46,6 @@ SpanKey = tuple[str, str]  # (trace id, span id)
 
 def _key(s: Span) -> SpanKey:
     return (s.trace_id, s.span_id)
-
-
-def _parent_key(s: Span) -> SpanKey | None:
-    return (s.trace_id, s.parent_span_id) if s.parent_span_id else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +99,8 @@ class CriticalStep:
 
 @dataclass(frozen=True, slots=True)
 class Folded:
-    """What a waterfall shows: ``shown`` spans (in the order given), the runs folded away (each
-    after its last shown sibling), and the critical path."""
+    """What a waterfall shows: ``shown`` spans (in the order given), the runs folded away (a
+    view places each at its first span's start), and the critical path."""
 
     shown: tuple[Span, ...]
     runs: tuple[FoldedRun, ...]
