@@ -35,7 +35,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "peer_config"
-JAEGER_VERSION = "v1.76.0"
+JAEGER_VERSION = "v1.75.0"
 JAEGER_MODULE = "github.com/jaegertracing/jaeger/cmd/jaeger"
 
 

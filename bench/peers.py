@@ -3,7 +3,7 @@
     python bench/peers.py [--quick] [--write-readme] [--only ingest,lookups,kafka]
                           [--bootstrap HOST:PORT | --broker-port 19292]
 
-1. Builds the peers, cached under ~/.cache/handoff-console/peers: Jaeger v2 (v1.76.0) with ``go``
+1. Builds the peers, cached under ~/.cache/handoff-console/peers: Jaeger v2 (v1.75.0) with ``go``
    from the Go module proxy (a scratch module, ``go get -tool`` then ``go build``: ``go install``
    refuses its replace directives); kcat from the system's packages (``apt-get install kcat``).
    A peer that cannot be built is reported with its error; the rest still runs.

@@ -30,7 +30,7 @@ from opentelemetry.util.types import AttributeValue
 from demo_pipeline.contracts import ContractViolation, validate
 from demo_pipeline.dlt import DltOrigin, dlt_topic, spring_dlt_headers
 from demo_pipeline.messaging import Emitter, Stats, consumed_headers, header_map
-from demo_pipeline.telemetry import PROPAGATOR, Telemetry
+from demo_pipeline.telemetry import PROPAGATOR, Telemetry, duration_histogram
 
 __all__ = ["DEFAULT_BACKOFF", "ConsumerService", "Delivery", "TransientError", "retry_topic"]
 
@@ -121,9 +121,9 @@ class ConsumerService(threading.Thread):
         self._outcomes = m.create_counter("canvasflow.messages.processed", unit="{message}")
         self._retries = m.create_counter("canvasflow.retries", unit="{retry}")
         self._dead = m.create_counter("canvasflow.dead_letters", unit="{message}")
-        self._duration = m.create_histogram("canvasflow.process.duration", unit="s")
+        self._duration = duration_histogram(m, "canvasflow.process.duration")
         # The semantic-convention histogram the overview can read latency from.
-        self._semconv_duration = m.create_histogram("messaging.process.duration", unit="s")
+        self._semconv_duration = duration_histogram(m, "messaging.process.duration")
         self._dedup_keys = m.create_gauge("canvasflow.dedup.keys", unit="{key}")
 
     @property

@@ -15,6 +15,7 @@ from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -24,9 +25,33 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["PROPAGATOR", "Telemetry", "otlp_endpoint", "shutdown_all"]
+__all__ = [
+    "DURATION_BOUNDARIES_S",
+    "PROPAGATOR",
+    "Telemetry",
+    "duration_histogram",
+    "otlp_endpoint",
+    "shutdown_all",
+]
 
 PROPAGATOR = TraceContextTextMapPropagator()
+# The semantic conventions' recommended buckets for a duration in seconds. The SDK's default
+# bounds (0, 5, 10, 25, ... 10000) are made for milliseconds: seconds recorded into them all fall
+# in the first bucket, and every percentile is a guess inside (0, 5 s].
+DURATION_BOUNDARIES_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
+
+def duration_histogram(meter: Meter, name: str, description: str = "") -> Histogram:
+    """A duration histogram in seconds with the conventions' buckets (the SDK's advisory
+    boundaries: a View the user configures still wins)."""
+    return meter.create_histogram(
+        name,
+        unit="s",
+        description=description,
+        explicit_bucket_boundaries_advisory=DURATION_BOUNDARIES_S,
+    )
+
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 __all__ = ["KafkaCollector", "jaeger_binary", "telemetrygen", "telemetrygen_binary"]
 
-JAEGER_VERSION = "v1.76.0"
+JAEGER_VERSION = "v1.75.0"
 JAEGER_MODULE = "github.com/jaegertracing/jaeger/cmd/jaeger"
-# v0.140.x matches the Collector inside Jaeger v1.76.0, but the proxy no longer serves that
-# telemetrygen; any release speaks the same OTLP.
+# Jaeger v1.75.0 is built on the Collector (contrib) v0.139.0, but the proxy does not serve
+# telemetrygen v0.139.0 (403 "not available"); any release speaks the same OTLP.
 TELEMETRYGEN_VERSION = "v0.161.0"
 TELEMETRYGEN_MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
 

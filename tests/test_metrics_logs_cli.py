@@ -110,7 +110,9 @@ def test_metrics_shows_last_values_and_window_percentiles(tmp_path: Path, transp
     }
     for m in got.values():
         assert set(m) == {
-            "service", "name", "kind", "unit", "points", "last", "count", "p50", "p95", "p99"
+            "service", "name", "kind", "unit", "points", "last", "count", "p50", "p95", "p99",
+            "min", "max", "p50_bound", "p95_bound", "p99_bound",
+            "p50_range", "p95_range", "p99_range",
         }  # fmt: skip
     placed = got[("orders", "orders.placed")]
     assert (placed["kind"], placed["last"], placed["count"]) == ("sum", 7, None)
@@ -127,6 +129,12 @@ def test_metrics_shows_last_values_and_window_percentiles(tmp_path: Path, transp
     # Default bounds 0,5,10,25,50,75,100: interpolation inside (25,50] and (75,100] is exact here.
     assert (hist["p50"], hist["p95"], hist["p99"]) == (50, 95, 99)
     assert hist["last"] is None
+    assert (hist["min"], hist["max"], hist["p50_bound"], hist["p50_range"]) == (
+        1,
+        100,
+        None,
+        [25, 50],
+    )
     exp = got[("orders", "queue.wait")]
     assert (exp["kind"], exp["count"]) == ("exponential_histogram", 200)
     for q, want in (("p50", 50), ("p95", 95), ("p99", 99)):

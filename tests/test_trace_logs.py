@@ -83,6 +83,8 @@ def test_trace_shows_the_journeys_logs_and_exceptions(tmp_path: Path) -> None:
         "trace", "--correlation-id", "cid-logs", "--db", str(db), env={"COLUMNS": "200"}
     ).stdout
     lines = text.splitlines()
+    # The waterfall, below the critical path on top (which names the spans too).
+    lines = lines[next(i for i, line in enumerate(lines) if line.rstrip().endswith("took")) :]
 
     def row(needle: str) -> int:
         return next(i for i, line in enumerate(lines) if needle in line)

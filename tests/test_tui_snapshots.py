@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from console.store import Store
 from tests.tui_data import NOW, demo_dead_letters, demo_logs, demo_metrics, demo_records
-from tests.tui_helpers import wait_for
+from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
 SnapCompare = Callable[..., bool]  # pytest-textual-snapshot's fixture
@@ -128,9 +128,24 @@ def test_metrics_screen_with_the_upload_service_selected(
     async def selected(pilot: Pilot) -> None:
         await pilot.press("5")
         title = app.screen.query_one("#metrics-title")
-        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
-        await pilot.press("down")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
+        await pilot.press("down", "down")
         await wait_for(pilot, lambda: "upload-service" in str(title.render()))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=selected)
+
+
+def test_metrics_screen_with_a_long_service_name_and_a_braced_unit(
+    db_path: Path, snap_compare: SnapCompare
+) -> None:
+    """The service column as wide as canvasflow-thumbnail-renderer, ``{event}`` whole, and the
+    seconds histogram whose values all sit in its first bucket shown as ``≤`` its max."""
+    app = _signals_app(db_path)
+
+    async def selected(pilot: Pilot) -> None:
+        await pilot.press("5")
+        title = app.screen.query_one("#metrics-title")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
 
     assert snap_compare(app, terminal_size=SIZE, run_before=selected)
 
@@ -141,10 +156,26 @@ def test_metric_chart_of_a_duration_histogram(db_path: Path, snap_compare: SnapC
     async def charted(pilot: Pilot) -> None:
         await pilot.press("5")
         title = app.screen.query_one("#metrics-title")
-        await wait_for(pilot, lambda: "image-processor" in str(title.render()))
-        await pilot.press("down")
+        await wait_for(pilot, lambda: "thumbnail-renderer" in str(title.render()))
+        await pilot.press("down", "down")
         await wait_for(pilot, lambda: "upload-service" in str(title.render()))
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MetricChartScreen")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=charted)
+
+
+def test_waterfall_of_a_big_journey_folded(db_path: Path, snap_compare: SnapCompare) -> None:
+    """187 spans (6 pages of 30 tiles): the first three and the slowest of each run, the failed
+    tile and its page, each run's rest as one ``… N more`` row."""
+    from tests.tui_data import BIG_CID, big_journey
+
+    Store.open(db_path).write(big_journey())
+    app = make_app(db_path, now=NOW, refresh_s=3600)
+
+    async def opened(pilot: Pilot) -> None:
+        app.open_journey(BIG_CID)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "WaterfallScreen")
+        await wait_for(pilot, lambda: "Unfold" in screen_text(app))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=opened)

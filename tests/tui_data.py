@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from console.base.model import DeadLetter, Hop, LogRecord, MetricPoint, SeriesPoint, Span
+from console.base.model import (
+    STATUS_ERROR,
+    DeadLetter,
+    Hop,
+    LogRecord,
+    MetricPoint,
+    SeriesPoint,
+    Span,
+)
 
 NOW = 1_790_000_000_000_000_000  # 2026-09-21T13:33:20Z
 S = 1_000_000_000
@@ -137,7 +145,34 @@ def demo_metrics(now: int = NOW) -> list[MetricPoint]:
                 positive_bucket_counts=(5, 10, 20, 15, 5, 3, 2),
             )
         )
+        # A long service name, a unit in braces, and sub-millisecond work in seconds whose every
+        # value sits in the first bucket: shown as a bound within the points' max, not a guess.
+        renderer = {
+            "service": "canvasflow-thumbnail-renderer",
+            "time_ns": t,
+            "start_time_ns": start,
+        }
+        out.append(
+            MetricPoint("tiles.rendered", kind="sum", value=990.0 * n, unit="{event}", **renderer)
+        )
+        out.append(
+            MetricPoint(
+                "canvasflow.process.duration",
+                kind="histogram",
+                count=99 * n,
+                sum=0.0007 * 99 * n,
+                bucket_counts=(99 * n, *(0,) * 14),
+                explicit_bounds=SEMCONV_S,
+                unit="s",
+                min=0.0002,
+                max=0.0041,
+                **renderer,
+            )
+        )
     return out
+
+
+SEMCONV_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
 
 def demo_records(now: int = NOW) -> list:
@@ -189,3 +224,39 @@ def demo_dead_letters(now: int = NOW) -> list[DeadLetter]:
             )
         )
     return out
+
+
+BIG_TRACE = "b" * 32
+BIG_CID = "corr-big-1"
+
+
+def big_journey(pages: int = 6, tiles: int = 30) -> list[Span]:
+    """One request, ``pages`` pages of ``tiles`` tiles each; one tile fails."""
+    t = NOW - 60_000 * 1_000_000
+    root = Span(
+        BIG_TRACE, "r" * 16, "GET /render", t, 0, "renderer", correlation_id=BIG_CID, kind=2
+    )
+    out: list[Span] = []
+    t += MS
+    for p in range(pages):
+        page_id = f"a{p:015x}"
+        start = t
+        for k in range(tiles):
+            failed = (p, k) == (2, 11)
+            out.append(
+                Span(
+                    BIG_TRACE,
+                    f"c{p:07x}{k:08x}",
+                    "render-tile",
+                    t,
+                    t + 200_000 + k * 1000,
+                    "renderer",
+                    parent_span_id=page_id,
+                    status_code=STATUS_ERROR if failed else 0,
+                    status_message="tile out of memory" if failed else "",
+                )
+            )
+            t += 300_000
+        out.append(Span(BIG_TRACE, page_id, "render-page", start, t, "renderer", root.span_id))
+    return [Span(BIG_TRACE, root.span_id, root.name, root.start_ns, t + MS, "renderer",
+                 correlation_id=BIG_CID, kind=2), *out]  # fmt: skip

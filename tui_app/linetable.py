@@ -82,7 +82,7 @@ class LineTable(Widget, can_focus=True):
         self.refresh()
 
     def set_column_width(self, key: str, width: int) -> None:
-        """Resize a column (its rows render again)."""
+        """Resize a column (its rows render again); width 0 hides it."""
         if all(w == width for k, _, w in self._columns if k == key):
             return
         self._columns = [(k, t, width if k == key else w) for k, t, w in self._columns]
@@ -130,6 +130,8 @@ class LineTable(Widget, can_focus=True):
     def _line(self, cells: tuple[Any, ...]) -> Strip:
         line = Text(" ", end="")
         for (_, _, width), cell in zip(self._columns, cells, strict=False):
+            if width <= 0:  # a hidden column
+                continue
             text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
             text.truncate(width, overflow="ellipsis", pad=True)
             line.append_text(text)
@@ -163,6 +165,8 @@ class LineTable(Widget, can_focus=True):
         if y == 0:
             header = Text(" ", end="")
             for _, title, w in self._columns:
+                if w <= 0:
+                    continue
                 header.append(title[:w].ljust(w))
                 header.append("  ")
             style = self.get_component_rich_style("linetable--header")

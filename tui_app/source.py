@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from console.readers import metrics, panels
+from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
 from console.store import Store
@@ -121,10 +121,10 @@ class DataSource:
             window = self._services.window_s
             services = self._services.refresh(self._conn, now)
             spanned = [p.service for p in services if p.spans]
-            latency = metrics.duration_latency(
+            from_metrics = latency.duration_latency(
                 self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
             )
-            services = panels.with_metric_latency(services, latency)
+            services = panels.with_metric_latency(services, from_metrics)
             topics = panels.topic_panels(self._conn, now, window_s=window)
             health = panels.health(self._conn, now, runtime)
             extent = None if services or topics else panels.store_extent(self._conn)

@@ -1,19 +1,29 @@
 """The waterfall: a journey's spans as bars on one time axis, grouped by service, with handoff
-gaps, dead letters and each span's log records (``≡`` on its bar) marked. Pure functions from
-records to rows and ``Text``; no I/O."""
+gaps, dead letters and each span's log records (``≡`` on its bar) marked. Runs of repeated
+siblings are folded into one row each as ``trace`` folds them (``console/journeys/fold.py``),
+unless unfolded. Pure functions from records to rows and ``Text``; no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
 
 from console.base.model import DeadLetter, Hop, LogRecord, Span, header_text
+from console.journeys.fold import Folded, FoldedRun, fold_parts
 from console.journeys.render import event_text, log_text
 
-__all__ = ["JourneyView", "WaterfallRow", "bar", "build_rows", "detail_text", "view_of"]
+__all__ = [
+    "JourneyView",
+    "WaterfallRow",
+    "bar",
+    "build_rows",
+    "detail_text",
+    "fold_view",
+    "view_of",
+]
 
 MS = 1_000_000
 
@@ -38,7 +48,7 @@ class WaterfallRow:
     label: str
     start_ns: int
     end_ns: int
-    kind: str  # service (a group header), span, hop, dead_letter
+    kind: str  # service (a group header), span, fold (folded siblings), hop, dead_letter
     error: bool = False
     gap_ns: int = 0  # handoff gap before this span (producer end -> consumer start)
     span: Span | None = None
@@ -80,8 +90,14 @@ def view_of(journey: Any) -> JourneyView:
     )
 
 
-def build_rows(view: JourneyView) -> list[WaterfallRow]:
-    """Rows grouped by service (in order of first activity), Kafka hops and dead letters last."""
+def fold_view(view: JourneyView, unfolded: Collection[str] = ()) -> Folded:
+    """The journey's spans folded as ``trace`` folds them; ``unfolded`` runs shown whole."""
+    return fold_parts(view.spans, view.handoffs, view.logs, view.dead_letters, unfolded)
+
+
+def build_rows(view: JourneyView, folded: Folded | None = None) -> list[WaterfallRow]:
+    """Rows grouped by service (in order of first activity), Kafka hops and dead letters last;
+    with ``folded``, its shown spans and a row for each folded run."""
     by_id = {(s.trace_id, s.span_id): s for s in view.spans}
     # The journey's own handoffs know the gap best (producer send or hop -> consumer process).
     handoff_gap = {
@@ -93,8 +109,10 @@ def build_rows(view: JourneyView) -> list[WaterfallRow]:
     for r in view.logs:
         if r.span_id:
             span_logs.setdefault(r.span_id, []).append(r)
-    groups: dict[str, list[Span]] = {}
-    for s in sorted(view.spans, key=lambda s: (s.start_ns, s.end_ns)):
+    groups: dict[str, list[Span | FoldedRun]] = {}
+    items: list[Span | FoldedRun] = list(folded.shown if folded is not None else view.spans)
+    items.extend(folded.runs if folded is not None else ())
+    for s in sorted(items, key=lambda s: (s.start_ns, s.end_ns, isinstance(s, FoldedRun))):
         groups.setdefault(s.service, []).append(s)
     rows: list[WaterfallRow] = []
     for service, spans in groups.items():
@@ -102,6 +120,13 @@ def build_rows(view: JourneyView) -> list[WaterfallRow]:
         hi = max(s.end_ns for s in spans)
         rows.append(WaterfallRow(f"svc:{service}", service, lo, hi, "service"))
         for s in spans:
+            if isinstance(s, FoldedRun):
+                rows.append(
+                    WaterfallRow(
+                        s.key, s.short, s.start_ns, s.end_ns, "fold", s.errors > 0, record=s
+                    )
+                )
+                continue
             parent = by_id.get((s.trace_id, s.parent_span_id or ""))
             gap = max(0, handoff_gap.get(s.span_id, 0))
             if (
@@ -174,6 +199,9 @@ def bar(row: WaterfallRow, t0: int, t1: int, width: int) -> Text:
     if row.kind == "service":
         for i in range(a, b + 1):
             cells[i], styles[i] = "─", "grey50"
+    elif row.kind == "fold":
+        for i in range(a, b + 1):
+            cells[i], styles[i] = "┈", "red" if row.error else "grey50"
     elif row.kind == "hop":
         cells[a], styles[a] = "◆", "magenta"
     elif row.kind == "dead_letter":
@@ -197,6 +225,8 @@ def bar(row: WaterfallRow, t0: int, t1: int, width: int) -> Text:
 def duration_text(row: WaterfallRow) -> str:
     if row.kind in ("hop", "dead_letter"):
         return ""
+    if isinstance(row.record, FoldedRun):
+        return f"p50 {row.record.p50_ms:.1f}"
     ms = (row.end_ns - row.start_ns) / MS
     gap = f" +{row.gap_ns / MS:.0f}" if row.gap_ns else ""
     return (f"{ms:.1f}" if ms < 10 else f"{ms:.0f}") + gap
@@ -236,6 +266,11 @@ def detail_text(row: WaterfallRow | None) -> Text:
             t.append("  (l jumps)\n" if i == 0 else "\n")
         return t
     rec = row.record
+    if isinstance(rec, FoldedRun):
+        t.append(f"{rec.service} · {len(rec.spans):,} more {rec.name}", style="bold")
+        t.append(f"  folded: siblings of one service and operation\n{rec.text}\n")
+        t.append("  f (or enter) unfolds them · a shows every span\n", style="dim")
+        return t
     if isinstance(rec, DeadLetter):
         t.append(f"dead letter {rec.coordinates}\n", style="bold red")
         t.append(f"  from {rec.original_topic}:{rec.original_partition}:{rec.original_offset}\n")

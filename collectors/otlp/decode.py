@@ -257,6 +257,11 @@ def _number(point: Any) -> float | None:
     return None
 
 
+def _optional(point: Any, name: str) -> float | None:
+    """A histogram point's optional ``min`` or ``max`` (None when the exporter sent none)."""
+    return float(getattr(point, name)) if point.HasField(name) else None
+
+
 def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
     """The points of one ``Metric``, whatever its kind."""
     kind = metric.WhichOneof("data")
@@ -284,6 +289,8 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
                     sum=p.sum if p.HasField("sum") else None,
                     bucket_counts=tuple(p.bucket_counts),
                     explicit_bounds=tuple(p.explicit_bounds),
+                    min=_optional(p, "min"),
+                    max=_optional(p, "max"),
                     **common,
                 )
             )
@@ -299,6 +306,8 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
                     positive_bucket_counts=tuple(p.positive.bucket_counts),
                     negative_offset=p.negative.offset,
                     negative_bucket_counts=tuple(p.negative.bucket_counts),
+                    min=_optional(p, "min"),
+                    max=_optional(p, "max"),
                     **common,
                 )
             )

@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps"]
+__all__ = ["dumps", "pretty"]
 
 _fallback = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_pretty_fallback = json.JSONEncoder(indent=2, ensure_ascii=False, default=str).encode
 
 
 def dumps(value: Any) -> str:
@@ -20,3 +21,13 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, default=str).decode()
     except (orjson.JSONEncodeError, TypeError):
         return _fallback(value)
+
+
+def pretty(value: Any) -> str:
+    """JSON text indented by two spaces, for a command's ``--json``: orjson (the standard
+    library's indenting encoder is pure Python: 24 of 43 s of ``trace --json`` at 100k spans),
+    the standard library for what orjson refuses."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _pretty_fallback(value)

@@ -133,6 +133,10 @@ class MetricPoint:
     positive_bucket_counts: tuple[int, ...] = ()
     negative_offset: int = 0
     negative_bucket_counts: tuple[int, ...] = ()
+    # Histograms (both kinds): the smallest and largest value the point covers, when the
+    # exporter sent them (OTLP's optional ``min``/``max``); quantile estimates stay inside them.
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

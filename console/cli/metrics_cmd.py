@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console, JustifyMethod
+from rich.measure import Measurement
 from rich.table import Table
 
 from console.cli.options import DbOpt, JsonOpt
 from console.cli.trace_cmd import _open, _seconds
-from console.readers.metrics import metric_summaries, sparkline
+from console.readers.metrics import MetricSummary, metric_summaries, sparkline
 
-__all__ = ["fmt_value", "register"]
+__all__ = ["fmt_quantile", "fmt_value", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +33,13 @@ def fmt_value(value: float | None, unit: str = "") -> str:
         return "-"
     text = f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
     return f"{text} {unit}" if unit and unit != "1" else text
+
+
+def fmt_quantile(m: MetricSummary, q: str) -> str:
+    """``m``'s ``q`` ("p50", "p95", "p99") with its unit, as a bound where it is one (``≤ 5 s``:
+    every observation sat in one bucket)."""
+    e = m.estimate(q)
+    return "-" if e is None else e.prefix + fmt_value(e.value, m.unit)
 
 
 def metrics(
@@ -69,9 +77,9 @@ def metrics(
             f"{m.points:,}",
             fmt_value(m.last, m.unit),
             "-" if m.count is None else f"{m.count:,}",
-            fmt_value(m.p50, m.unit),
-            fmt_value(m.p95, m.unit),
-            fmt_value(m.p99, m.unit),
+            fmt_quantile(m, "p50"),
+            fmt_quantile(m, "p95"),
+            fmt_quantile(m, "p99"),
         )
         for m in items
     ]
@@ -82,13 +90,19 @@ def metrics(
     keep = list(range(len(header)))
 
     def need(cols: list[int]) -> int:
-        return sum(widths[i] + 2 for i in cols) + 1
+        """The width rich lays these columns out in, whole (measured, not guessed)."""
+        probe = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for i in cols:
+            probe.add_column(header[i], no_wrap=True)
+        for r in rows:
+            probe.add_row(*(r[i] for i in cols))
+        return Measurement.get(console, console.options.update_width(10_000), probe).maximum
 
     for col in ("unit", "points"):
         if need(keep) > console.width:
             keep.remove(header.index(col))
     fits = need(keep) <= console.width
-    spare = console.width - need(keep) - 2
+    spare = console.width - need(keep) - 3  # the trend's divider and padding
     trend = min(SPARK_WIDTH, spare) if spare >= 8 else 0
     table = Table(title=f"metrics, last {since}", box=box.SIMPLE_HEAD, pad_edge=False)
     for i in keep:

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from console.base.config import default_db_path, parse_duration
 from console.base.errors import HandoffError, InputError
+from console.base.jsontext import pretty
 from console.cli.options import DbOpt, JsonOpt
 from console.journeys import STATUSES, journey, journeys, journeys_by_key
 from console.journeys.render import render_journey, render_summaries
@@ -73,6 +74,14 @@ def trace(
     stall_after: Annotated[
         str, typer.Option("--stall-after", help="A send nobody took for this long is stalled.")
     ] = "30s",
+    every_span: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Print every span (by default runs of repeated siblings are folded into one "
+            "'… N more' line, keeping errors, handoffs, dead letters and the slowest).",
+        ),
+    ] = False,
 ) -> None:
     """Follow one journey across services, traces and Kafka handoffs."""
     selectors = [
@@ -104,7 +113,7 @@ def trace(
         if len(found) > 1:  # several: listed, as ``journeys`` lists them
             items = [f.summary() for f in found]
             if as_json:
-                typer.echo(json.dumps([s.to_json() for s in items], indent=2))
+                typer.echo(pretty([s.to_json() for s in items]))
                 return
             typer.echo(f"{len(found)} journeys for --key {key}; open one with --correlation-id")
             Console().print(render_summaries(items))
@@ -131,9 +140,9 @@ def trace(
     if otlp_json is not None:
         otlp_json.write_text(json.dumps(j.to_otlp_json(), indent=1) + "\n")
     if as_json:
-        typer.echo(json.dumps(j.to_json(), indent=2))
+        typer.echo(pretty(j.to_json()))
         return
-    Console().print(render_journey(j))
+    Console().print(render_journey(j, every_span=every_span))
     if otlp_json is not None:
         typer.echo(f"wrote {len(j.spans)} spans as OTLP JSON to {otlp_json}")
 
@@ -169,7 +178,7 @@ def list_journeys(
         stall_after_s=stall_s,
     )
     if as_json:
-        typer.echo(json.dumps([s.to_json() for s in items], indent=2))
+        typer.echo(pretty([s.to_json() for s in items]))
         return
     if not items:
         typer.echo(

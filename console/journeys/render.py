@@ -1,6 +1,9 @@
-"""A journey for people: the status on top, then a waterfall on one shared time axis.
+"""A journey for people: the status on top, the critical path, then a waterfall on one shared
+time axis.
 
 ``render_journey(j)`` returns a rich renderable (the ``trace`` command prints it; the TUI may too).
+Runs of repeated siblings are folded into one line each (``console/journeys/fold.py``) unless
+``every_span`` is set (``trace --all``).
 Spans are rows indented by their parent chain; between them, the async handoffs with their gap
 (``⇢``), dead letters (``✖ DLQ``) and replays (``↻``), and, by time, the span events (``⚠``
 for a recorded exception: type, message, the stack's last line) and the log records (``≡``)
@@ -18,6 +21,7 @@ from rich.text import Text
 
 from console.base.model import LogRecord, Span
 from console.journeys.derive import is_consumer, is_producer
+from console.journeys.fold import CriticalStep, Folded, fold_parts
 from console.journeys.types import Journey, JourneySummary
 
 __all__ = ["STATUS_STYLE", "event_text", "log_text", "render_journey", "render_summaries"]
@@ -85,8 +89,34 @@ def _span_style(s: Span) -> str:
     return "green"
 
 
-def render_journey(j: Journey) -> RenderableType:
-    """Status line, a one-line header and the waterfall."""
+def fold_journey(j: Journey) -> Folded:
+    """``fold_parts`` of a journey."""
+    return fold_parts(j.spans, j.handoffs, j.logs, j.dead_letters)
+
+
+def critical_text(steps: tuple[CriticalStep, ...]) -> Table:
+    """The critical path by service and operation, in the order the path meets them, with the
+    time each was alone on it (``xN`` after the operation where N of its spans are on it)."""
+    total = sum(st.on_path_ns for st in steps)
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.title = f"critical path · {_ms(total / 1e6)}"
+    table.title_justify = "left"
+    table.title_style = "bold"
+    seen: dict[tuple[str, str], list[int]] = {}
+    for st in steps:
+        seen.setdefault((st.span.service, st.span.name), []).append(st.on_path_ns)
+    for (service, name), parts in seen.items():
+        times = f" ×{len(parts):,}" if len(parts) > 1 else ""  # noqa: RUF001
+        table.add_row(f"  {service}", f"{name}{times}", _ms(sum(parts) / 1e6))
+    return table
+
+
+def render_journey(j: Journey, *, every_span: bool = False) -> RenderableType:
+    """Status line, a one-line header, the critical path and the waterfall (folded unless
+    ``every_span``)."""
     t0 = j.started_ns
     total = max(1, j.ended_ns - t0)
     services = ", ".join(j.services) or "none"
@@ -102,16 +132,19 @@ def render_journey(j: Journey) -> RenderableType:
     table.add_column(f"0 … {_ms(total / 1e6)}", no_wrap=True, width=BAR_WIDTH)
     table.add_column("took", justify="right", no_wrap=True)
     depth = _depths(j.spans)
+    folded = fold_journey(j) if not every_span else None
+    spans = folded.shown if folded is not None else j.spans
+    shown_ids = {s.span_id for s in spans}
     calls = {h.to_span_id: h for h in j.handoffs if h.kind == "sync"}
-    rows: list[tuple[int, int, tuple[RenderableType, ...]]] = []
+    rows: list[tuple[int, int, int, tuple[RenderableType, ...]]] = []
 
-    def add(t: int, order: int, *cells: RenderableType) -> None:
-        rows.append((t, order, cells))
+    def add(t: int, order: int, *cells: RenderableType, level: int = 0) -> None:
+        rows.append((t, order, level, cells))  # a parent before the child that starts with it
 
     def at(t: int) -> str:
         return f"+{_ms((t - t0) / 1e6)}"
 
-    for s in j.spans:
+    for s in spans:
         style = _span_style(s)
         op = Text("  " * depth[s.span_id] + s.name, style="red bold" if s.is_error else "")
         if s.is_error:
@@ -120,7 +153,14 @@ def render_journey(j: Journey) -> RenderableType:
         if call is not None and call.gap_ms is not None:
             op.append(f"  (call +{_ms(call.gap_ms)})", style="dim")
         bar = _bar(s.start_ns, s.end_ns, t0, total, style)
-        add(s.start_ns, 0, at(s.start_ns), s.service, op, bar, _ms(s.duration_ns / 1e6))
+        took = _ms(s.duration_ns / 1e6)
+        add(s.start_ns, 0, at(s.start_ns), s.service, op, bar, took, level=depth[s.span_id])
+    for run in folded.runs if folded is not None else ():
+        pad = "  " * (depth[run.spans[0].span_id])
+        text = Text(pad + run.text, style="red" if run.errors else "dim")
+        bar = _bar(run.start_ns, run.end_ns, t0, total, "dim", "┈")
+        level = depth[run.spans[0].span_id]
+        add(run.start_ns, 0, at(run.start_ns), run.service, text, bar, "", level=level)
     for h in j.handoffs:
         if h.kind != "async":
             continue
@@ -157,15 +197,34 @@ def render_journey(j: Journey) -> RenderableType:
             style="magenta",
         )
         add(t, 3, at(t), r.os_user, text, _bar(t, t, t0, total, "magenta", "↻"), "")
-    for s in j.spans:
+    for s in spans:
         for e in s.events:
             t = int(e.get("time_ns") or s.start_ns)
             add(t, 4, at(t), s.service, event_text(e, depth[s.span_id] + 1), "", "")
     for lr in j.logs:
+        if lr.span_id and lr.span_id not in shown_ids and folded is not None:
+            continue  # a folded span's record, folded with it
         add(lr.time_ns, 5, at(lr.time_ns), lr.service, log_text(lr, 1), "", "")
-    for _t, _order, cells in sorted(rows, key=lambda r: (r[0], r[1])):
+    for _t, _order, _level, cells in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
         table.add_row(*cells)
-    return Group(status_line(j), head, table)
+    parts: list[RenderableType] = [status_line(j), head]
+    critical = folded.critical if folded is not None else None
+    if critical is None:
+        from console.journeys.fold import critical_path
+
+        critical = critical_path(j.spans)
+    if critical:
+        parts.append(critical_text(critical))
+    parts.append(table)
+    if folded is not None and folded.hidden:
+        parts.append(
+            Text(
+                f"{folded.hidden:,} of {len(j.spans):,} spans folded into {len(folded.runs):,}"
+                " lines (… more); --all prints every span",
+                style="dim",
+            )
+        )
+    return Group(*parts)
 
 
 _SEVERITY_STYLE = {"ERROR": "red", "FATAL": "bold red", "WARN": "yellow", "WARNING": "yellow"}

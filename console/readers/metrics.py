@@ -5,9 +5,9 @@ what each point added in it: a point that shares its series' start time with the
 (cumulative temporality, the SDK's default) adds the difference, any other point (delta, or a
 restarted series) adds itself. The newest point of the ten minutes before the window serves as
 the baseline, so a cumulative histogram is not counted from its start (a series that exported
-nothing in those ten minutes is counted from its start). Percentiles interpolate inside a bucket
-(linearly for explicit bounds, geometrically for exponential buckets), as Prometheus'
-``histogram_quantile`` does; they are estimates as good as the buckets are fine.
+nothing in those ten minutes is counted from its start). Percentiles come from
+``console/readers/quantiles.py``: inside a bucket, never outside the points' ``min``/``max``, and
+marked as a bound where one bucket holds everything.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.readers.quantiles import Distribution, Estimate
+from console.readers.quantiles import Point as _Point
+
 __all__ = [
-    "DURATION_METRICS",
     "HISTOGRAM_KINDS",
-    "MetricLatency",
+    "Acc",
     "MetricSeries",
     "MetricSummary",
-    "duration_latency",
+    "gather",
     "metric_series",
     "metric_services",
     "metric_summaries",
@@ -40,7 +42,7 @@ _BASELINE_NS = 10 * 60 * 1_000_000_000
 _COLUMNS = (
     "service, name, kind, unit, time_ns, start_time_ns, value, count, sum, bucket_counts, "
     "explicit_bounds, attributes, exp_scale, exp_zero_count, exp_positive_offset, "
-    "exp_positive_counts, exp_negative_offset, exp_negative_counts"
+    "exp_positive_counts, exp_negative_offset, exp_negative_counts, min_value, max_value"
 )
 
 
@@ -57,9 +59,19 @@ class MetricSummary:
     p95: float | None
     p99: float | None
     spark: tuple[float | None, ...] = ()  # SLOTS values across the window, None where empty
+    # Histograms: p50, p95, p99 as estimates (each says whether it is only a bound, and the
+    # interval the truth lies in), and the smallest and largest value when the points carry them.
+    estimates: tuple[Estimate | None, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+    def estimate(self, q: str) -> Estimate | None:
+        """The estimate of ``"p50"``, ``"p95"`` or ``"p99"`` (None for gauges and sums)."""
+        i = ("p50", "p95", "p99").index(q)
+        return self.estimates[i] if i < len(self.estimates) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "service": self.service,
             "name": self.name,
             "kind": self.kind,
@@ -70,7 +82,15 @@ class MetricSummary:
             "p50": self.p50,
             "p95": self.p95,
             "p99": self.p99,
+            "min": self.min,
+            "max": self.max,
         }
+        for q in ("p50", "p95", "p99"):
+            e = self.estimate(q)
+            # "le": p50 is only an upper bound ("≤ 5 s"); "gt": past the last bucket bound.
+            out[f"{q}_bound"] = None if e is None else e.bound
+            out[f"{q}_range"] = None if e is None else [e.to_json()["low"], e.to_json()["high"]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,133 +106,7 @@ class MetricSeries:
     p95s: tuple[float | None, ...] = field(default=())  # histograms: p95 per slot
 
 
-# --- distributions ----------------------------------------------------------------------------
-
-
-class _Dist:
-    """A histogram's observations merged over points: explicit buckets or exponential ones."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.bounds: tuple[float, ...] | None = None
-        self.buckets: list[int] = []
-        self.scale: int | None = None
-        self.zero = 0
-        self.pos: dict[int, int] = {}
-        self.neg: dict[int, int] = {}
-
-    def add(self, p: _Point, sign: int = 1) -> None:
-        self.count += sign * (p.count or 0)
-        self.sum += sign * (p.sum or 0.0)
-        if p.scale is not None:
-            self._add_exponential(p, sign)
-        elif p.bounds is not None:
-            if self.bounds is None or self.bounds != p.bounds:
-                if self.bounds is not None and sign > 0 and any(self.buckets):
-                    return  # bounds changed mid-window: keep the first layout's buckets
-                self.bounds, self.buckets = p.bounds, [0] * len(p.buckets)
-            for i, c in enumerate(p.buckets[: len(self.buckets)]):
-                self.buckets[i] += sign * c
-
-    def _add_exponential(self, p: _Point, sign: int) -> None:
-        scale = p.scale
-        assert scale is not None
-        if self.scale is None:
-            self.scale = scale
-        elif scale < self.scale:  # coarsen what we hold to the point's scale
-            shift = self.scale - scale
-            self.pos = _rescale(self.pos, shift)
-            self.neg = _rescale(self.neg, shift)
-            self.scale = scale
-        shift = scale - self.scale
-        self.zero += sign * p.zero
-        for target, offset, counts in (
-            (self.pos, p.pos_offset, p.pos),
-            (self.neg, p.neg_offset, p.neg),
-        ):
-            for i, c in enumerate(counts):
-                if c:
-                    k = (offset + i) >> shift
-                    target[k] = target.get(k, 0) + sign * c
-
-    def quantile(self, q: float) -> float | None:
-        if self.count <= 0:
-            return None
-        if self.scale is not None:
-            return self._quantile_exponential(q)
-        if self.bounds is None or not self.buckets:
-            return None
-        total = sum(self.buckets)
-        if total <= 0:
-            return None
-        rank = q * total
-        seen = 0
-        bounds = self.bounds
-        for i, c in enumerate(self.buckets):
-            if c <= 0:
-                continue
-            if seen + c >= rank:
-                if i >= len(bounds):  # the overflow bucket: its lower bound is all we know
-                    return bounds[-1] if bounds else None
-                hi = bounds[i]
-                lo = bounds[i - 1] if i > 0 else min(0.0, hi)
-                return lo + (hi - lo) * (rank - seen) / c
-            seen += c
-        return bounds[-1] if bounds else None
-
-    def _quantile_exponential(self, q: float) -> float | None:
-        assert self.scale is not None
-        base = 2.0 ** (2.0**-self.scale)
-        order: list[tuple[float, float, int]] = []  # (lo, hi, count) from smallest value up
-        for k in sorted(self.neg, reverse=True):
-            order.append((-(base ** (k + 1)), -(base**k), self.neg[k]))
-        order.append((0.0, 0.0, self.zero))
-        for k in sorted(self.pos):
-            order.append((base**k, base ** (k + 1), self.pos[k]))
-        total = sum(c for _, _, c in order if c > 0)
-        if total <= 0:
-            return None
-        rank, seen = q * total, 0
-        for lo, hi, c in order:
-            if c <= 0:
-                continue
-            if seen + c >= rank:
-                f = (rank - seen) / c
-                if lo > 0:
-                    return lo * (hi / lo) ** f
-                if hi < 0:
-                    return -((-hi) * ((-lo) / (-hi)) ** (1 - f))
-                return 0.0
-            seen += c
-        return order[-1][1]
-
-
-def _rescale(buckets: dict[int, int], shift: int) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for k, c in buckets.items():
-        out[k >> shift] = out.get(k >> shift, 0) + c
-    return out
-
-
 # --- points -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Point:
-    time_ns: int
-    start_ns: int
-    value: float | None
-    count: int | None
-    sum: float | None
-    bounds: tuple[float, ...] | None
-    buckets: tuple[int, ...]
-    scale: int | None
-    zero: int
-    pos_offset: int
-    pos: tuple[int, ...]
-    neg_offset: int
-    neg: tuple[int, ...]
 
 
 def _load(text: str | None) -> tuple[Any, ...]:
@@ -244,10 +138,12 @@ def _point(r: sqlite3.Row) -> tuple[str, _Point]:
         pos=tuple(_load(r["exp_positive_counts"])),
         neg_offset=r["exp_negative_offset"] or 0,
         neg=tuple(_load(r["exp_negative_counts"])),
+        min=r["min_value"],
+        max=r["max_value"],
     )
 
 
-class _Acc:
+class Acc:
     """Everything one (service, metric) contributes to a summary and a chart."""
 
     def __init__(self, service: str, name: str, kind: str, unit: str) -> None:
@@ -265,8 +161,8 @@ class _Acc:
             return min(slots - 1, max(0, (t - since_ns - 1) // slot_ns))
 
         histogram = self.kind in HISTOGRAM_KINDS
-        total = _Dist()
-        per_slot = [_Dist() for _ in range(slots)]
+        total = Distribution()
+        per_slot = [Distribution() for _ in range(slots)]
         values: list[list[float]] = [[] for _ in range(slots)]
         last: float | None = None
         last_t = -1
@@ -292,7 +188,8 @@ class _Acc:
                     last, last_t = pts[-1].value, pts[-1].time_ns
         if histogram:
             spark = tuple(d.sum / d.count if d.count > 0 else None for d in per_slot)
-            p50, p95, p99 = (total.quantile(q) for q in (0.5, 0.95, 0.99))
+            estimates = tuple(total.quantile(q) for q in (0.5, 0.95, 0.99))
+            p50, p95, p99 = (None if e is None else e.value for e in estimates)
             summary = MetricSummary(
                 self.service,
                 self.name,
@@ -305,6 +202,9 @@ class _Acc:
                 p95,
                 p99,
                 spark=spark,
+                estimates=estimates,
+                min=total.min,
+                max=total.max,
             )
             return summary, MetricSeries(
                 summary,
@@ -313,7 +213,7 @@ class _Acc:
                 slot_ns,
                 spark,
                 tuple(max(0, d.count) for d in per_slot),
-                tuple(d.quantile(0.95) for d in per_slot),
+                tuple(_value(d.quantile(0.95)) for d in per_slot),
             )
         # Gauges: the mean value in a slot; sums: the mean a point added (a counter's pace).
         spark = tuple(sum(v) / len(v) if v else None for v in values)
@@ -333,19 +233,23 @@ class _Acc:
         return summary, MetricSeries(summary, since_ns, until_ns, slot_ns, spark)
 
 
+def _value(e: Estimate | None) -> float | None:
+    return None if e is None else e.value
+
+
 def _continues(prev: _Point | None, p: _Point) -> bool:
     """Whether ``p`` is the next cumulative point of ``prev``'s series (same start time)."""
     return prev is not None and prev.start_ns != 0 and prev.start_ns == p.start_ns
 
 
-def _gather(
+def gather(
     conn: sqlite3.Connection,
     since_ns: int,
     until_ns: int,
     service: str | None,
     name: str | None,
     exclude: Collection[str] = (),
-) -> dict[tuple[str, str], _Acc]:
+) -> dict[tuple[str, str], Acc]:
     where: list[str] = ["time_ns >= ?", "time_ns <= ?"]
     args: list[Any] = [since_ns, until_ns]
     if exclude:
@@ -357,12 +261,12 @@ def _gather(
     if name is not None:
         where.append("name = ?")
         args.append(name)
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], Acc] = {}
     sql = f"SELECT {_COLUMNS} FROM metric_points WHERE {' AND '.join(where)} ORDER BY time_ns, id"
     for r in _select(conn, sql, args):
         acc = accs.get((r["service"], r["name"]))
         if acc is None:
-            acc = accs[(r["service"], r["name"])] = _Acc(
+            acc = accs[(r["service"], r["name"])] = Acc(
                 r["service"], r["name"], r["kind"], r["unit"]
             )
         acc.points += 1
@@ -392,7 +296,7 @@ def metric_summaries(
 ) -> list[MetricSummary]:
     """One summary per service and metric with points in ``[since_ns, until_ns]``, by service and
     name."""
-    accs = _gather(conn, since_ns, until_ns, service, name)
+    accs = gather(conn, since_ns, until_ns, service, name)
     return [accs[k].summarise(since_ns, until_ns)[0] for k in sorted(accs)]
 
 
@@ -400,7 +304,7 @@ def metric_series(
     conn: sqlite3.Connection, service: str, name: str, since_ns: int, until_ns: int, slots: int = 60
 ) -> MetricSeries | None:
     """One metric of one service over the window, in ``slots`` slots; None without points."""
-    accs = _gather(conn, since_ns, until_ns, service, name)
+    accs = gather(conn, since_ns, until_ns, service, name)
     acc = accs.get((service, name))
     if acc is None:
         return None
@@ -436,71 +340,3 @@ def sparkline(values: Sequence[float | None]) -> str:
         else:
             out.append(_BARS[round((v - lo) / (hi - lo) * (len(_BARS) - 1))])
     return "".join(out)
-
-
-# Semantic-convention duration histograms of the work a service is asked to do, in order of
-# preference when a service sends more than one.
-DURATION_METRICS = ("http.server.request.duration", "messaging.process.duration")
-_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 0.000001}
-
-
-@dataclass(frozen=True, slots=True)
-class MetricLatency:
-    """A service's latency over the window from a semantic-convention duration histogram."""
-
-    service: str
-    metric: str
-    count: int
-    per_s: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    error_rate: float  # observations with ``error.type`` or an HTTP 5xx status
-
-
-def _failed(attributes: str) -> bool:
-    try:
-        a = json.loads(attributes) if attributes else {}
-    except ValueError:
-        return False
-    status = a.get("http.response.status_code")
-    return bool(a.get("error.type")) or (isinstance(status, int) and status >= 500)
-
-
-def duration_latency(
-    conn: sqlite3.Connection, since_ns: int, until_ns: int, exclude: Collection[str] = ()
-) -> dict[str, MetricLatency]:
-    """Per service (but those in ``exclude``: the overview's services with entry spans), latency
-    from the first of ``DURATION_METRICS`` it sent in the window."""
-    out: dict[str, MetricLatency] = {}
-    skip = list(exclude)
-    for name in DURATION_METRICS:
-        for (service, _), acc in sorted(
-            _gather(conn, since_ns, until_ns, None, name, skip).items()
-        ):
-            if service in out or acc.kind not in HISTOGRAM_KINDS:
-                continue
-            scale = _TO_MS.get(acc.unit)
-            if scale is None:
-                continue  # a duration in a unit we cannot read is no latency
-            m, _ = acc.summarise(since_ns, until_ns)
-            if not m.count:
-                continue
-            failed = _Acc(service, name, acc.kind, acc.unit)
-            failed.series = {k: v for k, v in acc.series.items() if _failed(k)}
-            failed.baseline = acc.baseline
-            errors = 0
-            if failed.series:
-                errors = failed.summarise(since_ns, until_ns)[0].count or 0
-            window_s = max(1.0, (until_ns - since_ns) / 1e9)
-            out[service] = MetricLatency(
-                service,
-                name,
-                m.count,
-                m.count / window_s,
-                None if m.p50 is None else m.p50 * scale,
-                None if m.p95 is None else m.p95 * scale,
-                None if m.p99 is None else m.p99 * scale,
-                errors / m.count,
-            )
-    return out

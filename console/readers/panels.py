@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from console.readers.metrics import MetricLatency
+from console.readers.latency import MetricLatency
 from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
 from console.store.summaries import ROLLUP_NS
 
@@ -62,6 +62,8 @@ class ServicePanel:
     latency_p95: tuple[float, ...] = ()  # ms per bucket
     errors: tuple[float, ...] = ()  # error rate per bucket
     source: str = "spans"  # where the figures come from: "spans" or "metrics" (the metric's name)
+    # From metrics: p50/p95/p99 that are only bounds ("le": at most, "gt": more than), else None.
+    bounds: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -191,6 +193,7 @@ def with_metric_latency(
             p99_ms=m.p99_ms,
             error_rate=m.error_rate,
             source=f"metrics:{m.metric}",
+            bounds=m.bounds,
         )
         for m in latencies.values()
         if m.service not in have

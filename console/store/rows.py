@@ -42,8 +42,8 @@ __all__ = [
 _METRIC_SQL = (
     "INSERT INTO metric_points (name, service, time_ns, start_time_ns, kind, value, count, sum, "
     "bucket_counts, explicit_bounds, unit, attributes, exp_scale, exp_zero_count, "
-    "exp_positive_offset, exp_positive_counts, exp_negative_offset, exp_negative_counts) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "exp_positive_offset, exp_positive_counts, exp_negative_offset, exp_negative_counts, "
+    "min_value, max_value) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 DEAD_LETTER_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, key, headers, payload, payload_truncated, "
@@ -142,6 +142,8 @@ def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
                     r.unit,
                     dumps(r.attributes),
                     *_exponential(r),
+                    r.min,
+                    r.max,
                 )
             )
             lo_hi = seen_services.setdefault(r.service, [r.time_ns, r.time_ns])

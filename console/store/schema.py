@@ -418,6 +418,13 @@ INSERT OR IGNORE INTO meta (key, value)
     SELECT 'last_block_id', coalesce(max(id), 0) FROM blocks;
 """
 
+# Version 7: a histogram point's ``min`` and ``max`` (OTLP sends them optionally), so quantile
+# estimates never leave what was observed; NULL where the exporter sent none and for older points.
+_V7_HISTOGRAM_MIN_MAX = """
+ALTER TABLE metric_points ADD COLUMN min_value REAL;
+ALTER TABLE metric_points ADD COLUMN max_value REAL;
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
@@ -425,6 +432,7 @@ MIGRATIONS: list[str] = [
     _V4_EXPONENTIAL_BUCKETS,
     _V5_FIXES_AND_LEDGER_BY_CLUSTER,
     _V6_ARRIVAL,
+    _V7_HISTOGRAM_MIN_MAX,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,7 +15,7 @@ from demo_pipeline.consumer import Delivery, Handler
 from demo_pipeline.messaging import new_event
 from demo_pipeline.runtime import Runtime
 from demo_pipeline.services.base import Service
-from demo_pipeline.telemetry import PROPAGATOR
+from demo_pipeline.telemetry import PROPAGATOR, duration_histogram
 
 __all__ = ["CatalogService"]
 
@@ -34,7 +34,7 @@ class CatalogService(Service):
         m = self.tel.meter
         self._fallbacks = m.create_counter("canvasflow.license.fallbacks", unit="{call}")
         self._transitions = m.create_counter("canvasflow.circuit_breaker.transitions")
-        self._latency = m.create_histogram("http.client.request.duration", unit="s")
+        self._latency = duration_histogram(m, "http.client.request.duration")
 
     def handlers(self) -> dict[str, Handler]:
         return {self.rt.topics.artworks: self.publish}

@@ -14,7 +14,7 @@ from demo_pipeline.consumer import Delivery, Handler, TransientError
 from demo_pipeline.messaging import Emitter, new_event
 from demo_pipeline.runtime import Runtime
 from demo_pipeline.services.base import Service
-from demo_pipeline.telemetry import Telemetry
+from demo_pipeline.telemetry import Telemetry, duration_histogram
 
 __all__ = ["ImageProcessor", "UploadService"]
 
@@ -34,7 +34,7 @@ class UploadService:
         m = self.tel.meter
         self._uploads = m.create_counter("canvasflow.uploads", unit="{upload}")
         self._rate = m.create_gauge("canvasflow.uploads.target_rate", unit="{upload}/s")
-        self._send = m.create_histogram("messaging.client.operation.duration", unit="s")
+        self._send = duration_histogram(m, "messaging.client.operation.duration")
         self._thread = threading.Thread(target=self._run, name="svc-upload", daemon=True)
         self.halt = threading.Event()  # stop uploading (the others drain what is in flight)
 

@@ -23,6 +23,7 @@ HELP_TEXT = """\
 [b]Overview[/b]   enter on a service or topic shows its journeys · r refresh
 [b]Journeys[/b]   s cycle status filter · enter opens the waterfall
   waterfall: ↑/↓ pick a span · l jump along its link · esc back
+  f (or enter) unfold a folded run (… N more) · a every span / fold again
 [b]Dead letters[/b]  s status filter · e edit the payload · r replay (asks first)
   R replay every shown entry · x discard · a audit trail
   editor: live validation, errors by line; ctrl+r replay is off while invalid

@@ -17,12 +17,13 @@ from console.readers.metrics import HISTOGRAM_KINDS, MetricSeries, MetricSummary
 from tui_app.chart import bar_chart
 from tui_app.linetable import LineTable
 from tui_app.messages import LoadFailed, MetricSeriesLoaded, MetricsLoaded
+from tui_app.render import middle
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
     from tui_app.source import MetricsView
 
-__all__ = ["MetricChartScreen", "MetricsScreen", "metric_cells", "number"]
+__all__ = ["MetricChartScreen", "MetricsScreen", "metric_cells", "number", "quantile"]
 
 EMPTY = (
     "No metric points in the last {window}. Services that export OTLP metrics "
@@ -47,12 +48,21 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}" if unit and unit != "1" else text
 
 
+def quantile(m: MetricSummary, q: str, unit: str = "") -> str:
+    """``m``'s ``q`` ("p50", "p95", "p99"), as a bound where it is one (``≤ 5``: every
+    observation sat in one bucket, so the value could be anywhere below it)."""
+    e = m.estimate(q)
+    return "-" if e is None else e.prefix + number(e.value, unit)
+
+
 def metric_cells(m: MetricSummary) -> tuple[object, ...]:
     histogram = m.kind in HISTOGRAM_KINDS
     if histogram:
         value = f"n={m.count:,}" if m.count is not None else "-"
-        parts = [number(p) for p in (m.p50, m.p95, m.p99)]
+        parts = [quantile(m, q) for q in ("p50", "p95", "p99")]
         unit = f" {m.unit}" if m.unit and m.unit != "1" and m.p50 is not None else ""
+        if parts[0].startswith("≤") and len(set(parts)) == 1:
+            parts = parts[:1]  # one bucket holds everything: all three are the same bound
         pcts = " / ".join(parts) + unit
     else:
         value, pcts = number(m.last, m.unit), ""
@@ -77,14 +87,17 @@ def _fit(values: tuple[float | None, ...], width: int) -> list[float | None]:
 
 _KIND = {"exponential_histogram": "exp", "histogram": "hist"}
 _TREND = 10
-# (title, width) of the metrics table; "metric" takes what the others leave.
+# (title, least width) of the metrics table: "last / n" and the percentiles take the width their
+# values need (a unit is never cut), "metric" takes what the others leave.
 _COLUMNS = (
     ("metric", 22),
     ("kind", 5),
     ("trend", _TREND),
-    ("last / n", 9),
-    ("p50 / p95 / p99", 20),
+    ("last / n", 8),
+    ("p50 / p95 / p99", 15),
 )
+_METRIC_MIN = 16
+_BORDER = 1  # #metrics-left's right border
 
 
 class MetricsScreen(Screen[None]):
@@ -123,9 +136,36 @@ class MetricsScreen(Screen[None]):
         self._tick()
 
     def on_resize(self) -> None:
+        self._show_services()  # names shortened to the new width
+
+    def _fit_columns(self) -> int:
+        """Columns as wide as their values: the service names (shortened in the middle only past
+        a third of the screen), the values and percentiles of the service shown with whole units;
+        the metric name takes what is left, down to ``_METRIC_MIN``, then the trend goes."""
+        view = self.view
+        services = self.query_one("#metric-services", LineTable)
+        names = [s for s, _ in view.services] if view else []
+        counts = [str(n) for _, n in view.services] if view else []
+        svc_w = min(max([7, *map(len, names)]), max(15, self.size.width // 3))
+        n_w = max([1, *map(len, counts)])
+        services.set_column_width("service", svc_w)
+        services.set_column_width("n", n_w)
+        left = 1 + svc_w + 2 + n_w + 2 + _BORDER
+        self.query_one("#metrics-left").styles.width = left
         table = self.query_one("#metrics", LineTable)
-        others = sum(w for n, w in _COLUMNS if n != "metric") + 2 * len(_COLUMNS) + 1
-        table.set_column_width("metric", max(22, table.size.width - others))
+        shown = [m for m in view.metrics if m.service == self.service] if view else []
+        cells = [metric_cells(m) for m in shown]
+        widths = {}
+        for i, (name, least) in enumerate(_COLUMNS):
+            widths[name] = max([least, len(name), *(len(str(c[i])) for c in cells)])
+        others = sum(w + 2 for n, w in widths.items() if n != "metric") + 1
+        room = self.size.width - left - others  # the table's own size lags a layout behind
+        if room < _METRIC_MIN + 2:
+            widths["trend"], room = 0, room + _TREND + 2
+        widths["metric"] = max(_METRIC_MIN, room - 2)
+        for name, w in widths.items():
+            table.set_column_width(name, w)
+        return svc_w
 
     def _tick(self) -> None:
         if self.is_current:
@@ -150,8 +190,7 @@ class MetricsScreen(Screen[None]):
     def on_metrics_loaded(self, msg: MetricsLoaded) -> None:
         self.view = msg.view
         view = msg.view
-        services = self.query_one("#metric-services", LineTable)
-        services.replace_rows([(s, (s, str(n))) for s, n in view.services])
+        self._show_services()
         names = [s for s, _ in view.services]
         if self.service not in names:
             self.service = names[0] if names else None
@@ -168,7 +207,13 @@ class MetricsScreen(Screen[None]):
             )
         self._show_service()
 
+    def _show_services(self) -> None:
+        width = self._fit_columns()
+        rows = [(s, (middle(s, width), str(n))) for s, n in self.view.services] if self.view else []
+        self.query_one("#metric-services", LineTable).replace_rows(rows)
+
     def _show_service(self) -> None:
+        self._fit_columns()
         view = self.view
         rows = [] if view is None else [m for m in view.metrics if m.service == self.service]
         self.query_one("#metrics", LineTable).replace_rows(
@@ -246,9 +291,13 @@ class MetricChartScreen(Screen[None]):
         }
         t = Text()
         if m.kind in HISTOGRAM_KINDS:
+            low_high = ""
+            if m.min is not None and m.max is not None:
+                low_high = f" · min {number(m.min, m.unit)} · max {number(m.max, m.unit)}"
             t.append(
-                f"count {m.count or 0:,} · p50 {number(m.p50, m.unit)} · "
-                f"p95 {number(m.p95, m.unit)} · p99 {number(m.p99, m.unit)}\n\n",
+                f"count {m.count or 0:,} · p50 {quantile(m, 'p50', m.unit)} · "
+                f"p95 {quantile(m, 'p95', m.unit)} · p99 {quantile(m, 'p99', m.unit)}"
+                f"{low_high}\n\n",
                 style="bold",
             )
             t.append("mean\n", style="bold")

@@ -75,6 +75,7 @@ def _named(cells: tuple[object, ...], width: int) -> tuple[object, ...]:
 
 
 def service_cells(p: ServicePanel) -> tuple[object, ...]:
+    bounds = (*p.bounds, None, None, None)[:3]
     err = Text(pct(p.error_rate), style="bold red" if p.error_rate >= 0.05 else "")
     return (
         p.service,
@@ -84,11 +85,14 @@ def service_cells(p: ServicePanel) -> tuple[object, ...]:
         Text("from metrics", style="italic yellow")
         if p.source.startswith("metrics")
         else Text(sparkline(p.throughput, 15), style="cyan"),
-        ms(p.p50_ms),
-        ms(p.p95_ms),
-        ms(p.p99_ms),
+        *(_bounded(v, b) for v, b in zip((p.p50_ms, p.p95_ms, p.p99_ms), bounds, strict=True)),
         err,
     )
+
+
+def _bounded(value: float | None, bound: str | None) -> str:
+    """``ms(value)``, as ``≤4.1`` where a histogram only bounds it (one bucket held all)."""
+    return {"le": "≤", "gt": ">"}.get(bound or "", "") + ms(value)
 
 
 def topic_cells(p: TopicPanel) -> tuple[object, ...]:

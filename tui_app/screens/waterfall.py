@@ -1,7 +1,9 @@
 """A journey as a waterfall: spans as bars on a shared time axis grouped by service, handoff gaps
 (┄) and dead letters (✖) marked; a detail pane; ``l`` jumps along the selected span's link, ``d``
 opens the selected dead letter (or the one a hop was dead-lettered as), ``y`` copies the
-selected id. While open, the journey is read again every ``app.refresh_s`` seconds (unless it
+selected id. Runs of repeated siblings are folded as ``trace`` folds them (``… 95 more
+render-tile``): ``f`` or Enter on one unfolds it, ``a`` shows every span (and folds again).
+While open, the journey is read again every ``app.refresh_s`` seconds (unless it
 is completed), so a replay shows up as the tap and the consumer's spans report it."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tui_app.waterfall import (
     build_rows,
     detail_text,
     duration_text,
+    fold_view,
     spans_link_target,
     time_axis,
     view_of,
@@ -45,6 +48,8 @@ class WaterfallScreen(Screen[None]):
         Binding("l", "follow_link", "Follow link"),
         Binding("d", "dead_letter", "Dead letter"),
         Binding("y", "copy", "Copy id"),
+        Binding("f", "unfold", "Unfold"),
+        Binding("a", "every_span", "All spans"),
         Binding("escape", "app.back", "Back"),
     ]
 
@@ -54,8 +59,16 @@ class WaterfallScreen(Screen[None]):
         super().__init__()
         self.journey = journey
         self.view = view_of(journey)
-        self.rows = build_rows(self.view)
+        self.unfolded: set[str] = set()
+        self.every_span = False
+        self.hidden = 0
+        self.rows = self._rows()
         self.focus_trace = focus_trace
+
+    def _rows(self) -> list[Any]:
+        folded = None if self.every_span else fold_view(self.view, self.unfolded)
+        self.hidden = folded.hidden if folded is not None else 0
+        return build_rows(self.view, folded)
 
     def compose(self) -> ComposeResult:
         yield Static(id="journey-head")
@@ -120,6 +133,11 @@ class WaterfallScreen(Screen[None]):
             f"  · {len(v.spans)} spans · {len(v.hops)} hops · {len(v.dead_letters)} dead letters",
             style="dim",
         )
+        if self.hidden:
+            head.append(
+                f" · {self.hidden:,} folded",  # the footer names f and a
+                style="dim",
+            )
         head.append(
             "\n┄ handoff gap  ◆ Kafka hop  ✖ dead letter  █ span (red: error)  ≡ log", style="dim"
         )
@@ -154,8 +172,33 @@ class WaterfallScreen(Screen[None]):
             len(old.logs),
         ) and len(new.dead_letters) == len(old.dead_letters):
             return
-        self.journey, self.view, self.rows = msg.journey, new, build_rows(new)
+        self.journey, self.view = msg.journey, new
+        self.rows = self._rows()
         self._fill(self.query_one("#waterfall", LineTable).selected_key())
+
+    # folds ------------------------------------------------------------------------------------
+    def action_unfold(self) -> None:
+        row = self._selected_row()
+        if row is None or row.kind != "fold":
+            self.notify("select a folded row (… N more) to unfold it", severity="warning")
+            return
+        self.unfolded.add(row.key)
+        first = row.record.spans[0]
+        self.rows = self._rows()
+        self._fill(f"span:{first.trace_id}:{first.span_id}")
+
+    def action_every_span(self) -> None:
+        self.every_span = not self.every_span
+        self.unfolded.clear()
+        keep = self.query_one("#waterfall", LineTable).selected_key()
+        self.rows = self._rows()
+        self._fill(keep)
+        self.notify("every span" if self.every_span else "repeated siblings folded")
+
+    @on(LineTable.RowSelected, "#waterfall")
+    def _selected(self, event: LineTable.RowSelected) -> None:
+        if event.key.startswith("fold:"):
+            self.action_unfold()
 
     # navigation -------------------------------------------------------------------------------
     def _selected_row(self) -> Any:
