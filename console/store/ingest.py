@@ -9,10 +9,14 @@
   activity, pending sends and consumer groups;
 * metric points, dead letters and series as rows (``console/store/rows.py``).
 
-Duplicates: a span (trace id, span id), a hop (cluster, topic, partition, offset), or a log
-record or metric point equal in every identifying field, already in ``state``'s recent window is
-not stored again. The window is updated only after the commit, so a
-batch that failed is not mistaken for stored when it is retried.
+Duplicates (identities in ``identity.py``): a span or a hop already stored is not stored again,
+whether it is in ``state``'s recent window or only in the blocks (probed once per batch: the
+trace key index for spans, the hop buckets for hops), so a resend after a restart, a second tap
+or ``--from-beginning`` stores nothing twice. A log record or metric point equal in every field
+to one in the recent window is not stored again; one resent after the window moved on (or after
+a restart, beyond the newest blocks and metric points the window starts from) is. The window is
+updated only after the commit, so a batch that failed is not mistaken for stored when it is
+retried.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from console.base.jsontext import dumps
 from console.base.model import (
     DeadLetter,
     Hop,
@@ -34,11 +37,17 @@ from console.base.model import (
 )
 from console.store import blocks, keys, rows, summaries
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+from console.store.identity import (
+    block_buckets,
+    hop_buckets,
+    hop_fields_identity,
+    hop_identity,
+    log_identity,
+    metric_identity,
+    metric_row_identity,
+)
 
 __all__ = ["IngestState", "write_batch"]
-
-HOP_BUCKET = 4096  # hop_ranges: offsets per bucket
-_WIDE_BUCKET = 1 << 24
 
 
 class _Window:
@@ -94,41 +103,14 @@ class IngestState:
             if kind == KIND_SPAN:
                 self.spans.add_all([(t, block.fields(i)[0]) for i, t in enumerate(block.tids)])
             elif kind == KIND_LOG:
-                self.others.add_all([_log_identity(r) for r in block.records()])
+                self.others.add_all([log_identity(r) for r in block.records()])
             else:
-                ids = []
-                for i in range(len(block)):
-                    f = block.fields(i)
-                    ids.append((f[12], f[0], f[1], f[2]))
-                self.hops.add_all(ids)
+                self.hops.add_all([hop_fields_identity(block.fields(i)) for i in range(len(block))])
         for row in conn.execute(
-            "SELECT name, service, time_ns, start_time_ns, kind, attributes FROM metric_points"
-            " ORDER BY id DESC LIMIT 20000"
+            "SELECT name, service, time_ns, start_time_ns, kind, attributes, value, count, sum,"
+            " bucket_counts FROM metric_points ORDER BY id DESC LIMIT 20000"
         ):
-            self.others.add_all([_metric_hash(*row)])
-
-
-def _log_identity(r: LogRecord) -> int:
-    """Log records have no id: two with the same time, service, severity, body and span are the
-    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash). Kept as the
-    tuple's hash, so the window does not hold every recent body."""
-    return hash(("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id))
-
-
-def _metric_identity(m: MetricPoint) -> int:
-    return _metric_hash(m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
-
-
-def _metric_hash(*fields: Any) -> int:
-    return hash(("m", *fields))
-
-
-def _span_identity(r: SpanRow) -> tuple[Any, Any]:
-    return (r[0], r[1])
-
-
-def _hop_identity(h: Hop) -> tuple[Any, ...]:
-    return (getattr(h, "cluster_id", None), h.topic, h.partition, h.offset)
+            self.others.add_all([metric_row_identity(*row)])
 
 
 def _chunks(records: Sequence[Any], size_of: Any = None) -> list[Sequence[Any]]:
@@ -247,9 +229,9 @@ def write_batch(
     recent = state.spans
     # Per record type: its identity, the recent window, this batch's identities, what is new.
     rules: dict[type, tuple[Any, _Window, set[Any], list[Any], list[Any]]] = {
-        Hop: (_hop_identity, state.hops, seen_h, hop_ids, hops),
-        LogRecord: (_log_identity, state.others, seen_o, other_ids, logs),
-        MetricPoint: (_metric_identity, state.others, seen_o, other_ids, others),
+        Hop: (hop_identity, state.hops, seen_h, hop_ids, hops),
+        LogRecord: (log_identity, state.others, seen_o, other_ids, logs),
+        MetricPoint: (metric_identity, state.others, seen_o, other_ids, others),
     }
     for r in records:
         kind = type(r)
@@ -276,8 +258,12 @@ def write_batch(
             into.append(r)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if hops and dedupe:  # a re-read after a restart or a second tap: drop hops in blocks
-            hops = _drop_stored_hops(conn, hops, hop_ids)
+        # Not in the recent window is not "new": a re-read after a restart, a second tap or a
+        # resend after the window moved on is found in the blocks.
+        if hops and dedupe:
+            hops = _drop_stored_hops(conn, hops)
+        if spans and dedupe:
+            spans = _drop_stored_spans(conn, spans)
         stored = len(spans) + len(hops) + len(logs)
         if spans or hops or logs:
             _ensure_segment(conn, state, now)
@@ -303,42 +289,74 @@ def write_batch(
             conn.execute("ROLLBACK")
         raise
     state.spans.add_all(span_ids)
-    state.hops.add_all([_hop_identity(h) for h in hops])
+    state.hops.add_all([hop_identity(h) for h in hops])
     state.others.add_all(other_ids)
     return stored
 
 
-def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop], ids: list[Any]) -> list[Hop]:
+def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop]) -> list[Hop]:
+    """The hops not already in a block: every bucket any of them falls in is probed (one
+    statement per partition), and only blocks whose range overlaps theirs are decoded."""
     by_tp: dict[tuple[str, int], list[int]] = {}
     for h in hops:
         by_tp.setdefault((h.topic, h.partition), []).append(h.offset)
-    stored: set[Any] = set()
+    found: set[int] = set()
     for (topic, partition), offsets in by_tp.items():
-        lo, hi = min(offsets), max(offsets)
-        for (bid,) in conn.execute(
-            "SELECT DISTINCT block FROM hop_ranges WHERE topic = ? AND partition = ?"
-            " AND bucket IN (?, ?, ?, ?) AND lo <= ? AND hi >= ?",
-            (
-                topic,
-                partition,
-                lo // HOP_BUCKET,
-                hi // HOP_BUCKET,
-                -1 - lo // _WIDE_BUCKET,
-                -1 - hi // _WIDE_BUCKET,
-                hi,
-                lo,
-            ),
-        ):
-            row = conn.execute("SELECT data FROM blocks WHERE id = ?", (bid,)).fetchone()
-            if row is None:
-                continue
-            block = blocks.BlockReader(KIND_HOP, row[0])
-            for i in range(len(block)):
-                f = block.fields(i)
-                stored.add((f[12], f[0], f[1], f[2]))
-    if not stored:
+        buckets = sorted({b for o in offsets for b in hop_buckets(o)})
+        for i in range(0, len(buckets), _MAX_BUCKETS):
+            part = buckets[i : i + _MAX_BUCKETS]
+            marks = ",".join("?" * len(part))
+            found.update(
+                bid
+                for (bid,) in conn.execute(
+                    "SELECT block FROM hop_ranges WHERE topic = ? AND partition = ?"
+                    f" AND bucket IN ({marks}) AND lo <= ? AND hi >= ?",
+                    (topic, partition, *part, max(offsets), min(offsets)),
+                )
+            )
+    if not found:
         return hops
-    return [h for h in hops if _hop_identity(h) not in stored]
+    stored = {
+        hop_fields_identity(block.fields(i))
+        for block in _blocks(conn, found, KIND_HOP)
+        for i in range(len(block))
+    }
+    return [h for h in hops if hop_identity(h) not in stored]
+
+
+def _drop_stored_spans(conn: sqlite3.Connection, spans: list[SpanRow]) -> list[SpanRow]:
+    """The spans not already in a block: the key index names the blocks holding their traces
+    (one probe for the batch); only those are decoded, and only their span ids read."""
+    tids = {r[0] for r in spans}
+    found = keys.blocks_for(conn, keys.K_TRACE, tids, None)
+    if not found:
+        return spans
+    stored: set[Any] = set()
+    for block in _blocks(conn, found, KIND_SPAN):
+        for i, tid in enumerate(block.tids):
+            if tid in tids:
+                stored.add((tid, block.fields(i)[0]))
+    if not stored:
+        return spans
+    return [r for r in spans if (r[0], r[1]) not in stored]
+
+
+_MAX_BUCKETS = 500  # bucket values in one probe (far below SQLite's host-parameter limit)
+
+
+def _blocks(conn: sqlite3.Connection, ids: set[int], kind: int) -> list[blocks.BlockReader]:
+    out: list[blocks.BlockReader] = []
+    wanted = sorted(ids)
+    for i in range(0, len(wanted), _MAX_BUCKETS):
+        part = wanted[i : i + _MAX_BUCKETS]
+        marks = ",".join("?" * len(part))
+        out.extend(
+            blocks.BlockReader(kind, blob)
+            for (blob,) in conn.execute(
+                f"SELECT data FROM blocks WHERE kind = ? AND id IN ({marks})", (kind, *part)
+            )
+        )
+    return out
 
 
 def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
@@ -377,12 +395,7 @@ def _write_hops(batch: _Batch, hops: list[Hop]) -> None:
             elif h.offset > lo_hi[1]:
                 lo_hi[1] = h.offset
         for (topic, partition), (lo, hi) in span.items():
-            first, last = lo // HOP_BUCKET, hi // HOP_BUCKET
-            if last - first <= 16:
-                buckets = range(first, last + 1)
-            else:  # sparse offsets (a compacted topic): coarse buckets, negative so they differ
-                buckets = range(-1 - lo // _WIDE_BUCKET, -2 - hi // _WIDE_BUCKET, -1)
-            ranges.extend((topic, partition, b, bid, lo, hi) for b in buckets)
+            ranges.extend((topic, partition, b, bid, lo, hi) for b in block_buckets(lo, hi))
     if ranges:
         batch.conn.executemany(
             "INSERT OR IGNORE INTO hop_ranges (topic, partition, bucket, block, lo, hi)"
