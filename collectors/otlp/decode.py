@@ -6,7 +6,9 @@ base64 the protobuf JSON mapping expects. Everything wrong with a body raises ``
 
 The request-level functions (``decode_trace_request`` and friends) return
 ``(records, rejected_count, error_message)``: records that cannot be stored (a span without a valid
-trace or span id) are counted as rejected, which the receivers report as ``partial_success``.
+trace or span id; a time, count or other fixed64 past 2**63-1, which no SQLite INTEGER holds) are
+counted as rejected, which the receivers report as ``partial_success`` (or, when nothing in the
+request can be stored, as a bad request).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from console.base.errors import HandoffError
 from console.base.model import LogRecord, MetricPoint, Span, SpanLink
 
 __all__ = [
+    "BAD_IDS",
     "DEFAULT_CORRELATION_KEYS",
+    "MAX_INT64",
     "DecodeError",
     "Decoded",
+    "Rejections",
     "decode_any_value",
     "decode_attributes",
     "decode_event",
@@ -45,7 +50,9 @@ __all__ = [
     "decode_trace_request",
     "logs_from_request",
     "metrics_from_request",
+    "out_of_range",
     "parse_body",
+    "span_problem",
     "spans_from_request",
 ]
 
@@ -129,15 +136,47 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+MAX_INT64 = (1 << 63) - 1  # the largest value an SQLite INTEGER holds
+_MIN_INT64 = -(1 << 63)
+
+
 def _int(value: Any) -> int | None:
+    """An attribute as an integer, None when it is not one or SQLite could not hold it."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
+    if not isinstance(value, int):
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return value if _MIN_INT64 <= value <= MAX_INT64 else None
+
+
+class Rejections:
+    """Records a request holds that cannot be stored, counted per reason, for
+    ``partial_success`` (``message``: "1 spans with start_time_unix_nano past 2**63-1; ...")."""
+
+    __slots__ = ("count", "reasons", "what")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+        self.reasons: dict[str, int] = {}
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def message(self) -> str:
+        return "; ".join(f"{n} {self.what} {why}" for why, n in self.reasons.items())
+
+
+def out_of_range(**fields: int | None) -> str | None:
+    """The first of ``fields`` (OTLP fixed64 values) past what the store can hold, as a reason."""
+    for name, value in fields.items():
+        if value is not None and value > MAX_INT64:
+            return f"with {name} past 2**63-1 ({value})"
+    return None
 
 
 def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -227,22 +266,35 @@ def spans_from_request(
 ) -> Decoded:
     """Spans of a parsed ``ExportTraceServiceRequest``; spans with bad ids are rejected."""
     spans: list[Any] = []
-    rejected = 0
+    rejected = Rejections("spans")
     for rs in request.resource_spans:
         service, resource = decode_resource(rs.resource)
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for span in ss.spans:
-                if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    rejected += 1
+                why = span_problem(span)
+                if why is not None:
+                    rejected.add(why)
                     continue
                 spans.append(
                     decode_span(
                         span, service, resource, scope, correlation_keys, None, key_attributes
                     )
                 )
-    message = f"{rejected} spans without a valid trace or span id" if rejected else ""
-    return spans, rejected, message
+    return spans, rejected.count, rejected.message()
+
+
+BAD_IDS = "without a valid trace or span id"
+
+
+def span_problem(span: Any) -> str | None:
+    """Why a protobuf span cannot be stored (None: it can)."""
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        return BAD_IDS
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if start > MAX_INT64 or end > MAX_INT64:
+        return out_of_range(start_time_unix_nano=start, end_time_unix_nano=end)
+    return None
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -310,12 +362,23 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
 def metrics_from_request(request: Any) -> Decoded:
     """Points of a parsed ``ExportMetricsServiceRequest``."""
     points: list[Any] = []
+    rejected = Rejections("data points")
     for rm in request.resource_metrics:
         service, _ = decode_resource(rm.resource)
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                points.extend(decode_metric(metric, service))
-    return points, 0, ""
+                for point in decode_metric(metric, service):
+                    why = out_of_range(
+                        time_unix_nano=point.time_ns,
+                        start_time_unix_nano=point.start_time_ns,
+                        count=point.count,
+                        zero_count=point.zero_count,
+                    )
+                    if why is None:
+                        points.append(point)
+                    else:
+                        rejected.add(why)
+    return points, rejected.count, rejected.message()
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -354,17 +417,23 @@ def logs_from_request(
 ) -> Decoded:
     """Log records of a parsed ``ExportLogsServiceRequest``; bad trace or span ids are rejected."""
     logs: list[Any] = []
-    rejected = 0
+    rejected = Rejections("log records")
     for rl in request.resource_logs:
         service, resource = decode_resource(rl.resource)
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
-                    rejected += 1
+                    rejected.add("with an invalid trace or span id")
+                    continue
+                why = out_of_range(
+                    time_unix_nano=record.time_unix_nano,
+                    observed_time_unix_nano=record.observed_time_unix_nano,
+                )
+                if why is not None:
+                    rejected.add(why)
                     continue
                 logs.append(decode_log_record(record, service, resource, correlation_keys))
-    message = f"{rejected} log records with an invalid trace or span id" if rejected else ""
-    return logs, rejected, message
+    return logs, rejected.count, rejected.message()
 
 
 # --- bodies -----------------------------------------------------------------------------------

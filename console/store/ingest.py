@@ -207,11 +207,14 @@ def write_batch(
     now_ns: int | None = None,
     also: Callable[[sqlite3.Connection], object] | None = None,
     dedupe: bool = True,
+    dry_run: bool = False,
 ) -> int:
     """Write ``records`` in one transaction; returns how many were stored (duplicates are not).
 
     ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there);
-    ``dedupe=False`` stores every record given (the upgrade moves rows already unique)."""
+    ``dedupe=False`` stores every record given (the upgrade moves rows already unique);
+    ``dry_run=True`` does everything but commit (it rolls back: the writer uses it to find the
+    records a failed batch cannot store) and leaves ``state`` as it was."""
     state = state if state is not None else IngestState()
     if not state.loaded:
         state.load(conn)  # the window starts from the newest blocks: a retry after a restart
@@ -283,10 +286,15 @@ def write_batch(
         summaries.activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
         if also is not None:
             also(conn)
+        if dry_run:
+            conn.execute("ROLLBACK")
+            state.segment = None  # a segment it started is gone: look again next time
+            return stored
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
             conn.execute("ROLLBACK")
+        state.segment = None  # its counts (or a segment it started) were rolled back too
         raise
     state.spans.add_all(span_ids)
     state.hops.add_all([hop_identity(h) for h in hops])
