@@ -211,7 +211,8 @@ def write_batch(
 ) -> int:
     """Write ``records`` in one transaction; returns how many were stored (duplicates are not).
 
-    ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there);
+    ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there); a
+    transaction the caller has begun is the one used, and committed (or rolled back);
     ``dedupe=False`` stores every record given (the upgrade moves rows already unique);
     ``dry_run=True`` does everything but commit (it rolls back: the writer uses it to find the
     records a failed batch cannot store) and leaves ``state`` as it was."""
@@ -259,7 +260,8 @@ def write_batch(
             seen.add(ident)
             ids.append(ident)
             into.append(r)
-    conn.execute("BEGIN IMMEDIATE")
+    if not conn.in_transaction:  # else the caller's (the upgrade reads and writes in one)
+        conn.execute("BEGIN IMMEDIATE")
     try:
         # Not in the recent window is not "new": a re-read after a restart, a second tap or a
         # resend after the window moved on is found in the blocks.
