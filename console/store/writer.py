@@ -3,7 +3,8 @@ records or ``flush_ms`` milliseconds, or at once when someone waits on a ``Ticke
 commit). Collectors see it only as a ``Sink`` (``console/base/sink.py``). A commit that fails
 raises to its waiters and is never counted; the writer retries with backoff and, while it cannot
 commit, refuses new records (``StoreUnavailable``) instead of queueing them. Retention (by age and
-size) runs in the same thread, at start and on a clock.
+size) runs in the same thread, at start and on a clock. One process writes a store at a time
+(``guard.py``): a writer in a second process is refused with the first one's pid and command.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from console.base.errors import Overloaded, RecordsRejected, StoreError, StoreUn
 from console.base.model import Record
 from console.base.sink import Ticket
 from console.store import ingest, schema
+from console.store.guard import WriterGuard
 from console.store.retention import apply_retention
 
 if TYPE_CHECKING:
@@ -89,6 +91,8 @@ class StoreWriter:
     ) -> None:
         import queue
 
+        # One writing process per file (``guard.py``): refused here, before anything starts.
+        self._guard = WriterGuard.acquire(store.path)
         self.store = store
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
@@ -184,6 +188,8 @@ class StoreWriter:
             self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._guard.release()
 
     def __enter__(self) -> StoreWriter:
         return self
