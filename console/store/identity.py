@@ -39,6 +39,7 @@ __all__ = [
     "metric_identity",
     "metric_row_identity",
     "raw_id",
+    "span_fields_identity",
     "span_identity",
     "span_row_identity",
 ]
@@ -65,6 +66,12 @@ def span_row_identity(row: SpanRow) -> tuple[Any, Any]:
 
 def span_identity(span: Span) -> tuple[Any, Any]:
     return (raw_id(span.trace_id), raw_id(span.span_id))
+
+
+def span_fields_identity(trace_id: Any, fields: list[Any]) -> tuple[Any, Any]:
+    """``span_identity`` of a span still packed in a block: its trace id column entry and its
+    ``BlockReader.fields`` (which begin with the span id)."""
+    return (trace_id, fields[0])
 
 
 def hop_identity(h: Hop) -> tuple[Any, ...]:

@@ -37,34 +37,16 @@ from console.base.model import (
 )
 from console.store import blocks, keys, rows, summaries
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+from console.store.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
 from console.store.identity import (
     block_buckets,
-    hop_buckets,
-    hop_fields_identity,
     hop_identity,
     log_identity,
     metric_identity,
-    metric_row_identity,
+    span_row_identity,
 )
 
 __all__ = ["IngestState", "write_batch"]
-
-
-class _Window:
-    """A bounded set of recently stored identities, in two generations."""
-
-    def __init__(self, size: int) -> None:
-        self.half = max(1, size // 2)
-        self.new: set[Any] = set()
-        self.old: set[Any] = set()
-
-    def __contains__(self, item: Any) -> bool:
-        return item in self.new or item in self.old
-
-    def add_all(self, items: Sequence[Any]) -> None:
-        self.new.update(items)
-        if len(self.new) >= self.half:
-            self.old, self.new = self.new, set()
 
 
 class IngestState:
@@ -74,9 +56,9 @@ class IngestState:
         self.segment: int | None = None
         self.segment_keys = 0
         self.segment_created_ns = 0
-        self.spans = _Window(window)
-        self.hops = _Window(window)
-        self.others = _Window(window // 4)  # log records and metric points (they carry no id)
+        self.spans = Window(window)
+        self.hops = Window(window)
+        self.others = Window(window // 4)  # log records and metric points (they carry no id)
         self.loaded = False
 
     def load(self, conn: sqlite3.Connection) -> None:
@@ -88,29 +70,8 @@ class IngestState:
         else:
             self.segment = None
         if not self.loaded:
-            self._seed(conn)
+            seed(self, conn)
         self.loaded = True
-
-    def _seed(self, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
-        """Fill the window from the newest blocks, so a restart does not store a retry twice."""
-        for kind, blob in conn.execute(
-            "SELECT kind, data FROM blocks ORDER BY id DESC LIMIT ?", (last_blocks,)
-        ):
-            try:
-                block = blocks.BlockReader(kind, blob)
-            except Exception:  # a block this code cannot read is no reason not to write
-                continue
-            if kind == KIND_SPAN:
-                self.spans.add_all([(t, block.fields(i)[0]) for i, t in enumerate(block.tids)])
-            elif kind == KIND_LOG:
-                self.others.add_all([log_identity(r) for r in block.records()])
-            else:
-                self.hops.add_all([hop_fields_identity(block.fields(i)) for i in range(len(block))])
-        for row in conn.execute(
-            "SELECT name, service, time_ns, start_time_ns, kind, attributes, value, count, sum,"
-            " bucket_counts FROM metric_points ORDER BY id DESC LIMIT 20000"
-        ):
-            self.others.add_all([metric_row_identity(*row)])
 
 
 def _chunks(records: Sequence[Any], size_of: Any = None) -> list[Sequence[Any]]:
@@ -232,7 +193,7 @@ def write_batch(
     other_ids: list[Any] = []
     recent = state.spans
     # Per record type: its identity, the recent window, this batch's identities, what is new.
-    rules: dict[type, tuple[Any, _Window, set[Any], list[Any], list[Any]]] = {
+    rules: dict[type, tuple[Any, Window, set[Any], list[Any], list[Any]]] = {
         Hop: (hop_identity, state.hops, seen_h, hop_ids, hops),
         LogRecord: (log_identity, state.others, seen_o, other_ids, logs),
         MetricPoint: (metric_identity, state.others, seen_o, other_ids, others),
@@ -242,7 +203,7 @@ def write_batch(
         if kind is SpanRow or kind is Span:
             # `kind is` narrows nothing for mypy; cast() would cost a call per span on the hot path
             row: SpanRow = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[assignment, arg-type]  # above
-            ident = (row[0], row[1])
+            ident = span_row_identity(row)
             if dedupe and (ident in seen_s or ident in recent):
                 continue
             seen_s.add(ident)
@@ -260,20 +221,21 @@ def write_batch(
             seen.add(ident)
             ids.append(ident)
             into.append(r)
+    span_blocks: list[int] = []
     if not conn.in_transaction:  # else the caller's (the upgrade reads and writes in one)
         conn.execute("BEGIN IMMEDIATE")
     try:
         # Not in the recent window is not "new": a re-read after a restart, a second tap or a
         # resend after the window moved on is found in the blocks.
         if hops and dedupe:
-            hops = _drop_stored_hops(conn, hops)
+            hops = drop_stored_hops(conn, hops)
         if spans and dedupe:
-            spans = _drop_stored_spans(conn, spans)
+            spans = drop_stored_spans(conn, spans, state.spans)
         stored = len(spans) + len(hops) + len(logs)
         if spans or hops or logs:
             _ensure_segment(conn, state, now)
             batch = _Batch(conn, state, now)
-            _write_spans(batch, spans)
+            span_blocks = _write_spans(batch, spans)
             _write_hops(batch, hops)
             _write_logs(batch, logs)
             _finish_segment(batch)
@@ -298,82 +260,19 @@ def write_batch(
             conn.execute("ROLLBACK")
         state.segment = None  # its counts (or a segment it started) were rolled back too
         raise
-    state.spans.add_all(span_ids)
+    state.spans.add_all(span_ids, span_blocks)
     state.hops.add_all([hop_identity(h) for h in hops])
     state.others.add_all(other_ids)
     return stored
 
 
-def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop]) -> list[Hop]:
-    """The hops not already in a block: every bucket any of them falls in is probed (one
-    statement per partition), and only blocks whose range overlaps theirs are decoded."""
-    by_tp: dict[tuple[str, int], list[int]] = {}
-    for h in hops:
-        by_tp.setdefault((h.topic, h.partition), []).append(h.offset)
-    found: set[int] = set()
-    for (topic, partition), offsets in by_tp.items():
-        buckets = sorted({b for o in offsets for b in hop_buckets(o)})
-        for i in range(0, len(buckets), _MAX_BUCKETS):
-            part = buckets[i : i + _MAX_BUCKETS]
-            marks = ",".join("?" * len(part))
-            found.update(
-                bid
-                for (bid,) in conn.execute(
-                    "SELECT block FROM hop_ranges WHERE topic = ? AND partition = ?"
-                    f" AND bucket IN ({marks}) AND lo <= ? AND hi >= ?",
-                    (topic, partition, *part, max(offsets), min(offsets)),
-                )
-            )
-    if not found:
-        return hops
-    stored = {
-        hop_fields_identity(block.fields(i))
-        for block in _blocks(conn, found, KIND_HOP)
-        for i in range(len(block))
-    }
-    return [h for h in hops if hop_identity(h) not in stored]
-
-
-def _drop_stored_spans(conn: sqlite3.Connection, spans: list[SpanRow]) -> list[SpanRow]:
-    """The spans not already in a block: the key index names the blocks holding their traces
-    (one probe for the batch); only those are decoded, and only their span ids read."""
-    tids = {r[0] for r in spans}
-    found = keys.blocks_for(conn, keys.K_TRACE, tids, None)
-    if not found:
-        return spans
-    stored: set[Any] = set()
-    for block in _blocks(conn, found, KIND_SPAN):
-        for i, tid in enumerate(block.tids):
-            if tid in tids:
-                stored.add((tid, block.fields(i)[0]))
-    if not stored:
-        return spans
-    return [r for r in spans if (r[0], r[1]) not in stored]
-
-
-_MAX_BUCKETS = 500  # bucket values in one probe (far below SQLite's host-parameter limit)
-
-
-def _blocks(conn: sqlite3.Connection, ids: set[int], kind: int) -> list[blocks.BlockReader]:
-    out: list[blocks.BlockReader] = []
-    wanted = sorted(ids)
-    for i in range(0, len(wanted), _MAX_BUCKETS):
-        part = wanted[i : i + _MAX_BUCKETS]
-        marks = ",".join("?" * len(part))
-        out.extend(
-            blocks.BlockReader(kind, blob)
-            for (blob,) in conn.execute(
-                f"SELECT data FROM blocks WHERE kind = ? AND id IN ({marks})", (kind, *part)
-            )
-        )
-    return out
-
-
-def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
+def _write_spans(batch: _Batch, spans: list[SpanRow]) -> list[int]:
+    written: list[int] = []
     for chunk in _chunks(spans):
         blob = blocks.encode_spans(chunk)
         starts = [r[5] for r in chunk]
         bid = batch.block(KIND_SPAN, blob, len(chunk), min(starts), max(starts), len(blob))
+        written.append(bid)
         batch.add_keys(keys.K_TRACE, {r[0] for r in chunk}, bid)
         batch.add_keys(keys.K_CID, {r[11] for r in chunk}, bid)
         links = {lk[0] for r in chunk if r[21] for lk in r[21]}
@@ -382,6 +281,7 @@ def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
         business = {v for r in chunk if len(r) > 22 and r[22] for v in r[22]}
         if business:  # the same namespace as message keys: ``trace --key`` probes one
             batch.add_keys(keys.K_MSGKEY, {v.encode() for v in business}, bid)
+    return written
 
 
 def _write_hops(batch: _Batch, hops: list[Hop]) -> None:
