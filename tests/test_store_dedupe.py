@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from console.base.model import Hop, LogRecord, MetricPoint
-from console.store import Store, read
+from console.store import Store, keys, read
 from tests.test_store import NOW, make_span
 
 
@@ -24,12 +26,21 @@ def test_hops_re_read_after_a_restart_are_found_in_the_store(store: Store) -> No
     assert len(read.Blocks(conn).hops_at("orders", 0, 9_000)) == 1
 
 
-def test_spans_resent_after_a_restart_are_found_in_the_store(store: Store) -> None:
+def test_spans_resent_after_a_restart_are_found_in_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Spans resent after a restart were stored twice unless they sat in the newest 100 blocks:
-    ``stats`` and the rollups counted them twice."""
-    spans = [dataclasses.replace(make_span(i), links=()) for i in range(1_500)]
+    ``stats`` and the rollups counted them twice. Small key segments: the first copies sit in
+    older segments than the newest (each segment is probed for the spans in its time range)."""
+    monkeypatch.setattr(keys, "SEGMENT_KEYS", 300)
+    spans = [
+        dataclasses.replace(make_span(i, start=NOW + i * 1_000_000_000), links=())
+        for i in range(1_500)
+    ]
     for i in range(0, len(spans), 10):  # 150 blocks: the first 50 are beyond the seeded window
         store.write(spans[i : i + 10])
+    conn = store.connect(readonly=True)
+    assert conn.execute("SELECT count(*) FROM segments").fetchone()[0] >= 5
     with store.writer(flush_ms=10) as w:  # a new process: the window holds the newest blocks
         w.submit(spans).wait()
     assert store.counts()["per_service"]["upload"]["spans"] == 1_500
