@@ -27,16 +27,20 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collectors.otlp.validate import (
+    MAX_INT64,
+    MIN_INT64,
+    Rejections,
+    out_of_range,
+    span_problem,
+)
 from console.base.errors import HandoffError
 from console.base.model import LogRecord, MetricPoint, Span, SpanLink
 
 __all__ = [
-    "BAD_IDS",
     "DEFAULT_CORRELATION_KEYS",
-    "MAX_INT64",
     "DecodeError",
     "Decoded",
-    "Rejections",
     "decode_any_value",
     "decode_attributes",
     "decode_event",
@@ -50,9 +54,7 @@ __all__ = [
     "decode_trace_request",
     "logs_from_request",
     "metrics_from_request",
-    "out_of_range",
     "parse_body",
-    "span_problem",
     "spans_from_request",
 ]
 
@@ -136,10 +138,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-MAX_INT64 = (1 << 63) - 1  # the largest value an SQLite INTEGER holds
-_MIN_INT64 = -(1 << 63)
-
-
 def _int(value: Any) -> int | None:
     """An attribute as an integer, None when it is not one or SQLite could not hold it."""
     if isinstance(value, bool) or value is None:
@@ -149,34 +147,7 @@ def _int(value: Any) -> int | None:
             value = int(value)
         except (TypeError, ValueError, OverflowError):
             return None
-    return value if _MIN_INT64 <= value <= MAX_INT64 else None
-
-
-class Rejections:
-    """Records a request holds that cannot be stored, counted per reason, for
-    ``partial_success`` (``message``: "1 spans with start_time_unix_nano past 2**63-1; ...")."""
-
-    __slots__ = ("count", "reasons", "what")
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.count = 0
-        self.reasons: dict[str, int] = {}
-
-    def add(self, reason: str) -> None:
-        self.count += 1
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-    def message(self) -> str:
-        return "; ".join(f"{n} {self.what} {why}" for why, n in self.reasons.items())
-
-
-def out_of_range(**fields: int | None) -> str | None:
-    """The first of ``fields`` (OTLP fixed64 values) past what the store can hold, as a reason."""
-    for name, value in fields.items():
-        if value is not None and value > MAX_INT64:
-            return f"with {name} past 2**63-1 ({value})"
-    return None
+    return value if MIN_INT64 <= value <= MAX_INT64 else None
 
 
 def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -282,19 +253,6 @@ def spans_from_request(
                     )
                 )
     return spans, rejected.count, rejected.message()
-
-
-BAD_IDS = "without a valid trace or span id"
-
-
-def span_problem(span: Any) -> str | None:
-    """Why a protobuf span cannot be stored (None: it can)."""
-    if len(span.trace_id) != 16 or len(span.span_id) != 8:
-        return BAD_IDS
-    start, end = span.start_time_unix_nano, span.end_time_unix_nano
-    if start > MAX_INT64 or end > MAX_INT64:
-        return out_of_range(start_time_unix_nano=start, end_time_unix_nano=end)
-    return None
 
 
 # --- metrics ----------------------------------------------------------------------------------

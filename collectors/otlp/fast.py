@@ -28,13 +28,10 @@ from collectors.otlp.decode import (
     _GROUP_KEYS,
     _OFFSET_KEYS,
     _OPERATION_KEYS,
-    BAD_IDS,
     DEFAULT_CORRELATION_KEYS,
-    MAX_INT64,
     MESSAGE_KEY_ATTRIBUTES,
     Decoded,
     DecodeError,
-    Rejections,
     _first,
     _int,
     _text,
@@ -43,9 +40,9 @@ from collectors.otlp.decode import (
     decode_event,
     decode_resource,
     decode_span,
-    span_problem,
 )
 from collectors.otlp.decode import business_keys as _business_keys
+from collectors.otlp.validate import BAD_IDS, MAX_INT64, Rejections, span_problem
 from console.base.jsontext import dumps
 from console.base.model import EncodedAttributes, SpanRow
 

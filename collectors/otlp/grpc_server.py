@@ -4,8 +4,9 @@ Status codes follow the OTLP specification: a body that does not decode is INVAL
 full store queue, or a store that cannot commit, is UNAVAILABLE with a ``google.rpc.RetryInfo``
 in the trailers, a message over the size limit is RESOURCE_EXHAUSTED (grpcio enforces
 ``max_receive_message_length``), a missing or wrong bearer token is UNAUTHENTICATED. Rejected
-records fill ``partial_success``; a request with nothing storable, or whose records the write path
-refused (``RecordsRejected``), is INVALID_ARGUMENT (not retryable). OK is answered only after the commit holding the records.
+records fill ``partial_success``; a request with nothing storable, or whose records the write
+path refused (``RecordsRejected``), is INVALID_ARGUMENT (not retryable). OK is answered only
+after the commit holding the records.
 """
 
 from __future__ import annotations
