@@ -20,6 +20,7 @@ from typing import Any
 from console.base.model import Hop, LogRecord, Span
 from console.store import Store, read
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
+from console.store.identity import hop_fields_identity, span_fields_identity
 
 __all__ = ["connect", "count", "hops", "logs", "span_rows", "spans"]
 
@@ -90,7 +91,9 @@ def count(db: Db, what: str) -> int:
             block = BlockReader(kind, data)
             for i in range(len(block)):
                 f = block.fields(i)
-                # a span's fields begin with its span id; a hop's are (topic, partition, offset,
-                # ..., cluster) (console/store/blocks.py, _span and _hop)
-                seen.add((block.tids[i], f[0]) if kind == KIND_SPAN else (f[-1], f[0], f[1], f[2]))
+                seen.add(
+                    span_fields_identity(block.tids[i], f)
+                    if kind == KIND_SPAN
+                    else hop_fields_identity(f)
+                )
     return len(seen)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,20 +140,58 @@ def test_an_interrupted_upgrade_resumes_without_loss_or_doubles(
     db = tmp_path / "v1.db"
     expected = _v1_store(db)
     monkeypatch.setattr(upgrade, "CHUNK", 50)
-    real = upgrade._write_and_delete
+    real = upgrade._move_chunk
     calls = {"n": 0}
 
-    def dies_on_the_fourth_chunk(*args: object, **kwargs: object) -> None:
+    def dies_on_the_fourth_chunk(*args: object, **kwargs: object) -> int:
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # the operator pressed Ctrl+C mid-upgrade
-        real(*args, **kwargs)  # type: ignore[arg-type]  # a spy
+        return real(*args, **kwargs)  # type: ignore[arg-type]  # a spy
 
-    monkeypatch.setattr(upgrade, "_write_and_delete", dies_on_the_fourth_chunk)
+    monkeypatch.setattr(upgrade, "_move_chunk", dies_on_the_fourth_chunk)
     with pytest.raises(KeyboardInterrupt):
         Store.open(db)
     with pytest.raises(NeedsUpgradeError):  # half done: readers still refuse
         Store.open(db, upgrade=False)
-    monkeypatch.setattr(upgrade, "_write_and_delete", real)
+    monkeypatch.setattr(upgrade, "_move_chunk", real)
     counts = Store.open(db).counts()
     assert {k: counts[k] for k in expected} == expected
+
+
+_UPGRADER = """
+import sys, time
+from pathlib import Path
+from console.store import Store, upgrade
+upgrade.CHUNK = 200  # many chunks: the two writers' turns interleave
+go = Path(sys.argv[2])
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.001)
+Store.open(sys.argv[1], upgrade=True)
+"""
+
+
+def test_two_writers_upgrading_one_v1_store_move_each_row_once(tmp_path: Path) -> None:
+    """A ``serve`` and a ``tui`` started together on a v1 store: on aabd1af both moved the rows
+    (16,000 spans of 8,000) or the loser died with "is not a handoff-console database"."""
+    db = tmp_path / "v1.db"
+    expected = _v1_store(db, spans=8_000, hops=600, logs=300)
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _UPGRADER, str(db), str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    go.touch()  # both start at once
+    results = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in procs]
+    assert [code for code, _ in results] == [0, 0], results
+    assert not any("not a handoff-console database" in err for _, err in results)
+    counts = Store.open(db, upgrade=False).counts()
+    assert {k: counts[k] for k in expected} == expected
+    conn = sqlite3.connect(db)
+    raw = dict(conn.execute("SELECT kind, sum(n) FROM blocks GROUP BY kind").fetchall())
+    assert raw == {1: 8_000, 2: 600, 3: 300}  # spans, hops, log records: each stored once

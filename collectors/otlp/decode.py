@@ -6,7 +6,9 @@ base64 the protobuf JSON mapping expects. Everything wrong with a body raises ``
 
 The request-level functions (``decode_trace_request`` and friends) return
 ``(records, rejected_count, error_message)``: records that cannot be stored (a span without a valid
-trace or span id) are counted as rejected, which the receivers report as ``partial_success``.
+trace or span id; a time, count or other fixed64 past 2**63-1, which no SQLite INTEGER holds) are
+counted as rejected, which the receivers report as ``partial_success`` (or, when nothing in the
+request can be stored, as a bad request).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collectors.otlp.validate import (
+    MAX_INT64,
+    MIN_INT64,
+    Rejections,
+    out_of_range,
+    span_problem,
+)
 from console.base.errors import HandoffError
 from console.base.model import LogRecord, MetricPoint, Span, SpanLink
 
@@ -130,14 +139,15 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
+    """An attribute as an integer, None when it is not one or SQLite could not hold it."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
+    if not isinstance(value, int):
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return value if MIN_INT64 <= value <= MAX_INT64 else None
 
 
 def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -227,22 +237,22 @@ def spans_from_request(
 ) -> Decoded:
     """Spans of a parsed ``ExportTraceServiceRequest``; spans with bad ids are rejected."""
     spans: list[Any] = []
-    rejected = 0
+    rejected = Rejections("spans")
     for rs in request.resource_spans:
         service, resource = decode_resource(rs.resource)
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for span in ss.spans:
-                if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    rejected += 1
+                why = span_problem(span)
+                if why is not None:
+                    rejected.add(why)
                     continue
                 spans.append(
                     decode_span(
                         span, service, resource, scope, correlation_keys, None, key_attributes
                     )
                 )
-    message = f"{rejected} spans without a valid trace or span id" if rejected else ""
-    return spans, rejected, message
+    return spans, rejected.count, rejected.message()
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -319,12 +329,23 @@ def decode_metric(metric: Any, service: str) -> list[MetricPoint]:
 def metrics_from_request(request: Any) -> Decoded:
     """Points of a parsed ``ExportMetricsServiceRequest``."""
     points: list[Any] = []
+    rejected = Rejections("data points")
     for rm in request.resource_metrics:
         service, _ = decode_resource(rm.resource)
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                points.extend(decode_metric(metric, service))
-    return points, 0, ""
+                for point in decode_metric(metric, service):
+                    why = out_of_range(
+                        time_unix_nano=point.time_ns,
+                        start_time_unix_nano=point.start_time_ns,
+                        count=point.count,
+                        zero_count=point.zero_count,
+                    )
+                    if why is None:
+                        points.append(point)
+                    else:
+                        rejected.add(why)
+    return points, rejected.count, rejected.message()
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -363,17 +384,23 @@ def logs_from_request(
 ) -> Decoded:
     """Log records of a parsed ``ExportLogsServiceRequest``; bad trace or span ids are rejected."""
     logs: list[Any] = []
-    rejected = 0
+    rejected = Rejections("log records")
     for rl in request.resource_logs:
         service, resource = decode_resource(rl.resource)
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
-                    rejected += 1
+                    rejected.add("with an invalid trace or span id")
+                    continue
+                why = out_of_range(
+                    time_unix_nano=record.time_unix_nano,
+                    observed_time_unix_nano=record.observed_time_unix_nano,
+                )
+                if why is not None:
+                    rejected.add(why)
                     continue
                 logs.append(decode_log_record(record, service, resource, correlation_keys))
-    message = f"{rejected} log records with an invalid trace or span id" if rejected else ""
-    return logs, rejected, message
+    return logs, rejected.count, rejected.message()
 
 
 # --- bodies -----------------------------------------------------------------------------------

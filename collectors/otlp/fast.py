@@ -42,6 +42,7 @@ from collectors.otlp.decode import (
     decode_span,
 )
 from collectors.otlp.decode import business_keys as _business_keys
+from collectors.otlp.validate import BAD_IDS, MAX_INT64, Rejections, span_problem
 from console.base.jsontext import dumps
 from console.base.model import EncodedAttributes, SpanRow
 
@@ -156,16 +157,16 @@ class FastTraceDecoder:
         keys = self.correlation_keys
         spans: list[Any] = []
         append = spans.append
-        rejected = 0
+        rejected = Rejections("spans")
         for rs in request.resource_spans:
             service, resource = decode_resource(rs.resource)
             for ss in rs.scope_spans:
                 scope = ss.scope.name
                 for span in ss.spans:
-                    trace_id, span_id = span.trace_id, span.span_id
-                    if len(trace_id) != 16 or len(span_id) != 8:
+                    why = span_problem(span)
+                    if why is not None:
                         self.attributes(span.attributes)  # still a DecodeError when malformed
-                        rejected += 1
+                        rejected.add(why)
                         continue
                     attrs = self.attributes(span.attributes)
                     append(
@@ -173,8 +174,7 @@ class FastTraceDecoder:
                             span, service, resource, scope, keys, attrs, self.key_attributes
                         )
                     )
-        message = f"{rejected} spans without a valid trace or span id" if rejected else ""
-        return spans, rejected, message
+        return spans, rejected.count, rejected.message()
 
     def decode_rows(self, body: bytes) -> Decoded:
         """``decode`` without ``Span`` objects: each span comes as the ``SpanRow`` the store
@@ -191,7 +191,7 @@ class FastTraceDecoder:
         miss = self._miss
         rows: list[Any] = []
         append = rows.append
-        rejected = 0
+        rejected = Rejections("spans")
         for rs in request.resource_spans:
             service, resource = decode_resource(rs.resource)
             resource_json = dumps(resource) if resource else "{}"
@@ -201,8 +201,9 @@ class FastTraceDecoder:
                 for span in ss.spans:
                     tid, sid = span.trace_id, span.span_id
                     entries = [get(raw) or miss(raw) for raw in span.attributes]
-                    if len(tid) != 16 or len(sid) != 8:
-                        rejected += 1
+                    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+                    if len(tid) != 16 or len(sid) != 8 or start > MAX_INT64 or end > MAX_INT64:
+                        rejected.add(span_problem(span) or BAD_IDS)
                         continue
                     if entries:
                         attrs_json = "{" + ",".join([e[2] for e in entries]) + "}"
@@ -236,8 +237,8 @@ class FastTraceDecoder:
                                 span.parent_span_id or None,
                                 span.name,
                                 span.kind,
-                                span.start_time_unix_nano,
-                                span.end_time_unix_nano,
+                                start,
+                                end,
                                 status.code,
                                 status.message,
                                 service,
@@ -268,5 +269,4 @@ class FastTraceDecoder:
                             )
                         )
                     )
-        message = f"{rejected} spans without a valid trace or span id" if rejected else ""
-        return rows, rejected, message
+        return rows, rejected.count, rejected.message()

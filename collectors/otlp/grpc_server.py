@@ -4,7 +4,9 @@ Status codes follow the OTLP specification: a body that does not decode is INVAL
 full store queue, or a store that cannot commit, is UNAVAILABLE with a ``google.rpc.RetryInfo``
 in the trailers, a message over the size limit is RESOURCE_EXHAUSTED (grpcio enforces
 ``max_receive_message_length``), a missing or wrong bearer token is UNAUTHENTICATED. Rejected
-records fill ``partial_success``. OK is answered only after the commit holding the records.
+records fill ``partial_success``; a request with nothing storable, or whose records the write
+path refused (``RecordsRejected``), is INVALID_ARGUMENT (not retryable). OK is answered only
+after the commit holding the records.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collectors.otlp.decode import (
     parse_body,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.base.errors import Overloaded
+from console.base.errors import Overloaded, RecordsRejected
 from console.base.model import Record
 from console.base.sink import Sink
 
@@ -78,8 +80,14 @@ class _Exporter:
                 self.stats.failed(f"decode: {exc}", signal, "INVALID_ARGUMENT")
                 log.debug("rejected an OTLP request: %s", exc)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode request: {exc}")
+            if rejected and not records:  # nothing in it can be stored: a bad request
+                self.stats.failed(f"decode: {message}", signal, "INVALID_ARGUMENT")
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
             # Answer OK only once the commit holding these records succeeded.
             self.sink.submit(records).wait(_commit_timeout(context))
+        except RecordsRejected as exc:  # the write path cannot store them: a retry would fail
+            self.stats.failed(str(exc), signal, "INVALID_ARGUMENT")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:  # a full queue, or the store failing (StoreUnavailable)
             self.stats.failed(str(exc), signal, "UNAVAILABLE", len(records))
             delay = Duration()

@@ -3,7 +3,9 @@
 Bodies are ``application/x-protobuf`` or ``application/json`` (OTLP JSON), optionally
 ``Content-Encoding: gzip``; the answer uses the request's Content-Type. The size limit is applied
 while reading and again while inflating (``zlib`` with ``max_length``), so a gzip bomb is refused
-after at most ``max_bytes`` of output. Errors: 400 bad body, 401 missing or wrong bearer token,
+after at most ``max_bytes`` of output. Records that cannot be stored (bad ids, a fixed64 past
+2**63-1) fill ``partial_success``. Errors: 400 bad body, nothing in it storable, or records the
+write path refused (``RecordsRejected``: not retryable), 401 missing or wrong bearer token,
 413 too large, 415 other content types, 503 with ``Retry-After`` when the store queue is full or
 the store cannot commit. 200 is answered only after the commit holding the request's records.
 """
@@ -46,7 +48,7 @@ from collectors.otlp.decode import (
     spans_from_request,
 )
 from collectors.otlp.fast import FastTraceDecoder
-from console.base.errors import Overloaded, StoreUnavailable
+from console.base.errors import Overloaded, RecordsRejected, StoreUnavailable
 from console.base.sink import Sink, Ticket
 
 __all__ = ["HttpReceiver", "make_app"]
@@ -217,9 +219,11 @@ def make_app(sink: Sink, settings: ReceiverSettings, stats: ReceiverStats) -> St
                 records, rejected, message = signal.run(body, fmt)
             else:
                 records, rejected, message = await asyncio.to_thread(signal.run, body, fmt)
+            if rejected and not records:  # nothing in it can be stored: a bad request
+                raise DecodeError(message)
             # Answer 200 only once the commit holding these records succeeded.
             await _committed(sink.submit(records))
-        except DecodeError as exc:
+        except (DecodeError, RecordsRejected) as exc:
             stats.failed(f"decode: {exc}", counted, "400")
             log.debug("rejected an OTLP request: %s", exc)
             return _error(400, str(exc), fmt, {})

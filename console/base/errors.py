@@ -4,9 +4,12 @@ HandoffError                 base: a message meant for a person, never a traceba
 ├── StoreError               the database file cannot be used
 │   ├── NotAStoreError       a file that is not a handoff-console database
 │   ├── SchemaTooNewError    written by a newer handoff-console
-│   └── StoreUnavailable     a commit failed (disk full, I/O error, lock held past the busy
-│                            timeout), or the store is failing: nothing was stored; retry later
-│                            (also an ``Overloaded``, so every receiver answers 503/UNAVAILABLE)
+│   ├── StoreUnavailable     a commit failed (disk full, I/O error, lock held past the busy
+│   │                        timeout), or the store is failing: nothing was stored; retry later
+│   │                        (also an ``Overloaded``, so every receiver answers 503/UNAVAILABLE)
+│   └── RecordsRejected      records the write path cannot store (a value SQLite cannot hold):
+│                            they were not stored and a retry would fail the same way (400 /
+│                            INVALID_ARGUMENT); the other records of the batch were committed
 ├── Overloaded               the store's queue is full: back off and retry
 ├── BrokerError              the Kafka harness cannot start, stop or reach the broker
 └── InputError               bad input from the command line (exit 2)
@@ -21,6 +24,7 @@ __all__ = [
     "NeedsUpgradeError",
     "NotAStoreError",
     "Overloaded",
+    "RecordsRejected",
     "SchemaTooNewError",
     "StoreError",
     "StoreUnavailable",
@@ -64,6 +68,11 @@ class StoreUnavailable(StoreError, Overloaded):
     ``submit`` while the writer is failing (until its next retry). ``retry_after_s`` is when the
     writer tries again.
     """
+
+
+class RecordsRejected(StoreError):
+    """The write path could not store these records (``Ticket.wait`` raises it): not stored,
+    not counted, and not worth a retry. The rest of their batch was committed."""
 
 
 class BrokerError(HandoffError):

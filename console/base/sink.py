@@ -4,7 +4,9 @@
 queue is full and ``StoreUnavailable`` (an ``Overloaded`` too) while the store is failing.
 ``ticket.wait(timeout)`` (or ``ticket.add_done_callback(fn)`` from an event loop) returns once
 the commit holding those records succeeded, and raises ``StoreUnavailable`` when it failed: the
-records were not stored. Callers acknowledge (a 200, a Kafka offset) only after that.
+records were not stored (retry), or ``RecordsRejected`` when the write path cannot store them
+(do not retry; the rest of the batch was committed without them). Callers acknowledge (a 200,
+a Kafka offset) only after that.
 
 Group commit: a ticket someone waits on makes the writer commit what it has at once rather than
 wait out its flush interval, so a request costs one commit of latency, shared with every request
@@ -24,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from console.base.errors import StoreUnavailable
+from console.base.errors import RecordsRejected, StoreError, StoreUnavailable
 from console.base.model import Record
 
 __all__ = ["NullSink", "Sink", "Ticket"]
@@ -44,7 +46,7 @@ class Ticket:
         self.size = size
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._error: StoreUnavailable | None = None
+        self._error: StoreError | None = None
         self._callbacks: list[Callable[[Ticket], None]] = []
         self._waited = False
         self._nudge = nudge
@@ -65,7 +67,7 @@ class Ticket:
         return self._waited
 
     @property
-    def error(self) -> StoreUnavailable | None:
+    def error(self) -> StoreError | None:
         """Why the records were not stored (None: committed, or not resolved yet)."""
         return self._error
 
@@ -78,8 +80,13 @@ class Ticket:
                 raise StoreUnavailable(
                     f"the store did not commit within {timeout:g} s", retry_after_s=1.0
                 )
-        if self._error is not None:  # a fresh one per waiter: tracebacks are not shared
-            raise StoreUnavailable(str(self._error), retry_after_s=self._error.retry_after_s)
+        error = self._error
+        if error is None:
+            return
+        # A fresh one per waiter: tracebacks are not shared.
+        if isinstance(error, StoreUnavailable):
+            raise StoreUnavailable(str(error), retry_after_s=error.retry_after_s)
+        raise RecordsRejected(str(error))
 
     def add_done_callback(self, fn: Callable[[Ticket], None]) -> None:
         """Call ``fn(ticket)`` once resolved (from the writer's thread, or now if it is)."""
@@ -101,8 +108,9 @@ class Ticket:
 
     # -- the writer's side -------------------------------------------------------------------
 
-    def resolve(self, error: StoreUnavailable | None = None) -> None:
-        """Committed (``error`` None) or not stored (``error``); wakes waiters, runs callbacks."""
+    def resolve(self, error: StoreError | None = None) -> None:
+        """Committed (``error`` None) or not stored (``error``: ``StoreUnavailable``, retry;
+        ``RecordsRejected``, do not); wakes waiters, runs callbacks."""
         with self._lock:
             if self._event.is_set():
                 return

@@ -262,6 +262,12 @@ def _run(
             )
         if writer["not_stored"]:
             print(f"{writer['not_stored']} records NOT stored", file=sys.stderr)
+        if writer["rejected"]:
+            print(
+                f"{writer['rejected']} records the write path could not store (refused, "
+                "never acknowledged)",
+                file=sys.stderr,
+            )
         if writer["last_error"]:
             print(f"last store error: {writer['last_error']}", file=sys.stderr)
 

@@ -16,12 +16,14 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from console.base.errors import InputError
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
 from console.store import Store, read, rows
+from console.store.identity import hop_identity, span_identity
 
 __all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
 
@@ -71,8 +73,10 @@ class _Gather:
         self.cids: set[str] = set()
         self.traces: set[str] = set()
         self.blocks = read.Blocks(conn)
-        self.spans: dict[tuple[str, str], Span] = {}
-        self.hops: dict[tuple[str, int, int], Hop] = {}
+        # One record per identity (console/store/identity.py), as every reader keeps them: two
+        # clusters' hops at the same coordinates are two hops.
+        self.spans: dict[tuple[Any, ...], Span] = {}
+        self.hops: dict[tuple[Any, ...], Hop] = {}
         # Keyed by coordinates and cluster: two clusters' dead letters may share coordinates.
         self.dls: dict[tuple[str, int, int, str], DeadLetter] = {}
         self._cids_done: set[str] = set()
@@ -88,7 +92,7 @@ class _Gather:
             self._add_dl(rows.dead_letter_from_row(row))
 
     def _add_hop(self, h: Hop) -> None:
-        self.hops[(h.topic, h.partition, h.offset)] = h
+        self.hops[hop_identity(h)] = h
         if h.correlation_id:
             self.cids.add(h.correlation_id)
         if h.trace_id:
@@ -103,7 +107,7 @@ class _Gather:
 
     def _add_spans(self, found: Sequence[Span]) -> None:
         for s in found:
-            self.spans[(s.trace_id, s.span_id)] = s
+            self.spans[span_identity(s)] = s
             self.traces.add(s.trace_id)
             if s.correlation_id:
                 self.cids.add(s.correlation_id)

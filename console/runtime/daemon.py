@@ -199,7 +199,7 @@ class Daemon:
                 "error": w.error,
                 "failed_commits": w.failed_commits,
                 "not_stored": w.not_stored,
-                "dropped": w.dropped,
+                "rejected": w.rejected,
             },
             "components": components,
         }

@@ -73,6 +73,8 @@ class Store:
                         "the upgrade, then run this again"
                     )
                 upgrade.move_v1(conn, path)
+        except sqlite3.OperationalError as exc:  # locked, I/O, full: the file may be fine
+            raise StoreError(f"cannot open {path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise NotAStoreError(
                 f"{path} is not a handoff-console database ({exc}); pass another --db"

@@ -9,21 +9,23 @@
   activity, pending sends and consumer groups;
 * metric points, dead letters and series as rows (``console/store/rows.py``).
 
-Duplicates: a span (trace id, span id), a hop (cluster, topic, partition, offset), or a log
-record or metric point equal in every identifying field, already in ``state``'s recent window is
-not stored again. The window is updated only after the commit, so a
-batch that failed is not mistaken for stored when it is retried.
+Duplicates (identities in ``identity.py``): a span or a hop already stored is not stored again,
+whether it is in ``state``'s recent window or only in the blocks (probed once per batch: the
+trace key index for spans, the hop buckets for hops), so a resend after a restart, a second tap
+or ``--from-beginning`` stores nothing twice. A log record or metric point equal in every field
+to one in the recent window is not stored again; one resent after the window moved on (or after
+a restart, beyond the newest blocks and metric points the window starts from) is. The window is
+updated only after the commit, so a batch that failed is not mistaken for stored when it is
+retried.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from console.base.jsontext import dumps
 from console.base.model import (
     DeadLetter,
     Hop,
@@ -35,55 +37,18 @@ from console.base.model import (
 )
 from console.store import blocks, keys, rows, summaries
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+from console.store.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
+from console.store.identity import (
+    block_buckets,
+    hop_identity,
+    log_identity,
+    metric_identity,
+    span_row_identity,
+)
 
 __all__ = ["IngestState", "write_batch"]
 
-HOP_BUCKET = 4096  # hop_ranges: offsets per bucket
 WINDOW_BYTES = 4 * 1024 * 1024  # the recent-duplicates window per record kind, in bytes
-_WIDE_BUCKET = 1 << 24
-
-
-class _Window:
-    """A set of recently stored identities, bounded in bytes, in two generations: when the new
-    one reaches half the budget it becomes the old one and the old one is dropped. (Bounded in
-    entries, 400,000 of them, the window took ~80 MB and kept ``serve`` growing for ten minutes.)
-    An identity's size is measured once per window (identities of one kind have one shape)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.half = 1  # entries per generation, set from the first identity's size
-        self._unit = 0
-        self.new: set[Any] = set()
-        self.old: set[Any] = set()
-
-    def __contains__(self, item: Any) -> bool:
-        return item in self.new or item in self.old
-
-    def add_all(self, items: Sequence[Any]) -> None:
-        if not items:
-            return
-        if not self._unit:
-            self._unit = _identity_bytes(items[0])
-            self.half = max(1, self.max_bytes // 2 // self._unit)
-        self.new.update(items)
-        if len(self.new) >= self.half:
-            self.old, self.new = self.new, set()
-
-    def bytes(self) -> int:
-        """About what the window's two generations take, in bytes."""
-        return (len(self.new) + len(self.old)) * self._unit
-
-
-def _identity_bytes(item: Any) -> int:
-    """What one identity costs in a set, in bytes: the object, what a tuple holds (small ints
-    and shared strings are counted too, so this errs high) and a set slot at 2/3 load."""
-    size = sys.getsizeof(item) + _SET_SLOT_BYTES
-    if isinstance(item, tuple):
-        size += sum(sys.getsizeof(x) for x in item)
-    return size
-
-
-_SET_SLOT_BYTES = 24  # a set entry (hash and pointer, 16 bytes) at a load factor of 2/3
 
 
 class IngestState:
@@ -95,9 +60,9 @@ class IngestState:
         self.segment: int | None = None
         self.segment_keys = 0
         self.segment_created_ns = 0
-        self.spans = _Window(window_bytes)
-        self.hops = _Window(window_bytes)
-        self.others = _Window(window_bytes // 4)  # log records and metric points (no id)
+        self.spans = Window(window_bytes)
+        self.hops = Window(window_bytes)
+        self.others = Window(window_bytes // 4)  # log records and metric points (they carry no id)
         self.loaded = False
 
     def load(self, conn: sqlite3.Connection) -> None:
@@ -109,56 +74,8 @@ class IngestState:
         else:
             self.segment = None
         if not self.loaded:
-            self._seed(conn)
+            seed(self, conn)
         self.loaded = True
-
-    def _seed(self, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
-        """Fill the window from the newest blocks, so a restart does not store a retry twice."""
-        for kind, blob in conn.execute(
-            "SELECT kind, data FROM blocks ORDER BY id DESC LIMIT ?", (last_blocks,)
-        ):
-            try:
-                block = blocks.BlockReader(kind, blob)
-            except Exception:  # a block this code cannot read is no reason not to write
-                continue
-            if kind == KIND_SPAN:
-                self.spans.add_all([(t, block.fields(i)[0]) for i, t in enumerate(block.tids)])
-            elif kind == KIND_LOG:
-                self.others.add_all([_log_identity(r) for r in block.records()])
-            else:
-                ids = []
-                for i in range(len(block)):
-                    f = block.fields(i)
-                    ids.append((f[12], f[0], f[1], f[2]))
-                self.hops.add_all(ids)
-        for row in conn.execute(
-            "SELECT name, service, time_ns, start_time_ns, kind, attributes FROM metric_points"
-            " ORDER BY id DESC LIMIT 20000"
-        ):
-            self.others.add_all([_metric_hash(*row)])
-
-
-def _log_identity(r: LogRecord) -> int:
-    """Log records have no id: two with the same time, service, severity, body and span are the
-    same record delivered twice (an OTLP retry, or a Kafka re-read after a crash). Kept as the
-    tuple's hash, so the window does not hold every recent body."""
-    return hash(("l", r.time_ns, r.service, r.severity_number, r.body, r.trace_id, r.span_id))
-
-
-def _metric_identity(m: MetricPoint) -> int:
-    return _metric_hash(m.name, m.service, m.time_ns, m.start_time_ns, m.kind, dumps(m.attributes))
-
-
-def _metric_hash(*fields: Any) -> int:
-    return hash(("m", *fields))
-
-
-def _span_identity(r: SpanRow) -> tuple[Any, Any]:
-    return (r[0], r[1])
-
-
-def _hop_identity(h: Hop) -> tuple[Any, ...]:
-    return (getattr(h, "cluster_id", None), h.topic, h.partition, h.offset)
 
 
 def _chunks(records: Sequence[Any], size_of: Any = None) -> list[Sequence[Any]]:
@@ -267,11 +184,15 @@ def write_batch(
     now_ns: int | None = None,
     also: Callable[[sqlite3.Connection], object] | None = None,
     dedupe: bool = True,
+    dry_run: bool = False,
 ) -> int:
     """Write ``records`` in one transaction; returns how many were stored (duplicates are not).
 
-    ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there);
-    ``dedupe=False`` stores every record given (the upgrade moves rows already unique)."""
+    ``also`` runs inside the same transaction (the upgrade deletes the rows it moved there); a
+    transaction the caller has begun is the one used, and committed (or rolled back);
+    ``dedupe=False`` stores every record given (the upgrade moves rows already unique);
+    ``dry_run=True`` does everything but commit (it rolls back: the writer uses it to find the
+    records a failed batch cannot store) and leaves ``state`` as it was."""
     state = state if state is not None else IngestState()
     if not state.loaded:
         state.load(conn)  # the window starts from the newest blocks: a retry after a restart
@@ -288,17 +209,17 @@ def write_batch(
     other_ids: list[Any] = []
     recent = state.spans
     # Per record type: its identity, the recent window, this batch's identities, what is new.
-    rules: dict[type, tuple[Any, _Window, set[Any], list[Any], list[Any]]] = {
-        Hop: (_hop_identity, state.hops, seen_h, hop_ids, hops),
-        LogRecord: (_log_identity, state.others, seen_o, other_ids, logs),
-        MetricPoint: (_metric_identity, state.others, seen_o, other_ids, others),
+    rules: dict[type, tuple[Any, Window, set[Any], list[Any], list[Any]]] = {
+        Hop: (hop_identity, state.hops, seen_h, hop_ids, hops),
+        LogRecord: (log_identity, state.others, seen_o, other_ids, logs),
+        MetricPoint: (metric_identity, state.others, seen_o, other_ids, others),
     }
     for r in records:
         kind = type(r)
         if kind is SpanRow or kind is Span:
             # `kind is` narrows nothing for mypy; cast() would cost a call per span on the hot path
             row: SpanRow = r if kind is SpanRow else blocks.span_row(r)  # type: ignore[assignment, arg-type]  # above
-            ident = (row[0], row[1])
+            ident = span_row_identity(row)
             if dedupe and (ident in seen_s or ident in recent):
                 continue
             seen_s.add(ident)
@@ -316,15 +237,21 @@ def write_batch(
             seen.add(ident)
             ids.append(ident)
             into.append(r)
-    conn.execute("BEGIN IMMEDIATE")
+    span_blocks: list[int] = []
+    if not conn.in_transaction:  # else the caller's (the upgrade reads and writes in one)
+        conn.execute("BEGIN IMMEDIATE")
     try:
-        if hops and dedupe:  # a re-read after a restart or a second tap: drop hops in blocks
-            hops = _drop_stored_hops(conn, hops, hop_ids)
+        # Not in the recent window is not "new": a re-read after a restart, a second tap or a
+        # resend after the window moved on is found in the blocks.
+        if hops and dedupe:
+            hops = drop_stored_hops(conn, hops)
+        if spans and dedupe:
+            spans = drop_stored_spans(conn, spans, state.spans)
         stored = len(spans) + len(hops) + len(logs)
         if spans or hops or logs:
             _ensure_segment(conn, state, now)
             batch = _Batch(conn, state, now)
-            _write_spans(batch, spans)
+            span_blocks = _write_spans(batch, spans)
             _write_hops(batch, hops)
             _write_logs(batch, logs)
             _finish_segment(batch)
@@ -344,55 +271,29 @@ def write_batch(
         summaries.activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
         if also is not None:
             also(conn)
+        if dry_run:
+            conn.execute("ROLLBACK")
+            state.segment = None  # a segment it started is gone: look again next time
+            return stored
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
             conn.execute("ROLLBACK")
+        state.segment = None  # its counts (or a segment it started) were rolled back too
         raise
-    state.spans.add_all(span_ids)
-    state.hops.add_all([_hop_identity(h) for h in hops])
+    state.spans.add_all(span_ids, span_blocks)
+    state.hops.add_all([hop_identity(h) for h in hops])
     state.others.add_all(other_ids)
     return stored
 
 
-def _drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop], ids: list[Any]) -> list[Hop]:
-    by_tp: dict[tuple[str, int], list[int]] = {}
-    for h in hops:
-        by_tp.setdefault((h.topic, h.partition), []).append(h.offset)
-    stored: set[Any] = set()
-    for (topic, partition), offsets in by_tp.items():
-        lo, hi = min(offsets), max(offsets)
-        for (bid,) in conn.execute(
-            "SELECT DISTINCT block FROM hop_ranges WHERE topic = ? AND partition = ?"
-            " AND bucket IN (?, ?, ?, ?) AND lo <= ? AND hi >= ?",
-            (
-                topic,
-                partition,
-                lo // HOP_BUCKET,
-                hi // HOP_BUCKET,
-                -1 - lo // _WIDE_BUCKET,
-                -1 - hi // _WIDE_BUCKET,
-                hi,
-                lo,
-            ),
-        ):
-            row = conn.execute("SELECT data FROM blocks WHERE id = ?", (bid,)).fetchone()
-            if row is None:
-                continue
-            block = blocks.BlockReader(KIND_HOP, row[0])
-            for i in range(len(block)):
-                f = block.fields(i)
-                stored.add((f[12], f[0], f[1], f[2]))
-    if not stored:
-        return hops
-    return [h for h in hops if _hop_identity(h) not in stored]
-
-
-def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
+def _write_spans(batch: _Batch, spans: list[SpanRow]) -> list[int]:
+    written: list[int] = []
     for chunk in _chunks(spans):
         blob = blocks.encode_spans(chunk)
         starts = [r[5] for r in chunk]
         bid = batch.block(KIND_SPAN, blob, len(chunk), min(starts), max(starts), len(blob))
+        written.append(bid)
         batch.add_keys(keys.K_TRACE, {r[0] for r in chunk}, bid)
         batch.add_keys(keys.K_CID, {r[11] for r in chunk}, bid)
         links = {lk[0] for r in chunk if r[21] for lk in r[21]}
@@ -401,6 +302,7 @@ def _write_spans(batch: _Batch, spans: list[SpanRow]) -> None:
         business = {v for r in chunk if len(r) > 22 and r[22] for v in r[22]}
         if business:  # the same namespace as message keys: ``trace --key`` probes one
             batch.add_keys(keys.K_MSGKEY, {v.encode() for v in business}, bid)
+    return written
 
 
 def _write_hops(batch: _Batch, hops: list[Hop]) -> None:
@@ -424,12 +326,7 @@ def _write_hops(batch: _Batch, hops: list[Hop]) -> None:
             elif h.offset > lo_hi[1]:
                 lo_hi[1] = h.offset
         for (topic, partition), (lo, hi) in span.items():
-            first, last = lo // HOP_BUCKET, hi // HOP_BUCKET
-            if last - first <= 16:
-                buckets = range(first, last + 1)
-            else:  # sparse offsets (a compacted topic): coarse buckets, negative so they differ
-                buckets = range(-1 - lo // _WIDE_BUCKET, -2 - hi // _WIDE_BUCKET, -1)
-            ranges.extend((topic, partition, b, bid, lo, hi) for b in buckets)
+            ranges.extend((topic, partition, b, bid, lo, hi) for b in block_buckets(lo, hi))
     if ranges:
         batch.conn.executemany(
             "INSERT OR IGNORE INTO hop_ranges (topic, partition, bucket, block, lo, hi)"

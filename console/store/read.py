@@ -18,7 +18,7 @@ from typing import Any
 from console.base.model import Hop, LogRecord, Span
 from console.store import keys
 from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
-from console.store.ingest import _WIDE_BUCKET, HOP_BUCKET
+from console.store.identity import hop_buckets, hop_identity, span_identity
 
 __all__ = [
     "Blocks",
@@ -142,14 +142,7 @@ class Blocks:
             for (bid,) in self.conn.execute(
                 "SELECT block FROM hop_ranges WHERE topic = ? AND partition = ?"
                 " AND bucket IN (?, ?) AND lo <= ? AND hi >= ?",
-                (
-                    topic,
-                    partition,
-                    offset // HOP_BUCKET,
-                    -1 - offset // _WIDE_BUCKET,
-                    offset,
-                    offset,
-                ),
+                (topic, partition, *hop_buckets(offset), offset, offset),
             )
         ]
         self._load(ids)
@@ -213,9 +206,9 @@ def _unique(kind: int, records: list[Any]) -> list[Any]:
     out = []
     for r in records:
         if kind == KIND_SPAN:
-            ident: Any = (r.trace_id, r.span_id)
+            ident: Any = span_identity(r)
         elif kind == KIND_HOP:
-            ident = (getattr(r, "cluster_id", None), r.topic, r.partition, r.offset)
+            ident = hop_identity(r)
         else:
             ident = None
         if ident is not None:

@@ -1,10 +1,11 @@
 """Upgrading a version-1 store: its span, hop and log rows move into blocks.
 
 Only the writer runs this (``Store.open(upgrade=True)``), before it takes traffic. It checks the
-free disk space first, then moves rows in chunks of ``CHUNK`` by ``id``: each chunk is written as
-blocks and deleted from its version-1 table in one transaction, so an interrupted upgrade resumes
-where it stopped and never holds a record twice or loses one. The version-1 tables are dropped at
-the end. A progress bar on stderr shows the rows moved.
+free disk space first, then moves rows in chunks of ``CHUNK`` by ``id``: each chunk is read,
+written as blocks and deleted from its version-1 table in one transaction that takes the write
+lock before it reads, so an interrupted upgrade resumes where it stopped, and two writers
+upgrading one file at once take turns: neither holds a record twice or loses one. The version-1
+tables are dropped at the end. A progress bar on stderr shows the rows moved.
 """
 
 from __future__ import annotations
@@ -78,16 +79,11 @@ def move_v1(conn: sqlite3.Connection, path: Path, progress: Progress | None = No
     state = ingest.IngestState()
     try:
         for table, convert in (("spans", _spans), ("hops", _hops), ("log_records", _logs)):
-            while _exists(conn, table):
-                chunk = conn.execute(
-                    f"SELECT * FROM {table} ORDER BY id LIMIT ?", (CHUNK,)
-                ).fetchall()
-                if not chunk:
+            while True:
+                moved = _move_chunk(conn, state, table, convert)
+                if not moved:
                     break
-                records = convert(conn, chunk)
-                last = chunk[-1]["id"]
-                _write_and_delete(conn, state, records, table, last)
-                done += len(chunk)
+                done += moved
                 if progress is not None:
                     progress(done, total)
         conn.execute("BEGIN IMMEDIATE")
@@ -100,21 +96,38 @@ def move_v1(conn: sqlite3.Connection, path: Path, progress: Progress | None = No
     return done
 
 
-def _write_and_delete(
+def _move_chunk(
     conn: sqlite3.Connection,
     state: ingest.IngestState,
-    records: list[Record],
     table: str,
-    last_id: int,
-) -> None:
-    """Blocks written and version-1 rows deleted in one transaction: resumable, never doubled."""
-    ingest.write_batch(
-        conn,
-        records,
-        state,
-        also=lambda c: c.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,)),
-        dedupe=False,
-    )
+    convert: Callable[[sqlite3.Connection, list[sqlite3.Row]], list[Record]],
+) -> int:
+    """Move the next ``CHUNK`` rows of ``table``: read, written as blocks and deleted in one
+    transaction that holds the write lock from before the read. A second writer upgrading the
+    same file waits for it and then reads the rows still there, so no row is moved twice, and
+    it finds the table gone (0) once the first has finished. Returns the rows moved."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not _exists(conn, table):
+            conn.execute("ROLLBACK")
+            return 0
+        chunk = conn.execute(f"SELECT * FROM {table} ORDER BY id LIMIT ?", (CHUNK,)).fetchall()
+        if not chunk:
+            conn.execute("ROLLBACK")
+            return 0
+        last_id = chunk[-1]["id"]
+        ingest.write_batch(  # inside this transaction, which it commits
+            conn,
+            convert(conn, chunk),
+            state,
+            also=lambda c: c.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,)),
+            dedupe=False,
+        )
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return len(chunk)
 
 
 def _spans(conn: sqlite3.Connection, chunk: list[sqlite3.Row]) -> list[Record]:

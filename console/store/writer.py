@@ -3,7 +3,8 @@ records or ``flush_ms`` milliseconds, or at once when someone waits on a ``Ticke
 commit). Collectors see it only as a ``Sink`` (``console/base/sink.py``). A commit that fails
 raises to its waiters and is never counted; the writer retries with backoff and, while it cannot
 commit, refuses new records (``StoreUnavailable``) instead of queueing them. Retention (by age and
-size) runs in the same thread, at start and on a clock.
+size) runs in the same thread, at start and on a clock. One process writes a store at a time
+(``guard.py``): a writer in a second process is refused with the first one's pid and command.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from console.base.errors import Overloaded, StoreError, StoreUnavailable
+from console.base.errors import Overloaded, RecordsRejected, StoreError, StoreUnavailable
 from console.base.model import Record
 from console.base.sink import Ticket
 from console.store import ingest, schema
+from console.store.guard import WriterGuard
 from console.store.retention import apply_retention, limit, truncate_wal
 
 if TYPE_CHECKING:
@@ -91,6 +93,8 @@ class StoreWriter:
     ) -> None:
         import queue
 
+        # One writing process per file (``guard.py``): refused here, before anything starts.
+        self._guard = WriterGuard.acquire(store.path)
         self.store = store
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
@@ -106,7 +110,9 @@ class StoreWriter:
         self._lock = threading.Lock()
         self._queued = 0
         self.committed = 0
-        self.dropped = 0  # records no database could hold (see ``_write``)
+        self.rejected = (
+            0  # records the write path cannot store; their tickets failed (``_sort_out``)
+        )
         self.not_stored = 0  # records still failing when the writer closed
         self.failed_commits = 0
         self.batches = 0
@@ -187,6 +193,8 @@ class StoreWriter:
             self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._guard.release()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -297,11 +305,22 @@ class StoreWriter:
 
     def _commit(self, conn: sqlite3.Connection, chunks: list[_Chunk]) -> list[_Chunk]:
         """Commit the chunks; on success resolve their tickets and return []. On failure the
-        waiters get the error and the chunks nobody waits on come back, to be retried."""
-        pending = [r for c in chunks for r in c.records]
+        waiters get the error and the chunks nobody waits on come back, to be retried.
+
+        A record the write path cannot store (not an SQLite error: a value no column holds, or
+        a bug) fails only the tickets holding such records (``RecordsRejected``); the others
+        commit together, as one batch."""
         started = time.perf_counter()
         try:
-            written = self._write(conn, pending)
+            try:
+                pending = [r for c in chunks for r in c.records]
+                written = ingest.write_batch(conn, pending, self._state)
+            except sqlite3.Error:
+                raise
+            except Exception:  # the batch was rolled back: find the requests that cannot go in
+                chunks = self._sort_out(conn, chunks)
+                pending = [r for c in chunks for r in c.records]
+                written = ingest.write_batch(conn, pending, self._state) if pending else 0
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
@@ -323,6 +342,28 @@ class StoreWriter:
         for c in chunks:
             c.ticket.resolve()
         return []
+
+    def _sort_out(self, conn: sqlite3.Connection, chunks: list[_Chunk]) -> list[_Chunk]:
+        """Try each chunk alone without committing; fail the tickets of those that cannot be
+        written (their records are not stored and not counted) and return the others. An SQLite
+        error raises: that is the store failing, not a record."""
+        good: list[_Chunk] = []
+        for c in chunks:
+            try:
+                ingest.write_batch(conn, c.records, self._state, dry_run=True)
+            except sqlite3.Error:
+                raise
+            except Exception as exc:
+                n = len(c.records)
+                text = f"{n:,} records not stored: {type(exc).__name__}: {exc}"
+                with self._lock:
+                    self._queued -= n
+                    self.rejected += n
+                    self.last_error = text
+                c.ticket.resolve(RecordsRejected(text))
+            else:
+                good.append(c)
+        return good
 
     def _fail(self, text: str) -> None:
         with self._lock:
@@ -363,28 +404,6 @@ class StoreWriter:
             self.last_error = f"{n:,} records not stored: {self.error}"
         for c in chunks:
             c.ticket.resolve(failure)
-
-    def _write(self, conn: sqlite3.Connection, pending: list[Record]) -> int:
-        """Write a batch; if a record cannot be stored at all (a value SQLite cannot hold, such
-        as an OTLP fixed64 time past 2**63), write the others one by one and drop only it.
-        Before this, such a record raised out of the thread and the writer died."""
-        try:
-            stored = ingest.write_batch(conn, pending, self._state)
-            self.last_error = None
-            return stored
-        except sqlite3.Error:
-            raise
-        except Exception:  # the batch was rolled back; find the bad records
-            written = 0
-            for record in pending:
-                try:
-                    written += ingest.write_batch(conn, [record], self._state)
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:
-                    self.dropped += 1
-                    self.last_error = f"dropped a {type(record).__name__}: {exc}"
-            return written
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
