@@ -3,13 +3,14 @@
     python bench/orphans.py [--tries 20] [--after 25] [--grace 15]
 
 Each try starts ``demo --headless --duration 60`` (its own private broker, its own TMPDIR and
-topic prefix), kills it with SIGKILL ``--after`` seconds later (once its services run), and then
-watches every process it had started (the broker's JVM, the services ``python -m
-demo_pipeline``): the broker dies with it (PR_SET_PDEATHSIG, SIGKILL), the services are sent
-SIGTERM (PR_SET_PDEATHSIG) and must stop on their own, without a broker or a collector to flush
-to. A try passes when none of them is alive ``--grace`` seconds after the kill (issue 28). Prints
-each try's time until the last one ended, and ``N of N`` against the 15 s floor. Anything left
-is killed before the next try. Needs Java (the demo's broker) and ~45 s a try.
+topic prefix) and kills it with SIGKILL ``--after`` seconds later, once its services run (they
+said so on stderr, or, before they said anything, have existed 5 s): their own handler is in
+place. Then it watches every process the demo had started (the broker's JVM, the services
+``python -m demo_pipeline``): the broker dies with it (PR_SET_PDEATHSIG, SIGKILL), the services
+are sent SIGTERM (PR_SET_PDEATHSIG) and must stop on their own, without a broker or a collector
+to flush to. A try passes when none of them is alive ``--grace`` seconds after the kill (issue
+28). Prints each try's time until the last one ended, and ``N of N`` against the 15 s floor.
+Anything left is killed before the next try. Needs Java (the demo's broker) and ~45 s a try.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNNING = "services running on"  # what the services say on stderr once every one has started
 
 
 def _cmdline(p: psutil.Process) -> str:
@@ -46,6 +48,14 @@ def _alive(p: psutil.Process) -> bool:
 def _describe(p: psutil.Process) -> str:
     line = _cmdline(p)
     return f"{p.pid} {'demo_pipeline' if 'demo_pipeline' in line else line[:60]}"
+
+
+def _services_up(demo_pid: int, log: Path) -> bool:
+    if RUNNING in log.read_text(errors="replace"):
+        return True
+    kids = psutil.Process(demo_pid).children(recursive=True)
+    services = [p for p in kids if "demo_pipeline" in _cmdline(p)]
+    return any(time.time() - p.create_time() >= 5 for p in services)  # older ones say nothing
 
 
 def _own_broker_env() -> dict[str, str]:
@@ -69,9 +79,7 @@ def one_try(n: int, after: float, grace: float, work: Path) -> tuple[bool, float
     try:
         deadline = started + 240
         while time.monotonic() < deadline and demo.poll() is None:
-            family = psutil.Process(demo.pid).children(recursive=True)
-            up = any("demo_pipeline" in _cmdline(p) for p in family)
-            if up and time.monotonic() - started >= after:
+            if _services_up(demo.pid, tmpdir / "demo.log") and time.monotonic() - started >= after:
                 break
             time.sleep(0.2)
         else:
