@@ -24,6 +24,7 @@ from demo_pipeline.telemetry import PROPAGATOR, Telemetry
 __all__ = ["Emitter", "Stats", "header_map", "new_event"]
 
 Header = tuple[str, bytes]
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
 class Stats:
@@ -103,7 +104,8 @@ class Emitter:
             self._sent.add(1, {"messaging.destination.name": topic})
         else:
             self.stats.add("produce_errors")
-            self.tel.log.error("produce to %s failed: %s", msg.topic(), err)
+            if err.code() not in _PURGED:  # purged at stop: counted in undelivered_at_stop
+                self.tel.log.error("produce to %s failed: %s", msg.topic(), err)
 
     def emit(
         self,
@@ -183,7 +185,13 @@ class Emitter:
         self.producer.poll(0)
 
     def close(self, timeout: float = 10.0) -> int:
-        """Flush and close; the number of records left undelivered."""
+        """Flush (at most ``timeout`` seconds) and close; the number of records left undelivered.
+
+        Records still undelivered then are purged first: ``close()`` on a producer still holding
+        records waits for them, and with the broker gone it never returned (issue 28)."""
         left = self.producer.flush(timeout)
+        if left:
+            self.producer.purge()
+            self.producer.flush(0)  # their delivery reports (purged) count them as errors
         self.producer.close()
         return left

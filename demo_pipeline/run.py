@@ -7,11 +7,13 @@ python -m demo_pipeline --bootstrap 127.0.0.1:9092 --otlp-endpoint 127.0.0.1:431
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import wait
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -28,25 +30,57 @@ from demo_pipeline.services import (
     Storefront,
     UploadService,
 )
+from demo_pipeline.stopping import StopSignals, parent_gone, run_bounded
 from demo_pipeline.telemetry import Telemetry, otlp_endpoint, shutdown_all
 
-__all__ = ["DRAIN_S", "QUIET_S", "Pipeline", "create_topics", "main", "parse_args"]
+__all__ = [
+    "CLOSE_S",
+    "DRAIN_S",
+    "QUIET_S",
+    "Pipeline",
+    "Stopped",
+    "create_topics",
+    "main",
+    "parse_args",
+]
 
 DRAIN_S = 20.0  # at most this long, after the last upload, for the journeys in flight to end
 QUIET_S = 1.5  # nothing sent or processed for this long, and no retry waiting: drained
+CLOSE_S = 6.0  # at most this long for consumers, producers and exporters to close, all at once
 
 
-def create_topics(bootstrap: str, topics: Topics, partitions: int = 2, timeout: float = 30) -> None:
-    """Create every topic of the run (main ones with ``partitions``); existing ones are kept."""
+class Stopped(Exception):
+    """A stop was asked for before the services started."""
+
+
+def create_topics(
+    bootstrap: str,
+    topics: Topics,
+    partitions: int = 2,
+    timeout: float = 30,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """Create every topic of the run (main ones with ``partitions``); existing ones are kept.
+
+    Raises ``Stopped`` as soon as ``stopping()`` is true (checked every 0.2 s), ``RuntimeError``
+    when a topic cannot be created or the broker does not answer within ``timeout`` seconds."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     main = set(topics.main())
     wanted = [
         NewTopic(t, num_partitions=partitions if t in main else 1, replication_factor=1)
         for t in topics.all()
     ]
+    deadline = time.monotonic() + timeout
     for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        while not future.done():
+            if stopping():
+                raise Stopped(f"stopped while creating the topics on {bootstrap}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cannot create topic {name}: no answer from {bootstrap} "
+                                   f"within {timeout:g} s")  # fmt: skip
+            wait([future], timeout=0.2)
         try:
-            future.result(timeout=timeout)
+            future.result()
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise RuntimeError(f"cannot create topic {name}: {exc.args[0].str()}") from exc
@@ -76,9 +110,11 @@ class Pipeline:
     def stats(self) -> Any:
         return self.rt.stats
 
-    def start(self, create: bool = True) -> None:
+    def start(self, create: bool = True, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Create the topics (unless ``create`` is false; ``Stopped`` if ``stopping()`` turns
+        true meanwhile) and start every service."""
         if create:
-            create_topics(self.rt.bootstrap, self.rt.topics)
+            create_topics(self.rt.bootstrap, self.rt.topics, stopping=stopping)
         rt = self.rt
         self._license_tel = Telemetry("canvasflow-license", rt.endpoint)
         self.license = LicenseService(self._license_tel, outage=rt.knobs.license_outage)
@@ -99,38 +135,55 @@ class Pipeline:
     def upload_service(self) -> UploadService:
         return next(s for s in self.services if isinstance(s, UploadService))
 
-    def stop(self, drain_s: float = DRAIN_S) -> None:
-        """Stop uploading, let the journeys in flight end (at most ``drain_s``), then stop
-        consuming, flush producers and exporters, close everything. Idempotent.
+    def stop(
+        self,
+        drain_s: float = DRAIN_S,
+        close_s: float = CLOSE_S,
+        hurry: Callable[[], bool] = lambda: False,
+    ) -> list[str]:
+        """Stop uploading, let the journeys in flight end (at most ``drain_s``, less once
+        ``hurry()`` is true), then stop consuming, flush producers and exporters and close
+        everything, all at once and within ``close_s`` seconds. Idempotent.
+
+        Returns what the stop gave up on (a service's consumer or producer, an exporter) because
+        it did not finish in time or failed, with records left undelivered counted in the summary's
+        ``undelivered_at_stop``. With the broker or the collector gone, the clients' own timeouts
+        end each step and the stop still takes at most ``drain_s + close_s``.
 
         Draining makes the summary and the console agree: an order counted as shipped has had
         its last event consumed, so the console sees its journey completed."""
         if self._stopped.is_set():
-            return
+            return []
         self._stopped.set()
         uploads = next((s for s in self.services if isinstance(s, UploadService)), None)
         if uploads is not None:
             uploads.halt.set()
-            uploads.join()
-            self._drain(drain_s)
+            uploads.join(max(1.0, min(drain_s, 5.0)))
+            self._drain(drain_s, hurry)
         self.rt.stop.set()
         self.stopped_at = time.monotonic()
-        for service in self.services:
-            service.join()
-        for service in self.services:
-            undelivered = service.close()
-            if undelivered:
-                self.rt.stats.add("undelivered_at_stop", undelivered)
+        deadline = time.monotonic() + close_s
+        steps: dict[str, Callable[[], object]] = {
+            s.name: functools.partial(self._close_service, s, deadline) for s in self.services
+        }
         if self.license is not None:
-            self.license.stop()
+            steps["license"] = self.license.stop
         tels = [s.tel for s in self.services]
         if self._license_tel is not None:
             tels.append(self._license_tel)
-        shutdown_all(tels)
+        steps["exporters"] = functools.partial(shutdown_all, tels, deadline)
+        return run_bounded(steps, deadline)
 
-    def _drain(self, drain_s: float) -> None:
+    def _close_service(self, service: Any, deadline: float) -> None:
+        service.join(max(0.0, deadline - time.monotonic() - 0.5))  # its consumer closes
+        undelivered = service.close(max(0.0, deadline - time.monotonic() - 0.5))
+        if undelivered:
+            self.rt.stats.add("undelivered_at_stop", undelivered)
+            raise RuntimeError(f"{undelivered} records undelivered")
+
+    def _drain(self, drain_s: float, hurry: Callable[[], bool]) -> None:
         deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not hurry():
             busy = any(getattr(getattr(s, "loop", None), "retrying", False) for s in self.services)
             if not busy and time.monotonic() - self.rt.stats.last_activity >= QUIET_S:
                 return
@@ -157,6 +210,7 @@ class Pipeline:
             "circuit_opened": counts.get("circuit_opened", 0),
             "notifications_sent": counts.get("notifications_sent", 0),
             "poison_sent": counts.get("poison_sent", 0),
+            "undelivered_at_stop": counts.get("undelivered_at_stop", 0),
         }
 
 
@@ -200,6 +254,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--duration", type=float, default=None, help="seconds (default: until Ctrl+C)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--no-create-topics",
+        action="store_true",
+        help="the topics exist already (handoff-console demo creates them): do not create them",
+    )
     add_knob_args(parser)
     return parser.parse_args(argv)
 
@@ -215,19 +274,38 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
     )
 
 
-def run_until_stopped(pipeline: Pipeline, duration: float | None) -> None:
-    """Run until ``duration`` passes or SIGINT/SIGTERM arrives, then stop the pipeline."""
-    done = threading.Event()
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: done.set())
-    try:
-        pipeline.start()
-        done.wait(duration)
-    finally:
-        pipeline.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def run_until_stopped(pipeline: Pipeline, duration: float | None, create: bool = True) -> int:
+    """Run until ``duration`` passes or SIGINT/SIGTERM arrives, then stop the pipeline.
+
+    Returns the exit code: 0 after a clean stop, 1 when the stop gave up on something (said on
+    stderr), 128 + the signal's number when a signal came before the services started. A second
+    signal skips the drain; a parent ``demo`` that is gone skips it too."""
+    with StopSignals() as signals:
+        gave_up: list[str] = []
+        try:
+            pipeline.start(create=create, stopping=lambda: signals.requested)
+            print(
+                f"canvasflow: {len(pipeline.services) + 1} services running on "
+                f"{pipeline.rt.bootstrap}, exporting to {pipeline.rt.endpoint} (Ctrl+C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+            signals.wait(duration)
+        except Stopped as exc:
+            print(f"canvasflow: {exc}", file=sys.stderr)
+            return 128 + (signals.signum or 0)
+        finally:
+            drain_s = 0.0 if parent_gone() else DRAIN_S
+            gave_up = pipeline.stop(drain_s, hurry=lambda: signals.count > 1 or parent_gone())
+    if gave_up:
+        undelivered = pipeline.stats.counts.get("undelivered_at_stop", 0)
+        print(
+            f"canvasflow: the stop gave up on {', '.join(gave_up)} within {CLOSE_S:g} s "
+            f"({undelivered} records undelivered)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -246,10 +324,11 @@ def format_summary(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pipeline = Pipeline(args.bootstrap, args.otlp_endpoint, knobs_from(args), args.topic_prefix)
-    run_until_stopped(pipeline, args.duration)
-    summary = pipeline.summary()
-    print(json.dumps(summary) if args.json else format_summary(summary))
-    return 0
+    code = run_until_stopped(pipeline, args.duration, create=not args.no_create_topics)
+    if pipeline.started_at:
+        summary = pipeline.summary()
+        print(json.dumps(summary) if args.json else format_summary(summary))
+    return code
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Providers are never set globally: several services share this process, each keep
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -24,6 +25,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from demo_pipeline.stopping import run_bounded
 
 __all__ = [
     "DURATION_BOUNDARIES_S",
@@ -131,12 +134,17 @@ def _shutdown(provider: TracerProvider | LoggerProvider | MeterProvider) -> None
             provider.shutdown()
 
 
-def shutdown_all(telemetries: list[Telemetry]) -> None:
-    """Shut several services' telemetry down at once (each provider may wait on its exporter)."""
-    providers = [p for t in telemetries for p in t.providers()]
+def shutdown_all(telemetries: list[Telemetry], deadline: float) -> None:
+    """Shut several services' telemetry down at once (each provider may wait on its exporter,
+    whose own timeout is 5 s a request); ``RuntimeError`` naming those that had not finished by
+    ``deadline`` (``time.monotonic()``): they are left behind."""
     for t in telemetries:
         t.log.removeHandler(t._handler)
-    if not providers:
-        return
-    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
-        list(pool.map(_shutdown, providers))
+    steps: dict[str, Callable[[], object]] = {
+        f"{t.service_name} {type(p).__name__}": functools.partial(_shutdown, p)
+        for t in telemetries
+        for p in t.providers()
+    }
+    unfinished = run_bounded(steps, deadline)
+    if unfinished:
+        raise RuntimeError(f"not shut down in time: {', '.join(unfinished)}")

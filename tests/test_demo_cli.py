@@ -181,7 +181,8 @@ def test_ctrl_c_also_stops_the_broker_the_demo_started(
 def test_with_a_screen_the_tui_runs_while_the_services_do(
     kafka_bootstrap: str, db_path: Path
 ) -> None:
-    from console.cli.demo_cmd import _collector_and_tap, _pipeline_cmd, _run_tui
+    from console.cli.demo_cmd import _collector_and_tap
+    from console.cli.demo_services import pipeline_cmd, run_tui
 
     prefix = _prefix()
     seen: dict[str, object] = {}
@@ -202,9 +203,9 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
 
     create_topics(kafka_bootstrap, Topics(prefix))
     with _collector_and_tap(db_path, kafka_bootstrap, None, prefix) as daemon:
-        cmd = _pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
+        cmd = pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
         with open(db_path.with_name("demo-pipeline.log"), "a") as log:
-            summary = _run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
+            summary = run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
     assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
     assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
     assert seen["services"] >= SERVICES  # type: ignore[operator]  # a set

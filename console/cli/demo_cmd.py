@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from console.base.config import default_db_path
 from console.base.errors import BrokerError, InputError
+from console.cli.demo_services import client_conf, pipeline_cmd, run_headless, run_tui
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
@@ -40,6 +37,7 @@ from console.cli.options import (
 )
 from console.runtime.broker import Broker
 from console.runtime.broker_owner import reap_stale
+from console.runtime.stop_signals import Stopped, StopSignals
 
 __all__ = ["register"]
 
@@ -70,15 +68,10 @@ def _free_port_pair() -> int:
 _STATE_PREFIX = "handoff-demo-broker-"
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    """SIGTERM and SIGHUP end the demo as Ctrl+C does: every ``finally`` runs (the services, the
-    collector and the broker are stopped, the broker's state directory removed)."""
-    raise SystemExit(128 + signum)
-
-
 @contextlib.contextmanager
-def _kafka(bootstrap: str | None) -> Iterator[str]:
-    """The given cluster, or a harness broker of our own that is stopped and removed afterwards."""
+def _kafka(bootstrap: str | None, signals: StopSignals) -> Iterator[str]:
+    """The given cluster, or a harness broker of our own that is stopped and removed afterwards
+    (``Stopped`` when a signal comes while it starts)."""
     if bootstrap:
         yield bootstrap
         return
@@ -88,7 +81,7 @@ def _kafka(bootstrap: str | None) -> Iterator[str]:
         for attempt in range(3):  # a free port can be taken between our check and Kafka's bind
             typer.echo(f"starting a Kafka broker on {broker.bootstrap} ...", err=True)
             try:
-                broker.up()
+                broker.up(stopping=lambda: signals.requested)
                 break
             except BrokerError:
                 broker.down()
@@ -123,7 +116,7 @@ def _collector_and_tap(
         tap=TapSettings(
             key_attributes=DEMO_KEYS,
             topics=f"^{re.escape(prefix)}\\..*",
-            kafka=_conf(kafka),
+            kafka=client_conf(kafka),
             group_id=f"handoff-console-demo-tap.{prefix}",
             from_beginning=True,
         ),
@@ -152,116 +145,43 @@ def _tui_factory() -> Any:
     return getattr(tui, "make_app", None)
 
 
-def _pipeline_cmd(servers: str, endpoint: str, prefix: str, knobs: list[str]) -> list[str]:
-    return [
-        sys.executable, "-m", "demo_pipeline", "--json", "--bootstrap", servers,
-        "--otlp-endpoint", endpoint, "--topic-prefix", prefix, *knobs,
-    ]  # fmt: skip
-
-
-def _child_env() -> dict[str, str]:
-    """The pipeline child sets its own PR_SET_PDEATHSIG at start (``demo_pipeline.__main__``):
-    a ``preexec_fn`` would run Python between fork and exec in a process whose gRPC threads
-    hold locks, and the child aborted (exit -6) now and then."""
-    return {**os.environ, "HANDOFF_DEMO_PARENT_PID": str(os.getpid())}
-
-
-def _summary(proc: subprocess.Popen[str], out: str) -> dict[str, Any]:
-    lines = out.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise InputError(f"the demo pipeline exited with code {proc.returncode}")
-    return dict(json.loads(lines[-1]))
-
-
-def _stop(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
-    """Ask the pipeline to stop (it flushes and prints its summary); kill it if it will not."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out or ""
-
-
-def _run_headless(cmd: list[str]) -> dict[str, Any]:
-    stop = threading.Event()
-    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in stops}
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, env=_child_env()
-    )
-    try:
-        while proc.poll() is None and not stop.wait(0.2):
-            pass
-        out = _stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return _summary(proc, out)
-
-
-def _conf(kafka: dict[str, str] | str) -> dict[str, str]:
-    """The client configuration (bootstrap servers alone count as one)."""
-    from console.base.kafka_config import kafka_config
-
-    return kafka_config(kafka) if isinstance(kafka, str) else dict(kafka)
-
-
-def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) -> Any:
-    """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
-    Kafka (the whole client configuration) for DLQ replay and the demo's contracts for DLQ
-    validation."""
-    from demo_pipeline.contracts import CONTRACTS_DIR
-
-    conf = _conf(kafka)
-    kwargs: dict[str, Any] = {
-        "bootstrap": conf["bootstrap.servers"],
-        "contracts_dir": CONTRACTS_DIR,
-        "kafka": conf,
-    }
-    try:
-        from console.runtime.inprocess import InProcessRuntime
-
-        kwargs["runtime"] = InProcessRuntime(daemon)
-    except ImportError:
-        pass
-    try:
-        return make_app(db, **kwargs)
-    except TypeError:
-        return make_app(db)
-
-
-def _run_tui(
-    cmd: list[str],
+def _run(
+    signals: StopSignals,
+    bootstrap: str | None,
+    db_path: Path,
     make_app: Any,
-    db: Path,
-    kafka: dict[str, str] | str,
-    daemon: Any,
-    log: IO[str],
+    knobs: list[str],
+    topic_prefix: str,
+    otlp_endpoint: str | None,
+    config: Callable[[str], dict[str, str]],
 ) -> dict[str, Any]:
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,
-        env=_child_env(),
-    )
-    try:
-        app = _tui_app(make_app, db, kafka, daemon)
-        with contextlib.suppress(KeyboardInterrupt):
-            app.run()
-        out = _stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return _summary(proc, out)
+    """Broker (unless ``bootstrap``), topics, collector and tap, services, then the summary with
+    the store's counts; ``Stopped`` when a signal comes before the services run."""
+    from demo_pipeline.run import Stopped as TopicsStopped
+    from demo_pipeline.run import create_topics
+    from demo_pipeline.runtime import Topics
+
+    with _kafka(bootstrap, signals) as servers:
+        kafka = config(servers)
+        try:
+            create_topics(servers, Topics(topic_prefix), stopping=lambda: signals.requested)
+        except TopicsStopped as exc:
+            raise Stopped(str(exc)) from None
+        signals.raise_if_requested("creating the topics")
+        with _collector_and_tap(db_path, kafka, otlp_endpoint, topic_prefix) as daemon:
+            signals.raise_if_requested("starting the collector and the tap")
+            cmd = pipeline_cmd(servers, daemon.otlp_endpoint, topic_prefix, knobs)
+            if make_app is None:
+                summary = run_headless(cmd, signals)
+            else:
+                log_path = db_path.with_name("demo-pipeline.log")
+                with open(log_path, "a") as log:
+                    summary = run_tui(cmd, make_app, db_path, kafka, daemon, log, signals)
+            time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
+        counts = daemon.store.counts()
+        summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
+    summary["bootstrap"] = servers
+    return summary
 
 
 def demo(
@@ -329,30 +249,23 @@ def demo(
     if make_app is None and not headless:
         typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)
     from console.base.kafka_config import kafka_config
-    from demo_pipeline.run import create_topics
-    from demo_pipeline.runtime import Topics
 
     kafka_config(None, kafka_config_file, x_options)  # a bad file or -X fails before anything
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _exit_on_signal)
     # A demo killed with -9 could not clean up after itself: its broker died with it, its state
     # directory is removed here.
     reap_stale(Path(tempfile.gettempdir()), _STATE_PREFIX)
-    with _kafka(bootstrap) as servers:
-        kafka = kafka_config(servers, kafka_config_file, x_options)
-        create_topics(servers, Topics(topic_prefix))
-        with _collector_and_tap(db_path, kafka, otlp_endpoint, topic_prefix) as daemon:
-            cmd = _pipeline_cmd(servers, daemon.otlp_endpoint, topic_prefix, knobs)
-            if make_app is None:
-                summary = _run_headless(cmd)
-            else:
-                log_path = db_path.with_name("demo-pipeline.log")
-                with open(log_path, "a") as log:
-                    summary = _run_tui(cmd, make_app, db_path, kafka, daemon, log)
-            time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
-        counts = daemon.store.counts()
-        summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
-    summary["bootstrap"] = servers
+    # SIGINT, SIGTERM and SIGHUP end the demo as Ctrl+C does: the handler only sets a flag, and
+    # every step checks it, so each ``finally`` runs whole (the services, the collector and the
+    # broker stopped, the broker's state directory removed), however many signals come.
+    with StopSignals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP)) as signals:
+        try:
+            summary = _run(
+                signals, bootstrap, db_path, make_app, knobs, topic_prefix, otlp_endpoint,
+                lambda servers: kafka_config(servers, kafka_config_file, x_options),
+            )  # fmt: skip
+        except Stopped as exc:
+            typer.echo(f"demo {exc}; everything it had started is stopped", err=True)
+            raise typer.Exit(128 + (signals.signum or 0)) from None
     if as_json:
         typer.echo(json.dumps(summary))
     else:

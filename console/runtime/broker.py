@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from console.runtime.kafka_release import (
     default_kafka_version,
     release,
 )
+from console.runtime.stop_signals import Stopped
 
 __all__ = ["KAFKA_VERSION", "Broker", "default_kafka_version", "ensure_jars"]
 
@@ -230,8 +232,13 @@ class Broker:
         logging = self.release.log_jvm_flag(str(self.state_dir / self.release.log_config_name))
         return [java, "-Xms256m", "-Xmx1g", logging, "-cp", f"{libs}/*", *args]
 
-    def up(self, timeout: float = 90.0) -> BrokerStatus:
-        """Start the broker (idempotent) and return once it answers a metadata request."""
+    def up(
+        self, timeout: float = 90.0, stopping: Callable[[], bool] = lambda: False
+    ) -> BrokerStatus:
+        """Start the broker (idempotent) and return once it answers a metadata request.
+
+        ``Stopped`` once ``stopping()`` is true while it waits for the broker to answer (the
+        broker is left running: ``down`` stops it)."""
         if owner_alive(self.state_dir) is False:  # its owner is gone: a stale broker
             self.down()
         current = self.status()
@@ -292,6 +299,8 @@ class Broker:
                 raise BrokerError(
                     f"the Kafka broker exited with code {proc.returncode}:\n{self.log_tail()}"
                 )
+            if stopping():
+                raise Stopped(f"stopped while the Kafka broker on {self.bootstrap} was starting")
             if _answers_metadata(self.bootstrap, timeout=2.0):
                 return self.status()
             time.sleep(0.5)

@@ -22,17 +22,16 @@ the store cannot commit now) and each component's own health dict, with the last
 from __future__ import annotations
 
 import gc
-import signal
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config, split_bootstrap
+from console.runtime.stop_signals import StopSignals
 from console.store import Store, StoreWriter
 
 if TYPE_CHECKING:
@@ -104,7 +103,8 @@ class Daemon:
         self.started_ns = 0
         self._started: list[Component] = []
         self._stop_requested = threading.Event()
-        self._signalled = False
+        self._signals = StopSignals()
+        self._signals_installed = False
         self._errors: dict[str, str] = {}
         # ``serve --metrics``: the registry, and ``set_alerts_firing`` for the alerts engine
         self.metrics: ConsoleMetrics | None = None
@@ -144,25 +144,24 @@ class Daemon:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop is requested or a signal arrived; True if one did."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not (self._signalled or self._stop_requested.is_set()):
+        while not (self._signals.requested or self._stop_requested.is_set()):
             step = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
             if step <= 0:
                 return False
-            self._stop_requested.wait(step)
+            if self._signals_installed:
+                self._signals.wait(step)  # a signal wakes it at once, request_stop within 0.2 s
+            else:
+                self._stop_requested.wait(step)
         return True
 
     def install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM request a clean stop (call from the main thread).
 
-        The handler only sets a flag: taking the Event's lock inside a handler could deadlock
-        with the main thread waiting on that same Event.
+        The handler only sets a flag and wakes ``wait`` through a pipe (``StopSignals``): a
+        handler taking a lock (``Event.set``) could deadlock with its own main thread.
         """
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            self._signalled = True
-
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        self._signals.install()
+        self._signals_installed = True
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop components in reverse order, then commit everything queued and close the writer."""

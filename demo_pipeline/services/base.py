@@ -44,6 +44,6 @@ class Service:
         if self.loop is not None:
             self.loop.join(timeout)
 
-    def close(self) -> int:
-        """Flush the producer; the number of records it could not deliver."""
-        return self.emitter.close()
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush the producer (at most ``timeout`` seconds); the records it could not deliver."""
+        return self.emitter.close(timeout)

@@ -122,6 +122,6 @@ class CatalogService(Service):
             )
         self.emitter.emit(self.rt.topics.catalog, p["artwork_id"], event)
 
-    def close(self) -> int:
+    def close(self, timeout: float = 10.0) -> int:
         self.http.close()
-        return super().close()
+        return super().close(timeout)

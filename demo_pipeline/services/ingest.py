@@ -97,8 +97,8 @@ class UploadService:
     def join(self, timeout: float = 15.0) -> None:
         self._thread.join(timeout)
 
-    def close(self) -> int:
-        return self.emitter.close()
+    def close(self, timeout: float = 10.0) -> int:
+        return self.emitter.close(timeout)
 
 
 class ImageProcessor(Service):
