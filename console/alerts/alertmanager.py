@@ -34,7 +34,8 @@ class AlertmanagerError(HandoffError):
 
 def generator_url(command: str) -> str:
     """The console command that shows the alert's thing, as a URI Alertmanager accepts."""
-    return "handoff-console:" + quote(command.split("  (")[0], safe="-._~/=")
+    shown = command.split("  (")[0].removeprefix("handoff-console ")
+    return "handoff-console:" + quote(shown, safe="-._~/=")
 
 
 def _rfc3339(ns: int) -> str:
