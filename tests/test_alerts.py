@@ -51,6 +51,7 @@ def test_a_restarted_evaluator_does_not_fire_again_what_already_fired(store: Sto
         first = Evaluator(rules).step(conn, NOW)
     assert [(a.name, a.state, a.value) for a in first] == [("Dlq", "firing", 2.0)]
     with store.connect() as conn:  # a new process: only the store remembers
+        assert Evaluator(rules).step(conn, NOW) == []  # the same instant: not a second firing
         assert Evaluator(rules).step(conn, NOW + 60 * S) == []
         (current,) = Evaluator.current(conn)
     assert current.state == "firing" and current.fired_ns == NOW

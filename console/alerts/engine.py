@@ -50,6 +50,7 @@ class Alert:
     fired_ns: int | None
     resolved_ns: int | None
     time_ns: int | None = None  # when this change happened (a Change or a recent event)
+    kind: str = ""  # the rule's kind (dlq_depth, journeys_stalled, ...)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -58,16 +59,14 @@ class Alert:
     @property
     def about(self) -> dict[str, str]:
         """The labels that name the thing (dlq_topic, topic, group, service), not the rule's."""
-        return {
-            k: v
-            for k, v in self.labels.items()
-            if k in ("dlq_topic", "topic", "group", "service", "component")
-        }
+        names = ("dlq_topic", "topic", "group", "service", "component")
+        return {k: self.labels[k] for k in names if k in self.labels}
 
     def to_json(self) -> dict[str, Any]:
         """One ``watch --json`` line / one ``alerts --json`` item."""
         return {
             "alert": self.name,
+            "kind": self.kind,
             "state": self.state,
             "labels": self.labels,
             "annotations": self.annotations,
@@ -121,6 +120,7 @@ def _alert(row: AlertRow) -> Alert:
         fired_ns=row.fired_ns,
         resolved_ns=row.resolved_ns,
         time_ns=row.time_ns,
+        kind=doc.get("kind", ""),
     )
 
 
@@ -166,9 +166,10 @@ class Evaluator:
         for obs in seen:
             labels = _alert_labels(obs)
             key = (obs.rule.name, _labels_key(labels))
-            row = _held(known.get(key), obs, key[1], now_ns)
+            before = known.get(key)
+            row = _held(before, obs, key[1], now_ns)
             holding[key] = row
-            if row.fired_ns == now_ns:
+            if row.state == "firing" and (before is None or before.state != "firing"):
                 append_alert_event(conn, row, now_ns)
                 changes.append(_alert(_at(row, now_ns)))
         gone: list[tuple[str, str]] = []
@@ -200,7 +201,9 @@ def _held(before: AlertRow | None, obs: Observation, labels: str, now_ns: int) -
     fired = before.fired_ns if before is not None and before.state == "firing" else None
     if fired is None and (now_ns - since) >= obs.rule.for_s * NS:
         fired = now_ns
-    doc = json.dumps({"annotations": _annotations(obs), "command": obs.command})
+    doc = json.dumps(
+        {"annotations": _annotations(obs), "command": obs.command, "kind": obs.rule.kind}
+    )
     state = "pending" if fired is None else "firing"
     return AlertRow(obs.rule.name, labels, state, since, fired, None, obs.value, obs.summary, doc)
 

@@ -26,6 +26,7 @@ __all__ = [
     "OtlpKafkaTopicsOpt",
     "RetentionAgeOpt",
     "RetentionBytesOpt",
+    "RulesOpt",
     "retention_limits",
 ]
 
@@ -118,6 +119,15 @@ DlqPayloadLimitOpt = Annotated[
 ]
 KeepPayloadsOpt = Annotated[
     bool, typer.Option("--keep-payloads", help="Keep every hop's payload, not only DLQs'.")
+]
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        envvar="HANDOFF_RULES",
+        help="Alert rules (TOML); the default rules when not given.",
+        show_default=False,
+    ),
 ]
 DEFAULT_RETENTION_AGE = "24h"
 DEFAULT_RETENTION_BYTES = "2GB"

@@ -14,7 +14,6 @@ import sqlite3
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -24,7 +23,7 @@ from console.alerts import Alert, Evaluator, load_rules
 from console.alerts.alertmanager import AlertmanagerClient, AlertmanagerError
 from console.base.config import default_db_path, parse_duration
 from console.base.errors import InputError, StoreError
-from console.cli.options import DbOpt, JsonOpt
+from console.cli.options import DbOpt, JsonOpt, RulesOpt
 from console.store import Store
 
 __all__ = ["alert_line", "register"]
@@ -32,17 +31,6 @@ __all__ = ["alert_line", "register"]
 
 def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
-
-
-RulesOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--rules",
-        envvar="HANDOFF_RULES",
-        help="Alert rules (TOML); the default rules when not given.",
-        show_default=False,
-    ),
-]
 
 
 def alert_line(a: Alert) -> str:
