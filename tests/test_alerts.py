@@ -57,6 +57,29 @@ def test_a_restarted_evaluator_does_not_fire_again_what_already_fired(store: Sto
     assert current.state == "firing" and current.fired_ns == NOW
 
 
+def test_watch_reports_the_changes_another_process_made(store: Store) -> None:
+    """``watch`` beside the TUI: whichever evaluates first records the change; the follower
+    reports it once, with when it fired and resolved."""
+    from console.alerts.engine import ChangeFollower
+
+    store.write(demo_dead_letters())
+    rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\n')
+    with store.connect() as conn:
+        follower = ChangeFollower(conn)
+        Evaluator(rules).step(conn, NOW)  # the TUI's evaluator
+        (fired,) = follower.new(conn)
+        assert follower.new(conn) == []
+        run_cli("dlq", "discard", "--all", "--yes", "--db", str(store.path))
+        Evaluator(rules).step(conn, NOW + 5 * S)
+        (resolved,) = follower.new(conn)
+    assert (fired.state, fired.fired_ns) == ("firing", NOW)
+    assert (resolved.state, resolved.fired_ns, resolved.resolved_ns) == (
+        "resolved",
+        NOW,
+        NOW + 5 * S,
+    )
+
+
 def test_for_holds_an_alert_pending_until_it_has_held_that_long(store: Store) -> None:
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\nfor = "2m"\n')

@@ -24,12 +24,14 @@ from console.alerts.rules import Rule
 from console.store.alerts import (
     AlertRow,
     alert_events,
+    alert_events_after,
     alert_states,
     append_alert_event,
+    last_alert_event,
     put_alert_states,
 )
 
-__all__ = ["Alert", "Evaluator", "alerts_from_rows", "recent_alerts"]
+__all__ = ["Alert", "ChangeFollower", "Evaluator", "alerts_from_rows", "recent_alerts"]
 
 NS = 1_000_000_000
 
@@ -116,9 +118,11 @@ def _alert(row: AlertRow) -> Alert:
         value=row.value,
         summary=row.summary,
         command=doc.get("command", ""),
-        active_since_ns=row.active_since_ns,
-        fired_ns=row.fired_ns,
-        resolved_ns=row.resolved_ns,
+        active_since_ns=doc.get("active_since_ns", row.active_since_ns),
+        fired_ns=row.fired_ns if row.fired_ns is not None else doc.get("fired_ns"),
+        resolved_ns=row.resolved_ns
+        if row.resolved_ns is not None or row.state != "resolved"
+        else row.time_ns,
         time_ns=row.time_ns,
         kind=doc.get("kind", ""),
     )
@@ -131,6 +135,21 @@ def alerts_from_rows(rows: list[AlertRow]) -> list[Alert]:
 def recent_alerts(conn: sqlite3.Connection, since_ns: int, limit: int = 200) -> list[Alert]:
     """Firings and resolutions since ``since_ns``, newest first."""
     return alerts_from_rows(alert_events(conn, since_ns, limit))
+
+
+class ChangeFollower:
+    """Every firing and resolution the store records, whichever process made it (``watch`` and
+    the TUI share one state), each reported once: ``new()`` returns those written since the
+    last call, starting from when the follower was made."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._after = last_alert_event(conn)
+
+    def new(self, conn: sqlite3.Connection, names: set[str] | None = None) -> list[Alert]:
+        rows = alert_events_after(conn, self._after)
+        if rows:
+            self._after = rows[-1].event_id or self._after
+        return [a for a in alerts_from_rows(rows) if names is None or a.name in names]
 
 
 class Evaluator:
@@ -170,7 +189,7 @@ class Evaluator:
             row = _held(before, obs, key[1], now_ns)
             holding[key] = row
             if row.state == "firing" and (before is None or before.state != "firing"):
-                append_alert_event(conn, row, now_ns)
+                _record(conn, row, now_ns)
                 changes.append(_alert(_at(row, now_ns)))
         gone: list[tuple[str, str]] = []
         for key, before in known.items():
@@ -182,7 +201,7 @@ class Evaluator:
                 continue
             resolved = _replace(before, state="resolved", resolved_ns=now_ns)
             holding[key] = resolved
-            append_alert_event(conn, resolved, now_ns)
+            _record(conn, resolved, now_ns)
             changes.append(_alert(_at(resolved, now_ns)))
         put_alert_states(conn, holding.values(), gone)
         return changes
@@ -206,6 +225,12 @@ def _held(before: AlertRow | None, obs: Observation, labels: str, now_ns: int) -
     )
     state = "pending" if fired is None else "firing"
     return AlertRow(obs.rule.name, labels, state, since, fired, None, obs.value, obs.summary, doc)
+
+
+def _record(conn: sqlite3.Connection, row: AlertRow, now_ns: int) -> None:
+    """An ``alert_events`` line; its doc also keeps when the episode began and fired."""
+    doc = {**json.loads(row.doc), "active_since_ns": row.active_since_ns, "fired_ns": row.fired_ns}
+    append_alert_event(conn, _replace(row, doc=json.dumps(doc)), now_ns)
 
 
 def _replace(row: AlertRow, **changes: Any) -> AlertRow:

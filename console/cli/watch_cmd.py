@@ -21,6 +21,7 @@ import typer
 
 from console.alerts import Alert, Evaluator, load_rules
 from console.alerts.alertmanager import AlertmanagerClient, AlertmanagerError
+from console.alerts.engine import ChangeFollower
 from console.base.config import default_db_path, parse_duration
 from console.base.errors import InputError, StoreError
 from console.cli.options import DbOpt, JsonOpt, RulesOpt
@@ -123,12 +124,14 @@ def _run(
     stop = threading.Event()
     if not once:
         _stop_on_signals(stop)
+    names = {r.name for r in evaluator.rules}
+    follower = ChangeFollower(conn)  # changes another process (the TUI) makes are reported too
     while True:
         now = time.time_ns()
-        changes = evaluator.step(conn, now)
+        evaluator.step(conn, now)
+        changes = follower.new(conn, names)
         for a in changes:
             typer.echo(json.dumps(a.to_json()) if as_json else alert_line(a))
-        names = {r.name for r in evaluator.rules}
         current = [a for a in Evaluator.current(conn) if a.name in names]
         firing = [a for a in current if a.state == "firing"]
         if client is not None and client.due(now, bool(changes)):

@@ -14,7 +14,15 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["AlertRow", "alert_events", "alert_states", "append_alert_event", "put_alert_states"]
+__all__ = [
+    "AlertRow",
+    "alert_events",
+    "alert_events_after",
+    "alert_states",
+    "append_alert_event",
+    "last_alert_event",
+    "put_alert_states",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,7 @@ class AlertRow:
     summary: str
     doc: str  # JSON object
     time_ns: int | None = None
+    event_id: int | None = None  # an ``alert_events`` row's id (its order of writing)
 
 
 _COLUMNS = "rule, labels, state, active_since_ns, fired_ns, resolved_ns, value, summary, doc"
@@ -76,14 +85,38 @@ def append_alert_event(conn: sqlite3.Connection, row: AlertRow, time_ns: int) ->
     )
 
 
+_EVENT_COLUMNS = "id, time_ns, rule, labels, state, value, summary, doc"
+
+
+def _events(cur: sqlite3.Cursor) -> list[AlertRow]:
+    return [
+        AlertRow(rule, labels, state, t, None, None, value, summary, doc, time_ns=t, event_id=i)
+        for i, t, rule, labels, state, value, summary, doc in cur.fetchall()
+    ]
+
+
 def alert_events(conn: sqlite3.Connection, since_ns: int, limit: int = 200) -> list[AlertRow]:
     """Firings and resolutions since ``since_ns``, newest first."""
-    cur = conn.execute(
-        "SELECT time_ns, rule, labels, state, value, summary, doc FROM alert_events"
-        " WHERE time_ns >= ? ORDER BY time_ns DESC, id DESC LIMIT ?",
-        (since_ns, limit),
+    return _events(
+        conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events"
+            " WHERE time_ns >= ? ORDER BY time_ns DESC, id DESC LIMIT ?",
+            (since_ns, limit),
+        )
     )
-    return [
-        AlertRow(rule, labels, state, t, None, None, value, summary, doc, time_ns=t)
-        for t, rule, labels, state, value, summary, doc in cur.fetchall()
-    ]
+
+
+def alert_events_after(conn: sqlite3.Connection, after_id: int) -> list[AlertRow]:
+    """Every firing and resolution written after event ``after_id`` (by any process), oldest
+    first: what a follower (``watch``) has not reported yet."""
+    return _events(
+        conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id > ? ORDER BY id", (after_id,)
+        )
+    )
+
+
+def last_alert_event(conn: sqlite3.Connection) -> int:
+    """The id of the newest event (0: none yet): where a follower starts."""
+    row = conn.execute("SELECT max(id) FROM alert_events").fetchone()
+    return int(row[0] or 0)
