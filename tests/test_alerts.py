@@ -105,9 +105,13 @@ def test_a_condition_that_stops_before_for_never_fires_nor_resolves(store: Store
         assert Evaluator.current(conn) == []
 
 
+# 20 s past a 5-minute boundary: a window aligned to such boundaries would see only 20 s.
+AT = NOW - NOW % (300 * S) + 20 * S
+
+
 def _quiet_and_erring_spans() -> list[Span]:
     """``api`` answers 40 requests in the last 5 minutes, 6 of them errors (15 %); ``billing``
-    sent its last span 20 minutes ago."""
+    sent its last span 20 minutes ago (before ``AT``)."""
     spans = [
         Span(
             trace_id=f"{i + 1:032x}",
@@ -115,8 +119,8 @@ def _quiet_and_erring_spans() -> list[Span]:
             parent_span_id=None,
             name="GET /things",
             kind=2,
-            start_ns=NOW - 290 * S + i * 7 * S,
-            end_ns=NOW - 290 * S + i * 7 * S + 3 * MS,
+            start_ns=AT - 290 * S + i * 7 * S,
+            end_ns=AT - 290 * S + i * 7 * S + 3 * MS,
             service="api",
             status_code=2 if i % 7 == 0 else 0,
         )
@@ -129,8 +133,8 @@ def _quiet_and_erring_spans() -> list[Span]:
             parent_span_id=None,
             name="charge",
             kind=2,
-            start_ns=NOW - 1200 * S,
-            end_ns=NOW - 1200 * S + 5 * MS,
+            start_ns=AT - 1200 * S,
+            end_ns=AT - 1200 * S + 5 * MS,
             service="billing",
         )
     )
@@ -157,7 +161,7 @@ labels = { team = "payments" }
 """
     )
     with store.connect() as conn:
-        changes = Evaluator(rules).step(conn, NOW)
+        changes = Evaluator(rules).step(conn, AT)
     got = {(a.name, a.about.get("service")): a for a in changes}
     assert set(got) == {("Errors", "api"), ("Quiet", "billing")}
     assert got["Errors", "api"].value is not None and 14 < got["Errors", "api"].value < 16

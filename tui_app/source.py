@@ -103,10 +103,16 @@ class DataSource:
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
         self.evaluator = Evaluator(rules if rules is not None else load_rules(None))
+        # The alerts read on their own connection, so an evaluation never holds up the screens'
+        # readers (SQLite in WAL mode reads concurrently).
+        self._alerts_conn = self.store.connect()
+        self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._alerts_lock:
+            self._alerts_conn.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -183,10 +189,11 @@ class DataSource:
         now = self.clock()
         runtime = self.runtime.status() if self.runtime else None
         names = {r.name for r in self.evaluator.rules}
-        with self._lock:
-            changes = self.evaluator.step(self._conn, now, runtime)
-            current = [a for a in Evaluator.current(self._conn) if a.name in names]
-            recent = recent_alerts(self._conn, now - int(ALERTS_RECENT_S * 1e9))
+        with self._alerts_lock:
+            conn = self._alerts_conn
+            changes = self.evaluator.step(conn, now, runtime)
+            current = [a for a in Evaluator.current(conn) if a.name in names]
+            recent = recent_alerts(conn, now - int(ALERTS_RECENT_S * 1e9))
         firing = sorted(
             (a for a in current if a.state == "firing"), key=lambda a: -(a.fired_ns or 0)
         )

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 
 from console import dlq
 from console.alerts.rules import Rule
-from console.journeys import journey, journeys
+from console.journeys import stalled_by_topic
 from console.readers import history, panels
 
 __all__ = ["Observation", "observe"]
@@ -87,29 +87,30 @@ def _dlq_rising(
 
 
 def _stalled(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
+    """Journeys stalled longer than ``longer_than`` per topic (or per group that should take
+    them): the alert fires once ``journey()`` confirms more than ``above`` of them; its value is
+    how many wait there (each a send nobody took)."""
     after, per, above = rule.number("longer_than"), rule.params["per"], rule.number("above")
-    found = journeys(conn, status="stalled", stall_after_s=after, limit=1000, now_ns=now_ns)
-    counts: dict[str, int] = {}
-    for s in found:
-        if per == "topic":
-            names = [s.where]
-        else:
-            j = journey(conn, correlation_id=s.correlation_id, stall_after_s=after, now_ns=now_ns)
-            names = list(j.groups) if j is not None and j.groups else ["(no known group)"]
+    enough = int(above) + 1
+    waiting: dict[str, list[int]] = {}  # name -> [waiting, confirmed]
+    for s in stalled_by_topic(conn, after, now_ns, enough=enough):
+        names = [s.topic] if per == "topic" else list(s.groups) or ["(no known group)"]
         for name in names:
             if _matches(rule, **{per: name}):
-                counts[name] = counts.get(name, 0) + 1
+                w = waiting.setdefault(name, [0, 0])
+                w[0] += s.waiting
+                w[1] += s.confirmed
     return [
         Observation(
             rule,
             {per: name},
             float(n),
-            f"{_plural(n, 'journey', 'journeys')} stalled longer than {after:g} s "
-            f"{'on' if per == 'topic' else 'waiting for group'} {name}",
+            f"{_plural(n, 'journey', 'journeys')} waiting longer than {after:g} s "
+            f"{'on' if per == 'topic' else 'for group'} {name} (stalled: the newest checked)",
             f"handoff-console journeys --status stalled --stall-after {after:g}s",
         )
-        for name, n in sorted(counts.items())
-        if n > above
+        for name, (n, confirmed) in sorted(waiting.items())
+        if confirmed >= enough
     ]
 
 
@@ -169,7 +170,9 @@ def _error_rate(
         rule.number("min_spans"),
     )
     out = []
-    aggregator = panels.ServiceAggregator(window_s=max(10, int(window)), buckets=1)
+    # Buckets of 10 s (the rollups'), so the window trails now within 10 s.
+    seconds = max(10, int(window))
+    aggregator = panels.ServiceAggregator(window_s=seconds, buckets=max(1, seconds // 10))
     for p in aggregator.refresh(conn, now_ns):
         rate = p.error_rate * 100
         if p.spans >= least and rate > above and _matches(rule, service=p.service):

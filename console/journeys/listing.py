@@ -22,7 +22,14 @@ from console.journeys.types import STATUSES, JourneySummary
 from console.store import Store, read
 from console.store.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
-__all__ = ["DEFAULT_SINCE_S", "journeys", "journeys_on_topic", "recent_cids_on_topic"]
+__all__ = [
+    "DEFAULT_SINCE_S",
+    "StalledOnTopic",
+    "journeys",
+    "journeys_on_topic",
+    "recent_cids_on_topic",
+    "stalled_by_topic",
+]
 
 DEFAULT_SINCE_S = 3600.0
 
@@ -156,3 +163,53 @@ def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> li
     ):
         found[cid] = max(found.get(cid, 0), t)
     return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class StalledOnTopic:
+    """Journeys with a send on ``topic`` nobody took for longer than the stall limit: how many
+    (``waiting``, from the pending sends), how many of the newest ``journey()`` confirmed
+    stalled (``confirmed``, it checks until ``enough``), and the groups that should take them."""
+
+    topic: str
+    waiting: int
+    confirmed: int
+    groups: tuple[str, ...]
+
+
+def stalled_by_topic(
+    conn: sqlite3.Connection,
+    stall_after_s: float,
+    now_ns: int,
+    enough: int = 1,
+    since_s: float = DEFAULT_SINCE_S,
+) -> list[StalledOnTopic]:
+    """Per topic, the journeys stalled on it, for the alert rules: one scan of the pending sends
+    (as ``journeys(status="stalled")``'s light pass), then ``journey()`` judges the newest of each
+    topic until ``enough`` are confirmed (a pending send is only a candidate), never more than
+    ``enough + 10``, so a topic costs a few journeys however many wait there."""
+    conn.row_factory = sqlite3.Row
+    cur = conn.cursor()
+    cur.row_factory = None
+    waiting: dict[str, list[tuple[int, str]]] = {}
+    for topic, cid, sent in cur.execute(
+        "SELECT topic, correlation_id, min(sent_ns) FROM pending_sends"
+        " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
+        " GROUP BY topic, correlation_id",
+        (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9)),
+    ):
+        waiting.setdefault(topic, []).append((sent, cid))
+    out = []
+    for topic, sends in sorted(waiting.items()):
+        sends.sort(reverse=True)
+        confirmed = 0
+        groups: tuple[str, ...] = ()
+        for _, cid in sends[: enough + 10]:
+            j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+            if j is not None and j.status == "stalled":
+                confirmed += 1
+                groups = groups or j.groups
+                if confirmed >= enough:
+                    break
+        out.append(StalledOnTopic(topic, len(sends), confirmed, groups))
+    return out
