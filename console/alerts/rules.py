@@ -121,11 +121,8 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     match: dict[str, str] = field(default_factory=dict)  # topic/group/service globs
 
-    def seconds(self, key: str) -> float:
-        value = self.params[key]
-        return float(value)
-
     def number(self, key: str) -> float:
+        """A threshold or a duration (seconds) of the kind's ``params``."""
         return float(self.params[key])
 
 

@@ -128,7 +128,15 @@ def _run(
     follower = ChangeFollower(conn)  # changes another process (the TUI) makes are reported too
     while True:
         now = time.time_ns()
-        evaluator.step(conn, now)
+        try:
+            evaluator.step(conn, now)
+        except sqlite3.Error as exc:  # a lock held past the busy timeout, a disk that fails
+            print(f"error: the store could not be evaluated: {exc}", file=sys.stderr, flush=True)
+            if once:
+                return 2
+            if stop.wait(every_s):
+                return 0
+            continue
         changes = follower.new(conn, names)
         for a in changes:
             typer.echo(json.dumps(a.to_json()) if as_json else alert_line(a))

@@ -144,8 +144,7 @@ class AlertsScreen(Screen[None]):
         self.query_one("#alerts-recent-title").display = not empty
         self.query_one("#alerts-status", Static).update(
             f"Alerts · {len(view.firing)} firing · {len(view.pending)} pending · "
-            f"{len(view.recent)} changes in 24 h · {len(self.app.source.evaluator.rules)} rules "
-            f"· evaluated in {view.took_ms:.0f} ms"
+            f"{len(view.recent)} changes in 24 h · {len(self.app.source.evaluator.rules)} rules"
         )
 
     @on(LineTable.RowSelected)
