@@ -80,3 +80,42 @@ async def test_a_lag_alert_opens_the_overview_on_its_topic(store: Store, db_path
         topics = app.screen.query_one("#topics")
         await wait_for(pilot, lambda: topics.selected_key() == "canvasflow.artworks")  # type: ignore[attr-defined]  # LineTable
         assert app.screen.focused is topics
+
+
+async def test_service_and_stalled_alerts_open_the_panel_and_the_stalled_journeys(
+    store: Store, db_path: Path
+) -> None:
+    store.write(demo_records())  # catalog-service fails 10 % of its work; uploads wait unread
+    rules = parse_rules(
+        """
+[[rules]]
+name = "Errors"
+kind = "error_rate"
+above_percent = 5
+window = "10m"
+
+[[rules]]
+name = "Stalled"
+kind = "journeys_stalled"
+longer_than = "5m"
+"""
+    )
+    app = make_app(db_path, now=NOW, refresh_s=3600, rules=rules)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: "service catalog-service" in screen_text(app))
+        await wait_for(pilot, lambda: "topic canvasflow.uploads" in screen_text(app))
+        await pilot.press("enter")  # the first row: the error rate of catalog-service
+        await wait_for(pilot, lambda: app.current_mode == "overview")
+        services = app.screen.query_one("#services")
+        await wait_for(pilot, lambda: services.selected_key() == "catalog-service")  # type: ignore[attr-defined]  # LineTable
+
+        await pilot.press("6", "down", "enter")  # the second: journeys stalled on the uploads
+        await wait_for(pilot, lambda: app.current_mode == "journeys")
+        await wait_for(
+            pilot,
+            lambda: (
+                "status: stalled" in screen_text(app)
+                and "topic: canvasflow.uploads" in screen_text(app)
+            ),
+        )
