@@ -191,25 +191,29 @@ def stalled_by_topic(
     conn.row_factory = sqlite3.Row
     cur = conn.cursor()
     cur.row_factory = None
-    waiting: dict[str, list[tuple[int, str]]] = {}
-    for topic, cid, sent in cur.execute(
-        "SELECT topic, correlation_id, min(sent_ns) FROM pending_sends"
-        " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
-        " GROUP BY topic, correlation_id",
-        (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9)),
-    ):
-        waiting.setdefault(topic, []).append((sent, cid))
+    window = (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9))
+    # Counted in SQLite, not in Python: a million pending sends make a quarter of a million ids.
+    counts = cur.execute(
+        "SELECT topic, count(DISTINCT correlation_id) FROM pending_sends"
+        " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL GROUP BY topic",
+        window,
+    ).fetchall()
     out = []
-    for topic, sends in sorted(waiting.items()):
-        sends.sort(reverse=True)
+    for topic, waiting in sorted(counts):
+        newest = cur.execute(
+            "SELECT correlation_id, max(sent_ns) AS t FROM pending_sends WHERE topic = ?"
+            " AND sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
+            " GROUP BY correlation_id ORDER BY t DESC LIMIT ?",
+            (topic, *window, enough + 10),
+        ).fetchall()
         confirmed = 0
         groups: tuple[str, ...] = ()
-        for _, cid in sends[: enough + 10]:
+        for cid, _ in newest:
             j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
             if j is not None and j.status == "stalled":
                 confirmed += 1
                 groups = groups or j.groups
                 if confirmed >= enough:
                     break
-        out.append(StalledOnTopic(topic, len(sends), confirmed, groups))
+        out.append(StalledOnTopic(topic, waiting, confirmed, groups))
     return out
