@@ -89,7 +89,7 @@ def _dlq_rising(
 def _stalled(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
     """Journeys stalled longer than ``longer_than`` per topic (or per group that should take
     them): the alert fires once ``journey()`` confirms more than ``above`` of them; its value is
-    how many wait there (each a send nobody took)."""
+    how many messages wait there (sends nobody took)."""
     after, per, above = rule.number("longer_than"), rule.params["per"], rule.number("above")
     enough = int(above) + 1
     waiting: dict[str, list[int]] = {}  # name -> [waiting, confirmed]
@@ -105,8 +105,8 @@ def _stalled(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> li
             rule,
             {per: name},
             float(n),
-            f"{_plural(n, 'journey', 'journeys')} waiting longer than {after:g} s "
-            f"{'on' if per == 'topic' else 'for group'} {name} (stalled: the newest checked)",
+            f"journeys stalled: {_plural(n, 'message', 'messages')} not taken for over "
+            f"{after:g} s {'on' if per == 'topic' else 'by group'} {name}",
             f"handoff-console journeys --status stalled --stall-after {after:g}s",
         )
         for name, (n, confirmed) in sorted(waiting.items())

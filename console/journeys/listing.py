@@ -167,8 +167,8 @@ def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> li
 
 @dataclass(frozen=True, slots=True)
 class StalledOnTopic:
-    """Journeys with a send on ``topic`` nobody took for longer than the stall limit: how many
-    (``waiting``, from the pending sends), how many of the newest ``journey()`` confirmed
+    """Sends on ``topic`` nobody took for longer than the stall limit (``waiting``: messages,
+    from the pending sends), how many of the newest journeys among them ``journey()`` confirmed
     stalled (``confirmed``, it checks until ``enough``), and the groups that should take them."""
 
     topic: str
@@ -192,23 +192,24 @@ def stalled_by_topic(
     cur = conn.cursor()
     cur.row_factory = None
     window = (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9))
-    # Counted in SQLite, not in Python: a million pending sends make a quarter of a million ids.
+    # One pass in the primary key's order (topic first): no sort, no id reaches Python.
     counts = cur.execute(
-        "SELECT topic, count(DISTINCT correlation_id) FROM pending_sends"
+        "SELECT topic, count(*) FROM pending_sends"
         " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL GROUP BY topic",
         window,
     ).fetchall()
     out = []
-    for topic, waiting in sorted(counts):
-        newest = cur.execute(
-            "SELECT correlation_id, max(sent_ns) AS t FROM pending_sends WHERE topic = ?"
+    for topic, waiting in counts:
+        rows = cur.execute(
+            "SELECT correlation_id FROM pending_sends WHERE topic = ?"
             " AND sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
-            " GROUP BY correlation_id ORDER BY t DESC LIMIT ?",
-            (topic, *window, enough + 10),
+            " ORDER BY sent_ns DESC LIMIT ?",
+            (topic, *window, 4 * (enough + 10)),
         ).fetchall()
+        newest = list(dict.fromkeys(cid for (cid,) in rows))[: enough + 10]
         confirmed = 0
         groups: tuple[str, ...] = ()
-        for cid, _ in newest:
+        for cid in newest:
             j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
             if j is not None and j.status == "stalled":
                 confirmed += 1
