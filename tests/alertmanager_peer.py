@@ -11,6 +11,7 @@ test that needs Alertmanager fails, it is never skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -74,7 +75,7 @@ def alertmanager_binary() -> Path:
     where.mkdir(parents=True, exist_ok=True)
     pinned = f"{ALERTMANAGER_MODULE}@{ALERTMANAGER_VERSION}"
     listing = _run([go, "mod", "download", "-json", pinned], where)
-    module_dir = Path(__import__("json").loads(listing)["Dir"])
+    module_dir = Path(json.loads(listing)["Dir"])
     src = where / "src"
     if src.exists():
         _writable(src)
