@@ -4,6 +4,7 @@ evaluated in a worker every ``ALERTS_EVERY_S`` (the header's count, one notifica
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from textual import work
@@ -21,7 +22,9 @@ from tui_app.source import AlertsView, DataSource
 
 __all__ = ["ALERTS_EVERY_S", "HandoffApp"]
 
-#: How often the TUI evaluates the alert rules (at least; never faster than its refresh).
+#: How often the TUI evaluates the alert rules (at least; never faster than its refresh). A
+#: store where one evaluation takes longer than a tenth of that is evaluated less often: every
+#: ten evaluation times (bench/alerts_eval.py: 1.4 s at 1,000,000 spans and hops -> every 14 s).
 ALERTS_EVERY_S = 5.0
 
 #: The time windows ``w`` cycles through, shared by every screen (None: all the store holds).
@@ -110,6 +113,7 @@ class HandoffApp(App[None]):
         self._started_ns = source.clock()
         self._notified: set[tuple[str, str, int | None]] = set()
         self._alerts_error = ""
+        self._alerts_next = 0.0  # time.monotonic() before which the clock does not evaluate
 
     @property
     def window_label(self) -> str:
@@ -160,7 +164,11 @@ class HandoffApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode("overview")
         self.evaluate_alerts()
-        self.set_interval(max(self.refresh_s, ALERTS_EVERY_S), self.evaluate_alerts)
+        self.set_interval(max(self.refresh_s, ALERTS_EVERY_S), self._alerts_tick)
+
+    def _alerts_tick(self) -> None:
+        if time.monotonic() >= self._alerts_next:
+            self.evaluate_alerts()
 
     # alerts --------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="alerts")
@@ -175,6 +183,8 @@ class HandoffApp(App[None]):
                 self.post_message(LoadFailed("alerts", error))
             return
         self._alerts_error = ""
+        every = max(self.refresh_s, ALERTS_EVERY_S, 10 * view.took_ms / 1000)
+        self._alerts_next = time.monotonic() + every - 0.5  # the tick may come a little early
         self.post_message(AlertsLoaded(view))
 
     def on_alerts_loaded(self, msg: AlertsLoaded) -> None:
