@@ -231,3 +231,22 @@ def test_a_bad_rules_file_exits_2_naming_the_rule_and_key(db_path: Path, tmp_pat
     assert run.returncode == 2 and "'lag_abov' is not one of" in run.stderr
     run = run_cli("watch", "--db", str(tmp_path / "none.db"), "--once")
     assert run.returncode == 2 and "no handoff-console database" in run.stderr
+
+
+def test_an_older_look_does_not_undo_what_another_process_changed_after_it(store: Store) -> None:
+    """The TUI and ``watch`` evaluate one store; one that looked before the other resolved (or
+    fired) an alert must not fire it again (or resolve it) from that older look."""
+    store.write(demo_dead_letters())
+    rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\n')
+    with store.connect() as conn:
+        Evaluator(rules).step(conn, NOW)
+        run_cli("dlq", "discard", "--all", "--yes", "--db", str(store.path))
+        (resolved,) = Evaluator(rules).step(conn, NOW + 10 * S)
+        assert resolved.state == "resolved"
+        # A slow evaluator that looked at NOW + 5 s, when the dead letters still waited:
+        from console.alerts.observe import Observation
+
+        stale = [Observation(rules[0], {"dlq_topic": "canvasflow.orders-dlt"}, 2.0, "old", "")]
+        assert Evaluator(rules)._apply(conn, stale, NOW + 5 * S) == []
+        (current,) = Evaluator.current(conn)
+        assert current.state == "resolved" and current.resolved_ns == NOW + 10 * S

@@ -167,7 +167,8 @@ class Evaluator:
     ) -> list[Alert]:
         """Observe at ``now_ns`` and move every alert on; the firings and resolutions made now
         (already stored) are returned, in rule order. The store is read first, outside the
-        transaction, so the write lock is held only for the few rows written."""
+        transaction, so the write lock is held only for the few rows written; a change another
+        process recorded after ``now_ns`` wins over what this (older) look saw."""
         seen = observe(conn, self.rules, now_ns, runtime)
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -186,6 +187,9 @@ class Evaluator:
             labels = _alert_labels(obs)
             key = (obs.rule.name, _labels_key(labels))
             before = known.get(key)
+            if before is not None and (before.resolved_ns or 0) > now_ns:
+                holding[key] = before  # resolved by another process after we looked: stale
+                continue
             row = _held(before, obs, key[1], now_ns)
             holding[key] = row
             if row.state == "firing" and (before is None or before.state != "firing"):
@@ -196,6 +200,8 @@ class Evaluator:
             # Another rule set's alerts (a second process with its own --rules) are its own.
             if key in holding or before.state == "resolved" or before.rule not in self._names:
                 continue
+            if (before.fired_ns or before.active_since_ns) > now_ns:
+                continue  # fired (or began) in another process after we looked: not ours to end
             if before.state == "pending":
                 gone.append(key)  # it never fired: nothing to resolve
                 continue
