@@ -250,3 +250,13 @@ def test_an_older_look_does_not_undo_what_another_process_changed_after_it(store
         assert Evaluator(rules)._apply(conn, stale, NOW + 5 * S) == []
         (current,) = Evaluator.current(conn)
         assert current.state == "resolved" and current.resolved_ns == NOW + 10 * S
+
+
+def test_the_readme_rules_example_is_a_valid_rules_file() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    rules = parse_rules(example, "README")
+    assert [(r.name, r.kind, r.for_s) for r in rules] == [
+        ("PaymentsDeadLetters", "dlq_depth", 120.0),
+        ("OrdersStalled", "journeys_stalled", 60.0),
+    ]
