@@ -7,6 +7,7 @@ The app evaluates the rules in a worker (``HandoffApp.evaluate_alerts``) and kee
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -44,8 +45,6 @@ def alert_key(a: Alert) -> str:
 
 
 def _clock(ns: int | None) -> str:
-    import time
-
     return "-" if ns is None else time.strftime("%H:%M:%S", time.gmtime(ns / 1e9))
 
 
@@ -92,7 +91,7 @@ class AlertsScreen(Screen[None]):
             table = self.query_one(table_id, LineTable)
             for key, title, width in (
                 ("state", "state", 8),
-                ("time", "since" if table_id == "#alerts-firing" else "at", 8),
+                ("time", "since UTC" if table_id == "#alerts-firing" else "at UTC", 9),
                 ("alert", "alert", 20),
                 ("severity", "severity", 8),
                 ("about", "about", 24),
@@ -119,7 +118,7 @@ class AlertsScreen(Screen[None]):
                 max([7, *(len(a.summary) for a in shown)]),
             ],
             [16, 30],
-            self.app.size.width - name_w - 8 - 8 - 8 - 12,
+            self.app.size.width - name_w - 8 - 9 - 8 - 12,
             order=[1, 0],
         )
         firing = self.query_one("#alerts-firing", LineTable)
