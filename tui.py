@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.alerts import Rule
 from tui_app.app import HandoffApp
 from tui_app.source import DataSource, Runtime
 
@@ -33,6 +34,7 @@ def make_app(
     schema_registry: str | None = None,
     schema_registry_config: str | os.PathLike[str] | None = None,
     since_s: float | str | None = 900.0,
+    rules: list[Rule] | None = None,
 ) -> HandoffApp:
     """Build the app over the store at ``db_path``.
 
@@ -44,6 +46,8 @@ def make_app(
     included, when the command line gave one); ``contracts_dir``: JSON Schemas for DLQ validation;
     ``schema_registry`` (and its client ``schema_registry_config``): decodes wire-format payloads.
     ``since_s``: the time window every screen starts with (``w`` cycles it; None or "all": all).
+    ``rules``: the alert rules the app evaluates (``console.alerts.load_rules``; default rules
+    when None).
     """
     clock = (lambda: now) if isinstance(now, int) else now
     source = DataSource(
@@ -55,6 +59,7 @@ def make_app(
         kafka=kafka,
         schema_registry=schema_registry,
         schema_registry_config=Path(schema_registry_config) if schema_registry_config else None,
+        rules=rules,
     )
     source.set_window(None if since_s in (None, "all") else float(since_s))
     return HandoffApp(source, attach=attach, refresh_s=refresh_s)

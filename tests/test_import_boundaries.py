@@ -21,7 +21,10 @@ _HEADLESS = (
     "console.dlq",
     "console.dlq.replay",
     "console.readers.panels",
+    "console.alerts",
+    "console.alerts.alertmanager",
     "console.cli.app",
+    "console.cli.watch_cmd",
 )
 
 

@@ -3,6 +3,7 @@ sent (the official OTel SDK exporters send; prometheus-client's own parser reads
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from console.runtime.daemon import Daemon, OtlpSettings, build_daemon
 from console.store import Store
+from console.store.alerts import AlertRow, put_alert_states
 from tests import stored
 from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows, trace_request, wait_for
@@ -172,11 +174,10 @@ def test_two_daemons_in_one_process_keep_their_own_counts_and_alerts(tmp_path: P
         urls = [f"http://{_component(d, 'metrics').address}/metrics" for d in daemons]
         http_a = _component(daemons[0], "otlp-http").address
         assert _post(f"http://{http_a}", 1, 4).status_code == 200
-        first = daemons[0].metrics
-        assert first is not None
-        first.set_alerts_firing({"critical": 2, "page-me": 1})
+        # `watch` or the TUI evaluates the rules and keeps their state in the store
+        _alerts(daemons[0].store, critical="firing", **{"page-me": "firing", "warning": "pending"})
         a, b = scrape(urls[0]), scrape(urls[1])
-        first.set_alerts_firing({"warning": 1})
+        _alerts(daemons[0].store, critical="resolved", warning="firing")
         later = scrape(urls[0])
     finally:
         for daemon in daemons:
@@ -184,13 +185,36 @@ def test_two_daemons_in_one_process_keep_their_own_counts_and_alerts(tmp_path: P
     spans_http = {"signal": "spans", "receiver": "http"}
     assert value(a, "handoff_records_committed_total", **spans_http) == 4
     assert value(b, "handoff_records_committed_total", **spans_http) == 0
-    assert value(a, "handoff_alerts_firing", severity="critical") == 2
+    assert value(a, "handoff_alerts_firing", severity="critical") == 1
+    assert value(a, "handoff_alerts_firing", severity="warning") == 0  # pending: not yet firing
     assert value(a, "handoff_alerts_firing", severity="page-me") == 1
     assert value(b, "handoff_alerts_firing", severity="critical") == 0
     firing = {
         dict(k[1])["severity"]: v for k, v in later.items() if k[0] == "handoff_alerts_firing"
     }
-    assert firing == {"critical": 0, "warning": 1, "info": 0, "page-me": 0}
+    assert firing == {"critical": 0, "warning": 1, "info": 0, "page-me": 1}
+
+
+def _alerts(store: Store, **states: str) -> None:
+    """One alert per severity in ``states``, in that state, as the alerts engine writes it."""
+    rows = [
+        AlertRow(
+            "rule-" + severity,
+            json.dumps({"alertname": "rule-" + severity, "severity": severity}, sort_keys=True),
+            state,
+            1,
+            2 if state != "pending" else None,
+            3 if state == "resolved" else None,
+            1.0,
+            "summary",
+            "{}",
+        )
+        for severity, state in states.items()
+    ]
+    conn = store.connect()
+    with conn:
+        put_alert_states(conn, rows)
+    conn.close()
 
 
 def _component(daemon: Daemon, name: str) -> Any:

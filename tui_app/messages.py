@@ -17,6 +17,7 @@ from console.readers.panels import Health, ServicePanel, TopicPanel
 from console.readers.tail import TailBatch
 
 __all__ = [
+    "AlertsLoaded",
     "AuditLoaded",
     "DeadLetterDetail",
     "DeadLettersLoaded",
@@ -44,6 +45,14 @@ class OverviewData(Message):
 
 
 @dataclass
+class AlertsLoaded(Message):
+    """The alert rules evaluated (``tui_app.source.AlertsView``): the header's count, the
+    notifications and the alerts screen all come from it."""
+
+    view: Any  # tui_app.source.AlertsView
+
+
+@dataclass
 class TailData(Message):
     batch: TailBatch
 
@@ -64,8 +73,9 @@ class MetricSeriesLoaded(Message):
 class DrillDown(Message):
     """The user picked a service or a topic on the overview: show its journeys."""
 
-    kind: str  # "service" or "topic"
+    kind: str  # "service", "topic", or "all" (no service or topic)
     value: str
+    status: str | None = None  # and only journeys with this status (an alert's "stalled")
 
 
 @dataclass

@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
 from console.store import Store
 
-__all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
+__all__ = [
+    "ALERTS_RECENT_S",
+    "METRICS_WINDOW_S",
+    "AlertsView",
+    "Clock",
+    "DataSource",
+    "MetricsView",
+    "Overview",
+    "Runtime",
+]
 
 METRICS_WINDOW_S = 15 * 60.0  # the metrics screen's window, as ``metrics --since`` defaults
+ALERTS_RECENT_S = 24 * 3600.0  # how far back the alerts screen lists firings and resolutions
 
 Clock = Callable[[], int]
 
@@ -49,6 +60,18 @@ class MetricsView:
     window_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AlertsView:
+    """One evaluation of the alert rules: what fires, what is pending, what changed just now,
+    and the firings and resolutions of the last ``ALERTS_RECENT_S`` (newest first)."""
+
+    firing: list[Alert]
+    pending: list[Alert]
+    changes: list[Alert]
+    recent: list[Alert]
+    took_ms: float
+
+
 class DataSource:
     """Reads the store for the screens: overview panels, live tail, journeys and dead letters."""
 
@@ -63,6 +86,7 @@ class DataSource:
         kafka: dict[str, Any] | None = None,
         schema_registry: str | None = None,
         schema_registry_config: Path | None = None,
+        rules: list[Rule] | None = None,
     ) -> None:
         self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
         self.clock: Clock = clock or time.time_ns
@@ -78,10 +102,17 @@ class DataSource:
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
+        self.evaluator = Evaluator(rules if rules is not None else load_rules(None))
+        # The alerts read on their own connection, so an evaluation never holds up the screens'
+        # readers (SQLite in WAL mode reads concurrently).
+        self._alerts_conn = self.store.connect()
+        self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._alerts_lock:
+            self._alerts_conn.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -151,6 +182,24 @@ class DataSource:
             return metrics.metric_series(
                 self._conn, service, name, now - int(window_s * 1e9), now, slots=60
             )
+
+    def alerts(self) -> AlertsView:
+        """Evaluate the alert rules now (the state kept in the store) and read them back."""
+        t0 = time.perf_counter()
+        now = self.clock()
+        runtime = self.runtime.status() if self.runtime else None
+        names = {r.name for r in self.evaluator.rules}
+        with self._alerts_lock:
+            conn = self._alerts_conn
+            changes = self.evaluator.step(conn, now, runtime)
+            current = [a for a in Evaluator.current(conn) if a.name in names]
+            recent = recent_alerts(conn, now - int(ALERTS_RECENT_S * 1e9))
+        firing = sorted(
+            (a for a in current if a.state == "firing"), key=lambda a: -(a.fired_ns or 0)
+        )
+        pending = [a for a in current if a.state == "pending"]
+        took = (time.perf_counter() - t0) * 1000
+        return AlertsView(firing, pending, changes, recent, took)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes a connection first (journeys, dlq) under the lock."""

@@ -7,11 +7,24 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tui_app.render import fit_widths, middle
 
-__all__ = ["VimTable"]
+__all__ = ["AlertsBadge", "VimTable"]
+
+
+class AlertsBadge(Static):
+    """The header line every screen shows while alerts fire: how many, and the key to see them.
+    It follows the app's ``alerts_firing`` (set from ``AlertsLoaded``); hidden while none fire."""
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "alerts_firing", self._firing, init=True)
+
+    def _firing(self, n: int) -> None:
+        self.set_class(n > 0, "-firing")
+        if n:
+            self.update(f"▲ {n} alert{'s' if n != 1 else ''} firing · 6 shows them")
 
 
 class VimTable(DataTable[Any]):

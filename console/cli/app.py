@@ -79,6 +79,7 @@ _COMMANDS: dict[str, str] = {
     "metrics": "metrics_cmd",
     "logs": "logs_cmd",
     "broker": "broker_cmd",
+    "watch": "watch_cmd",
 }
 _registered: set[str] = set()
 

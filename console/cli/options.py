@@ -27,6 +27,7 @@ __all__ = [
     "OtlpKafkaTopicsOpt",
     "RetentionAgeOpt",
     "RetentionBytesOpt",
+    "RulesOpt",
     "retention_limits",
 ]
 
@@ -126,6 +127,15 @@ MetricsOpt = Annotated[
     typer.Option(
         "--metrics",
         help="Serve the console's own Prometheus /metrics on HOST:PORT (127.0.0.1:9464).",
+        show_default=False,
+    ),
+]
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        envvar="HANDOFF_RULES",
+        help="Alert rules (TOML); the default rules when not given.",
         show_default=False,
     ),
 ]

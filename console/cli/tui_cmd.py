@@ -25,6 +25,7 @@ from console.cli.options import (
     OtlpKafkaTopicsOpt,
     RetentionAgeOpt,
     RetentionBytesOpt,
+    RulesOpt,
     retention_limits,
 )
 
@@ -96,11 +97,14 @@ def tui(
     keep_payloads: KeepPayloadsOpt = False,
     retention_age: RetentionAgeOpt = DEFAULT_RETENTION_AGE,
     retention_bytes: RetentionBytesOpt = DEFAULT_RETENTION_BYTES,
+    rules: RulesOpt = None,
 ) -> None:
     """Open the console: overview, journeys, dead letters, live tail (runs the collector and tap
     in-process unless --attach)."""
+    from console.alerts import load_rules
     from console.base.kafka_config import kafka_config
 
+    rule_set = load_rules(rules)  # a bad rules file stops here, before anything starts
     window_s: float | None = None
     if since.strip().lower() != "all":
         from console.base.config import parse_duration
@@ -150,6 +154,7 @@ def tui(
             schema_registry=schema_registry,
             schema_registry_config=schema_registry_config,
             since_s=window_s,
+            rules=rule_set,
         ).run()
     finally:
         if runtime is not None:

@@ -16,7 +16,13 @@ How statuses are decided is written in ``console/journeys/derive.py``; the JSON 
 """
 
 from console.journeys.assemble import journey, journeys_by_key, parse_message
-from console.journeys.listing import journeys, journeys_on_topic, recent_cids_on_topic
+from console.journeys.listing import (
+    StalledOnTopic,
+    journeys,
+    journeys_on_topic,
+    recent_cids_on_topic,
+    stalled_by_topic,
+)
 from console.journeys.types import STATUSES, Handoff, Journey, JourneySummary
 
 __all__ = [
@@ -24,10 +30,12 @@ __all__ = [
     "Handoff",
     "Journey",
     "JourneySummary",
+    "StalledOnTopic",
     "journey",
     "journeys",
     "journeys_by_key",
     "journeys_on_topic",
     "parse_message",
     "recent_cids_on_topic",
+    "stalled_by_topic",
 ]

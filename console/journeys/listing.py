@@ -22,7 +22,14 @@ from console.journeys.types import STATUSES, JourneySummary
 from console.store import Store, read
 from console.store.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
-__all__ = ["DEFAULT_SINCE_S", "journeys", "journeys_on_topic", "recent_cids_on_topic"]
+__all__ = [
+    "DEFAULT_SINCE_S",
+    "StalledOnTopic",
+    "journeys",
+    "journeys_on_topic",
+    "recent_cids_on_topic",
+    "stalled_by_topic",
+]
 
 DEFAULT_SINCE_S = 3600.0
 
@@ -156,3 +163,58 @@ def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> li
     ):
         found[cid] = max(found.get(cid, 0), t)
     return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class StalledOnTopic:
+    """Sends on ``topic`` nobody took for longer than the stall limit (``waiting``: messages,
+    from the pending sends), how many of the newest journeys among them ``journey()`` confirmed
+    stalled (``confirmed``, it checks until ``enough``), and the groups that should take them."""
+
+    topic: str
+    waiting: int
+    confirmed: int
+    groups: tuple[str, ...]
+
+
+def stalled_by_topic(
+    conn: sqlite3.Connection,
+    stall_after_s: float,
+    now_ns: int,
+    enough: int = 1,
+    since_s: float = DEFAULT_SINCE_S,
+) -> list[StalledOnTopic]:
+    """Per topic, the journeys stalled on it, for the alert rules: one scan of the pending sends
+    (as ``journeys(status="stalled")``'s light pass), then ``journey()`` judges the newest of each
+    topic until ``enough`` are confirmed (a pending send is only a candidate), never more than
+    ``enough + 10``, so a topic costs a few journeys however many wait there."""
+    conn.row_factory = sqlite3.Row
+    cur = conn.cursor()
+    cur.row_factory = None
+    window = (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9))
+    # One pass in the primary key's order (topic first): no sort, no id reaches Python.
+    counts = cur.execute(
+        "SELECT topic, count(*) FROM pending_sends"
+        " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL GROUP BY topic",
+        window,
+    ).fetchall()
+    out = []
+    for topic, waiting in counts:
+        rows = cur.execute(
+            "SELECT correlation_id FROM pending_sends WHERE topic = ?"
+            " AND sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
+            " ORDER BY sent_ns DESC LIMIT ?",
+            (topic, *window, 4 * (enough + 10)),
+        ).fetchall()
+        newest = list(dict.fromkeys(cid for (cid,) in rows))[: enough + 10]
+        confirmed = 0
+        groups: tuple[str, ...] = ()
+        for cid in newest:
+            j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+            if j is not None and j.status == "stalled":
+                confirmed += 1
+                groups = groups or j.groups
+                if confirmed >= enough:
+                    break
+        out.append(StalledOnTopic(topic, waiting, confirmed, groups))
+    return out

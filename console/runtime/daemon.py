@@ -106,7 +106,7 @@ class Daemon:
         self._signals = StopSignals()
         self._signals_installed = False
         self._errors: dict[str, str] = {}
-        # ``serve --metrics``: the registry, and ``set_alerts_firing`` for the alerts engine
+        # ``serve --metrics``: its registry (read at scrape time)
         self.metrics: ConsoleMetrics | None = None
 
     @property

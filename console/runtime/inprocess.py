@@ -50,6 +50,10 @@ class InProcessRuntime:
         if writer.get("failing"):
             out["store"] = "failing"
             errors.insert(0, f"store cannot commit: {writer['error']}")
+        queued = writer.get("queued")
+        if isinstance(queued, int) and queued >= self.daemon.writer.max_queued:
+            out["ingest"] = "refusing"  # receivers answer 503 until the writer catches up
+            errors.insert(0, f"store queue full ({queued:,} records): ingest refused")
         elif writer.get("last_error"):
             errors.append(f"store: {writer['last_error']}")
         if errors:

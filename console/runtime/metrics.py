@@ -44,13 +44,17 @@ Receivers: ``grpc``, ``http``, ``tap``, ``otlp-kafka``. Hops per second is
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from console.store.alerts import alert_states
 
 if TYPE_CHECKING:
     from console.runtime.daemon import Daemon
@@ -77,7 +81,7 @@ _RECORD_COUNTERS = (
 
 
 class ConsoleMetrics:
-    """A daemon's registry: the scrape-time collector, the commit histogram, alerts firing."""
+    """A daemon's registry: the scrape-time collector and the commit histogram."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.registry = CollectorRegistry()
@@ -87,24 +91,8 @@ class ConsoleMetrics:
             buckets=_COMMIT_BUCKETS,
             registry=self.registry,
         )
-        self.alerts_firing = Gauge(
-            "handoff_alerts_firing",
-            "Alerts firing now, per severity.",
-            ["severity"],
-            registry=self.registry,
-        )
-        self._severities: set[str] = set(SEVERITIES)
-        for severity in SEVERITIES:
-            self.alerts_firing.labels(severity).set(0)
         self.registry.register(_DaemonCollector(daemon))
         daemon.writer.commit_observer = self.commit_seconds.observe
-
-    def set_alerts_firing(self, counts: Mapping[str, int]) -> None:
-        """How many alerts fire now per severity (the alerts engine calls this after each
-        evaluation); a severity it does not name reads 0."""
-        self._severities.update(counts)
-        for severity in self._severities:
-            self.alerts_firing.labels(severity).set(counts.get(severity, 0))
 
 
 class MetricsEndpoint:
@@ -153,6 +141,30 @@ class _DaemonCollector(Collector):
         yield from _record_families(components)
         yield from _writer_families(writer, self.daemon)
         yield from _kafka_families(self.daemon, components)
+        yield _alerts_family(self.daemon)
+
+
+def _alerts_family(daemon: Daemon) -> GaugeMetricFamily:
+    """Alerts firing now per severity, as the store keeps them: whichever process evaluates the
+    rules (``watch``, the TUI) writes their state there, so ``serve`` reports what fires."""
+    counts = dict.fromkeys(SEVERITIES, 0)
+    conn = daemon.store.connect(readonly=True)
+    try:
+        rows = alert_states(conn)
+    except sqlite3.Error:  # a store before version 8 (no alert table yet), or one failing
+        rows = []
+    finally:
+        conn.close()
+    for row in rows:
+        if row.state == "firing":
+            severity = str(json.loads(row.labels).get("severity", ""))
+            counts[severity] = counts.get(severity, 0) + 1
+    family = GaugeMetricFamily(
+        "handoff_alerts_firing", "Alerts firing now, per severity.", labels=["severity"]
+    )
+    for severity, n in sorted(counts.items()):
+        family.add_metric([severity], n)
+    return family
 
 
 def _record_families(components: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:

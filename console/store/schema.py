@@ -425,6 +425,35 @@ ALTER TABLE metric_points ADD COLUMN min_value REAL;
 ALTER TABLE metric_points ADD COLUMN max_value REAL;
 """
 
+# Version 8: alert state (``console/store/alerts.py``). ``alert_state`` holds each alert's
+# current episode (pending, firing or resolved) keyed by rule and labels, so a restarted console
+# does not fire again what already fired; ``alert_events`` keeps every firing and resolution.
+_V8_ALERTS = """
+CREATE TABLE alert_state (
+    rule TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    state TEXT NOT NULL,
+    active_since_ns INTEGER NOT NULL,
+    fired_ns INTEGER,
+    resolved_ns INTEGER,
+    value REAL,
+    summary TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (rule, labels)
+);
+CREATE TABLE alert_events (
+    id INTEGER PRIMARY KEY,
+    time_ns INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    state TEXT NOT NULL,
+    value REAL,
+    summary TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX alert_events_time ON alert_events(time_ns);
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
@@ -433,6 +462,7 @@ MIGRATIONS: list[str] = [
     _V5_FIXES_AND_LEDGER_BY_CLUSTER,
     _V6_ARRIVAL,
     _V7_HISTOGRAM_MIN_MAX,
+    _V8_ALERTS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -443,6 +473,7 @@ TIMED_TABLES: dict[str, str] = {
     "dead_letters": "first_seen_ns",
     "consumed_marks": "seen_ns",
     "pending_sends": "sent_ns",
+    "alert_events": "time_ns",
 }
 
 

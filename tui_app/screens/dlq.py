@@ -25,7 +25,7 @@ from tui_app.messages import (
     ReplayTargetChecked,
 )
 from tui_app.screens.confirm import ConfirmScreen
-from tui_app.widgets import VimTable
+from tui_app.widgets import AlertsBadge, VimTable
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -87,6 +87,7 @@ class DlqScreen(Screen[None]):
         self._window = ""  # the window the list was last loaded for
 
     def compose(self) -> ComposeResult:
+        yield AlertsBadge()
         yield Static("Dead letters", id="dlq-status")
         yield Input(placeholder="/ filter: topic, error text or correlation id", id="dlq-filter")
         yield VimTable(id="dlq-list")
@@ -98,7 +99,21 @@ class DlqScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#dlq-list", VimTable).fit(COLUMNS, [], self.app.size.width)
         self.query_one("#replay-progress").display = False
-        self.action_refresh()
+        if not self._take_filter():
+            self.action_refresh()
+
+    def _take_filter(self) -> bool:
+        """Filter on the DLQ topic an alert named (its ``Input.Changed`` reloads the list)."""
+        topic = self.app.dlq_filter
+        if topic is None:
+            return False
+        self.app.dlq_filter = None
+        self.status = None
+        search = self.query_one("#dlq-filter", Input)
+        if search.value == topic:
+            return False
+        search.value = topic
+        return True
 
     # loading ---------------------------------------------------------------------------------
     def _status_line(self, note: str = "") -> None:
@@ -203,6 +218,8 @@ class DlqScreen(Screen[None]):
         self.query_one("#dlq-filter", Input).focus()
 
     def on_screen_resume(self) -> None:
+        if self._take_filter():
+            return
         if self.app.dlq_focus is not None:  # sent here from a journey (d): show that one
             self.status = None
             self.query_one("#dlq-filter", Input).value = ""

@@ -14,7 +14,7 @@ HELP_TEXT = """\
 [b]handoff-console[/b] · find where a handoff broke, and repair it
 
 [b]Everywhere[/b]
-  1 2 3 4 5   overview · journeys · dead letters · live tail · metrics
+  1 2 3 4 5 6 overview · journeys · dead letters · live tail · metrics · alerts
   ctrl+p      command palette (every action)
   /           search or filter on this screen
   j/k ↑/↓     move          enter   open / drill down
@@ -30,6 +30,8 @@ HELP_TEXT = """\
 [b]Live tail[/b]  p pause/resume · / filter · c clear · t kind · v log severity
   enter on a span, hop or log record opens its journey
 [b]Metrics[/b]  ↑/↓ pick a service · tab its metrics · enter a chart · r refresh
+[b]Alerts[/b]  firing, pending and the last 24 h · enter opens what it is about · r evaluate
+  the header counts firing alerts; each new one raises a notification once
 
 Exporters: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
 Demo:      handoff-console demo"""

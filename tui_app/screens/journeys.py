@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from console.base.errors import HandoffError
 from tui_app import ops, render
 from tui_app.messages import DrillDown, JourneyLoaded, JourneysLoaded, LoadFailed
-from tui_app.widgets import VimTable
+from tui_app.widgets import AlertsBadge, VimTable
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -83,6 +83,7 @@ class JourneysScreen(Screen[None]):
         self._window = ""  # the window the list was last loaded for
 
     def compose(self) -> ComposeResult:
+        yield AlertsBadge()
         yield Static("Journeys", id="journeys-status")
         yield Input(
             placeholder="/ correlation id, trace id, topic:partition:offset or business key",
@@ -108,6 +109,8 @@ class JourneysScreen(Screen[None]):
         self._drill = msg
         self.service = msg.value if msg.kind == "service" else None
         self.topic = msg.value if msg.kind == "topic" else None
+        if msg.status is not None:  # from an alert: its stalled journeys
+            self.status = msg.status
         self.action_refresh()
 
     def _status_line(self, count: int | None = None, note: str = "") -> None:

@@ -18,6 +18,7 @@ from tui_app.chart import bar_chart
 from tui_app.linetable import LineTable
 from tui_app.messages import LoadFailed, MetricSeriesLoaded, MetricsLoaded
 from tui_app.render import middle
+from tui_app.widgets import AlertsBadge
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -115,6 +116,7 @@ class MetricsScreen(Screen[None]):
         self.service: str | None = None
 
     def compose(self) -> ComposeResult:
+        yield AlertsBadge()
         yield Static("Metrics · loading…", id="metrics-status")
         with Horizontal(id="metrics-body"):
             with Vertical(id="metrics-left"):

@@ -15,6 +15,7 @@ from console.readers.panels import Health, ServicePanel, TopicPanel
 from tui_app.linetable import LineTable
 from tui_app.messages import DrillDown, OverviewData
 from tui_app.render import age, fit_widths, held, middle, ms, pct, rate, sparkline
+from tui_app.widgets import AlertsBadge
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -123,6 +124,7 @@ class OverviewScreen(Screen[None]):
     app: HandoffApp
 
     def compose(self) -> ComposeResult:
+        yield AlertsBadge()
         yield Static("handoff-console · starting…", id="health")
         yield Static(EMPTY_TEXT, id="empty")
         yield Static(SERVICES_TITLE, classes="section", id="services-title")
@@ -193,6 +195,24 @@ class OverviewScreen(Screen[None]):
         topics.set_column_width("group", group_w)
         services.replace_rows([(p.service, _named(service_cells(p), name_w)) for p in msg.services])
         topics.replace_rows([(p.topic, _named(topic_cells(p), topic_w)) for p in msg.topics])
+        self._take_focus(msg)
+
+    def _take_focus(self, msg: OverviewData) -> None:
+        """Select the service or topic an alert named (``app.overview_focus``) once it shows."""
+        focus = self.app.overview_focus
+        if focus is None:
+            return
+        table_id, key = focus
+        keys = (
+            [p.service for p in msg.services]
+            if table_id == "services"
+            else [p.topic for p in msg.topics]
+        )
+        if key in keys:
+            table = self.query_one(f"#{table_id}", LineTable)
+            table.move_cursor(row=keys.index(key))
+            table.focus()
+            self.app.overview_focus = None
 
     def _show_empty(self, empty: bool) -> None:
         self.query_one("#empty").display = empty

@@ -19,6 +19,7 @@ from tui_app import ops
 from tui_app.linetable import LineTable
 from tui_app.messages import JourneyLoaded, TailData
 from tui_app.render import ms
+from tui_app.widgets import AlertsBadge
 
 if TYPE_CHECKING:
     from tui_app.app import HandoffApp
@@ -134,6 +135,7 @@ class TailScreen(Screen[None]):
         self.severity = 0  # index into SEVERITY_FLOORS
 
     def compose(self) -> ComposeResult:
+        yield AlertsBadge()
         yield Static("Live tail · waiting for spans, hops and log records…", id="tail-status")
         yield Input(placeholder="/ filter: service, topic, span name, correlation id", id="filter")
         yield LineTable(id="tail")
