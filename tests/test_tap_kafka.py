@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from collectors.kafka.tap import KafkaTap
 from console.base.errors import Overloaded
@@ -20,7 +19,7 @@ from console.store import Store, StoreWriter, Ticket, rows
 from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers
-from tests.tap_helpers import RecordingSink, produce, unique, wait_for
+from tests.tap_helpers import RecordingSink, committed_total, produce, unique, wait_for
 
 
 @pytest.fixture
@@ -219,16 +218,6 @@ def test_odd_messages_never_crash(
     assert bytes_dl.convention == "none" and bytes_dl.payload == b"\xff" * 10
 
 
-def _committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """The sum of ``group``'s committed offsets on ``topic`` (read without joining the group)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        return sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
-    finally:
-        c.close()
-
-
 def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
     kafka_bootstrap: str, topic: str, store: Store, writer: StoreWriter
 ) -> None:
@@ -259,7 +248,7 @@ def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
         # has committed the end of every partition, it has read everything it ever will, and
         # anything handed over twice is in the sink already.
         wait_for(
-            lambda: _committed_total(kafka_bootstrap, group, topic, 3) == n,
+            lambda: committed_total(kafka_bootstrap, group, topic, 3) == n,
             what=f"the tap's group committed all {n} offsets",
         )
         writer.flush()

@@ -10,7 +10,7 @@ from collectors.kafka.tap import KafkaTap
 from console.store import Store
 from tests import stored
 from tests.conftest import KafkaHarness, create_topic
-from tests.tap_helpers import RecordingSink, produce, wait_for
+from tests.tap_helpers import RecordingSink, committed_total, produce, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +39,12 @@ def test_broker_stopped_and_started_again_while_tapping(
         )
         tap.start()
         wait_for(lambda: sink.hops() == 200, what="200 hops before the outage")
+        # The tap resumes from its committed position: let it commit before the outage, else the
+        # 200 are read again (at-least-once) and the sink sees them twice (the store does not).
+        wait_for(
+            lambda: committed_total(bootstrap, "tap-resilience", "orders", 2) == 200,
+            what="the 200 offsets committed",
+        )
         wait_for(lambda: tap.health()["connected"], what="connected")
 
         broker.down()
