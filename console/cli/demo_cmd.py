@@ -33,6 +33,7 @@ from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
     DbOpt,
+    DemoBootstrapOpt,
     JsonOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
@@ -265,14 +266,7 @@ def _run_tui(
 
 
 def demo(
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap",
-            envvar="HANDOFF_KAFKA_BOOTSTRAP",
-            help="An existing Kafka cluster (default: start the broker harness).",
-        ),
-    ] = None,
+    bootstrap: DemoBootstrapOpt = None,
     db: DbOpt = None,
     headless: Annotated[
         bool, typer.Option("--headless", help="No screen; end with a summary.")
