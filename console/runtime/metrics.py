@@ -45,15 +45,38 @@ Receivers: ``grpc``, ``http``, ``tap``, ``otlp-kafka``. Hops per second is
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from console.runtime.daemon import Daemon
+    from console.store import Store, StoreWriter
+
+
+class _Component(Protocol):
+    name: str
+
+    def health(self) -> dict[str, object]: ...
+
+
+class Daemon(Protocol):
+    """What the metrics read of ``console.runtime.daemon.Daemon`` (which imports this module to
+    serve them, so the metrics name only its shape)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def writer(self) -> StoreWriter: ...
+
+    @property
+    def components(self) -> Sequence[_Component]: ...
+
+    def health(self) -> dict[str, object]: ...
+
 
 __all__ = ["RECEIVERS", "SEVERITIES", "ConsoleMetrics", "MetricsEndpoint"]
 
