@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from console.store import Store
 from tests.tui_data import NOW, demo_dead_letters, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
-from tui import make_app
+from tui import HandoffApp, make_app
 
 SnapCompare = Callable[..., bool]  # pytest-textual-snapshot's fixture
 SIZE = (100, 30)
@@ -46,7 +47,7 @@ def test_overview_empty_says_what_to_do(db_path: Path, snap_compare: SnapCompare
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
 
 
-def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
+def _dlq_app(db_path: Path) -> HandoffApp:
     Store.open(db_path).write([*demo_records(), *demo_dead_letters()])
     return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS)
 
@@ -77,7 +78,7 @@ def test_invalid_edit(db_path: Path, snap_compare: SnapCompare) -> None:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "DlqEditScreen")
         head = app.screen.query_one("#edit-head")
         await wait_for(pilot, lambda: "error(s)" in str(head.render()))
-        editor = app.screen.query_one("#editor")
+        editor = app.screen.query_one("#editor", TextArea)
         # No focused widget: no cursor, whose blink phase would make the picture flaky.
         editor.cursor_blink = False
         app.screen.set_focus(None)

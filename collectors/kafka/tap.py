@@ -202,7 +202,7 @@ class KafkaTap:
         self._threads = []
         self._running = False
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> dict[str, Any]:
         """The tap's state for the daemon's health view and the TUI.
 
         Keys: ``running``, ``connected`` (a broker answers), ``last_error`` (text or None) and
