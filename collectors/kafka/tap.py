@@ -21,6 +21,12 @@ Which offsets may be committed is ``OffsetTracker``'s to say (``collectors/kafka
 this module is the poll loop around it. The consume loop runs in one thread, the metrics
 (``collectors/kafka/metrics.py``) in another.
 ``start()``, ``stop()`` and ``health()`` are all the daemon needs.
+
+Why ~500 lines in one room: the poll loop, the librdkafka callbacks and ``health()`` share one
+consumer and its state, and the callbacks run inside ``consume()`` on the loop's own thread, so
+they are read together. What has a seam of its own is apart: the offsets (``offsets.py``), the
+decoding (``decode.py``), the lag and rate series (``metrics.py``), librdkafka's statistics
+(``stats.py``).
 """
 
 from __future__ import annotations
