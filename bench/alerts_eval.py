@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from bench.tui_refresh import TOPICS, build  # noqa: E402
 from console.alerts import Evaluator, load_rules  # noqa: E402
 from console.alerts.observe import observe  # noqa: E402
@@ -71,7 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--spans", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), spans=2_000, runs=1)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "alerts.db"
         build(db, args.spans)
@@ -97,7 +99,7 @@ def main() -> None:
         print(f"{'Evaluator.step, default rules':<34}{statistics.median(step_ms):>10.1f}"
               f"{max(step_ms):>10.1f}")  # fmt: skip
         for rule in rules:
-            ms = timed(lambda r=rule: observe(conn, [r], now), args.runs)  # type: ignore[misc]
+            ms = timed(lambda r=rule: observe(conn, [r], now), args.runs)
             print(f"  {rule.kind:<32}{statistics.median(ms):>10.1f}{max(ms):>10.1f}")
         ratio = statistics.median(step_ms) / statistics.median(overview_ms)
         print(

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.peer_servers import free_port  # noqa: E402
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 
 MS = 1_000_000
 CID = "big-journey-0001"
@@ -52,7 +53,7 @@ def send(grpc_port: int, pages: int, tiles: int) -> int:
     provider = TracerProvider(resource=Resource.create({"service.name": "canvasflow-renderer"}))
     exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True)
     provider.add_span_processor(
-        BatchSpanProcessor(exporter, max_queue_size=pages * (tiles + 1) + 10)
+        BatchSpanProcessor(exporter, max_queue_size=max(512, pages * (tiles + 1) + 10))
     )
     tracer = provider.get_tracer("bench.big_journey")
     t0 = time.time_ns() - 60_000 * MS
@@ -211,7 +212,8 @@ def main() -> None:
         help="Also measure this checkout (e.g. `git archive aabd1af` unpacked): before-figures.",
     )
     ap.add_argument("--no-all", action="store_true", help="Skip trace --all (minutes at 100k).")
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), pages=3, tiles=4)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="big-journey-"))
     total = 1 + args.pages * (args.tiles + 1)
     print(f"journey of {total:,} spans ({args.pages} pages x {args.tiles} tiles + root)")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.smoke import add_smoke, smoke_sizes
 from console.base.model import Span
 from console.store import Store, blocks, dedupe, ingest, keys
 
@@ -55,7 +56,8 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=60)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--segment-keys", type=int, default=20_000)
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), batches=3, batch=200, segment_keys=300)
     keys.SEGMENT_KEYS = args.segment_keys
     rnd = random.Random(1)
     with tempfile.TemporaryDirectory(prefix="dedupe-bench-") as tmp:

@@ -32,15 +32,18 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console.base.errors import Overloaded  # noqa: E402
-from console.base.model import DeadLetter, Hop, Span, SpanLink  # noqa: E402
+from console.base.model import DeadLetter, Hop, Record, Span, SpanLink  # noqa: E402
 from console.journeys import journey  # noqa: E402
 from console.store import Store, StoreWriter  # noqa: E402
 
@@ -73,10 +76,10 @@ class Gen:
         self.offsets[topic] = o + 1
         return o
 
-    def journey(self, n: int, t0: int, fate: str) -> list[object]:
+    def journey(self, n: int, t0: int, fate: str) -> list[Record]:
         """One journey's records; ``fate`` is ok, stalled, dead or failed."""
         cid = f"ord-{n:09d}"
-        out: list[object] = []
+        out: list[Record] = []
         trace = self.tid()
         root = self.sid()
         failed = fate == "failed"
@@ -168,7 +171,7 @@ class Gen:
                           first_seen_ns=t)  # fmt: skip
 
 
-def _submit(writer: StoreWriter, records: list[object]) -> None:
+def _submit(writer: StoreWriter, records: Sequence[Record]) -> None:
     while True:
         try:
             writer.submit(records)
@@ -186,7 +189,7 @@ def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str,
     step = int(hours * 3600e9 / est)
     start = now - int(hours * 3600e9)
     fates = ["ok"] * 97 + ["stalled", "dead", "failed"]
-    batch: list[object] = []
+    batch: list[Record] = []
     t_begin = time.monotonic()
     with store.writer(batch_size=20_000, max_queued=400_000) as writer:
         while span_count < spans:
@@ -258,7 +261,7 @@ def top_up(db: Path, minutes: float, hours: float, seed: int) -> int:
     step = int(minutes * 60e9 / max(1, count))
     fates = ["ok"] * 97 + ["stalled", "dead", "failed"]
     with store.writer(batch_size=20_000, max_queued=400_000) as writer:
-        batch: list[object] = []
+        batch: list[Record] = []
         for i in range(count):
             t0 = now - int(minutes * 60e9) + i * step
             batch.extend(gen.journey(first + i, t0, fates[gen.rng.randrange(100)]))
@@ -286,7 +289,10 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     now = time.time_ns()
     for cid in ids[:20]:  # warm the page cache a little, as a running console would be
         journey(conn, correlation_id=cid, now_ns=now)
-    times, cpu, statuses, span_counts = [], [], {}, []
+    times: list[float] = []
+    cpu: list[float] = []
+    statuses: dict[str, int] = {}
+    span_counts: list[int] = []
     for cid in ids:
         t, c = time.perf_counter(), time.process_time()
         j = journey(conn, correlation_id=cid, now_ns=now)
@@ -371,7 +377,12 @@ def main() -> None:
         default=20.0,
         help="Before measuring, write this many minutes of fresh traffic at today's clock.",
     )
+    add_smoke(ap)
     args = ap.parse_args()
+    if args.smoke:  # a store of its own, never the big one a full run left in /tmp
+        smoke_db = Path(tempfile.mkdtemp(prefix="journey-smoke-")) / "smoke.db"
+        smoke_sizes(args, spans=3000, hops=3000, hours=1.0, lookups=20, top_up_minutes=1.0)
+        smoke_sizes(args, db=smoke_db, reuse=False)
     if not args.reuse:
         for suffix in ("", "-wal", "-shm"):
             Path(str(args.db) + suffix).unlink(missing_ok=True)

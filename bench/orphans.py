@@ -28,6 +28,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
+
 RUNNING = "services running on"  # what the services say on stderr once every one has started
 
 
@@ -63,7 +67,9 @@ def _own_broker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "HANDOFF_KAFKA_BOOTSTRAP"}
 
 
-def one_try(n: int, after: float, grace: float, work: Path) -> tuple[bool, float, str]:
+def one_try(
+    n: int, after: float, grace: float, work: Path, bootstrap: str | None = None
+) -> tuple[bool, float, str]:
     """(passed, seconds from the kill until the last of the family ended, what was left)."""
     tmpdir = work / f"try{n}"
     tmpdir.mkdir()
@@ -71,7 +77,8 @@ def one_try(n: int, after: float, grace: float, work: Path) -> tuple[bool, float
     started = time.monotonic()
     demo = subprocess.Popen(
         [sys.executable, "-m", "console", "demo", "--headless", "--duration", "60", "--json",
-         "--db", str(tmpdir / "h.db"), "--topic-prefix", f"orphans{uuid.uuid4().hex[:6]}"],
+         "--db", str(tmpdir / "h.db"), "--topic-prefix", f"orphans{uuid.uuid4().hex[:6]}",
+         *(["--bootstrap", bootstrap] if bootstrap else [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
         env={**_own_broker_env(), "TMPDIR": str(tmpdir)},
     )  # fmt: skip
@@ -109,12 +116,16 @@ def main() -> None:
     ap.add_argument("--tries", type=int, default=20)
     ap.add_argument("--after", type=float, default=25.0, help="seconds before kill -9")
     ap.add_argument("--grace", type=float, default=15.0, help="seconds allowed after it")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--bootstrap", help="a running broker for the demo (not its family): else its own"
+    )
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), tries=1, after=1.0)
     work = Path(tempfile.mkdtemp(prefix="handoff-orphans-"))
     passed, times = 0, []
     try:
         for n in range(1, args.tries + 1):
-            ok, gone_in, left = one_try(n, args.after, args.grace, work)
+            ok, gone_in, left = one_try(n, args.after, args.grace, work, args.bootstrap)
             passed += ok
             times.append(gone_in)
             verdict = "all gone" if ok else f"LEFT RUNNING: {left}"

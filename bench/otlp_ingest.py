@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.otlp_load import SPANS_PER_REQUEST, Load  # noqa: E402
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from bench.spans import RequestFactory  # noqa: E402
 
 # --- the collector process ----------------------------------------------------------------------
@@ -71,8 +72,8 @@ def run_collector(sink_kind: str, db: str, cpu: int, metrics: bool = False) -> N
         endpoint = daemon.add(MetricsEndpoint(daemon.metrics, "127.0.0.1", 0))
     daemon.install_signal_handlers()
     daemon.start()
-    metrics_port = endpoint.port if endpoint is not None else 0  # type: ignore[attr-defined]  # the endpoint
-    print(f"READY {grpc_rx.port} {http_rx.port} {metrics_port}", flush=True)  # type: ignore[attr-defined]  # receivers
+    metrics_port = endpoint.port if endpoint is not None else 0
+    print(f"READY {grpc_rx.port} {http_rx.port} {metrics_port}", flush=True)
     daemon.wait()
     daemon.stop()
     print(f"DONE {daemon.writer.committed}", flush=True)
@@ -274,7 +275,8 @@ def main() -> None:
     parser.add_argument("--sink", choices=["store", "null"], default="store")
     parser.add_argument("--db", default="")
     parser.add_argument("--metrics", action="store_true", help=argparse.SUPPRESS)  # collector
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = smoke_sizes(parser.parse_args(), seconds=1.0, warmup=0.5, floor_spans=2000)
     if args.role == "collector":
         run_collector(args.sink, args.db, args.collector_cpu, args.metrics)
         return

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import otlp_ingest  # noqa: E402
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from bench.spans import RequestFactory  # noqa: E402
 
 SPANS_PER_REQUEST = otlp_ingest.SPANS_PER_REQUEST
@@ -136,7 +137,8 @@ def main() -> None:
         "--bootstrap", default=os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = smoke_sizes(parser.parse_args(), messages=50, seconds=1.0, warmup=0.5)
     others = sorted(os.sched_getaffinity(0) - {args.collector_cpu})
     if others:
         os.sched_setaffinity(0, others)  # this process (fill, load) stays off serve's core

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from bench import peer_kafka, peer_otlp  # noqa: E402
 from bench.peer_readme import write_readme  # noqa: E402
 from bench.peer_servers import JAEGER_VERSION, Jaeger, Serve, build_jaeger, find_kcat  # noqa: E402
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.json"
 
@@ -55,12 +56,12 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def build(skip_jaeger: bool) -> dict[str, Any]:
+def build(skip_jaeger: bool, skip_kcat: bool = False) -> dict[str, Any]:
     peers: dict[str, Any] = {}
     say("building peers (cached after the first run) ...")
     jaeger = "skipped (--no-jaeger)" if skip_jaeger else build_jaeger()
     peers["jaeger"] = {"path": str(jaeger)} if isinstance(jaeger, Path) else {"error": jaeger}
-    kcat = find_kcat()
+    kcat = "skipped (--smoke)" if skip_kcat else find_kcat()
     if isinstance(kcat, Path):
         version = subprocess.run([str(kcat), "-V"], capture_output=True, text=True).stdout
         line = next((ln for ln in version.splitlines() if ln.startswith("Version")), "")
@@ -188,10 +189,17 @@ def main() -> None:
     ap.add_argument(
         "--render", action="store_true", help="only rewrite the README section from peers.json"
     )
+    add_smoke(ap)
     args = ap.parse_args()
     if args.render:
         write_readme(json.loads(RESULTS.read_text()))
         return
+    results = RESULTS
+    if args.smoke:  # handoff-console's side of each part only, its figures in a temp dir
+        smoke_sizes(args, quick=True, no_jaeger=True, seconds=1.0, warmup=0.5, lookup_spans=2000)
+        smoke_sizes(args, lookups=5, processes=1, messages=2000, partitions=2, replay_n=100)
+        smoke_sizes(args, write_readme=False)
+        results = Path(tempfile.mkdtemp(prefix="peers-smoke-")) / "peers.json"
     q = args.quick
     args.seconds = args.seconds or (10.0 if q else 30.0)
     args.lookup_spans = args.lookup_spans or (100_000 if q else 1_000_000)
@@ -206,13 +214,13 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_start": load(),
     }
-    run["peers"] = build(args.no_jaeger)
+    run["peers"] = build(args.no_jaeger, skip_kcat=args.smoke)
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {1})  # as `taskset -c 1`: the servers get core 0
     parts = args.only.split(",")
-    if set(parts) != set(PARTS) and RESULTS.exists():
+    if set(parts) != set(PARTS) and results.exists():
         # a partial run keeps the other parts of the last run, each with when it ran
-        run = {**json.loads(RESULTS.read_text()), "peers": run["peers"], "load_end": load()}
+        run = {**json.loads(results.read_text()), "peers": run["peers"], "load_end": load()}
     for part in parts:
         say(f"{part} (load average {load()}) ...")
         try:
@@ -223,12 +231,14 @@ def main() -> None:
                 "sizes": _sizes(args),
             }
         except Exception as exc:
+            if args.smoke:
+                raise
             traceback.print_exc()
             run[part] = {"error": f"{type(exc).__name__}: {exc}"}
     run["load_end"] = load()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(run, indent=1) + "\n")
-    say(f"figures in {RESULTS}")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(run, indent=1) + "\n")
+    say(f"figures in {results}")
     if args.write_readme:
         write_readme(run)
         say("wrote bench/README.md")

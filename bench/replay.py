@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -33,6 +34,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console import dlq  # noqa: E402
 from console.base.model import DeadLetter  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
@@ -111,7 +113,7 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> tuple[f
     t0 = time.perf_counter()
     c0 = time.process_time()
     for sent, it in enumerate(items, 1):
-        kwargs = {"headers": list(it.headers)} if with_headers else {}
+        kwargs: dict[str, Any] = {"headers": list(it.headers)} if with_headers else {}
         while True:
             try:
                 producer.produce(
@@ -256,7 +258,8 @@ def main() -> None:
         "--bootstrap", default=os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), n=200, list_n=500, rounds=1, write_readme=False)
     out: list[str] = []
     verdicts: list[str] = []
 

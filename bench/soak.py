@@ -3,12 +3,12 @@ memory and the store's size every 10 s.
 
     python bench/soak.py [--minutes 10] [--rate 5] [--retention-bytes 40MB] [--bootstrap B]
 
-The console is ``serve`` (OTLP collector into the store, with ``--retention-bytes``) and ``tap``
-(the Kafka tap into the same store, under the same bound); the services are the demo's
+The console is ``serve --topics`` (OTLP collector and the Kafka tap in one process, since the
+store takes one writer, with ``--retention-bytes``); the services are the demo's
 CanvasFlow pipeline (``python -m demo_pipeline``, what ``demo --headless`` runs) on their own
 topic prefix, exporting to that ``serve``. (``demo --headless`` attaches its own in-process
 collector and tap without retention, so the soak runs the console as a user would deploy it.) Every
-``--interval`` seconds it samples the RSS of each console process (psutil, children included),
+``--interval`` seconds it samples the RSS of the console process (psutil, children included),
 the store's file size (main file + WAL), its live bytes (pages minus free pages) and the
 records ingested so far (highest row id per table and the writer's count of records written
 into blocks, neither of which retention lowers).
@@ -41,6 +41,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
+
 TABLES = ("metric_points", "series", "dead_letters")  # rows; spans, hops, logs are in blocks
 _LISTEN = re.compile(r"OTLP/gRPC listening on (\S+):(\d+)")
 
@@ -148,20 +152,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     serve = Proc(
         "serve",
         _cli("serve", "--db", str(db), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "off",
-             "--retention-bytes", args.retention_bytes),
+             "--topics", f"^{re.escape(prefix)}\\..*", "--bootstrap", args.bootstrap,
+             "--from-beginning", "--retention-bytes", args.retention_bytes),
     )  # fmt: skip
     procs = [serve]
     try:
         port = serve.wait_for(_LISTEN).group(2)
         serve.wait_for("^store:")
-        tap = Proc(
-            "tap",
-            _cli("tap", "--db", str(db), "--bootstrap", args.bootstrap, "--topics",
-                 f"^{re.escape(prefix)}\\..*", "--from-beginning", "--status-every", "0",
-                 "--retention-bytes", args.retention_bytes),
-        )  # fmt: skip
-        procs.append(tap)
-        tap.wait_for("^tapping ")
         demo_out = open(work / "demo.json", "w")  # noqa: SIM115 - closed below
         from demo_pipeline.run import create_topics
         from demo_pipeline.runtime import Topics
@@ -181,7 +178,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             s = {
                 "t": round(time.monotonic() - t0, 1),
                 "serve_rss_mb": round(serve.rss_mb(), 1),
-                "tap_rss_mb": round(tap.rss_mb(), 1),
                 "demo_rss_mb": round(demo.rss_mb(), 1),
                 **_store_sample(db),
             }
@@ -219,11 +215,10 @@ def _figures(
 ) -> dict[str, Any]:  # fmt: skip
     after_1m = [s for s in samples if s["t"] >= 60] or samples
     first, last = after_1m[0], samples[-1]
-    console = [s["serve_rss_mb"] + s["tap_rss_mb"] for s in samples]
-    growth = {
-        k: (last[k] - first[k]) / first[k] * 100 if first[k] else float("nan")
-        for k in ("serve_rss_mb", "tap_rss_mb")
-    }
+    # Saved runs from before the single-writer guard had a separate tap process.
+    procs = [k for k in ("serve_rss_mb", "tap_rss_mb") if k in first]
+    console = [sum(s[k] for k in procs) for s in samples]
+    growth = {k: (last[k] - first[k]) / first[k] * 100 if first[k] else float("nan") for k in procs}
     total_growth = (console[-1] - console[samples.index(first)]) / console[samples.index(first)]
     # Before retention first trims: the prefix over which live bytes only grew.
     pre = samples[:1]
@@ -240,12 +235,9 @@ def _figures(
         "retention_bytes": bound,
         "records_ingested": last["ingested"],
         "records_per_s": round(last["ingested"] / duration, 1) if duration else 0,
-        "rss_mb_at_1m": {"serve": first["serve_rss_mb"], "tap": first["tap_rss_mb"]},
-        "rss_mb_at_end": {"serve": last["serve_rss_mb"], "tap": last["tap_rss_mb"]},
-        "rss_mb_peak": {
-            "serve": max(s["serve_rss_mb"] for s in samples),
-            "tap": max(s["tap_rss_mb"] for s in samples),
-        },
+        "rss_mb_at_1m": {k.split("_")[0]: first[k] for k in procs},
+        "rss_mb_at_end": {k.split("_")[0]: last[k] for k in procs},
+        "rss_mb_peak": {k.split("_")[0]: max(s[k] for s in samples) for k in procs},
         "rss_growth_pct_after_1m": {k.split("_")[0]: round(v, 1) for k, v in growth.items()},
         "console_rss_growth_pct_after_1m": round(total_growth * 100, 1),
         "store_bytes_per_record": round(slope, 1),
@@ -275,8 +267,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     s = result["samples"]
     t = [x["t"] / 60 for x in s]
     fig, (a, b) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    a.plot(t, [x["serve_rss_mb"] for x in s], label="serve RSS")
-    a.plot(t, [x["tap_rss_mb"] for x in s], label="tap RSS")
+    for key in ("serve_rss_mb", "tap_rss_mb"):
+        if key in s[0]:
+            a.plot(t, [x[key] for x in s], label=f"{key.split('_')[0]} RSS")
     a.axvline(1, color="grey", lw=0.5, ls=":")
     a.set_ylabel("MiB")
     a.set_ylim(bottom=0)
@@ -317,7 +310,11 @@ def main() -> None:
         default=None,
         help="Recompute figures and plot from saved samples.",
     )
+    add_smoke(parser)
     args = parser.parse_args()
+    if args.smoke:  # its results beside it in a temp dir, never over bench/results/
+        out = Path(tempfile.mkdtemp(prefix="soak-smoke-")) / "soak"
+        smoke_sizes(args, minutes=0.5, rate=2.0, interval=3.0, out=out)
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         args.minutes, args.rate = saved["minutes"], saved["rate_uploads_per_s"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.smoke import add_smoke, smoke_sizes
 from console.base.model import Span
 from console.store import Store, blocks
 
@@ -117,7 +118,8 @@ def main() -> None:
         default="1,10,100,512,8192",
         help="records per submit (the shape of an OTLP request), comma-separated",
     )
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), spans=2000, batch="1,100")
     spans = realistic_spans(args.spans)
     floor = bench_encode_only(spans)
     print(f"spans: {args.spans:,} (15 attributes each); load {os.getloadavg()[0]:.2f}")

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.smoke import add_smoke, smoke_sizes
 from bench.sqlite_floor import serial_limit
 from collectors.kafka.tap import KafkaTap
 from console.runtime.daemon import tune_gc
@@ -63,7 +64,7 @@ def produce(bootstrap: str, topic: str, n: int, partitions: int) -> float:
     t0 = time.perf_counter()
     for i in range(n):
         rnd = os.urandom(24).hex()
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("x-correlation-id", f"order-{i:08d}".encode()),
             ("traceparent", f"00-{rnd[:32]}-{rnd[32:]}-01".encode()),
             ("content-type", b"application/json"),
@@ -99,7 +100,7 @@ def bare_loop(bootstrap: str, topic: str, n: int) -> float:
                 if not seen:
                     t_first = time.perf_counter()
                 seen += 1
-                nbytes += len(m.value())
+                nbytes += len(m.value() or b"")
     elapsed = time.perf_counter() - t_first
     c.close()
     return n / elapsed
@@ -189,7 +190,8 @@ def main() -> None:
     ap.add_argument("--bootstrap", default=default_bootstrap)
     ap.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), messages=2000, partitions=2, write_readme=False)
     n = args.messages
     topic = f"bench.tap.{uuid.uuid4().hex[:8]}"
     print(f"producing {n:,} messages to {topic} ({args.partitions} partitions) ...", flush=True)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
+from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console.base.errors import Overloaded  # noqa: E402
 from console.base.model import Hop, Span  # noqa: E402
 from console.store import Store  # noqa: E402
@@ -143,6 +144,7 @@ async def drive(db: Path, duration: float, presses: int) -> dict[str, float]:
 
     from tests.tui_helpers import wait_for
     from tui import make_app
+    from tui_app.linetable import LineTable
     from tui_app.screens.overview import OverviewScreen
 
     app = make_app(db, refresh_s=1.0)
@@ -167,7 +169,7 @@ async def drive(db: Path, duration: float, presses: int) -> dict[str, float]:
         await wait_for(pilot, lambda: len(handler_ms) >= 1, timeout=600)
         first_ms = worker_ms[0]
         print(f"first refresh (worker, whole window): {first_ms:.0f} ms", flush=True)
-        table = app.screen.query_one("#services")
+        table = app.screen.query_one("#services", LineTable)
         table.focus()
         # Phase 1: refreshes only; the event loop is sampled at 20 Hz to find stalls.
         import cProfile
@@ -205,7 +207,9 @@ async def drive(db: Path, duration: float, presses: int) -> dict[str, float]:
             # The key goes in as the terminal driver would send it (pilot.press also waits
             # for the whole process to go idle, which is not what a user waits for).
             t = time.perf_counter()
-            app._driver.send_message(events.Key(direction, None))
+            driver = app._driver
+            assert driver is not None  # run_test's headless driver
+            driver.send_message(events.Key(direction, None))
             while table.cursor_row == row:
                 await asyncio.sleep(0.001)
             key_ms.append((time.perf_counter() - t) * 1000)
@@ -239,7 +243,8 @@ def main() -> None:
     ap.add_argument("--presses", type=int, default=60, help="key presses during the run")
     ap.add_argument("--ingest", choices=("process", "thread"), default="process")
     ap.add_argument("--db", type=Path, default=None, help="store file (default: a temp dir)")
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), scale=0.002, rate=500, duration=3.0, presses=6)
     n = int(1_000_000 * args.scale)
     tmp = tempfile.TemporaryDirectory(prefix="tui-bench-")
     db = args.db or Path(tmp.name) / "bench.db"

@@ -52,7 +52,8 @@ def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Rec]:
 
         deadline = time.monotonic() + timeout
         while len(done) < len(parts) and time.monotonic() < deadline:
-            m = c.poll(0.5)
+            # confluent's Message types every field Optional; one without an error has them all.
+            m: Any = c.poll(0.5)
             if m is None:
                 continue
             if m.error():
@@ -97,7 +98,7 @@ def produce(
     bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
 ) -> None:
     p = Producer({"bootstrap.servers": bootstrap})
-    p.produce(topic, key=key, value=value, headers=headers)
+    p.produce(topic, key=key, value=value, headers=list(headers))
     assert p.flush(10) == 0
 
 

@@ -20,7 +20,7 @@ from console.base.model import DeadLetter, Header
 from console.store import Store
 from tests.dlq_headers_fixture import spring_dlt_headers
 
-CONTRACT = {
+CONTRACT: dict[str, object] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["order_id", "quantity"],
@@ -77,7 +77,7 @@ def dead_letters_on_broker(
             coords[i] = (msg.partition(), msg.offset(), msg.timestamp()[1])
 
         producer.produce(
-            dlq_topic, value=payload, key=f"k{i}".encode(), headers=headers, on_delivery=done
+            dlq_topic, value=payload, key=f"k{i}".encode(), headers=list(headers), on_delivery=done
         )
         if i % 1000 == 999:
             producer.flush(30)
@@ -144,7 +144,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 15.0) -> list[Any]:
                 if msg.error():
                     continue
                 out.append(msg)
-                if msg.offset() + 1 >= ends.get(msg.partition(), 1 << 62):
+                if (msg.offset() or 0) + 1 >= ends.get(msg.partition() or 0, 1 << 62):
                     ends.pop(msg.partition(), None)
         assert not ends, f"could not read {topic} to its end"
         return out

@@ -49,7 +49,7 @@ class Serve:
         )
         deadline = time.monotonic() + 30
         assert self.proc.stderr is not None
-        lines = []
+        lines: list[str] = []
         while time.monotonic() < deadline:
             line = self.proc.stderr.readline()
             if not line:

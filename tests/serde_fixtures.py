@@ -138,7 +138,7 @@ def produce_dead_letter(
     or in ``__value_schema_id``), then put those bytes on ``dlq_topic`` with the DLQ headers, as
     the failing consumer's error handler does."""
     headers: list[Header] = [("tenant", b"acme")]
-    ctx = SerializationContext(original_topic, MessageField.VALUE, headers)
+    ctx = SerializationContext(original_topic, MessageField.VALUE, list(headers))
     payload = serializer(value, ctx)
     producer = Producer({"bootstrap.servers": bootstrap})
     producer.produce(dlq_topic, value=payload, key=key, headers=[*headers, *dlq_headers])

@@ -18,7 +18,7 @@ from console.store import StoreWriter
 def produce(
     bootstrap: str,
     topic: str,
-    messages: Sequence[tuple[bytes | None, bytes | None, list[Header]]],
+    messages: Sequence[tuple[bytes | None, bytes | None, Sequence[Header]]],
     *,
     partition: int | None = None,
 ) -> list[tuple[int, int]]:
@@ -34,7 +34,7 @@ def produce(
             acks.append((msg.partition(), msg.offset()))
 
     for key, value, headers in messages:
-        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers}
+        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": list(headers)}
         if partition is not None:
             kwargs["partition"] = partition
         while True:

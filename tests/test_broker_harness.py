@@ -52,7 +52,10 @@ def test_up_round_trip_status_down(tmp_path: Path) -> None:
         bootstrap = status["bootstrap"]
         topic = f"harness.{uuid.uuid4().hex[:8]}"
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-        headers = [("x-correlation-id", b"up-42"), ("bin", b"\xff\x00")]
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("x-correlation-id", b"up-42"),
+            ("bin", b"\xff\x00"),
+        ]
         delivered = []
         producer.produce(
             topic,

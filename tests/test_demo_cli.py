@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -66,7 +67,7 @@ def test_headless_demo_fills_the_store_through_the_collector_and_tap(
         if c.service == "canvasflow-catalog" and c.kind == 3
     }
     pair = [
-        clients[(s.trace_id, s.parent_span_id)].correlation_id
+        clients[(s.trace_id, s.parent_span_id or "")].correlation_id
         for s in spans
         if s.service == "canvasflow-license" and s.kind == 2
         and (s.trace_id, s.parent_span_id) in clients
@@ -134,7 +135,7 @@ def _services(db_path: Path) -> set[str]:
         return set()
 
 
-def _interrupt_and_check(proc: subprocess.Popen[str], db_path: Path) -> dict[str, object]:
+def _interrupt_and_check(proc: subprocess.Popen[str], db_path: Path) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while _services(db_path) < SERVICES and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -159,7 +160,7 @@ def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, db_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert summary["uploads"] > 0
-    assert summary["store"]["spans"] > 0  # type: ignore[index]  # JSON
+    assert summary["store"]["spans"] > 0
 
 
 def test_ctrl_c_also_stops_the_broker_the_demo_started(

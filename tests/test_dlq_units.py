@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from console.base.errors import InputError
@@ -27,7 +29,7 @@ def test_coordinates_and_since() -> None:
 
 
 def test_set_paths_read_json_values_else_strings() -> None:
-    doc = {"order": {"items": [{"sku": "a", "qty": 1}]}, "note": None}
+    doc: dict[str, Any] = {"order": {"items": [{"sku": "a", "qty": 1}]}, "note": None}
     out = apply_assignments(
         doc,
         [

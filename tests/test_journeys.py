@@ -14,6 +14,7 @@ from console.base.model import (
     SPAN_KIND_SERVER,
     DeadLetter,
     SeriesPoint,
+    Span,
 )
 from console.journeys import journey, journeys
 from console.store import Store
@@ -157,7 +158,7 @@ def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
         correlation_id="order-dlq", seen_ns=replay_at + 12 * MS,
     )  # fmt: skip
     again.records.append(hop)
-    first_producer = next(s for s in flow.records if getattr(s, "kind", None) == 4)
+    first_producer = next(s for s in flow.records if isinstance(s, Span) and s.kind == 4)
     p2 = fulfil(again, hop, first_producer, 40)
     h2 = again.hop(SHIPMENTS, 65, p2)
     ship(again, h2, p2, 90)

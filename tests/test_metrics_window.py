@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from console.base.model import MetricPoint
 from console.store import Store
@@ -19,7 +20,7 @@ def _now() -> int:
     return time.time_ns()
 
 
-def _metrics(db: Path, *args: str) -> dict[str, dict[str, object]]:
+def _metrics(db: Path, *args: str) -> dict[str, dict[str, Any]]:
     out = run_cli("metrics", "--db", str(db), "--json", *args)
     assert out.returncode == 0, out.stderr
     return {m["name"]: m for m in json.loads(out.stdout)}

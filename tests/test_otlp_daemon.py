@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from collectors.otlp.common import ReceiverSettings
 from collectors.otlp.grpc_server import GrpcReceiver
@@ -52,8 +53,9 @@ def test_components_start_in_order_stop_in_reverse_and_everything_commits(tmp_pa
     daemon.start()
     assert log == ["start ticker"]
     health = daemon.health()
-    assert set(health["components"]) == {"otlp-grpc", "ticker"}  # type: ignore[arg-type]  # health() is JSON-shaped
-    assert health["components"]["otlp-grpc"]["listening"] == grpc_rx.address  # type: ignore[index]  # JSON-shaped
+    components: dict[str, Any] = health["components"]  # type: ignore[assignment]  # JSON-shaped
+    assert set(components) == {"otlp-grpc", "ticker"}
+    assert components["otlp-grpc"]["listening"] == grpc_rx.address
     daemon.request_stop()
     assert daemon.wait(1)
     daemon.stop()

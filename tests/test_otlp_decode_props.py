@@ -108,7 +108,7 @@ def _valid_bodies(draw: st.DrawFn) -> tuple[Any, bytes]:
             attributes=draw(_attrs),
             trace_id=draw(st.binary(max_size=17)),
             span_id=draw(st.binary(max_size=9)),
-            severity_number=draw(st.integers(0, 24)),
+            severity_number=draw(st.integers(0, 24)),  # type: ignore[arg-type]  # an enum field takes any int
         )
         req = ExportLogsServiceRequest(
             resource_logs=[

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -72,7 +73,7 @@ def logs_request(n: int, service: str = "billing") -> ExportLogsServiceRequest:
 
 def otlp_json(message: object) -> bytes:
     """OTLP JSON as the exporter's ``otlp_json`` writes it: hex ids, lowerCamelCase keys."""
-    doc = json_format.MessageToDict(message)  # type: ignore[arg-type]  # any OTLP message
+    doc = json_format.MessageToDict(message)
 
     def hexify(node: object) -> None:
         if isinstance(node, dict):
@@ -113,8 +114,8 @@ def group() -> str:
     return f"test-otlp-{uuid.uuid4().hex[:10]}"
 
 
-def counts(db: Path) -> dict[str, object]:
-    return Store.open(db, create=False).counts()
+def counts(db: Path) -> dict[str, Any]:
+    return dict(Store.open(db, create=False).counts())
 
 
 def test_serve_takes_proto_and_json_and_skips_garbage(kafka_bootstrap: str, db_path: Path) -> None:
@@ -178,8 +179,9 @@ def test_lag_shows_on_the_health_line(kafka_bootstrap: str, db_path: Path) -> No
         wait_for(lambda: "otlp-kafka up (lag 0 msgs)" in line(), timeout=30)
 
 
-def test_bad_topic_spec_and_kafka_settings_are_refused(kafka_bootstrap: str) -> None:
-    off = ["--otlp-grpc", "off", "--otlp-http", "off", "--bootstrap", kafka_bootstrap]
+def test_bad_topic_spec_and_kafka_settings_are_refused(kafka_bootstrap: str, db_path: Path) -> None:
+    off = ["--db", str(db_path), "--otlp-grpc", "off", "--otlp-http", "off"]
+    off += ["--bootstrap", kafka_bootstrap]
     done = run_cli("serve", *off, "--otlp-kafka-topics", "payments")
     assert done.returncode == 2
     assert "cannot tell which signal topic 'payments' carries" in done.stderr

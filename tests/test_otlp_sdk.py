@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -23,7 +24,7 @@ from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows
 
 
-def _exporters(transport: str, s: Serve) -> tuple[object, object, object]:
+def _exporters(transport: str, s: Serve) -> tuple[Any, Any, Any]:
     if transport == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -49,7 +50,7 @@ def _exporters(transport: str, s: Serve) -> tuple[object, object, object]:
     )
 
 
-def _send_traces(exporter_factory, services: list[str]) -> list:  # type: ignore[no-untyped-def]  # exporter classes
+def _send_traces(exporter_factory: Any, services: list[str]) -> list[Any]:
     """Two services hand an order over: a producer span, a linked consumer span with a child."""
     memory = InMemorySpanExporter()
     providers = []

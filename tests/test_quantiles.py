@@ -10,6 +10,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -56,7 +57,7 @@ def _truth(values: list[float], q: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     db = tmp_path_factory.mktemp("quantiles") / "h.db"
     with Serve(db) as s:
         exporter = OTLPMetricExporter(endpoint=s.grpc_target, insecure=True)
@@ -87,7 +88,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, ob
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_estimate_lies_within_min_max_and_the_true_percentile_s_bucket(
-    reported: dict[str, dict[str, object]], name: str
+    reported: dict[str, dict[str, Any]], name: str
 ) -> None:
     unit, values, _, _ = CASES[name]
     m = reported[name]
@@ -105,7 +106,7 @@ def test_every_estimate_lies_within_min_max_and_the_true_percentile_s_bucket(
 
 
 def test_seconds_in_millisecond_buckets_are_shown_as_a_bound_not_a_guess(
-    reported: dict[str, dict[str, object]],
+    reported: dict[str, dict[str, Any]],
 ) -> None:
     """The issue's trap: every value in the first default bucket (0, 5]. Without min/max the
     console showed p50 2.5 s for sub-millisecond work."""
@@ -126,7 +127,7 @@ def test_seconds_in_millisecond_buckets_are_shown_as_a_bound_not_a_guess(
 
 
 def test_exponential_estimates_stay_close_to_the_truth(
-    reported: dict[str, dict[str, object]],
+    reported: dict[str, dict[str, Any]],
 ) -> None:
     """Exponential buckets keep their exact arithmetic: the SDK's default scale puts an estimate
     within a fraction of a percent of the true value."""
@@ -144,13 +145,14 @@ def test_the_demo_s_durations_land_in_the_conventions_buckets(tmp_path: Path) ->
     db = tmp_path / "h.db"
     with Serve(db) as s:
         tel = Telemetry("canvasflow-catalog", f"http://{s.grpc_target}")
-        duration = duration_histogram(tel.meter, "http.client.request.duration")
+        name = "http.client.request.duration"
+        duration = duration_histogram(tel.meter, name)
         for _ in range(95):
             duration.record(0.030)
         for _ in range(5):
             duration.record(0.300)
         tel.meter_provider.shutdown()
-        out = run_cli("metrics", "--db", str(db), "--json", "--name", duration.name)
+        out = run_cli("metrics", "--db", str(db), "--json", "--name", name)
     assert out.returncode == 0, out.stderr
     (m,) = json.loads(out.stdout)
     # The bucket (25 ms, 50 ms], narrowed below by the min (every fast step took 30 ms).

@@ -48,9 +48,9 @@ def test_serve_with_topics_joins_spans_and_hops(
         wait_for(lambda: len(stored.hops(db_path)) == 1, timeout=60)
         wait_for(lambda: len(stored.spans(db_path)) == 1, timeout=30)
     hop = stored.hops(db_path)[0]
-    span = stored.spans(db_path)[0]
+    got = stored.spans(db_path)[0]
     assert (hop.topic, hop.correlation_id, hop.trace_id) == (topic, "c-7", f"{ctx.trace_id:032x}")
-    assert (span.trace_id, span.correlation_id, span.service) == (
+    assert (got.trace_id, got.correlation_id, got.service) == (
         f"{ctx.trace_id:032x}",
         "c-7",
         "upload",

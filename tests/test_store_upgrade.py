@@ -115,7 +115,7 @@ def test_writer_upgrades_with_counts_equal_and_journeys_found(tmp_path: Path) ->
     db = tmp_path / "v1.db"
     expected = _v1_store(db)
     store = Store.open(db)  # the writer's open
-    counts = store.counts()
+    counts = dict(store.counts())
     assert {k: counts[k] for k in expected} == expected
     assert counts["per_service"] == {
         "catalog": {"spans": 150},
@@ -155,7 +155,7 @@ def test_an_interrupted_upgrade_resumes_without_loss_or_doubles(
     with pytest.raises(NeedsUpgradeError):  # half done: readers still refuse
         Store.open(db, upgrade=False)
     monkeypatch.setattr(upgrade, "_move_chunk", real)
-    counts = Store.open(db).counts()
+    counts = dict(Store.open(db).counts())
     assert {k: counts[k] for k in expected} == expected
 
 
@@ -190,7 +190,7 @@ def test_two_writers_upgrading_one_v1_store_move_each_row_once(tmp_path: Path) -
     results = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in procs]
     assert [code for code, _ in results] == [0, 0], results
     assert not any("not a handoff-console database" in err for _, err in results)
-    counts = Store.open(db, upgrade=False).counts()
+    counts = dict(Store.open(db, upgrade=False).counts())
     assert {k: counts[k] for k in expected} == expected
     conn = sqlite3.connect(db)
     raw = dict(conn.execute("SELECT kind, sum(n) FROM blocks GROUP BY kind").fetchall())

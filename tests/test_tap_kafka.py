@@ -14,7 +14,7 @@ import pytest
 
 from collectors.kafka.tap import KafkaTap
 from console.base.errors import Overloaded
-from console.base.model import Hop, Record
+from console.base.model import Header, Hop, Record
 from console.store import Store, StoreWriter, Ticket, rows
 from tests import stored
 from tests.conftest import create_topic
@@ -228,7 +228,9 @@ def test_stop_and_restart_mid_stream_loses_and_doubles_nothing(
 
     def stream() -> None:  # the producers keep going while the tap restarts
         for chunk in range(10):
-            batch = [(None, f"m{chunk}-{i}".encode(), []) for i in range(n // 10)]
+            batch: list[tuple[bytes | None, bytes | None, list[Header]]] = [
+                (None, f"m{chunk}-{i}".encode(), []) for i in range(n // 10)
+            ]
             produce(kafka_bootstrap, topic, batch)
             time.sleep(0.3)
 

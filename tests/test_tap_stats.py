@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from collectors.kafka.stats import parse_stats
 
@@ -17,7 +18,7 @@ def test_librdkafka_statistics_give_connection_and_own_lag() -> None:
             "next_offset": hi,
         }
 
-    stats = {
+    stats: dict[str, Any] = {
         "brokers": {
             "127.0.0.1:9092/bootstrap": {"state": "INIT", "nodeid": -1},
             "127.0.0.1:9092/1": {"state": "UP", "nodeid": 1},

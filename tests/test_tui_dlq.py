@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, TextArea
+from textual.widgets import Button, ProgressBar, TextArea
 
 from console.store import Store
 from tests.conftest import create_topic
@@ -159,7 +159,7 @@ async def test_bulk_replay_with_progress_and_discard(
             ),
             timeout=60,
         )
-        bar = app.screen.query_one("#replay-progress")
+        bar = app.screen.query_one("#replay-progress", ProgressBar)
         assert bar.display and bar.progress == bar.total == 3
     values = sorted(m.value() for m in read_topic(kafka_bootstrap, original))
     discarded = max(letters, key=lambda d: (d.timestamp_ms, d.offset))

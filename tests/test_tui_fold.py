@@ -52,7 +52,8 @@ async def test_a_big_journey_opens_folded_and_unfolds_on_a_key(db_path: Path) ->
         await pilot.press("enter")
         await wait_for(pilot, lambda: tile_fold not in _labels(app))
         assert len([k for k in _labels(app) if k.startswith("span:")]) > len(shown)
-        assert table.selected_key() is not None and table.selected_key().startswith("span:")
+        key = table.selected_key()
+        assert key is not None and key.startswith("span:")
         # a: every span; again: folded again.
         await pilot.press("a")
         await wait_for(pilot, lambda: not any(k.startswith("fold:") for k in _labels(app)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +13,14 @@ from console.store import Store
 from tests.tui_data import NOW, demo_dead_letters, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
+from tui_app.app import HandoffApp
 
 pytestmark = pytest.mark.asyncio
+
+
+def _screen(app: HandoffApp) -> Any:
+    """The screen on top, whichever it is (each test step knows which, and calls its methods)."""
+    return app.screen
 
 
 def _linked_store(db_path: Path) -> None:
@@ -130,23 +137,23 @@ async def test_one_loop_from_a_dead_letter_to_its_journey_and_back(db_path: Path
     app = make_app(db_path, now=NOW, refresh_s=0.5)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("3")
-        await wait_for(pilot, lambda: app.screen.selected() is not None, timeout=30)
-        coords = app.screen.selected()
+        await wait_for(pilot, lambda: _screen(app).selected() is not None, timeout=30)
+        coords = _screen(app).selected()
         await pilot.press("y")
         assert app.clipboard == coords
         # J (j moves down) opens the dead letter's journey.
         await pilot.press("J")
         await wait_for(pilot, lambda: f"DLQ {coords}" in screen_text(app), timeout=30)
-        head = app.screen.query_one("#journey-head").render().plain
-        spans_before = app.screen.view.spans
+        head = _screen(app).query_one("#journey-head").render().plain
+        spans_before = _screen(app).view.spans
         # The journey grows while it is open (a replay's consumer reporting): no key pressed.
         late = dataclasses.replace(
             spans_before[-1], span_id="9" * 16, name="process replayed order", start_ns=NOW
         )
         store.write([late])
         await wait_for(pilot, lambda: "process replayed order" in screen_text(app), timeout=30)
-        assert app.screen.query_one("#journey-head").render().plain != head
+        assert _screen(app).query_one("#journey-head").render().plain != head
         # d on the dead letter's row opens it in the dead letters, selected.
         await pilot.press("G", "d")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "DlqScreen", timeout=30)
-        await wait_for(pilot, lambda: app.screen.selected() == coords, timeout=30)
+        await wait_for(pilot, lambda: _screen(app).selected() == coords, timeout=30)

@@ -69,7 +69,7 @@ async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
         await pilot.press("slash")
         await pilot.press(*"corr-0119")
         await wait_for(pilot, lambda: "shown matching 'corr-0119'" in screen_text(app))
-        shown = app.screen.query_one("#tail").row_count
+        shown = app.screen.query_one("#tail", LineTable).row_count
         assert shown == 5  # four spans and one hop of that upload
         await pilot.press("enter", "p")
         await wait_for(pilot, lambda: "paused" in screen_text(app))
@@ -85,9 +85,11 @@ async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
         )
         store.write([fresh])
         await pilot.pause(0.4)
-        assert app.screen.query_one("#tail").row_count == shown
+        assert app.screen.query_one("#tail", LineTable).row_count == shown
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.screen.query_one("#tail").row_count == shown + 1)
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#tail", LineTable).row_count == shown + 1
+        )
 
 
 async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
@@ -102,9 +104,9 @@ async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
             await pilot.press("ctrl+p")
             await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
             await pilot.press(*title)
-            await wait_for(pilot, lambda t=title: f"{t}:" in screen_text(app))
+            await wait_for(pilot, lambda: f"{title}:" in screen_text(app))  # noqa: B023  # awaited here
             await pilot.press("enter")
-            await wait_for(pilot, lambda m=mode: app.current_mode == m)
+            await wait_for(pilot, lambda: app.current_mode == mode)  # noqa: B023  # awaited here
 
 
 async def test_an_old_store_is_not_called_empty_and_w_widens_the_window(db_path: Path) -> None:

@@ -35,6 +35,7 @@ def test_services_percentiles_and_errors(store: Store) -> None:
     assert api.service == "api"
     assert api.spans == 100
     assert api.error_rate == 0.05
+    assert api.p50_ms is not None and api.p95_ms is not None and api.p99_ms is not None
     assert 49 <= api.p50_ms <= 51
     assert 94 <= api.p95_ms <= 96
     assert 98 <= api.p99_ms <= 100
@@ -93,4 +94,6 @@ def test_sampled_history_stays_close_to_exact(store: Store) -> None:
     assert exact.keys() == sampled.keys() == set(services)
     for name, p in exact.items():
         assert abs(sampled[name].spans - p.spans) <= 0.15 * p.spans
-        assert abs(sampled[name].p95_ms - p.p95_ms) <= 0.15 * p.p95_ms
+        got, want = sampled[name].p95_ms, p.p95_ms
+        assert got is not None and want is not None
+        assert abs(got - want) <= 0.15 * want

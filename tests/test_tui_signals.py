@@ -13,6 +13,7 @@ from console.store import Store
 from tests.tui_data import NOW, S, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
+from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,13 +46,13 @@ async def test_tail_shows_logs_beside_spans_filters_them_and_opens_their_journey
         assert "kind: all" in text
         await pilot.press("t", "t", "t")  # all -> spans -> hops -> logs
         await wait_for(pilot, lambda: "kind: logs" in screen_text(app))
-        assert app.screen.query_one("#tail").row_count == 12
+        assert app.screen.query_one("#tail", LineTable).row_count == 12
         assert _kinds(app) == {"log"}
         await pilot.press("v", "v", "v")  # any -> DEBUG -> INFO -> WARN
         await wait_for(pilot, lambda: "logs: WARN" in screen_text(app))
         levels = sorted({row.split(" log ")[1].split()[1] for row in _rows(app)})
         assert levels == ["ERROR", "FATAL", "WARN"]
-        assert app.screen.query_one("#tail").row_count == 6
+        assert app.screen.query_one("#tail", LineTable).row_count == 6
         # The cursor sits on the newest record (a FATAL of upload 118): Enter opens its journey.
         newest = _rows(app)[-1]
         assert "FATAL" in newest and "corr-0118" in newest

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from console.store import Store
 from tests.tui_data import NOW, demo_dead_letters, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
-from tui import make_app
+from tui import HandoffApp, make_app
+from tui_app.linetable import LineTable
 
 # These snapshots are of screens, not of alerts: no rule, so no toast lands on them at a time
 # that races the snapshot (the alerts screen has a snapshot of its own).
@@ -50,7 +52,7 @@ def test_overview_empty_says_what_to_do(db_path: Path, snap_compare: SnapCompare
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
 
 
-def _dlq_app(db_path: Path):  # type: ignore[no-untyped-def]  # plugin fixture
+def _dlq_app(db_path: Path) -> HandoffApp:
     Store.open(db_path).write([*demo_records(), *demo_dead_letters()])
     return make_app(db_path, now=NOW, refresh_s=3600, contracts_dir=CONTRACTS, rules=NO_ALERTS)
 
@@ -81,7 +83,7 @@ def test_invalid_edit(db_path: Path, snap_compare: SnapCompare) -> None:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "DlqEditScreen")
         head = app.screen.query_one("#edit-head")
         await wait_for(pilot, lambda: "error(s)" in str(head.render()))
-        editor = app.screen.query_one("#editor")
+        editor = app.screen.query_one("#editor", TextArea)
         # No focused widget: no cursor, whose blink phase would make the picture flaky.
         editor.cursor_blink = False
         app.screen.set_focus(None)
@@ -194,6 +196,8 @@ def test_alerts_screen_with_a_firing_dlq_alert(db_path: Path, snap_compare: Snap
     async def loaded(pilot: Pilot) -> None:
         await wait_for(pilot, lambda: app.alerts_firing == 1)
         await pilot.press("6")
-        await wait_for(pilot, lambda: app.screen.query_one("#alerts-firing").row_count == 3)
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#alerts-firing", LineTable).row_count == 3
+        )
 
     assert snap_compare(app, terminal_size=(120, 30), run_before=loaded)

@@ -16,6 +16,7 @@ from console.store import Store
 from tests.tui_data import NOW, S, demo_dead_letters, demo_hops, demo_series, demo_spans
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
+from tui_app.linetable import LineTable
 
 # These snapshots are of screens, not of alerts: no rule, so no toast lands on them at a time
 # that races the snapshot (the alerts screen has a snapshot of its own).
@@ -114,7 +115,7 @@ async def test_journeys_show_canvasflow_ids_whole_at_120_and_keep_their_end_at_8
         app = make_app(db_path, now=NOW, refresh_s=3600, rules=NO_ALERTS)
         async with app.run_test(size=size) as pilot:
             await pilot.press("2")
-            await wait_for(pilot, lambda a=app: "100 shown" in screen_text(a), 30)
+            await wait_for(pilot, lambda: "100 shown" in screen_text(app), 30)  # noqa: B023  # awaited here
             row = next(ln for ln in screen_text(app).splitlines() if "115 ms" in ln)
             if whole:
                 assert newest in row and RETRY in row
@@ -130,7 +131,7 @@ def test_overview_with_canvasflow_names(
     app = make_app(db_path, now=NOW, refresh_s=3600, rules=NO_ALERTS)
 
     async def loaded(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: app.screen.query_one("#topics").row_count == 4)
+        await wait_for(pilot, lambda: app.screen.query_one("#topics", LineTable).row_count == 4)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
 

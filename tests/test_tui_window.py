@@ -31,28 +31,28 @@ async def test_every_screen_names_the_window_and_w_changes_it_on_all(db_path: Pa
     async with app.run_test(size=(120, 35)) as pilot:
         for key, title in (("2", "Journeys"), ("3", "Dead letters"), ("4", "Live tail")):
             await pilot.press(key)
-            await wait_for(
-                pilot,
-                lambda t=title: any(
+
+            def titled(t: str = title) -> bool:
+                return any(
                     ln.strip().startswith(t) and "window 15m" in ln
                     for ln in screen_text(app).splitlines()
-                ),
-                30,
-            )
+                )
+
+            await wait_for(pilot, titled, 30)
         await pilot.press("5")
         await wait_for(pilot, lambda: "Metrics · window 15m" in screen_text(app), 30)
         await pilot.press("w")  # on the metrics screen: every other screen follows
         await wait_for(pilot, lambda: "Metrics · window 1h" in screen_text(app), 30)
         for key, title in (("3", "Dead letters"), ("4", "Live tail"), ("2", "Journeys")):
             await pilot.press(key)
-            await wait_for(
-                pilot,
-                lambda t=title: any(
+
+            def titled_1h(t: str = title) -> bool:
+                return any(
                     ln.strip().startswith(t) and "window 1h" in ln
                     for ln in screen_text(app).splitlines()
-                ),
-                30,
-            )
+                )
+
+            await wait_for(pilot, titled_1h, 30)
         await pilot.press("1")
         await wait_for(pilot, lambda: "window 1h" in screen_text(app), 30)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from console.base.model import (
     STATUS_ERROR,
     DeadLetter,
@@ -112,7 +114,7 @@ def demo_metrics(now: int = NOW) -> list[MetricPoint]:
     bounds = (5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0)
     for k in range(30):
         t = start + (k + 1) * 30 * S
-        common = {"service": "upload-service", "time_ns": t, "start_time_ns": start}
+        common: dict[str, Any] = {"service": "upload-service", "time_ns": t, "start_time_ns": start}
         out.append(MetricPoint("uploads.received", kind="sum", value=10.0 * (k + 1), **common))
         out.append(MetricPoint("queue.depth", kind="gauge", value=float(3 + k % 7), **common))
         n = k + 1
@@ -147,7 +149,7 @@ def demo_metrics(now: int = NOW) -> list[MetricPoint]:
         )
         # A long service name, a unit in braces, and sub-millisecond work in seconds whose every
         # value sits in the first bucket: shown as a bound within the points' max, not a guess.
-        renderer = {
+        renderer: dict[str, Any] = {
             "service": "canvasflow-thumbnail-renderer",
             "time_ns": t,
             "start_time_ns": start,

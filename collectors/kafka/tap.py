@@ -17,8 +17,16 @@ in the group, and retries the same records: it never drops one. When the broker 
 librdkafka reconnects with backoff; ``health()`` says ``connected: False`` with the error, and the
 tap resumes from its committed position when the broker is back.
 
-The consume loop runs in one thread, the metrics (``collectors/kafka/metrics.py``) in another.
+Which offsets may be committed is ``OffsetTracker``'s to say (``collectors/kafka/offsets.py``);
+this module is the poll loop around it. The consume loop runs in one thread, the metrics
+(``collectors/kafka/metrics.py``) in another.
 ``start()``, ``stop()`` and ``health()`` are all the daemon needs.
+
+Why ~500 lines in one room: the poll loop, the librdkafka callbacks and ``health()`` share one
+consumer and its state, and the callbacks run inside ``consume()`` on the loop's own thread, so
+they are read together. What has a seam of its own is apart: the offsets (``offsets.py``), the
+decoding (``decode.py``), the lag and rate series (``metrics.py``), librdkafka's statistics
+(``stats.py``).
 """
 
 from __future__ import annotations
@@ -32,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.kafka.decode import DEFAULT_DLQ_PAYLOAD_LIMIT, BatchResult, MessageDecoder
 from collectors.kafka.metrics import KafkaMetrics
+from collectors.kafka.offsets import OffsetTracker, Partition, add_counts
 from collectors.kafka.stats import parse_stats
 from collectors.kafka.topics import TopicSelector, parse_topics
 from console.base.errors import HandoffError, InputError, Overloaded, StoreError
 from console.base.model import SeriesPoint
 
 if TYPE_CHECKING:  # the tap knows the sink's shape, not the store behind it
-    from console.base.sink import Sink, Ticket
+    from console.base.sink import Sink
 
 __all__ = ["DEFAULT_GROUP", "KafkaTap"]
 
@@ -126,19 +135,8 @@ class KafkaTap:
         self._commits = 0
         self._commit_results = 0
         self._topic_totals: dict[str, tuple[int, int]] = {}
-        self._pending: dict[tuple[str, int], int] = {}  # handed to the sink, not yet committed
-        # Submitted, not yet known to be committed: (ticket, hops, dead letters, records per
-        # signal) in order.
-        self._tickets: list[tuple[Ticket, int, int, dict[str, int]]] = []
-        # Where each partition is read again from if the store fails: the offset after the last
-        # records it committed, or the first offset handed over since the assignment.
-        self._resume: dict[tuple[str, int], int] = {}
-        self._hops_committed = 0
-        self._dead_committed = 0
+        self.offsets = OffsetTracker()  # what was handed over, stored, and may be committed
         self._seen_by_signal: dict[str, int] = {}
-        self._committed_by_signal: dict[str, int] = {}
-        self._store_error: str | None = None
-        self._rewinds = 0
         self._last_commit = time.monotonic()
 
     # -- configuration ---------------------------------------------------------------------
@@ -210,7 +208,7 @@ class KafkaTap:
         self._threads = []
         self._running = False
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> dict[str, Any]:
         """The tap's state for the daemon's health view and the TUI.
 
         Keys: ``running``, ``connected`` (a broker answers), ``last_error`` (text or None) and
@@ -226,6 +224,7 @@ class KafkaTap:
         until the first assignment).
         """
         metrics_error = self._metrics.last_error if self._metrics else None
+        stored = self.offsets.counts()
         with self._lock:
             return {
                 "running": self._running,
@@ -235,12 +234,12 @@ class KafkaTap:
                 "metrics_error": metrics_error,
                 "hops_seen": self._hops,
                 "dead_letters_seen": self._dead,
-                "hops_committed": self._hops_committed,
-                "dead_letters_committed": self._dead_committed,
+                "hops_committed": stored.hops,
+                "dead_letters_committed": stored.dead_letters,
                 "seen_by_signal": dict(self._seen_by_signal),
-                "committed_by_signal": dict(self._committed_by_signal),
-                "store_error": self._store_error,
-                "rewinds": self._rewinds,
+                "committed_by_signal": stored.by_signal,
+                "store_error": stored.store_error,
+                "rewinds": stored.rewinds,
                 "lag": self._lag,
                 "assigned_partitions": self._assigned,
                 "paused_for_backpressure": self._paused,
@@ -309,20 +308,22 @@ class KafkaTap:
             if self._paused:
                 consumer.resume(consumer.assignment())
                 self._paused = False
+        counts = result.signal_counts()
+        self.offsets.handed(
+            ticket,
+            result.next_offsets,
+            hops=result.hops,
+            dead_letters=result.dead_letters,
+            by_signal=counts,
+        )
         with self._lock:
             self._hops += result.hops
             self._dead += result.dead_letters
-            counts = result.signal_counts()
-            _add_counts(self._seen_by_signal, counts)
-            if ticket is not None:
-                self._tickets.append((ticket, result.hops, result.dead_letters, counts))
+            add_counts(self._seen_by_signal, counts)
             self._connected = True
             for topic, (msgs, nbytes) in result.per_topic.items():
                 m0, b0 = self._topic_totals.get(topic, (0, 0))
                 self._topic_totals[topic] = (m0 + msgs, b0 + nbytes)
-            for key, offset in result.next_offsets.items():
-                if offset > self._pending.get(key, -1):
-                    self._pending[key] = offset
         return True
 
     def _wait_paused(self, consumer: Any, result: BatchResult, retry_after_s: float) -> None:
@@ -341,7 +342,7 @@ class KafkaTap:
         *,
         sync: bool = False,
         wait_s: float = 0.0,
-        only: set[tuple[str, int]] | None = None,
+        only: set[Partition] | None = None,
     ) -> None:
         """Wait for the store to commit what was handed over, then commit its offsets.
 
@@ -354,17 +355,11 @@ class KafkaTap:
         from confluent_kafka import TopicPartition
 
         self._last_commit = time.monotonic()
-        with self._lock:
-            if only is None:
-                offsets, self._pending = self._pending, {}
-            else:
-                offsets = {k: v for k, v in self._pending.items() if k in only}
-                for k in offsets:
-                    del self._pending[k]
+        offsets = self.offsets.take(only)
         if not offsets:
             return
         try:
-            self._wait_for_store({**self._pending, **offsets})
+            self.offsets.settle(offsets)
         except StoreError as exc:
             self._rewind(consumer, str(exc))
             return
@@ -379,41 +374,11 @@ class KafkaTap:
             consumer.commit(offsets=tps, asynchronous=True)
         except Exception as exc:  # KafkaException: the records are stored, commit them later
             self._error(f"commit: {exc}")
-            self._requeue(offsets)
+            self.offsets.requeue(offsets)
             return
         deadline = time.monotonic() + wait_s
         while self._commit_results == before and time.monotonic() < deadline:
             consumer.consume(num_messages=1, timeout=0.1)  # paused: only serves callbacks
-
-    def _wait_for_store(self, stored: Mapping[tuple[str, int], int], timeout: float = 60.0) -> None:
-        """Wait on every ticket handed over so far; raise ``StoreError`` if one failed.
-
-        On success the resume positions move up to what was just stored.
-        """
-        with self._lock:
-            tickets, self._tickets = self._tickets, []
-        failure: StoreError | None = None
-        hops = dead = 0
-        by_signal: dict[str, int] = {}
-        for ticket, h, d, counts in tickets:
-            try:
-                ticket.wait(timeout)
-            except StoreError as exc:  # keep waiting: the others are released, not retried
-                failure = failure or exc
-                continue
-            hops += h
-            dead += d
-            _add_counts(by_signal, counts)
-        if failure is not None:
-            raise failure
-        with self._lock:
-            self._hops_committed += hops
-            self._dead_committed += dead
-            _add_counts(self._committed_by_signal, by_signal)
-            self._store_error = None
-            for key, offset in stored.items():
-                if key in self._resume:
-                    self._resume[key] = max(self._resume[key], offset)
 
     def _rewind(self, consumer: Any, reason: str) -> None:
         """The store did not commit: forget what was handed over since the last commit and read
@@ -421,12 +386,7 @@ class KafkaTap:
         from confluent_kafka import TopicPartition
 
         self._error(f"store: {reason}; reading again from the last committed offsets")
-        with self._lock:
-            self._store_error = reason
-            self._rewinds += 1
-            self._pending = {}
-            self._tickets = []
-            positions = dict(self._resume)
+        positions = self.offsets.rewind(reason)
         for (topic, partition), offset in positions.items():
             try:
                 consumer.seek(TopicPartition(topic, partition, offset))
@@ -435,32 +395,22 @@ class KafkaTap:
 
     def _note_positions(self, messages: Sequence[Any]) -> None:
         """Remember the first offset read from each partition new since its assignment."""
-        resume = self._resume
+        read = self.offsets.read
         for m in messages:
             if m.error() is None:
-                key = (m.topic(), m.partition())
-                if key not in resume:
-                    with self._lock:
-                        resume.setdefault(key, m.offset())
+                read((m.topic(), m.partition()), m.offset())
 
     def _time_left(self) -> float:
         return self._stop_deadline - time.monotonic()
-
-    def _requeue(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        with self._lock:
-            for key, offset in offsets.items():
-                if offset > self._pending.get(key, -1):
-                    self._pending[key] = offset
 
     # -- librdkafka callbacks (served from consume() in the loop thread; they call no blocking
     #    consumer method: see _after_callbacks) ---------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self._cluster_id_due = True  # read once consume() returns: never from a callback
+        self.offsets.assigned((tp.topic, tp.partition) for tp in partitions)
         with self._lock:
             self._assigned = len(partitions)
-            for tp in partitions:  # a position from an earlier assignment is stale
-                self._resume.pop((tp.topic, tp.partition), None)
             self._connected = True
 
     def _after_callbacks(self, consumer: Any) -> None:
@@ -490,31 +440,30 @@ class KafkaTap:
             self.decoder.cluster_id = cluster_id
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        self._commit(consumer, sync=True, only={(tp.topic, tp.partition) for tp in partitions})
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._commit(consumer, sync=True, only=revoked)
+        self.offsets.revoked(revoked)
         with self._lock:
             self._assigned = 0
-            for tp in partitions:
-                self._resume.pop((tp.topic, tp.partition), None)
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
-        lost = {(tp.topic, tp.partition) for tp in partitions}
-        with self._lock:  # cannot commit for lost partitions: they are read again
-            self._pending = {k: v for k, v in self._pending.items() if k not in lost}
-            self._resume = {k: v for k, v in self._resume.items() if k not in lost}
+        # Cannot commit for lost partitions: their next owner reads them again.
+        self.offsets.lost((tp.topic, tp.partition) for tp in partitions)
+        with self._lock:
             self._assigned = 0
 
     def _on_commit(self, err: Any, partitions: list[Any]) -> None:
         self._commit_results += 1
         if err is not None:
             self._error(f"commit: {err}")
-            self._requeue(
+            self.offsets.requeue(
                 {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.offset >= 0}
             )
             return
         failed = [tp for tp in partitions if tp.error is not None]
         if failed:
             self._error(f"commit: {failed[0].error}")
-            self._requeue({(tp.topic, tp.partition): tp.offset for tp in failed})
+            self.offsets.requeue({(tp.topic, tp.partition): tp.offset for tp in failed})
         with self._lock:
             self._commits += 1
 
@@ -560,8 +509,3 @@ class KafkaTap:
                 except HandoffError as exc:
                     self._error(f"metrics: {exc}")
                     break
-
-
-def _add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
-    for key, n in counts.items():
-        into[key] = into.get(key, 0) + n

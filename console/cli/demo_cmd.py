@@ -30,6 +30,7 @@ from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
     DbOpt,
+    DemoBootstrapOpt,
     JsonOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
@@ -185,14 +186,7 @@ def _run(
 
 
 def demo(
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap",
-            envvar="HANDOFF_KAFKA_BOOTSTRAP",
-            help="An existing Kafka cluster (default: start the broker harness).",
-        ),
-    ] = None,
+    bootstrap: DemoBootstrapOpt = None,
     db: DbOpt = None,
     headless: Annotated[
         bool, typer.Option("--headless", help="No screen; end with a summary.")

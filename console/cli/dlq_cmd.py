@@ -21,11 +21,11 @@ import typer
 from rich.console import Console
 
 from console import dlq
-from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
+from console.base.config import default_db_path
 from console.base.errors import InputError
 from console.base.model import DeadLetter
 from console.cli import dlq_render as render
-from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.cli.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -101,16 +101,6 @@ ClusterFilterOpt = Annotated[
     typer.Option(
         "--cluster",
         help="Only the dead letters tapped from this Kafka cluster (its id, as --json shows it).",
-        show_default=False,
-    ),
-]
-BootstrapOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap",
-        envvar="HANDOFF_KAFKA_BOOTSTRAP",
-        help=f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}, or the "
-        "--kafka-config file's bootstrap.servers).",
         show_default=False,
     ),
 ]

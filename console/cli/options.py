@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ __all__ = [
     "BootstrapOpt",
     "CorrelationHeaderOpt",
     "DbOpt",
+    "DemoBootstrapOpt",
     "DlqPatternOpt",
     "DlqPayloadLimitOpt",
     "JsonOpt",
@@ -40,12 +41,29 @@ DbOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _bootstrap_option(help_text: str) -> Any:
+    """``--bootstrap`` and its environment variable, declared here once for every command."""
+    return typer.Option(
+        "--bootstrap", envvar="HANDOFF_KAFKA_BOOTSTRAP", help=help_text, show_default=False
+    )
+
+
+# The Kafka options (--bootstrap, --kafka-config, -X): `tap`, `serve`, `dlq`, `tui` and `demo`
+# take them from here; console.base.kafka_config.kafka_config merges them in that order.
 BootstrapOpt = Annotated[
     str | None,
-    typer.Option(
-        "--bootstrap",
-        envvar="HANDOFF_KAFKA_BOOTSTRAP",
-        help="Kafka bootstrap servers (host:port,...).",
+    _bootstrap_option(
+        f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}, or the "
+        "--kafka-config file's bootstrap.servers)."
+    ),
+]
+# `demo` starts the broker harness unless it is given a cluster.
+DemoBootstrapOpt = Annotated[
+    str | None,
+    _bootstrap_option(
+        "An existing Kafka cluster (host:port,...; default: start the broker harness)."
     ),
 ]
 DEFAULT_BOOTSTRAP_VALUE = DEFAULT_BOOTSTRAP

@@ -9,7 +9,6 @@ from typing import Annotated, Any, cast
 import typer
 
 from console.base.config import (
-    DEFAULT_BOOTSTRAP,
     DEFAULT_OTLP_GRPC,
     DEFAULT_OTLP_HTTP,
     default_db_path,
@@ -19,6 +18,7 @@ from console.base.kafka_config import kafka_config
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
+    BootstrapOpt,
     CorrelationHeaderOpt,
     DbOpt,
     DlqPatternOpt,
@@ -98,15 +98,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap",
-            envvar="HANDOFF_KAFKA_BOOTSTRAP",
-            help=f"Kafka bootstrap servers for the tap (default {DEFAULT_BOOTSTRAP}).",
-            show_default=False,
-        ),
-    ] = None,
+    bootstrap: BootstrapOpt = None,
     group: Annotated[
         str | None,
         typer.Option("--group", help="The tap's own consumer group.", show_default=False),

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from collectors.kafka.tap import DEFAULT_GROUP
-from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
+from console.base.config import default_db_path
 from console.base.errors import InputError
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
+    BootstrapOpt,
     CorrelationHeaderOpt,
     DbOpt,
     DlqPatternOpt,
@@ -51,15 +52,7 @@ def tap(
         ),
     ],
     db: DbOpt = None,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap",
-            envvar="HANDOFF_KAFKA_BOOTSTRAP",
-            help=f"Kafka bootstrap servers (host:port,...; default {DEFAULT_BOOTSTRAP}).",
-            show_default=False,
-        ),
-    ] = None,
+    bootstrap: BootstrapOpt = None,
     group: Annotated[
         str, typer.Option("--group", help="The tap's own consumer group (it commits only there).")
     ] = DEFAULT_GROUP,

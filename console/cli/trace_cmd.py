@@ -17,6 +17,8 @@ from console.base.errors import HandoffError, InputError
 from console.base.jsontext import pretty
 from console.cli.options import DbOpt, JsonOpt
 from console.journeys import STATUSES, journey, journeys, journeys_by_key
+from console.journeys.export import journey_json, summary_json
+from console.journeys.export import otlp_json as otlp_json_doc
 from console.journeys.render import render_journey, render_summaries
 from console.store import Store
 
@@ -113,7 +115,7 @@ def trace(
         if len(found) > 1:  # several: listed, as ``journeys`` lists them
             items = [f.summary() for f in found]
             if as_json:
-                typer.echo(pretty([s.to_json() for s in items]))
+                typer.echo(pretty([summary_json(s) for s in items]))
                 return
             typer.echo(f"{len(found)} journeys for --key {key}; open one with --correlation-id")
             Console().print(render_summaries(items))
@@ -138,9 +140,9 @@ def trace(
             f"no journey for {selectors[0]} {what[selectors[0]]} in {db or default_db_path()}"
         )
     if otlp_json is not None:
-        otlp_json.write_text(json.dumps(j.to_otlp_json(), indent=1) + "\n")
+        otlp_json.write_text(json.dumps(otlp_json_doc(j.spans), indent=1) + "\n")
     if as_json:
-        typer.echo(pretty(j.to_json()))
+        typer.echo(pretty(journey_json(j)))
         return
     Console().print(render_journey(j, every_span=every_span))
     if otlp_json is not None:
@@ -178,7 +180,7 @@ def list_journeys(
         stall_after_s=stall_s,
     )
     if as_json:
-        typer.echo(pretty([s.to_json() for s in items]))
+        typer.echo(pretty([summary_json(s) for s in items]))
         return
     if not items:
         typer.echo(

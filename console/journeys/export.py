@@ -32,6 +32,11 @@
       "logs": [{"time_ns", "service", "severity_text", "body", "trace_id", "span_id"}]
     }
 
+``summary_json`` (``journeys --json``, ``trace --key --json`` when several match)::
+
+    {"correlation_id", "status", "where", "detail", "started": ISO 8601 UTC (ms), "started_ns",
+     "ended_ns", "duration_ms", "services": [str], "trace_count"}
+
 ``otlp_json``: an ``ExportTraceServiceRequest`` in OTLP JSON (hex ids, lowerCamelCase, enums as
 integers, 64-bit integers as strings), one ``resourceSpans`` per service.
 """
@@ -39,13 +44,14 @@ integers, 64-bit integers as strings), one ``resourceSpans`` per service.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from console.base.model import DeadLetter, Hop, ReplayEntry, Span, header_text
 from console.journeys.derive import hop_ns, replay_id_of
-from console.journeys.types import Journey
+from console.journeys.types import Handoff, Journey, JourneySummary
 
-__all__ = ["journey_json", "otlp_json"]
+__all__ = ["handoff_json", "journey_json", "otlp_json", "summary_json"]
 
 
 def _span(s: Span) -> dict[str, Any]:
@@ -137,6 +143,44 @@ def _replay(r: ReplayEntry) -> dict[str, Any]:
     }
 
 
+def handoff_json(h: Handoff) -> dict[str, Any]:
+    return {
+        "kind": h.kind,
+        "topic": h.topic,
+        "partition": h.partition,
+        "offset": h.offset,
+        "from_service": h.from_service,
+        "from_span_id": h.from_span_id,
+        "sent_ns": h.sent_ns,
+        "to_service": h.to_service,
+        "to_span_id": h.to_span_id,
+        "received_ns": h.received_ns,
+        "gap_ms": h.gap_ms,
+        "consumer_group": h.consumer_group,
+        "replay_id": h.replay_id,
+        "operation": h.operation,
+        "delivered": h.delivered,
+        "taken": h.taken,
+    }
+
+
+def summary_json(s: JourneySummary) -> dict[str, Any]:
+    return {
+        "correlation_id": s.correlation_id,
+        "status": s.status,
+        "where": s.where,
+        "detail": s.detail,
+        "started": datetime.fromtimestamp(s.started_ns / 1e9, UTC).isoformat(
+            timespec="milliseconds"
+        ),
+        "started_ns": s.started_ns,
+        "ended_ns": s.ended_ns,
+        "duration_ms": round(s.duration_ms, 3),
+        "services": list(s.services),
+        "trace_count": s.trace_count,
+    }
+
+
 def journey_json(j: Journey) -> dict[str, Any]:
     return {
         "correlation_id": j.correlation_id,
@@ -155,7 +199,7 @@ def journey_json(j: Journey) -> dict[str, Any]:
         "hops": [_hop(h) for h in j.hops],
         "dead_letters": [_dead_letter(d) for d in j.dead_letters],
         "replays": [_replay(r) for r in j.replays],
-        "handoffs": [h.to_json() for h in j.handoffs],
+        "handoffs": [handoff_json(h) for h in j.handoffs],
         "logs": [
             {
                 "time_ns": r.time_ns,

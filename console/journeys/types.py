@@ -1,13 +1,13 @@
 """The journey's records: frozen dataclasses the CLI and the TUI present.
 
-Times are nanoseconds since the epoch; gaps and durations are milliseconds (float).
+Times are nanoseconds since the epoch; gaps and durations are milliseconds (float). Their JSON
+shapes are written in ``console/journeys/export.py``, which imports this module (never the other
+way round).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 
@@ -53,26 +53,6 @@ class Handoff:
     def taken(self) -> bool:
         return self.to_span_id is not None or self.followed
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "from_service": self.from_service,
-            "from_span_id": self.from_span_id,
-            "sent_ns": self.sent_ns,
-            "to_service": self.to_service,
-            "to_span_id": self.to_span_id,
-            "received_ns": self.received_ns,
-            "gap_ms": self.gap_ms,
-            "consumer_group": self.consumer_group,
-            "replay_id": self.replay_id,
-            "operation": self.operation,
-            "delivered": self.delivered,
-            "taken": self.taken,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Journey:
@@ -114,16 +94,6 @@ class Journey:
     def services(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(s.service for s in self.spans))
 
-    def to_json(self) -> dict[str, Any]:
-        from console.journeys.export import journey_json
-
-        return journey_json(self)
-
-    def to_otlp_json(self) -> dict[str, Any]:
-        from console.journeys.export import otlp_json
-
-        return otlp_json(self.spans)
-
     def summary(self) -> JourneySummary:
         return JourneySummary(
             correlation_id=self.correlation_id,
@@ -153,19 +123,3 @@ class JourneySummary:
     @property
     def duration_ms(self) -> float:
         return max(0, self.ended_ns - self.started_ns) / 1e6
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "correlation_id": self.correlation_id,
-            "status": self.status,
-            "where": self.where,
-            "detail": self.detail,
-            "started": datetime.fromtimestamp(self.started_ns / 1e9, UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "started_ns": self.started_ns,
-            "ended_ns": self.ended_ns,
-            "duration_ms": round(self.duration_ms, 3),
-            "services": list(self.services),
-            "trace_count": self.trace_count,
-        }

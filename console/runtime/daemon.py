@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config, split_bootstrap
@@ -60,6 +60,9 @@ class Component(Protocol):
     def stop(self) -> None: ...
 
     def health(self) -> dict[str, object]: ...
+
+
+C = TypeVar("C", bound=Component)
 
 
 def tune_gc() -> None:
@@ -115,8 +118,8 @@ class Daemon:
         ``Overloaded`` when full, ``StoreUnavailable`` while the store is failing)."""
         return self.writer
 
-    def add(self, component: Component) -> Component:
-        """Add a component; if the daemon is running, start it now."""
+    def add(self, component: C) -> C:
+        """Add a component; if the daemon is running, start it now. Returns it, as its own type."""
         self.components.append(component)
         if self.started_ns:
             self._start_one(component)

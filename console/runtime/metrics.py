@@ -47,8 +47,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -57,7 +57,30 @@ from prometheus_client.registry import Collector
 from console.store.alerts import alert_states
 
 if TYPE_CHECKING:
-    from console.runtime.daemon import Daemon
+    from console.store import Store, StoreWriter
+
+
+class _Component(Protocol):
+    name: str
+
+    def health(self) -> dict[str, object]: ...
+
+
+class Daemon(Protocol):
+    """What the metrics read of ``console.runtime.daemon.Daemon`` (which imports this module to
+    serve them, so the metrics name only its shape)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def writer(self) -> StoreWriter: ...
+
+    @property
+    def components(self) -> Sequence[_Component]: ...
+
+    def health(self) -> dict[str, object]: ...
+
 
 __all__ = ["RECEIVERS", "SEVERITIES", "ConsoleMetrics", "MetricsEndpoint"]
 

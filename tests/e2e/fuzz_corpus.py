@@ -82,8 +82,9 @@ def real_requests() -> list[tuple[str, str, bytes]]:
     meter.create_histogram("order.value").record(12.5)
     meter.create_up_down_counter("queue.depth").add(-2)
     metrics = reader.get_metrics_data()
+    assert metrics is not None
     mp.shutdown()
-    messages = {
+    messages: dict[str, Any] = {
         "traces": encode_spans(spans.get_finished_spans()),
         "logs": encode_logs([r for r in logs.get_finished_logs()]),
         "metrics": encode_metrics(metrics),

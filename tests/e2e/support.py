@@ -118,11 +118,11 @@ class Tap:
         wait_until(
             lambda: (
                 any(line.startswith("tapping ") for line in self.lines)
-                or self.proc.poll() is not None
+                or (self.proc is not None and self.proc.poll() is not None)
             ),
             60,
             "the tap to start",
-        )  # type: ignore[union-attr]  # piped
+        )
         assert self.proc.poll() is None, self.output
         return self
 

@@ -57,7 +57,9 @@ def _produce_garbage(bootstrap: str, topic: str, seed: int) -> None:
         {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.max.bytes": 2_000_000}
     )
     for _ in range(GARBAGE_PER_TOPIC):
-        headers = [(r.choice(NAMES), _garbage_value(r)) for _ in range(r.randint(0, 8))]
+        headers: list[tuple[str, str | bytes | None]] = [
+            (r.choice(NAMES), _garbage_value(r)) for _ in range(r.randint(0, 8))
+        ]
         value = r.choice([None, b"", r.randbytes(r.randint(1, 500)), b"{", b'{"order_id":1}'])
         key = r.choice([None, b"", r.randbytes(8)])
         producer.produce(topic, value=value, key=key, headers=headers)

@@ -43,7 +43,7 @@ def _seqs(db: Path, service: str, since_ns: int = 0) -> set[int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         return {
-            sp.attributes.get("load.seq")
+            int(sp.attributes["load.seq"])
             for sp in stored.spans(conn)
             if sp.service == service
             and sp.attributes.get("load.emitted_ns") is not None

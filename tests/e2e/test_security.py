@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -134,7 +135,7 @@ def test_store_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
         proc.wait(30)
 
 
-def _produce(bootstrap: str, topic: str, value: bytes, headers: list) -> None:  # type: ignore[type-arg]  # kafka headers
+def _produce(bootstrap: str, topic: str, value: bytes, headers: list[Any]) -> None:
     p = Producer({"bootstrap.servers": bootstrap})
     p.produce(topic, value=value, key=b"k", headers=headers)
     assert p.flush(30) == 0

@@ -148,7 +148,7 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
 
 def _stored_hops(db: Path, topic: str) -> int:
     topics = Store.open(db).counts()["topics"]
-    return int(topics.get(topic, {}).get("hops", 0))  # type: ignore[union-attr, attr-defined]  # JSON
+    return int(topics.get(topic, {}).get("hops", 0))
 
 
 def test_tap_on_a_full_disk_commits_no_offset_past_the_store(
