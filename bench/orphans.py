@@ -90,7 +90,8 @@ def one_try(
                 break
             time.sleep(0.2)
         else:
-            return False, 0.0, f"the demo's services never ran ({demo.poll()})"
+            tail = (tmpdir / "demo.log").read_text(errors="replace").strip().splitlines()[-3:]
+            return False, 0.0, f"the demo's services never ran ({demo.poll()}): {tail}"
         family = psutil.Process(demo.pid).children(recursive=True)
         demo.kill()
         killed = time.monotonic()
