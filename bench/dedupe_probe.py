@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from console.base.model import Span
-from console.store import Store, blocks, dedupe, ingest, keys
+from console.store import Store
+from console.store.sqlite import blocks, dedupe, ingest, keys
 
 
 def _spans(rnd: random.Random, n: int, t0: int) -> list[Span]:

@@ -16,7 +16,8 @@ import pytest
 
 from console.base.model import Hop, LogRecord, Span
 from console.journeys import journey
-from console.store import Store, ingest, keys
+from console.store import Store
+from console.store.sqlite import ingest, keys
 from tests.conftest import run_cli
 from tests.test_store import NOW, make_span
 

@@ -10,7 +10,8 @@ import pytest
 
 from console.base.model import LogRecord, Record
 from console.readers.logs import new_logs, recent_logs
-from console.store import Store, apply_retention, ingest
+from console.store import Store, apply_retention
+from console.store.sqlite import ingest
 from tests.test_store import NOW, make_span
 
 HOUR_NS = 3600 * 10**9

@@ -16,7 +16,8 @@ from confluent_kafka import Consumer, TopicPartition
 from collectors.kafka.tap import KafkaTap
 from console.base.errors import Overloaded
 from console.base.model import Hop, Record
-from console.store import Store, StoreWriter, Ticket, rows
+from console.store import Store, StoreWriter, Ticket
+from console.store.sqlite import rows
 from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers

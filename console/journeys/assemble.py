@@ -4,7 +4,7 @@ Starting from a correlation id, a trace id or a Kafka coordinate, it grows two s
 stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
 ids. Spans, hops and log records come out of the blocks the key index names for those ids
 (log records once the two sets stop growing: a log adds no ids)
-(``console/store/read.py``); links both ways through the spans' own links and the link-target
+(``console/store/sqlite/read.py``); links both ways through the spans' own links and the link-target
 keys; dead letters by their correlation and trace indices; replays by
 ``replay_ledger_coordinates``. Every lookup is an index probe per key segment, so the cost follows
 the journey's size, not the store's.
@@ -22,8 +22,9 @@ from console.base.errors import InputError
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
-from console.store import Store, read, rows
+from console.store import Store
 from console.store.identity import hop_identity, span_identity
+from console.store.sqlite import read, rows
 
 __all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
 

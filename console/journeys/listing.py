@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from console.base.errors import InputError
 from console.journeys.assemble import journey
 from console.journeys.types import STATUSES, JourneySummary
-from console.store import Store, read
-from console.store.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
+from console.store import Store
+from console.store.sqlite import read
+from console.store.sqlite.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
 
 __all__ = ["DEFAULT_SINCE_S", "journeys", "journeys_on_topic", "recent_cids_on_topic"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.base.model import LogRecord
-from console.store.blocks import KIND_LOG
-from console.store.read import last_block_id, logs_between, records_after
+from console.store.sqlite.blocks import KIND_LOG
+from console.store.sqlite.read import last_block_id, logs_between, records_after
 
 __all__ = [
     "SEVERITIES",

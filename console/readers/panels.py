@@ -21,8 +21,8 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from console.readers.latency import MetricLatency
-from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
-from console.store.summaries import ROLLUP_NS
+from console.store.sqlite.blocks import KIND_HOP, KIND_SPAN, loads_json
+from console.store.sqlite.summaries import ROLLUP_NS
 
 __all__ = [
     "Health",

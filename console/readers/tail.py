@@ -1,8 +1,8 @@
 """The live tail's query: the spans, hops and log records newer than the last ones seen, by
 record id.
 
-A record's id is its block's id and its place in the block (``console/store/read.py``), so ids
-grow with arrival like the row ids of the version-1 store did.
+A record's id is its block's id and its place in the block (``console/store/sqlite/read.py``),
+so ids grow with arrival like the row ids of the version-1 store did.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from console.base.model import Hop, LogRecord, Span
 from console.readers.logs import severity_name, severity_rank
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
-from console.store.read import TailHop, TailSpan, last_block_id, newest_records
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
+from console.store.sqlite.read import TailHop, TailSpan, last_block_id, newest_records
 
 __all__ = ["TailBatch", "TailHop", "TailLog", "TailSpan", "tail"]
 

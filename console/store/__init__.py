@@ -6,6 +6,6 @@
 """
 
 from console.base.sink import NullSink, Sink, Ticket
-from console.store.db import Store, StoreWriter, apply_retention
+from console.store.sqlite.db import Store, StoreWriter, apply_retention
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retention"]

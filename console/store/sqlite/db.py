@@ -2,14 +2,14 @@
 
 * ``Store.open(path)`` checks the file is ours (``PRAGMA application_id``), migrates it forward
   (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
-* ``Store.writer()`` starts the one batched writer (``console/store/writer.py``: group commit,
+* ``Store.writer()`` starts the one batched writer (``writer.py``: group commit,
   failures raised to waiters and never counted, retention).
 * ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
-Spans, hops and log records are written into blocks by ``console/store/ingest.py`` and read back
-through ``console/store/read.py``; the rows that stay rows (dead letters, ledger, audit, metric
-points, series) convert in ``console/store/rows.py``.
+Spans, hops and log records are written into blocks by ``ingest.py`` and read back
+through ``read.py``; the rows that stay rows (dead letters, ledger, audit, metric
+points, series) convert in ``rows.py``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from console.base.errors import (
 )
 from console.base.model import Record
 from console.base.sink import NullSink, Sink, Ticket
-from console.store import ingest, schema, upgrade
-from console.store.retention import apply_retention
-from console.store.writer import StoreWriter
+from console.store.sqlite import ingest, schema, upgrade
+from console.store.sqlite.retention import apply_retention
+from console.store.sqlite.writer import StoreWriter
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retention"]
 

@@ -7,7 +7,7 @@
 * their keys into the current key segment (``keys.py``), at most one key per value per block;
 * the summaries readers list from (``summaries.py``): rollups per service and topic, journey
   activity, pending sends and consumer groups;
-* metric points, dead letters and series as rows (``console/store/rows.py``).
+* metric points, dead letters and series as rows (``console/store/sqlite/rows.py``).
 
 Duplicates (identities in ``identity.py``): a span or a hop already stored is not stored again,
 whether it is in ``state``'s recent window or only in the blocks (probed once per batch: the
@@ -35,9 +35,6 @@ from console.base.model import (
     Span,
     SpanRow,
 )
-from console.store import blocks, keys, rows, summaries
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
-from console.store.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
 from console.store.identity import (
     block_buckets,
     hop_identity,
@@ -45,6 +42,9 @@ from console.store.identity import (
     metric_identity,
     span_row_identity,
 )
+from console.store.sqlite import blocks, keys, rows, summaries
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+from console.store.sqlite.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
 
 __all__ = ["IngestState", "write_batch"]
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.base.model import Hop, LogRecord, Span
-from console.store import keys
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 from console.store.identity import hop_buckets, hop_identity, span_identity
+from console.store.sqlite import keys
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 
 __all__ = [
     "Blocks",

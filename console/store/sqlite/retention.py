@@ -20,8 +20,8 @@ import sqlite3
 import time
 from typing import TypeVar
 
-from console.store import schema
-from console.store.summaries import ACTIVITY_NS, ROLLUP_NS
+from console.store.sqlite import schema
+from console.store.sqlite.summaries import ACTIVITY_NS, ROLLUP_NS
 
 __all__ = ["apply_retention", "limit", "truncate_wal"]
 

@@ -239,7 +239,7 @@ CREATE INDEX series_time ON series(time_ns);
 # Version 2 (store v2): spans, hops and log records in compressed blocks, a key index in time
 # segments (``keys_<segment>`` tables, created by the writer), and summaries kept at ingest. The
 # version-1 tables ``spans``, ``span_links``, ``hops``, ``log_records`` and ``resources`` stay
-# until the writer has moved their rows into blocks (``console/store/upgrade.py``).
+# until the writer has moved their rows into blocks (``console/store/sqlite/upgrade.py``).
 _V2 = """
 CREATE TABLE blocks (
     id INTEGER PRIMARY KEY,

@@ -19,7 +19,7 @@ from typing import Any
 
 from console.base.errors import StoreError
 from console.base.model import LogRecord, Record
-from console.store import ingest, rows, schema
+from console.store.sqlite import ingest, rows, schema
 
 __all__ = ["CHUNK", "move_v1"]
 

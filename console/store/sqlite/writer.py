@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from console.base.errors import Overloaded, RecordsRejected, StoreError, StoreUnavailable
 from console.base.model import Record
 from console.base.sink import Ticket
-from console.store import ingest, schema
-from console.store.guard import WriterGuard
-from console.store.retention import apply_retention, limit, truncate_wal
+from console.store.sqlite import ingest, schema
+from console.store.sqlite.guard import WriterGuard
+from console.store.sqlite.retention import apply_retention, limit, truncate_wal
 
 if TYPE_CHECKING:
-    from console.store.db import Store
+    from console.store.sqlite.db import Store
 
 __all__ = ["StoreWriter"]
 
