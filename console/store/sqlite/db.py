@@ -114,7 +114,8 @@ class Store:
         and every ``retention_every_s``, with or without records to write.
         """
         return StoreWriter(
-            self,
+            self.path,
+            self.connect,
             batch_size=batch_size,
             flush_ms=flush_ms,
             max_queued=max_queued,

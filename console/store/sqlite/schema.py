@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from console.base.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
+from console.store.sqlite.tx import transaction
 
 __all__ = [
     "APPLICATION_ID",
@@ -476,11 +477,10 @@ def migrate(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> No
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA journal_mode = WAL")
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn) as tx:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             if current >= target:  # another process migrated meanwhile
-                conn.execute("ROLLBACK")
+                tx.rollback()
                 continue
             for statement in _statements(MIGRATIONS[target - 1]):
                 conn.execute(statement)
@@ -490,10 +490,6 @@ def migrate(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> No
                 # A new file: the version-1 data tables hold nothing to move; drop them now.
                 for table in V1_DATA_TABLES:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _statements(script: str) -> list[str]:
