@@ -402,7 +402,7 @@ def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
     blocks = read.Blocks(conn)
     assert [s.span_id for s in blocks.spans(cids=["corr-7"])] == [make_span(7).span_id]
     assert [h.offset for h in blocks.hops(cids=["corr-7"])] == [7]
-    j = journey(conn, correlation_id="corr-7", now_ns=NOW)
+    j = journey(store, correlation_id="corr-7", now_ns=NOW)
     assert j is not None
     assert [s.span_id for s in j.spans] == [make_span(7).span_id]
     assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]

@@ -1,7 +1,9 @@
 """The app's one door to data: the store (and, through console/dlq/, Kafka).
 
-Workers call these methods from their threads; a lock keeps the one connection to one thread at a
-time. Nothing here imports Textual, so it is testable and benchmarkable alone.
+Workers call these methods from their threads; a lock keeps the store's reader to one thread at a
+time. Every read goes through the store's interface (``console/store/api.py``); the dead-letter
+screens still hand a connection to console/dlq/ (``call_dlq``) until its own seam lands
+(seams-dlq). Nothing here imports Textual, so it is testable and benchmarkable alone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Store
+from console.store import Store, StoreReader
 
 __all__ = ["METRICS_WINDOW_S", "Clock", "DataSource", "MetricsView", "Overview", "Runtime"]
 
@@ -74,13 +76,15 @@ class DataSource:
         self.schema_registry = schema_registry
         self.schema_registry_config = schema_registry_config
         self._codec: Any = None
-        self._conn = self.store.connect()
+        self._reader: StoreReader = self.store.reader()
+        self._conn = self.store.connect()  # seams-dlq: console/dlq/ still takes a connection
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
 
     def close(self) -> None:
         with self._lock:
+            self._reader.close()
             self._conn.close()
 
     def set_window(self, window_s: float | None) -> None:
@@ -92,7 +96,7 @@ class DataSource:
     def _window_for_panels(self) -> int:
         if self.window_s is not None:
             return int(self.window_s)
-        extent = panels.store_extent(self._conn)
+        extent = panels.store_extent(self._reader)
         if extent.first_ns is None:
             return panels.WINDOW_S
         return max(panels.WINDOW_S, int((self.clock() - extent.first_ns) / 1e9) + 60)
@@ -104,7 +108,7 @@ class DataSource:
     def extent(self) -> panels.StoreExtent:
         """What the store holds whatever the window (spans, hops, the newest one's time)."""
         with self._lock:
-            return panels.store_extent(self._conn)
+            return panels.store_extent(self._reader)
 
     def since_s(self) -> float:
         """The window as ``since_s`` for the readers that take one."""
@@ -119,28 +123,28 @@ class DataSource:
         runtime = self.runtime.status() if self.runtime else None
         with self._lock:
             window = self._services.window_s
-            services = self._services.refresh(self._conn, now)
+            services = self._services.refresh(self._reader, now)
             spanned = [p.service for p in services if p.spans]
             from_metrics = latency.duration_latency(
-                self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
+                self._reader, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
             )
             services = panels.with_metric_latency(services, from_metrics)
-            topics = panels.topic_panels(self._conn, now, window_s=window)
-            health = panels.health(self._conn, now, runtime)
-            extent = None if services or topics else panels.store_extent(self._conn)
+            topics = panels.topic_panels(self._reader, now, window_s=window)
+            health = panels.health(self._reader, now, runtime)
+            extent = None if services or topics else panels.store_extent(self._reader)
         return Overview(services, topics, health, (time.perf_counter() - t0) * 1000, extent)
 
     def tail(self, after_span: int, after_hop: int, after_log: int = 0) -> live_tail.TailBatch:
         with self._lock:
-            return live_tail.tail(self._conn, after_span, after_hop, after_log_id=after_log)
+            return live_tail.tail(self._reader, after_span, after_hop, after_log_id=after_log)
 
     def metrics(self, window_s: float = METRICS_WINDOW_S) -> MetricsView:
         """Services that sent metric points in the window, and every service's metrics."""
         now = self.clock()
         since = now - int(window_s * 1e9)
         with self._lock:
-            services = metrics.metric_services(self._conn, since)
-            items = metrics.metric_summaries(self._conn, since, now)
+            services = metrics.metric_services(self._reader, since)
+            items = metrics.metric_summaries(self._reader, since, now)
         return MetricsView(services, items, window_s)
 
     def metric_series(
@@ -149,10 +153,16 @@ class DataSource:
         now = self.clock()
         with self._lock:
             return metrics.metric_series(
-                self._conn, service, name, now - int(window_s * 1e9), now, slots=60
+                self._reader, service, name, now - int(window_s * 1e9), now, slots=60
             )
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a reader that takes a connection first (journeys, dlq) under the lock."""
+        """Run a reader that takes the store's reader first (journeys) under the lock."""
+        with self._lock:
+            return fn(self._reader, *args, **kwargs)
+
+    def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
+        moves console/dlq/ behind the store's interface; then this goes)."""
         with self._lock:
             return fn(self._conn, *args, **kwargs)

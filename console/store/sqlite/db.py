@@ -4,7 +4,7 @@
   (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
 * ``Store.writer()`` starts the one batched writer (``writer.py``: group commit,
   failures raised to waiters and never counted, retention).
-* ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
+* ``Store.reader()`` gives a reader (``reader.py``); other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
 Spans, hops and log records are written into blocks by ``ingest.py`` and read back
@@ -27,6 +27,7 @@ from console.base.errors import (
 from console.base.model import Record
 from console.base.sink import NullSink, Sink, Ticket
 from console.store.sqlite import ingest, schema, upgrade
+from console.store.sqlite.reader import SqliteReader
 from console.store.sqlite.retention import apply_retention
 from console.store.sqlite.writer import StoreWriter
 
@@ -95,6 +96,11 @@ class Store:
         if readonly:
             conn.execute("PRAGMA query_only = 1")
         return conn
+
+    def reader(self) -> SqliteReader:
+        """A reader's session (``console/store/api.py``'s ``StoreReader``) on a read-only
+        connection; close it when done."""
+        return SqliteReader(self.connect(readonly=True))
 
     def writer(
         self,

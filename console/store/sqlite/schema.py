@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import TypedDict
 
 from console.base.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
+from console.store.api import StoreCounts
 from console.store.sqlite.tx import transaction
 
 __all__ = [
@@ -527,19 +527,6 @@ def has_v1_data(conn: sqlite3.Connection) -> bool:
         V1_DATA_TABLES,
     ).fetchone()
     return bool(row[0])
-
-
-class StoreCounts(TypedDict):
-    """What ``stats`` prints (``stats --json`` has these keys)."""
-
-    spans: int
-    metric_points: int
-    log_records: int
-    hops: int
-    dead_letters: int
-    services: list[str]
-    per_service: dict[str, dict[str, int]]
-    topics: dict[str, dict[str, int]]
 
 
 def counts(conn: sqlite3.Connection) -> StoreCounts:
