@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NewType, Protocol, TypedDict, runtime_checkable
+from typing import NewType, Protocol, TypedDict, cast, runtime_checkable
 
 from console.base.model import DeadLetter, Hop, LogRecord, Record, ReplayEntry, Span
 
@@ -255,8 +255,9 @@ class Opens(Protocol):
 def reading(source: Storage | StoreReader) -> Iterator[StoreReader]:
     """A reader inside one snapshot: ``source``'s own when it is a reader (left open), else a new
     one on the store (closed after)."""
-    if isinstance(source, Opens):
-        reader = source.reader()
+    # hasattr, not isinstance(source, Opens): a runtime protocol check costs ~7 us a journey.
+    if hasattr(source, "reader"):
+        reader = cast(Storage, source).reader()
         try:
             with reader.reading():
                 yield reader
