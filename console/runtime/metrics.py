@@ -44,7 +44,6 @@ Receivers: ``grpc``, ``http``, ``tap``, ``otlp-kafka``. Hops per second is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +216,7 @@ def _writer_families(writer: Mapping[str, Any], daemon: Daemon) -> Iterable[Metr
     yield _gauge(
         "handoff_store_bytes",
         "Bytes of the store's files on disk (database and WAL).",
-        _file_bytes(str(daemon.store.path)),
+        daemon.store.size_bytes(),
     )
 
 
@@ -258,13 +257,3 @@ def _kafka_families(
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, text, value=value)
-
-
-def _file_bytes(path: str) -> int:
-    total = 0
-    for name in (path, f"{path}-wal"):
-        try:
-            total += os.stat(name).st_size
-        except OSError:
-            continue
-    return total

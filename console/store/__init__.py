@@ -14,7 +14,7 @@ from pathlib import Path
 
 from console.base.errors import InputError
 from console.base.sink import NullSink, Sink, Ticket
-from console.store.api import Cursor, Storage, StoreCounts, StoreReader, reading
+from console.store.api import Cursor, Storage, StoreCounts, StoreReader, Writer, reading
 from console.store.sqlite.db import Store, StoreWriter, apply_retention
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "StoreReader",
     "StoreWriter",
     "Ticket",
+    "Writer",
     "apply_retention",
     "open_store",
     "reading",

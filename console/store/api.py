@@ -13,7 +13,8 @@ column store next). Nothing here is a table, a rowid, a block or a transaction o
 
 The protocols, by what they serve:
 
-* ``Storage``: one store (``console.store.open_store``): write records, count them, open readers.
+* ``Storage``: one store (``console.store.open_store``): its ``Writer`` (submit, with tickets:
+  ``console/base/sink.py``), synchronous writes, counts, readers.
 * ``StoreReader``: ``JourneyLookup`` (journeys by correlation id, trace id, coordinates or key,
   candidates by status in a window), ``PanelReads`` (series per service and per topic, groups and
   lag, freshness), ``SignalReads`` (logs and metric points in a window, followers, the tail).
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import NewType, Protocol, TypedDict, cast, runtime_checkable
 
 from console.base.model import DeadLetter, Hop, LogRecord, Record, ReplayEntry, Span
+from console.base.sink import Ticket
 
 __all__ = [
     "Candidate",
@@ -46,6 +48,7 @@ __all__ = [
     "StoreExtent",
     "StoreReader",
     "Tailed",
+    "Writer",
     "reading",
 ]
 
@@ -236,10 +239,47 @@ class StoreReader(JourneyLookup, PanelReads, SignalReads, Protocol):
     def close(self) -> None: ...
 
 
+class Writer(Protocol):
+    """The store's one batched writer: a ``Sink`` (``submit`` returns a ``Ticket`` resolved when
+    the records are committed, or failed when they are not) with what status lines report."""
+
+    max_queued: int  # records queued before ``submit`` raises ``Overloaded``
+    committed: int  # records committed
+    rejected: int  # records the write path cannot store (their tickets failed)
+    not_stored: int  # records still failing when the writer closed
+    failed_commits: int
+    batches: int
+    last_commit_ns: int
+    last_error: str | None
+    error: str | None  # set while failing: why the last commit failed
+    commit_observer: Callable[[float], None] | None  # each commit's seconds, when set
+
+    @property
+    def queued(self) -> int: ...
+    @property
+    def failing(self) -> bool: ...
+    def submit(self, records: Sequence[Record]) -> Ticket: ...
+    def flush(self, timeout: float = 60.0) -> None: ...
+    def close(self, timeout: float = 60.0) -> None: ...
+
+
 class Storage(Protocol):
     """One store: where records go and readers come from."""
 
+    def writer(
+        self,
+        *,
+        batch_size: int = 20_000,
+        flush_ms: int = 200,
+        max_queued: int = 200_000,
+        retention_age_s: float | None = None,
+        retention_bytes: int | None = None,
+    ) -> Writer: ...
     def reader(self) -> StoreReader: ...
+    def size_bytes(self) -> int:
+        """Bytes the store holds on disk (what retention by size bounds)."""
+        ...
+
     def write(self, records: Sequence[Record], *, now_ns: int | None = None) -> None: ...
     def counts(self) -> StoreCounts: ...
 

@@ -14,6 +14,7 @@ points, series) convert in ``rows.py``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -130,6 +131,14 @@ class Store:
             retention_every_s=retention_every_s,
             busy_timeout_ms=busy_timeout_ms,
         )
+
+    def size_bytes(self) -> int:
+        """Bytes of the store's files on disk: the database and its WAL."""
+        total = 0
+        for name in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):  # no WAL yet: what is there is counted
+                total += os.stat(name).st_size
+        return total
 
     def write(self, records: Sequence[Record], *, now_ns: int | None = None) -> None:
         """Write records synchronously in one transaction (tools, tests, small batches);
