@@ -1,6 +1,6 @@
 """Alert evaluation benchmark: what one ``Evaluator.step`` with the default rules costs, per rule
 kind, beside the overview refresh on the same store (the TUI runs both: the overview every
-second, the alerts every 5 s, through the same connection and lock).
+second, the alerts every 5 s, through the same reader and lock).
 
 The store: N spans and N hops over the last 15 minutes (``bench/tui_refresh.py``'s generator:
 20 services, 10 topics, every hop a send no consumer took, so every journey is a stalled
@@ -27,6 +27,7 @@ from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from bench.tui_refresh import TOPICS, build  # noqa: E402
 from console.alerts import Evaluator, load_rules  # noqa: E402
 from console.alerts.observe import observe  # noqa: E402
+from console.alerts.sources import open_sources  # noqa: E402
 from console.base.model import DeadLetter, SeriesPoint  # noqa: E402
 from console.readers import panels  # noqa: E402
 from console.store import Store  # noqa: E402
@@ -80,32 +81,33 @@ def main() -> None:
         store = Store.open(db)
         now = time.time_ns()
         add_dead_letters_and_lag(store, now)
-        conn = store.connect()
-        rules = load_rules(None)
-        aggregator = panels.ServiceAggregator()
+        with open_sources(store) as src:
+            reader = src.reader
+            rules = load_rules(None)
+            aggregator = panels.ServiceAggregator()
 
-        def overview() -> None:
-            aggregator.refresh(conn, now)
-            panels.topic_panels(conn, now)
-            panels.health(conn, now)
+            def overview() -> None:
+                aggregator.refresh(reader, now)
+                panels.topic_panels(reader, now)
+                panels.health(reader, now)
 
-        overview_ms = timed(overview, args.runs)
-        evaluator = Evaluator(rules)
-        step_ms = timed(lambda: evaluator.step(conn, now), args.runs)
-        print(f"store: {args.spans:,} spans, {args.spans:,} hops, 1,000 dead letters")
-        print(f"{'what':<34}{'p50 ms':>10}{'max ms':>10}")
-        print(f"{'overview refresh (the peer)':<34}{statistics.median(overview_ms):>10.1f}"
-              f"{max(overview_ms):>10.1f}")  # fmt: skip
-        print(f"{'Evaluator.step, default rules':<34}{statistics.median(step_ms):>10.1f}"
-              f"{max(step_ms):>10.1f}")  # fmt: skip
-        for rule in rules:
-            ms = timed(lambda r=rule: observe(conn, [r], now), args.runs)
-            print(f"  {rule.kind:<32}{statistics.median(ms):>10.1f}{max(ms):>10.1f}")
-        ratio = statistics.median(step_ms) / statistics.median(overview_ms)
-        print(
-            f"step / overview refresh: {ratio:.2f} (the TUI: alerts every 5 s, overview every 1 s)"
-        )
-        conn.close()
+            overview_ms = timed(overview, args.runs)
+            evaluator = Evaluator(rules)
+            step_ms = timed(lambda: evaluator.step(src, now), args.runs)
+            print(f"store: {args.spans:,} spans, {args.spans:,} hops, 1,000 dead letters")
+            print(f"{'what':<34}{'p50 ms':>10}{'max ms':>10}")
+            print(f"{'overview refresh (the peer)':<34}{statistics.median(overview_ms):>10.1f}"
+                  f"{max(overview_ms):>10.1f}")  # fmt: skip
+            print(f"{'Evaluator.step, default rules':<34}{statistics.median(step_ms):>10.1f}"
+                  f"{max(step_ms):>10.1f}")  # fmt: skip
+            for rule in rules:
+                ms = timed(lambda r=rule: observe(src, [r], now), args.runs)
+                print(f"  {rule.kind:<32}{statistics.median(ms):>10.1f}{max(ms):>10.1f}")
+            ratio = statistics.median(step_ms) / statistics.median(overview_ms)
+            print(
+                f"step / overview refresh: {ratio:.2f}"
+                " (the TUI: alerts every 5 s, overview every 1 s)"
+            )
 
 
 if __name__ == "__main__":

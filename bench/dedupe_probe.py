@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.smoke import add_smoke, smoke_sizes
 from console.base.model import Span
-from console.store import Store, blocks, dedupe, ingest, keys
+from console.store import Store
+from console.store.sqlite import blocks, dedupe, ingest, keys
 
 
 def _spans(rnd: random.Random, n: int, t0: int) -> list[Span]:

@@ -3,8 +3,8 @@
 Builds (or reuses) a store of ``--spans`` spans and ``--hops`` hops written through the real
 ``Store.writer()``, as the collectors write them, then measures:
 
-* the library call ``journey(conn, correlation_id=...)``: p50 and p99 over ``--lookups`` random
-  ids (one reused read connection, as the TUI holds one);
+* the library call ``journey(reader, correlation_id=...)``: p50 and p99 over ``--lookups`` random
+  ids (one reused store reader, as the TUI holds one);
 * the CLI's wall time for ``handoff-console trace --correlation-id ID`` (a fresh process);
 * the wall time of ``handoff-console journeys --status stalled --since 15m``;
 * the store's bytes per span (whole file / spans) and per record (blocks and key segments).
@@ -282,20 +282,20 @@ def pct(values: list[float], p: float) -> float:
 
 def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
     store = Store.open(db, create=False)
-    conn = store.connect(readonly=True)
+    reader = store.reader()  # one reused reader, as the TUI holds one
     total_j = int(_load_meta(db)["journeys"])
     rng = random.Random(seed + 1)
     ids = [f"ord-{rng.randrange(total_j):09d}" for _ in range(lookups)]
     now = time.time_ns()
     for cid in ids[:20]:  # warm the page cache a little, as a running console would be
-        journey(conn, correlation_id=cid, now_ns=now)
+        journey(reader, correlation_id=cid, now_ns=now)
     times: list[float] = []
     cpu: list[float] = []
     statuses: dict[str, int] = {}
     span_counts: list[int] = []
     for cid in ids:
         t, c = time.perf_counter(), time.process_time()
-        j = journey(conn, correlation_id=cid, now_ns=now)
+        j = journey(reader, correlation_id=cid, now_ns=now)
         times.append((time.perf_counter() - t) * 1000)
         cpu.append((time.process_time() - c) * 1000)
         assert j is not None, cid
@@ -330,7 +330,10 @@ def measure(db: Path, lookups: int, seed: int) -> dict[str, object]:
         else 0
     )
     span_bytes = None
-    with contextlib.suppress(sqlite3.Error):  # dbstat may not be compiled in
+    with (
+        contextlib.suppress(sqlite3.Error),  # dbstat may not be compiled in
+        contextlib.closing(store.connect(readonly=True)) as conn,
+    ):
         span_bytes = conn.execute(
             "SELECT sum(pgsize) FROM dbstat WHERE name IN ('blocks', 'blocks_kind')"
             " OR name LIKE 'keys_%'"

@@ -85,7 +85,8 @@ def run_floor(cpu: int, spans: int) -> None:
     (blocks, keys, summaries, commit; no queue, no network), and encoded into blocks only."""
     from collectors.otlp.fast import FastTraceDecoder
     from console.runtime.daemon import tune_gc
-    from console.store import Store, blocks, ingest
+    from console.store import Store
+    from console.store.sqlite import blocks, ingest
 
     os.sched_setaffinity(0, {cpu})
     tune_gc()

@@ -5,7 +5,7 @@ ingest benchmark: 100-span requests with 15 attributes, ``--inflight`` concurren
 process on one core while the server under test is pinned to the other.
 
 Also a child role, run pinned beside the store: ``--role journeys --db DB --ids FILE`` times
-``console.journeys.journey()`` by trace id and by correlation id over one read connection and
+``console.journeys.journey()`` by trace id and by correlation id over one store reader and
 prints JSON.
 """
 
@@ -197,17 +197,17 @@ def run_journeys(db: Path, ids_file: Path) -> None:
     from console.store import Store
 
     ids = [tuple(p) for p in json.loads(ids_file.read_text())]
-    conn = Store.open(db, create=False).connect(readonly=True)
+    reader = Store.open(db, create=False).reader()
     out: dict[str, Any] = {}
     for what, key, kw in (("trace id", 0, "trace_id"), ("correlation id", 1, "correlation_id")):
         times, found = [], 0
         for pair in ids:
             t = time.perf_counter()
-            j = journey(conn, **{kw: pair[key]})
+            j = journey(reader, **{kw: pair[key]})
             times.append((time.perf_counter() - t) * 1000)
             found += j is not None and len(j.spans) >= SPANS_PER_REQUEST // 10
         out[f"library {what}"] = {**_summary(times), "found": found}
-    conn.close()
+    reader.close()
     print(json.dumps(out), flush=True)
 
 

@@ -206,7 +206,7 @@ How to read these tables:
 - *Bytes per span on disk*: blocks allocated under the server's data directory (SQLite file,
   WAL and shm; Badger's key and value directories) after a clean stop, over the spans stored in
   the run.
-- Lookups: the library call is `console.journeys.journey()` over one read connection, in a
+- Lookups: the library call is `console.journeys.journey()` over one store reader, in a
   process pinned to core 0 (the core the store's server had); Jaeger's is its HTTP query API
   from one reused client on core 1, the server on core 0. A `trace` process is a whole Python
   interpreter start (imports included), a `curl` process is a C binary: the process rows

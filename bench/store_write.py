@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.smoke import add_smoke, smoke_sizes
 from console.base.model import Span
-from console.store import Store, blocks
+from console.store import Store
+from console.store.sqlite import blocks
 
 
 def realistic_spans(n: int, seed: int = 7) -> list[Span]:

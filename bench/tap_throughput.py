@@ -41,8 +41,9 @@ from bench.smoke import add_smoke, smoke_sizes
 from bench.sqlite_floor import serial_limit
 from collectors.kafka.tap import KafkaTap
 from console.runtime.daemon import tune_gc
-from console.store import NullSink, Store, ingest, read
-from console.store.blocks import KIND_HOP
+from console.store import NullSink, Store
+from console.store.sqlite import ingest, read
+from console.store.sqlite.blocks import KIND_HOP
 
 README = Path(__file__).resolve().parent / "README.md"
 SECTION = "## Kafka tap throughput (`bench/tap_throughput.py`)"

@@ -38,7 +38,7 @@ from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console.base.errors import Overloaded  # noqa: E402
 from console.base.model import Hop, Span  # noqa: E402
 from console.store import Store  # noqa: E402
-from console.store.ingest import write_batch  # noqa: E402
+from console.store.sqlite.ingest import write_batch  # noqa: E402
 
 S = 1_000_000_000
 SERVICES = [f"svc-{i:02d}" for i in range(20)]

@@ -1,4 +1,4 @@
-"""What the store holds, read back through its API (``console.store.read``), for assertions.
+"""What the store holds, read back through its API (``console.store.sqlite.read``), for assertions.
 
 Spans, hops and log records live in compressed blocks; these return them as the records of
 ``console.base.model``, duplicates dropped as every reader of the store drops them (a span is one
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from console.base.model import Hop, LogRecord, Span
-from console.store import Store, read
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
+from console.store import Store
 from console.store.identity import hop_fields_identity, span_fields_identity
+from console.store.sqlite import read
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 
 __all__ = ["connect", "count", "hops", "logs", "span_rows", "spans"]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.alerts import Evaluator, parse_rules
+from console.alerts import Alert, Evaluator, parse_rules
+from console.alerts.sources import open_sources
 from console.base.model import SeriesPoint, Span
 from console.store import Store
 from tests.conftest import run_cli
@@ -47,13 +48,13 @@ def test_watch_once_exits_1_while_dead_letters_wait_and_0_once_discarded(
 def test_a_restarted_evaluator_does_not_fire_again_what_already_fired(store: Store) -> None:
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 1\n')
-    with store.connect() as conn:
-        first = Evaluator(rules).step(conn, NOW)
+    with open_sources(store) as src:
+        first = Evaluator(rules).step(src, NOW)
     assert [(a.name, a.state, a.value) for a in first] == [("Dlq", "firing", 2.0)]
-    with store.connect() as conn:  # a new process: only the store remembers
-        assert Evaluator(rules).step(conn, NOW) == []  # the same instant: not a second firing
-        assert Evaluator(rules).step(conn, NOW + 60 * S) == []
-        (current,) = Evaluator.current(conn)
+    with open_sources(store) as src:  # a new process: only the store remembers
+        assert Evaluator(rules).step(src, NOW) == []  # the same instant: not a second firing
+        assert Evaluator(rules).step(src, NOW + 60 * S) == []
+        (current,) = Evaluator.current(src.reader)
     assert current.state == "firing" and current.fired_ns == NOW
 
 
@@ -64,14 +65,14 @@ def test_watch_reports_the_changes_another_process_made(store: Store) -> None:
 
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\n')
-    with store.connect() as conn:
-        follower = ChangeFollower(conn)
-        Evaluator(rules).step(conn, NOW)  # the TUI's evaluator
-        (fired,) = follower.new(conn)
-        assert follower.new(conn) == []
+    with open_sources(store) as src:
+        follower = ChangeFollower(src.reader)
+        Evaluator(rules).step(src, NOW)  # the TUI's evaluator
+        (fired,) = follower.new(src.reader)
+        assert follower.new(src.reader) == []
         run_cli("dlq", "discard", "--all", "--yes", "--db", str(store.path))
-        Evaluator(rules).step(conn, NOW + 5 * S)
-        (resolved,) = follower.new(conn)
+        Evaluator(rules).step(src, NOW + 5 * S)
+        (resolved,) = follower.new(src.reader)
     assert (fired.state, fired.fired_ns) == ("firing", NOW)
     assert (resolved.state, resolved.fired_ns, resolved.resolved_ns) == (
         "resolved",
@@ -84,11 +85,11 @@ def test_for_holds_an_alert_pending_until_it_has_held_that_long(store: Store) ->
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\nfor = "2m"\n')
     ev = Evaluator(rules)
-    with store.connect() as conn:
-        assert ev.step(conn, NOW) == []
-        assert [a.state for a in Evaluator.current(conn)] == ["pending"]
-        assert ev.step(conn, NOW + 119 * S) == []
-        (fired,) = ev.step(conn, NOW + 120 * S)
+    with open_sources(store) as src:
+        assert ev.step(src, NOW) == []
+        assert [a.state for a in Evaluator.current(src.reader)] == ["pending"]
+        assert ev.step(src, NOW + 119 * S) == []
+        (fired,) = ev.step(src, NOW + 120 * S)
     assert fired.state == "firing" and fired.active_since_ns == NOW
     assert fired.fired_ns == NOW + 120 * S
 
@@ -97,12 +98,12 @@ def test_a_condition_that_stops_before_for_never_fires_nor_resolves(store: Store
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\nfor = "5m"\n')
     ev = Evaluator(rules)
-    with store.connect() as conn:
-        assert ev.step(conn, NOW) == []
+    with open_sources(store) as src:
+        assert ev.step(src, NOW) == []
         run = run_cli("dlq", "discard", "--all", "--yes", "--db", str(store.path))
         assert run.returncode == 0, run.stderr
-        assert ev.step(conn, NOW + 600 * S) == []
-        assert Evaluator.current(conn) == []
+        assert ev.step(src, NOW + 600 * S) == []
+        assert Evaluator.current(src.reader) == []
 
 
 # 20 s past a 5-minute boundary: a window aligned to such boundaries would see only 20 s.
@@ -160,8 +161,8 @@ severity = "critical"
 labels = { team = "payments" }
 """
     )
-    with store.connect() as conn:
-        changes = Evaluator(rules).step(conn, AT)
+    with open_sources(store) as src:
+        changes = Evaluator(rules).step(src, AT)
     got = {(a.name, a.about.get("service")): a for a in changes}
     assert set(got) == {("Errors", "api"), ("Quiet", "billing")}
     assert got["Errors", "api"].value is not None and 14 < got["Errors", "api"].value < 16
@@ -198,8 +199,8 @@ kind = "lag_growing"
 growing_for = "5m"
 """
     )
-    with store.connect() as conn:
-        changes = Evaluator(rules).step(conn, NOW)
+    with open_sources(store) as src:
+        changes = Evaluator(rules).step(src, NOW)
     assert sorted((a.name, a.about["group"], a.about["topic"]) for a in changes) == [
         ("LagGrowing", "billing", "orders"),
         ("LagHigh", "billing", "orders"),
@@ -212,8 +213,8 @@ def test_stalled_journeys_per_topic(store: Store) -> None:
         '[[rules]]\nname = "Stalled"\nkind = "journeys_stalled"\nlonger_than = "5m"\n'
         'per = "topic"\n'
     )
-    with store.connect() as conn:
-        (alert,) = Evaluator(rules).step(conn, NOW)
+    with open_sources(store) as src:
+        (alert,) = Evaluator(rules).step(src, NOW)
     assert alert.about == {"topic": "canvasflow.uploads"}
     # Sent between 10 and 5 minutes ago: the half of the 120 older than five minutes.
     assert alert.value is not None and 55 <= alert.value <= 62
@@ -238,17 +239,20 @@ def test_an_older_look_does_not_undo_what_another_process_changed_after_it(store
     fired) an alert must not fire it again (or resolve it) from that older look."""
     store.write(demo_dead_letters())
     rules = _rules('[[rules]]\nname = "Dlq"\nkind = "dlq_depth"\nabove = 0\n')
-    with store.connect() as conn:
-        Evaluator(rules).step(conn, NOW)
+    with open_sources(store) as src:
+        Evaluator(rules).step(src, NOW)
         run_cli("dlq", "discard", "--all", "--yes", "--db", str(store.path))
-        (resolved,) = Evaluator(rules).step(conn, NOW + 10 * S)
+        (resolved,) = Evaluator(rules).step(src, NOW + 10 * S)
         assert resolved.state == "resolved"
         # A slow evaluator that looked at NOW + 5 s, when the dead letters still waited:
         from console.alerts.observe import Observation
 
         stale = [Observation(rules[0], {"dlq_topic": "canvasflow.orders-dlt"}, 2.0, "old", "")]
-        assert Evaluator(rules)._apply(conn, stale, NOW + 5 * S) == []
-        (current,) = Evaluator.current(conn)
+        changes: list[Alert] = []
+        ev = Evaluator(rules)
+        src.store.change_alerts(lambda rows: ev._apply(rows, stale, NOW + 5 * S, changes))
+        assert changes == []
+        (current,) = Evaluator.current(src.reader)
         assert current.state == "resolved" and current.resolved_ns == NOW + 10 * S
 
 

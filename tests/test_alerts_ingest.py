@@ -11,6 +11,7 @@ import pytest
 
 from console.alerts import parse_rules
 from console.alerts.observe import observe
+from console.alerts.sources import open_sources
 from console.base.errors import Overloaded
 from console.runtime.daemon import Daemon
 from console.runtime.inprocess import InProcessRuntime
@@ -26,24 +27,23 @@ def test_a_full_queue_is_an_ingest_alert_until_the_writer_catches_up(
     daemon = Daemon(store, max_queued=100, flush_ms=10)
     daemon.start()
     runtime = InProcessRuntime(daemon)
-    conn = store.connect()
     try:
-        with LockHolder(db_path) as lock:
-            daemon.sink.submit(demo_spans(NOW, n=25))  # 100 spans: the queue is full
-            with pytest.raises(Overloaded):
-                daemon.sink.submit(demo_spans(NOW, n=1))  # what a receiver answers 503 for
+        with open_sources(store) as src:
+            with LockHolder(db_path) as lock:
+                daemon.sink.submit(demo_spans(NOW, n=25))  # 100 spans: the queue is full
+                with pytest.raises(Overloaded):
+                    daemon.sink.submit(demo_spans(NOW, n=1))  # what a receiver answers 503 for
+                status = runtime.status()
+                assert status["ingest"] == "refusing"
+                (seen,) = observe(src, rules, NOW, status)  # reading goes on beside the lock
+                assert seen.labels == {"component": "ingest"}
+                assert "store queue full (100 records): ingest refused" in seen.summary
+                lock.release()
+                deadline = time.monotonic() + 60
+                while daemon.writer.queued and time.monotonic() < deadline:
+                    time.sleep(0.05)
             status = runtime.status()
-            assert status["ingest"] == "refusing"
-            (seen,) = observe(conn, rules, NOW, status)  # reading goes on beside the lock
-            assert seen.labels == {"component": "ingest"}
-            assert "store queue full (100 records): ingest refused" in seen.summary
-            lock.release()
-            deadline = time.monotonic() + 60
-            while daemon.writer.queued and time.monotonic() < deadline:
-                time.sleep(0.05)
-        status = runtime.status()
-        assert "ingest" not in status
-        assert observe(conn, rules, NOW, status) == []
+            assert "ingest" not in status
+            assert observe(src, rules, NOW, status) == []
     finally:
-        conn.close()
         daemon.stop()

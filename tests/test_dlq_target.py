@@ -235,7 +235,7 @@ def test_fixes_and_ledger_lines_from_before_go_to_the_dead_letter_they_were_made
 ) -> None:
     """A version-4 store's fix and ledger line (keyed by coordinates alone) belong, after the
     upgrade, to the dead letter first seen there, not to a later one from another cluster."""
-    from console.store import schema
+    from console.store.sqlite import schema
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     for migration in schema.MIGRATIONS[:4]:

@@ -48,7 +48,7 @@ def test_collectors_know_nothing_of_sql() -> None:
                 names = [a.name for a in node.names]
                 module = getattr(node, "module", None) or ""
                 assert "sqlite3" not in names and module != "sqlite3", path
-                assert not module.startswith(("console.store.rows", "console.store")), path
+                assert not module.startswith(("console.store.sqlite.rows", "console.store")), path
 
 
 def test_collectors_load_no_sqlite_even_indirectly() -> None:

@@ -23,7 +23,7 @@ from collectors.otlp.decode import (
 )
 from collectors.otlp.fast import FastTraceDecoder
 from console.base.model import LogRecord, MetricPoint, Span
-from console.store.blocks import encode_spans
+from console.store.sqlite.blocks import encode_spans
 from tests.otlp_helpers import trace_request
 
 

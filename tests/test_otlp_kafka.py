@@ -168,13 +168,13 @@ def test_lag_shows_on_the_health_line(kafka_bootstrap: str, db_path: Path) -> No
     with Serve(db_path, *args, "--otlp-kafka-topics", spec(t), "--otlp-kafka-group", group()):
 
         def line() -> str:
-            conn = Store.open(db_path, create=False).connect(readonly=True)
+            reader = Store.open(db_path, create=False).reader()
             try:
                 import time
 
-                return health_text(health(conn, time.time_ns())).plain
+                return health_text(health(reader, time.time_ns())).plain
             finally:
-                conn.close()
+                reader.close()
 
         wait_for(lambda: "otlp-kafka up (lag 0 msgs)" in line(), timeout=30)
 
@@ -212,13 +212,13 @@ def test_tui_runtime_consumes_and_reports_its_state(kafka_bootstrap: str, db_pat
         wait_for(lambda: counts(db_path)["log_records"] == 4, timeout=60)
         wait_for(lambda: "otlp_kafka_lag" in runtime.status(), timeout=30)
         status = runtime.status()
-        conn = Store.open(db_path, create=False).connect(readonly=True)
+        reader = Store.open(db_path, create=False).reader()
         try:
             import time
 
-            line = health_text(health(conn, time.time_ns(), status)).plain
+            line = health_text(health(reader, time.time_ns(), status)).plain
         finally:
-            conn.close()
+            reader.close()
     finally:
         runtime.stop()
     assert status["otlp_kafka"] == "up"

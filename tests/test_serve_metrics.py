@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from console.runtime.daemon import Daemon, OtlpSettings, build_daemon
-from console.store import Store
-from console.store.alerts import AlertRow, put_alert_states
+from console.store import Storage, Store
+from console.store.api import AlertChanges, AlertRow
 from tests import stored
 from tests.conftest import run_cli
 from tests.otlp_helpers import Serve, rows, trace_request, wait_for
@@ -195,7 +195,7 @@ def test_two_daemons_in_one_process_keep_their_own_counts_and_alerts(tmp_path: P
     assert firing == {"critical": 0, "warning": 1, "info": 0, "page-me": 1}
 
 
-def _alerts(store: Store, **states: str) -> None:
+def _alerts(store: Storage, **states: str) -> None:
     """One alert per severity in ``states``, in that state, as the alerts engine writes it."""
     rows = [
         AlertRow(
@@ -211,10 +211,7 @@ def _alerts(store: Store, **states: str) -> None:
         )
         for severity, state in states.items()
     ]
-    conn = store.connect()
-    with conn:
-        put_alert_states(conn, rows)
-    conn.close()
+    store.change_alerts(lambda _: AlertChanges(rows, (), ()))
 
 
 def _component(daemon: Daemon, name: str) -> Any:

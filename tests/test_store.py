@@ -24,8 +24,9 @@ from console.base.model import (
     Span,
     SpanLink,
 )
-from console.store import Store, apply_retention, read, rows, schema
-from console.store.blocks import KIND_SPAN
+from console.store import Store, apply_retention
+from console.store.sqlite import read, rows, schema
+from console.store.sqlite.blocks import KIND_SPAN
 from tests.conftest import run_cli
 from tests.tap_helpers import wait_for
 
@@ -390,7 +391,7 @@ def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
     """Every id hashed to the same key: each lookup then reads every block, and still returns
     only the records that carry the id asked for."""
     from console.journeys import journey
-    from console.store import keys
+    from console.store.sqlite import keys
 
     monkeypatch.setattr(keys, "key", lambda kind, value: 42)
     store.write([dataclasses.replace(make_span(i), links=()) for i in range(30)])  # unrelated
@@ -401,7 +402,7 @@ def test_a_key_collision_costs_a_decode_never_a_wrong_answer(
     blocks = read.Blocks(conn)
     assert [s.span_id for s in blocks.spans(cids=["corr-7"])] == [make_span(7).span_id]
     assert [h.offset for h in blocks.hops(cids=["corr-7"])] == [7]
-    j = journey(conn, correlation_id="corr-7", now_ns=NOW)
+    j = journey(store, correlation_id="corr-7", now_ns=NOW)
     assert j is not None
     assert [s.span_id for s in j.spans] == [make_span(7).span_id]
     assert [(h.topic, h.offset) for h in j.hops] == [("orders", 7)]
@@ -429,7 +430,7 @@ def test_key_segments_rotate_and_retention_drops_whole_ones(
 ) -> None:
     """The key index is split into segments that stay small; lookups probe all of them, and
     retention by age drops a segment whole (its table and its blocks) once it is all old."""
-    from console.store import keys
+    from console.store.sqlite import keys
 
     monkeypatch.setattr(keys, "SEGMENT_KEYS", 40)
     old = NOW - 7200 * 10**9
@@ -456,7 +457,7 @@ def test_64_bit_trace_ids_padded_with_zeros_spread_over_the_key_index() -> None:
     """Zipkin and old Jaeger clients send 64-bit trace ids padded to 128 bits with zeros; if
     keys came from the high half only, every such trace would share one key and every lookup
     would decode every block."""
-    from console.store import keys
+    from console.store.sqlite import keys
 
     ids = [f"{0:016x}{i * 7919 + 1:016x}" for i in range(1000)]
     assert len({keys.key(keys.K_TRACE, t) for t in ids}) == 1000

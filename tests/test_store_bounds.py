@@ -8,7 +8,8 @@ import os
 import tracemalloc
 
 from console.base.model import Span
-from console.store import Store, ingest
+from console.store import Store
+from console.store.sqlite import ingest
 from tests.tap_helpers import wait_for
 from tests.test_store import NOW, make_span
 

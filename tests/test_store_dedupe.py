@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from console.base.model import Hop, LogRecord, MetricPoint
-from console.store import Store, keys, read
+from console.store import Store
+from console.store.sqlite import keys, read
 from tests.test_store import NOW, make_span
 
 

@@ -16,7 +16,9 @@ import pytest
 
 from console.base.model import Hop, LogRecord, Span
 from console.journeys import journey
-from console.store import Store, ingest, keys
+from console.store import Store
+from console.store.sqlite import ingest, keys
+from console.store.sqlite.reader import SqliteReader
 from tests.conftest import run_cli
 from tests.test_store import NOW, make_span
 
@@ -85,7 +87,7 @@ def test_a_journey_never_shows_half_a_batch(store: Store) -> None:
                 ingest.write_batch(writer, batch)
 
         reader.set_trace_callback(functools.partial(land_batch, batch=[span, hop]))
-        j = journey(reader, correlation_id=cid)
+        j = journey(SqliteReader(reader), correlation_id=cid)
         reader.set_trace_callback(None)
         assert j is not None
         has_span = any(s.span_id == span.span_id for s in j.spans)

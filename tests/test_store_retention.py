@@ -10,7 +10,8 @@ import pytest
 
 from console.base.model import LogRecord, Record
 from console.readers.logs import new_logs, recent_logs
-from console.store import Store, apply_retention, ingest
+from console.store import Store, apply_retention
+from console.store.sqlite import ingest
 from tests.test_store import NOW, make_span
 
 HOUR_NS = 3600 * 10**9
@@ -99,9 +100,10 @@ def test_a_follower_sees_records_stored_after_retention_removed_the_newest_block
     old = NOW - 2 * HOUR_NS
     _write(store, [LogRecord(time_ns=old + i, service="s", body=f"old {i}") for i in range(3)], old)
     conn = store.connect()
-    got, cursor = recent_logs(conn, 0)
+    reader = store.reader()
+    got, cursor = recent_logs(reader, 0)
     assert [r.body for r in got] == ["old 0", "old 1", "old 2"]
     apply_retention(conn, max_age_s=3600, now_ns=NOW)  # the newest block goes
     _write(store, [LogRecord(time_ns=NOW + i, service="s", body=f"new {i}") for i in range(3)], NOW)
-    seen, _ = new_logs(conn, cursor)
+    seen, _ = new_logs(reader, cursor)
     assert [r.body for r in seen] == ["new 0", "new 1", "new 2"]

@@ -14,7 +14,8 @@ import pytest
 
 from console.base.errors import NeedsUpgradeError
 from console.journeys import journey
-from console.store import Store, schema, upgrade
+from console.store import Store
+from console.store.sqlite import schema, upgrade
 from tests.conftest import run_cli
 
 NOW = 1_790_000_000_000_000_000
@@ -162,7 +163,8 @@ def test_an_interrupted_upgrade_resumes_without_loss_or_doubles(
 _UPGRADER = """
 import sys, time
 from pathlib import Path
-from console.store import Store, upgrade
+from console.store import Store
+from console.store.sqlite import upgrade
 upgrade.CHUNK = 200  # many chunks: the two writers' turns interleave
 go = Path(sys.argv[2])
 deadline = time.monotonic() + 60

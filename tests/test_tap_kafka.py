@@ -15,7 +15,8 @@ import pytest
 from collectors.kafka.tap import KafkaTap
 from console.base.errors import Overloaded
 from console.base.model import Header, Hop, Record
-from console.store import Store, StoreWriter, Ticket, rows
+from console.store import Store, StoreWriter, Ticket
+from console.store.sqlite import rows
 from tests import stored
 from tests.conftest import create_topic
 from tests.dlq_headers_fixture import connect_dlq_headers, spring_dlt_headers

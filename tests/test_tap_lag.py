@@ -38,13 +38,13 @@ def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> 
 
 
 def _series(store: Store, name: str, subject: str) -> dict[str, float]:
-    """The latest value of a series per detail."""
-    with store.connect() as conn:
-        found = conn.execute(
-            "SELECT detail, value FROM series WHERE name = ? AND subject = ? ORDER BY time_ns",
-            (name, subject),
-        ).fetchall()
-    return {detail: value for detail, value in found}
+    """The latest value of a series per detail, as the panels read it."""
+    reader = store.reader()
+    try:
+        found = reader.latest_values((name,), 0)
+    finally:
+        reader.close()
+    return {v.detail: v.value for v in found if v.subject == subject}
 
 
 def _samples(store: Store, name: str, subject: str) -> list[float]:

@@ -30,8 +30,8 @@ def test_services_percentiles_and_errors(store: Store) -> None:
         Span("f" * 32, "e" * 16, "inner", NOW - S, NOW, "api", parent_span_id="0" * 16, kind=1)
     )
     store.write(spans)
-    conn = store.connect()
-    [api] = ServiceAggregator().refresh(conn, NOW)
+    reader = store.reader()
+    [api] = ServiceAggregator().refresh(reader, NOW)
     assert api.service == "api"
     assert api.spans == 100
     assert api.error_rate == 0.05
@@ -44,30 +44,30 @@ def test_services_percentiles_and_errors(store: Store) -> None:
 
 def test_incremental_refresh_reads_only_new_rows(store: Store) -> None:
     agg = ServiceAggregator()
-    conn = store.connect()
-    assert agg.refresh(conn, NOW) == []
+    reader = store.reader()
+    assert agg.refresh(reader, NOW) == []
     store.write(demo_records())
-    first = {p.service: p.spans for p in agg.refresh(conn, NOW)}
+    first = {p.service: p.spans for p in agg.refresh(reader, NOW)}
     assert first == dict.fromkeys(first, 120) and len(first) == 4
-    again = {p.service: p.spans for p in agg.refresh(conn, NOW)}
+    again = {p.service: p.spans for p in agg.refresh(reader, NOW)}
     assert again == first  # nothing counted twice
     # Fifteen minutes later everything has slid out of the window.
-    assert agg.refresh(conn, NOW + 16 * 60 * S) == []
+    assert agg.refresh(reader, NOW + 16 * 60 * S) == []
 
 
 def test_topics_lag_dlq_and_health(store: Store) -> None:
     store.write(demo_records())
-    conn = store.connect()
-    topics = {t.topic: t for t in topic_panels(conn, NOW)}
+    reader = store.reader()
+    topics = {t.topic: t for t in topic_panels(reader, NOW)}
     uploads = topics["canvasflow.uploads"]
     assert uploads.messages_per_s == 4
     assert uploads.lag == (("image-processor", 9.0),)
     assert topics["canvasflow.uploads.dlq"].dlq_depth == 3
-    h = health(conn, NOW)
+    h = health(reader, NOW)
     assert h.services == 4 and h.collector in {"up", "idle"} and h.tap == "up"
-    batch = tail(conn, 0, 0, limit=50)
+    batch = tail(reader, 0, 0, limit=50)
     assert len(batch.spans) == 50 and len(batch.hops) == 50
-    assert tail(conn, batch.last_span_id, batch.last_hop_id).spans == ()
+    assert tail(reader, batch.last_span_id, batch.last_hop_id).spans == ()
 
 
 def test_sampled_history_stays_close_to_exact(store: Store) -> None:
@@ -88,9 +88,9 @@ def test_sampled_history_stays_close_to_exact(store: Store) -> None:
             for i in range(3000)
         ]
     )
-    conn = store.connect()
-    exact = {p.service: p for p in ServiceAggregator().refresh(conn, NOW)}
-    sampled = {p.service: p for p in ServiceAggregator(sample=100).refresh(conn, NOW)}
+    reader = store.reader()
+    exact = {p.service: p for p in ServiceAggregator().refresh(reader, NOW)}
+    sampled = {p.service: p for p in ServiceAggregator(sample=100).refresh(reader, NOW)}
     assert exact.keys() == sampled.keys() == set(services)
     for name, p in exact.items():
         assert abs(sampled[name].spans - p.spans) <= 0.15 * p.spans

@@ -2,8 +2,9 @@
 console/dlq/show, console/dlq/fix, console/dlq/replay and console/contracts — the same functions
 the CLI calls. Every function takes the ``DataSource`` and runs in a worker thread.
 
-Reads share the source's connection under its lock; writes (fix, replay, discard) open their own
-connection so a long bulk replay never holds up the overview's refresh.
+Journey reads share the source's store reader under its lock; dead-letter reads share its
+connection (seams-dlq moves them behind the store's interface); writes (fix, replay, discard) open
+their own connection so a long bulk replay never holds up the overview's refresh.
 """
 
 from __future__ import annotations
@@ -71,11 +72,11 @@ def find_journey(source: DataSource, text: str) -> Any | None:
     now = source.clock()
     # `kind` names one of journey()'s str lookups (query_kind), never now_ns: mypy types a
     # **{str: str} as possibly now_ns too
-    found = source.call(lambda conn: journey(conn, **{kind: value}, now_ns=now))  # type: ignore[arg-type]  # see above
+    found = source.call(lambda store: journey(store, **{kind: value}, now_ns=now))  # type: ignore[arg-type]  # see above
     if found is None and kind == "trace_id":  # a 32-hex correlation id is possible too
-        found = source.call(lambda conn: journey(conn, correlation_id=text.strip(), now_ns=now))
+        found = source.call(lambda store: journey(store, correlation_id=text.strip(), now_ns=now))
     if found is None and kind != "message":
-        by_key = source.call(lambda conn: journeys_by_key(conn, text.strip(), now_ns=now))
+        by_key = source.call(lambda store: journeys_by_key(store, text.strip(), now_ns=now))
         if len(by_key) == 1:
             return by_key[0]
         if by_key:
@@ -136,12 +137,12 @@ def recent_journeys(
     since = source.since_s()  # the window every screen shares (``w``)
     if topic is None:
         return source.call(
-            lambda conn: journeys(
-                conn, status=status, since_s=since, service=service, limit=limit, now_ns=now
+            lambda store: journeys(
+                store, status=status, since_s=since, service=service, limit=limit, now_ns=now
             )
         )
     return source.call(
-        lambda conn: journeys_on_topic(conn, topic, status=status, limit=limit, now_ns=now)
+        lambda store: journeys_on_topic(store, topic, status=status, limit=limit, now_ns=now)
     )
 
 
@@ -170,14 +171,14 @@ def list_dead_letters(
 
     if not text:
         flt = DlqFilter(status=status, since_ms=since_ms)
-        return source.call(lambda conn: list_dead_letters(conn, flt))
+        return source.call_dlq(lambda conn: list_dead_letters(conn, flt))
     seen: dict[str, Any] = {}
     for flt in (
         DlqFilter(status=status, topic=text, since_ms=since_ms),
         DlqFilter(status=status, error=text, since_ms=since_ms),
         DlqFilter(status=status, correlation_id=text, since_ms=since_ms),
     ):
-        for item in source.call(lambda conn, f=flt: list_dead_letters(conn, f)):
+        for item in source.call_dlq(lambda conn, f=flt: list_dead_letters(conn, f)):
             seen.setdefault(item.coordinates, item)
     return sorted(seen.values(), key=lambda d: (-d.timestamp_ms, d.coordinates))
 
@@ -187,7 +188,7 @@ def dead_letter_extent(source: DataSource, *, status: str | None) -> tuple[int, 
     DLQ timestamp (ms) of the newest."""
     from console.dlq import DlqFilter, dead_letter_extent
 
-    return source.call(lambda conn: dead_letter_extent(conn, DlqFilter(status=status)))
+    return source.call_dlq(lambda conn: dead_letter_extent(conn, DlqFilter(status=status)))
 
 
 def editable_payload(
@@ -209,7 +210,7 @@ def dead_letter_detail(source: DataSource, coords: str) -> DeadLetterDetail:
 
     contracts = _contracts(source)
     codec = _codec(source)
-    detail = source.call(lambda conn: show(conn, coords, contracts, codec))
+    detail = source.call_dlq(lambda conn: show(conn, coords, contracts, codec))
     d = detail.dead_letter
     t = Text()
     t.append(f"{d.coordinates}", style="bold")
@@ -281,11 +282,11 @@ def validate_payload(source: DataSource, coords: str, text: str) -> list[tuple[i
     if codec is not None:  # a wire-format payload: the verdict is whether it encodes
         from console.dlq.fix import prepare_fix
 
-        verdict = source.call(
+        verdict = source.call_dlq(
             lambda conn: prepare_fix(conn, coords, text.encode(), _contracts(source), codec)
         ).verdict
     else:
-        d = source.call(lambda conn: get_dead_letter(conn, coords))
+        d = source.call_dlq(lambda conn: get_dead_letter(conn, coords))
         verdict = check(_contracts(source), contract_topic(d), from_editor(text))
     if verdict.valid is not False:
         return []
@@ -400,7 +401,7 @@ def discard(source: DataSource, coords: str) -> str:
 def audit(source: DataSource) -> list[Any]:
     from console.dlq import audit_log
 
-    return source.call(lambda conn: audit_log(conn, limit=500))
+    return source.call_dlq(lambda conn: audit_log(conn, limit=500))
 
 
 def errors_by_line(text: str, errors: list[tuple[str, str]]) -> list[tuple[int | None, str]]:

@@ -1,7 +1,9 @@
 """The app's one door to data: the store (and, through console/dlq/, Kafka).
 
-Workers call these methods from their threads; a lock keeps the one connection to one thread at a
-time. Nothing here imports Textual, so it is testable and benchmarkable alone.
+Workers call these methods from their threads; a lock keeps the store's reader to one thread at a
+time. Every read goes through the store's interface (``console/store/api.py``); the dead-letter
+screens still hand a connection to console/dlq/ (``call_dlq``) until its own seam lands
+(seams-dlq). Nothing here imports Textual, so it is testable and benchmarkable alone.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
+from console.alerts.observe import Sources
+from console.dlq import DepthRow, DlqFilter, depth_summary
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Store
+from console.store import Store, StoreReader
 
 __all__ = [
     "ALERTS_RECENT_S",
@@ -98,21 +102,26 @@ class DataSource:
         self.schema_registry = schema_registry
         self.schema_registry_config = schema_registry_config
         self._codec: Any = None
-        self._conn = self.store.connect()
+        self._reader: StoreReader = self.store.reader()
+        self._conn = self.store.connect()  # seams-dlq: console/dlq/ still takes a connection
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
         self.evaluator = Evaluator(rules if rules is not None else load_rules(None))
-        # The alerts read on their own connection, so an evaluation never holds up the screens'
-        # readers (SQLite in WAL mode reads concurrently).
-        self._alerts_conn = self.store.connect()
+        # The alerts read on their own reader, so an evaluation never holds up the screens'
+        # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch on their own
+        # connection (seams-dlq: console/dlq/ still takes one).
+        self._alerts_dlq = self.store.connect()
+        self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
+            self._reader.close()
             self._conn.close()
         with self._alerts_lock:
-            self._alerts_conn.close()
+            self._alerts.reader.close()
+            self._alerts_dlq.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -123,7 +132,7 @@ class DataSource:
     def _window_for_panels(self) -> int:
         if self.window_s is not None:
             return int(self.window_s)
-        extent = panels.store_extent(self._conn)
+        extent = panels.store_extent(self._reader)
         if extent.first_ns is None:
             return panels.WINDOW_S
         return max(panels.WINDOW_S, int((self.clock() - extent.first_ns) / 1e9) + 60)
@@ -135,7 +144,7 @@ class DataSource:
     def extent(self) -> panels.StoreExtent:
         """What the store holds whatever the window (spans, hops, the newest one's time)."""
         with self._lock:
-            return panels.store_extent(self._conn)
+            return panels.store_extent(self._reader)
 
     def since_s(self) -> float:
         """The window as ``since_s`` for the readers that take one."""
@@ -150,28 +159,28 @@ class DataSource:
         runtime = self.runtime.status() if self.runtime else None
         with self._lock:
             window = self._services.window_s
-            services = self._services.refresh(self._conn, now)
+            services = self._services.refresh(self._reader, now)
             spanned = [p.service for p in services if p.spans]
             from_metrics = latency.duration_latency(
-                self._conn, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
+                self._reader, now - int(METRICS_WINDOW_S * 1e9), now, exclude=spanned
             )
             services = panels.with_metric_latency(services, from_metrics)
-            topics = panels.topic_panels(self._conn, now, window_s=window)
-            health = panels.health(self._conn, now, runtime)
-            extent = None if services or topics else panels.store_extent(self._conn)
+            topics = panels.topic_panels(self._reader, now, window_s=window)
+            health = panels.health(self._reader, now, runtime)
+            extent = None if services or topics else panels.store_extent(self._reader)
         return Overview(services, topics, health, (time.perf_counter() - t0) * 1000, extent)
 
     def tail(self, after_span: int, after_hop: int, after_log: int = 0) -> live_tail.TailBatch:
         with self._lock:
-            return live_tail.tail(self._conn, after_span, after_hop, after_log_id=after_log)
+            return live_tail.tail(self._reader, after_span, after_hop, after_log_id=after_log)
 
     def metrics(self, window_s: float = METRICS_WINDOW_S) -> MetricsView:
         """Services that sent metric points in the window, and every service's metrics."""
         now = self.clock()
         since = now - int(window_s * 1e9)
         with self._lock:
-            services = metrics.metric_services(self._conn, since)
-            items = metrics.metric_summaries(self._conn, since, now)
+            services = metrics.metric_services(self._reader, since)
+            items = metrics.metric_summaries(self._reader, since, now)
         return MetricsView(services, items, window_s)
 
     def metric_series(
@@ -180,7 +189,7 @@ class DataSource:
         now = self.clock()
         with self._lock:
             return metrics.metric_series(
-                self._conn, service, name, now - int(window_s * 1e9), now, slots=60
+                self._reader, service, name, now - int(window_s * 1e9), now, slots=60
             )
 
     def alerts(self) -> AlertsView:
@@ -190,10 +199,10 @@ class DataSource:
         runtime = self.runtime.status() if self.runtime else None
         names = {r.name for r in self.evaluator.rules}
         with self._alerts_lock:
-            conn = self._alerts_conn
-            changes = self.evaluator.step(conn, now, runtime)
-            current = [a for a in Evaluator.current(conn) if a.name in names]
-            recent = recent_alerts(conn, now - int(ALERTS_RECENT_S * 1e9))
+            reader = self._alerts.reader
+            changes = self.evaluator.step(self._alerts, now, runtime)
+            current = [a for a in Evaluator.current(reader) if a.name in names]
+            recent = recent_alerts(reader, now - int(ALERTS_RECENT_S * 1e9))
         firing = sorted(
             (a for a in current if a.state == "firing"), key=lambda a: -(a.fired_ns or 0)
         )
@@ -201,7 +210,16 @@ class DataSource:
         took = (time.perf_counter() - t0) * 1000
         return AlertsView(firing, pending, changes, recent, took)
 
+    def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
+        return depth_summary(self._alerts_dlq, flt)
+
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a reader that takes a connection first (journeys, dlq) under the lock."""
+        """Run a reader that takes the store's reader first (journeys) under the lock."""
+        with self._lock:
+            return fn(self._reader, *args, **kwargs)
+
+    def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
+        moves console/dlq/ behind the store's interface; then this goes)."""
         with self._lock:
             return fn(self._conn, *args, **kwargs)

@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from console.alerts.observe import Observation, observe
+from console.alerts.observe import Observation, Sources, observe
 from console.alerts.rules import Rule
-from console.store.alerts import (
-    AlertRow,
-    alert_events,
-    alert_events_after,
-    alert_states,
-    append_alert_event,
-    last_alert_event,
-    put_alert_states,
-)
+from console.store.api import AlertChanges, AlertReads, AlertRow
 
 __all__ = ["Alert", "ChangeFollower", "Evaluator", "alerts_from_rows", "recent_alerts"]
 
@@ -132,9 +123,9 @@ def alerts_from_rows(rows: list[AlertRow]) -> list[Alert]:
     return [_alert(r) for r in rows]
 
 
-def recent_alerts(conn: sqlite3.Connection, since_ns: int, limit: int = 200) -> list[Alert]:
+def recent_alerts(store: AlertReads, since_ns: int, limit: int = 200) -> list[Alert]:
     """Firings and resolutions since ``since_ns``, newest first."""
-    return alerts_from_rows(alert_events(conn, since_ns, limit))
+    return alerts_from_rows(store.alert_events(since_ns, limit))
 
 
 class ChangeFollower:
@@ -142,18 +133,18 @@ class ChangeFollower:
     the TUI share one state), each reported once: ``new()`` returns those written since the
     last call, starting from when the follower was made."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._after = last_alert_event(conn)
+    def __init__(self, store: AlertReads) -> None:
+        self._after = store.last_alert_event()
 
-    def new(self, conn: sqlite3.Connection, names: set[str] | None = None) -> list[Alert]:
-        rows = alert_events_after(conn, self._after)
+    def new(self, store: AlertReads, names: set[str] | None = None) -> list[Alert]:
+        rows = store.alert_events_after(self._after)
         if rows:
             self._after = rows[-1].event_id or self._after
         return [a for a in alerts_from_rows(rows) if names is None or a.name in names]
 
 
 class Evaluator:
-    """Evaluates ``rules`` over a store connection; ``step`` returns the changes it made."""
+    """Evaluates ``rules`` over a store; ``step`` returns the changes it made."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
@@ -161,28 +152,30 @@ class Evaluator:
 
     def step(
         self,
-        conn: sqlite3.Connection,
+        src: Sources,
         now_ns: int,
         runtime: Mapping[str, str] | None = None,
     ) -> list[Alert]:
-        """Observe at ``now_ns`` and move every alert on; the firings and resolutions made now
-        (already stored) are returned, in rule order. The store is read first, outside the
-        transaction, so the write lock is held only for the few rows written; a change another
-        process recorded after ``now_ns`` wins over what this (older) look saw."""
-        seen = observe(conn, self.rules, now_ns, runtime)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            changes = self._apply(conn, seen, now_ns)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """Observe at ``now_ns`` through ``src`` and move every alert on;
+        the firings and resolutions made now (already stored) are returned, in rule order. The
+        store is read first, outside the transaction, so the write lock is held only for the few
+        rows written (``Storage.change_alerts``: states and events as one transaction); a change
+        another process recorded after ``now_ns`` wins over what this (older) look saw."""
+        seen = observe(src, self.rules, now_ns, runtime)
+        changes: list[Alert] = []
+
+        def decide(known_rows: list[AlertRow]) -> AlertChanges:  # inside the transaction
+            return self._apply(known_rows, seen, now_ns, changes)
+
+        src.store.change_alerts(decide)
         return changes
 
-    def _apply(self, conn: sqlite3.Connection, seen: list[Observation], now_ns: int) -> list[Alert]:
-        known = {(r.rule, r.labels): r for r in alert_states(conn)}
+    def _apply(
+        self, rows: list[AlertRow], seen: list[Observation], now_ns: int, changes: list[Alert]
+    ) -> AlertChanges:
+        known = {(r.rule, r.labels): r for r in rows}
+        events: list[tuple[AlertRow, int]] = []
         holding: dict[tuple[str, str], AlertRow] = {}
-        changes: list[Alert] = []
         for obs in seen:
             labels = _alert_labels(obs)
             key = (obs.rule.name, _labels_key(labels))
@@ -193,7 +186,7 @@ class Evaluator:
             row = _held(before, obs, key[1], now_ns)
             holding[key] = row
             if row.state == "firing" and (before is None or before.state != "firing"):
-                _record(conn, row, now_ns)
+                events.append(_event(row, now_ns))
                 changes.append(_alert(_at(row, now_ns)))
         gone: list[tuple[str, str]] = []
         for key, before in known.items():
@@ -207,15 +200,14 @@ class Evaluator:
                 continue
             resolved = _replace(before, state="resolved", resolved_ns=now_ns)
             holding[key] = resolved
-            _record(conn, resolved, now_ns)
+            events.append(_event(resolved, now_ns))
             changes.append(_alert(_at(resolved, now_ns)))
-        put_alert_states(conn, holding.values(), gone)
-        return changes
+        return AlertChanges(list(holding.values()), gone, events)
 
     @staticmethod
-    def current(conn: sqlite3.Connection) -> list[Alert]:
+    def current(store: AlertReads) -> list[Alert]:
         """Every alert the store holds (pending, firing and resolved), as last evaluated."""
-        return alerts_from_rows(alert_states(conn))
+        return alerts_from_rows(store.alert_states())
 
 
 def _held(before: AlertRow | None, obs: Observation, labels: str, now_ns: int) -> AlertRow:
@@ -233,10 +225,10 @@ def _held(before: AlertRow | None, obs: Observation, labels: str, now_ns: int) -
     return AlertRow(obs.rule.name, labels, state, since, fired, None, obs.value, obs.summary, doc)
 
 
-def _record(conn: sqlite3.Connection, row: AlertRow, now_ns: int) -> None:
-    """An ``alert_events`` line; its doc also keeps when the episode began and fired."""
+def _event(row: AlertRow, now_ns: int) -> tuple[AlertRow, int]:
+    """An alert event at ``now_ns``; its doc also keeps when the episode began and fired."""
     doc = {**json.loads(row.doc), "active_since_ns": row.active_since_ns, "fired_ns": row.fired_ns}
-    append_alert_event(conn, _replace(row, doc=json.dumps(doc)), now_ns)
+    return _replace(row, doc=json.dumps(doc)), now_ns
 
 
 def _replace(row: AlertRow, **changes: Any) -> AlertRow:

@@ -9,7 +9,6 @@ Each kind asks the readers the panels and lists already use (``console.dlq.depth
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -18,8 +17,9 @@ from console import dlq
 from console.alerts.rules import Rule
 from console.journeys import stalled_by_topic
 from console.readers import history, panels
+from console.store.api import Storage, StoreReader
 
-__all__ = ["Observation", "observe"]
+__all__ = ["DlqDepth", "Observation", "Sources", "observe"]
 
 NS = 1_000_000_000
 
@@ -36,7 +36,22 @@ class Observation:
     command: str
 
 
-Observer = Callable[[sqlite3.Connection, Rule, int, Mapping[str, str] | None], list[Observation]]
+DlqDepth = Callable[[dlq.DlqFilter | None], list[dlq.DepthRow]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What the rules look at and where their state goes: the store (``change_alerts``), a
+    reader on it, and the dead letters' depth per DLQ topic (``console.dlq.depth_summary`` on
+    the caller's connection: the dead-letter room still takes one, seams-dlq moves it behind
+    the interface)."""
+
+    store: Storage
+    reader: StoreReader
+    dlq_depth: DlqDepth
+
+
+Observer = Callable[[Sources, Rule, int, Mapping[str, str] | None], list[Observation]]
 
 
 def _matches(rule: Rule, **names: str) -> bool:
@@ -47,10 +62,10 @@ def _plural(n: float, one: str, many: str) -> str:
     return f"{n:,.0f} {one if n == 1 else many}"
 
 
-def _dlq_depth(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
+def _dlq_depth(src: Sources, rule: Rule, now_ns: int, _: object) -> list[Observation]:
     above = rule.number("above")
     out = []
-    for row in dlq.depth_summary(conn):
+    for row in src.dlq_depth(None):
         if row.pending > above and _matches(rule, topic=row.dlq_topic):
             out.append(
                 Observation(
@@ -65,13 +80,11 @@ def _dlq_depth(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> 
     return out
 
 
-def _dlq_rising(
-    conn: sqlite3.Connection, rule: Rule, now_ns: int, _rt: object
-) -> list[Observation]:
+def _dlq_rising(src: Sources, rule: Rule, now_ns: int, _rt: object) -> list[Observation]:
     by, window = rule.number("by"), rule.number("window")
     since_ms = (now_ns - int(window * NS)) // 1_000_000
     out = []
-    for row in dlq.depth_summary(conn, dlq.DlqFilter(since_ms=since_ms)):
+    for row in src.dlq_depth(dlq.DlqFilter(since_ms=since_ms)):
         if row.total >= by and _matches(rule, topic=row.dlq_topic):
             out.append(
                 Observation(
@@ -86,14 +99,14 @@ def _dlq_rising(
     return out
 
 
-def _stalled(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
+def _stalled(src: Sources, rule: Rule, now_ns: int, _: object) -> list[Observation]:
     """Journeys stalled longer than ``longer_than`` per topic (or per group that should take
     them): the alert fires once ``journey()`` confirms more than ``above`` of them; its value is
     how many messages wait there (sends nobody took)."""
     after, per, above = rule.number("longer_than"), rule.params["per"], rule.number("above")
     enough = int(above) + 1
     waiting: dict[str, list[int]] = {}  # name -> [waiting, confirmed]
-    for s in stalled_by_topic(conn, after, now_ns, enough=enough):
+    for s in stalled_by_topic(src.reader, after, now_ns, enough=enough):
         names = [s.topic] if per == "topic" else list(s.groups) or ["(no known group)"]
         for name in names:
             if _matches(rule, **{per: name}):
@@ -114,10 +127,10 @@ def _stalled(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> li
     ]
 
 
-def _lag_above(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
+def _lag_above(src: Sources, rule: Rule, now_ns: int, _: object) -> list[Observation]:
     above = rule.number("above")
     out = []
-    for p in panels.topic_panels(conn, now_ns):
+    for p in panels.topic_panels(src.reader, now_ns):
         for group, lag in p.lag:
             if lag > above and _matches(rule, topic=p.topic, group=group):
                 out.append(
@@ -133,15 +146,13 @@ def _lag_above(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> 
     return out
 
 
-def _lag_growing(
-    conn: sqlite3.Connection, rule: Rule, now_ns: int, _rt: object
-) -> list[Observation]:
+def _lag_growing(src: Sources, rule: Rule, now_ns: int, _rt: object) -> list[Observation]:
     """Lag that rose at every sample for ``growing_for`` (samples must cover 90 % of it)."""
     span = rule.number("growing_for")
     since = now_ns - int(span * NS)
     out = []
     for (topic, group), points in history.series_history(
-        conn, "consumer.lag_total", since, now_ns
+        src.reader, "consumer.lag_total", since, now_ns
     ).items():
         if len(points) < 2 or points[-1][0] - points[0][0] < 0.9 * span * NS:
             continue
@@ -161,9 +172,7 @@ def _lag_growing(
     return out
 
 
-def _error_rate(
-    conn: sqlite3.Connection, rule: Rule, now_ns: int, _rt: object
-) -> list[Observation]:
+def _error_rate(src: Sources, rule: Rule, now_ns: int, _rt: object) -> list[Observation]:
     above, window, least = (
         rule.number("above_percent"),
         rule.number("window"),
@@ -173,7 +182,7 @@ def _error_rate(
     # Buckets of 10 s (the rollups'), so the window trails now within 10 s.
     seconds = max(10, int(window))
     aggregator = panels.ServiceAggregator(window_s=seconds, buckets=max(1, seconds // 10))
-    for p in aggregator.refresh(conn, now_ns):
+    for p in aggregator.refresh(src.reader, now_ns):
         rate = p.error_rate * 100
         if p.spans >= least and rate > above and _matches(rule, service=p.service):
             out.append(
@@ -189,10 +198,10 @@ def _error_rate(
     return out
 
 
-def _quiet(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list[Observation]:
+def _quiet(src: Sources, rule: Rule, now_ns: int, _: object) -> list[Observation]:
     quiet, lookback = rule.number("quiet_for"), rule.number("lookback")
     out = []
-    for service, last in sorted(history.services_last_seen(conn).items()):
+    for service, last in sorted(history.services_last_seen(src.reader).items()):
         silent_s = (now_ns - last) / NS
         if quiet < silent_s <= lookback and _matches(rule, service=service):
             out.append(
@@ -208,7 +217,7 @@ def _quiet(conn: sqlite3.Connection, rule: Rule, now_ns: int, _: object) -> list
 
 
 def _ingest(
-    conn: sqlite3.Connection, rule: Rule, now_ns: int, runtime: Mapping[str, str] | None
+    src: Sources, rule: Rule, now_ns: int, runtime: Mapping[str, str] | None
 ) -> list[Observation]:
     """The console's own store failing to commit, or its receivers refusing requests: known only
     where a runtime runs in this process (the TUI's collector, ``watch`` beside ``serve``'s
@@ -234,7 +243,7 @@ _OBSERVERS: dict[str, Callable[..., list[Observation]]] = {
 
 
 def observe(
-    conn: sqlite3.Connection,
+    src: Sources,
     rules: list[Rule],
     now_ns: int,
     runtime: Mapping[str, str] | None = None,
@@ -242,5 +251,5 @@ def observe(
     """Every rule's observations at ``now_ns``, in rule order."""
     out: list[Observation] = []
     for rule in rules:
-        out.extend(_OBSERVERS[rule.kind](conn, rule, now_ns, runtime))
+        out.extend(_OBSERVERS[rule.kind](src, rule, now_ns, runtime))
     return out

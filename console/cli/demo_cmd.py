@@ -106,11 +106,11 @@ def _collector_and_tap(
     ``<prefix>.*`` topic, DLTs included. Yields the daemon; ``daemon.otlp_endpoint`` is where the
     services export. Stopped (and the store writer flushed) on the way out."""
     from console.runtime.daemon import OtlpSettings, TapSettings, build_daemon
-    from console.store import Store
+    from console.store import open_store
 
     age_s, size_b = retention_limits(DEFAULT_RETENTION_AGE, DEFAULT_RETENTION_BYTES)  # as serve
     daemon = build_daemon(
-        Store.open(db),
+        open_store(db),
         otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None, key_attributes=DEMO_KEYS)
         if otlp is None
         else None,

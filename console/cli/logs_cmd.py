@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from console.readers.logs import (
     recent_logs,
     severity_name,
 )
+from console.store import Cursor, StoreReader
 
 __all__ = ["SEVERITY_STYLE", "register"]
 
@@ -85,10 +85,10 @@ def logs(
     except ValueError as exc:
         raise InputError(f"--severity: {exc}") from None
     keep = LogFilter(service, floor, grep, correlation_id)
-    conn = _open(db).connect(readonly=True)
+    reader = _open(db).reader()
     console = Console(highlight=False, soft_wrap=True)
     try:
-        got, top = recent_logs(conn, time.time_ns() - int(since_s * 1e9), keep, limit)
+        got, top = recent_logs(reader, time.time_ns() - int(since_s * 1e9), keep, limit)
         if as_json and not follow:
             typer.echo(json.dumps([log_json(r) for r in got], indent=2))
             return
@@ -97,9 +97,9 @@ def logs(
             if not got:
                 typer.echo(f"no log records in the last {since}", err=True)
             return
-        _follow(conn, console, top, keep, as_json)
+        _follow(reader, console, top, keep, as_json)
     finally:
-        conn.close()
+        reader.close()
 
 
 def _print(console: Console, records: list[LogRecord], as_json: bool) -> None:
@@ -111,13 +111,13 @@ def _print(console: Console, records: list[LogRecord], as_json: bool) -> None:
 
 
 def _follow(
-    conn: sqlite3.Connection, console: Console, after: int, keep: LogFilter, as_json: bool
+    reader: StoreReader, console: Console, after: Cursor, keep: LogFilter, as_json: bool
 ) -> None:
     """Poll for records stored after ``after`` until Ctrl+C (or SIGTERM)."""
     stop = threading.Event()
     try:
         while not stop.is_set():
-            got, top = new_logs(conn, after, keep, _PAGE)
+            got, top = new_logs(reader, after, keep, _PAGE)
             _print(console, got, as_json)
             if top == after:  # caught up: wait for more
                 stop.wait(_POLL_S)

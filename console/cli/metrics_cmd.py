@@ -54,12 +54,11 @@ def metrics(
     """Metrics per service: kind, unit, points, last value or histogram percentiles."""
     since_s = _seconds(since, "--since")
     now = time.time_ns()
-    store = _open(db)
-    conn = store.connect(readonly=True)
+    reader = _open(db).reader()
     try:
-        items = metric_summaries(conn, now - int(since_s * 1e9), now, service=service, name=name)
+        items = metric_summaries(reader, now - int(since_s * 1e9), now, service=service, name=name)
     finally:
-        conn.close()
+        reader.close()
     if as_json:
         typer.echo(json.dumps([m.to_json() for m in items], indent=2))
         return

@@ -200,9 +200,9 @@ def _run(
 ) -> None:
     from console.base.kafka_config import redacted
     from console.runtime.daemon import build_daemon
-    from console.store import Store
+    from console.store import open_store
 
-    store = Store.open(db)
+    store = open_store(db)
     daemon = build_daemon(
         store,
         otlp=otlp,
@@ -236,7 +236,7 @@ def _run(
     if from_kafka is not None:
         where = redacted(from_kafka.kafka).get("bootstrap.servers")
         print(f"OTLP/Kafka consuming {from_kafka.topics!r} on {where}", file=sys.stderr)
-    print(f"store: {store.path}", file=sys.stderr, flush=True)
+    print(f"store: {db}", file=sys.stderr, flush=True)
     try:
         _watch_store(daemon)
     finally:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from console.base.config import default_db_path
 from console.cli.options import DbOpt, JsonOpt
-from console.store import Store
+from console.store import open_store
 
 __all__ = ["register"]
 
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Counts of spans, metric points, log records, hops and dead letters; services and topics."""
-    counts = Store.open(db or default_db_path(), upgrade=False).counts()
+    counts = open_store(db or default_db_path(), upgrade=False).counts()
     if as_json:
         typer.echo(json.dumps(counts, indent=2))
         return

@@ -34,7 +34,7 @@ from console.cli.options import (
 if TYPE_CHECKING:
     from collectors.kafka.tap import KafkaTap
     from console.runtime.daemon import Daemon
-    from console.store import StoreWriter
+    from console.store import Writer
 
 __all__ = ["register"]
 
@@ -81,7 +81,7 @@ def tap(
     """Tap Kafka topics into the store (hops, dead letters, rates, lag) until Ctrl+C."""
     from console.base.kafka_config import kafka_config
     from console.runtime.daemon import TapSettings, build_daemon, listen_address
-    from console.store import Store
+    from console.store import open_store
 
     settings = TapSettings(
         topics=topics,
@@ -98,7 +98,7 @@ def tap(
     metrics_at = listen_address("--metrics", metrics) if metrics else None
     path = db or default_db_path()
     daemon = build_daemon(
-        Store.open(path),
+        open_store(path),
         otlp=None,
         tap=settings,
         batch_size=20_000,
@@ -138,7 +138,7 @@ def tap(
     )
 
 
-def _store_state(writer: StoreWriter) -> dict[str, object]:
+def _store_state(writer: Writer) -> dict[str, object]:
     """The writer's side of a status line: what it committed, and why it cannot, if it cannot."""
     return {
         "records_committed": writer.committed,
@@ -148,7 +148,7 @@ def _store_state(writer: StoreWriter) -> dict[str, object]:
     }
 
 
-def _store_note(writer: StoreWriter) -> str:
+def _store_note(writer: Writer) -> str:
     note = ""
     if writer.failing:
         note += f"; STORE FAILING: {writer.error}"

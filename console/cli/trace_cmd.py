@@ -20,7 +20,7 @@ from console.journeys import STATUSES, journey, journeys, journeys_by_key
 from console.journeys.export import journey_json, summary_json
 from console.journeys.export import otlp_json as otlp_json_doc
 from console.journeys.render import render_journey, render_summaries
-from console.store import Store
+from console.store import Storage, open_store
 
 __all__ = ["register"]
 
@@ -41,11 +41,11 @@ def _seconds(text: str, flag: str) -> float:
         raise InputError(f"{flag}: {exc}") from None
 
 
-def _open(db: Path | None) -> Store:
+def _open(db: Path | None) -> Storage:
     path = db or default_db_path()
     if not path.exists():
         raise NotFound(f"no handoff-console database at {path} (pass --db)")
-    return Store.open(path, create=False, upgrade=False)
+    return open_store(path, create=False, upgrade=False)
 
 
 def trace(

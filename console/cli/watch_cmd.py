@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -22,10 +21,12 @@ import typer
 from console.alerts import Alert, Evaluator, load_rules
 from console.alerts.alertmanager import AlertmanagerClient, AlertmanagerError
 from console.alerts.engine import ChangeFollower
+from console.alerts.observe import Sources
+from console.alerts.sources import open_sources
 from console.base.config import default_db_path, parse_duration
 from console.base.errors import InputError, StoreError
 from console.cli.options import DbOpt, JsonOpt, RulesOpt
-from console.store import Store
+from console.store import STORE_FAILURES, Store
 
 __all__ = ["alert_line", "register"]
 
@@ -102,11 +103,10 @@ def watch(
         if alertmanager
         else None
     )
-    conn = store.connect()
     try:
-        rc = _run(conn, Evaluator(rule_set), client, every_s, once, as_json)
+        with open_sources(store) as src:
+            rc = _run(src, Evaluator(rule_set), client, every_s, once, as_json)
     finally:
-        conn.close()
         if client is not None:
             client.close()
     if rc:
@@ -114,7 +114,7 @@ def watch(
 
 
 def _run(
-    conn: sqlite3.Connection,
+    src: Sources,
     evaluator: Evaluator,
     client: AlertmanagerClient | None,
     every_s: float,
@@ -125,22 +125,24 @@ def _run(
     if not once:
         _stop_on_signals(stop)
     names = {r.name for r in evaluator.rules}
-    follower = ChangeFollower(conn)  # changes another process (the TUI) makes are reported too
+    follower = ChangeFollower(
+        src.reader
+    )  # changes another process (the TUI) makes are reported too
     while True:
         now = time.time_ns()
         try:
-            evaluator.step(conn, now)
-        except sqlite3.Error as exc:  # a lock held past the busy timeout, a disk that fails
+            evaluator.step(src, now)
+        except STORE_FAILURES as exc:  # a lock held past the busy timeout, a disk that fails
             print(f"error: the store could not be evaluated: {exc}", file=sys.stderr, flush=True)
             if once:
                 return 2
             if stop.wait(every_s):
                 return 0
             continue
-        changes = follower.new(conn, names)
+        changes = follower.new(src.reader, names)
         for a in changes:
             typer.echo(json.dumps(a.to_json()) if as_json else alert_line(a))
-        current = [a for a in Evaluator.current(conn) if a.name in names]
+        current = [a for a in Evaluator.current(src.reader) if a.name in names]
         firing = [a for a in current if a.state == "firing"]
         if client is not None and client.due(now, bool(changes)):
             try:

@@ -169,7 +169,7 @@ def _latest_fixes(conn: sqlite3.Connection) -> dict[_Key, tuple[int, bytes | Non
 
 def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
     """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
-    from console.store.rows import DEAD_LETTER_COLUMNS
+    from console.store.sqlite.rows import DEAD_LETTER_COLUMNS
 
     cur = conn.execute(
         f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "

@@ -24,7 +24,7 @@ from console.base.model import (
     FixedPayload,
     ReplayEntry,
 )
-from console.store import rows
+from console.store.sqlite import rows
 
 __all__ = [
     "STATUSES",

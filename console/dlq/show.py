@@ -34,7 +34,7 @@ from console.dlq.query import (
     headers_with_schema,
     replays_for,
 )
-from console.store import read
+from console.store.sqlite import read
 
 if TYPE_CHECKING:
     from console.dlq.codecs import Decoded, PayloadCodec, SchemaInfo

@@ -2,9 +2,9 @@
 
 Public API (the CLI and the TUI call these):
 
-* ``journey(store_or_conn, correlation_id=..., trace_id=..., message="topic:p:o",
+* ``journey(store_or_reader, correlation_id=..., trace_id=..., message="topic:p:o",
   stall_after_s=30, now_ns=None) -> Journey | None``
-* ``journeys_by_key(store_or_conn, key, stall_after_s=30, now_ns=None) -> list[Journey]``: the
+* ``journeys_by_key(store_or_reader, key, stall_after_s=30, now_ns=None) -> list[Journey]``: the
   journeys a Kafka message key or a business attribute (``--key-attribute``) value names.
 * ``journeys(store, status=None, since_s=None, service=None, limit=50, stall_after_s=30,
   now_ns=None) -> list[JourneySummary]``

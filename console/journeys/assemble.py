@@ -3,33 +3,31 @@
 Starting from a correlation id, a trace id or a Kafka coordinate, it grows two sets until they
 stop growing (at most ``_MAX_ROUNDS`` rounds, ``_MAX_TRACES`` traces): correlation ids and trace
 ids. Spans, hops and log records come out of the blocks the key index names for those ids
-(log records once the two sets stop growing: a log adds no ids)
-(``console/store/read.py``); links both ways through the spans' own links and the link-target
-keys; dead letters by their correlation and trace indices; replays by
-``replay_ledger_coordinates``. Every lookup is an index probe per key segment, so the cost follows
-the journey's size, not the store's.
+(log records once the two sets stop growing: a log adds no ids), all through the store's
+``JourneyLookup`` (``console/store/api.py``); links both ways through the spans' own links and
+the link-target keys; dead letters by their correlation and trace ids; replays by coordinates.
+In the SQLite store every lookup is an index probe per key segment, so the cost follows the
+journey's size, not the store's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from console.base.errors import InputError
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.journeys.derive import derive_handoffs, hop_ns, judge
 from console.journeys.types import Journey
-from console.store import Store, read, rows
+from console.store.api import JourneyLookup, Storage, StoreReader, reading
 from console.store.identity import hop_identity, span_identity
 
 __all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
 
 _MAX_ROUNDS = 6
 _MAX_TRACES = 500
-_CHUNK = 500
 
 
 def parse_message(message: str) -> tuple[str, int, int]:
@@ -46,33 +44,16 @@ def parse_message(message: str) -> tuple[str, int, int]:
     return parts[0], partition, offset
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    items = sorted(values)
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
-def _select(
-    conn: sqlite3.Connection, sql: str, column: str, values: Iterable[str]
-) -> list[sqlite3.Row]:
-    out: list[sqlite3.Row] = []
-    for chunk in _chunks(values):
-        marks = ",".join("?" * len(chunk))
-        out.extend(conn.execute(sql.format(column=column, marks=marks), chunk))
-    return out
-
-
-def consumer_groups(conn: sqlite3.Connection, topic: str) -> list[str]:
+def consumer_groups(store: JourneyLookup, topic: str) -> list[str]:
     """Groups known to consume ``topic`` (summarised at ingest, and the tap's lag series)."""
-    return read.consumer_groups(conn, topic)
+    return store.consumer_groups(topic)
 
 
 class _Gather:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, store: JourneyLookup) -> None:
+        self.store = store
         self.cids: set[str] = set()
         self.traces: set[str] = set()
-        self.blocks = read.Blocks(conn)
         # One record per identity (console/store/identity.py), as every reader keeps them: two
         # clusters' hops at the same coordinates are two hops.
         self.spans: dict[tuple[Any, ...], Span] = {}
@@ -83,13 +64,10 @@ class _Gather:
         self._traces_done: set[str] = set()
 
     def seed_message(self, topic: str, partition: int, offset: int) -> None:
-        for hop in self.blocks.hops_at(topic, partition, offset):
+        for hop in self.store.hops_at(topic, partition, offset):
             self._add_hop(hop)
-        for row in self.conn.execute(
-            "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?",
-            (topic, partition, offset),
-        ).fetchall():
-            self._add_dl(rows.dead_letter_from_row(row))
+        for d in self.store.dead_letters_at(topic, partition, offset):
+            self._add_dl(d)
 
     def _add_hop(self, h: Hop) -> None:
         self.hops[hop_identity(h)] = h
@@ -126,37 +104,25 @@ class _Gather:
                     return
             self._cids_done |= cids
             self._traces_done |= traces
-            c = self.conn
-            self._add_spans(self.blocks.spans(traces, cids))
-            for h in self.blocks.hops(traces, cids):
+            self._add_spans(self.store.spans(traces, cids))
+            for h in self.store.hops(traces, cids):
                 self._add_hop(h)
-            for d in _select(
-                c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "correlation_id", cids
-            ):
-                self._add_dl(rows.dead_letter_from_row(d))
+            for d in self.store.dead_letters_of(cids=cids):
+                self._add_dl(d)
             if not traces:
                 continue
-            self.traces |= self.blocks.linking_traces(traces)
-            for d in _select(
-                c, "SELECT * FROM dead_letters WHERE {column} IN ({marks})", "trace_id", traces
-            ):
-                self._add_dl(rows.dead_letter_from_row(d))
+            self.traces |= self.store.linking_traces(traces)
+            for d in self.store.dead_letters_of(trace_ids=traces):
+                self._add_dl(d)
 
     def replays(self) -> list[ReplayEntry]:
         out: list[ReplayEntry] = []
         for d in self.dls.values():
-            out.extend(
-                rows.replay_from_row(r)
-                for r in self.conn.execute(
-                    "SELECT * FROM replay_ledger WHERE dlq_topic = ? AND partition = ? "
-                    "AND offset = ? AND coalesce(cluster_id, '') = ?",
-                    (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
-                )
-            )
+            out.extend(self.store.replays_of(d))
         return sorted(out, key=lambda r: r.created_ns)
 
     def log_records(self) -> list[LogRecord]:
-        found = self.blocks.logs(self.traces, self.cids)
+        found = self.store.logs(self.traces, self.cids)
         unique = {(r.time_ns, r.service, r.span_id, r.body): r for r in found}
         return sorted(unique.values(), key=lambda r: r.time_ns)
 
@@ -164,15 +130,8 @@ class _Gather:
         return sorted(self.spans.values(), key=lambda s: (s.start_ns, s.end_ns))
 
 
-def _connection(store_or_conn: Store | sqlite3.Connection) -> tuple[sqlite3.Connection, bool]:
-    if isinstance(store_or_conn, Store):
-        return store_or_conn.connect(readonly=True), True
-    store_or_conn.row_factory = sqlite3.Row
-    return store_or_conn, False
-
-
 def journey(
-    store_or_conn: Store | sqlite3.Connection,
+    source: Storage | StoreReader,
     correlation_id: str | None = None,
     trace_id: str | None = None,
     message: str | None = None,
@@ -182,31 +141,25 @@ def journey(
     """The journey of one correlation id, trace id or Kafka message (``topic:partition:offset``,
     a hop's or a dead letter's), or None when the store knows nothing of it.
 
-    Exactly one selector, else InputError. ``store_or_conn`` is a Store (a read-only connection is
-    opened and closed) or an open connection (reused; its ``row_factory`` is set to
-    ``sqlite3.Row``). ``now_ns`` (default: the clock) is when stalls are judged.
+    Exactly one selector, else InputError. ``source`` is a store (a reader is opened and closed)
+    or an open reader (reused). ``now_ns`` (default: the clock) is when stalls are judged.
     """
     chosen = [x for x in (correlation_id, trace_id, message) if x]
     if len(chosen) != 1:
         raise InputError("give exactly one of correlation id, trace id or message")
-    conn, owned = _connection(store_or_conn)
-    try:
-        with read.snapshot(conn):  # every statement sees one commit: never half a batch
-            return _journey(conn, correlation_id, trace_id, message, stall_after_s, now_ns)
-    finally:
-        if owned:
-            conn.close()
+    with reading(source) as store:  # every read sees one commit: never half a batch
+        return _journey(store, correlation_id, trace_id, message, stall_after_s, now_ns)
 
 
 def _journey(
-    conn: sqlite3.Connection,
+    store: JourneyLookup,
     correlation_id: str | None,
     trace_id: str | None,
     message: str | None,
     stall_after_s: float,
     now_ns: int | None,
 ) -> Journey | None:
-    g = _Gather(conn)
+    g = _Gather(store)
     if correlation_id:
         g.cids.add(correlation_id)
     elif trace_id:
@@ -216,7 +169,7 @@ def _journey(
     g.grow()
     if not g.spans and not g.hops and not g.dls:
         return None
-    return _build(conn, g, correlation_id, stall_after_s, now_ns)
+    return _build(store, g, correlation_id, stall_after_s, now_ns)
 
 
 def _key_forms(value: str) -> list[str | bytes]:
@@ -229,7 +182,7 @@ def _key_forms(value: str) -> list[str | bytes]:
 
 
 def journeys_by_key(
-    store_or_conn: Store | sqlite3.Connection,
+    source: Storage | StoreReader,
     key: str,
     stall_after_s: float = 30,
     now_ns: int | None = None,
@@ -239,23 +192,17 @@ def journeys_by_key(
     ``--key-attribute``. Oldest first; one per correlation id (or per trace without one)."""
     if not key:
         raise InputError("--key must not be empty")
-    conn, owned = _connection(store_or_conn)
-    try:
-        with read.snapshot(conn):
-            return _journeys_by_key(conn, key, stall_after_s, now_ns)
-    finally:
-        if owned:
-            conn.close()
+    with reading(source) as store:
+        return _journeys_by_key(store, key, stall_after_s, now_ns)
 
 
 def _journeys_by_key(
-    conn: sqlite3.Connection, key: str, stall_after_s: float, now_ns: int | None
+    store: StoreReader, key: str, stall_after_s: float, now_ns: int | None
 ) -> list[Journey]:
-    blocks = read.Blocks(conn)
     cids: set[str] = set()
     traces: set[str] = set()
     for form in _key_forms(key):
-        spans, hops = blocks.by_key(form)
+        spans, hops = store.by_key(form)
         for s in spans:
             if s.correlation_id:
                 cids.add(s.correlation_id)
@@ -274,7 +221,7 @@ def _journeys_by_key(
         if (what == "cid" and value in seen_cids) or (what == "trace" and value in seen_traces):
             continue
         j = journey(
-            conn,
+            store,
             correlation_id=value if what == "cid" else None,
             trace_id=value if what == "trace" else None,
             stall_after_s=stall_after_s,
@@ -290,7 +237,7 @@ def _journeys_by_key(
 
 
 def _build(
-    conn: sqlite3.Connection, g: _Gather, cid: str | None, stall_after_s: float, now_ns: int | None
+    store: JourneyLookup, g: _Gather, cid: str | None, stall_after_s: float, now_ns: int | None
 ) -> Journey:
     spans = g.span_records()
     hops = sorted(g.hops.values(), key=hop_ns)
@@ -305,7 +252,7 @@ def _build(
         replays,
         now_ns=now,
         stall_after_s=stall_after_s,
-        groups_for=lambda topic: _groups(conn, topic, spans, dls),
+        groups_for=lambda topic: _groups(store, topic, spans, dls),
     )
     times = (
         [s.start_ns for s in spans]
@@ -337,7 +284,7 @@ def _build(
 
 
 def _groups(
-    conn: sqlite3.Connection, topic: str, spans: Sequence[Span], dls: Sequence[DeadLetter]
+    store: JourneyLookup, topic: str, spans: Sequence[Span], dls: Sequence[DeadLetter]
 ) -> list[str]:
     own = [
         s.messaging_consumer_group
@@ -345,7 +292,7 @@ def _groups(
         if s.messaging_destination == topic and s.messaging_consumer_group
     ]
     own += [d.consumer_group for d in dls if d.original_topic == topic and d.consumer_group]
-    return list(dict.fromkeys([*own, *consumer_groups(conn, topic)]))
+    return list(dict.fromkeys([*own, *consumer_groups(store, topic)]))
 
 
 def _main_cid(g: _Gather) -> str | None:

@@ -12,15 +12,13 @@ matches the filter until ``limit`` are found, so the summaries agree exactly wit
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from console.base.errors import InputError
 from console.journeys.assemble import journey
 from console.journeys.types import STATUSES, JourneySummary
-from console.store import Store, read
-from console.store.summaries import ACTIVITY_NS, FLAG_DEAD, FLAG_ERROR
+from console.store.api import Candidate, JourneyLookup, Opens, Storage, StoreReader
 
 __all__ = [
     "DEFAULT_SINCE_S",
@@ -34,56 +32,17 @@ __all__ = [
 DEFAULT_SINCE_S = 3600.0
 
 
-@dataclass(slots=True)
-class _Light:
-    last_ns: int = 0
-    error: bool = False
-    dead: bool = False
-    pending_ns: int | None = None  # the oldest send in the window nobody has consumed
-
-    def tentative(self, now_ns: int, stall_ns: int) -> str:
-        if self.dead:
-            return "dead_lettered"
-        if self.pending_ns is not None:
-            return "stalled" if now_ns - self.pending_ns > stall_ns else "in_flight"
-        return "failed" if self.error else "completed"
-
-
-def _light_pass(
-    conn: sqlite3.Connection, since_ns: int, pending_only: bool = False
-) -> dict[str, _Light]:
-    """Per correlation id with activity since ``since_ns``: last activity, error, dead letter and
-    the oldest pending send. ``pending_only`` reads only the pending sends (enough to find the
-    stalled and in-flight ones)."""
-    found: dict[str, _Light] = {}
-    cur = conn.cursor()
-    cur.row_factory = None
-    for cid, first, last in cur.execute(
-        "SELECT correlation_id, min(sent_ns), max(sent_ns) FROM pending_sends"
-        " WHERE sent_ns >= ? AND correlation_id IS NOT NULL GROUP BY correlation_id",
-        (since_ns,),
-    ):
-        found[cid] = _Light(last_ns=last, pending_ns=first)
-    if pending_only:
-        return found
-    for cid, last, err, dead in cur.execute(
-        "SELECT correlation_id, max(last_ns), max(flags & ?), max(flags & ?)"
-        " FROM journey_activity WHERE bucket >= ? GROUP BY correlation_id",
-        (FLAG_ERROR, FLAG_DEAD, since_ns // ACTIVITY_NS),
-    ):
-        if last < since_ns and cid not in found:
-            continue
-        light = found.get(cid)
-        if light is None:
-            light = found[cid] = _Light()
-        light.last_ns = max(light.last_ns, last)
-        light.error = bool(err)
-        light.dead = bool(dead)
-    return found
+def _tentative(c: Candidate, now_ns: int, stall_ns: int) -> str:
+    """A candidate's status from the summaries alone (``journey()`` confirms it)."""
+    if c.dead:
+        return "dead_lettered"
+    if c.pending_ns is not None:
+        return "stalled" if now_ns - c.pending_ns > stall_ns else "in_flight"
+    return "failed" if c.error else "completed"
 
 
 def journeys(
-    store: Store | sqlite3.Connection,
+    store: Storage | StoreReader,
     status: str | None = None,
     since_s: float | None = None,
     service: str | None = None,
@@ -97,17 +56,16 @@ def journeys(
         raise InputError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     now = time.time_ns() if now_ns is None else now_ns
     since_ns = now - int((DEFAULT_SINCE_S if since_s is None else since_s) * 1e9)
-    conn = store.connect(readonly=True) if isinstance(store, Store) else store
-    conn.row_factory = sqlite3.Row
+    reader = store.reader() if isinstance(store, Opens) else store
     try:
         pending_only = status in ("stalled", "in_flight")
-        lights = _light_pass(conn, since_ns, pending_only)
+        lights = reader.candidates(since_ns, pending_only)
         stall_ns = int(stall_after_s * 1e9)
         order = sorted(lights.items(), key=lambda kv: kv[1].last_ns, reverse=True)
         out: list[JourneySummary] = []
         for cid, light in order:
             if status is not None:
-                guess = light.tentative(now, stall_ns)
+                guess = _tentative(light, now, stall_ns)
                 # A pending send is only a candidate: a consumer span that names no offset
                 # never clears it, so such a journey may still turn out completed or failed.
                 # An error span is only a candidate too: a retry that worked recovers it.
@@ -118,7 +76,7 @@ def journeys(
                 )
                 if guess != status and not maybe:
                     continue
-            j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now)
+            j = journey(reader, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now)
             if j is None or (status is not None and j.status != status):
                 continue
             if service is not None and service not in j.services:
@@ -128,12 +86,12 @@ def journeys(
                 break
         return out
     finally:
-        if isinstance(store, Store):
-            conn.close()
+        if reader is not store:
+            reader.close()
 
 
 def journeys_on_topic(
-    conn: sqlite3.Connection,
+    store: StoreReader,
     topic: str,
     status: str | None = None,
     limit: int = 100,
@@ -142,27 +100,18 @@ def journeys_on_topic(
 ) -> list[JourneySummary]:
     """The newest journeys that crossed ``topic`` (or were dead-lettered to it), optionally only
     those with ``status``, newest first."""
-    conn.row_factory = sqlite3.Row
     out = []
-    for cid in recent_cids_on_topic(conn, topic, limit):
-        j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+    for cid in recent_cids_on_topic(store, topic, limit):
+        j = journey(store, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
         if j is not None and (status is None or j.status == status):
             out.append(j.summary())
     return out
 
 
-def recent_cids_on_topic(conn: sqlite3.Connection, topic: str, limit: int) -> list[str]:
+def recent_cids_on_topic(store: JourneyLookup, topic: str, limit: int) -> list[str]:
     """The correlation ids of the newest journeys that crossed ``topic`` or were dead-lettered to
     it, newest first."""
-    found = read.recent_hop_cids(conn, topic, limit)
-    for cid, t in conn.execute(
-        "SELECT correlation_id, max(first_seen_ns) FROM dead_letters"
-        " WHERE (dlq_topic = ? OR original_topic = ?) AND correlation_id IS NOT NULL"
-        " GROUP BY correlation_id",
-        (topic, topic),
-    ):
-        found[cid] = max(found.get(cid, 0), t)
-    return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
+    return store.recent_journeys_on_topic(topic, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +127,7 @@ class StalledOnTopic:
 
 
 def stalled_by_topic(
-    conn: sqlite3.Connection,
+    store: StoreReader,
     stall_after_s: float,
     now_ns: int,
     enough: int = 1,
@@ -188,29 +137,13 @@ def stalled_by_topic(
     (as ``journeys(status="stalled")``'s light pass), then ``journey()`` judges the newest of each
     topic until ``enough`` are confirmed (a pending send is only a candidate), never more than
     ``enough + 10``, so a topic costs a few journeys however many wait there."""
-    conn.row_factory = sqlite3.Row
-    cur = conn.cursor()
-    cur.row_factory = None
     window = (now_ns - int(since_s * 1e9), now_ns - int(stall_after_s * 1e9))
-    # One pass in the primary key's order (topic first): no sort, no id reaches Python.
-    counts = cur.execute(
-        "SELECT topic, count(*) FROM pending_sends"
-        " WHERE sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL GROUP BY topic",
-        window,
-    ).fetchall()
     out = []
-    for topic, waiting in counts:
-        rows = cur.execute(
-            "SELECT correlation_id FROM pending_sends WHERE topic = ?"
-            " AND sent_ns >= ? AND sent_ns < ? AND correlation_id IS NOT NULL"
-            " ORDER BY sent_ns DESC LIMIT ?",
-            (topic, *window, 4 * (enough + 10)),
-        ).fetchall()
-        newest = list(dict.fromkeys(cid for (cid,) in rows))[: enough + 10]
+    for topic, waiting, newest in store.waiting_sends(*window, newest=enough + 10):
         confirmed = 0
         groups: tuple[str, ...] = ()
         for cid in newest:
-            j = journey(conn, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+            j = journey(store, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
             if j is not None and j.status == "stalled":
                 confirmed += 1
                 groups = groups or j.groups

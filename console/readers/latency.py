@@ -4,11 +4,11 @@ for it (sampled away, or never sent): the overview's ``from metrics`` rows."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from console.readers.metrics import HISTOGRAM_KINDS, Acc, gather
+from console.store.api import SignalReads
 
 __all__ = ["DURATION_METRICS", "MetricLatency", "duration_latency"]
 
@@ -45,14 +45,15 @@ def _failed(attributes: str) -> bool:
 
 
 def duration_latency(
-    conn: sqlite3.Connection, since_ns: int, until_ns: int, exclude: Collection[str] = ()
+    store: SignalReads, since_ns: int, until_ns: int, exclude: Collection[str] = ()
 ) -> dict[str, MetricLatency]:
     """Per service (but those in ``exclude``: the overview's services with entry spans), latency
     from the first of ``DURATION_METRICS`` it sent in the window."""
     out: dict[str, MetricLatency] = {}
     skip = list(exclude)
     for name in DURATION_METRICS:
-        for (service, _), acc in sorted(gather(conn, since_ns, until_ns, None, name, skip).items()):
+        accs = gather(store, since_ns, until_ns, None, name, skip)
+        for (service, _), acc in sorted(accs.items()):
             if service in out or acc.kind not in HISTOGRAM_KINDS:
                 continue
             scale = _TO_MS.get(acc.unit)

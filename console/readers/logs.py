@@ -6,14 +6,12 @@ Severity follows the OTel log data model: numbers 1-4 TRACE, 5-8 DEBUG, 9-12 INF
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from console.base.model import LogRecord
-from console.store.blocks import KIND_LOG
-from console.store.read import last_block_id, logs_between, records_after
+from console.store.api import Cursor, SignalReads, StoreReader
 
 __all__ = [
     "SEVERITIES",
@@ -86,30 +84,28 @@ def log_json(r: LogRecord) -> dict[str, Any]:
 
 
 def recent_logs(
-    conn: sqlite3.Connection,
+    store: StoreReader,
     since_ns: int,
     keep: Callable[[LogRecord], bool] | None = None,
     limit: int | None = None,
-) -> tuple[list[LogRecord], int]:
-    """Records since ``since_ns`` that ``keep`` accepts, oldest first, and the newest record id
-    so far (where ``new_logs`` carries on)."""
-    conn.execute("BEGIN")
-    try:
-        top = last_block_id(conn, KIND_LOG)
-        got = logs_between(conn, since_ns, keep=keep, limit=limit)
-    finally:
-        conn.execute("COMMIT")
+) -> tuple[list[LogRecord], Cursor]:
+    """Records since ``since_ns`` that ``keep`` accepts, oldest first, and the cursor of the
+    newest record so far (where ``new_logs`` carries on)."""
+    with store.reading():
+        top = store.last_cursor(LogRecord)
+        got = store.logs_between(since_ns, keep=keep, limit=limit)
     return [r for _, r in got], top
 
 
 def new_logs(
-    conn: sqlite3.Connection,
-    after_id: int,
+    store: SignalReads,
+    after: Cursor,
     keep: Callable[[LogRecord], bool] | None = None,
     limit: int = 1000,
-) -> tuple[list[LogRecord], int]:
-    """Records stored after record id ``after_id`` that ``keep`` accepts, in arrival order (at
-    most ``limit`` read; call again with the id returned for the rest), and the last id read."""
-    got = records_after(conn, KIND_LOG, after_id, limit)
-    top = got[-1][0] if got else after_id
+) -> tuple[list[LogRecord], Cursor]:
+    """Records stored after the cursor ``after`` that ``keep`` accepts, in arrival order (at
+    most ``limit`` read; call again with the cursor returned for the rest), and the last cursor
+    read."""
+    got = store.logs_after(after, limit)
+    top = got[-1][0] if got else after
     return [r for _, r in got if keep is None or keep(r)], top

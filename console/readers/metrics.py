@@ -1,26 +1,25 @@
 """Metric points over a window: one summary per service and metric, and one metric's series.
 
-Points stay rows in ``metric_points``. A histogram's distribution over the window is the sum of
-what each point added in it: a point that shares its series' start time with the one before
-(cumulative temporality, the SDK's default) adds the difference, any other point (delta, or a
-restarted series) adds itself. The newest point of the ten minutes before the window serves as
-the baseline, so a cumulative histogram is not counted from its start (a series that exported
-nothing in those ten minutes is counted from its start). Percentiles come from
-``console/readers/quantiles.py``: inside a bucket, never outside the points' ``min``/``max``, and
-marked as a bound where one bucket holds everything.
+Points come from the store's ``metric_samples`` (``console/store/api.py``). A histogram's
+distribution over the window is the sum of what each point added in it: a point that shares its
+series' start time with the one before (cumulative temporality, the SDK's default) adds the
+difference, any other point (delta, or a restarted series) adds itself. The newest point of the
+ten minutes before the window serves as the baseline, so a cumulative histogram is not counted
+from its start (a series that exported nothing in those ten minutes is counted from its start).
+Percentiles come from ``console/readers/quantiles.py``: inside a bucket, never outside the
+points' ``min``/``max``, and marked as a bound where one bucket holds everything.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.readers.quantiles import Distribution, Estimate
 from console.readers.quantiles import Point as _Point
+from console.store.api import MetricSample, SignalReads
 
 __all__ = [
     "HISTOGRAM_KINDS",
@@ -39,11 +38,6 @@ SLOTS = 24  # points of a sparkline
 _BARS = "▁▂▃▄▅▆▇█"
 # How far before the window to look for a cumulative series' baseline point.
 _BASELINE_NS = 10 * 60 * 1_000_000_000
-_COLUMNS = (
-    "service, name, kind, unit, time_ns, start_time_ns, value, count, sum, bucket_counts, "
-    "explicit_bounds, attributes, exp_scale, exp_zero_count, exp_positive_offset, "
-    "exp_positive_counts, exp_negative_offset, exp_negative_counts, min_value, max_value"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,37 +103,24 @@ class MetricSeries:
 # --- points -----------------------------------------------------------------------------------
 
 
-def _load(text: str | None) -> tuple[Any, ...]:
-    return tuple(json.loads(text)) if text else ()
-
-
-def _select(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
-    """``sql`` on ``conn`` with rows read by column name (the caller's connection keeps its own
-    row factory)."""
-    cur = conn.cursor()
-    cur.row_factory = sqlite3.Row
-    return cur.execute(sql, args)
-
-
-def _point(r: sqlite3.Row) -> tuple[str, _Point]:
-    """(series key, point) from a row of ``_COLUMNS``."""
-    bounds = _load(r["explicit_bounds"])
-    return r["attributes"], _Point(
-        time_ns=r["time_ns"],
-        start_ns=r["start_time_ns"],
-        value=r["value"],
-        count=r["count"],
-        sum=r["sum"],
-        bounds=tuple(float(b) for b in bounds) if r["bucket_counts"] is not None else None,
-        buckets=tuple(_load(r["bucket_counts"])),
-        scale=r["exp_scale"],
-        zero=r["exp_zero_count"] or 0,
-        pos_offset=r["exp_positive_offset"] or 0,
-        pos=tuple(_load(r["exp_positive_counts"])),
-        neg_offset=r["exp_negative_offset"] or 0,
-        neg=tuple(_load(r["exp_negative_counts"])),
-        min=r["min_value"],
-        max=r["max_value"],
+def _point(m: MetricSample) -> tuple[str, _Point]:
+    """(series key, point) from a stored sample."""
+    return m.series, _Point(
+        time_ns=m.time_ns,
+        start_ns=m.start_ns,
+        value=m.value,
+        count=m.count,
+        sum=m.sum,
+        bounds=m.bounds,
+        buckets=m.buckets,
+        scale=m.scale,
+        zero=m.zero,
+        pos_offset=m.pos_offset,
+        pos=m.pos,
+        neg_offset=m.neg_offset,
+        neg=m.neg,
+        min=m.min,
+        max=m.max,
     )
 
 
@@ -243,51 +224,39 @@ def _continues(prev: _Point | None, p: _Point) -> bool:
 
 
 def gather(
-    conn: sqlite3.Connection,
+    store: SignalReads,
     since_ns: int,
     until_ns: int,
     service: str | None,
     name: str | None,
     exclude: Collection[str] = (),
 ) -> dict[tuple[str, str], Acc]:
-    where: list[str] = ["time_ns >= ?", "time_ns <= ?"]
-    args: list[Any] = [since_ns, until_ns]
-    if exclude:
-        where.append(f"service NOT IN ({','.join('?' * len(exclude))})")
-        args.extend(exclude)
-    if service is not None:
-        where.append("service = ?")
-        args.append(service)
-    if name is not None:
-        where.append("name = ?")
-        args.append(name)
     accs: dict[tuple[str, str], Acc] = {}
-    sql = f"SELECT {_COLUMNS} FROM metric_points WHERE {' AND '.join(where)} ORDER BY time_ns, id"
-    for r in _select(conn, sql, args):
-        acc = accs.get((r["service"], r["name"]))
+    samples = store.metric_samples(
+        since_ns, until_ns, service=service, name=name, exclude=list(exclude)
+    )
+    for r in samples:
+        acc = accs.get((r.service, r.name))
         if acc is None:
-            acc = accs[(r["service"], r["name"])] = Acc(
-                r["service"], r["name"], r["kind"], r["unit"]
-            )
+            acc = accs[(r.service, r.name)] = Acc(r.service, r.name, r.kind, r.unit)
         acc.points += 1
         key, p = _point(r)
         acc.series.setdefault(key, []).append(p)
     for (svc, metric), acc in accs.items():
         if acc.kind not in (*HISTOGRAM_KINDS, "sum"):
             continue
-        for r in _select(
-            conn,
-            f"SELECT {_COLUMNS} FROM metric_points WHERE service = ? AND name = ?"
-            " AND time_ns < ? AND time_ns >= ? ORDER BY time_ns, id",
-            (svc, metric, since_ns, since_ns - _BASELINE_NS),
-        ):
+        # The newest point of the ten minutes before the window (ns are whole: < since_ns).
+        before = store.metric_samples(
+            since_ns - _BASELINE_NS, since_ns - 1, service=svc, name=metric
+        )
+        for r in before:
             key, p = _point(r)
             acc.baseline[key] = p  # the newest before the window wins
     return accs
 
 
 def metric_summaries(
-    conn: sqlite3.Connection,
+    store: SignalReads,
     since_ns: int,
     until_ns: int,
     *,
@@ -296,15 +265,15 @@ def metric_summaries(
 ) -> list[MetricSummary]:
     """One summary per service and metric with points in ``[since_ns, until_ns]``, by service and
     name."""
-    accs = gather(conn, since_ns, until_ns, service, name)
+    accs = gather(store, since_ns, until_ns, service, name)
     return [accs[k].summarise(since_ns, until_ns)[0] for k in sorted(accs)]
 
 
 def metric_series(
-    conn: sqlite3.Connection, service: str, name: str, since_ns: int, until_ns: int, slots: int = 60
+    store: SignalReads, service: str, name: str, since_ns: int, until_ns: int, slots: int = 60
 ) -> MetricSeries | None:
     """One metric of one service over the window, in ``slots`` slots; None without points."""
-    accs = gather(conn, since_ns, until_ns, service, name)
+    accs = gather(store, since_ns, until_ns, service, name)
     acc = accs.get((service, name))
     if acc is None:
         return None
@@ -313,16 +282,9 @@ def metric_series(
     return acc.summarise(since_ns, until_ns, max(1, min(slots, len(times))))[1]
 
 
-def metric_services(conn: sqlite3.Connection, since_ns: int) -> list[tuple[str, int]]:
+def metric_services(store: SignalReads, since_ns: int) -> list[tuple[str, int]]:
     """Services with metric points since ``since_ns``, and how many metrics each sent."""
-    return [
-        (s, n)
-        for s, n in conn.execute(
-            "SELECT service, count(DISTINCT name) FROM metric_points WHERE time_ns >= ?"
-            " GROUP BY service ORDER BY service",
-            (since_ns,),
-        )
-    ]
+    return store.metric_services(since_ns)
 
 
 def sparkline(values: Sequence[float | None]) -> str:

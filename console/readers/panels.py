@@ -7,7 +7,9 @@
   costs a few rows per service and bucket, however many spans the window holds; a late span
   updates its bucket when it arrives.
 * ``topic_panels`` reads the tap's time series (``topic.messages_per_s``, ``consumer.lag``,
-  ``dlq.depth``, ...) with SQL aggregates.
+  ``dlq.depth``, ...): their newest values and per-bucket averages, as the store aggregates them.
+
+Every read goes through the store's ``PanelReads`` (``console/store/api.py``).
 * ``health`` says how fresh each source is. (The live tail's query is in
   ``console/readers/tail.py``.)
 
@@ -17,12 +19,10 @@ service was asked to do, not every internal step.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from console.readers.latency import MetricLatency
-from console.store.blocks import KIND_HOP, KIND_SPAN, loads_json
-from console.store.summaries import ROLLUP_NS
+from console.store.api import PanelReads, StoreExtent
 
 __all__ = [
     "Health",
@@ -105,26 +105,21 @@ class ServiceAggregator:
         self.sample = sample  # kept for callers; rollups need no sampling
         self._data: dict[str, dict[int, _Bucket]] = {}
 
-    def refresh(self, conn: sqlite3.Connection, now_ns: int) -> list[ServicePanel]:
+    def refresh(self, store: PanelReads, now_ns: int) -> list[ServicePanel]:
         """The panels for the window ending at ``now_ns``, busiest service first."""
         first = now_ns // self.bucket_ns - self.buckets + 1
         start_ns = first * self.bucket_ns
         data: dict[str, dict[int, _Bucket]] = {}
-        for service, b, entries, errors, bins in conn.execute(
-            "SELECT service, bucket, entries, errors, bins FROM service_rollup"
-            " WHERE bucket >= ? AND bucket <= ? AND entries > 0",
-            (start_ns // ROLLUP_NS, now_ns // ROLLUP_NS),
-        ):
-            pb = b * ROLLUP_NS // self.bucket_ns
+        for cell in store.service_rollups(start_ns, now_ns):
+            pb = cell.start_ns // self.bucket_ns
             if pb < first:
                 continue
-            bucket = data.setdefault(service, {}).get(pb)
+            bucket = data.setdefault(cell.service, {}).get(pb)
             if bucket is None:
-                bucket = data[service][pb] = _Bucket()
-            bucket.count += entries
-            bucket.errors += errors
-            for code, n in loads_json(bins).items():
-                c = int(code)
+                bucket = data[cell.service][pb] = _Bucket()
+            bucket.count += cell.entries
+            bucket.errors += cell.errors
+            for c, n in cell.bins.items():
                 bucket.bins[c] = bucket.bins.get(c, 0) + n
         self._data = data
         return self._panels(first, now_ns)
@@ -227,38 +222,14 @@ _SERIES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StoreExtent:
-    """What the store holds, whatever the window: counts and the newest record's time."""
-
-    spans: int
-    hops: int
-    first_ns: int | None
-    last_ns: int | None
-
-
-def store_extent(conn: sqlite3.Connection) -> StoreExtent:
-    """Spans and hops in the store and when the first and last of them happened (block
-    metadata only: no block is decoded)."""
-    spans = hops = 0
-    first: int | None = None
-    last: int | None = None
-    for kind, n, lo, hi in conn.execute(
-        "SELECT kind, sum(n), min(min_ns), max(max_ns) FROM blocks WHERE kind IN (?, ?)"
-        " GROUP BY kind",
-        (KIND_SPAN, KIND_HOP),
-    ):
-        if kind == KIND_SPAN:
-            spans = int(n or 0)
-        else:
-            hops = int(n or 0)
-        first = lo if first is None else min(first, lo)
-        last = hi if last is None else max(last, hi)
-    return StoreExtent(spans, hops, first, last)
+def store_extent(store: PanelReads) -> StoreExtent:
+    """Spans and hops in the store and when the first and last of them happened (from the
+    store's metadata: no record is read)."""
+    return store.extent()
 
 
 def topic_panels(
-    conn: sqlite3.Connection,
+    store: PanelReads,
     now_ns: int,
     *,
     window_s: int = WINDOW_S,
@@ -269,20 +240,11 @@ def topic_panels(
     bucket_ns = window_s * NS // buckets
     first = now_ns // bucket_ns - buckets + 1
     latest: dict[tuple[str, str], dict[str, float]] = {}
-    marks = ",".join("?" * len(_SERIES))
-    for name, subject, detail, value, _t in conn.execute(
-        f"SELECT name, subject, detail, value, max(time_ns) FROM series"
-        f" WHERE name IN ({marks}) AND time_ns >= ? AND time_ns <= ?"
-        " GROUP BY name, subject, detail",
-        (*_SERIES, now_ns - fresh_s * NS, now_ns),
-    ):
-        latest.setdefault((name, subject), {})[detail] = value
+    for lv in store.latest_values(_SERIES, now_ns - fresh_s * NS, now_ns):
+        latest.setdefault((lv.name, lv.subject), {})[lv.detail] = lv.value
     rates: dict[str, list[float]] = {}
-    for subject, b, avg in conn.execute(
-        "SELECT subject, time_ns / ? AS b, avg(value) FROM series"
-        " WHERE name = 'topic.messages_per_s' AND time_ns >= ? AND time_ns <= ?"
-        " GROUP BY subject, b",
-        (bucket_ns, first * bucket_ns, now_ns),
+    for subject, b, avg in store.series_averages(
+        "topic.messages_per_s", bucket_ns, first * bucket_ns, now_ns
     ):
         row = rates.setdefault(subject, [0.0] * buckets)
         if 0 <= b - first < buckets:
@@ -332,20 +294,19 @@ class Health:
     otlp_kafka: str = "unknown"
 
 
-def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
+def health(store: PanelReads, now_ns: int, runtime: dict[str, str] | None = None) -> Health:
     """Freshness from the store; ``runtime`` (an in-process daemon's status) overrides states."""
 
-    def age(sql: str) -> float | None:
-        row = conn.execute(sql).fetchone()
-        t = None if row is None else row[0]
+    def age(t: int | None) -> float | None:
         return None if t is None else max(0.0, (now_ns - t) / NS)
 
-    span_s = age("SELECT max(last_seen_ns) FROM services")
-    hop_s = age("SELECT max_ns FROM blocks WHERE kind = 2 ORDER BY id DESC LIMIT 1")
-    series_s = age("SELECT max(time_ns) FROM series")
-    services = conn.execute("SELECT count(*) FROM services").fetchone()[0]
+    fresh = store.freshness()
+    span_s = age(fresh.last_span_ns)
+    hop_s = age(fresh.last_hop_ns)
+    series_s = age(fresh.last_series_ns)
+    services = fresh.services
     rt = runtime or {}
-    otlp_lag = _otlp_kafka_lag(conn, now_ns)
+    otlp_lag = _otlp_kafka_lag(store, now_ns)
     if "otlp_kafka_lag" in rt:
         otlp_lag = float(rt["otlp_kafka_lag"])
     tap_s = min((x for x in (hop_s, series_s) if x is not None), default=None)
@@ -368,12 +329,9 @@ def health(conn: sqlite3.Connection, now_ns: int, runtime: dict[str, str] | None
     )
 
 
-def _otlp_kafka_lag(conn: sqlite3.Connection, now_ns: int) -> float | None:
+def _otlp_kafka_lag(store: PanelReads, now_ns: int) -> float | None:
     """The newest ``otlp_kafka.lag`` sample of the last minute, summed over groups."""
-    rows = conn.execute(
-        "SELECT subject, value FROM series WHERE name = 'otlp_kafka.lag' AND time_ns >= ? "
-        "ORDER BY time_ns",
-        (now_ns - 60 * NS,),
-    ).fetchall()
-    latest = {subject: value for subject, value in rows}
+    latest: dict[str, float] = {}
+    for lv in store.latest_values(("otlp_kafka.lag",), now_ns - 60 * NS):
+        latest[lv.subject] = lv.value  # one per (subject, detail): the newest wins per subject
     return sum(latest.values()) if latest else None

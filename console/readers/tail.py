@@ -1,26 +1,50 @@
-"""The live tail's query: the spans, hops and log records newer than the last ones seen, by
-record id.
+"""The live tail's query: the spans, hops and log records newer than the last ones seen.
 
-A record's id is its block's id and its place in the block (``console/store/read.py``), so ids
-grow with arrival like the row ids of the version-1 store did.
+A record's id is the store's opaque cursor for it (``console/store/api.py``): the ids of one kind
+grow with arrival, and the next call carries on from the last ones seen.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from console.base.model import Hop, LogRecord, Span
 from console.readers.logs import severity_name, severity_rank
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
-from console.store.read import TailHop, TailSpan, last_block_id, newest_records
+from console.store.api import Cursor, SignalReads
 
 __all__ = ["TailBatch", "TailHop", "TailLog", "TailSpan", "tail"]
+
+_START = Cursor(0)  # before every record
+
+
+@dataclass(frozen=True, slots=True)
+class TailSpan:
+    id: Cursor
+    start_ns: int
+    service: str
+    name: str
+    kind: int
+    duration_ms: float
+    status_code: int
+    trace_id: str
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TailHop:
+    id: Cursor
+    seen_ns: int
+    topic: str
+    partition: int
+    offset: int
+    size: int
+    correlation_id: str | None
+    trace_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class TailLog:
-    id: int
+    id: Cursor
     time_ns: int
     service: str
     severity: str  # TRACE, DEBUG, INFO, WARN, ERROR, FATAL, or "" when unspecified
@@ -35,13 +59,13 @@ class TailLog:
 class TailBatch:
     spans: tuple[TailSpan, ...]
     hops: tuple[TailHop, ...]
-    last_span_id: int
-    last_hop_id: int
+    last_span_id: Cursor
+    last_hop_id: Cursor
     logs: tuple[TailLog, ...] = ()
-    last_log_id: int = 0
+    last_log_id: Cursor = _START
 
 
-def _span(rid: int, s: Span) -> TailSpan:
+def _span(rid: Cursor, s: Span) -> TailSpan:
     return TailSpan(
         rid,
         s.start_ns,
@@ -55,13 +79,13 @@ def _span(rid: int, s: Span) -> TailSpan:
     )
 
 
-def _hop(rid: int, h: Hop) -> TailHop:
+def _hop(rid: Cursor, h: Hop) -> TailHop:
     return TailHop(
         rid, h.seen_ns, h.topic, h.partition, h.offset, h.size, h.correlation_id, h.trace_id
     )
 
 
-def _log(rid: int, r: LogRecord) -> TailLog:
+def _log(rid: Cursor, r: LogRecord) -> TailLog:
     return TailLog(
         rid,
         r.time_ns,
@@ -76,41 +100,20 @@ def _log(rid: int, r: LogRecord) -> TailLog:
 
 
 def tail(
-    conn: sqlite3.Connection,
+    store: SignalReads,
     after_span_id: int = 0,
     after_hop_id: int = 0,
     limit: int = 200,
     after_log_id: int = 0,
 ) -> TailBatch:
-    """Spans, hops and log records newer than the given ids, at most ``limit`` of each (the
+    """Spans, hops and log records newer than the given cursors, at most ``limit`` of each (the
     newest ones)."""
-    conn.execute("BEGIN")
-    try:
-        top_s = last_block_id(conn, KIND_SPAN)
-        top_h = last_block_id(conn, KIND_HOP)
-        top_l = last_block_id(conn, KIND_LOG)
-        logs = tuple(
-            _log(rid, r)
-            for rid, r in newest_records(conn, KIND_LOG, after_log_id, limit)
-            if rid <= top_l
-        )
-        spans = tuple(
-            _span(rid, s)
-            for rid, s in newest_records(conn, KIND_SPAN, after_span_id, limit)
-            if rid <= top_s
-        )
-        hops = tuple(
-            _hop(rid, h)
-            for rid, h in newest_records(conn, KIND_HOP, after_hop_id, limit)
-            if rid <= top_h
-        )
-    finally:
-        conn.execute("COMMIT")
+    got = store.tail((Cursor(after_span_id), Cursor(after_hop_id), Cursor(after_log_id)), limit)
     return TailBatch(
-        spans,
-        hops,
-        max(top_s, after_span_id),
-        max(top_h, after_hop_id),
-        logs,
-        max(top_l, after_log_id),
+        tuple(_span(rid, s) for rid, s in got.spans),
+        tuple(_hop(rid, h) for rid, h in got.hops),
+        got.last_span,
+        got.last_hop,
+        tuple(_log(rid, r) for rid, r in got.logs),
+        got.last_log,
     )

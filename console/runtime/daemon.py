@@ -6,7 +6,7 @@ A component is any object with ``name``, ``start()``, ``stop()`` and ``health()`
 daemon's ``sink`` (the store writer) when it is built. The OTLP receivers are components; the Kafka
 tap joins the same way::
 
-    daemon = Daemon(Store.open(path))
+    daemon = Daemon(open_store(path))
     daemon.add(GrpcReceiver(daemon.sink, settings))
     daemon.add(KafkaTap(daemon.sink, ...))       # anything with start/stop/health
     daemon.start()
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config, split_bootstrap
 from console.runtime.stop_signals import StopSignals
-from console.store import Store, StoreWriter
+from console.store import Storage, Writer
 
 if TYPE_CHECKING:
     from console.runtime.metrics import ConsoleMetrics
@@ -85,7 +85,7 @@ class Daemon:
 
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         *,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
@@ -95,7 +95,7 @@ class Daemon:
         components: Iterable[Component] = (),
     ) -> None:
         self.store = store
-        self.writer: StoreWriter = store.writer(
+        self.writer: Writer = store.writer(
             batch_size=batch_size,
             flush_ms=flush_ms,
             max_queued=max_queued,
@@ -113,7 +113,7 @@ class Daemon:
         self.metrics: ConsoleMetrics | None = None
 
     @property
-    def sink(self) -> StoreWriter:
+    def sink(self) -> Writer:
         """What components submit records to (``submit`` returns a ``Ticket``; it raises
         ``Overloaded`` when full, ``StoreUnavailable`` while the store is failing)."""
         return self.writer
@@ -269,7 +269,7 @@ class OtlpKafkaSettings:
 
 
 def build_daemon(
-    store: Store,
+    store: Storage,
     *,
     otlp: OtlpSettings | None,
     tap: TapSettings | None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from console.base.errors import InputError
 from console.runtime.daemon import Daemon, OtlpKafkaSettings
-from console.store import Store
+from console.store import open_store
 
 __all__ = ["DEFAULT_TOPICS", "InProcessRuntime", "start_runtime"]
 
@@ -113,7 +113,7 @@ def start_runtime(
             keep_payloads=keep_payloads,
         )
     daemon = build_daemon(
-        Store.open(db_path),
+        open_store(db_path),
         otlp=OtlpSettings(
             grpc_at=listen_address("--otlp-grpc", otlp_grpc),
             http_at=listen_address("--otlp-http", otlp_http),

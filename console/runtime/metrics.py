@@ -45,8 +45,6 @@ Receivers: ``grpc``, ``http``, ``tap``, ``otlp-kafka``. Hops per second is
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,10 +52,10 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from console.store.alerts import alert_states
+from console.store import STORE_FAILURES
 
 if TYPE_CHECKING:
-    from console.store import Store, StoreWriter
+    from console.store import Storage, Writer
 
 
 class _Component(Protocol):
@@ -71,10 +69,10 @@ class Daemon(Protocol):
     serve them, so the metrics name only its shape)."""
 
     @property
-    def store(self) -> Store: ...
+    def store(self) -> Storage: ...
 
     @property
-    def writer(self) -> StoreWriter: ...
+    def writer(self) -> Writer: ...
 
     @property
     def components(self) -> Sequence[_Component]: ...
@@ -171,13 +169,13 @@ def _alerts_family(daemon: Daemon) -> GaugeMetricFamily:
     """Alerts firing now per severity, as the store keeps them: whichever process evaluates the
     rules (``watch``, the TUI) writes their state there, so ``serve`` reports what fires."""
     counts = dict.fromkeys(SEVERITIES, 0)
-    conn = daemon.store.connect(readonly=True)
+    reader = daemon.store.reader()
     try:
-        rows = alert_states(conn)
-    except sqlite3.Error:  # a store before version 8 (no alert table yet), or one failing
+        rows = reader.alert_states()
+    except STORE_FAILURES:  # a store before version 8 (no alert table yet), or one failing
         rows = []
     finally:
-        conn.close()
+        reader.close()
     for row in rows:
         if row.state == "firing":
             severity = str(json.loads(row.labels).get("severity", ""))
@@ -252,7 +250,7 @@ def _writer_families(writer: Mapping[str, Any], daemon: Daemon) -> Iterable[Metr
     yield _gauge(
         "handoff_store_bytes",
         "Bytes of the store's files on disk (database and WAL).",
-        _file_bytes(str(daemon.store.path)),
+        daemon.store.size_bytes(),
     )
 
 
@@ -293,13 +291,3 @@ def _kafka_families(
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, text, value=value)
-
-
-def _file_bytes(path: str) -> int:
-    total = 0
-    for name in (path, f"{path}-wal"):
-        try:
-            total += os.stat(name).st_size
-        except OSError:
-            continue
-    return total

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from console.readers.tail import TailBatch
+from console.store import Cursor
 from tui_app import ops
 from tui_app.linetable import LineTable
 from tui_app.messages import JourneyLoaded, TailData
@@ -129,7 +130,7 @@ class TailScreen(Screen[None]):
         super().__init__()
         self.paused = False
         self._rows: deque[TailRow] = deque(maxlen=KEEP)
-        self._after = (0, 0, 0)
+        self._after = (Cursor(0), Cursor(0), Cursor(0))
         self._started = False
         self.kind = "all"
         self.severity = 0  # index into SEVERITY_FLOORS

@@ -28,8 +28,8 @@ from console.base.model import (
     SpanRow,
     is_dlq_topic,
 )
-from console.store import rows
-from console.store.blocks import loads_json
+from console.store.sqlite import rows
+from console.store.sqlite.blocks import loads_json
 
 __all__ = [
     "ACTIVITY_NS",

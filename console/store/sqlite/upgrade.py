@@ -19,7 +19,8 @@ from typing import Any
 
 from console.base.errors import StoreError
 from console.base.model import LogRecord, Record
-from console.store import ingest, rows, schema
+from console.store.sqlite import ingest, rows, schema
+from console.store.sqlite.tx import transaction
 
 __all__ = ["CHUNK", "move_v1"]
 
@@ -86,10 +87,9 @@ def move_v1(conn: sqlite3.Connection, path: Path, progress: Progress | None = No
                 done += moved
                 if progress is not None:
                     progress(done, total)
-        conn.execute("BEGIN IMMEDIATE")
-        for table in schema.V1_DATA_TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute("COMMIT")
+        with transaction(conn):
+            for table in schema.V1_DATA_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
     finally:
         stop()
     conn.row_factory = None
@@ -106,14 +106,13 @@ def _move_chunk(
     transaction that holds the write lock from before the read. A second writer upgrading the
     same file waits for it and then reads the rows still there, so no row is moved twice, and
     it finds the table gone (0) once the first has finished. Returns the rows moved."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn) as tx:
         if not _exists(conn, table):
-            conn.execute("ROLLBACK")
+            tx.rollback()
             return 0
         chunk = conn.execute(f"SELECT * FROM {table} ORDER BY id LIMIT ?", (CHUNK,)).fetchall()
         if not chunk:
-            conn.execute("ROLLBACK")
+            tx.rollback()
             return 0
         last_id = chunk[-1]["id"]
         ingest.write_batch(  # inside this transaction, which it commits
@@ -123,10 +122,6 @@ def _move_chunk(
             also=lambda c: c.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,)),
             dedupe=False,
         )
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return len(chunk)
 
 

@@ -20,8 +20,9 @@ import sqlite3
 import time
 from typing import TypeVar
 
-from console.store import schema
-from console.store.summaries import ACTIVITY_NS, ROLLUP_NS
+from console.store.sqlite import schema
+from console.store.sqlite.summaries import ACTIVITY_NS, ROLLUP_NS
+from console.store.sqlite.tx import transaction
 
 __all__ = ["apply_retention", "limit", "truncate_wal"]
 
@@ -144,8 +145,7 @@ def _drop(
     ``rows_before`` (ns). ``prune_keys`` also deletes the keys of deleted blocks from segments
     still in use (a scan of the segment: only when the store must shrink; otherwise such keys
     point at nothing until their segment goes)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         touched = [
             sid
             for (sid,) in conn.execute(
@@ -177,11 +177,6 @@ def _drop(
             ).rowcount,
         )
         _drop_rows(conn, rows_before, deleted)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _drop_rows(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -> None:

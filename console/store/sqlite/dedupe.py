@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from console.base.model import Hop, SpanRow
-from console.store import blocks, keys
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
 from console.store.identity import (
     hop_buckets,
     hop_fields_identity,
@@ -29,9 +27,11 @@ from console.store.identity import (
     span_fields_identity,
     span_row_identity,
 )
+from console.store.sqlite import blocks, keys
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
 
 if TYPE_CHECKING:
-    from console.store.ingest import IngestState
+    from console.store.sqlite.ingest import IngestState
 
 __all__ = ["Window", "drop_stored_hops", "drop_stored_spans", "seed"]
 

@@ -2,21 +2,22 @@
 
 * ``Store.open(path)`` checks the file is ours (``PRAGMA application_id``), migrates it forward
   (``PRAGMA user_version``) and refuses a foreign or newer file with a clear error.
-* ``Store.writer()`` starts the one batched writer (``console/store/writer.py``: group commit,
+* ``Store.writer()`` starts the one batched writer (``writer.py``: group commit,
   failures raised to waiters and never counted, retention).
-* ``Store.connect()`` gives a connection for readers; other processes see every committed batch.
+* ``Store.reader()`` gives a reader (``reader.py``); other processes see every committed batch.
 * ``apply_retention`` drops old rows by age and by size.
 
-Spans, hops and log records are written into blocks by ``console/store/ingest.py`` and read back
-through ``console/store/read.py``; the rows that stay rows (dead letters, ledger, audit, metric
-points, series) convert in ``console/store/rows.py``.
+Spans, hops and log records are written into blocks by ``ingest.py`` and read back
+through ``read.py``; the rows that stay rows (dead letters, ledger, audit, metric
+points, series) convert in ``rows.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from console.base.errors import (
@@ -26,9 +27,11 @@ from console.base.errors import (
 )
 from console.base.model import Record
 from console.base.sink import NullSink, Sink, Ticket
-from console.store import ingest, schema, upgrade
-from console.store.retention import apply_retention
-from console.store.writer import StoreWriter
+from console.store.api import AlertChanges, AlertRow
+from console.store.sqlite import alerts, ingest, schema, upgrade
+from console.store.sqlite.reader import SqliteReader
+from console.store.sqlite.retention import apply_retention
+from console.store.sqlite.writer import StoreWriter
 
 __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retention"]
 
@@ -96,6 +99,11 @@ class Store:
             conn.execute("PRAGMA query_only = 1")
         return conn
 
+    def reader(self) -> SqliteReader:
+        """A reader's session (``console/store/api.py``'s ``StoreReader``) on a read-only
+        connection; close it when done."""
+        return SqliteReader(self.connect(readonly=True))
+
     def writer(
         self,
         *,
@@ -114,7 +122,8 @@ class Store:
         and every ``retention_every_s``, with or without records to write.
         """
         return StoreWriter(
-            self,
+            self.path,
+            self.connect,
             batch_size=batch_size,
             flush_ms=flush_ms,
             max_queued=max_queued,
@@ -124,12 +133,29 @@ class Store:
             busy_timeout_ms=busy_timeout_ms,
         )
 
+    def size_bytes(self) -> int:
+        """Bytes of the store's files on disk: the database and its WAL."""
+        total = 0
+        for name in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):  # no WAL yet: what is there is counted
+                total += os.stat(name).st_size
+        return total
+
     def write(self, records: Sequence[Record], *, now_ns: int | None = None) -> None:
         """Write records synchronously in one transaction (tools, tests, small batches);
         ``now_ns`` is their arrival time (default: the clock), which retention goes by."""
         conn = self.connect()
         try:
             ingest.write_batch(conn, records, now_ns=now_ns)
+        finally:
+            conn.close()
+
+    def change_alerts(self, decide: Callable[[list[AlertRow]], AlertChanges]) -> AlertChanges:
+        """One alert evaluation's states and events in one write transaction
+        (``console/store/api.py``'s ``Storage.change_alerts``)."""
+        conn = self.connect()
+        try:
+            return alerts.change_alerts(conn, decide)
         finally:
             conn.close()
 

@@ -1,7 +1,7 @@
 """Records to rows and back: the one place that knows how a record is laid out in SQLite.
 
 ``write_rows`` writes the records that stay rows (metric points, dead letters, series) inside the
-store writer's transaction; spans, hops and log records go to blocks (``console/store/ingest.py``).
+store writer's transaction; spans, hops and log records go to blocks (``ingest.py``).
 The ``*_from_row`` functions turn query rows back into records (``span_from_row`` and
 ``hop_from_row`` read a version-1 store while it is migrated).
 """
@@ -119,7 +119,7 @@ def _exponential(r: MetricPoint) -> tuple[Any, ...]:
 
 def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
     """Write metric points, dead letters and series points inside the caller's transaction
-    (spans, hops and log records go to blocks: ``console/store/ingest.py``). Duplicate dead
+    (spans, hops and log records go to blocks: ``console/store/sqlite/ingest.py``). Duplicate dead
     letters are ignored. Returns how many records were new."""
     metrics: list[tuple[Any, ...]] = []
     dead: list[tuple[Any, ...]] = []

@@ -9,23 +9,20 @@ size) runs in the same thread, at start and on a clock. One process writes a sto
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from console.base.errors import Overloaded, RecordsRejected, StoreError, StoreUnavailable
 from console.base.model import Record
 from console.base.sink import Ticket
-from console.store import ingest, schema
-from console.store.guard import WriterGuard
-from console.store.retention import apply_retention, limit, truncate_wal
-
-if TYPE_CHECKING:
-    from console.store.db import Store
+from console.store.sqlite import ingest, schema
+from console.store.sqlite.guard import WriterGuard
+from console.store.sqlite.retention import apply_retention, limit, truncate_wal
+from console.store.sqlite.tx import rollback_quietly
 
 __all__ = ["StoreWriter"]
 
@@ -80,7 +77,8 @@ class StoreWriter:
 
     def __init__(
         self,
-        store: Store,
+        path: Path,
+        connect: Callable[[], sqlite3.Connection],
         *,
         batch_size: int,
         flush_ms: int,
@@ -94,8 +92,11 @@ class StoreWriter:
         import queue
 
         # One writing process per file (``guard.py``): refused here, before anything starts.
-        self._guard = WriterGuard.acquire(store.path)
-        self.store = store
+        self._guard = WriterGuard.acquire(path)
+        # A connection factory, not the store: the writer needs no more of it (and the store's
+        # module imports this one, never the reverse).
+        self.path = path
+        self._connect = connect
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
         self.max_queued = max_queued
@@ -205,7 +206,7 @@ class StoreWriter:
     def _run(self) -> None:
         import queue
 
-        conn = self.store.connect()
+        conn = self._connect()
         if self.busy_timeout_ms is not None:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         # A big page cache keeps the random-keyed indices in memory, but never more than a
@@ -322,9 +323,7 @@ class StoreWriter:
                 pending = [r for c in chunks for r in c.records]
                 written = ingest.write_batch(conn, pending, self._state) if pending else 0
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            rollback_quietly(conn)
             root = _first_error(exc)
             self._fail(f"{type(root).__name__}: {root}")
             kept, _ = self._refuse_waiters(chunks)

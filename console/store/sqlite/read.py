@@ -12,18 +12,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from console.base.model import Hop, LogRecord, Span
-from console.store import keys
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 from console.store.identity import hop_buckets, hop_identity, span_identity
+from console.store.sqlite import keys
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, BlockReader
 
 __all__ = [
     "Blocks",
-    "TailHop",
-    "TailSpan",
     "all_records",
     "consumer_groups",
     "last_block_id",
@@ -235,31 +232,6 @@ def consumer_groups(conn: sqlite3.Connection, topic: str) -> list[str]:
         if g and g not in groups:
             groups.append(g)
     return groups
-
-
-@dataclass(frozen=True, slots=True)
-class TailSpan:
-    id: int
-    start_ns: int
-    service: str
-    name: str
-    kind: int
-    duration_ms: float
-    status_code: int
-    trace_id: str
-    correlation_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TailHop:
-    id: int
-    seen_ns: int
-    topic: str
-    partition: int
-    offset: int
-    size: int
-    correlation_id: str | None
-    trace_id: str | None
 
 
 def last_block_id(conn: sqlite3.Connection, kind: int) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import TypedDict
 
 from console.base.errors import NeedsUpgradeError, NotAStoreError, SchemaTooNewError
+from console.store.api import StoreCounts
+from console.store.sqlite.tx import transaction
 
 __all__ = [
     "APPLICATION_ID",
@@ -239,7 +240,7 @@ CREATE INDEX series_time ON series(time_ns);
 # Version 2 (store v2): spans, hops and log records in compressed blocks, a key index in time
 # segments (``keys_<segment>`` tables, created by the writer), and summaries kept at ingest. The
 # version-1 tables ``spans``, ``span_links``, ``hops``, ``log_records`` and ``resources`` stay
-# until the writer has moved their rows into blocks (``console/store/upgrade.py``).
+# until the writer has moved their rows into blocks (``console/store/sqlite/upgrade.py``).
 _V2 = """
 CREATE TABLE blocks (
     id INTEGER PRIMARY KEY,
@@ -425,7 +426,7 @@ ALTER TABLE metric_points ADD COLUMN min_value REAL;
 ALTER TABLE metric_points ADD COLUMN max_value REAL;
 """
 
-# Version 8: alert state (``console/store/alerts.py``). ``alert_state`` holds each alert's
+# Version 8: alert state (``console/store/sqlite/alerts.py``). ``alert_state`` holds each alert's
 # current episode (pending, firing or resolved) keyed by rule and labels, so a restarted console
 # does not fire again what already fired; ``alert_events`` keeps every firing and resolution.
 _V8_ALERTS = """
@@ -507,11 +508,10 @@ def migrate(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> No
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA journal_mode = WAL")
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn) as tx:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             if current >= target:  # another process migrated meanwhile
-                conn.execute("ROLLBACK")
+                tx.rollback()
                 continue
             for statement in _statements(MIGRATIONS[target - 1]):
                 conn.execute(statement)
@@ -521,10 +521,6 @@ def migrate(conn: sqlite3.Connection, path: Path, *, upgrade: bool = True) -> No
                 # A new file: the version-1 data tables hold nothing to move; drop them now.
                 for table in V1_DATA_TABLES:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _statements(script: str) -> list[str]:
@@ -562,19 +558,6 @@ def has_v1_data(conn: sqlite3.Connection) -> bool:
         V1_DATA_TABLES,
     ).fetchone()
     return bool(row[0])
-
-
-class StoreCounts(TypedDict):
-    """What ``stats`` prints (``stats --json`` has these keys)."""
-
-    spans: int
-    metric_points: int
-    log_records: int
-    hops: int
-    dead_letters: int
-    services: list[str]
-    per_service: dict[str, dict[str, int]]
-    topics: dict[str, dict[str, int]]
 
 
 def counts(conn: sqlite3.Connection) -> StoreCounts:

@@ -11,35 +11,21 @@ command that shows the thing, severity).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+
+from console.store.api import AlertChanges, AlertRow, Cursor
+from console.store.sqlite.tx import transaction
 
 __all__ = [
-    "AlertRow",
+    "AlertReadsSql",
     "alert_events",
     "alert_events_after",
     "alert_states",
     "append_alert_event",
+    "change_alerts",
     "last_alert_event",
     "put_alert_states",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    """One alert's episode (``alert_state``) or one change (``alert_events``: ``time_ns``)."""
-
-    rule: str
-    labels: str  # sorted JSON: the alert's identity
-    state: str  # pending, firing, resolved
-    active_since_ns: int
-    fired_ns: int | None
-    resolved_ns: int | None
-    value: float | None
-    summary: str
-    doc: str  # JSON object
-    time_ns: int | None = None
-    event_id: int | None = None  # an ``alert_events`` row's id (its order of writing)
 
 
 _COLUMNS = "rule, labels, state, active_since_ns, fired_ns, resolved_ns, value, summary, doc"
@@ -90,7 +76,9 @@ _EVENT_COLUMNS = "id, time_ns, rule, labels, state, value, summary, doc"
 
 def _events(cur: sqlite3.Cursor) -> list[AlertRow]:
     return [
-        AlertRow(rule, labels, state, t, None, None, value, summary, doc, time_ns=t, event_id=i)
+        AlertRow(
+            rule, labels, state, t, None, None, value, summary, doc, time_ns=t, event_id=Cursor(i)
+        )
         for i, t, rule, labels, state, value, summary, doc in cur.fetchall()
     ]
 
@@ -106,7 +94,7 @@ def alert_events(conn: sqlite3.Connection, since_ns: int, limit: int = 200) -> l
     )
 
 
-def alert_events_after(conn: sqlite3.Connection, after_id: int) -> list[AlertRow]:
+def alert_events_after(conn: sqlite3.Connection, after_id: Cursor) -> list[AlertRow]:
     """Every firing and resolution written after event ``after_id`` (by any process), oldest
     first: what a follower (``watch``) has not reported yet."""
     return _events(
@@ -116,7 +104,54 @@ def alert_events_after(conn: sqlite3.Connection, after_id: int) -> list[AlertRow
     )
 
 
-def last_alert_event(conn: sqlite3.Connection) -> int:
+def last_alert_event(conn: sqlite3.Connection) -> Cursor:
     """The id of the newest event (0: none yet): where a follower starts."""
     row = conn.execute("SELECT max(id) FROM alert_events").fetchone()
-    return int(row[0] or 0)
+    return Cursor(int(row[0] or 0))
+
+
+def change_alerts(
+    conn: sqlite3.Connection, decide: Callable[[list[AlertRow]], AlertChanges]
+) -> AlertChanges:
+    """One write transaction: read every alert's state, let ``decide`` say what changes, write
+    the new states, drop the gone ones and append the events, all or nothing."""
+    with transaction(conn):
+        changes = decide(alert_states(conn))
+        put_alert_states(conn, changes.states, changes.gone)
+        for row, time_ns in changes.events:
+            append_alert_event(conn, row, time_ns)
+    return changes
+
+
+class AlertReadsSql:
+    """``AlertReads`` (``console/store/api.py``) over ``self.conn``: the part of ``SqliteReader``
+    the alert rules use."""
+
+    conn: sqlite3.Connection
+
+    def series_points(
+        self, name: str, since_ns: int, until_ns: int
+    ) -> dict[tuple[str, str], list[tuple[int, float]]]:
+        out: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for subject, detail, t, value in self.conn.execute(
+            "SELECT subject, detail, time_ns, value FROM series"
+            " WHERE name = ? AND time_ns >= ? AND time_ns <= ? ORDER BY time_ns",
+            (name, since_ns, until_ns),
+        ):
+            out.setdefault((subject, detail), []).append((t, value))
+        return out
+
+    def services_last_span(self) -> dict[str, int]:
+        return {name: t for name, t in self.conn.execute("SELECT name, last_seen_ns FROM services")}
+
+    def alert_states(self) -> list[AlertRow]:
+        return alert_states(self.conn)
+
+    def alert_events(self, since_ns: int, limit: int = 200) -> list[AlertRow]:
+        return alert_events(self.conn, since_ns, limit)
+
+    def alert_events_after(self, after: Cursor) -> list[AlertRow]:
+        return alert_events_after(self.conn, after)
+
+    def last_alert_event(self) -> Cursor:
+        return last_alert_event(self.conn)

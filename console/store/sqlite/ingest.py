@@ -7,7 +7,7 @@
 * their keys into the current key segment (``keys.py``), at most one key per value per block;
 * the summaries readers list from (``summaries.py``): rollups per service and topic, journey
   activity, pending sends and consumer groups;
-* metric points, dead letters and series as rows (``console/store/rows.py``).
+* metric points, dead letters and series as rows (``console/store/sqlite/rows.py``).
 
 Duplicates (identities in ``identity.py``): a span or a hop already stored is not stored again,
 whether it is in ``state``'s recent window or only in the blocks (probed once per batch: the
@@ -35,9 +35,6 @@ from console.base.model import (
     Span,
     SpanRow,
 )
-from console.store import blocks, keys, rows, summaries
-from console.store.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
-from console.store.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
 from console.store.identity import (
     block_buckets,
     hop_identity,
@@ -45,6 +42,10 @@ from console.store.identity import (
     metric_identity,
     span_row_identity,
 )
+from console.store.sqlite import blocks, keys, rows, summaries
+from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
+from console.store.sqlite.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
+from console.store.sqlite.tx import transaction
 
 __all__ = ["IngestState", "write_batch"]
 
@@ -238,47 +239,45 @@ def write_batch(
             ids.append(ident)
             into.append(r)
     span_blocks: list[int] = []
-    if not conn.in_transaction:  # else the caller's (the upgrade reads and writes in one)
-        conn.execute("BEGIN IMMEDIATE")
+    # A transaction the caller opened is taken over (the upgrade reads and writes in one).
     try:
-        # Not in the recent window is not "new": a re-read after a restart, a second tap or a
-        # resend after the window moved on is found in the blocks.
-        if hops and dedupe:
-            hops = drop_stored_hops(conn, hops)
-        if spans and dedupe:
-            spans = drop_stored_spans(conn, spans, state.spans)
-        stored = len(spans) + len(hops) + len(logs)
-        if spans or hops or logs:
-            _ensure_segment(conn, state, now)
-            batch = _Batch(conn, state, now)
-            span_blocks = _write_spans(batch, spans)
-            _write_hops(batch, hops)
-            _write_logs(batch, logs)
-            _finish_segment(batch)
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('last_block_id', ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (batch.next_id - 1,),
-            )
-            summaries.summarise(conn, spans, hops, logs)
-            # Records ever written into blocks: retention never lowers it (soak, stats).
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('block_records_written', ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-                (stored,),
-            )
-        stored += rows.write_rows(conn, others)
-        summaries.activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
-        if also is not None:
-            also(conn)
-        if dry_run:
-            conn.execute("ROLLBACK")
-            state.segment = None  # a segment it started is gone: look again next time
-            return stored
-        conn.execute("COMMIT")
+        with transaction(conn, adopt=True) as tx:
+            # Not in the recent window is not "new": a re-read after a restart, a second tap or a
+            # resend after the window moved on is found in the blocks.
+            if hops and dedupe:
+                hops = drop_stored_hops(conn, hops)
+            if spans and dedupe:
+                spans = drop_stored_spans(conn, spans, state.spans)
+            stored = len(spans) + len(hops) + len(logs)
+            if spans or hops or logs:
+                _ensure_segment(conn, state, now)
+                batch = _Batch(conn, state, now)
+                span_blocks = _write_spans(batch, spans)
+                _write_hops(batch, hops)
+                _write_logs(batch, logs)
+                _finish_segment(batch)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_block_id', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (batch.next_id - 1,),
+                )
+                summaries.summarise(conn, spans, hops, logs)
+                # Records ever written into blocks: retention never lowers it (soak, stats).
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('block_records_written', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET"
+                    " value = CAST(value AS INTEGER) + excluded.value",
+                    (stored,),
+                )
+            stored += rows.write_rows(conn, others)
+            summaries.activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
+            if also is not None:
+                also(conn)
+            if dry_run:
+                tx.rollback()
+                state.segment = None  # a segment it started is gone: look again next time
+                return stored
     except BaseException:
-        if conn.in_transaction:  # a failed COMMIT has rolled back already: keep its error
-            conn.execute("ROLLBACK")
         state.segment = None  # its counts (or a segment it started) were rolled back too
         raise
     state.spans.add_all(span_ids, span_blocks)

@@ -1,0 +1,56 @@
+"""The store seam: ``open_store`` picks the backend for a ``--db`` value, and what comes back is
+used only through the interface (``console/store/api.py``): write, count, read, follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.base.errors import InputError
+from console.base.model import LogRecord, Span
+from console.readers.logs import new_logs, recent_logs
+from console.store import open_store
+
+NOW = 1_700_000_000_000_000_000
+
+
+def _span(i: int) -> Span:
+    return Span(f"{i:032x}", f"{i:016x}", "GET /x", NOW, NOW + 1_000_000, "upload", kind=2)
+
+
+def test_a_path_and_a_sqlite_url_open_the_same_store(db_path: Path) -> None:
+    open_store(db_path).write([_span(1), _span(2)])
+    again = open_store(f"sqlite://{db_path}", create=False, upgrade=False)
+    counts = again.counts()
+    assert counts["spans"] == 2
+    assert counts["services"] == ["upload"]
+
+
+def test_an_unknown_backend_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # taken for a relative path, it would be created here
+    with pytest.raises(InputError, match=r"no store backend for clickhouse://") as exc:
+        open_store("clickhouse://localhost:9000/otel")
+    assert "\n" not in str(exc.value)
+    assert list(tmp_path.iterdir()) == []  # not taken for a file path: nothing created
+
+
+def test_a_follower_carries_on_from_its_cursor_through_the_interface(db_path: Path) -> None:
+    store = open_store(db_path)
+    store.write([LogRecord(time_ns=NOW + i, service="s", body=f"old {i}") for i in range(3)])
+    reader = store.reader()
+    try:
+        got, cursor = recent_logs(reader, 0)
+        assert [r.body for r in got] == ["old 0", "old 1", "old 2"]
+        assert new_logs(reader, cursor) == ([], cursor)  # caught up: the same cursor back
+        store.write(
+            [LogRecord(time_ns=NOW + 10 + i, service="s", body=f"new {i}") for i in range(2)]
+        )
+        seen, after = new_logs(reader, cursor)
+        assert [r.body for r in seen] == ["new 0", "new 1"]
+        assert after > cursor
+        assert new_logs(reader, after) == ([], after)
+    finally:
+        reader.close()
