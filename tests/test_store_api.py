@@ -3,14 +3,17 @@ used only through the interface (``console/store/api.py``): write, count, read, 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from console.base.errors import InputError
 from console.base.model import LogRecord, Span
 from console.readers.logs import new_logs, recent_logs
-from console.store import open_store
+from console.store import STORE_FAILURES, Cursor, open_store, reading
+from console.store.api import AlertChanges, AlertRow
 
 NOW = 1_700_000_000_000_000_000
 
@@ -54,3 +57,33 @@ def test_a_follower_carries_on_from_its_cursor_through_the_interface(db_path: Pa
         assert new_logs(reader, after) == ([], after)
     finally:
         reader.close()
+
+
+def _alert(state: str) -> AlertRow:
+    return AlertRow("Dlq", '{"alertname": "Dlq"}', state, NOW, NOW, None, 2.0, "2 waiting", "{}")
+
+
+def test_an_alert_change_and_its_event_are_stored_together_or_not_at_all(db_path: Path) -> None:
+    """``Storage.change_alerts`` is one transaction: when the event cannot be stored, the new
+    state is not kept either, so ``watch`` and the TUI never see a resolution with no event."""
+    store = open_store(db_path)
+    firing = _alert("firing")
+    store.change_alerts(lambda rows: AlertChanges([firing], (), [(firing, NOW)]))
+    with reading(store) as reader:
+        (event,) = reader.alert_events_after(Cursor(0))
+        assert [r.state for r in reader.alert_states()] == ["firing"]
+        assert (event.state, event.time_ns) == ("firing", NOW)
+        assert event.event_id is not None and reader.last_alert_event() == event.event_id
+        assert reader.alert_events_after(event.event_id) == []
+    resolved = dataclasses.replace(firing, state="resolved", resolved_ns=NOW + 1)
+    # An event the store refuses (its summary is NOT NULL), after the state was written:
+    unstorable = dataclasses.replace(resolved, summary=cast(str, None))
+    with pytest.raises(STORE_FAILURES):
+        store.change_alerts(lambda rows: AlertChanges([resolved], (), [(unstorable, NOW + 1)]))
+    with reading(store) as reader:
+        assert [r.state for r in reader.alert_states()] == ["firing"]  # the state rolled back
+        assert [e.state for e in reader.alert_events(NOW - 1)] == ["firing"]
+    store.change_alerts(lambda rows: AlertChanges([resolved], (), [(resolved, NOW + 1)]))
+    with reading(store) as reader:
+        assert [r.state for r in reader.alert_states()] == ["resolved"]
+        assert [e.state for e in reader.alert_events(NOW - 1)] == ["resolved", "firing"]
