@@ -425,6 +425,15 @@ ALTER TABLE metric_points ADD COLUMN min_value REAL;
 ALTER TABLE metric_points ADD COLUMN max_value REAL;
 """
 
+# Version 8: when each metric point arrived, by this machine's clock, as blocks have since version
+# 6: retention goes by arrival, so a point stamped by a host hours slow is not dropped as it
+# arrives, nor one stamped hours fast kept past its time. Older points have none: retention dates
+# them by their own time.
+_V8_METRIC_ARRIVAL = """
+ALTER TABLE metric_points ADD COLUMN arrived_ns INTEGER;
+CREATE INDEX metric_points_arrived ON metric_points(arrived_ns);
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
@@ -433,16 +442,18 @@ MIGRATIONS: list[str] = [
     _V5_FIXES_AND_LEDGER_BY_CLUSTER,
     _V6_ARRIVAL,
     _V7_HISTOGRAM_MIN_MAX,
+    _V8_METRIC_ARRIVAL,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Tables retention may trim, with the column that dates a row (nanoseconds).
+# Tables retention may trim, with the condition that dates a row before a cutoff (nanoseconds;
+# each ``?`` is the cutoff): by arrival where the row's own time is a sender's.
 TIMED_TABLES: dict[str, str] = {
-    "metric_points": "time_ns",
-    "series": "time_ns",
-    "dead_letters": "first_seen_ns",
-    "consumed_marks": "seen_ns",
-    "pending_sends": "sent_ns",
+    "metric_points": "(arrived_ns < ? OR (arrived_ns IS NULL AND time_ns < ?))",
+    "series": "time_ns < ?",
+    "dead_letters": "first_seen_ns < ?",
+    "consumed_marks": "seen_ns < ?",
+    "pending_sends": "sent_ns < ?",
 }
 
 
