@@ -11,12 +11,15 @@ connection, must agree with the model: everything acknowledged is readable until
 duplicate, a reader never sees part of a batch, a follower sees every record once.
 
 The budget is small in the fast tier; ``--hypothesis-profile=ci`` (``conftest.py``) runs longer.
+``HANDOFF_MACHINE_STEPS=FILE`` appends each example's number of rule steps to FILE (for the
+record of how much the machine ran).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -171,6 +174,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.refused: set[str] = set()  # correlation ids of refused requests
         self.writer: StoreWriter | None = None
         self.reader: sqlite3.Connection | None = None
+        self.steps = 0
 
     # -- the store's life ------------------------------------------------------------------
 
@@ -205,9 +209,14 @@ class StoreMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self._close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        record = os.environ.get("HANDOFF_MACHINE_STEPS")  # a file: one line per example run
+        if record:
+            with open(record, "a") as f:
+                f.write(f"{self.steps}\n")
 
     @rule()
     def restart(self) -> None:
+        self.steps += 1
         self._close()
         self._open()
 
@@ -215,6 +224,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(batch=records)
     def write(self, batch: list[Record]) -> None:
+        self.steps += 1
         assert self.writer is not None
         batch = _arrived(batch)
         self.writer.submit(batch).wait()
@@ -226,6 +236,7 @@ class StoreMachine(RuleBasedStateMachine):
     ) -> None:
         """Three requests in one group commit, the middle one holding a record no column
         holds: it alone is refused (none of its records stored), the others commit."""
+        self.steps += 1
         assert self.writer is not None
         self.n += 1
         cid = f"bad-{self.n}"
@@ -242,6 +253,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(n_spans=st.integers(1, 4), n_hops=st.integers(0, 3))
     def read_while_a_batch_commits(self, n_spans: int, n_hops: int) -> None:
         """A journey read on the second connection while its batch commits is whole or absent."""
+        self.steps += 1
         assert self.writer is not None and self.reader is not None
         self.n += 1
         cid = f"live-{self.n}"
@@ -272,6 +284,7 @@ class StoreMachine(RuleBasedStateMachine):
     def retain_by_age(self, data: st.DataObject) -> None:
         """Retention by age at a clock set so its cutoff falls between two batches: what
         arrived before it goes, what arrived after stays (pending dead letters stay)."""
+        self.steps += 1
         if not self.model.epochs:
             return
         k = data.draw(st.integers(0, len(self.model.epochs) - 1), label="cutoff after batch")
@@ -292,6 +305,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(share=st.sampled_from((0.3, 0.6, 0.9)))
     def retain_by_size(self, share: float) -> None:
         """Retention by size: the oldest arrivals go first, whatever the records' own times."""
+        self.steps += 1
         self._close()
         conn = Store.open(self.path).connect()
         try:
