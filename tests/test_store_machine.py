@@ -286,4 +286,6 @@ def _budget() -> settings:
 
 
 StoreMachine.TestCase.settings = _budget()
-TestStoreMachine = StoreMachine.TestCase
+# The ci profile's 100 examples take 1.5-3.5 min here, and shrinking a failure as long again: more
+# than the suite's 300 s a test.
+TestStoreMachine = pytest.mark.timeout(900)(StoreMachine.TestCase)
