@@ -10,6 +10,10 @@ connection, must agree with the model: everything acknowledged is readable until
 (by arrival) lets it go, nothing is stored or counted twice, nothing that differs is dropped as a
 duplicate, a reader never sees part of a batch, a follower sees every record once.
 
+Retention runs as the store's ``apply_retention`` with the writer stopped (as at a daemon's
+start), so its clock can be set; the writer's own pass on a clock is
+``test_store_retention.py``'s (a resend after it is stored again).
+
 The budget is small in the fast tier; ``--hypothesis-profile=ci`` (``conftest.py``) runs longer.
 ``HANDOFF_MACHINE_STEPS=FILE`` appends each example's number of rule steps to FILE (for the
 record of how much the machine ran).
