@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from console.runtime.broker import Broker, _answers_metadata
 from console.store import Store
@@ -45,6 +46,12 @@ def free_port_pair() -> int:
                 continue
         return p
     raise RuntimeError("no free port pair")
+
+
+# ``--hypothesis-profile=ci`` (``.ci/run``): the store's state machine (``test_store_machine.py``)
+# runs this budget instead of the fast tier's (30 examples of 30 steps); other property tests keep
+# their own ``@settings``.
+settings.register_profile("ci", max_examples=100, stateful_step_count=50, deadline=None)
 
 
 _NEEDS_KAFKA = frozenset({"kafka_bootstrap", "kafka_harness"})

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from console.base.model import Hop, LogRecord, MetricPoint
+from console.base.model import Hop, LogRecord, MetricPoint, Record
 from console.store import Store
 from console.store.sqlite import keys, read
 from tests.test_store import NOW, make_span
@@ -74,3 +74,31 @@ def test_metric_points_that_differ_in_value_are_both_kept(store: Store) -> None:
     store.write([three, seven])
     store.write([seven])  # a resend of the same point is still one
     assert store.counts()["per_service"]["orders"]["metric_points"] == 2
+
+
+def test_log_records_that_differ_in_severity_text_alone_are_both_kept(store: Store) -> None:
+    """A record that gives its severity only as text (number 0, as many loggers do): a WARN and
+    an ERROR of one body in one millisecond were one record (the identity left the text out;
+    found by the store's state machine, ``test_store_machine.py``)."""
+    warn = LogRecord(time_ns=NOW, service="orders", severity_text="WARN", body="retrying")
+    error = dataclasses.replace(warn, severity_text="ERROR")
+    store.write([warn, error])
+    assert sorted(r.severity_text for r in read.all_records(store.connect(), 3)) == [
+        "ERROR",
+        "WARN",
+    ]
+
+
+def test_a_resend_with_its_attributes_in_another_order_is_stored_once(store: Store) -> None:
+    """Equal maps are one record whatever the order of their keys (a resend re-encoded by
+    another exporter): a log record and a metric point were stored and counted twice, in one
+    batch and after a restart (found by the store's state machine)."""
+    log = LogRecord(NOW, "orders", body="placed", attributes={"order_id": 1, "region": "eu"})
+    point = MetricPoint("queue.depth", "orders", NOW, "gauge", value=3.0, attributes=log.attributes)
+    flipped = {"region": "eu", "order_id": 1}
+    again: list[Record] = [dataclasses.replace(log, attributes=flipped)]
+    again.append(dataclasses.replace(point, attributes=flipped))
+    store.write([log, point, *again])
+    store.write(again)  # a new writer: its window starts from what is stored
+    counts = store.counts()["per_service"]["orders"]
+    assert (counts["log_records"], counts["metric_points"]) == (1, 1)

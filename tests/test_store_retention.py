@@ -4,14 +4,18 @@ ids that never go back. Each test is a fault a review found in store v2 (issue 2
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 import pytest
 
-from console.base.model import LogRecord, Record
+from console.base.model import LogRecord, MetricPoint, Record
 from console.readers.logs import new_logs, recent_logs
+from console.readers.metrics import gather
 from console.store import Store, apply_retention
 from console.store.sqlite import ingest
+from console.store.sqlite.reader import SqliteReader
+from tests import stored
 from tests.test_store import NOW, make_span
 
 HOUR_NS = 3600 * 10**9
@@ -107,3 +111,36 @@ def test_a_follower_sees_records_stored_after_retention_removed_the_newest_block
     _write(store, [LogRecord(time_ns=NOW + i, service="s", body=f"new {i}") for i in range(3)], NOW)
     seen, _ = new_logs(reader, cursor)
     assert [r.body for r in seen] == ["new 0", "new 1", "new 2"]
+
+
+def test_metric_points_are_kept_by_arrival_not_by_their_senders_clocks(store: Store) -> None:
+    """``--retention-age 1h``: a point stamped by a host 3 h slow that arrived a minute ago
+    stays, and a point stamped 3 h fast that arrived 2 h ago goes. Both went the other way
+    (points were dated by their own time; found by the store's state machine)."""
+    slow = MetricPoint("queue.depth", "orders", NOW - 3 * HOUR_NS, "gauge", value=3.0)
+    fast = MetricPoint("queue.depth", "orders", NOW + 3 * HOUR_NS, "gauge", value=7.0)
+    _write(store, [fast], arrived_ns=NOW - 2 * HOUR_NS)
+    _write(store, [slow], arrived_ns=NOW - 60 * 10**9)
+    conn = store.connect()
+    apply_retention(conn, max_age_s=3600, now_ns=NOW)
+    accs = gather(SqliteReader(conn), 0, 2**63 - 1, "orders", "queue.depth")
+    kept = [p.value for acc in accs.values() for pts in acc.series.values() for p in pts]
+    assert kept == [3.0]
+
+
+def test_a_record_resent_after_the_writers_retention_removed_it_is_stored_again(
+    store: Store,
+) -> None:
+    """The writer's own retention removed a span and a log record; a resend of each was then
+    acknowledged and not stored, taken for a duplicate by the writer's recent window (which
+    still named them). Noticed while building the store's state machine."""
+    span = make_span(1, start=time.time_ns())
+    log = LogRecord(time.time_ns(), "orders", body="placed")
+    with store.writer(flush_ms=10, retention_age_s=0.5, retention_every_s=0.1) as w:
+        w.submit([span, log]).wait()
+        deadline = time.monotonic() + 30
+        while stored.spans(store) or stored.logs(store):
+            assert time.monotonic() < deadline, "retention never removed the records"
+            time.sleep(0.02)
+        w.submit([span, log]).wait()  # resent: acknowledged, so stored
+        assert (len(stored.spans(store)), len(stored.logs(store))) == (1, 1)

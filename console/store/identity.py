@@ -6,11 +6,15 @@ stored twice all call these, so they cannot disagree.
 * A span is ``(trace id, span id)``, both as the raw bytes the blocks keep.
 * A hop is ``(cluster id, topic, partition, offset)``.
 * A log record has no id: it is the same record when every field a sender sets is the same
-  (time, service, severity, body, trace and span ids, attributes, correlation id). Two "order
-  placed" logs in one millisecond that differ in an attribute are two records.
+  (time, service, severity number and text, body, trace and span ids, attributes, correlation
+  id). Two "order placed" logs in one millisecond that differ in an attribute, or in their
+  severity text alone, are two records.
 * A metric point is the same point when its series (name, service, kind, attributes), its times
   and its value (value, count, sum, buckets) are. Two gauge points of one series at one time with
   different values are two points.
+
+Attributes are compared as maps, whatever order their keys came in (``canonical``): a resend
+re-encoded with its keys in another order is the same record.
 
 Log and metric identities are kept as a hash (the window must not hold every recent body); a
 collision costs one record, never a record stored twice.
@@ -23,7 +27,10 @@ holds ``offset`` is always filed under one of ``hop_buckets(offset)``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import orjson
 
 from console.base.jsontext import dumps
 from console.base.model import Hop, LogRecord, MetricPoint, Span, SpanRow
@@ -32,6 +39,8 @@ __all__ = [
     "HOP_BUCKET",
     "WIDE_BUCKET",
     "block_buckets",
+    "canonical",
+    "canonical_text",
     "hop_buckets",
     "hop_fields_identity",
     "hop_identity",
@@ -90,11 +99,12 @@ def log_identity(r: LogRecord) -> int:
             r.time_ns,
             r.service,
             r.severity_number,
+            r.severity_text,
             r.body,
             r.trace_id,
             r.span_id,
             r.correlation_id,
-            dumps(r.attributes),
+            canonical(r.attributes),
         )
     )
 
@@ -106,7 +116,7 @@ def metric_identity(m: MetricPoint) -> int:
         m.time_ns,
         m.start_time_ns,
         m.kind,
-        dumps(m.attributes),
+        canonical(m.attributes),
         m.value,
         m.count,
         m.sum,
@@ -116,8 +126,23 @@ def metric_identity(m: MetricPoint) -> int:
 
 def metric_row_identity(*fields: Any) -> int:
     """``metric_identity`` of a stored row: name, service, time_ns, start_time_ns, kind,
-    attributes (JSON text), value, count, sum, bucket_counts (JSON text or None)."""
+    attributes (``canonical`` text), value, count, sum, bucket_counts (JSON text or None)."""
     return hash(("m", *fields))
+
+
+def canonical(attributes: Any) -> str:
+    """Attributes as JSON text with their keys sorted (at every depth), so two maps equal as
+    maps have one text: the stored text keeps the sender's order (``dumps``), identities use
+    this."""
+    try:
+        return orjson.dumps(attributes, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(attributes, default=str, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_text(text: str) -> str:
+    """``canonical`` of attributes stored as JSON text (``dumps``)."""
+    return canonical(json.loads(text)) if text else text
 
 
 def hop_buckets(offset: int) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.base.model import Hop, SpanRow
 from console.store.identity import (
+    canonical_text,
     hop_buckets,
     hop_fields_identity,
     hop_identity,
@@ -107,7 +108,11 @@ def seed(state: IngestState, conn: sqlite3.Connection, last_blocks: int = 100) -
         "SELECT name, service, time_ns, start_time_ns, kind, attributes, value, count, sum,"
         " bucket_counts FROM metric_points ORDER BY id DESC LIMIT 20000"
     ):
-        state.others.add_all([metric_row_identity(*row)])
+        name, service, time_ns, start_ns, kind, attributes, *rest = row
+        state.others.add_all(
+            [metric_row_identity(name, service, time_ns, start_ns, kind,
+                                 canonical_text(attributes), *rest)]
+        )  # fmt: skip
 
 
 def drop_stored_hops(conn: sqlite3.Connection, hops: list[Hop]) -> list[Hop]:

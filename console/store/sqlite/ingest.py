@@ -269,7 +269,7 @@ def write_batch(
                     " value = CAST(value AS INTEGER) + excluded.value",
                     (stored,),
                 )
-            stored += rows.write_rows(conn, others)
+            stored += rows.write_rows(conn, others, now)
             summaries.activity_dead(conn, [r for r in others if isinstance(r, DeadLetter)])
             if also is not None:
                 also(conn)

@@ -114,7 +114,7 @@ def _drop_oldest(conn: sqlite3.Connection, deleted: dict[str, int]) -> bool:
     n = conn.execute("SELECT count(*) FROM blocks").fetchone()[0]
     if n == 0:
         row = conn.execute(
-            "SELECT min(t) FROM (SELECT min(time_ns) AS t FROM metric_points"
+            "SELECT min(t) FROM (SELECT min(coalesce(arrived_ns, time_ns)) AS t FROM metric_points"
             " UNION ALL SELECT min(time_ns) FROM series)"
         ).fetchone()
         if row[0] is None:
@@ -188,9 +188,11 @@ def _drop_rows(conn: sqlite3.Connection, cutoff: int, deleted: dict[str, int]) -
     for table, bucket_ns in (("service_rollup", ROLLUP_NS), ("topic_rollup", ROLLUP_NS)):
         n = conn.execute(f"DELETE FROM {table} WHERE bucket < ?", (cutoff // bucket_ns,)).rowcount
         _add(deleted, table, n)
-    for table, column in schema.TIMED_TABLES.items():
+    for table, before in schema.TIMED_TABLES.items():
         extra = " AND status != 'pending'" if table == "dead_letters" else ""
-        n = conn.execute(f"DELETE FROM {table} WHERE {column} < ?{extra}", (cutoff,)).rowcount
+        n = conn.execute(
+            f"DELETE FROM {table} WHERE {before}{extra}", (cutoff,) * before.count("?")
+        ).rowcount
         _add(deleted, table, n)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ _METRIC_SQL = (
     "INSERT INTO metric_points (name, service, time_ns, start_time_ns, kind, value, count, sum, "
     "bucket_counts, explicit_bounds, unit, attributes, exp_scale, exp_zero_count, "
     "exp_positive_offset, exp_positive_counts, exp_negative_offset, exp_negative_counts, "
-    "min_value, max_value) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "min_value, max_value, arrived_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 DEAD_LETTER_COLUMNS = (
     "dlq_topic, partition, offset, timestamp_ms, key, headers, payload, payload_truncated, "
@@ -117,10 +118,14 @@ def _exponential(r: MetricPoint) -> tuple[Any, ...]:
     )
 
 
-def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
+def write_rows(
+    conn: sqlite3.Connection, records: Sequence[Record], now_ns: int | None = None
+) -> int:
     """Write metric points, dead letters and series points inside the caller's transaction
-    (spans, hops and log records go to blocks: ``console/store/sqlite/ingest.py``). Duplicate dead
-    letters are ignored. Returns how many records were new."""
+    (spans, hops and log records go to blocks: ``console/store/sqlite/ingest.py``); ``now_ns``
+    is their arrival (default: the clock), which retention goes by. Duplicate dead letters are
+    ignored. Returns how many records were new."""
+    arrived = time.time_ns() if now_ns is None else now_ns
     metrics: list[tuple[Any, ...]] = []
     dead: list[tuple[Any, ...]] = []
     series: list[tuple[Any, ...]] = []
@@ -144,6 +149,7 @@ def write_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> int:
                     *_exponential(r),
                     r.min,
                     r.max,
+                    arrived,
                 )
             )
             lo_hi = seen_services.setdefault(r.service, [r.time_ns, r.time_ns])

@@ -455,6 +455,15 @@ CREATE TABLE alert_events (
 CREATE INDEX alert_events_time ON alert_events(time_ns);
 """
 
+# Version 9: when each metric point arrived, by this machine's clock, as blocks have since version
+# 6: retention goes by arrival, so a point stamped by a host hours slow is not dropped as it
+# arrives, nor one stamped hours fast kept past its time. Older points have none: retention dates
+# them by their own time.
+_V9_METRIC_ARRIVAL = """
+ALTER TABLE metric_points ADD COLUMN arrived_ns INTEGER;
+CREATE INDEX metric_points_arrived ON metric_points(arrived_ns);
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2,
@@ -464,17 +473,19 @@ MIGRATIONS: list[str] = [
     _V6_ARRIVAL,
     _V7_HISTOGRAM_MIN_MAX,
     _V8_ALERTS,
+    _V9_METRIC_ARRIVAL,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Tables retention may trim, with the column that dates a row (nanoseconds).
+# Tables retention may trim, with the condition that dates a row before a cutoff (nanoseconds;
+# each ``?`` is the cutoff): by arrival where the row's own time is a sender's.
 TIMED_TABLES: dict[str, str] = {
-    "metric_points": "time_ns",
-    "series": "time_ns",
-    "dead_letters": "first_seen_ns",
-    "consumed_marks": "seen_ns",
-    "pending_sends": "sent_ns",
-    "alert_events": "time_ns",
+    "metric_points": "(arrived_ns < ? OR (arrived_ns IS NULL AND time_ns < ?))",
+    "series": "time_ns < ?",
+    "dead_letters": "first_seen_ns < ?",
+    "consumed_marks": "seen_ns < ?",
+    "pending_sends": "sent_ns < ?",
+    "alert_events": "time_ns < ?",
 }
 
 

@@ -428,7 +428,12 @@ class StoreWriter:
             wal = max(schema.wal_bytes(conn), int(bound * _WAL_SHARE))
             live_target = max(int(bound * _LIVE_FLOOR), int(bound * _LOW_WATER) - wal)
         try:
-            apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=live_target)
+            deleted = apply_retention(conn, max_age_s=self.retention_age_s, max_bytes=live_target)
+            if deleted.get("blocks") or deleted.get("metric_points"):
+                # The recent-duplicates window may name records that just went: a resend of one
+                # would be taken for a duplicate, acknowledged and not stored. Start it again
+                # from what is stored, as a restart does.
+                self._state = ingest.IngestState()
             if self.retention_bytes:
                 self._bound_wal(conn)  # the trim itself wrote to the WAL
         except sqlite3.Error as exc:
