@@ -41,12 +41,18 @@ class Window:
     """A set of recently stored identities, bounded in bytes, in two generations: when the new
     one reaches half the budget it becomes the old one and the old one is dropped. (Bounded in
     entries, 400,000 of them, the window took ~80 MB and kept ``serve`` growing for ten minutes.)
-    An identity's size is measured once per window (identities of one kind have one shape)."""
+
+    The bytes counted are what the identities take (measured once per shape, rounded up to
+    Python's 16-byte allocation classes) plus the sets' own tables, as ``sys.getsizeof`` gives
+    them: a set's table is a power of two kept under 60% full, 16 bytes a slot, so it takes 27 to
+    107 bytes an entry, not the 24 once assumed (a 4 MiB window of hashed log identities held
+    6.4 MiB). A batch is added in pieces, so the new generation never passes half the budget."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.half = 1  # entries per generation, set from the first identity's size
-        self._unit = 0
+        self._units: dict[type, int] = {}
+        self._new_bytes = 0  # the identities of the new generation, tables not included
+        self._old_bytes = 0
         self.new: set[Any] = set()
         self.old: set[Any] = set()
         # Blocks every record of which is in the window (a store probe need not decode them).
@@ -62,30 +68,56 @@ class Window:
     def add_all(self, items: Sequence[Any], blocks: Sequence[int] = ()) -> None:
         if not items:
             return
-        if not self._unit:
-            self._unit = _identity_bytes(items[0])
-            self.half = max(1, self.max_bytes // 2 // self._unit)
-        self.new.update(items)
+        unit = self._unit(items[0])
+        half = self.max_bytes // 2
+        start = 0
+        while start < len(items):
+            # Room left in the new generation, with its table at worst one doubling away (a
+            # set's table grows to four times its entries' 16-byte slots at most: 64 bytes).
+            room = (half - self._new_bytes - sys.getsizeof(self.new)) // (unit + 64)
+            if room <= 0 and self.new:
+                self._rotate()
+                continue
+            part = items[start : start + max(1, room)]
+            before = len(self.new)
+            self.new.update(part)
+            self._new_bytes += (len(self.new) - before) * unit
+            start += len(part)
         self.new_blocks.update(blocks)
-        if len(self.new) >= self.half:
-            self.old, self.new = self.new, set()
-            self.old_blocks, self.new_blocks = self.new_blocks, set()
+        if self._new_bytes + sys.getsizeof(self.new) >= half:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self.old, self.new = self.new, set()
+        self.old_blocks, self.new_blocks = self.new_blocks, set()
+        self._old_bytes, self._new_bytes = self._new_bytes, 0
+
+    def _unit(self, item: Any) -> int:
+        kind = type(item)
+        unit = self._units.get(kind)
+        if unit is None:
+            unit = self._units[kind] = _identity_bytes(item)
+        return unit
 
     def bytes(self) -> int:
-        """About what the window's two generations take, in bytes."""
-        return (len(self.new) + len(self.old)) * self._unit
+        """About what the window's two generations take, in bytes, their sets' tables included."""
+        sets = (self.new, self.old, self.new_blocks, self.old_blocks)
+        tables = sum(sys.getsizeof(s) for s in sets)
+        return self._new_bytes + self._old_bytes + tables
 
 
 def _identity_bytes(item: Any) -> int:
-    """What one identity costs in a set, in bytes: the object, what a tuple holds (small ints
-    and shared strings are counted too, so this errs high) and a set slot at 2/3 load."""
-    size = sys.getsizeof(item) + _SET_SLOT_BYTES
+    """What one identity costs besides its set slot, in bytes: the object and what a tuple holds
+    (small ints and shared strings are counted too, so this errs high), each rounded up to
+    Python's 16-byte allocation classes."""
+    size = _rounded(sys.getsizeof(item))
     if isinstance(item, tuple):
-        size += sum(sys.getsizeof(x) for x in item)
+        size += sum(_rounded(sys.getsizeof(x)) for x in item)
     return size
 
 
-_SET_SLOT_BYTES = 24  # a set entry (hash and pointer, 16 bytes) at a load factor of 2/3
+def _rounded(n: int) -> int:
+    return (n + 15) // 16 * 16
 
 
 def seed(state: IngestState, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
