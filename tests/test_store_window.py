@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from console.store import Store
-from console.store.dedupe import Window
+from console.store.sqlite.dedupe import Window
 from tests.test_store import NOW, make_span
 
 BUDGET = 1 << 20  # bytes
