@@ -137,8 +137,10 @@ def produce_dead_letter(
     """Serialize ``value`` as a producer on ``original_topic`` would (schema id in the payload
     or in ``__value_schema_id``), then put those bytes on ``dlq_topic`` with the DLQ headers, as
     the failing consumer's error handler does."""
-    headers: list[Header] = [("tenant", b"acme")]
-    ctx = SerializationContext(original_topic, MessageField.VALUE, list(headers))
+    headers: list[tuple[str, str | bytes | None]] = [("tenant", b"acme")]
+    # The same list, not a copy: a serializer that carries the schema in a header
+    # (``__value_schema_id``) appends it there, and the message must be produced with it.
+    ctx = SerializationContext(original_topic, MessageField.VALUE, headers)
     payload = serializer(value, ctx)
     producer = Producer({"bootstrap.servers": bootstrap})
     producer.produce(dlq_topic, value=payload, key=key, headers=[*headers, *dlq_headers])
