@@ -82,8 +82,9 @@ def test_a_signal_stops_the_broker_and_removes_its_state(
         if proc.poll() is None:
             proc.kill()
     log = (tmp_path / "demo.log").read_text()[-3000:]
-    # Its summary (0), or 128 + the first signal when the services were still starting.
-    assert proc.returncode in (0, 128 + sigs[0]), log
+    # Its summary (0), or 128 + the signal that stopped it when the services were still starting
+    # (in a burst, any of them: the kernel delivers pending signals lowest number first).
+    assert proc.returncode in (0, *(128 + s for s in set(sigs))), log
     wait_for(lambda: _gone(broker), timeout=30, what=f"broker {broker} to end")
     _ended, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, f"left running: {alive}\n{log}"
