@@ -29,6 +29,7 @@ __all__ = ["StoreWriter", "window_bytes"]
 _SIZE_CHECK_S = 2.0  # how often the writer compares the store's bytes on disk with its bound
 _LOW_WATER = 0.8  # a size-triggered trim goes down to this share of the bound (WAL included)
 _WAL_SHARE = 0.1  # past this share of the bound, the writer truncates the WAL
+_WAL_HELD = "checkpoint: a reader holds the WAL"  # how truncate_wal says it was held back
 _LIVE_FLOOR = 0.3  # a WAL a reader holds back never trims the live data below this share
 
 
@@ -419,6 +420,8 @@ class StoreWriter:
         error = truncate_wal(conn, int(self.retention_bytes * _WAL_SHARE), busy_ms)
         if error is not None:
             self.last_error = error
+        elif self.last_error is not None and self.last_error.startswith(_WAL_HELD):
+            self.last_error = None  # the reader let go: no longer true
 
     def _retention(self, conn: sqlite3.Connection) -> None:
         # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it;
@@ -436,7 +439,7 @@ class StoreWriter:
                 # The recent-duplicates window may name records that just went: a resend of one
                 # would be taken for a duplicate, acknowledged and not stored. Start it again
                 # from what is stored, as a restart does.
-                self._state = ingest.IngestState()
+                self._state = ingest.IngestState(window_bytes(self.retention_bytes))
             if self.retention_bytes:
                 self._bound_wal(conn)  # the trim itself wrote to the WAL
         except sqlite3.Error as exc:
