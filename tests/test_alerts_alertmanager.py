@@ -8,26 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from console.store import Store
 from tests.alertmanager_peer import Alertmanager
 from tests.conftest import ROOT, run_cli
+from tests.tap_helpers import wait_for
 from tests.tui_data import demo_dead_letters
-
-
-def _until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _ours(am: Alertmanager) -> list[dict[str, Any]]:
@@ -46,7 +34,7 @@ def test_watch_posts_to_alertmanager_keeps_it_firing_and_resolves_it(
             env=os.environ.copy(),
         )  # fmt: skip
         try:
-            (alert,) = _until("the alert in Alertmanager", lambda: _ours(am))
+            (alert,) = wait_for(lambda: _ours(am), timeout=30, what="the alert in Alertmanager")
             assert alert["labels"] == {
                 "alertname": "DeadLettersPending",
                 "dlq_topic": "canvasflow.orders-dlt",
@@ -59,10 +47,14 @@ def test_watch_posts_to_alertmanager_keeps_it_firing_and_resolves_it(
             )
             # Re-posted while it fires: Alertmanager keeps seeing it with a later endsAt.
             first_ends = alert["endsAt"]
-            _until("a re-post", lambda: [a for a in _ours(am) if a["endsAt"] > first_ends])
+            wait_for(
+                lambda: [a for a in _ours(am) if a["endsAt"] > first_ends],
+                timeout=30,
+                what="a re-post",
+            )
             discard = run_cli("dlq", "discard", "--all", "--yes", "--db", str(db_path))
             assert discard.returncode == 0, discard.stderr
-            _until("the alert to resolve in Alertmanager", lambda: not _ours(am))
+            wait_for(lambda: not _ours(am), timeout=30, what="the alert to resolve in Alertmanager")
         finally:
             watch.send_signal(signal.SIGTERM)
             out, err = watch.communicate(timeout=30)

@@ -11,9 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +19,11 @@ import pytest
 
 from tests.alertmanager_peer import Alertmanager
 from tests.conftest import ROOT, run_cli
+from tests.tap_helpers import wait_for as poll
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
 pytestmark = pytest.mark.asyncio
-
-
-def _until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _dlq_alerts(am: Alertmanager, prefix: str) -> list[dict[str, Any]]:
@@ -71,9 +59,10 @@ async def test_demo_dead_letters_fire_in_the_tui_and_alertmanager_and_resolve(
             env=os.environ.copy(),
         )  # fmt: skip
         try:
-            fired = _until(
-                "the DLQ alerts in Alertmanager",
+            fired = poll(
                 lambda: (got := _dlq_alerts(am, prefix)) and len(got) == len(dlq_topics) and got,
+                timeout=60,
+                what="the DLQ alerts in Alertmanager",
             )
             assert sorted(a["labels"]["dlq_topic"] for a in fired) == dlq_topics
             assert all(a["status"]["state"] == "active" for a in fired)
@@ -99,7 +88,11 @@ async def test_demo_dead_letters_fire_in_the_tui_and_alertmanager_and_resolve(
                 app.evaluate_alerts()
                 await wait_for(pilot, lambda: "alert firing" not in screen_text(app), timeout=30)
                 await wait_for(pilot, lambda: "Alerts · 0 firing" in screen_text(app))
-            _until("the alerts to resolve in Alertmanager", lambda: not _dlq_alerts(am, prefix))
+            poll(
+                lambda: not _dlq_alerts(am, prefix),
+                timeout=60,
+                what="the alerts to resolve in Alertmanager",
+            )
             gate = run_cli("watch", "--once", "--db", str(db_path))
             assert gate.returncode == 0, gate.stdout + gate.stderr
         finally:
