@@ -330,6 +330,7 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     from (the same check as ``dlq replay``). ``(True, question)`` names the cluster and topics;
     ``(False, why)`` otherwise."""
     from console.dlq import get_dead_letter
+    from console.dlq.cluster import KafkaCluster
     from console.dlq.replay import check_target
     from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
@@ -339,7 +340,7 @@ def replay_target(source: DataSource, coords: list[str]) -> tuple[bool, str]:
     try:
         with _own_connection(source) as conn:
             letters = [get_dead_letter(conn, c) for c in coords]
-            target = check_target(conn, conf, letters)
+            target = check_target(conn, KafkaCluster(conf), letters)
     except BrokerUnreachable as exc:
         return False, f"broker down: {exc}"
     except ClusterMismatch as exc:
@@ -359,6 +360,7 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
     """``dlq replay``: one replay at a time per store; check the target cluster, reconcile, plan,
     send through the idempotent producer (the same calls as the CLI)."""
     from console.dlq import get_dead_letter
+    from console.dlq.cluster import KafkaCluster
     from console.dlq.replay import Replayer, check_target, prepare_replay, replay_lock
     from console.dlq.target import BrokerUnreachable, ClusterMismatch
 
@@ -367,17 +369,18 @@ def replay(source: DataSource, coords: list[str], progress: ProgressFn | None) -
         return False, "no Kafka bootstrap servers: start the console with --bootstrap"
     with _own_connection(source) as conn, replay_lock(conn):
         targets = [get_dead_letter(conn, c) for c in coords]
+        cluster = KafkaCluster(conf)
         try:
-            target = check_target(conn, conf, targets)
+            target = check_target(conn, cluster, targets)
         except BrokerUnreachable as exc:
             return False, f"broker down: {exc}"
         except ClusterMismatch as exc:
             return False, str(exc)
-        _, plan = prepare_replay(conn, conf, targets, target=target)
+        _, plan = prepare_replay(conn, cluster, targets, target=target)
         if not plan.items:
             reason = plan.refused[0].reason if plan.refused else "nothing to replay"
             return False, f"not replayed: {reason}"
-        report = Replayer(conn, conf, progress=progress).run(plan.items)
+        report = Replayer(conn, cluster, progress=progress).run(plan.items)
     ok = report.failed == 0 and not report.errors
     summary = f"replayed {report.acked} message(s)"
     if report.failed:

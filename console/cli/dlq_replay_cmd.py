@@ -15,6 +15,7 @@ from console import dlq
 from console.base.kafka_config import kafka_config
 from console.base.model import header_text
 from console.cli.dlq_cmd import _selection, confirm
+from console.dlq.cluster import KafkaCluster
 from console.dlq.replay import (
     Replayer,
     ReplayError,
@@ -47,15 +48,15 @@ def run_replay(
     with contextlib.nullcontext() if dry_run else replay_lock(conn):
         out = Console(soft_wrap=True)
         err = Console(stderr=True, soft_wrap=True)
-        conf = kafka_config(*kafka)
+        cluster = KafkaCluster(kafka_config(*kafka))
         targets = _selection(conn, coordinates, all_, flt, "replay")
         # The target answers and is the cluster the dead letters came from, before anything is
         # reconciled or planned (and so before any ledger line is written).
-        target = check_target(conn, conf, targets, force_cluster)
+        target = check_target(conn, cluster, targets, force_cluster)
         # Unfinished lines of an earlier run are settled, and sent again when the target lacks them,
         # even when this selection does not name them.
         rec, plan = prepare_replay(
-            conn, conf, targets, to=to, force=force, dry_run=dry_run, target=target
+            conn, cluster, targets, to=to, force=force, dry_run=dry_run, target=target
         )
         if rec.checked:
             err.print(
@@ -94,7 +95,10 @@ def run_replay(
         ) as bar:
             task = bar.add_task("replay", total=len(plan.items))
             replayer = Replayer(
-                conn, conf, rate=rate, progress=lambda done, total: bar.update(task, completed=done)
+                conn,
+                cluster,
+                rate=rate,
+                progress=lambda done, total: bar.update(task, completed=done),
             )
             report = replayer.run(plan.items)
         summary = {

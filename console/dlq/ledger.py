@@ -7,8 +7,9 @@ transaction. ``AckWriter`` does those commits on its own thread and connection s
 loop never waits for SQLite (the sqlite3 module releases the GIL while it works).
 
 ``reconcile`` settles what an interrupted run (``kill -9``) left ``pending`` or ``failed``: it reads
-each target topic from the time the line was written (``offsets_for_times``, else the low
-watermark) up to its high watermark, looking for the lines' ``x-replay-id`` header. Found: acked.
+each target topic (``DlqCluster.scan``) from the time the line was written
+(``offsets_for_times``, else the low watermark) up to its high watermark, looking for the lines'
+``x-replay-id`` header. Found: acked.
 Not found: the line stays open and the next plan produces the message again with the same id.
 """
 
@@ -19,15 +20,13 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, cast
-
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from typing import NamedTuple
 
 from console.base.errors import HandoffError
 from console.dlq.audit import os_user
+from console.dlq.cluster import REPLAY_ID, DlqCluster, ScanError
 
 __all__ = [
     "REPLAY_ID",
@@ -45,8 +44,6 @@ __all__ = [
     "write_pending",
 ]
 
-REPLAY_ID = "x-replay-id"
-
 
 class ReplayError(HandoffError):
     """A replay that cannot start or finish (refused, broker unreachable, reconcile failed)."""
@@ -59,79 +56,9 @@ class ReconcileReport:
     missing: int = 0
 
 
-def _scan_target(
-    conf: dict[str, str], topic: str, wanted: set[str], since_ms: int, timeout: float
-) -> dict[str, tuple[int, int]]:
-    """Find messages carrying a wanted ``x-replay-id`` in ``topic``: id -> (partition, offset)."""
-    from console.dlq.target import quiet
-
-    consumer = Consumer(
-        {
-            **quiet(conf),
-            "group.id": f"handoff-console-reconcile-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    found: dict[str, tuple[int, int]] = {}
-    try:
-        md = consumer.list_topics(topic, timeout=timeout)
-        tmd = md.topics.get(topic)
-        if tmd is None or tmd.error is not None or not tmd.partitions:
-            return found  # the target does not exist: nothing reached it
-        ends: dict[int, int] = {}
-        starts: list[TopicPartition] = []
-        by_time = consumer.offsets_for_times(
-            [TopicPartition(topic, p, since_ms) for p in tmd.partitions], timeout=timeout
-        )
-        for tp in by_time:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, tp.partition), timeout=timeout
-            )
-            start = tp.offset if tp.offset >= 0 else high
-            start = max(start, low)
-            if start < high:
-                ends[tp.partition] = high
-                starts.append(TopicPartition(topic, tp.partition, start))
-        if not starts:
-            return found
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise ReplayError(
-                    f"reconcile: reading {topic} did not reach its end within {timeout:.0f}s"
-                )
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                err = msg.error()
-                # A consumed message has a partition, an offset and headers as a list of pairs
-                # with bytes values (the stubs allow None, a dict and str).
-                p = cast(int, msg.partition())
-                offset = cast(int, msg.offset())
-                headers = cast("list[tuple[str, bytes | None]]", msg.headers() or [])
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        ends.pop(p, None)
-                        continue
-                    raise ReplayError(f"reconcile: reading {topic} failed: {err.str()}")
-                for name, value in headers:
-                    if name == REPLAY_ID and value is not None:
-                        rid = value.decode("ascii", "replace")
-                        if rid in wanted:
-                            found[rid] = (p, offset)
-                if p in ends and offset + 1 >= ends[p]:
-                    ends.pop(p)
-    except KafkaException as exc:
-        raise ReplayError(f"reconcile: cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
-    return found
-
-
 def reconcile(
     conn: sqlite3.Connection,
-    conf: dict[str, str],
+    cluster: DlqCluster,
     *,
     timeout: float = 60.0,
     user: str | None = None,
@@ -152,7 +79,10 @@ def reconcile(
     now = time.time_ns()
     for topic, lines in by_topic.items():
         since_ms = min(ln.created_ns for ln in lines) // 1_000_000 - 60_000  # clock-skew margin
-        found = _scan_target(conf, topic, {ln.replay_id for ln in lines}, since_ms, timeout)
+        try:
+            found = cluster.scan(topic, {ln.replay_id for ln in lines}, since_ms, timeout)
+        except ScanError as exc:
+            raise ReplayError(f"reconcile: {exc}") from exc
         acks = [
             Ack(
                 ln.replay_id,

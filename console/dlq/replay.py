@@ -27,12 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from console.base.model import payload_sha256
 from console.dlq.audit import os_user
+from console.dlq.cluster import DlqCluster, DlqProducer, ProduceRefused
 from console.dlq.ledger import (
     Ack,
     AckWriter,
@@ -60,7 +58,6 @@ from console.dlq.plan import (
     replay_headers,
     replay_id,
 )
-from console.dlq.target import replay_producer_config
 
 # One import for callers: planning and ledger names are re-exported here.
 __all__ = [
@@ -112,7 +109,7 @@ class Replayer:
     def __init__(
         self,
         conn: sqlite3.Connection,
-        conf: dict[str, str],
+        cluster: DlqCluster,
         *,
         rate: float | None = None,
         user: str | None = None,
@@ -121,7 +118,7 @@ class Replayer:
         progress: ProgressFn | None = None,
     ) -> None:
         self.conn = conn
-        self.conf = dict(conf)
+        self.cluster = cluster
         self.rate = rate if rate and rate > 0 else None
         self.user = user or os_user()
         self.chunk = max(1, min(chunk, int(self.rate) if self.rate else chunk))
@@ -131,12 +128,11 @@ class Replayer:
         self._report = ReplayReport()
         self._lock = threading.Lock()
 
-    def _producer(self) -> Producer:
-        conf = replay_producer_config(self.conf)
+    def _producer(self) -> DlqProducer:
         try:
-            return Producer(conf)
-        except KafkaException as exc:
-            raise ReplayError(f"cannot create the Kafka producer: {exc}") from exc
+            return self.cluster.producer()
+        except ProduceRefused as exc:
+            raise ReplayError(str(exc)) from exc
 
     def run(self, items: Sequence[ReplayItem]) -> ReplayReport:
         report = self._report
@@ -162,7 +158,7 @@ class Replayer:
         return report
 
     def _send_all(
-        self, producer: Producer, items: Sequence[ReplayItem], writer: AckWriter, started: float
+        self, producer: DlqProducer, items: Sequence[ReplayItem], writer: AckWriter, started: float
     ) -> None:
         total = len(items)
         sent = 0
@@ -209,50 +205,44 @@ class Replayer:
         if self.progress:
             self.progress(writer.recorded + self._report.failed, total)
 
-    def _wait_for_rate(self, producer: Producer, started: float, sent: int) -> None:
+    def _wait_for_rate(self, producer: DlqProducer, started: float, sent: int) -> None:
         assert self.rate is not None
         due = started + sent / self.rate
         while (wait := due - time.monotonic()) > 0:
             producer.poll(min(wait, 0.05))
 
-    def _produce(self, producer: Producer, it: ReplayItem) -> None:
+    def _produce(self, producer: DlqProducer, it: ReplayItem) -> None:
         d = it.dead_letter
 
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            if err is None:
-                # A delivered message has its topic, partition and offset (the stubs allow None).
+        def delivered(error: str | None, where: tuple[str, int, int] | None) -> None:
+            if error is None and where is not None:
                 self._acks.append(
                     Ack(
                         it.replay_id,
                         (d.dlq_topic, d.partition, d.offset),
-                        cast(str, msg.topic()),
-                        cast(int, msg.partition()),
-                        cast(int, msg.offset()),
+                        *where,
                         it.payload_sha256,
                         it.replay_count,
                         d.cluster_id,
                     )
                 )
             else:
-                self._fail(it, err.str())
+                self._fail(it, error or "no delivery report")
 
         while True:
             try:
-                kwargs: dict[str, Any] = {}
-                if it.target_partition is not None:
-                    kwargs["partition"] = it.target_partition
                 producer.produce(
                     it.target_topic,
                     value=it.payload,
                     key=d.key,
-                    headers=list(it.headers),
+                    headers=it.headers,
+                    partition=it.target_partition,
                     on_delivery=delivered,
-                    **kwargs,
                 )
                 return
             except BufferError:
                 producer.poll(0.05)
-            except KafkaException as exc:
+            except ProduceRefused as exc:
                 self._fail(it, str(exc))
                 return
 
