@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from console.base.kafka_config import kafka_config
+from console.dlq.service import DeadLetterService
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
@@ -73,7 +75,14 @@ class DataSource:
         self.kafka = kafka
         self.schema_registry = schema_registry
         self.schema_registry_config = schema_registry_config
-        self._codec: Any = None
+        # The dead-letter service the DLQ screens call (tui_app/dlq_ops.py), as `dlq` does.
+        self.dead_letters = DeadLetterService(
+            self.store,
+            contracts_dir=contracts_dir,
+            schema_registry=schema_registry,
+            schema_registry_config=schema_registry_config,
+            kafka=kafka if kafka is not None else (kafka_config(bootstrap) if bootstrap else None),
+        )
         self._conn = self.store.connect()
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()

@@ -1,16 +1,14 @@
 """``handoff-console dlq list|show|fix|replay|discard|audit``: dead letters, repaired safely.
 
-The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fix``,
-``console.dlq.replay`` and ``console.dlq.contracts``.
+The commands parse and present; the work is the dead-letter service's
+(``console/dlq/service.py``), the one the TUI calls too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shlex
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,13 +17,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
 from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
 from console.base.errors import InputError
-from console.base.model import DeadLetter
+from console.base.kafka_config import kafka_config as load_kafka_config
 from console.cli import dlq_render as render
 from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.dlq.replay import ReplayError
+from console.dlq.service import DeadLetterService, ReplayOutcome
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -122,8 +123,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dlq_app, name="dlq")
 
 
-def _conn(db: Path | None) -> sqlite3.Connection:
-    return Store.open(db or default_db_path(), upgrade=False).connect()
+def _service(
+    db: Path | None,
+    *,
+    contracts: Path | None = None,
+    schema_registry: str | None = None,
+    schema_registry_config: Path | None = None,
+    kafka: dict[str, str] | None = None,
+) -> DeadLetterService:
+    return DeadLetterService(
+        Store.open(db or default_db_path(), upgrade=False),
+        contracts_dir=contracts,
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+        kafka=kafka,
+    )
 
 
 def _address(coordinates: str | None, cluster: str | None) -> str | None:
@@ -179,12 +193,12 @@ def list_cmd(
     if limit is None:
         limit = 0 if as_json else 100
     flt = _filter(topic, error, since, correlation_id, status, limit, cluster)
-    conn = _conn(db)
-    items = dlq.list_dead_letters(conn, flt)
+    service = _service(db)
+    items = service.list_items(flt)
     if as_json:
         sys.stdout.write(json.dumps([i.as_dict() for i in items]) + "\n")
         return
-    render.dead_letter_list(Console(), items, dlq.depth_summary(conn, flt), limit)
+    render.dead_letter_list(Console(), items, service.depth(flt), limit)
 
 
 @dlq_app.command("show")
@@ -198,15 +212,14 @@ def show_cmd(
     cluster: ClusterOpt = None,
 ) -> None:
     """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
-    from console.dlq import show as dlq_show
-    from console.dlq.codecs import open_codec
-    from console.dlq.contracts import open_contracts
-
     coordinates = _address(coordinates, cluster) or coordinates
-
-    source = open_contracts(contracts, schema_registry, strict=False)
-    codec = open_codec(schema_registry, schema_registry_config)
-    detail = dlq_show.show(_conn(db), coordinates, source, codec)
+    service = _service(
+        db,
+        contracts=contracts,
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+    )
+    detail = service.show(coordinates)
     if as_json:
         typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
         return
@@ -243,38 +256,39 @@ def fix_cmd(
     and stored encoded with its schema; a fix that does not encode is refused (exit 2).
     """
     from console.dlq import fix as dlq_fix
-    from console.dlq.codecs import open_codec
-    from console.dlq.contracts import open_contracts
 
     coordinates = _address(coordinates, cluster) or coordinates
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")
     if schema_version not in ("original", "latest"):
         raise InputError("--schema-version must be original or latest")
-    conn = _conn(db)
-    codec = open_codec(schema_registry, schema_registry_config)
-    strict = codec is None  # with a registry, wire-format payloads need no JSON contract
-    source = open_contracts(contracts, schema_registry, strict=strict)
+    service = _service(
+        db,
+        contracts=contracts,
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+    )
+    codec = service.codec
+    if codec is None:  # a fix is checked against a JSON contract: the directory must be there
+        service.contracts(strict=True)
     if payload_file is not None:
         try:
             new = payload_file.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {payload_file}: {exc.strerror}") from exc
     elif set_:
-        doc = dlq_fix.document_of(conn, coordinates, codec)
+        doc = service.document_of(coordinates)
         new = dlq_fix.compact_json(dlq_fix.apply_assignments(doc, set_))
     else:
-        d = dlq.get_dead_letter(conn, coordinates)
-        current, _, headers = dlq.current_version(conn, d)
+        d = service.get(coordinates)
+        current, _, headers = service.current_version(d)
         text = dlq_fix.editable_text(current, codec, headers, dlq.contract_topic(d))
         new = dlq_fix.from_editor(_edit(text))
-    preview = dlq_fix.prepare_fix(
-        conn, coordinates, new, source, codec, latest_schema=schema_version == "latest"
-    )
+    result = service.fix(coordinates, new, latest_schema=schema_version == "latest")
+    preview, fixed = result.preview, result.fixed
     console = Console()
     render.diff(console, preview.diff)
     render.verdict(console, preview.verdict)
-    fixed = dlq_fix.save_fix(conn, preview)
     console.print(
         f"stored fix v{fixed.version} of {coordinates} (sha256 {fixed.sha256[:12]}); "
         "the original is kept"
@@ -321,23 +335,99 @@ def replay_cmd(
 ) -> None:
     """Produce dead letters back (fixed payload if any), exactly once, ledger first, only to the
     cluster they came from."""
-    from console.cli.dlq_replay_cmd import run_replay
-
     flt = _filter(topic, error, since, correlation_id, status, cluster=cluster)
-    run_replay(
-        _conn(db),
-        _address(coordinates, cluster),
-        all_,
-        flt,
-        to=to,
-        rate=rate,
-        dry_run=dry_run,
-        yes=yes,
-        force=force,
-        kafka=(bootstrap, kafka_config, x),
-        as_json=as_json,
-        force_cluster=force_cluster,
+    coordinates = _address(coordinates, cluster)
+    service = _service(db, kafka=load_kafka_config(bootstrap, kafka_config, x))
+    letters = service.select(coordinates, all_, flt, "replay")
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    bar = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
     )
+    task = bar.add_task("replay", total=None)
+
+    def ask(outcome: ReplayOutcome) -> bool:
+        plan, target = outcome.plan, outcome.target
+        assert target is not None  # checked before the plan was made
+        render.reconciled(err, outcome.reconciled)
+        render.skipped(err, plan)
+        topics = sorted({it.target_topic for it in plan.items})
+        _confirm(
+            f"Replay {len(plan.items)} message(s) to {', '.join(topics)} on cluster "
+            f"{target.cluster_id} ({target.bootstrap})?",
+            yes,
+            "replay",
+        )
+        if len(plan.items) > 1:
+            bar.update(task, total=len(plan.items))
+            bar.start()
+        return True
+
+    try:
+        outcome = service.replay(
+            letters,
+            to=to,
+            force=force,
+            dry_run=dry_run,
+            rate=rate,
+            force_cluster=force_cluster,
+            confirm=ask,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    finally:
+        bar.stop()
+    _replay_result(service, outcome, out, err, single=coordinates is not None, as_json=as_json)
+
+
+def _replay_result(
+    service: DeadLetterService,
+    outcome: ReplayOutcome,
+    out: Console,
+    err: Console,
+    *,
+    single: bool,
+    as_json: bool,
+) -> None:
+    plan, report = outcome.plan, outcome.report
+    if not outcome.sent:
+        render.reconciled(err, outcome.reconciled)
+    if single and plan.refused and not plan.items:
+        raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
+    if not outcome.sent and plan.items:  # a dry run
+        render.dry_run(out, plan, as_json)
+        return
+    if not plan.items:
+        render.skipped(err, plan)
+        err.print(f"nothing to replay ({len(plan.refused)} skipped)")
+        if as_json:
+            out.print_json(json.dumps({"acked": 0, "failed": 0, "skipped": len(plan.refused)}))
+        return
+    if as_json:
+        summary = {
+            "acked": report.acked,
+            "failed": report.failed,
+            "skipped": len(plan.refused),
+            "elapsed_s": round(report.elapsed_s, 3),
+            "errors": report.errors,
+        }
+        typer.echo(json.dumps(summary))
+    elif len(plan.items) == 1 and report.acked == 1:
+        for coords, error in report.errors.items():
+            err.print(f"failed {coords}: {error}", markup=False)
+        it = plan.items[0]
+        row = service.replays_for(it.dead_letter)[-1]
+        out.print(
+            f"replayed {it.coordinates} → {row.target_topic}:{row.target_partition}:"
+            f"{row.target_offset} (x-replay-id {it.replay_id}, replay #{it.replay_count})"
+        )
+    else:
+        render.replay_summary(out, err, plan, report)
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
 def _edit(text: str) -> str:
@@ -359,24 +449,7 @@ def _edit(text: str) -> str:
         return edited
 
 
-def _selection(
-    conn: sqlite3.Connection, coordinates: str | None, all_: bool, flt: dlq.DlqFilter, verb: str
-) -> list[DeadLetter]:
-    """One named dead letter, or every one the filters pick (pending by default)."""
-    if coordinates:
-        if all_:
-            raise InputError(f"{verb}: pass TOPIC:PARTITION:OFFSET or --all, not both")
-        return [dlq.get_dead_letter(conn, coordinates)]
-    # --cluster narrows a selection but does not make one: alone, it names no dead letters
-    has_filter = any([flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status])
-    if not (all_ or has_filter):
-        raise InputError(f"{verb}: name a dead letter (TOPIC:PARTITION:OFFSET), --all or a filter")
-    if flt.status is None:
-        flt = dataclasses.replace(flt, status="pending")
-    return dlq.select_dead_letters(conn, flt)
-
-
-def confirm(question: str, yes: bool, verb: str) -> None:
+def _confirm(question: str, yes: bool, verb: str) -> None:
     """Ask unless ``--yes``; without a terminal and without ``--yes``, refuse."""
     if yes:
         return
@@ -400,15 +473,15 @@ def discard_cmd(
     cluster: ClusterOpt = None,
 ) -> None:
     """Mark dead letters resolved without replaying them."""
-    conn = _conn(db)
+    service = _service(db)
     flt = _filter(topic, error, since, correlation_id, None, cluster=cluster)
     coordinates = _address(coordinates, cluster)
-    targets = _selection(conn, coordinates, all_, flt, "discard")
+    targets = service.select(coordinates, all_, flt, "discard")
     if not targets:
         typer.echo("nothing to discard")
         return
-    confirm(f"Discard {len(targets)} dead letter(s)?", yes, "discard")
-    results = dlq.discard(conn, targets, reason=reason)
+    _confirm(f"Discard {len(targets)} dead letter(s)?", yes, "discard")
+    results = service.discard(targets, reason=reason)
     done = sum(1 for r in results.values() if r == "discarded")
     for coords, result in results.items():
         if result != "discarded":
@@ -428,7 +501,7 @@ def audit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Who fixed, replayed or discarded what, when, with payload hashes and results."""
-    entries = dlq.audit_log(_conn(db), limit=limit or None, target=target)
+    entries = _service(db).audit(limit=limit or None, target=target)
     if as_json:
         typer.echo(json.dumps([render.audit_dict(e) for e in entries]))
         return
