@@ -22,8 +22,8 @@ from console.dlq.contracts import (
     RegistryContracts,
     check,
     open_contracts,
-    pretty_json,
 )
+from console.dlq.jsondoc import pretty_json
 from console.store import Store
 from tests.conftest import create_topic, free_port, run_cli
 from tests.dlq_helpers import CONTRACT, dead_letters_on_broker, write_contract

@@ -16,8 +16,8 @@ from rich.text import Text
 from console.base.errors import InputError
 from console.base.model import AuditEntry, Header
 from console.dlq import DlqFilter, ListItem, contract_topic, headers_with_schema
-from console.dlq.contracts import pretty_json
 from console.dlq.fix import editable_text
+from console.dlq.jsondoc import pretty_json
 from console.dlq.replay import ProgressFn
 from console.dlq.service import DeadLetterService
 from console.dlq.show import DeadLetterDetail as Detail

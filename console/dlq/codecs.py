@@ -34,11 +34,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from console.base.errors import HandoffError, InputError
 from console.base.model import Header
-from console.dlq.contracts import Violation, json_path, pretty_json, pretty_json_lines
+from console.base.urls import display_url
+from console.dlq.contracts import validate
+from console.dlq.jsondoc import Violation, json_path, pretty_json, pretty_json_lines
 from console.dlq.violations import avro_violations, proto_violation
 
 __all__ = [
@@ -50,7 +52,6 @@ __all__ = [
     "PayloadCodec",
     "RegistryError",
     "SchemaInfo",
-    "display_url",
     "open_codec",
     "wire_schema_ref",
 ]
@@ -70,17 +71,6 @@ class EncodeError(InputError):
     def __init__(self, message: str, violations: Sequence[Violation]) -> None:
         super().__init__(message)
         self.violations = tuple(violations)
-
-
-def display_url(url: str) -> str:
-    """``url`` without any ``user:password@``: what may be printed or logged."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url.rstrip("/")
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)).rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,8 +323,6 @@ class PayloadCodec:
         (Avro and Protobuf bytes that decode are valid by construction)."""
         if decoded.kind != "jsonschema":
             return []
-        from console.dlq.contracts import validate
-
         schema = self._schema(decoded.schema.id, decoded.schema.guid)
         try:
             return validate(json.loads(schema.schema_str), decoded.document)

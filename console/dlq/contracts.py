@@ -21,12 +21,14 @@ that is not a schema, or a registry that cannot be reached or answers nonsense.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from console.base.errors import HandoffError
+from console.base.urls import display_url
+from console.dlq.jsondoc import Violation, json_path, pretty_json_lines
 
 if TYPE_CHECKING:  # httpx and jsonschema load on first use: the CLI starts faster without them
     import httpx
@@ -38,14 +40,10 @@ __all__ = [
     "NoContracts",
     "RegistryContracts",
     "Verdict",
-    "Violation",
     "check",
     "default_contracts_dir",
-    "json_path",
     "open_contracts",
     "parse_payload",
-    "pretty_json",
-    "pretty_json_lines",
     "validate",
 ]
 
@@ -54,28 +52,6 @@ SCHEMA_SUFFIX = ".schema.json"
 
 class ContractError(HandoffError):
     """The contracts cannot be read: a broken directory, a bad schema, an unreachable registry."""
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One way a payload breaks its contract."""
-
-    path: str  # JSON path of the offending value, ``$`` for the whole document
-    message: str
-    line: int | None = None  # 1-based line in ``pretty_json(payload)``
-    validator: str = ""  # the JSON Schema keyword that failed (``type``, ``required``...)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "message": self.message,
-            "line": self.line,
-            "validator": self.validator,
-        }
-
-    def __str__(self) -> str:
-        where = f"line {self.line}, " if self.line is not None else ""
-        return f"{where}{self.path}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +146,6 @@ class RegistryContracts:
         self, url: str, *, client: httpx.Client | None = None, timeout: float = 10.0
     ) -> None:
         import httpx
-
-        from console.dlq.codecs import display_url
 
         self.url = display_url(url)  # what is printed: never credentials
         parts = httpx.URL(url)
@@ -283,47 +257,6 @@ def open_contracts(
     if strict:
         raise ContractError(reason)
     return NoContracts(reason)
-
-
-def json_path(parts: Iterable[str | int]) -> str:
-    """``$.items[0].sku`` from ``("items", 0, "sku")``."""
-    out = "$"
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif p.isidentifier():
-            out += f".{p}"
-        else:
-            out += "[" + json.dumps(p, ensure_ascii=False) + "]"
-    return out
-
-
-def pretty_json(value: Any) -> str:
-    """The one pretty form: 2-space indent, keys in document order, non-ASCII kept."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def pretty_json_lines(value: Any) -> dict[tuple[str | int, ...], int]:
-    """The 1-based line of every value's start in ``pretty_json(value)``, keyed by its path."""
-    lines: dict[tuple[str | int, ...], int] = {}
-    line = 1
-
-    def walk(v: Any, path: tuple[str | int, ...]) -> None:
-        nonlocal line
-        lines[path] = line
-        if isinstance(v, dict) and v:
-            for k, item in v.items():
-                line += 1
-                walk(item, (*path, k))
-            line += 1  # the closing brace
-        elif isinstance(v, list) and v:
-            for i, item in enumerate(v):
-                line += 1
-                walk(item, (*path, i))
-            line += 1
-
-    walk(value, ())
-    return lines
 
 
 def validate(schema: dict[str, Any], document: Any) -> list[Violation]:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from console.base.errors import InputError
 from console.base.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
 from console.dlq.audit import os_user, write_audit
-from console.dlq.contracts import ContractSource, Verdict, Violation, check, pretty_json
+from console.dlq.contracts import ContractSource, Verdict, check
+from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import contract_topic, current_version, get_dead_letter
 from console.dlq.show import decoded_view, payload_view
 

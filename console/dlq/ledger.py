@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from console.base.errors import HandoffError
-from console.dlq.audit import os_user
+from console.base.model import AuditEntry
+from console.dlq.audit import os_user, write_audit
 from console.dlq.cluster import REPLAY_ID, DlqCluster, ScanError
 
 __all__ = [
@@ -238,9 +239,6 @@ def record_failure(
     user: str,
 ) -> None:
     """A message the broker refused: ledger line ``failed`` (reconciled next time), audited."""
-    from console.base.model import AuditEntry
-    from console.dlq.audit import write_audit
-
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(

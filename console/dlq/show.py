@@ -25,7 +25,8 @@ from console.base.model import (
     header_text,
     payload_sha256,
 )
-from console.dlq.contracts import ContractSource, Verdict, Violation, check, pretty_json
+from console.dlq.contracts import ContractSource, Verdict, check
+from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import (
     Coordinates,
     contract_topic,
