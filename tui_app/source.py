@@ -62,6 +62,7 @@ class DataSource:
         runtime: Runtime | None = None,
         bootstrap: str | None = None,
         contracts_dir: Path | None = None,
+        default_contracts_dir: Path | None = None,
         kafka: dict[str, Any] | None = None,
         schema_registry: str | None = None,
         schema_registry_config: Path | None = None,
@@ -79,6 +80,7 @@ class DataSource:
         self.dead_letters = DeadLetterService(
             self.store,
             contracts_dir=contracts_dir,
+            default_contracts_dir=default_contracts_dir,
             schema_registry=schema_registry,
             schema_registry_config=schema_registry_config,
             kafka=kafka if kafka is not None else (kafka_config(bootstrap) if bootstrap else None),

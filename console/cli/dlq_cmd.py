@@ -27,6 +27,7 @@ from console.cli import dlq_render as render
 from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 from console.dlq.replay import ReplayError
 from console.dlq.service import DeadLetterService, ReplayOutcome
+from console.runtime.contracts_default import default_contracts_dir
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -134,6 +135,7 @@ def _service(
     return DeadLetterService(
         Store.open(db or default_db_path(), upgrade=False),
         contracts_dir=contracts,
+        default_contracts_dir=default_contracts_dir(),
         schema_registry=schema_registry,
         schema_registry_config=schema_registry_config,
         kafka=kafka,

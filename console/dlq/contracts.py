@@ -2,8 +2,9 @@
 
 Where a topic's schema comes from:
 
-* ``DirectoryContracts(path)``: ``<topic>.schema.json`` files in one directory (the demo ships
-  ``demo_pipeline/contracts/``; ``default_contracts_dir()`` finds it through the installed package);
+* ``DirectoryContracts(path)``: ``<topic>.schema.json`` files in one directory (``--contracts``,
+  else the default directory the caller passes in: the CLI and the TUI pass the demo's
+  ``demo_pipeline/contracts/``, found by ``console/runtime/contracts_default.py``);
 * ``RegistryContracts(url)``: a Confluent Schema Registry, the subject ``<topic>-value``, version
   ``latest``, read through httpx (``GET /subjects/<subject>/versions/latest``). A JSON Schema
   subject is a contract here; an Avro or Protobuf subject is no JSON contract (its payloads are
@@ -41,7 +42,6 @@ __all__ = [
     "RegistryContracts",
     "Verdict",
     "check",
-    "default_contracts_dir",
     "open_contracts",
     "parse_payload",
     "validate",
@@ -225,20 +225,15 @@ def _checked_schema(schema: Any, where: str) -> dict[str, Any]:
     return schema
 
 
-def default_contracts_dir() -> Path:
-    """The demo's ``demo_pipeline/contracts`` as installed (it may not exist yet)."""
-    import demo_pipeline
-
-    return Path(demo_pipeline.__file__).resolve().parent / "contracts"
-
-
 def open_contracts(
     contracts_dir: Path | None = None,
     schema_registry: str | None = None,
     *,
+    default_dir: Path | None = None,
     strict: bool = True,
 ) -> ContractSource:
-    """The contract source the options name: a registry, a directory, or the demo's directory.
+    """The contract source the options name: a registry, a directory, or ``default_dir`` (the
+    caller's default: the CLI and the TUI pass the demo's contracts directory).
 
     With ``strict=False`` a missing default directory gives ``NoContracts`` (with the reason)
     instead of raising; an explicit ``contracts_dir`` that is broken always raises.
@@ -247,13 +242,10 @@ def open_contracts(
         return RegistryContracts(schema_registry)
     if contracts_dir is not None:
         return DirectoryContracts(contracts_dir)
-    default = default_contracts_dir()
-    if default.is_dir():
-        return DirectoryContracts(default)
-    reason = (
-        f"no contracts: the demo's contracts directory {default} is missing; "
-        "pass --contracts DIR or --schema-registry URL"
-    )
+    if default_dir is not None and default_dir.is_dir():
+        return DirectoryContracts(default_dir)
+    missing = f"the demo's contracts directory {default_dir} is missing; " if default_dir else ""
+    reason = f"no contracts: {missing}pass --contracts DIR or --schema-registry URL"
     if strict:
         raise ContractError(reason)
     return NoContracts(reason)

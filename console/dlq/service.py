@@ -76,6 +76,7 @@ class DeadLetterService:
         store: Store,
         *,
         contracts_dir: Path | None = None,
+        default_contracts_dir: Path | None = None,
         schema_registry: str | None = None,
         schema_registry_config: Path | None = None,
         kafka: Mapping[str, Any] | None = None,
@@ -83,6 +84,7 @@ class DeadLetterService:
     ) -> None:
         self.store = store
         self.contracts_dir = contracts_dir
+        self.default_contracts_dir = default_contracts_dir
         self.schema_registry = schema_registry
         self.schema_registry_config = schema_registry_config
         self.cluster = cluster if cluster is not None else (KafkaCluster(kafka) if kafka else None)
@@ -95,7 +97,12 @@ class DeadLetterService:
     def contracts(self, *, strict: bool = False) -> ContractSource:
         """The contract source (``--contracts`` or ``--schema-registry``); read afresh each time,
         so a contract edited while the console runs is the one checked."""
-        return open_contracts(self.contracts_dir, self.schema_registry, strict=strict)
+        return open_contracts(
+            self.contracts_dir,
+            self.schema_registry,
+            default_dir=self.default_contracts_dir,
+            strict=strict,
+        )
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
