@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from console.base.coordinates import is_coordinates
 from tui_app.source import DataSource
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "row_id",
 ]
 
-_COORD = re.compile(r"^(?P<topic>.+):(?P<partition>\d+):(?P<offset>\d+)$")
 _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -27,7 +27,7 @@ _TRACE = re.compile(r"^[0-9a-f]{32}$")
 def query_kind(text: str) -> tuple[str, str]:
     """What a search box names: a Kafka coordinate (``message``), a trace id or a correlation id."""
     text = text.strip()
-    if _COORD.match(text):
+    if is_coordinates(text):
         return "message", text
     if _TRACE.match(text.lower()):
         return "trace_id", text.lower()

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from console import dlq
 from console.base.config import DEFAULT_BOOTSTRAP, default_db_path
+from console.base.coordinates import parse_address
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config as load_kafka_config
 from console.cli import dlq_render as render
@@ -150,10 +151,10 @@ def _address(coordinates: str | None, cluster: str | None) -> str | None:
         raise InputError(f"--cluster {cluster!r} is not a cluster id")
     if coordinates is None:
         return None  # with --all or a filter, --cluster filters (see _filter)
-    named, c = dlq.parse_address(coordinates)
+    named, c = parse_address(coordinates)
     if named is not None and named != cluster:
         raise InputError(f"{coordinates} names cluster {named}, --cluster names {cluster}")
-    return f"{cluster}/{dlq.format_coordinates(c)}"
+    return f"{cluster}/{c}"
 
 
 def _filter(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from console.base.config import parse_duration
+from console.base.coordinates import Coordinates, parse_address
 from console.base.errors import InputError
 from console.base.model import (
     DeadLetter,
@@ -45,32 +46,16 @@ __all__ = [
     "get_dead_letter",
     "headers_with_schema",
     "list_dead_letters",
-    "parse_address",
-    "parse_coordinates",
     "parse_since",
     "replays_for",
     "select_dead_letters",
 ]
 
 STATUSES = ("pending", "replayed", "discarded")
-Coordinates = tuple[str, int, int]  # (topic, partition, offset)
 
 
 class DeadLetterNotFound(InputError):
     """No dead letter at those coordinates (exit 2)."""
-
-
-def parse_address(text: str) -> tuple[str | None, Coordinates]:
-    """``CLUSTER/TOPIC:P:O`` -> ``(CLUSTER, (TOPIC, P, O))``; plain ``TOPIC:P:O`` has no cluster.
-
-    Neither a Kafka cluster id nor a topic name holds a ``/``, so the first one splits them.
-    """
-    cluster, sep, rest = text.partition("/")
-    if not sep:
-        return None, parse_coordinates(text)
-    if not cluster:
-        raise InputError(f"expected CLUSTER/TOPIC:PARTITION:OFFSET, got {text!r}")
-    return cluster, parse_coordinates(rest)
 
 
 def address(d: DeadLetter | ListItem) -> str:
@@ -84,19 +69,7 @@ def coordinates_of(text: str) -> str:
     return text.rpartition("/")[2]
 
 
-def parse_coordinates(text: str) -> Coordinates:
-    """``orders-dlt:0:42`` -> ``("orders-dlt", 0, 42)`` (topic names may hold colons? no: dots)."""
-    topic, sep1, rest = text.rpartition(":")
-    head, sep2, part = topic.rpartition(":")
-    if not (sep1 and sep2 and head):
-        raise InputError(f"expected TOPIC:PARTITION:OFFSET, got {text!r}")
-    try:
-        return head, int(part), int(rest)
-    except ValueError:
-        raise InputError(f"expected TOPIC:PARTITION:OFFSET with numbers, got {text!r}") from None
-
-
-def format_coordinates(c: Coordinates) -> str:
+def format_coordinates(c: tuple[str, int, int]) -> str:
     return f"{c[0]}:{c[1]}:{c[2]}"
 
 
@@ -265,7 +238,7 @@ def depth_summary(conn: sqlite3.Connection, flt: DlqFilter | None = None) -> lis
 
 
 def get_dead_letter(
-    conn: sqlite3.Connection, coords: Coordinates | str, cluster: str | None = None
+    conn: sqlite3.Connection, coords: tuple[str, int, int] | str, cluster: str | None = None
 ) -> DeadLetter:
     """The dead letter at ``coords`` (``TOPIC:P:O`` or ``CLUSTER/TOPIC:P:O``), from ``cluster``
     when one is named; ``DeadLetterNotFound`` if the store has none there.
@@ -278,7 +251,7 @@ def get_dead_letter(
     if isinstance(coords, str):
         named, c = parse_address(coords)
     else:
-        c = coords
+        c = Coordinates(*coords)
     if named is not None and cluster is not None and named != cluster:
         raise InputError(f"{coords} names cluster {named}, --cluster names {cluster}")
     cluster = cluster if cluster is not None else named

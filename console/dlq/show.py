@@ -28,7 +28,6 @@ from console.base.model import (
 from console.dlq.contracts import ContractSource, Verdict, check
 from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import (
-    Coordinates,
     contract_topic,
     fixes_for,
     get_dead_letter,
@@ -253,7 +252,7 @@ def _ledger_dict(r: ReplayEntry) -> dict[str, Any]:
 
 def show(
     conn: sqlite3.Connection,
-    coords: Coordinates | str,
+    coords: tuple[str, int, int] | str,
     contracts: ContractSource,
     codec: PayloadCodec | None = None,
 ) -> DeadLetterDetail:
