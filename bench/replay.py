@@ -38,6 +38,7 @@ from console.base.model import DeadLetter  # noqa: E402
 from console.dlq.cluster import KafkaCluster  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
 from console.store import Store  # noqa: E402
+from console.store.deadletters_sqlite import SqliteDeadLetters  # noqa: E402
 from tests.dlq_headers_fixture import spring_dlt_headers  # noqa: E402
 
 
@@ -139,18 +140,19 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     store = Store.open(tmp / f"replay{round_}.db")
     store.write(letters(n, f"{original}-dlt", original))
     conn = store.connect()
+    letters_store = SqliteDeadLetters(conn)
     cluster = KafkaCluster({"bootstrap.servers": bootstrap})
     t0 = time.perf_counter()
     c0 = time.process_time()
-    reconcile(conn, cluster)
+    reconcile(letters_store, cluster)
     selected = dlq.select_dead_letters(conn, dlq.DlqFilter(status="pending"))
     t1 = time.perf_counter()
     c1 = time.process_time()
-    plan = plan_replay(conn, selected, to=target)
+    plan = plan_replay(letters_store, selected, to=target)
     assert len(plan.items) == n, plan.refused[:3]
     t2 = time.perf_counter()
     c2 = time.process_time()
-    report = Replayer(conn, cluster).run(plan.items)
+    report = Replayer(letters_store, cluster).run(plan.items)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     assert report.acked == n and not report.failed, report.errors

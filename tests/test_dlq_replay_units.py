@@ -11,7 +11,7 @@ import pytest
 
 from console import dlq
 from console.base.model import DeadLetter
-from console.dlq.replay import Replayer, check_target, prepare_replay
+from console.dlq.service import DeadLetterService
 from console.dlq.target import BrokerUnreachable, ClusterMismatch, replay_producer_config
 from console.store import Store
 from tests.dlq_fake_cluster import FakeCluster, FakeMessage, java_partition
@@ -44,10 +44,9 @@ def _letters(store: Store, n: int, *, original_partition: int = 0) -> list[DeadL
 
 
 def _replay(store: Store, cluster: FakeCluster, letters: list[DeadLetter]) -> tuple:
-    conn = store.connect()
-    target = check_target(conn, cluster, letters)
-    rec, plan = prepare_replay(conn, cluster, letters, target=target)
-    return rec, plan, Replayer(conn, cluster).run(plan.items)
+    """The dead-letter service's replay (what ``dlq replay`` and the TUI call), via ``cluster``."""
+    outcome = DeadLetterService(store, cluster=cluster).replay(letters)
+    return outcome.reconciled, outcome.plan, outcome.report
 
 
 def test_the_ledger_line_is_pending_before_the_message_leaves_and_acked_after(
@@ -145,19 +144,22 @@ def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store:
     cluster.create("orders", 1)
     (d,) = _letters(store, 1)
     conn = store.connect()
+    service = DeadLetterService(store, cluster=cluster)
     with pytest.raises(ClusterMismatch, match="came from cluster cluster-a, but fake:9092"):
-        check_target(conn, cluster, [d])
+        service.check_target([d])
     with pytest.raises(ClusterMismatch, match="--force-cluster cluster-c is not"):
-        check_target(conn, cluster, [d], force_cluster="cluster-c")
-    assert check_target(conn, cluster, [d], force_cluster="cluster-b").cluster_id == "cluster-b"
+        service.check_target([d], force_cluster="cluster-c")
+    assert service.check_target([d], force_cluster="cluster-b").cluster_id == "cluster-b"
     store.write([DeadLetter("orders-dlt", 5, 0, 1, payload=b"{}", original_topic="orders",
                             first_seen_ns=1)])  # fmt: skip
     unknown = dlq.get_dead_letter(conn, "orders-dlt:5:0")
     with pytest.raises(ClusterMismatch, match="came from cluster unknown"):
-        check_target(conn, cluster, [unknown])
+        service.check_target([unknown])
+    with pytest.raises(ClusterMismatch, match="came from cluster cluster-a"):  # nothing sent
+        service.replay([d])
     cluster.down = True
     with pytest.raises(BrokerUnreachable, match="cannot reach Kafka at fake:9092"):
-        check_target(conn, cluster, [d])
+        service.replay([d])
     assert dlq.replays_for(conn, d) == [] and cluster.produced == []
 
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from console.base.model import DeadLetter, Header, payload_sha256
 from console.dlq.cluster import DlqCluster
 from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
-from console.dlq.query import address, dead_letters_from_cursor, headers_with_schema
+from console.dlq.query import address, headers_with_schema
 from console.dlq.target import Target, check_cluster, target_partition
+from console.store.deadletters_api import DeadLetterKey, DeadLetters, key_of
 
 __all__ = [
     "DROPPED_HEADER_PREFIXES",
@@ -122,63 +122,13 @@ class ReplayPlan:
     refused: list[Refusal] = field(default_factory=list)
 
 
-class _LedgerLine(NamedTuple):
-    """What planning needs of a dead letter's ledger line."""
-
-    dlq_topic: str
-    partition: int
-    offset: int
-    cluster_id: str | None
-    replay_id: str
-    state: str
-    replay_count: int
-    target_topic: str
-    payload_sha256: str
-    target_partition: int | None
-    target_offset: int | None
-
-
-_Key = tuple[str, int, int, str]  # coordinates and cluster ('' when unknown)
-
-
-def _key(d: DeadLetter) -> _Key:
-    return (d.dlq_topic, d.partition, d.offset, d.cluster_id or "")
-
-
-def _ledger_by_coords(conn: sqlite3.Connection) -> dict[_Key, list[_LedgerLine]]:
-    out: dict[_Key, list[_LedgerLine]] = {}
-    cur = conn.execute(f"SELECT {', '.join(_LedgerLine._fields)} FROM replay_ledger")
-    for line in map(_LedgerLine._make, cur):
-        key = (line.dlq_topic, line.partition, line.offset, line.cluster_id or "")
-        out.setdefault(key, []).append(line)
-    return out
-
-
-def _latest_fixes(conn: sqlite3.Connection) -> dict[_Key, tuple[int, bytes | None, bytes | None]]:
-    """(version, payload, schema header) of every dead letter's latest fix."""
-    cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, coalesce(cluster_id, ''), version, payload, "
-        "schema_header FROM fixed_payloads ORDER BY version"
-    )
-    cur.row_factory = None
-    return {(t, p, o, c): (v, payload, sh) for t, p, o, c, v, payload, sh in cur}
-
-
-def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
+def pending_dead_letters(store: DeadLetters) -> list[DeadLetter]:
     """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
-    from console.store.rows import DEAD_LETTER_COLUMNS
-
-    cur = conn.execute(
-        f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "
-        "replay_ledger l WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition "
-        "AND l.offset = d.offset AND coalesce(l.cluster_id, '') = coalesce(d.cluster_id, '') "
-        "AND l.state IN ('pending', 'failed'))"
-    )
-    return dead_letters_from_cursor(cur)
+    return store.with_open_lines()
 
 
 def plan_replay(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     targets: Iterable[DeadLetter],
     *,
     to: str | None = None,
@@ -190,12 +140,12 @@ def plan_replay(
     With the ``target`` cluster's metadata, a topic it lacks is refused (a replay never creates
     one) and each item goes to its original partition where that exists.
     """
-    ledger = _ledger_by_coords(conn)
-    fixes = _latest_fixes(conn)
+    ledger = store.ledger_lines()
+    fixes = store.latest_fixes()
     plan = ReplayPlan()
-    seen: set[_Key] = set()
+    seen: set[DeadLetterKey] = set()
     for d in targets:
-        key = _key(d)
+        key = key_of(d)
         if key in seen:
             continue
         seen.add(key)
@@ -317,7 +267,7 @@ def fetch_full_payloads(
 
 
 def check_target(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     cluster: DlqCluster,
     letters: Iterable[DeadLetter],
     force_cluster: str | None = None,
@@ -327,12 +277,12 @@ def check_target(
     ``letters`` and every dead letter an interrupted run left open came from (else
     ``ClusterMismatch``), unless ``force_cluster`` names it."""
     target = cluster.probe()
-    check_cluster(target, [*pending_dead_letters(conn), *letters], force_cluster)
+    check_cluster(target, [*pending_dead_letters(store), *letters], force_cluster)
     return target
 
 
 def prepare_replay(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     cluster: DlqCluster | None,
     targets: Iterable[DeadLetter],
     *,
@@ -347,8 +297,8 @@ def prepare_replay(
     """
     rec = ReconcileReport()
     if cluster is not None and not dry_run:
-        rec = reconcile(conn, cluster)
-    letters = [*pending_dead_letters(conn), *targets]
+        rec = reconcile(store, cluster)
+    letters = [*pending_dead_letters(store), *targets]
     if cluster is not None:
         letters = fetch_full_payloads(cluster, letters)
-    return rec, plan_replay(conn, letters, to=to, force=force, target=target)
+    return rec, plan_replay(store, letters, to=to, force=force, target=target)

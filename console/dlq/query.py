@@ -8,7 +8,6 @@ coordinates ``TOPIC:PARTITION:OFFSET``.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import time
@@ -26,6 +25,7 @@ from console.base.model import (
     ReplayEntry,
 )
 from console.store import rows
+from console.store.deadletters_sqlite import dead_letters_from_cursor
 
 __all__ = [
     "STATUSES",
@@ -283,22 +283,6 @@ def select_dead_letters(conn: sqlite3.Connection, flt: DlqFilter) -> list[DeadLe
     if flt.limit:
         sql += f" LIMIT {int(flt.limit)}"
     return dead_letters_from_cursor(conn.execute(sql, args))
-
-
-def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
-    """Dead letters from a ``SELECT {rows.DEAD_LETTER_COLUMNS}`` cursor (bulk paths): each
-    column goes to the field of its name."""
-    cur.row_factory = None  # plain tuples: 3x faster than Row
-    names = [c[0] for c in cur.description]
-    loads, fromhex = json.loads, bytes.fromhex
-    out = []
-    for r in cur:
-        rec = dict(zip(names, r, strict=True))
-        headers = loads(rec["headers"] or "[]")
-        rec["headers"] = tuple([(n, None if v is None else fromhex(v)) for n, v in headers])
-        rec["payload_truncated"] = bool(rec["payload_truncated"])
-        out.append(DeadLetter(**rec))
-    return out
 
 
 def fixes_for(conn: sqlite3.Connection, d: DeadLetter) -> list[FixedPayload]:

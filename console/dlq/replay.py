@@ -22,7 +22,6 @@ replay count (1 for the first replay, so a forced second replay gets its own id)
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,7 +39,6 @@ from console.dlq.ledger import (
     reconcile,
     record_failure,
     replay_lock,
-    write_pending,
 )
 from console.dlq.plan import (
     DROPPED_HEADER_PREFIXES,
@@ -58,6 +56,7 @@ from console.dlq.plan import (
     replay_headers,
     replay_id,
 )
+from console.store.deadletters_api import DeadLetters
 
 # One import for callers: planning and ledger names are re-exported here.
 __all__ = [
@@ -108,7 +107,7 @@ class Replayer:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        store: DeadLetters,
         cluster: DlqCluster,
         *,
         rate: float | None = None,
@@ -117,7 +116,7 @@ class Replayer:
         flush_timeout: float = 60.0,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.conn = conn
+        self.store = store
         self.cluster = cluster
         self.rate = rate if rate and rate > 0 else None
         self.user = user or os_user()
@@ -142,7 +141,7 @@ class Replayer:
         producer = self._producer()
         total = len(items)
         originals = {it.replay_id: payload_sha256(it.dead_letter.payload) for it in items}
-        writer = AckWriter(self.conn, self.user, originals)
+        writer = AckWriter(self.store, self.user, originals)
         self._lock = writer.lock
         try:
             self._send_all(producer, items, writer, started)
@@ -167,8 +166,7 @@ class Replayer:
             batch = items[start : start + self.chunk]
             now = time.time_ns()
             with writer.lock:
-                write_pending(
-                    self.conn,
+                self.store.write_pending(
                     [
                         PendingLine(
                             it.replay_id,
@@ -251,7 +249,7 @@ class Replayer:
         self._report.errors[it.coordinates] = error
         with self._lock:
             record_failure(
-                self.conn,
+                self.store,
                 it.replay_id,
                 it.coordinates,
                 it.target_topic,

@@ -39,6 +39,8 @@ from console.dlq.replay import ProgressFn, Replayer, ReplayReport
 from console.dlq.show import DeadLetterDetail, show
 from console.dlq.target import Target
 from console.store import Store
+from console.store.deadletters_api import DeadLetters
+from console.store.deadletters_sqlite import SqliteDeadLetters
 
 __all__ = ["Confirm", "DeadLetterService", "FixResult", "ReplayOutcome"]
 
@@ -112,6 +114,12 @@ class DeadLetterService:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def dead_letters(self) -> Iterator[DeadLetters]:
+        """The store's ledger, fixes and audit (``DeadLetters``), for one operation."""
+        with self.connection() as conn:
+            yield SqliteDeadLetters(conn)
+
     # reading ---------------------------------------------------------------------------------
     def list_items(self, flt: query.DlqFilter | None = None) -> list[query.ListItem]:
         with self.connection() as conn:
@@ -136,8 +144,8 @@ class DeadLetterService:
             return query.current_version(conn, d)
 
     def audit(self, *, limit: int | None = 200, target: str | None = None) -> list[AuditEntry]:
-        with self.connection() as conn:
-            return audit.audit_log(conn, limit=limit, target=target)
+        with self.dead_letters() as store:
+            return audit.audit_log(store, limit=limit, target=target)
 
     def select(
         self, coordinates: str | None, all_: bool, flt: query.DlqFilter, verb: str
@@ -208,8 +216,8 @@ class DeadLetterService:
 
     def discard(self, letters: Sequence[DeadLetter], *, reason: str = "") -> dict[str, str]:
         """Mark ``letters`` discarded (audited); coordinates -> result."""
-        with self.connection() as conn:
-            return audit.discard(conn, letters, reason=reason)
+        with self.dead_letters() as store:
+            return audit.discard(store, letters, reason=reason)
 
     # replaying -------------------------------------------------------------------------------
     def _cluster(self) -> DlqCluster:
@@ -222,8 +230,8 @@ class DeadLetterService:
     ) -> Target:
         """The target answers and is the cluster ``letters`` came from (``BrokerUnreachable``,
         ``ClusterMismatch`` otherwise): the check before anything is asked or written."""
-        with self.connection() as conn:
-            return check_target(conn, self._cluster(), letters, force_cluster)
+        with self.dead_letters() as store:
+            return check_target(store, self._cluster(), letters, force_cluster)
 
     def replay(
         self,
@@ -241,19 +249,19 @@ class DeadLetterService:
         ``letters`` plus every dead letter an interrupted run left open, ask ``confirm``, send
         ledger first. One replay at a time per store (a dry run takes no lock)."""
         cluster = self._cluster()
-        with self.connection() as conn, _nothing() if dry_run else replay_lock(conn):
+        with self.dead_letters() as store, _nothing() if dry_run else replay_lock(store):
             # The target answers and is the cluster the dead letters came from, before anything
             # is reconciled or planned (and so before any ledger line is written).
-            target = check_target(conn, cluster, letters, force_cluster)
+            target = check_target(store, cluster, letters, force_cluster)
             rec, plan = prepare_replay(
-                conn, cluster, letters, to=to, force=force, dry_run=dry_run, target=target
+                store, cluster, letters, to=to, force=force, dry_run=dry_run, target=target
             )
             outcome = ReplayOutcome(rec, plan, target)
             if dry_run or not plan.items:
                 return outcome
             if confirm is not None and not confirm(outcome):
                 return outcome
-            replayer = Replayer(conn, cluster, rate=rate, progress=progress)
+            replayer = Replayer(store, cluster, rate=rate, progress=progress)
             outcome.report = replayer.run(plan.items)
             outcome.sent = True
             return outcome
