@@ -7,11 +7,7 @@ The commands parse and present; the work is the dead-letter service's
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +21,23 @@ from console.base.coordinates import parse_address
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config as load_kafka_config
 from console.cli import dlq_render as render
+from console.cli.dlq_options import (
+    AllOpt,
+    ClusterFilterOpt,
+    ClusterOpt,
+    ContractsOpt,
+    CoordArg,
+    CorrOpt,
+    ErrorOpt,
+    OptCoordArg,
+    RegistryConfigOpt,
+    RegistryOpt,
+    SinceOpt,
+    StatusOpt,
+    TopicOpt,
+    YesOpt,
+)
+from console.cli.editor import edit_in_editor
 from console.cli.options import DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
 from console.dlq.replay import ReplayError
 from console.dlq.service import DeadLetterService, ReplayOutcome
@@ -38,75 +51,6 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 
-TopicOpt = Annotated[str | None, typer.Option("--topic", help="A DLQ topic or the original topic.")]
-ErrorOpt = Annotated[
-    str | None, typer.Option("--error", help="Text in the exception class or message.")
-]
-SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="Dead-lettered since: 15m, 2h, 1d or an ISO time.")
-]
-CorrOpt = Annotated[str | None, typer.Option("--correlation-id", help="Exactly this id.")]
-StatusOpt = Annotated[str | None, typer.Option("--status", help="pending, replayed or discarded.")]
-ContractsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--contracts",
-        help="A directory of <topic>.schema.json files (default: the demo's contracts).",
-        show_default=False,
-    ),
-]
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--schema-registry",
-        envvar="HANDOFF_SCHEMA_REGISTRY",
-        help="A Confluent Schema Registry URL: decodes Avro, Protobuf and JSON Schema payloads "
-        "in the Confluent wire format; subject <topic>-value is the JSON contract.",
-    ),
-]
-RegistryConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--schema-registry-config",
-        envvar="HANDOFF_SCHEMA_REGISTRY_CONFIG",
-        help="Properties for the registry client (confluent-kafka SchemaRegistryClient keys: "
-        "basic.auth.user.info, ssl.ca.location, ssl.certificate.location, ...).",
-        show_default=False,
-    ),
-]
-CoordArg = Annotated[
-    str,
-    typer.Argument(
-        help="The dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
-        "clusters' dead letters share them)."
-    ),
-]
-OptCoordArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="One dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
-        "clusters' dead letters share them).",
-        show_default=False,
-    ),
-]
-ClusterOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--cluster",
-        help="The cluster id of the dead letter named, where two clusters' dead letters share "
-        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does); with --all or a filter, only "
-        "that cluster's dead letters.",
-        show_default=False,
-    ),
-]
-ClusterFilterOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--cluster",
-        help="Only the dead letters tapped from this Kafka cluster (its id, as --json shows it).",
-        show_default=False,
-    ),
-]
 BootstrapOpt = Annotated[
     str | None,
     typer.Option(
@@ -117,8 +61,6 @@ BootstrapOpt = Annotated[
         show_default=False,
     ),
 ]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-AllOpt = Annotated[bool, typer.Option("--all", help="Every pending dead letter (with filters).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -286,7 +228,7 @@ def fix_cmd(
         d = service.get(coordinates)
         current, _, headers = service.current_version(d)
         text = dlq_fix.editable_text(current, codec, headers, dlq.contract_topic(d))
-        new = dlq_fix.from_editor(_edit(text))
+        new = dlq_fix.from_editor(edit_in_editor(text))
     result = service.fix(coordinates, new, latest_schema=schema_version == "latest")
     preview, fixed = result.preview, result.fixed
     console = Console()
@@ -400,56 +342,14 @@ def _replay_result(
         render.reconciled(err, outcome.reconciled)
     if single and plan.refused and not plan.items:
         raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
-    if not outcome.sent and plan.items:  # a dry run
-        render.dry_run(out, plan, as_json)
+    if not outcome.sent:
+        render.unsent(out, err, plan, as_json)
         return
-    if not plan.items:
-        render.skipped(err, plan)
-        err.print(f"nothing to replay ({len(plan.refused)} skipped)")
-        if as_json:
-            out.print_json(json.dumps({"acked": 0, "failed": 0, "skipped": len(plan.refused)}))
-        return
-    if as_json:
-        summary = {
-            "acked": report.acked,
-            "failed": report.failed,
-            "skipped": len(plan.refused),
-            "elapsed_s": round(report.elapsed_s, 3),
-            "errors": report.errors,
-        }
-        typer.echo(json.dumps(summary))
-    elif len(plan.items) == 1 and report.acked == 1:
-        for coords, error in report.errors.items():
-            err.print(f"failed {coords}: {error}", markup=False)
-        it = plan.items[0]
-        row = service.replays_for(it.dead_letter)[-1]
-        out.print(
-            f"replayed {it.coordinates} → {row.target_topic}:{row.target_partition}:"
-            f"{row.target_offset} (x-replay-id {it.replay_id}, replay #{it.replay_count})"
-        )
-    else:
-        render.replay_summary(out, err, plan, report)
+    one = plan.items[0] if len(plan.items) == 1 and report.acked == 1 else None
+    landed = service.replays_for(one.dead_letter)[-1] if one is not None else None
+    render.replay_sent(out, err, plan, report, landed, as_json)
     if not outcome.ok:
         raise typer.Exit(1)
-
-
-def _edit(text: str) -> str:
-    """Open ``text`` in ``$VISUAL`` / ``$EDITOR`` (default vi) and return what was saved."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    with tempfile.TemporaryDirectory(prefix="handoff-fix-") as tmp:
-        path = Path(tmp) / "payload.json"
-        path.write_text(text, encoding="utf-8")
-        before = path.stat().st_mtime_ns
-        try:
-            rc = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
-        except OSError as exc:
-            raise InputError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
-        if rc != 0:
-            raise InputError(f"the editor {editor!r} exited with {rc}; nothing stored")
-        edited = path.read_text(encoding="utf-8")
-        if edited == text and path.stat().st_mtime_ns == before:
-            raise InputError("the editor closed without changes; nothing stored")
-        return edited
 
 
 def _confirm(question: str, yes: bool, verb: str) -> None:

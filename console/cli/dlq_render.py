@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from console.base.model import AuditEntry
+    from console.base.model import AuditEntry, ReplayEntry
     from console.dlq import DepthRow, ListItem
     from console.dlq.contracts import Verdict
     from console.dlq.ledger import ReconcileReport
@@ -29,8 +29,9 @@ __all__ = [
     "diff",
     "dry_run",
     "reconciled",
-    "replay_summary",
+    "replay_sent",
     "skipped",
+    "unsent",
     "verdict",
 ]
 
@@ -269,10 +270,46 @@ def dry_run(out: Console, plan: ReplayPlan, as_json: bool) -> None:
     )
 
 
-def replay_summary(out: Console, err: Console, plan: ReplayPlan, report: ReplayReport) -> None:
-    """The lines after a bulk replay: failures, then counts of acked, failed and skipped."""
+def unsent(out: Console, err: Console, plan: ReplayPlan, as_json: bool) -> None:
+    """A replay that sent nothing: a dry run's plan, or nothing to replay."""
+    if plan.items:
+        dry_run(out, plan, as_json)
+        return
+    skipped(err, plan)
+    err.print(f"nothing to replay ({len(plan.refused)} skipped)")
+    if as_json:
+        out.print_json(json.dumps({"acked": 0, "failed": 0, "skipped": len(plan.refused)}))
+
+
+def replay_sent(
+    out: Console,
+    err: Console,
+    plan: ReplayPlan,
+    report: ReplayReport,
+    landed: ReplayEntry | None,
+    as_json: bool,
+) -> None:
+    """The lines after a replay: where one message landed (``landed``, its ledger line), or
+    failures and counts of acked, failed and skipped; ``--json``: the counts as one object."""
+    if as_json:
+        summary = {
+            "acked": report.acked,
+            "failed": report.failed,
+            "skipped": len(plan.refused),
+            "elapsed_s": round(report.elapsed_s, 3),
+            "errors": report.errors,
+        }
+        print(json.dumps(summary), file=out.file)
+        return
     for coords, error in list(report.errors.items())[:20]:
         err.print(f"failed {coords}: {error}", markup=False)
+    if landed is not None:
+        it = plan.items[0]
+        out.print(
+            f"replayed {it.coordinates} → {landed.target_topic}:{landed.target_partition}:"
+            f"{landed.target_offset} (x-replay-id {it.replay_id}, replay #{it.replay_count})"
+        )
+        return
     out.print(
         f"replayed {report.acked} message(s), {report.failed} failed, "
         f"{len(plan.refused)} skipped in {report.elapsed_s:.1f}s"
