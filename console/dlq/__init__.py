@@ -16,7 +16,7 @@ This module re-exports ``query`` and ``audit`` (what ``console.dlq`` always offe
 load Kafka or registry clients, so they are imported by name when needed.
 """
 
-from console.dlq.audit import audit_log, discard, os_user, write_audit
+from console.dlq.audit import audit_log, discard, os_user
 from console.dlq.query import (
     STATUSES,
     DeadLetterNotFound,
@@ -66,5 +66,4 @@ __all__ = [
     "parse_since",
     "replays_for",
     "select_dead_letters",
-    "write_audit",
 ]

@@ -8,16 +8,14 @@ hashes before and after, result) to ``audit_log``, inside the transaction that m
 from __future__ import annotations
 
 import getpass
-import json
 import os
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from console.base.model import AuditEntry, DeadLetter
 from console.store.deadletters_api import DeadLetters
 
-__all__ = ["audit_log", "discard", "os_user", "write_audit"]
+__all__ = ["audit_log", "discard", "os_user"]
 
 
 def os_user() -> str:
@@ -34,28 +32,6 @@ def os_user() -> str:
             return getpass.getuser()
         except (KeyError, OSError):
             return f"uid:{os.getuid()}"
-
-
-def write_audit(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
-    """Append audit entries inside the caller's transaction (``fix.save_fix``'s; the ledger and
-    discards write theirs through ``DeadLetters``)."""
-    conn.executemany(
-        "INSERT INTO audit_log (time_ns, os_user, action, target, before_sha256, after_sha256, "
-        "result, detail) VALUES (?,?,?,?,?,?,?,?)",
-        [
-            (
-                e.time_ns,
-                e.os_user,
-                e.action,
-                e.target,
-                e.before_sha256,
-                e.after_sha256,
-                e.result,
-                json.dumps(e.detail, separators=(",", ":"), default=str),
-            )
-            for e in entries
-        ],
-    )
 
 
 def audit_log(

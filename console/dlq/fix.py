@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from console.base.errors import InputError
 from console.base.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
-from console.dlq.audit import os_user, write_audit
+from console.dlq.audit import os_user
 from console.dlq.contracts import ContractSource, Verdict, check
 from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import contract_topic, current_version, get_dead_letter
 from console.dlq.show import decoded_view, payload_view
+from console.store.deadletters_api import DeadLetters
 
 if TYPE_CHECKING:
     from console.dlq.codecs import Decoded, Encoded, PayloadCodec
@@ -267,12 +268,11 @@ def document_of(
         ) from None
 
 
-def save_fix(
-    conn: sqlite3.Connection, preview: FixPreview, *, user: str | None = None
-) -> FixedPayload:
-    """Store the fix as the next version; ``ContractViolation`` if it breaks the contract.
+def save_fix(store: DeadLetters, preview: FixPreview, *, user: str | None = None) -> FixedPayload:
+    """Store the fix as the next version with its audit entry, together; ``ContractViolation``
+    if it breaks the contract.
 
-    A refused fix is audited (result ``refused``) and nothing is stored in ``fixed_payloads``.
+    A refused fix is audited (result ``refused``) and nothing is stored as a fix.
     """
     user = user or os_user()
     d = preview.dead_letter
@@ -286,12 +286,9 @@ def save_fix(
     if preview.verdict.valid is False:
         errors = preview.verdict.violations
         detail["violations"] = [v.as_dict() for v in errors]
-        conn.execute("BEGIN IMMEDIATE")
-        write_audit(
-            conn,
-            [AuditEntry(now, user, "fix", d.coordinates, "refused", before_sha, after_sha, detail)],
+        store.write_audit(
+            [AuditEntry(now, user, "fix", d.coordinates, "refused", before_sha, after_sha, detail)]
         )
-        conn.execute("COMMIT")
         lines = "\n".join(f"  {v}" for v in errors)
         what = "does not encode with" if preview.encoding_failed else "breaks the contract"
         raise ContractViolation(
@@ -299,67 +296,18 @@ def save_fix(
         )
     if not preview.changed:
         raise InputError(f"the fix changes nothing in {d.coordinates}; nothing stored")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM fixed_payloads "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ?",
-            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
-        ).fetchone()
-        version = int(row[0]) + 1
-        schema_id = enc.schema.id if enc else None
-        schema_guid = enc.schema.guid if enc else None
-        schema_header = enc.value_schema_header if enc else None
-        fixed = FixedPayload(
-            d.dlq_topic,
-            d.partition,
-            d.offset,
-            version,
-            preview.after,
-            now,
-            user,
-            after_sha,
-            schema_id,
-            schema_guid,
-            schema_header,
-        )
-        conn.execute(
-            "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
-            "created_ns, author, schema_id, schema_guid, schema_header, cluster_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.dlq_topic,
-                d.partition,
-                d.offset,
-                version,
-                preview.after,
-                after_sha,
-                now,
-                user,
-                schema_id,
-                schema_guid,
-                schema_header,
-                d.cluster_id,
-            ),
-        )
-        detail["version"] = version
-        write_audit(
-            conn,
-            [
-                AuditEntry(
-                    now,
-                    user,
-                    "fix",
-                    d.coordinates,
-                    f"stored v{version}",
-                    before_sha,
-                    after_sha,
-                    detail,
-                )
-            ],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return fixed
+    fixed = FixedPayload(
+        d.dlq_topic,
+        d.partition,
+        d.offset,
+        0,  # the store gives it the next version
+        preview.after,
+        now,
+        user,
+        after_sha,
+        enc.schema.id if enc else None,
+        enc.schema.guid if enc else None,
+        enc.value_schema_header if enc else None,
+    )
+    audit = AuditEntry(now, user, "fix", d.coordinates, "stored", before_sha, after_sha, detail)
+    return store.store_fix(fixed, d.cluster_id, audit)

@@ -190,7 +190,7 @@ class DeadLetterService:
             preview = prepare_fix(
                 conn, coordinates, new, contracts, self.codec, latest_schema=latest_schema
             )
-            return FixResult(preview, save_fix(conn, preview))
+            return FixResult(preview, save_fix(SqliteDeadLetters(conn), preview))
 
     def document_of(self, coordinates: str) -> Any:
         """The current version as a JSON document (decoded with its schema when it can be)."""

@@ -1,6 +1,7 @@
 """What the dead-letter room asks of storage for a replay and its audit, named as the product
 asks it, not as tables: the ledger's lines, the latest fix of each dead letter, the audit log, and
-the writes that must land together as one operation each (``write_pending``: open lines and the
+the writes that must land together as one operation each (``store_fix``: a fix and its audit
+entry; ``write_pending``: open lines and the
 lines they supersede; ``record_acks``: ledger lines acked, dead letters replayed and one audit
 entry each; ``record_failure``: a ledger line failed and its audit entry; ``discard``: status and
 audit entry).
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from console.base.model import AuditEntry, DeadLetter
+from console.base.model import AuditEntry, DeadLetter, FixedPayload
 
 __all__ = [
     "Ack",
@@ -126,6 +127,14 @@ class DeadLetters(Protocol):
     ) -> dict[str, str]:
         """Pending ones become ``discarded``; every one gets an audit entry. Coordinates ->
         ``discarded`` or why not."""
+        ...
+
+    def store_fix(
+        self, fixed: FixedPayload, cluster_id: str | None, audit: AuditEntry
+    ) -> FixedPayload:
+        """Keep ``fixed`` as its dead letter's next version (its ``version`` is replaced by that
+        one) and its audit entry (result ``stored vN``, ``version`` in its detail), together.
+        Returns the fix as stored."""
         ...
 
     def write_pending(self, lines: Sequence[PendingLine]) -> None:

@@ -6,11 +6,12 @@ ledger, the latest fixes, the audit log and the writes that land together, each 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from console.base.model import AuditEntry, DeadLetter, payload_sha256
+from console.base.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
 from console.store import rows
 from console.store.deadletters_api import (
     Ack,
@@ -173,6 +174,41 @@ class SqliteDeadLetters:
                 )
             self._insert_audit(audit)
         return results
+
+    def store_fix(
+        self, fixed: FixedPayload, cluster_id: str | None, audit: AuditEntry
+    ) -> FixedPayload:
+        f = fixed
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM fixed_payloads WHERE dlq_topic = ? "
+                "AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ?",
+                (f.dlq_topic, f.partition, f.offset, cluster_id or ""),
+            ).fetchone()
+            f = dataclasses.replace(f, version=int(row[0]) + 1)
+            conn.execute(
+                "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, "
+                "sha256, created_ns, author, schema_id, schema_guid, schema_header, cluster_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    f.dlq_topic,
+                    f.partition,
+                    f.offset,
+                    f.version,
+                    f.payload,
+                    f.sha256,
+                    f.created_ns,
+                    f.author,
+                    f.schema_id,
+                    f.schema_guid,
+                    f.schema_header,
+                    cluster_id,
+                ),
+            )
+            detail = {**audit.detail, "version": f.version}
+            result = f"stored v{f.version}"
+            self._insert_audit([dataclasses.replace(audit, result=result, detail=detail)])
+        return f
 
     def write_pending(self, lines: Sequence[PendingLine]) -> None:
         with self._transaction() as conn:
