@@ -145,7 +145,7 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     t0 = time.perf_counter()
     c0 = time.process_time()
     reconcile(letters_store, cluster)
-    selected = dlq.select_dead_letters(conn, dlq.DlqFilter(status="pending"))
+    selected = dlq.select_dead_letters(letters_store, dlq.DlqFilter(status="pending"))
     t1 = time.perf_counter()
     c1 = time.process_time()
     plan = plan_replay(letters_store, selected, to=target)
@@ -182,7 +182,7 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
     store = Store.open(db)
     for start in range(0, n, 10_000):
         store.write(letters(min(10_000, n - start), "orders-dlt", "orders", start))
-    conn = store.connect(readonly=True)
+    conn = SqliteDeadLetters(store.connect(readonly=True))
     t0 = time.perf_counter()
     items = dlq.list_dead_letters(conn, dlq.DlqFilter())
     depth = dlq.depth_summary(conn)

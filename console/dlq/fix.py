@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,17 +194,17 @@ def _diff(a_text: str, b_text: str, label: str, before_version: int) -> str:
 
 
 def _decoded_current(
-    conn: sqlite3.Connection, d: DeadLetter, codec: PayloadCodec | None
+    store: DeadLetters, d: DeadLetter, codec: PayloadCodec | None
 ) -> tuple[bytes | None, int, Decoded | None]:
     """The current version, and its decoded form when it is in the wire format."""
-    before, version, headers = current_version(conn, d)
+    before, version, headers = current_version(store, d)
     if codec is None:
         return before, version, None
     return before, version, codec.decode(before, headers, contract_topic(d))
 
 
 def prepare_fix(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     coords: tuple[str, int, int] | str,
     new_payload: bytes,
     contracts: ContractSource,
@@ -221,8 +220,8 @@ def prepare_fix(
     """
     from console.dlq.codecs import EncodeError
 
-    d = get_dead_letter(conn, coords)
-    before, version, decoded = _decoded_current(conn, d, codec)
+    d = get_dead_letter(store, coords)
+    before, version, decoded = _decoded_current(store, d, codec)
     if decoded is None:
         if latest_schema:
             raise InputError(
@@ -249,14 +248,14 @@ def prepare_fix(
 
 
 def document_of(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     coords: tuple[str, int, int] | str,
     codec: PayloadCodec | None = None,
 ) -> Any:
     """The current version's payload parsed as JSON, or decoded to its JSON form through the
     registry (for ``--set``)."""
-    d = get_dead_letter(conn, coords)
-    payload, _, decoded = _decoded_current(conn, d, codec)
+    d = get_dead_letter(store, coords)
+    payload, _, decoded = _decoded_current(store, d, codec)
     if decoded is not None:
         return decoded.document
     try:

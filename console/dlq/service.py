@@ -36,7 +36,7 @@ from console.dlq.fix import FixPreview, document_of, from_editor, prepare_fix, s
 from console.dlq.ledger import ReconcileReport, ReplayError, replay_lock
 from console.dlq.plan import ReplayPlan, check_target, prepare_replay
 from console.dlq.replay import ProgressFn, Replayer, ReplayReport
-from console.dlq.show import DeadLetterDetail, show
+from console.dlq.show import DeadLetterDetail, journey_line, show
 from console.dlq.target import Target
 from console.store import Store
 from console.store.deadletters_api import DeadLetters
@@ -122,26 +122,26 @@ class DeadLetterService:
 
     # reading ---------------------------------------------------------------------------------
     def list_items(self, flt: query.DlqFilter | None = None) -> list[query.ListItem]:
-        with self.connection() as conn:
-            return query.list_dead_letters(conn, flt)
+        with self.dead_letters() as store:
+            return query.list_dead_letters(store, flt)
 
     def depth(self, flt: query.DlqFilter | None = None) -> list[query.DepthRow]:
-        with self.connection() as conn:
-            return query.depth_summary(conn, flt)
+        with self.dead_letters() as store:
+            return query.depth_summary(store, flt)
 
     def extent(self, flt: query.DlqFilter) -> tuple[int, int | None]:
-        with self.connection() as conn:
-            return query.dead_letter_extent(conn, flt)
+        with self.dead_letters() as store:
+            return query.dead_letter_extent(store, flt)
 
     def get(self, coordinates: str) -> DeadLetter:
-        with self.connection() as conn:
-            return query.get_dead_letter(conn, coordinates)
+        with self.dead_letters() as store:
+            return query.get_dead_letter(store, coordinates)
 
     def current_version(self, d: DeadLetter) -> tuple[bytes | None, int, Any]:
         """The payload a fix starts from (the latest fix, else the original), its version and
         the headers it is decoded with."""
-        with self.connection() as conn:
-            return query.current_version(conn, d)
+        with self.dead_letters() as store:
+            return query.current_version(store, d)
 
     def audit(self, *, limit: int | None = 200, target: str | None = None) -> list[AuditEntry]:
         with self.dead_letters() as store:
@@ -163,12 +163,13 @@ class DeadLetterService:
             )
         if flt.status is None:
             flt = dataclasses.replace(flt, status="pending")
-        with self.connection() as conn:
-            return query.select_dead_letters(conn, flt)
+        with self.dead_letters() as store:
+            return query.select_dead_letters(store, flt)
 
     def show(self, coordinates: str) -> DeadLetterDetail:
         with self.connection() as conn:
-            return show(conn, coordinates, self.contracts(), self.codec)
+            journey = functools.partial(journey_line, conn)
+            return show(SqliteDeadLetters(conn), coordinates, self.contracts(), self.codec, journey)
 
     # changing --------------------------------------------------------------------------------
     def preview_fix(
@@ -177,25 +178,25 @@ class DeadLetterService:
         """The diff and the verdict of ``new`` as the next fixed version; nothing stored. With a
         registry, wire-format payloads need no JSON contract."""
         contracts = self.contracts(strict=self.codec is None)
-        with self.connection() as conn:
+        with self.dead_letters() as store:
             return prepare_fix(
-                conn, coordinates, new, contracts, self.codec, latest_schema=latest_schema
+                store, coordinates, new, contracts, self.codec, latest_schema=latest_schema
             )
 
     def fix(self, coordinates: str, new: bytes, *, latest_schema: bool = False) -> FixResult:
         """Store ``new`` as the next fixed version (the original is kept); refuses (exit 2) a fix
         that breaks the contract or does not encode with its schema."""
         contracts = self.contracts(strict=self.codec is None)
-        with self.connection() as conn:
+        with self.dead_letters() as store:
             preview = prepare_fix(
-                conn, coordinates, new, contracts, self.codec, latest_schema=latest_schema
+                store, coordinates, new, contracts, self.codec, latest_schema=latest_schema
             )
-            return FixResult(preview, save_fix(SqliteDeadLetters(conn), preview))
+            return FixResult(preview, save_fix(store, preview))
 
     def document_of(self, coordinates: str) -> Any:
         """The current version as a JSON document (decoded with its schema when it can be)."""
-        with self.connection() as conn:
-            return document_of(conn, coordinates, self.codec)
+        with self.dead_letters() as store:
+            return document_of(store, coordinates, self.codec)
 
     def verdict_of_text(self, coordinates: str, text: str) -> Verdict:
         """The contract's verdict on edited JSON text (a wire-format payload: whether it
@@ -267,8 +268,8 @@ class DeadLetterService:
             return outcome
 
     def replays_for(self, d: DeadLetter) -> list[ReplayEntry]:
-        with self.connection() as conn:
-            return query.replays_for(conn, d)
+        with self.dead_letters() as store:
+            return query.replays_for(store, d)
 
 
 @contextlib.contextmanager

@@ -8,16 +8,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from console.base.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
+from console.base.model import AuditEntry, DeadLetter, FixedPayload, ReplayEntry, payload_sha256
 from console.store import rows
 from console.store.deadletters_api import (
     Ack,
     DeadLetterKey,
+    DepthRow,
+    DlqFilter,
     LatestFix,
     LedgerLine,
+    ListItem,
     OpenLine,
     PendingLine,
 )
@@ -41,6 +45,37 @@ def dead_letters_from_cursor(cur: sqlite3.Cursor) -> list[DeadLetter]:
     return out
 
 
+def _where(flt: DlqFilter) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    if flt.topic:
+        clauses.append("(dlq_topic = ? OR original_topic = ?)")
+        args += [flt.topic, flt.topic]
+    if flt.error:
+        clauses.append(
+            "(exception_message LIKE ? ESCAPE '\\' OR exception_class LIKE ? ESCAPE '\\' "
+            "OR exception_cause_class LIKE ? ESCAPE '\\')"
+        )
+        like = "%" + re.sub(r"([%_\\])", r"\\\1", flt.error) + "%"
+        args += [like, like, like]
+    if flt.since_ms is not None:
+        clauses.append("timestamp_ms >= ?")
+        args.append(flt.since_ms)
+    if flt.correlation_id:
+        clauses.append("correlation_id = ?")
+        args.append(flt.correlation_id)
+    if flt.status:
+        clauses.append("status = ?")
+        args.append(flt.status)
+    if flt.cluster_id:
+        clauses.append("cluster_id = ?")
+        args.append(flt.cluster_id)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+_LIST_COLUMNS = ", ".join(ListItem._fields)
+
+
 class SqliteDeadLetters:
     """The dead letters' ledger, fixes and audit in one SQLite connection (autocommit mode)."""
 
@@ -58,6 +93,73 @@ class SqliteDeadLetters:
             raise
 
     # reading -----------------------------------------------------------------------------
+    def list_items(self, flt: DlqFilter) -> list[ListItem]:
+        where, args = _where(flt)
+        # dead_letters_list covers the query: no table read
+        sql = f"SELECT {_LIST_COLUMNS} FROM dead_letters{where} ORDER BY timestamp_ms DESC"
+        if flt.limit:
+            sql += f" LIMIT {int(flt.limit)}"
+        cur = self.conn.execute(sql, args)
+        cur.row_factory = None  # plain tuples: 3x faster than Row
+        return list(map(ListItem._make, cur))
+
+    def extent(self, flt: DlqFilter) -> tuple[int, int | None]:
+        where, args = _where(flt)
+        n, last = self.conn.execute(
+            f"SELECT count(*), max(timestamp_ms) FROM dead_letters{where}", args
+        ).fetchone()
+        return int(n or 0), last
+
+    def depth(self, flt: DlqFilter) -> list[DepthRow]:
+        where, args = _where(flt)
+        cur = self.conn.execute(
+            "SELECT dlq_topic, count(*), sum(status = 'pending'), sum(status = 'replayed'), "
+            "sum(status = 'discarded'), min(CASE WHEN status = 'pending' THEN timestamp_ms END) "
+            f"FROM dead_letters{where} GROUP BY dlq_topic ORDER BY dlq_topic",
+            args,
+        )
+        cur.row_factory = None
+        return [DepthRow(*r) for r in cur]
+
+    def select(self, flt: DlqFilter) -> list[DeadLetter]:
+        where, args = _where(flt)
+        # first_seen_ns rides the (status, first_seen_ns) index: no sort of 10,000 payloads.
+        sql = f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters{where} ORDER BY first_seen_ns"
+        if flt.limit:
+            sql += f" LIMIT {int(flt.limit)}"
+        return dead_letters_from_cursor(self.conn.execute(sql, args))
+
+    def at(
+        self, topic: str, partition: int, offset: int, cluster_id: str | None
+    ) -> list[DeadLetter]:
+        sql = "SELECT * FROM dead_letters WHERE dlq_topic = ? AND partition = ? AND offset = ?"
+        args: list[object] = [topic, partition, offset]
+        if cluster_id is not None:
+            sql += " AND cluster_id = ?"
+            args.append(cluster_id)
+        cur = self.conn.execute(sql + " LIMIT 2", args)
+        cur.row_factory = sqlite3.Row
+        return [rows.dead_letter_from_row(r) for r in cur.fetchall()]
+
+    def fixes_for(self, d: DeadLetter) -> list[FixedPayload]:
+        cur = self.conn.execute(
+            "SELECT dlq_topic, partition, offset, version, payload, created_ns, author, sha256, "
+            "schema_id, schema_guid, schema_header FROM fixed_payloads WHERE dlq_topic = ? "
+            "AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ? ORDER BY version",
+            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
+        )
+        cur.row_factory = None
+        return [FixedPayload(*r) for r in cur]
+
+    def replays_for(self, d: DeadLetter) -> list[ReplayEntry]:
+        cur = self.conn.execute(
+            "SELECT * FROM replay_ledger WHERE dlq_topic = ? AND partition = ? AND offset = ? "
+            "AND coalesce(cluster_id, '') = ? ORDER BY replay_count, created_ns",
+            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
+        )
+        cur.row_factory = sqlite3.Row
+        return [rows.replay_from_row(r) for r in cur]
+
     def audit_log(self, *, limit: int | None = None, target: str | None = None) -> list[AuditEntry]:
         sql = (
             "SELECT time_ns, os_user, action, target, result, before_sha256, after_sha256, "
