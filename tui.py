@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from console.alerts import Rule
+from console.runtime.contracts_default import default_contracts_dir
 from tui_app.app import HandoffApp
 from tui_app.source import DataSource, Runtime
 
@@ -56,6 +57,7 @@ def make_app(
         runtime=runtime,
         bootstrap=bootstrap,
         contracts_dir=Path(contracts_dir) if contracts_dir else None,
+        default_contracts_dir=default_contracts_dir(),
         kafka=kafka,
         schema_registry=schema_registry,
         schema_registry_config=Path(schema_registry_config) if schema_registry_config else None,

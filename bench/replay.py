@@ -37,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console import dlq  # noqa: E402
 from console.base.model import DeadLetter  # noqa: E402
+from console.dlq.cluster import KafkaCluster  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
 from console.store import Store  # noqa: E402
+from console.store.deadletters_sqlite import SqliteDeadLetters  # noqa: E402
 from tests.dlq_headers_fixture import spring_dlt_headers  # noqa: E402
 
 
@@ -140,18 +142,19 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     store = Store.open(tmp / f"replay{round_}.db")
     store.write(letters(n, f"{original}-dlt", original))
     conn = store.connect()
-    conf = {"bootstrap.servers": bootstrap}
+    letters_store = SqliteDeadLetters(conn)
+    cluster = KafkaCluster({"bootstrap.servers": bootstrap})
     t0 = time.perf_counter()
     c0 = time.process_time()
-    reconcile(conn, conf)
-    selected = dlq.select_dead_letters(conn, dlq.DlqFilter(status="pending"))
+    reconcile(letters_store, cluster)
+    selected = dlq.select_dead_letters(letters_store, dlq.DlqFilter(status="pending"))
     t1 = time.perf_counter()
     c1 = time.process_time()
-    plan = plan_replay(conn, selected, to=target)
+    plan = plan_replay(letters_store, selected, to=target)
     assert len(plan.items) == n, plan.refused[:3]
     t2 = time.perf_counter()
     c2 = time.process_time()
-    report = Replayer(conn, conf).run(plan.items)
+    report = Replayer(letters_store, cluster).run(plan.items)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     assert report.acked == n and not report.failed, report.errors
@@ -181,7 +184,7 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
     store = Store.open(db)
     for start in range(0, n, 10_000):
         store.write(letters(min(10_000, n - start), "orders-dlt", "orders", start))
-    conn = store.connect(readonly=True)
+    conn = SqliteDeadLetters(store.connect(readonly=True))
     t0 = time.perf_counter()
     items = dlq.list_dead_letters(conn, dlq.DlqFilter())
     depth = dlq.depth_summary(conn)

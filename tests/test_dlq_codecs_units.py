@@ -11,7 +11,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from console.dlq.codecs import EncodeError, PayloadCodec, RegistryError, display_url
+from console.base.urls import display_url
+from console.dlq.codecs import EncodeError, PayloadCodec, RegistryError
 from tests.dlq_helpers import CONTRACT
 from tests.schema_registry_server import RegistryServer
 from tests.serde_fixtures import ORDER_AVRO, avro_deserializer, avro_order, avro_serializer

@@ -22,8 +22,8 @@ from console.dlq.contracts import (
     RegistryContracts,
     check,
     open_contracts,
-    pretty_json,
 )
+from console.dlq.jsondoc import pretty_json
 from console.store import Store
 from tests.conftest import create_topic, free_port, run_cli
 from tests.dlq_helpers import CONTRACT, dead_letters_on_broker, write_contract
@@ -194,12 +194,14 @@ def test_unreachable_registry_is_a_clear_error(tmp_path: Path, db_path: Path) ->
 
 
 def test_missing_default_contracts_are_named(tmp_path: Path) -> None:
-    from console.dlq.contracts import default_contracts_dir
+    from console.runtime.contracts_default import default_contracts_dir
 
     default = default_contracts_dir()
     if default.is_dir():  # the demo has shipped its contracts: the default opens them
-        assert isinstance(open_contracts(), DirectoryContracts)
+        assert isinstance(open_contracts(default_dir=default), DirectoryContracts)
         return
     with pytest.raises(ContractError, match=r"contracts directory .* is missing"):
-        open_contracts()
-    assert "pass --contracts DIR" in open_contracts(strict=False).describe("orders")
+        open_contracts(default_dir=default)
+    assert "pass --contracts DIR" in open_contracts(default_dir=default, strict=False).describe(
+        "orders"
+    )

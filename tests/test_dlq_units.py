@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from console.base.coordinates import parse_coordinates
 from console.base.errors import InputError
 from console.base.model import DeadLetter
-from console.dlq import parse_coordinates, parse_since
+from console.dlq import parse_since
 from console.dlq.fix import apply_assignments, parse_assignment
 from console.dlq.replay import replay_headers, replay_id
 from console.dlq.show import payload_view

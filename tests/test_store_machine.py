@@ -43,6 +43,7 @@ from console.readers.logs import new_logs, recent_logs
 from console.readers.metrics import gather
 from console.readers.tail import tail
 from console.store import Cursor, Store, StoreWriter, apply_retention
+from console.store.deadletters_sqlite import SqliteDeadLetters
 from console.store.sqlite import schema
 from console.store.sqlite.reader import SqliteReader
 from tests import stored
@@ -239,7 +240,9 @@ class StoreMachine(RuleBasedStateMachine):
                 out["metrics"].update(
                     (acc.service, acc.name, p.time_ns, text, p.value) for p in pts
                 )
-        out["dead"].update((d.dlq_topic, d.partition, d.offset) for d in list_dead_letters(conn))
+        out["dead"].update(
+            (d.dlq_topic, d.partition, d.offset) for d in list_dead_letters(SqliteDeadLetters(conn))
+        )
         return out
 
     @invariant()

@@ -2,8 +2,8 @@
 
 Workers call these methods from their threads; a lock keeps the store's reader to one thread at a
 time. Every read goes through the store's interface (``console/store/api.py``); the dead-letter
-screens still hand a connection to console/dlq/ (``call_dlq``) until its own seam lands
-(seams-dlq). Nothing here imports Textual, so it is testable and benchmarkable alone.
+screens call the dead-letter service (``dead_letters``, console/dlq/service.py) as ``dlq`` does.
+Nothing here imports Textual, so it is testable and benchmarkable alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any, Protocol
 
 from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
 from console.alerts.observe import Sources
-from console.dlq import DepthRow, DlqFilter, depth_summary
+from console.base.kafka_config import kafka_config
+from console.dlq import DepthRow, DlqFilter
+from console.dlq.service import DeadLetterService
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
@@ -87,6 +89,7 @@ class DataSource:
         runtime: Runtime | None = None,
         bootstrap: str | None = None,
         contracts_dir: Path | None = None,
+        default_contracts_dir: Path | None = None,
         kafka: dict[str, Any] | None = None,
         schema_registry: str | None = None,
         schema_registry_config: Path | None = None,
@@ -101,27 +104,31 @@ class DataSource:
         self.kafka = kafka
         self.schema_registry = schema_registry
         self.schema_registry_config = schema_registry_config
-        self._codec: Any = None
         self._reader: StoreReader = self.store.reader()
-        self._conn = self.store.connect()  # seams-dlq: console/dlq/ still takes a connection
+        # The dead-letter service the DLQ screens call (tui_app/dlq_ops.py), as `dlq` does.
+        self.dead_letters = DeadLetterService(
+            self.store,
+            contracts_dir=contracts_dir,
+            default_contracts_dir=default_contracts_dir,
+            schema_registry=schema_registry,
+            schema_registry_config=schema_registry_config,
+            kafka=kafka if kafka is not None else (kafka_config(bootstrap) if bootstrap else None),
+        )
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
         self.evaluator = Evaluator(rules if rules is not None else load_rules(None))
         # The alerts read on their own reader, so an evaluation never holds up the screens'
-        # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch on their own
-        # connection (seams-dlq: console/dlq/ still takes one).
-        self._alerts_dlq = self.store.connect()
+        # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch through the
+        # dead-letter service.
         self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._reader.close()
-            self._conn.close()
         with self._alerts_lock:
             self._alerts.reader.close()
-            self._alerts_dlq.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -211,15 +218,9 @@ class DataSource:
         return AlertsView(firing, pending, changes, recent, took)
 
     def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
-        return depth_summary(self._alerts_dlq, flt)
+        return self.dead_letters.depth(flt)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes the store's reader first (journeys) under the lock."""
         with self._lock:
             return fn(self._reader, *args, **kwargs)
-
-    def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
-        moves console/dlq/ behind the store's interface; then this goes)."""
-        with self._lock:
-            return fn(self._conn, *args, **kwargs)

@@ -1,9 +1,7 @@
 """``open_sources``: what an evaluation reads and writes, opened on one store.
 
 The rules read through the store's reader and write through ``Storage.change_alerts``; the DLQ
-depth they watch still comes from ``console.dlq.depth_summary`` on a connection of its own
-(seams-dlq: the dead-letter room moves behind the store's interface on its own branch; then the
-connection goes and any ``Storage`` will do).
+depth they watch comes from ``console.dlq.depth_summary`` through the store's ``DeadLetters``.
 """
 
 from __future__ import annotations
@@ -14,21 +12,22 @@ from collections.abc import Iterator
 from console import dlq
 from console.alerts.observe import Sources
 from console.store import Store
+from console.store.deadletters_sqlite import SqliteDeadLetters
 
 __all__ = ["open_sources"]
 
 
 @contextlib.contextmanager
 def open_sources(store: Store) -> Iterator[Sources]:
-    """A reader and the DLQ room's connection on ``store``, both closed when the block ends."""
+    """A reader and the store's dead letters on ``store``, both closed when the block ends."""
     reader = store.reader()
-    dlq_conn = store.connect()  # seams-dlq
+    letters = SqliteDeadLetters(store.connect())
 
     def dlq_depth(flt: dlq.DlqFilter | None) -> list[dlq.DepthRow]:
-        return dlq.depth_summary(dlq_conn, flt)
+        return dlq.depth_summary(letters, flt)
 
     try:
         yield Sources(store, reader, dlq_depth)
     finally:
         reader.close()
-        dlq_conn.close()
+        letters.close()

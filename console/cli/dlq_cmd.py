@@ -1,31 +1,47 @@
 """``handoff-console dlq list|show|fix|replay|discard|audit``: dead letters, repaired safely.
 
-The commands parse and present; the work is in ``console.dlq``, ``console.dlq.fix``,
-``console.dlq.replay`` and ``console.dlq.contracts``.
+The commands parse and present; the work is the dead-letter service's
+(``console/dlq/service.py``), the one the TUI calls too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import shlex
-import sqlite3
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
 from console.base.config import default_db_path
+from console.base.coordinates import parse_address
 from console.base.errors import InputError
-from console.base.model import DeadLetter
+from console.base.kafka_config import kafka_config as load_kafka_config
 from console.cli import dlq_render as render
+from console.cli.dlq_options import (
+    AllOpt,
+    ClusterFilterOpt,
+    ClusterOpt,
+    ContractsOpt,
+    CoordArg,
+    CorrOpt,
+    ErrorOpt,
+    OptCoordArg,
+    RegistryConfigOpt,
+    RegistryOpt,
+    SinceOpt,
+    StatusOpt,
+    TopicOpt,
+    YesOpt,
+)
+from console.cli.editor import edit_in_editor
 from console.cli.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.dlq.replay import ReplayError
+from console.dlq.service import DeadLetterService, ReplayOutcome
+from console.runtime.contracts_default import default_contracts_dir
 from console.store import Store
 
 __all__ = ["dlq_app", "register"]
@@ -35,85 +51,27 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 
-TopicOpt = Annotated[str | None, typer.Option("--topic", help="A DLQ topic or the original topic.")]
-ErrorOpt = Annotated[
-    str | None, typer.Option("--error", help="Text in the exception class or message.")
-]
-SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="Dead-lettered since: 15m, 2h, 1d or an ISO time.")
-]
-CorrOpt = Annotated[str | None, typer.Option("--correlation-id", help="Exactly this id.")]
-StatusOpt = Annotated[str | None, typer.Option("--status", help="pending, replayed or discarded.")]
-ContractsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--contracts",
-        help="A directory of <topic>.schema.json files (default: the demo's contracts).",
-        show_default=False,
-    ),
-]
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--schema-registry",
-        envvar="HANDOFF_SCHEMA_REGISTRY",
-        help="A Confluent Schema Registry URL: decodes Avro, Protobuf and JSON Schema payloads "
-        "in the Confluent wire format; subject <topic>-value is the JSON contract.",
-    ),
-]
-RegistryConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--schema-registry-config",
-        envvar="HANDOFF_SCHEMA_REGISTRY_CONFIG",
-        help="Properties for the registry client (confluent-kafka SchemaRegistryClient keys: "
-        "basic.auth.user.info, ssl.ca.location, ssl.certificate.location, ...).",
-        show_default=False,
-    ),
-]
-CoordArg = Annotated[
-    str,
-    typer.Argument(
-        help="The dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
-        "clusters' dead letters share them)."
-    ),
-]
-OptCoordArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="One dead letter: TOPIC:PARTITION:OFFSET (CLUSTER/TOPIC:PARTITION:OFFSET where two "
-        "clusters' dead letters share them).",
-        show_default=False,
-    ),
-]
-ClusterOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--cluster",
-        help="The cluster id of the dead letter named, where two clusters' dead letters share "
-        "its coordinates (as CLUSTER/TOPIC:PARTITION:OFFSET does); with --all or a filter, only "
-        "that cluster's dead letters.",
-        show_default=False,
-    ),
-]
-ClusterFilterOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--cluster",
-        help="Only the dead letters tapped from this Kafka cluster (its id, as --json shows it).",
-        show_default=False,
-    ),
-]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-AllOpt = Annotated[bool, typer.Option("--all", help="Every pending dead letter (with filters).")]
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(dlq_app, name="dlq")
 
 
-def _conn(db: Path | None) -> sqlite3.Connection:
-    return Store.open(db or default_db_path(), upgrade=False).connect()
+def _service(
+    db: Path | None,
+    *,
+    contracts: Path | None = None,
+    schema_registry: str | None = None,
+    schema_registry_config: Path | None = None,
+    kafka: dict[str, str] | None = None,
+) -> DeadLetterService:
+    return DeadLetterService(
+        Store.open(db or default_db_path(), upgrade=False),
+        contracts_dir=contracts,
+        default_contracts_dir=default_contracts_dir(),
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+        kafka=kafka,
+    )
 
 
 def _address(coordinates: str | None, cluster: str | None) -> str | None:
@@ -124,10 +82,10 @@ def _address(coordinates: str | None, cluster: str | None) -> str | None:
         raise InputError(f"--cluster {cluster!r} is not a cluster id")
     if coordinates is None:
         return None  # with --all or a filter, --cluster filters (see _filter)
-    named, c = dlq.parse_address(coordinates)
+    named, c = parse_address(coordinates)
     if named is not None and named != cluster:
         raise InputError(f"{coordinates} names cluster {named}, --cluster names {cluster}")
-    return f"{cluster}/{dlq.format_coordinates(c)}"
+    return f"{cluster}/{c}"
 
 
 def _filter(
@@ -169,12 +127,12 @@ def list_cmd(
     if limit is None:
         limit = 0 if as_json else 100
     flt = _filter(topic, error, since, correlation_id, status, limit, cluster)
-    conn = _conn(db)
-    items = dlq.list_dead_letters(conn, flt)
+    service = _service(db)
+    items = service.list_items(flt)
     if as_json:
         sys.stdout.write(json.dumps([i.as_dict() for i in items]) + "\n")
         return
-    render.dead_letter_list(Console(), items, dlq.depth_summary(conn, flt), limit)
+    render.dead_letter_list(Console(), items, service.depth(flt), limit)
 
 
 @dlq_app.command("show")
@@ -188,15 +146,14 @@ def show_cmd(
     cluster: ClusterOpt = None,
 ) -> None:
     """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
-    from console.dlq import show as dlq_show
-    from console.dlq.codecs import open_codec
-    from console.dlq.contracts import open_contracts
-
     coordinates = _address(coordinates, cluster) or coordinates
-
-    source = open_contracts(contracts, schema_registry, strict=False)
-    codec = open_codec(schema_registry, schema_registry_config)
-    detail = dlq_show.show(_conn(db), coordinates, source, codec)
+    service = _service(
+        db,
+        contracts=contracts,
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+    )
+    detail = service.show(coordinates)
     if as_json:
         typer.echo(json.dumps(detail.as_dict(), indent=2, ensure_ascii=False))
         return
@@ -233,38 +190,39 @@ def fix_cmd(
     and stored encoded with its schema; a fix that does not encode is refused (exit 2).
     """
     from console.dlq import fix as dlq_fix
-    from console.dlq.codecs import open_codec
-    from console.dlq.contracts import open_contracts
 
     coordinates = _address(coordinates, cluster) or coordinates
     if set_ and payload_file:
         raise InputError("pass either --set or --payload-file, not both")
     if schema_version not in ("original", "latest"):
         raise InputError("--schema-version must be original or latest")
-    conn = _conn(db)
-    codec = open_codec(schema_registry, schema_registry_config)
-    strict = codec is None  # with a registry, wire-format payloads need no JSON contract
-    source = open_contracts(contracts, schema_registry, strict=strict)
+    service = _service(
+        db,
+        contracts=contracts,
+        schema_registry=schema_registry,
+        schema_registry_config=schema_registry_config,
+    )
+    codec = service.codec
+    if codec is None:  # a fix is checked against a JSON contract: the directory must be there
+        service.contracts(strict=True)
     if payload_file is not None:
         try:
             new = payload_file.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {payload_file}: {exc.strerror}") from exc
     elif set_:
-        doc = dlq_fix.document_of(conn, coordinates, codec)
+        doc = service.document_of(coordinates)
         new = dlq_fix.compact_json(dlq_fix.apply_assignments(doc, set_))
     else:
-        d = dlq.get_dead_letter(conn, coordinates)
-        current, _, headers = dlq.current_version(conn, d)
+        d = service.get(coordinates)
+        current, _, headers = service.current_version(d)
         text = dlq_fix.editable_text(current, codec, headers, dlq.contract_topic(d))
-        new = dlq_fix.from_editor(_edit(text))
-    preview = dlq_fix.prepare_fix(
-        conn, coordinates, new, source, codec, latest_schema=schema_version == "latest"
-    )
+        new = dlq_fix.from_editor(edit_in_editor(text))
+    result = service.fix(coordinates, new, latest_schema=schema_version == "latest")
+    preview, fixed = result.preview, result.fixed
     console = Console()
     render.diff(console, preview.diff)
     render.verdict(console, preview.verdict)
-    fixed = dlq_fix.save_fix(conn, preview)
     console.print(
         f"stored fix v{fixed.version} of {coordinates} (sha256 {fixed.sha256[:12]}); "
         "the original is kept"
@@ -311,62 +269,79 @@ def replay_cmd(
 ) -> None:
     """Produce dead letters back (fixed payload if any), exactly once, ledger first, only to the
     cluster they came from."""
-    from console.cli.dlq_replay_cmd import run_replay
-
     flt = _filter(topic, error, since, correlation_id, status, cluster=cluster)
-    run_replay(
-        _conn(db),
-        _address(coordinates, cluster),
-        all_,
-        flt,
-        to=to,
-        rate=rate,
-        dry_run=dry_run,
-        yes=yes,
-        force=force,
-        kafka=(bootstrap, kafka_config, x),
-        as_json=as_json,
-        force_cluster=force_cluster,
+    coordinates = _address(coordinates, cluster)
+    service = _service(db, kafka=load_kafka_config(bootstrap, kafka_config, x))
+    letters = service.select(coordinates, all_, flt, "replay")
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    bar = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
     )
+    task = bar.add_task("replay", total=None)
+
+    def ask(outcome: ReplayOutcome) -> bool:
+        plan, target = outcome.plan, outcome.target
+        assert target is not None  # checked before the plan was made
+        render.reconciled(err, outcome.reconciled)
+        render.skipped(err, plan)
+        topics = sorted({it.target_topic for it in plan.items})
+        _confirm(
+            f"Replay {len(plan.items)} message(s) to {', '.join(topics)} on cluster "
+            f"{target.cluster_id} ({target.bootstrap})?",
+            yes,
+            "replay",
+        )
+        if len(plan.items) > 1:
+            bar.update(task, total=len(plan.items))
+            bar.start()
+        return True
+
+    try:
+        outcome = service.replay(
+            letters,
+            to=to,
+            force=force,
+            dry_run=dry_run,
+            rate=rate,
+            force_cluster=force_cluster,
+            confirm=ask,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    finally:
+        bar.stop()
+    _replay_result(service, outcome, out, err, single=coordinates is not None, as_json=as_json)
 
 
-def _edit(text: str) -> str:
-    """Open ``text`` in ``$VISUAL`` / ``$EDITOR`` (default vi) and return what was saved."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    with tempfile.TemporaryDirectory(prefix="handoff-fix-") as tmp:
-        path = Path(tmp) / "payload.json"
-        path.write_text(text, encoding="utf-8")
-        before = path.stat().st_mtime_ns
-        try:
-            rc = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
-        except OSError as exc:
-            raise InputError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
-        if rc != 0:
-            raise InputError(f"the editor {editor!r} exited with {rc}; nothing stored")
-        edited = path.read_text(encoding="utf-8")
-        if edited == text and path.stat().st_mtime_ns == before:
-            raise InputError("the editor closed without changes; nothing stored")
-        return edited
+def _replay_result(
+    service: DeadLetterService,
+    outcome: ReplayOutcome,
+    out: Console,
+    err: Console,
+    *,
+    single: bool,
+    as_json: bool,
+) -> None:
+    plan, report = outcome.plan, outcome.report
+    if not outcome.sent:
+        render.reconciled(err, outcome.reconciled)
+    if single and plan.refused and not plan.items:
+        raise ReplayError(f"{plan.refused[0].coordinates}: {plan.refused[0].reason}")
+    if not outcome.sent:
+        render.unsent(out, err, plan, as_json)
+        return
+    one = plan.items[0] if len(plan.items) == 1 and report.acked == 1 else None
+    landed = service.replays_for(one.dead_letter)[-1] if one is not None else None
+    render.replay_sent(out, err, plan, report, landed, as_json)
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
-def _selection(
-    conn: sqlite3.Connection, coordinates: str | None, all_: bool, flt: dlq.DlqFilter, verb: str
-) -> list[DeadLetter]:
-    """One named dead letter, or every one the filters pick (pending by default)."""
-    if coordinates:
-        if all_:
-            raise InputError(f"{verb}: pass TOPIC:PARTITION:OFFSET or --all, not both")
-        return [dlq.get_dead_letter(conn, coordinates)]
-    # --cluster narrows a selection but does not make one: alone, it names no dead letters
-    has_filter = any([flt.topic, flt.error, flt.since_ms, flt.correlation_id, flt.status])
-    if not (all_ or has_filter):
-        raise InputError(f"{verb}: name a dead letter (TOPIC:PARTITION:OFFSET), --all or a filter")
-    if flt.status is None:
-        flt = dataclasses.replace(flt, status="pending")
-    return dlq.select_dead_letters(conn, flt)
-
-
-def confirm(question: str, yes: bool, verb: str) -> None:
+def _confirm(question: str, yes: bool, verb: str) -> None:
     """Ask unless ``--yes``; without a terminal and without ``--yes``, refuse."""
     if yes:
         return
@@ -390,15 +365,15 @@ def discard_cmd(
     cluster: ClusterOpt = None,
 ) -> None:
     """Mark dead letters resolved without replaying them."""
-    conn = _conn(db)
+    service = _service(db)
     flt = _filter(topic, error, since, correlation_id, None, cluster=cluster)
     coordinates = _address(coordinates, cluster)
-    targets = _selection(conn, coordinates, all_, flt, "discard")
+    targets = service.select(coordinates, all_, flt, "discard")
     if not targets:
         typer.echo("nothing to discard")
         return
-    confirm(f"Discard {len(targets)} dead letter(s)?", yes, "discard")
-    results = dlq.discard(conn, targets, reason=reason)
+    _confirm(f"Discard {len(targets)} dead letter(s)?", yes, "discard")
+    results = service.discard(targets, reason=reason)
     done = sum(1 for r in results.values() if r == "discarded")
     for coords, result in results.items():
         if result != "discarded":
@@ -418,7 +393,7 @@ def audit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Who fixed, replayed or discarded what, when, with payload hashes and results."""
-    entries = dlq.audit_log(_conn(db), limit=limit or None, target=target)
+    entries = _service(db).audit(limit=limit or None, target=target)
     if as_json:
         typer.echo(json.dumps([render.audit_dict(e) for e in entries]))
         return

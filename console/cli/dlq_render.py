@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,12 +13,27 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from console.base.model import AuditEntry
+    from console.base.model import AuditEntry, ReplayEntry
     from console.dlq import DepthRow, ListItem
     from console.dlq.contracts import Verdict
+    from console.dlq.ledger import ReconcileReport
+    from console.dlq.plan import ReplayPlan
+    from console.dlq.replay import ReplayReport
     from console.dlq.show import DeadLetterDetail
 
-__all__ = ["audit", "audit_dict", "dead_letter_list", "detail", "diff", "verdict"]
+__all__ = [
+    "audit",
+    "audit_dict",
+    "dead_letter_list",
+    "detail",
+    "diff",
+    "dry_run",
+    "reconciled",
+    "replay_sent",
+    "skipped",
+    "unsent",
+    "verdict",
+]
 
 
 def _age(ms: int | None, now_ms: int) -> str:
@@ -207,3 +223,94 @@ def audit(console: Console, entries: Sequence[AuditEntry]) -> None:
             escape(e.result),
         )
     console.print(table)
+
+
+def reconciled(err: Console, rec: ReconcileReport) -> None:
+    if rec.checked:
+        err.print(
+            f"reconciled {rec.checked} unfinished replay(s) of an earlier run: "
+            f"{rec.found} found in the target, {rec.missing} to send again"
+        )
+
+
+def skipped(err: Console, plan: ReplayPlan) -> None:
+    for r in plan.refused[:20]:
+        err.print(f"skipped {r.coordinates}: {r.reason}", markup=False, highlight=False)
+    if len(plan.refused) > 20:
+        err.print(f"... and {len(plan.refused) - 20} more skipped")
+
+
+def dry_run(out: Console, plan: ReplayPlan, as_json: bool) -> None:
+    """What a dry run would send and skip (``dlq replay --dry-run``)."""
+    from console.base.model import header_text
+
+    if as_json:
+        doc = {
+            "dry_run": True,
+            "items": [it.as_dict() for it in plan.items],
+            "refused": [{"coordinates": r.coordinates, "reason": r.reason} for r in plan.refused],
+        }
+        print(json.dumps(doc), file=out.file)
+        return
+    for it in plan.items:
+        src = "original payload" if it.payload_version == 0 else f"fix v{it.payload_version}"
+        out.print(
+            f"would send {it.coordinates} → {it.target_topic} ({src}, sha256 "
+            f"{it.payload_sha256[:12]}, x-replay-id {it.replay_id}, x-replay-count "
+            f"{it.replay_count})",
+            markup=False,
+            highlight=False,
+        )
+        headers = ", ".join(f"{n}={header_text(v)[:40]}" for n, v in it.headers)
+        out.print(f"    headers: {headers}", markup=False, highlight=False)
+    for r in plan.refused:
+        out.print(f"would skip {r.coordinates}: {r.reason}", markup=False, highlight=False)
+    out.print(
+        f"dry run: {len(plan.items)} would be sent, {len(plan.refused)} skipped; nothing sent"
+    )
+
+
+def unsent(out: Console, err: Console, plan: ReplayPlan, as_json: bool) -> None:
+    """A replay that sent nothing: a dry run's plan, or nothing to replay."""
+    if plan.items:
+        dry_run(out, plan, as_json)
+        return
+    skipped(err, plan)
+    err.print(f"nothing to replay ({len(plan.refused)} skipped)")
+    if as_json:
+        out.print_json(json.dumps({"acked": 0, "failed": 0, "skipped": len(plan.refused)}))
+
+
+def replay_sent(
+    out: Console,
+    err: Console,
+    plan: ReplayPlan,
+    report: ReplayReport,
+    landed: ReplayEntry | None,
+    as_json: bool,
+) -> None:
+    """The lines after a replay: where one message landed (``landed``, its ledger line), or
+    failures and counts of acked, failed and skipped; ``--json``: the counts as one object."""
+    if as_json:
+        summary = {
+            "acked": report.acked,
+            "failed": report.failed,
+            "skipped": len(plan.refused),
+            "elapsed_s": round(report.elapsed_s, 3),
+            "errors": report.errors,
+        }
+        print(json.dumps(summary), file=out.file)
+        return
+    for coords, error in list(report.errors.items())[:20]:
+        err.print(f"failed {coords}: {error}", markup=False)
+    if landed is not None:
+        it = plan.items[0]
+        out.print(
+            f"replayed {it.coordinates} → {landed.target_topic}:{landed.target_partition}:"
+            f"{landed.target_offset} (x-replay-id {it.replay_id}, replay #{it.replay_count})"
+        )
+        return
+    out.print(
+        f"replayed {report.acked} message(s), {report.failed} failed, "
+        f"{len(plan.refused)} skipped in {report.elapsed_s:.1f}s"
+    )

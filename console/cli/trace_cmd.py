@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from console.base.config import default_db_path, parse_duration
+from console.base.coordinates import parse_coordinates
 from console.base.errors import HandoffError, InputError
 from console.base.jsontext import pretty
 from console.cli.options import DbOpt, JsonOpt
@@ -107,9 +108,7 @@ def trace(
         raise InputError(f"--trace-id must be 32 hex digits, got {trace_id!r}")
     stall_s = _seconds(stall_after, "--stall-after")
     if message is not None:
-        from console.journeys import parse_message
-
-        parse_message(message)  # bad input before touching the store
+        parse_coordinates(message, option="--message")  # bad input before touching the store
     if key is not None:
         found = journeys_by_key(_open(db), key, stall_after_s=stall_s)
         if len(found) > 1:  # several: listed, as ``journeys`` lists them

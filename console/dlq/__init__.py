@@ -2,7 +2,7 @@
 (``tui_app/ops.py``) call for every step, so both select, show, fix, reconcile, plan and replay
 the same way and render the same detail model.
 
-- ``query``: coordinates, filters, select and list, depth per DLQ topic, the current version
+- ``query``: filters, select and list, depth per DLQ topic, the current version
 - ``show``: one dead letter decoded (``DeadLetterDetail``, the model both front ends render)
 - ``fix``: edit, validate against the contract or schema, keep the fixed version
 - ``target``: the cluster a replay goes to (probe, the cluster guard, the producer's config)
@@ -16,7 +16,7 @@ This module re-exports ``query`` and ``audit`` (what ``console.dlq`` always offe
 load Kafka or registry clients, so they are imported by name when needed.
 """
 
-from console.dlq.audit import audit_log, discard, os_user, write_audit
+from console.dlq.audit import audit_log, discard, os_user
 from console.dlq.query import (
     STATUSES,
     DeadLetterNotFound,
@@ -36,8 +36,6 @@ from console.dlq.query import (
     get_dead_letter,
     headers_with_schema,
     list_dead_letters,
-    parse_address,
-    parse_coordinates,
     parse_since,
     replays_for,
     select_dead_letters,
@@ -65,10 +63,7 @@ __all__ = [
     "headers_with_schema",
     "list_dead_letters",
     "os_user",
-    "parse_address",
-    "parse_coordinates",
     "parse_since",
     "replays_for",
     "select_dead_letters",
-    "write_audit",
 ]

@@ -5,15 +5,13 @@ and bytes 1-4 the schema id; Protobuf adds zig-zag varint message indexes. Newer
 schema in a header instead (``__value_schema_id`` / ``__key_schema_id``: magic byte 1, a 16-byte
 schema GUID, Protobuf's indexes) and the value holds only the body.
 
-``PayloadCodec`` reads schemas through confluent-kafka's ``SchemaRegistryClient`` (which caches
-them by id and GUID) and decodes:
+``PayloadCodec`` reads the framing and schemas through one ``Registry`` (``registry.py``:
+confluent-kafka's ``SchemaRegistryClient``, which caches them by id and GUID) and hands the body to
+its format's module:
 
-* Avro with fastavro (``schemaless_reader``); the JSON form is the Avro JSON encoding
-  (``json_writer`` / ``json_reader``: unions tagged ``{"string": "x"}``, bytes and decimals as
-  code-point strings), so every value round-trips exactly;
-* Protobuf without generated classes: the schema is fetched with ``format=serialized``, built into
-  a ``DescriptorPool`` with its references, and read with ``message_factory`` and ``json_format``;
-* JSON Schema: the body is JSON, checked with ``jsonschema``.
+* ``avro_codec``: fastavro; the JSON form is the Avro JSON encoding, so every value round-trips;
+* ``protobuf_codec``: without generated classes, through a descriptor pool and ``json_format``;
+* ``jsonschema_codec``: the body is JSON, checked with ``jsonschema``.
 
 ``decode`` returns a ``Decoded`` (kind ``avro``, ``protobuf`` or ``jsonschema``, the JSON document,
 the schema's registry/subject/version/id/type) or None for a payload not in the wire format.
@@ -27,19 +25,18 @@ no such schema; ``EncodeError`` (an ``InputError``, exit 2) for a fix that does 
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from console.base.errors import HandoffError, InputError
+from console.base.errors import InputError
 from console.base.model import Header
-from console.dlq.contracts import Violation, json_path, pretty_json, pretty_json_lines
-from console.dlq.violations import avro_violations, proto_violation
+from console.dlq import avro_codec, jsonschema_codec, protobuf_codec
+from console.dlq.jsondoc import Violation, json_path, pretty_json, pretty_json_lines
+from console.dlq.registry import KINDS, Registry, RegistryError, SchemaInfo
 
 __all__ = [
     "KEY_SCHEMA_HEADER",
@@ -50,18 +47,12 @@ __all__ = [
     "PayloadCodec",
     "RegistryError",
     "SchemaInfo",
-    "display_url",
     "open_codec",
     "wire_schema_ref",
 ]
 
 VALUE_SCHEMA_HEADER = "__value_schema_id"
 KEY_SCHEMA_HEADER = "__key_schema_id"
-_KINDS = {"AVRO": "avro", "PROTOBUF": "protobuf", "JSON": "jsonschema"}
-
-
-class RegistryError(HandoffError):
-    """The schema registry cannot be reached, refuses us, or has no such schema (exit 1)."""
 
 
 class EncodeError(InputError):
@@ -70,48 +61,6 @@ class EncodeError(InputError):
     def __init__(self, message: str, violations: Sequence[Violation]) -> None:
         super().__init__(message)
         self.violations = tuple(violations)
-
-
-def display_url(url: str) -> str:
-    """``url`` without any ``user:password@``: what may be printed or logged."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url.rstrip("/")
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)).rstrip("/")
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaInfo:
-    """Which schema a payload was written with. ``type``: AVRO, PROTOBUF or JSON."""
-
-    registry: str  # display_url(): never credentials
-    subject: str | None
-    version: int | None
-    id: int | None
-    type: str
-    guid: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return _KINDS[self.type]
-
-    def describe(self) -> str:
-        where = f"subject {self.subject} v{self.version}" if self.subject else "no subject"
-        ident = f"id {self.id}" if self.id is not None else f"guid {self.guid}"
-        return f"{self.type} schema {ident} ({where}) at {self.registry}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "registry": self.registry,
-            "subject": self.subject,
-            "version": self.version,
-            "id": self.id,
-            "type": self.type,
-            "guid": self.guid,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,80 +133,8 @@ class PayloadCodec:
     """Decode and encode wire-format payloads through one Schema Registry."""
 
     def __init__(self, url: str, conf: Mapping[str, str] | None = None, client: Any = None) -> None:
-        self.url = display_url(url)
-        if client is None:
-            from confluent_kafka.schema_registry import SchemaRegistryClient
-
-            parts = urlsplit(url)
-            conf = dict(conf or {})
-            if parts.username is not None:
-                if "basic.auth.user.info" in conf:
-                    raise InputError(
-                        "the schema registry URL holds credentials and the config file sets "
-                        "basic.auth.user.info: keep one"
-                    )
-                conf["basic.auth.user.info"] = (
-                    f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                )
-            try:
-                client = SchemaRegistryClient({**conf, "url": self.url})
-            except (ValueError, TypeError) as exc:
-                raise InputError(f"schema registry {self.url}: {exc}") from None
-        self.client = client
-        self._parsed: dict[tuple[str, int | str], Any] = {}
-
-    # -- registry access -------------------------------------------------------------------
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from confluent_kafka.schema_registry import SchemaRegistryError
-
-        try:
-            return fn(*args, **kwargs)
-        except SchemaRegistryError as exc:
-            raise RegistryError(
-                f"schema registry {self.url}: {what}: {exc.error_message} "
-                f"(HTTP {exc.http_status_code})"
-            ) from None
-        except Exception as exc:  # connection refused, TLS, timeouts: the client's own errors
-            raise RegistryError(
-                f"schema registry {self.url} is unreachable ({what}): {type(exc).__name__}: "
-                f"{_strip_credentials(str(exc))}"
-            ) from None
-
-    def _schema(self, schema_id: int | None, guid: str | None) -> Any:
-        if guid is not None:
-            return self._call(
-                f"schema guid {guid}", self.client.get_schema_by_guid, guid, fmt="serialized"
-            )
-        return self._call(
-            f"schema id {schema_id}", self.client.get_schema, schema_id, fmt="serialized"
-        )
-
-    def _info(
-        self, schema: Any, schema_id: int | None, guid: str | None, topic: str, key: bool = False
-    ) -> SchemaInfo:
-        """Subject and version for people: ``<topic>-value`` (``-key``) where the schema is
-        registered there, else the first subject that holds the id."""
-        from confluent_kafka.schema_registry import SchemaRegistryError
-
-        subject = version = None
-        wanted = f"{topic}-{'key' if key else 'value'}"
-        try:
-            reg = self.client.lookup_schema(wanted, schema)
-            subject, version = reg.subject or wanted, reg.version
-            schema_id = reg.schema_id if schema_id is None else schema_id
-            guid = guid or reg.guid
-        except SchemaRegistryError:
-            if schema_id is not None:
-                try:
-                    found = self.client.get_schema_versions(schema_id)
-                    if found:
-                        subject, version = found[0].subject, found[0].version
-                except SchemaRegistryError:
-                    pass
-        return SchemaInfo(self.url, subject, version, schema_id, schema.schema_type or "AVRO", guid)
-
-    # -- decode ----------------------------------------------------------------------------
+        self.registry = Registry(url, conf, client)
+        self.url = self.registry.url
 
     def decode(
         self, payload: bytes | None, headers: Iterable[Header], topic: str, *, key: bool = False
@@ -279,9 +156,9 @@ class PayloadCodec:
         probe = SchemaId("AVRO")  # no indexes read: only the id or guid
         probe.from_bytes(io.BytesIO(header if in_header else payload))  # type: ignore[arg-type]  # in_header: not None
         guid = str(probe.guid) if probe.guid is not None else None
-        schema = self._schema(probe.id, guid)
+        schema = self.registry.schema(probe.id, guid)
         kind = schema.schema_type or "AVRO"
-        if kind not in _KINDS:
+        if kind not in KINDS:
             raise RegistryError(f"schema registry {self.url}: unknown schema type {kind}")
         sid = SchemaId(kind)
         try:
@@ -292,7 +169,7 @@ class PayloadCodec:
                 body = sid.from_bytes(io.BytesIO(payload)).read()
         except Exception as exc:
             raise InputError(f"the payload's wire-format framing is broken: {exc}") from None
-        info = self._info(schema, probe.id, guid, topic, key)
+        info = self.registry.info(schema, probe.id, guid, topic, key)
         indexes = tuple(sid.message_indexes) if kind == "PROTOBUF" and sid.message_indexes else None
         try:
             document = self._decode_body(kind, schema, body, indexes, info)
@@ -302,115 +179,24 @@ class PayloadCodec:
             raise InputError(
                 f"the payload does not decode with {info.describe()}: {type(exc).__name__}: {exc}"
             ) from None
-        return Decoded(_KINDS[kind], document, info, in_header, indexes)
+        return Decoded(KINDS[kind], document, info, in_header, indexes)
 
     def _decode_body(
         self, kind: str, schema: Any, body: bytes, indexes: tuple[int, ...] | None, info: SchemaInfo
     ) -> Any:
         if kind == "AVRO":
-            from fastavro import json_writer, schemaless_reader
-
-            parsed = self._avro(schema, info)
-            record = schemaless_reader(io.BytesIO(body), parsed, None)
-            out = io.StringIO()
-            json_writer(out, parsed, [record])
-            return json.loads(out.getvalue())
+            return avro_codec.decode(self.registry, schema, body, info)
         if kind == "PROTOBUF":
-            from google.protobuf import json_format
-
-            cls = self._proto_class(schema, indexes or (0,), info)
-            msg = cls()
-            msg.ParseFromString(body)
-            return json.loads(
-                json_format.MessageToJson(
-                    msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-                )
-            )
-        return json.loads(body.decode("utf-8"))
+            return protobuf_codec.decode(self.registry, schema, body, indexes, info)
+        return jsonschema_codec.decode(body)
 
     def violations(self, decoded: Decoded) -> list[Violation]:
         """What the schema says is wrong with a decoded payload: a JSON Schema's violations
         (Avro and Protobuf bytes that decode are valid by construction)."""
         if decoded.kind != "jsonschema":
             return []
-        from console.dlq.contracts import validate
-
-        schema = self._schema(decoded.schema.id, decoded.schema.guid)
-        try:
-            return validate(json.loads(schema.schema_str), decoded.document)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{decoded.schema.describe()} is not JSON: {exc}") from None
-
-    # -- schemas made usable ---------------------------------------------------------------
-
-    def _avro(self, schema: Any, info: SchemaInfo) -> Any:
-        key = ("avro", info.guid or info.id or schema.schema_str)
-        if key not in self._parsed:
-            from fastavro import parse_schema
-
-            named: dict[str, Any] = {}
-            for _ref, reg in self._references(schema, seen=set()):
-                parse_schema(json.loads(reg.schema.schema_str), named_schemas=named)
-            self._parsed[key] = parse_schema(json.loads(schema.schema_str), named_schemas=named)
-        return self._parsed[key]
-
-    def _references(
-        self, schema: Any, *, seen: set[str], fmt: str | None = None
-    ) -> list[tuple[Any, Any]]:
-        """What ``schema`` references, transitively, each once and after what it references
-        itself (the order a parser takes them in): ``(reference, registered schema)`` pairs.
-        Names in ``seen`` are skipped (and every name visited is added to it)."""
-        out: list[tuple[Any, Any]] = []
-        kwargs = {"fmt": fmt} if fmt else {}
-
-        def visit(refs: Any) -> None:
-            for ref in refs or ():
-                if ref.name in seen:
-                    continue
-                seen.add(ref.name)
-                reg = self._call(
-                    f"reference {ref.subject} v{ref.version}",
-                    self.client.get_version,
-                    ref.subject,
-                    ref.version,
-                    **kwargs,
-                )
-                visit(reg.schema.references)
-                out.append((ref, reg))
-
-        visit(schema.references)
-        return out
-
-    def _proto_pool(self, schema: Any, info: Any) -> tuple[Any, Any]:
-        """The schema's file in a fresh descriptor pool, with its references and Google's
-        well-known types; returns ``(pool, FileDescriptorProto)``."""
-        key = ("protobuf", info.guid or info.id or schema.schema_str)
-        if key not in self._parsed:
-            from google.protobuf import descriptor_pb2
-            from google.protobuf.descriptor_pool import DescriptorPool
-
-            pool = DescriptorPool()
-            for module in _well_known():
-                pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-            added = {m.DESCRIPTOR.name for m in _well_known()}
-            for ref, reg in self._references(schema, seen=added, fmt="serialized"):
-                ref_fd = descriptor_pb2.FileDescriptorProto.FromString(_b64(reg.schema.schema_str))
-                ref_fd.name = ref.name
-                pool.Add(ref_fd)
-            fd = descriptor_pb2.FileDescriptorProto.FromString(_b64(schema.schema_str))
-            fd.name = f"handoff/registry/{key[1]}.proto"
-            pool.Add(fd)
-            self._parsed[key] = (pool, fd)
-        parsed: tuple[Any, Any] = self._parsed[key]
-        return parsed
-
-    def _proto_class(self, schema: Any, indexes: Sequence[int], info: Any) -> Any:
-        from google.protobuf.message_factory import GetMessageClass
-
-        pool, fd = self._proto_pool(schema, info)
-        return GetMessageClass(pool.FindMessageTypeByName(_message_name(fd, indexes)))
-
-    # -- encode ----------------------------------------------------------------------------
+        schema = self.registry.schema(decoded.schema.id, decoded.schema.guid)
+        return jsonschema_codec.violations(schema, decoded.schema, decoded.document)
 
     def encode(self, text: str, before: Decoded, *, topic: str, latest: bool = False) -> Encoded:
         """Encode an edited JSON text with ``before``'s schema (or the subject's latest
@@ -430,12 +216,7 @@ class PayloadCodec:
                 raise InputError(
                     f"--schema-version latest: the schema {info.describe()} has no subject here"
                 )
-            reg = self._call(
-                f"latest version of {info.subject}",
-                self.client.get_latest_version,
-                info.subject,
-                fmt="serialized",
-            )
+            reg = self.registry.latest(info.subject)
             schema = reg.schema
             info = SchemaInfo(
                 self.url,
@@ -446,10 +227,13 @@ class PayloadCodec:
                 reg.guid,
             )
         else:
-            schema = self._schema(info.id if info.guid is None else None, info.guid)
+            schema = self.registry.schema(info.id if info.guid is None else None, info.guid)
         indexes = before.message_indexes
         if info.type == "PROTOBUF" and latest and before.message_indexes is not None:
-            indexes = self._same_message(schema, info, before)
+            old_schema = self.registry.schema(before.schema.id, before.schema.guid)
+            indexes = protobuf_codec.same_message(
+                self.registry, schema, info, old_schema, before.schema, before.message_indexes
+            )
         body = self._encode_body(info, schema, document, indexes)
         sid = SchemaId(info.type, info.id, info.guid, list(indexes) if indexes else None)
         if info.type == "PROTOBUF" and sid.message_indexes is None:
@@ -462,53 +246,17 @@ class PayloadCodec:
             raise InputError(f"{info.describe()} has no id for the payload's prefix")
         return Encoded(sid.id_to_bytes() + body, info, None, document)
 
-    def _same_message(self, schema: Any, info: SchemaInfo, before: Decoded) -> tuple[int, ...]:
-        """The message indexes, in the latest schema, of the message ``before`` was written as."""
-        old_schema = self._schema(before.schema.id, before.schema.guid)
-        _, old_fd = self._proto_pool(old_schema, before.schema)
-        name = _message_name(old_fd, before.message_indexes or (0,))
-        _, fd = self._proto_pool(schema, info)
-        found = _message_indexes(fd, name)
-        if found is None:
-            raise InputError(f"the latest schema of {info.subject} has no message {name}")
-        return found
-
     def _encode_body(
         self, info: SchemaInfo, schema: Any, document: Any, indexes: Sequence[int] | None
     ) -> bytes:
-        problems: list[Violation] = []
         if info.type == "AVRO":
-            from fastavro import json_reader, schemaless_writer
-
-            parsed = self._avro(schema, info)
-            problems.extend(avro_violations(parsed, document))
-            if not problems:
-                try:
-                    record = next(iter(json_reader(io.StringIO(json.dumps(document)), parsed)))
-                    out = io.BytesIO()
-                    schemaless_writer(out, parsed, record)
-                    return out.getvalue()
-                except Exception as exc:
-                    problems.append(Violation("$", f"{type(exc).__name__}: {exc}", 1, "avro"))
+            body, problems = avro_codec.encode(self.registry, schema, info, document)
         elif info.type == "PROTOBUF":
-            from google.protobuf import json_format
-
-            cls = self._proto_class(schema, indexes or (0,), info)
-            try:
-                msg = json_format.ParseDict(document, cls())
-                return bytes(msg.SerializeToString())
-            except json_format.ParseError as exc:
-                problems.append(proto_violation(str(exc)))
+            body, problems = protobuf_codec.encode(self.registry, schema, info, document, indexes)
         else:
-            from console.dlq.contracts import validate
-
-            try:
-                json_schema = json.loads(schema.schema_str)
-            except (TypeError, json.JSONDecodeError) as exc:
-                raise RegistryError(f"{info.describe()} is not JSON: {exc}") from None
-            problems = validate(json_schema, document)
-            if not problems:
-                return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+            body, problems = jsonschema_codec.encode(schema, info, document)
+        if body is not None:
+            return body
         lines = pretty_json_lines(document)
         problems = [
             p
@@ -523,65 +271,6 @@ class PayloadCodec:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _strip_credentials(text: str) -> str:
-    import re
-
-    return re.sub(r"(https?://)[^/@\s]+@", r"\1", text)
-
-
-def _b64(text: str) -> bytes:
-    return base64.standard_b64decode(text.encode("ascii"))
-
-
-def _well_known() -> list[Any]:
-    from google.protobuf import (
-        any_pb2,
-        duration_pb2,
-        empty_pb2,
-        field_mask_pb2,
-        struct_pb2,
-        timestamp_pb2,
-        wrappers_pb2,
-    )
-
-    return [
-        any_pb2,
-        duration_pb2,
-        empty_pb2,
-        field_mask_pb2,
-        struct_pb2,
-        timestamp_pb2,
-        wrappers_pb2,
-    ]
-
-
-def _message_name(fd: Any, indexes: Sequence[int]) -> str:
-    """The full name of the message the indexes point at (top-level index, then nested)."""
-    messages = fd.message_type
-    names: list[str] = []
-    for i in indexes:
-        if not 0 <= i < len(messages):
-            raise InputError(f"message index {i} is out of range for the schema")
-        names.append(messages[i].name)
-        messages = messages[i].nested_type
-    return ".".join([fd.package, *names] if fd.package else names)
-
-
-def _message_indexes(fd: Any, full_name: str) -> tuple[int, ...] | None:
-    prefix = f"{fd.package}." if fd.package else ""
-    if not full_name.startswith(prefix):
-        return None
-    wanted = full_name[len(prefix) :].split(".")
-    messages, out = fd.message_type, []
-    for part in wanted:
-        idx = next((i for i, m in enumerate(messages) if m.name == part), None)
-        if idx is None:
-            return None
-        out.append(idx)
-        messages = messages[idx].nested_type
-    return tuple(out)
 
 
 def _line(lines: dict[tuple[str | int, ...], int], path: str) -> int | None:

@@ -2,8 +2,9 @@
 
 Where a topic's schema comes from:
 
-* ``DirectoryContracts(path)``: ``<topic>.schema.json`` files in one directory (the demo ships
-  ``demo_pipeline/contracts/``; ``default_contracts_dir()`` finds it through the installed package);
+* ``DirectoryContracts(path)``: ``<topic>.schema.json`` files in one directory (``--contracts``,
+  else the default directory the caller passes in: the CLI and the TUI pass the demo's
+  ``demo_pipeline/contracts/``, found by ``console/runtime/contracts_default.py``);
 * ``RegistryContracts(url)``: a Confluent Schema Registry, the subject ``<topic>-value``, version
   ``latest``, read through httpx (``GET /subjects/<subject>/versions/latest``). A JSON Schema
   subject is a contract here; an Avro or Protobuf subject is no JSON contract (its payloads are
@@ -21,12 +22,14 @@ that is not a schema, or a registry that cannot be reached or answers nonsense.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from console.base.errors import HandoffError
+from console.base.urls import display_url
+from console.dlq.jsondoc import Violation, json_path, pretty_json_lines
 
 if TYPE_CHECKING:  # httpx and jsonschema load on first use: the CLI starts faster without them
     import httpx
@@ -38,14 +41,9 @@ __all__ = [
     "NoContracts",
     "RegistryContracts",
     "Verdict",
-    "Violation",
     "check",
-    "default_contracts_dir",
-    "json_path",
     "open_contracts",
     "parse_payload",
-    "pretty_json",
-    "pretty_json_lines",
     "validate",
 ]
 
@@ -54,28 +52,6 @@ SCHEMA_SUFFIX = ".schema.json"
 
 class ContractError(HandoffError):
     """The contracts cannot be read: a broken directory, a bad schema, an unreachable registry."""
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One way a payload breaks its contract."""
-
-    path: str  # JSON path of the offending value, ``$`` for the whole document
-    message: str
-    line: int | None = None  # 1-based line in ``pretty_json(payload)``
-    validator: str = ""  # the JSON Schema keyword that failed (``type``, ``required``...)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "message": self.message,
-            "line": self.line,
-            "validator": self.validator,
-        }
-
-    def __str__(self) -> str:
-        where = f"line {self.line}, " if self.line is not None else ""
-        return f"{where}{self.path}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +147,6 @@ class RegistryContracts:
     ) -> None:
         import httpx
 
-        from console.dlq.codecs import display_url
-
         self.url = display_url(url)  # what is printed: never credentials
         parts = httpx.URL(url)
         auth = (parts.username, parts.password) if parts.username else None
@@ -251,20 +225,15 @@ def _checked_schema(schema: Any, where: str) -> dict[str, Any]:
     return schema
 
 
-def default_contracts_dir() -> Path:
-    """The demo's ``demo_pipeline/contracts`` as installed (it may not exist yet)."""
-    import demo_pipeline
-
-    return Path(demo_pipeline.__file__).resolve().parent / "contracts"
-
-
 def open_contracts(
     contracts_dir: Path | None = None,
     schema_registry: str | None = None,
     *,
+    default_dir: Path | None = None,
     strict: bool = True,
 ) -> ContractSource:
-    """The contract source the options name: a registry, a directory, or the demo's directory.
+    """The contract source the options name: a registry, a directory, or ``default_dir`` (the
+    caller's default: the CLI and the TUI pass the demo's contracts directory).
 
     With ``strict=False`` a missing default directory gives ``NoContracts`` (with the reason)
     instead of raising; an explicit ``contracts_dir`` that is broken always raises.
@@ -273,57 +242,13 @@ def open_contracts(
         return RegistryContracts(schema_registry)
     if contracts_dir is not None:
         return DirectoryContracts(contracts_dir)
-    default = default_contracts_dir()
-    if default.is_dir():
-        return DirectoryContracts(default)
-    reason = (
-        f"no contracts: the demo's contracts directory {default} is missing; "
-        "pass --contracts DIR or --schema-registry URL"
-    )
+    if default_dir is not None and default_dir.is_dir():
+        return DirectoryContracts(default_dir)
+    missing = f"the demo's contracts directory {default_dir} is missing; " if default_dir else ""
+    reason = f"no contracts: {missing}pass --contracts DIR or --schema-registry URL"
     if strict:
         raise ContractError(reason)
     return NoContracts(reason)
-
-
-def json_path(parts: Iterable[str | int]) -> str:
-    """``$.items[0].sku`` from ``("items", 0, "sku")``."""
-    out = "$"
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif p.isidentifier():
-            out += f".{p}"
-        else:
-            out += "[" + json.dumps(p, ensure_ascii=False) + "]"
-    return out
-
-
-def pretty_json(value: Any) -> str:
-    """The one pretty form: 2-space indent, keys in document order, non-ASCII kept."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def pretty_json_lines(value: Any) -> dict[tuple[str | int, ...], int]:
-    """The 1-based line of every value's start in ``pretty_json(value)``, keyed by its path."""
-    lines: dict[tuple[str | int, ...], int] = {}
-    line = 1
-
-    def walk(v: Any, path: tuple[str | int, ...]) -> None:
-        nonlocal line
-        lines[path] = line
-        if isinstance(v, dict) and v:
-            for k, item in v.items():
-                line += 1
-                walk(item, (*path, k))
-            line += 1  # the closing brace
-        elif isinstance(v, list) and v:
-            for i, item in enumerate(v):
-                line += 1
-                walk(item, (*path, i))
-            line += 1
-
-    walk(value, ())
-    return lines
 
 
 def validate(schema: dict[str, Any], document: Any) -> list[Violation]:

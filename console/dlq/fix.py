@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from console.base.errors import InputError
 from console.base.model import AuditEntry, DeadLetter, FixedPayload, payload_sha256
-from console.dlq.audit import os_user, write_audit
-from console.dlq.contracts import ContractSource, Verdict, Violation, check, pretty_json
+from console.dlq.audit import os_user
+from console.dlq.contracts import ContractSource, Verdict, check
+from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import contract_topic, current_version, get_dead_letter
 from console.dlq.show import decoded_view, payload_view
+from console.store.deadletters_api import DeadLetters
 
 if TYPE_CHECKING:
     from console.dlq.codecs import Decoded, Encoded, PayloadCodec
@@ -193,17 +194,17 @@ def _diff(a_text: str, b_text: str, label: str, before_version: int) -> str:
 
 
 def _decoded_current(
-    conn: sqlite3.Connection, d: DeadLetter, codec: PayloadCodec | None
+    store: DeadLetters, d: DeadLetter, codec: PayloadCodec | None
 ) -> tuple[bytes | None, int, Decoded | None]:
     """The current version, and its decoded form when it is in the wire format."""
-    before, version, headers = current_version(conn, d)
+    before, version, headers = current_version(store, d)
     if codec is None:
         return before, version, None
     return before, version, codec.decode(before, headers, contract_topic(d))
 
 
 def prepare_fix(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     coords: tuple[str, int, int] | str,
     new_payload: bytes,
     contracts: ContractSource,
@@ -219,8 +220,8 @@ def prepare_fix(
     """
     from console.dlq.codecs import EncodeError
 
-    d = get_dead_letter(conn, coords)
-    before, version, decoded = _decoded_current(conn, d, codec)
+    d = get_dead_letter(store, coords)
+    before, version, decoded = _decoded_current(store, d, codec)
     if decoded is None:
         if latest_schema:
             raise InputError(
@@ -247,14 +248,14 @@ def prepare_fix(
 
 
 def document_of(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     coords: tuple[str, int, int] | str,
     codec: PayloadCodec | None = None,
 ) -> Any:
     """The current version's payload parsed as JSON, or decoded to its JSON form through the
     registry (for ``--set``)."""
-    d = get_dead_letter(conn, coords)
-    payload, _, decoded = _decoded_current(conn, d, codec)
+    d = get_dead_letter(store, coords)
+    payload, _, decoded = _decoded_current(store, d, codec)
     if decoded is not None:
         return decoded.document
     try:
@@ -266,12 +267,11 @@ def document_of(
         ) from None
 
 
-def save_fix(
-    conn: sqlite3.Connection, preview: FixPreview, *, user: str | None = None
-) -> FixedPayload:
-    """Store the fix as the next version; ``ContractViolation`` if it breaks the contract.
+def save_fix(store: DeadLetters, preview: FixPreview, *, user: str | None = None) -> FixedPayload:
+    """Store the fix as the next version with its audit entry, together; ``ContractViolation``
+    if it breaks the contract.
 
-    A refused fix is audited (result ``refused``) and nothing is stored in ``fixed_payloads``.
+    A refused fix is audited (result ``refused``) and nothing is stored as a fix.
     """
     user = user or os_user()
     d = preview.dead_letter
@@ -285,12 +285,9 @@ def save_fix(
     if preview.verdict.valid is False:
         errors = preview.verdict.violations
         detail["violations"] = [v.as_dict() for v in errors]
-        conn.execute("BEGIN IMMEDIATE")
-        write_audit(
-            conn,
-            [AuditEntry(now, user, "fix", d.coordinates, "refused", before_sha, after_sha, detail)],
+        store.write_audit(
+            [AuditEntry(now, user, "fix", d.coordinates, "refused", before_sha, after_sha, detail)]
         )
-        conn.execute("COMMIT")
         lines = "\n".join(f"  {v}" for v in errors)
         what = "does not encode with" if preview.encoding_failed else "breaks the contract"
         raise ContractViolation(
@@ -298,67 +295,18 @@ def save_fix(
         )
     if not preview.changed:
         raise InputError(f"the fix changes nothing in {d.coordinates}; nothing stored")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM fixed_payloads "
-            "WHERE dlq_topic = ? AND partition = ? AND offset = ? AND coalesce(cluster_id, '') = ?",
-            (d.dlq_topic, d.partition, d.offset, d.cluster_id or ""),
-        ).fetchone()
-        version = int(row[0]) + 1
-        schema_id = enc.schema.id if enc else None
-        schema_guid = enc.schema.guid if enc else None
-        schema_header = enc.value_schema_header if enc else None
-        fixed = FixedPayload(
-            d.dlq_topic,
-            d.partition,
-            d.offset,
-            version,
-            preview.after,
-            now,
-            user,
-            after_sha,
-            schema_id,
-            schema_guid,
-            schema_header,
-        )
-        conn.execute(
-            "INSERT INTO fixed_payloads (dlq_topic, partition, offset, version, payload, sha256, "
-            "created_ns, author, schema_id, schema_guid, schema_header, cluster_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.dlq_topic,
-                d.partition,
-                d.offset,
-                version,
-                preview.after,
-                after_sha,
-                now,
-                user,
-                schema_id,
-                schema_guid,
-                schema_header,
-                d.cluster_id,
-            ),
-        )
-        detail["version"] = version
-        write_audit(
-            conn,
-            [
-                AuditEntry(
-                    now,
-                    user,
-                    "fix",
-                    d.coordinates,
-                    f"stored v{version}",
-                    before_sha,
-                    after_sha,
-                    detail,
-                )
-            ],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return fixed
+    fixed = FixedPayload(
+        d.dlq_topic,
+        d.partition,
+        d.offset,
+        0,  # the store gives it the next version
+        preview.after,
+        now,
+        user,
+        after_sha,
+        enc.schema.id if enc else None,
+        enc.schema.guid if enc else None,
+        enc.value_schema_header if enc else None,
+    )
+    audit = AuditEntry(now, user, "fix", d.coordinates, "stored", before_sha, after_sha, detail)
+    return store.store_fix(fixed, d.cluster_id, audit)

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sqlite3
-import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-from confluent_kafka import Consumer, TopicPartition
+from typing import Any
 
 from console.base.model import DeadLetter, Header, payload_sha256
+from console.dlq.cluster import DlqCluster
 from console.dlq.ledger import REPLAY_ID, ReconcileReport, reconcile
-from console.dlq.query import address, dead_letters_from_cursor, headers_with_schema
-from console.dlq.target import Target, check_cluster, probe_target, quiet, target_partition
+from console.dlq.query import address, headers_with_schema
+from console.dlq.target import Target, check_cluster, target_partition
+from console.store.deadletters_api import DeadLetterKey, DeadLetters, key_of
 
 __all__ = [
     "DROPPED_HEADER_PREFIXES",
@@ -125,63 +122,13 @@ class ReplayPlan:
     refused: list[Refusal] = field(default_factory=list)
 
 
-class _LedgerLine(NamedTuple):
-    """What planning needs of a dead letter's ledger line."""
-
-    dlq_topic: str
-    partition: int
-    offset: int
-    cluster_id: str | None
-    replay_id: str
-    state: str
-    replay_count: int
-    target_topic: str
-    payload_sha256: str
-    target_partition: int | None
-    target_offset: int | None
-
-
-_Key = tuple[str, int, int, str]  # coordinates and cluster ('' when unknown)
-
-
-def _key(d: DeadLetter) -> _Key:
-    return (d.dlq_topic, d.partition, d.offset, d.cluster_id or "")
-
-
-def _ledger_by_coords(conn: sqlite3.Connection) -> dict[_Key, list[_LedgerLine]]:
-    out: dict[_Key, list[_LedgerLine]] = {}
-    cur = conn.execute(f"SELECT {', '.join(_LedgerLine._fields)} FROM replay_ledger")
-    for line in map(_LedgerLine._make, cur):
-        key = (line.dlq_topic, line.partition, line.offset, line.cluster_id or "")
-        out.setdefault(key, []).append(line)
-    return out
-
-
-def _latest_fixes(conn: sqlite3.Connection) -> dict[_Key, tuple[int, bytes | None, bytes | None]]:
-    """(version, payload, schema header) of every dead letter's latest fix."""
-    cur = conn.execute(
-        "SELECT dlq_topic, partition, offset, coalesce(cluster_id, ''), version, payload, "
-        "schema_header FROM fixed_payloads ORDER BY version"
-    )
-    cur.row_factory = None
-    return {(t, p, o, c): (v, payload, sh) for t, p, o, c, v, payload, sh in cur}
-
-
-def pending_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
+def pending_dead_letters(store: DeadLetters) -> list[DeadLetter]:
     """Dead letters with a pending or failed ledger line (an interrupted or failed replay)."""
-    from console.store.sqlite.rows import DEAD_LETTER_COLUMNS
-
-    cur = conn.execute(
-        f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE EXISTS (SELECT 1 FROM "
-        "replay_ledger l WHERE l.dlq_topic = d.dlq_topic AND l.partition = d.partition "
-        "AND l.offset = d.offset AND coalesce(l.cluster_id, '') = coalesce(d.cluster_id, '') "
-        "AND l.state IN ('pending', 'failed'))"
-    )
-    return dead_letters_from_cursor(cur)
+    return store.with_open_lines()
 
 
 def plan_replay(
-    conn: sqlite3.Connection,
+    store: DeadLetters,
     targets: Iterable[DeadLetter],
     *,
     to: str | None = None,
@@ -193,12 +140,12 @@ def plan_replay(
     With the ``target`` cluster's metadata, a topic it lacks is refused (a replay never creates
     one) and each item goes to its original partition where that exists.
     """
-    ledger = _ledger_by_coords(conn)
-    fixes = _latest_fixes(conn)
+    ledger = store.ledger_lines()
+    fixes = store.latest_fixes()
     plan = ReplayPlan()
-    seen: set[_Key] = set()
+    seen: set[DeadLetterKey] = set()
     for d in targets:
-        key = _key(d)
+        key = key_of(d)
         if key in seen:
             continue
         seen.add(key)
@@ -299,52 +246,29 @@ def _missing(target: Target | None, topic: str, d: DeadLetter) -> Refusal | None
 
 
 def fetch_full_payloads(
-    conf: dict[str, str], letters: Sequence[DeadLetter], *, timeout: float = 30.0
+    cluster: DlqCluster, letters: Sequence[DeadLetter], *, timeout: float = 30.0
 ) -> list[DeadLetter]:
     """``letters`` with every truncated payload read back whole from the DLQ topic at its
     coordinates. A message no longer in the topic, or whose bytes do not start with the stored
     prefix, is returned unchanged (still truncated: the plan refuses it)."""
-    wanted = [d for d in letters if d.payload_truncated]
+    wanted = [(d.dlq_topic, d.partition, d.offset) for d in letters if d.payload_truncated]
     if not wanted:
         return list(letters)
-    consumer = Consumer(
-        {
-            **quiet(conf),
-            "group.id": f"handoff-console-fetch-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    found: dict[tuple[str, int, int], bytes] = {}
-    try:
-        for d in wanted:
-            consumer.assign([TopicPartition(d.dlq_topic, d.partition, d.offset)])
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                msgs = consumer.consume(1, timeout=0.5)
-                if not msgs:
-                    continue
-                m = msgs[0]
-                if m.error() is None and m.offset() == d.offset:
-                    value = m.value()
-                    prefix = d.payload or b""
-                    if value is not None and value.startswith(prefix):
-                        found[(d.dlq_topic, d.partition, d.offset)] = value
-                break  # the message, a later one (ours is gone) or the end of the partition
-    finally:
-        consumer.close()
-    return [
-        dataclasses.replace(d, payload=whole, payload_truncated=False, payload_size=len(whole))
-        if (whole := found.get((d.dlq_topic, d.partition, d.offset))) is not None
-        else d
-        for d in letters
-    ]
+    found = cluster.fetch(wanted, timeout)
+    out: list[DeadLetter] = []
+    for d in letters:
+        whole = found.get((d.dlq_topic, d.partition, d.offset)) if d.payload_truncated else None
+        if whole is not None and whole.startswith(d.payload or b""):
+            d = dataclasses.replace(
+                d, payload=whole, payload_truncated=False, payload_size=len(whole)
+            )
+        out.append(d)
+    return out
 
 
 def check_target(
-    conn: sqlite3.Connection,
-    conf: dict[str, Any],
+    store: DeadLetters,
+    cluster: DlqCluster,
     letters: Iterable[DeadLetter],
     force_cluster: str | None = None,
 ) -> Target:
@@ -352,14 +276,14 @@ def check_target(
     line is written): the target answers (else ``BrokerUnreachable``) and is the cluster that
     ``letters`` and every dead letter an interrupted run left open came from (else
     ``ClusterMismatch``), unless ``force_cluster`` names it."""
-    target = probe_target(conf)
-    check_cluster(target, [*pending_dead_letters(conn), *letters], force_cluster)
+    target = cluster.probe()
+    check_cluster(target, [*pending_dead_letters(store), *letters], force_cluster)
     return target
 
 
 def prepare_replay(
-    conn: sqlite3.Connection,
-    conf: dict[str, str] | None,
+    store: DeadLetters,
+    cluster: DlqCluster | None,
     targets: Iterable[DeadLetter],
     *,
     to: str | None = None,
@@ -368,13 +292,13 @@ def prepare_replay(
     target: Target | None = None,
 ) -> tuple[ReconcileReport, ReplayPlan]:
     """Reconcile (not in a dry run), read truncated payloads back from their DLQ topic, then plan
-    ``targets`` plus every dead letter an interrupted run left open. With ``conf`` None nothing
+    ``targets`` plus every dead letter an interrupted run left open. With ``cluster`` None nothing
     talks to Kafka. Send the plan with ``Replayer(...).run(plan.items)``.
     """
     rec = ReconcileReport()
-    if conf is not None and not dry_run:
-        rec = reconcile(conn, conf)
-    letters = [*pending_dead_letters(conn), *targets]
-    if conf is not None:
-        letters = fetch_full_payloads(conf, letters)
-    return rec, plan_replay(conn, letters, to=to, force=force, target=target)
+    if cluster is not None and not dry_run:
+        rec = reconcile(store, cluster)
+    letters = [*pending_dead_letters(store), *targets]
+    if cluster is not None:
+        letters = fetch_full_payloads(cluster, letters)
+    return rec, plan_replay(store, letters, to=to, force=force, target=target)

@@ -22,17 +22,14 @@ replay count (1 for the first replay, so a forced second replay gets its own id)
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from console.base.model import payload_sha256
 from console.dlq.audit import os_user
+from console.dlq.cluster import DlqCluster, DlqProducer, ProduceRefused
 from console.dlq.ledger import (
     Ack,
     AckWriter,
@@ -42,7 +39,6 @@ from console.dlq.ledger import (
     reconcile,
     record_failure,
     replay_lock,
-    write_pending,
 )
 from console.dlq.plan import (
     DROPPED_HEADER_PREFIXES,
@@ -60,7 +56,7 @@ from console.dlq.plan import (
     replay_headers,
     replay_id,
 )
-from console.dlq.target import replay_producer_config
+from console.store.deadletters_api import DeadLetters
 
 # One import for callers: planning and ledger names are re-exported here.
 __all__ = [
@@ -111,8 +107,8 @@ class Replayer:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
-        conf: dict[str, str],
+        store: DeadLetters,
+        cluster: DlqCluster,
         *,
         rate: float | None = None,
         user: str | None = None,
@@ -120,8 +116,8 @@ class Replayer:
         flush_timeout: float = 60.0,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.conn = conn
-        self.conf = dict(conf)
+        self.store = store
+        self.cluster = cluster
         self.rate = rate if rate and rate > 0 else None
         self.user = user or os_user()
         self.chunk = max(1, min(chunk, int(self.rate) if self.rate else chunk))
@@ -131,12 +127,11 @@ class Replayer:
         self._report = ReplayReport()
         self._lock = threading.Lock()
 
-    def _producer(self) -> Producer:
-        conf = replay_producer_config(self.conf)
+    def _producer(self) -> DlqProducer:
         try:
-            return Producer(conf)
-        except KafkaException as exc:
-            raise ReplayError(f"cannot create the Kafka producer: {exc}") from exc
+            return self.cluster.producer()
+        except ProduceRefused as exc:
+            raise ReplayError(str(exc)) from exc
 
     def run(self, items: Sequence[ReplayItem]) -> ReplayReport:
         report = self._report
@@ -146,7 +141,7 @@ class Replayer:
         producer = self._producer()
         total = len(items)
         originals = {it.replay_id: payload_sha256(it.dead_letter.payload) for it in items}
-        writer = AckWriter(self.conn, self.user, originals)
+        writer = AckWriter(self.store, self.user, originals)
         self._lock = writer.lock
         try:
             self._send_all(producer, items, writer, started)
@@ -162,7 +157,7 @@ class Replayer:
         return report
 
     def _send_all(
-        self, producer: Producer, items: Sequence[ReplayItem], writer: AckWriter, started: float
+        self, producer: DlqProducer, items: Sequence[ReplayItem], writer: AckWriter, started: float
     ) -> None:
         total = len(items)
         sent = 0
@@ -171,8 +166,7 @@ class Replayer:
             batch = items[start : start + self.chunk]
             now = time.time_ns()
             with writer.lock:
-                write_pending(
-                    self.conn,
+                self.store.write_pending(
                     [
                         PendingLine(
                             it.replay_id,
@@ -209,50 +203,44 @@ class Replayer:
         if self.progress:
             self.progress(writer.recorded + self._report.failed, total)
 
-    def _wait_for_rate(self, producer: Producer, started: float, sent: int) -> None:
+    def _wait_for_rate(self, producer: DlqProducer, started: float, sent: int) -> None:
         assert self.rate is not None
         due = started + sent / self.rate
         while (wait := due - time.monotonic()) > 0:
             producer.poll(min(wait, 0.05))
 
-    def _produce(self, producer: Producer, it: ReplayItem) -> None:
+    def _produce(self, producer: DlqProducer, it: ReplayItem) -> None:
         d = it.dead_letter
 
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            if err is None:
-                # A delivered message has its topic, partition and offset (the stubs allow None).
+        def delivered(error: str | None, where: tuple[str, int, int] | None) -> None:
+            if error is None and where is not None:
                 self._acks.append(
                     Ack(
                         it.replay_id,
                         (d.dlq_topic, d.partition, d.offset),
-                        cast(str, msg.topic()),
-                        cast(int, msg.partition()),
-                        cast(int, msg.offset()),
+                        *where,
                         it.payload_sha256,
                         it.replay_count,
                         d.cluster_id,
                     )
                 )
             else:
-                self._fail(it, err.str())
+                self._fail(it, error or "no delivery report")
 
         while True:
             try:
-                kwargs: dict[str, Any] = {}
-                if it.target_partition is not None:
-                    kwargs["partition"] = it.target_partition
                 producer.produce(
                     it.target_topic,
                     value=it.payload,
                     key=d.key,
-                    headers=list(it.headers),
+                    headers=it.headers,
+                    partition=it.target_partition,
                     on_delivery=delivered,
-                    **kwargs,
                 )
                 return
             except BufferError:
                 producer.poll(0.05)
-            except KafkaException as exc:
+            except ProduceRefused as exc:
                 self._fail(it, str(exc))
                 return
 
@@ -261,7 +249,7 @@ class Replayer:
         self._report.errors[it.coordinates] = error
         with self._lock:
             record_failure(
-                self.conn,
+                self.store,
                 it.replay_id,
                 it.coordinates,
                 it.target_topic,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,15 +25,16 @@ from console.base.model import (
     header_text,
     payload_sha256,
 )
-from console.dlq.contracts import ContractSource, Verdict, Violation, check, pretty_json
+from console.dlq.contracts import ContractSource, Verdict, check
+from console.dlq.jsondoc import Violation, pretty_json
 from console.dlq.query import (
-    Coordinates,
     contract_topic,
     fixes_for,
     get_dead_letter,
     headers_with_schema,
     replays_for,
 )
+from console.store.deadletters_api import DeadLetters
 from console.store.sqlite import read
 
 if TYPE_CHECKING:
@@ -251,18 +252,19 @@ def _ledger_dict(r: ReplayEntry) -> dict[str, Any]:
 
 
 def show(
-    conn: sqlite3.Connection,
-    coords: Coordinates | str,
+    store: DeadLetters,
+    coords: tuple[str, int, int] | str,
     contracts: ContractSource,
     codec: PayloadCodec | None = None,
+    journey: Callable[[DeadLetter], str] = lambda d: "",
 ) -> DeadLetterDetail:
     """Gather ``dlq show``'s data: headers, payload (decoded through ``codec`` when it is in the
-    wire format), contract verdicts, journey, replays."""
-    d = get_dead_letter(conn, coords)
+    wire format), contract verdicts, ``journey``'s line for it, replays."""
+    d = get_dead_letter(store, coords)
     topic = contract_topic(d)
     view = decoded_view(codec, d.payload, d.headers, topic)
     key = decoded_view(codec, d.key, d.headers, topic, key=True) if d.key is not None else None
-    fixes = tuple(fixes_for(conn, d))
+    fixes = tuple(fixes_for(store, d))
     fixed_view = None
     fixed_verdict = None
     if fixes:
@@ -284,8 +286,8 @@ def show(
         fixed_kind=fixed_view.kind if fixed_view else None,
         fixed_text=fixed_view.text if fixed_view else None,
         fixed_verdict=fixed_verdict,
-        journey=journey_line(conn, d),
-        replays=tuple(replays_for(conn, d)),
+        journey=journey(d),
+        replays=tuple(replays_for(store, d)),
         payload=view,
         fixed=fixed_view,
         key=key,

@@ -1,10 +1,11 @@
 """Where a replay goes, checked before anything is reconciled, planned or produced.
 
-``probe_target(conf)`` asks the cluster for its metadata through a producer configured as the one
-that will send (``allow.auto.create.topics=false``, Java's murmur2 partitioner), within a few
-seconds: the cluster id and every topic's partition count. A cluster it cannot reach raises
-``BrokerUnreachable`` (exit 1) with one line naming the bootstrap and the error; librdkafka's own
-log lines go to the ``handoff.kafka.librdkafka`` logger, never raw to the terminal.
+``DlqCluster.probe`` (console/dlq/cluster.py) asks the cluster for its metadata through a
+producer configured as the one that will send (``replay_producer_config``: no topic is ever
+created, Java's murmur2 partitioner), within a few seconds: the cluster id and every topic's
+partition count (a ``Target``). A cluster it cannot reach raises ``BrokerUnreachable`` (exit 1)
+with one line naming the bootstrap and the error; librdkafka's own log lines go to the
+``handoff.kafka.librdkafka`` logger, never raw to the terminal.
 
 ``check_cluster(target, letters, force_cluster)`` refuses (``ClusterMismatch``, exit 2) a replay
 of dead letters tapped from another cluster, naming both ids; an unknown id (None) counts as
@@ -31,7 +32,6 @@ __all__ = [
     "ClusterMismatch",
     "Target",
     "check_cluster",
-    "probe_target",
     "quiet",
     "replay_producer_config",
     "target_partition",
@@ -76,30 +76,6 @@ def replay_producer_config(conf: Mapping[str, Any]) -> dict[str, Any]:
         }
     )
     return out
-
-
-def probe_target(conf: Mapping[str, Any], timeout: float = 5.0) -> Target:
-    """The target cluster's id and topics, from the sending producer's own metadata request."""
-    from confluent_kafka import KafkaException, Producer
-
-    bootstrap = str(conf.get("bootstrap.servers", ""))
-    errors: list[str] = []
-    pconf = replay_producer_config(conf)
-    pconf["error_cb"] = lambda err: errors.append(err.str())
-    try:
-        producer = Producer(pconf)
-    except (KafkaException, ValueError, TypeError) as exc:
-        raise InputError(f"bad Kafka configuration: {exc}") from None
-    try:
-        md = producer.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else exc
-        reason = errors[-1] if errors else getattr(err, "str", lambda: str(err))()
-        raise BrokerUnreachable(f"cannot reach Kafka at {bootstrap}: {reason}") from None
-    finally:
-        producer.flush(0)
-    partitions = {name: len(tm.partitions) for name, tm in md.topics.items() if tm.error is None}
-    return Target(bootstrap, md.cluster_id, partitions)
 
 
 def check_cluster(

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from console.dlq.contracts import Violation, json_path
+from console.dlq.jsondoc import Violation, json_path
 
 __all__ = ["avro_violations", "proto_violation"]
 

@@ -8,14 +8,16 @@ Public API (the CLI and the TUI call these):
   journeys a Kafka message key or a business attribute (``--key-attribute``) value names.
 * ``journeys(store, status=None, since_s=None, service=None, limit=50, stall_after_s=30,
   now_ns=None) -> list[JourneySummary]``
-* ``Journey``, ``Handoff``, ``JourneySummary`` (frozen dataclasses), ``STATUSES``,
-  ``parse_message``.
+* ``Journey``, ``Handoff``, ``JourneySummary`` (frozen dataclasses), ``STATUSES``.
+
+A ``message`` is parsed by ``console.base.coordinates.parse_coordinates`` (one parser for every
+room).
 
 How statuses are decided is written in ``console/journeys/derive.py``; the JSON shapes in
 ``console/journeys/export.py``.
 """
 
-from console.journeys.assemble import journey, journeys_by_key, parse_message
+from console.journeys.assemble import journey, journeys_by_key
 from console.journeys.listing import (
     StalledOnTopic,
     journeys,
@@ -35,7 +37,6 @@ __all__ = [
     "journeys",
     "journeys_by_key",
     "journeys_on_topic",
-    "parse_message",
     "recent_cids_on_topic",
     "stalled_by_topic",
 ]

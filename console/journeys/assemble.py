@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from console.base.coordinates import parse_coordinates
 from console.base.errors import InputError
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.journeys.derive import derive_handoffs, hop_ns, judge
@@ -24,24 +25,10 @@ from console.journeys.types import Journey
 from console.store.api import JourneyLookup, Storage, StoreReader, reading
 from console.store.identity import hop_identity, span_identity
 
-__all__ = ["consumer_groups", "journey", "journeys_by_key", "parse_message"]
+__all__ = ["consumer_groups", "journey", "journeys_by_key"]
 
 _MAX_ROUNDS = 6
 _MAX_TRACES = 500
-
-
-def parse_message(message: str) -> tuple[str, int, int]:
-    """``TOPIC:PARTITION:OFFSET`` -> (topic, partition, offset); InputError when malformed."""
-    parts = message.rsplit(":", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise InputError(f"--message must be TOPIC:PARTITION:OFFSET, got {message!r}")
-    try:
-        partition, offset = int(parts[1]), int(parts[2])
-    except ValueError:
-        raise InputError(f"--message must be TOPIC:PARTITION:OFFSET, got {message!r}") from None
-    if partition < 0 or offset < 0:
-        raise InputError(f"--message partition and offset must be >= 0, got {message!r}")
-    return parts[0], partition, offset
 
 
 def consumer_groups(store: JourneyLookup, topic: str) -> list[str]:
@@ -165,7 +152,7 @@ def _journey(
     elif trace_id:
         g.traces.add(trace_id.lower())
     else:
-        g.seed_message(*parse_message(message or ""))
+        g.seed_message(*parse_coordinates(message or "", option="--message"))
     g.grow()
     if not g.spans and not g.hops and not g.dls:
         return None

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui_app import ops
+from tui_app import dlq_ops
 from tui_app.messages import AuditLoaded, LoadFailed
 from tui_app.widgets import VimTable
 
@@ -43,7 +43,7 @@ class AuditScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="audit")
     def load(self) -> None:
         try:
-            entries = ops.audit(self.app.source)
+            entries = dlq_ops.audit(self.app.source)
         except Exception as exc:
             self.post_message(LoadFailed("audit", f"{type(exc).__name__}: {exc}"))
             return

@@ -1,6 +1,7 @@
 """Dead letters: the list with filters, the detail (decoded headers, pretty payload, contract
 verdict, replay history), replay behind a confirmation, bulk replay with progress, discard, the
-audit trail. Every operation goes through console/dlq/ (via ``tui_app.ops``), as the CLI does."""
+audit trail. Every operation goes through the dead-letter service (console/dlq/service.py, via
+``tui_app.dlq_ops``), as the CLI does."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
 from console.dlq import address, coordinates_of
-from tui_app import ops, render
+from tui_app import dlq_ops, render
 from tui_app.messages import (
     DeadLetterDetail,
     DeadLettersLoaded,
@@ -141,11 +142,11 @@ class DlqScreen(Screen[None]):
         since_ms = None if since_ns is None else since_ns // 1_000_000
         held = ""
         try:
-            rows = ops.list_dead_letters(
+            rows = dlq_ops.list_dead_letters(
                 source, status=status, text=text or None, since_ms=since_ms
             )
             if not rows and not text and since_ms is not None:
-                n, last_ms = ops.dead_letter_extent(source, status=status)
+                n, last_ms = dlq_ops.dead_letter_extent(source, status=status)
                 if n:
                     what = f"{n:,} {status + ' ' if status else ''}dead letter{'s' * (n != 1)}"
                     last_ns = None if last_ms is None else last_ms * 1_000_000
@@ -187,7 +188,7 @@ class DlqScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="dlq-detail")
     def load_detail(self, coords: str) -> None:
         try:
-            self.post_message(ops.dead_letter_detail(self.app.source, coords))
+            self.post_message(dlq_ops.dead_letter_detail(self.app.source, coords))
         except Exception as exc:
             self.post_message(LoadFailed("dead letter", f"{type(exc).__name__}: {exc}"))
 
@@ -273,7 +274,7 @@ class DlqScreen(Screen[None]):
     def check_target(self, targets: list[str]) -> None:
         """The confirmation names the cluster and topics it will send to, so ask them first."""
         try:
-            ok, text = ops.replay_target(self.app.source, targets)
+            ok, text = dlq_ops.replay_target(self.app.source, targets)
         except Exception as exc:
             ok, text = False, f"{type(exc).__name__}: {exc}"
         self.post_message(ReplayTargetChecked(targets, ok, text))
@@ -306,7 +307,7 @@ class DlqScreen(Screen[None]):
             self.post_message(ReplayProgress(done, total))
 
         try:
-            ok, summary = ops.replay(self.app.source, targets, progress)
+            ok, summary = dlq_ops.replay(self.app.source, targets, progress)
         except Exception as exc:
             ok, summary = False, f"{type(exc).__name__}: {exc}"
         self.post_message(ReplayDone(targets, ok, summary))
@@ -336,7 +337,7 @@ class DlqScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="dlq-discard")
     def discard(self, coords: str) -> None:
         try:
-            ops.discard(self.app.source, coords)
+            dlq_ops.discard(self.app.source, coords)
             self.post_message(ReplayDone([coords], True, f"discarded {coordinates_of(coords)}"))
         except Exception as exc:
             self.post_message(LoadFailed("discard", f"{type(exc).__name__}: {exc}"))

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, TextArea
 
 from console.dlq import coordinates_of
-from tui_app import ops
+from tui_app import dlq_ops
 from tui_app.messages import EditValidated, ReplayDone
 from tui_app.screens.confirm import ConfirmScreen
 
@@ -90,7 +90,7 @@ class DlqEditScreen(Screen[bool]):
     @work(thread=True, exclusive=True, group="dlq-validate")
     def validate(self, text: str) -> None:
         try:
-            errors = ops.validate_payload(self.app.source, self.coordinates, text)
+            errors = dlq_ops.validate_payload(self.app.source, self.coordinates, text)
         except Exception as exc:
             errors = [(None, f"cannot validate: {type(exc).__name__}: {exc}")]
         self.post_message(EditValidated(text, errors))
@@ -161,11 +161,11 @@ class DlqEditScreen(Screen[bool]):
     def store_fix(self, text: str, replay: bool) -> None:
         try:
             if text != self.original:
-                ops.save_fix(self.app.source, self.coordinates, text)
+                dlq_ops.save_fix(self.app.source, self.coordinates, text)
             summary = f"fix saved for {self.shown}"
             ok = True
             if replay:
-                ok, summary = ops.replay(self.app.source, [self.coordinates], None)
+                ok, summary = dlq_ops.replay(self.app.source, [self.coordinates], None)
         except Exception as exc:
             ok, summary = False, f"{type(exc).__name__}: {exc}"
         self.post_message(ReplayDone([self.coordinates], ok, summary))
