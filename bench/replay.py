@@ -40,7 +40,6 @@ from console.base.model import DeadLetter  # noqa: E402
 from console.dlq.cluster import KafkaCluster  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
 from console.store import Store  # noqa: E402
-from console.store.deadletters_sqlite import SqliteDeadLetters  # noqa: E402
 from tests.dlq_headers_fixture import spring_dlt_headers  # noqa: E402
 
 
@@ -141,8 +140,7 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     create_topics(bootstrap, original, target, bare_t, bare_t2)
     store = Store.open(tmp / f"replay{round_}.db")
     store.write(letters(n, f"{original}-dlt", original))
-    conn = store.connect()
-    letters_store = SqliteDeadLetters(conn)
+    letters_store = store.dead_letters()
     cluster = KafkaCluster({"bootstrap.servers": bootstrap})
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -158,9 +156,11 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     assert report.acked == n and not report.failed, report.errors
-    acked = conn.execute("SELECT count(*) FROM replay_ledger WHERE state = 'acked'").fetchone()[0]
+    acked = sum(
+        line.state == "acked" for lines in letters_store.ledger_lines().values() for line in lines
+    )
     assert acked == n, acked
-    conn.close()
+    letters_store.close()
     bare_rate, bare_cpu = bare(bootstrap, bare_t, plan.items, with_headers=True)
     return {
         "n": n,
@@ -184,7 +184,7 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
     store = Store.open(db)
     for start in range(0, n, 10_000):
         store.write(letters(min(10_000, n - start), "orders-dlt", "orders", start))
-    conn = SqliteDeadLetters(store.connect(readonly=True))
+    conn = store.dead_letters()
     t0 = time.perf_counter()
     items = dlq.list_dead_letters(conn, dlq.DlqFilter())
     depth = dlq.depth_summary(conn)

@@ -21,7 +21,6 @@ from collectors.kafka.tap import KafkaTap
 from console import dlq
 from console.base.model import DeadLetter
 from console.store import Store
-from console.store.deadletters_sqlite import SqliteDeadLetters
 from tests.conftest import create_topic, run_cli
 from tests.dlq_headers_fixture import (
     connect_dlq_headers,
@@ -67,7 +66,7 @@ def _tap_one(bootstrap: str, store: Store, dlq_topic: str) -> DeadLetter:
         writer, bootstrap=bootstrap, topics=dlq_topic, group_id=unique("t"), from_beginning=True
     )
     tap.start()
-    conn = SqliteDeadLetters(store.connect())
+    conn = store.dead_letters()
     try:
         items = wait_for(
             lambda: dlq.list_dead_letters(conn, dlq.DlqFilter(topic=dlq_topic)),
@@ -147,7 +146,7 @@ def test_avro_spring_dead_letter_shown_fixed_and_replayed(
     assert "$.qty" in err and "has no field 'qty'" in err
     assert "$.quantity" in err and "is not an int" in err
     assert "nothing stored" in err
-    assert dlq.fixes_for(SqliteDeadLetters(store.connect()), d) == []
+    assert dlq.fixes_for(store.dead_letters(), d) == []
 
     # The registry config file instead of credentials in the URL.
     reg = [
@@ -161,7 +160,7 @@ def test_avro_spring_dead_letter_shown_fixed_and_replayed(
     rc, out, err = _cli("dlq", "fix", d.coordinates, *reg, "--set", "quantity=3")
     assert rc == 0, err
     assert '-  "quantity": 0' in out and '+  "quantity": 3' in out
-    [fix] = dlq.fixes_for(SqliteDeadLetters(store.connect()), d)
+    [fix] = dlq.fixes_for(store.dead_letters(), d)
     assert fix.schema_id == shown["schema"]["id"]
 
     rc, out, err = _cli("dlq", "show", d.coordinates, *reg, "--json")

@@ -319,11 +319,9 @@ def test_one_replay_at_a_time_per_store(
     poison: dict[str, object], db_path: Path, kafka_bootstrap: str, store: Store
 ) -> None:
     from console.dlq.replay import replay_lock
-    from console.store.deadletters_sqlite import SqliteDeadLetters
 
     coords, original = str(poison["coords"]), str(poison["original"])
-    conn = store.connect()
-    with replay_lock(SqliteDeadLetters(conn)):  # this (live) test process holds it
+    with replay_lock(store.dead_letters()):  # this (live) test process holds it
         rc, _out, err = _cli(db_path, kafka_bootstrap, "dlq", "replay", coords, "--yes")
         assert rc == 1 and "another replay is running on this store" in err
         assert read_topic(kafka_bootstrap, original) == []

@@ -14,7 +14,6 @@ from console.base.model import DeadLetter
 from console.dlq.service import DeadLetterService
 from console.dlq.target import BrokerUnreachable, ClusterMismatch, replay_producer_config
 from console.store import Store
-from console.store.deadletters_sqlite import SqliteDeadLetters
 from tests.dlq_fake_cluster import FakeCluster, FakeMessage, java_partition
 
 CLUSTER = "cluster-a"
@@ -40,8 +39,8 @@ def _letters(store: Store, n: int, *, original_partition: int = 0) -> list[DeadL
         for i in range(n)
     ]
     store.write(letters)
-    conn = store.connect()
-    return [dlq.get_dead_letter(SqliteDeadLetters(conn), d.coordinates) for d in letters]
+    conn = store.dead_letters()
+    return [dlq.get_dead_letter(conn, d.coordinates) for d in letters]
 
 
 def _replay(store: Store, cluster: FakeCluster, letters: list[DeadLetter]) -> tuple:
@@ -57,21 +56,21 @@ def test_the_ledger_line_is_pending_before_the_message_leaves_and_acked_after(
     cluster.create("orders", 3)
     (d,) = _letters(store, 1)
     seen: list[str] = []
-    reader = store.connect()
+    reader = store.dead_letters()
     cluster.on_produce = lambda topic, msg: seen.extend(
-        line.state for line in dlq.replays_for(SqliteDeadLetters(reader), d)
+        line.state for line in dlq.replays_for(reader, d)
     )
     _, plan, report = _replay(store, cluster, [d])
     assert seen == ["pending"]  # committed, and visible to another connection, before produce
     assert report.acked == 1 and not report.errors
-    (line,) = dlq.replays_for(SqliteDeadLetters(reader), d)
+    (line,) = dlq.replays_for(reader, d)
     assert (line.state, line.target_topic, line.target_partition, line.target_offset) == (
         "acked",
         "orders",
         0,
         0,
     )
-    assert dlq.get_dead_letter(SqliteDeadLetters(reader), d.coordinates).status == "replayed"
+    assert dlq.get_dead_letter(reader, d.coordinates).status == "replayed"
     (_, _, msg) = cluster.produced[0]
     assert msg.header("x-replay-id") == plan.items[0].replay_id.encode()
     assert msg.header("x-replayed-from") == b"orders-dlt:0:0"
@@ -87,7 +86,7 @@ def test_a_replay_goes_to_the_original_partition_else_where_java_would_put_its_k
     store.write([DeadLetter("orders-dlt", 1, 0, 1, key=b"key-x", payload=b"{}",
                             original_topic="orders", original_partition=7,
                             cluster_id=CLUSTER, first_seen_ns=1)])  # fmt: skip
-    gone = dlq.get_dead_letter(SqliteDeadLetters(store.connect()), "orders-dlt:1:0")
+    gone = dlq.get_dead_letter(store.dead_letters(), "orders-dlt:1:0")
     _, plan, report = _replay(store, cluster, [*kept, gone])
     assert report.acked == 2
     by_coords = {it.coordinates: it.target_partition for it in plan.items}
@@ -107,8 +106,8 @@ def test_after_a_crash_between_produce_and_ack_reconcile_finds_them_and_sends_no
     _, _, report = _replay(store, cluster, letters)
     assert report.acked == 1
     assert "2 message(s) not acknowledged" in report.errors["*"]
-    conn = store.connect()
-    assert sorted(dlq.replays_for(SqliteDeadLetters(conn), d)[-1].state for d in letters) == [
+    conn = store.dead_letters()
+    assert sorted(dlq.replays_for(conn, d)[-1].state for d in letters) == [
         "acked",
         "pending",
         "pending",
@@ -119,9 +118,7 @@ def test_after_a_crash_between_produce_and_ack_reconcile_finds_them_and_sends_no
     assert plan.items == [] and again.acked == 0
     assert all("already replayed" in r.reason for r in plan.refused)
     assert len(cluster.topics["orders"][0]) == 3  # each message once
-    assert {
-        dlq.get_dead_letter(SqliteDeadLetters(conn), d.coordinates).status for d in letters
-    } == {"replayed"}
+    assert {dlq.get_dead_letter(conn, d.coordinates).status for d in letters} == {"replayed"}
 
 
 def test_a_message_the_broker_refused_is_sent_again_with_the_same_replay_id(
@@ -133,7 +130,7 @@ def test_a_message_the_broker_refused_is_sent_again_with_the_same_replay_id(
     _, plan, report = _replay(store, cluster, [d])
     assert report.failed == 1 and "refused" in report.errors[d.coordinates]
     first_id = plan.items[0].replay_id
-    assert dlq.replays_for(SqliteDeadLetters(store.connect()), d)[-1].state == "failed"
+    assert dlq.replays_for(store.dead_letters(), d)[-1].state == "failed"
     cluster.refuse.clear()
     rec, plan, report = _replay(store, cluster, [d])
     assert (rec.checked, rec.found, rec.missing) == (1, 0, 1)
@@ -146,7 +143,7 @@ def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store:
     cluster = FakeCluster("cluster-b")
     cluster.create("orders", 1)
     (d,) = _letters(store, 1)
-    conn = store.connect()
+    conn = store.dead_letters()
     service = DeadLetterService(store, cluster=cluster)
     with pytest.raises(ClusterMismatch, match="came from cluster cluster-a, but fake:9092"):
         service.check_target([d])
@@ -155,7 +152,7 @@ def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store:
     assert service.check_target([d], force_cluster="cluster-b").cluster_id == "cluster-b"
     store.write([DeadLetter("orders-dlt", 5, 0, 1, payload=b"{}", original_topic="orders",
                             first_seen_ns=1)])  # fmt: skip
-    unknown = dlq.get_dead_letter(SqliteDeadLetters(conn), "orders-dlt:5:0")
+    unknown = dlq.get_dead_letter(conn, "orders-dlt:5:0")
     with pytest.raises(ClusterMismatch, match="came from cluster unknown"):
         service.check_target([unknown])
     with pytest.raises(ClusterMismatch, match="came from cluster cluster-a"):  # nothing sent
@@ -163,7 +160,7 @@ def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store:
     cluster.down = True
     with pytest.raises(BrokerUnreachable, match="cannot reach Kafka at fake:9092"):
         service.replay([d])
-    assert dlq.replays_for(SqliteDeadLetters(conn), d) == [] and cluster.produced == []
+    assert dlq.replays_for(conn, d) == [] and cluster.produced == []
 
 
 def test_a_topic_the_target_lacks_is_refused_and_never_created(store: Store) -> None:
@@ -185,7 +182,7 @@ def test_a_truncated_payload_is_read_back_whole_from_the_dlq_topic(store: Store)
                             payload_truncated=True, payload_size=len(whole),
                             original_topic="orders", cluster_id=CLUSTER,
                             first_seen_ns=1)])  # fmt: skip
-    d = dlq.get_dead_letter(SqliteDeadLetters(store.connect()), "orders-dlt:0:0")
+    d = dlq.get_dead_letter(store.dead_letters(), "orders-dlt:0:0")
     _, _, report = _replay(store, cluster, [d])
     assert report.acked == 1
     assert cluster.topics["orders"][0][0].value == whole

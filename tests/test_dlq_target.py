@@ -161,7 +161,6 @@ def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
     from console import dlq
     from console.base.errors import InputError
     from console.base.model import DeadLetter
-    from console.store.deadletters_sqlite import SqliteDeadLetters
 
     letters = [
         DeadLetter("orders-dlt", 0, 7, 1, payload=b"{}", cluster_id=c, first_seen_ns=1)
@@ -169,7 +168,7 @@ def test_two_clusters_in_one_store_keep_both_dead_letters(store: Store) -> None:
     ]
     store.write(letters)
     store.write(letters)  # the tap re-reads after a restart: still one row each
-    conn = SqliteDeadLetters(store.connect())
+    conn = store.dead_letters()
     listed = dlq.list_dead_letters(conn)
     assert sorted(str(i.cluster_id) for i in listed) == ["cluster-a", "cluster-b"]
     with pytest.raises(InputError, match="more than one cluster"):

@@ -43,8 +43,8 @@ from console.readers.logs import new_logs, recent_logs
 from console.readers.metrics import gather
 from console.readers.tail import tail
 from console.store import Cursor, Store, StoreWriter, apply_retention
-from console.store.deadletters_sqlite import SqliteDeadLetters
 from console.store.sqlite import schema
+from console.store.sqlite.deadletters import SqliteDeadLetters
 from console.store.sqlite.reader import SqliteReader
 from tests import stored
 from tests.store_model import KINDS, Model, ident, trace_of

@@ -12,7 +12,6 @@ from console import dlq
 from console.alerts import parse_rules
 from console.base.model import SeriesPoint
 from console.store import Store
-from console.store.deadletters_sqlite import SqliteDeadLetters
 from tests.tui_data import NOW, S, demo_dead_letters, demo_records
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
@@ -52,7 +51,7 @@ async def test_a_firing_dlq_alert_in_the_header_notified_once_and_opened(
         await wait_for(pilot, lambda: "canvasflow.orders-dlt:0:7" in screen_text(app))
         assert "filter 'canvasflow.orders-dlt'" in screen_text(app)
 
-        letters = SqliteDeadLetters(store.connect())  # `dlq discard --all`, as the CLI does it
+        letters = store.dead_letters()  # `dlq discard --all`, as the CLI does it
         dlq.discard(letters, dlq.select_dead_letters(letters, dlq.DlqFilter(status="pending")))
         letters.close()
         app.evaluate_alerts()

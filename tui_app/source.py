@@ -18,12 +18,12 @@ from typing import Any, Protocol
 from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
 from console.alerts.observe import Sources
 from console.base.kafka_config import kafka_config
-from console.dlq import DepthRow, DlqFilter
+from console.dlq import DepthRow, DlqFilter, depth_summary
 from console.dlq.service import DeadLetterService
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Store, StoreReader
+from console.store import DeadLetters, Storage, StoreReader, open_store
 
 __all__ = [
     "ALERTS_RECENT_S",
@@ -95,7 +95,8 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
+        # The writer (serve, tui) upgrades; this side only reads and writes the dead letters.
+        self.store: Storage = open_store(db_path, upgrade=False)
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap
@@ -118,9 +119,9 @@ class DataSource:
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
         self.evaluator = Evaluator(rules if rules is not None else load_rules(None))
-        # The alerts read on their own reader, so an evaluation never holds up the screens'
-        # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch through the
-        # dead-letter service.
+        # The alerts read on their own reader and dead letters, so an evaluation never holds up
+        # the screens' readers (SQLite in WAL mode reads concurrently).
+        self._alerts_letters: DeadLetters = self.store.dead_letters()
         self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
@@ -129,6 +130,7 @@ class DataSource:
             self._reader.close()
         with self._alerts_lock:
             self._alerts.reader.close()
+            self._alerts_letters.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -218,7 +220,7 @@ class DataSource:
         return AlertsView(firing, pending, changes, recent, took)
 
     def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
-        return self.dead_letters.depth(flt)
+        return depth_summary(self._alerts_letters, flt)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a reader that takes the store's reader first (journeys) under the lock."""

@@ -11,17 +11,16 @@ from collections.abc import Iterator
 
 from console import dlq
 from console.alerts.observe import Sources
-from console.store import Store
-from console.store.deadletters_sqlite import SqliteDeadLetters
+from console.store import Storage
 
 __all__ = ["open_sources"]
 
 
 @contextlib.contextmanager
-def open_sources(store: Store) -> Iterator[Sources]:
+def open_sources(store: Storage) -> Iterator[Sources]:
     """A reader and the store's dead letters on ``store``, both closed when the block ends."""
     reader = store.reader()
-    letters = SqliteDeadLetters(store.connect())
+    letters = store.dead_letters()
 
     def dlq_depth(flt: dlq.DlqFilter | None) -> list[dlq.DepthRow]:
         return dlq.depth_summary(letters, flt)

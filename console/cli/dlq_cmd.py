@@ -42,7 +42,7 @@ from console.cli.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, Ka
 from console.dlq.replay import ReplayError
 from console.dlq.service import DeadLetterService, ReplayOutcome
 from console.runtime.contracts_default import default_contracts_dir
-from console.store import Store
+from console.store import open_store
 
 __all__ = ["dlq_app", "register"]
 
@@ -65,7 +65,7 @@ def _service(
     kafka: dict[str, str] | None = None,
 ) -> DeadLetterService:
     return DeadLetterService(
-        Store.open(db or default_db_path(), upgrade=False),
+        open_store(db or default_db_path(), upgrade=False),
         contracts_dir=contracts,
         default_contracts_dir=default_contracts_dir(),
         schema_registry=schema_registry,

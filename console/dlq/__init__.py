@@ -1,6 +1,8 @@
-"""Dead letters: the one room the CLI (``console/cli/dlq_*.py``) and the TUI
-(``tui_app/ops.py``) call for every step, so both select, show, fix, reconcile, plan and replay
-the same way and render the same detail model.
+"""Dead letters: the one room the CLI (``console/cli/dlq_cmd.py``) and the TUI
+(``tui_app/dlq_ops.py``) call for every step, through one ``DeadLetterService``
+(``service.py``), so both select, show, fix, reconcile, plan and replay the same way and render
+the same detail model. The store is reached through its ``DeadLetters`` (``Storage.dead_letters()``)
+and Kafka through a ``DlqCluster`` (``cluster.py``).
 
 - ``query``: filters, select and list, depth per DLQ topic, the current version
 - ``show``: one dead letter decoded (``DeadLetterDetail``, the model both front ends render)
@@ -29,7 +31,6 @@ from console.dlq.query import (
     current_payload,
     current_version,
     dead_letter_extent,
-    dead_letters_from_cursor,
     depth_summary,
     fixes_for,
     format_coordinates,
@@ -54,7 +55,6 @@ __all__ = [
     "current_payload",
     "current_version",
     "dead_letter_extent",
-    "dead_letters_from_cursor",
     "depth_summary",
     "discard",
     "fixes_for",

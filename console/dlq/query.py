@@ -28,7 +28,6 @@ from console.store.deadletters_api import (
     DlqFilter,
     ListItem,
 )
-from console.store.deadletters_sqlite import dead_letters_from_cursor
 
 __all__ = [
     "STATUSES",
@@ -42,7 +41,6 @@ __all__ = [
     "current_payload",
     "current_version",
     "dead_letter_extent",
-    "dead_letters_from_cursor",
     "depth_summary",
     "fixes_for",
     "format_coordinates",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +37,8 @@ from console.dlq.plan import ReplayPlan, check_target, prepare_replay
 from console.dlq.replay import ProgressFn, Replayer, ReplayReport
 from console.dlq.show import DeadLetterDetail, journey_line, show
 from console.dlq.target import Target
-from console.store import Store
+from console.store.api import Storage, reading
 from console.store.deadletters_api import DeadLetters
-from console.store.deadletters_sqlite import SqliteDeadLetters
 
 __all__ = ["Confirm", "DeadLetterService", "FixResult", "ReplayOutcome"]
 
@@ -75,7 +73,7 @@ class DeadLetterService:
 
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         *,
         contracts_dir: Path | None = None,
         default_contracts_dir: Path | None = None,
@@ -107,18 +105,14 @@ class DeadLetterService:
         )
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        conn = self.store.connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextlib.contextmanager
     def dead_letters(self) -> Iterator[DeadLetters]:
-        """The store's ledger, fixes and audit (``DeadLetters``), for one operation."""
-        with self.connection() as conn:
-            yield SqliteDeadLetters(conn)
+        """The store's dead letters, ledger, fixes and audit (``DeadLetters``), for one
+        operation."""
+        letters = self.store.dead_letters()
+        try:
+            yield letters
+        finally:
+            letters.close()
 
     # reading ---------------------------------------------------------------------------------
     def list_items(self, flt: query.DlqFilter | None = None) -> list[query.ListItem]:
@@ -167,9 +161,9 @@ class DeadLetterService:
             return query.select_dead_letters(store, flt)
 
     def show(self, coordinates: str) -> DeadLetterDetail:
-        with self.connection() as conn:
-            journey = functools.partial(journey_line, conn)
-            return show(SqliteDeadLetters(conn), coordinates, self.contracts(), self.codec, journey)
+        with self.dead_letters() as letters, reading(self.store) as reader:
+            journey = functools.partial(journey_line, reader)
+            return show(letters, coordinates, self.contracts(), self.codec, journey)
 
     # changing --------------------------------------------------------------------------------
     def preview_fix(

@@ -1,16 +1,15 @@
 """What ``dlq show`` presents about one dead letter: headers, payload, contract, journey, replays.
 
-``show(conn, coords, contracts, codec)`` gathers it into a ``DeadLetterDetail`` (``as_dict()`` is
-the ``--json`` form); ``payload_view`` renders a payload as pretty JSON, text or a hex dump;
-``decoded_view`` first decodes a Confluent wire-format payload (Avro, Protobuf, JSON Schema)
-through the schema registry's codec; ``journey_line`` sums up the correlation id's spans and hops
-in one line.
+``show(letters, coords, contracts, codec, journey)`` gathers it into a ``DeadLetterDetail``
+(``as_dict()`` is the ``--json`` form); ``payload_view`` renders a payload as pretty JSON, text
+or a hex dump; ``decoded_view`` first decodes a Confluent wire-format payload (Avro, Protobuf,
+JSON Schema) through the schema registry's codec; ``journey_line`` sums up the correlation id's
+spans and hops in one line (through the store's ``JourneyLookup``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,8 +33,8 @@ from console.dlq.query import (
     headers_with_schema,
     replays_for,
 )
+from console.store.api import JourneyLookup
 from console.store.deadletters_api import DeadLetters
-from console.store.sqlite import read
 
 if TYPE_CHECKING:
     from console.dlq.codecs import Decoded, PayloadCodec, SchemaInfo
@@ -303,17 +302,16 @@ def _plain_verdict(
     return check(contracts, topic, d.payload)
 
 
-def journey_line(conn: sqlite3.Connection, d: DeadLetter) -> str:
+def journey_line(store: JourneyLookup, d: DeadLetter) -> str:
     """A one-line summary of the correlation id's spans and hops in the store."""
     key, value = ("correlation_id", d.correlation_id)
     if not value and d.trace_id:
         key, value = "trace_id", d.trace_id
     if not value:
         return "no correlation id or trace id on this dead letter"
-    blocks = read.Blocks(conn)
     tids, cids = ([value], []) if key == "trace_id" else ([], [value])
-    spans = sorted(blocks.spans(tids, cids), key=lambda s: s.start_ns)[:500]
-    hops = sorted(blocks.hops(tids, cids), key=lambda h: (h.timestamp_ms, h.seen_ns))[:500]
+    spans = sorted(store.spans(tids, cids), key=lambda s: s.start_ns)[:500]
+    hops = sorted(store.hops(tids, cids), key=lambda h: (h.timestamp_ms, h.seen_ns))[:500]
     if not spans and not hops:
         return f"no spans or hops for {key.replace('_', ' ')} {value} in the store"
     parts = []

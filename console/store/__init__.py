@@ -16,11 +16,13 @@ from pathlib import Path
 from console.base.errors import InputError, StoreError
 from console.base.sink import NullSink, Sink, Ticket
 from console.store.api import Cursor, Storage, StoreCounts, StoreReader, Writer, reading
+from console.store.deadletters_api import DeadLetters
 from console.store.sqlite.db import Store, StoreWriter, apply_retention
 
 __all__ = [
     "STORE_FAILURES",
     "Cursor",
+    "DeadLetters",
     "NullSink",
     "Sink",
     "Storage",

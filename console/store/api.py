@@ -21,8 +21,11 @@ The protocols, by what they serve:
 * ``AlertReads`` (part of ``StoreReader``): series over a window and services' last span for the
   alert rules, the alerts' state and their events after a cursor; ``Storage.change_alerts``
   writes one evaluation's states and events as one transaction.
-* The dead-letter part (dead letters by filter, fixes, the ledger, the audit) is a protocol of
-  its own, ``DeadLetters``, beside these (issue 25's dead-letter service).
+* ``DeadLetters`` (``console/store/deadletters_api.py``): dead letters by filter, fixes, the
+  replay ledger and the audit, each write that must land together one method (a fix and its
+  audit line, acks with the dead letters' status and their audit lines, the replay lock).
+  ``Storage.dead_letters()`` hands one out; the dead-letter service (``console/dlq/service.py``)
+  holds it, never the engine's own class.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import NewType, Protocol, TypedDict, cast, runtime_checkable
 
 from console.base.model import DeadLetter, Hop, LogRecord, Record, ReplayEntry, Span
 from console.base.sink import Ticket
+from console.store.deadletters_api import DeadLetters
 
 __all__ = [
     "AlertChanges",
@@ -41,6 +45,7 @@ __all__ = [
     "AlertRow",
     "Candidate",
     "Cursor",
+    "DeadLetters",
     "Freshness",
     "JourneyLookup",
     "LatestValue",
@@ -343,6 +348,10 @@ class Storage(Protocol):
         retention_bytes: int | None = None,
     ) -> Writer: ...
     def reader(self) -> StoreReader: ...
+    def dead_letters(self) -> DeadLetters:
+        """The dead letters, their fixes, ledger and audit: a handle of its own (close it)."""
+        ...
+
     def size_bytes(self) -> int:
         """Bytes the store holds on disk (what retention by size bounds)."""
         ...

@@ -6,9 +6,11 @@ lines they supersede; ``record_acks``: ledger lines acked, dead letters replayed
 entry each; ``record_failure``: a ledger line failed and its audit entry; ``discard``: status and
 audit entry).
 
-``DeadLetters`` is the protocol; ``console/store/deadletters_sqlite.py`` serves it from the SQLite
+``DeadLetters`` is the protocol; a ``Storage`` hands one out (``Storage.dead_letters()``,
+console/store/api.py) and ``console/store/sqlite/deadletters.py`` serves it from the SQLite
 store. Nothing here assumes rowids, SQLite's transactions or block ids: a column store can serve
-it (each method is one operation; ``another`` is a handle another thread may use).
+it (each method is one operation; ``another`` is a handle another thread may use). Dead letters
+are named by their coordinates and cluster (``DeadLetterKey``), ledger lines by ``replay_id``.
 """
 
 from __future__ import annotations
@@ -178,6 +180,9 @@ class Ack:
 
 
 class DeadLetters(Protocol):
+    """One handle on a store's dead letters (``Storage.dead_letters()``): reads, and the writes
+    that land together, one method each. One thread at a time; ``another`` for a second."""
+
     # reading -----------------------------------------------------------------------------
     def list_items(self, flt: DlqFilter) -> list[ListItem]:
         """Dead letters ``flt`` selects, newest first (``limit`` applied)."""

@@ -5,6 +5,7 @@
 * ``Store.writer()`` starts the one batched writer (``writer.py``: group commit,
   failures raised to waiters and never counted, retention).
 * ``Store.reader()`` gives a reader (``reader.py``); other processes see every committed batch.
+* ``Store.dead_letters()`` gives the dead letters' reads and writes (``deadletters.py``).
 * ``apply_retention`` drops old rows by age and by size.
 
 Spans, hops and log records are written into blocks by ``ingest.py`` and read back
@@ -29,6 +30,7 @@ from console.base.model import Record
 from console.base.sink import NullSink, Sink, Ticket
 from console.store.api import AlertChanges, AlertRow
 from console.store.sqlite import alerts, ingest, schema, upgrade
+from console.store.sqlite.deadletters import SqliteDeadLetters
 from console.store.sqlite.reader import SqliteReader
 from console.store.sqlite.retention import apply_retention
 from console.store.sqlite.writer import StoreWriter
@@ -149,6 +151,11 @@ class Store:
             ingest.write_batch(conn, records, now_ns=now_ns)
         finally:
             conn.close()
+
+    def dead_letters(self) -> SqliteDeadLetters:
+        """The dead letters, their fixes, ledger and audit (``console/store/deadletters_api.py``'s
+        ``DeadLetters``) on a connection of their own; close it when done."""
+        return SqliteDeadLetters(self.connect(), self.connect)
 
     def change_alerts(self, decide: Callable[[list[AlertRow]], AlertChanges]) -> AlertChanges:
         """One alert evaluation's states and events in one write transaction

@@ -1,6 +1,7 @@
 """``DeadLetters`` (console/store/deadletters_api.py) served by the SQLite store: the dead
 letters' reads, the replay ledger, the fixes, the audit log and the writes that land together,
-each in one ``BEGIN IMMEDIATE`` transaction.
+each in one write transaction (``tx.transaction``). ``Store.dead_letters()`` hands one out;
+nothing outside console/store/ names this module.
 
 Past ~400 lines on purpose: it is every statement on the DLQ tables (dead_letters,
 fixed_payloads, replay_ledger, audit_log), one per protocol method, sharing the filter's WHERE
@@ -29,6 +30,7 @@ from console.store.deadletters_api import (
     PendingLine,
 )
 from console.store.sqlite import rows
+from console.store.sqlite.tx import transaction
 
 __all__ = ["SqliteDeadLetters", "dead_letters_from_cursor"]
 
@@ -83,18 +85,16 @@ _LIST_COLUMNS = ", ".join(ListItem._fields)
 class SqliteDeadLetters:
     """The dead letters' ledger, fixes and audit in one SQLite connection (autocommit mode)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, connect: Callable[[], sqlite3.Connection] | None = None
+    ) -> None:
         self.conn = conn
+        self._connect = connect  # how ``another`` opens its own (the store's ``connect``)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     # reading -----------------------------------------------------------------------------
     def list_items(self, flt: DlqFilter) -> list[ListItem]:
@@ -405,12 +405,15 @@ class SqliteDeadLetters:
         self.conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (name, holder))
 
     def another(self) -> SqliteDeadLetters:
-        path = self.conn.execute("PRAGMA database_list").fetchone()[2]
-        other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        other.execute("PRAGMA busy_timeout = 30000")
-        other.execute("PRAGMA synchronous = NORMAL")
+        if self._connect is not None:
+            other = self._connect()
+        else:
+            path = self.conn.execute("PRAGMA database_list").fetchone()[2]
+            other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+            other.execute("PRAGMA busy_timeout = 30000")
+            other.execute("PRAGMA synchronous = NORMAL")
         other.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk acks touch many pages
-        return SqliteDeadLetters(other)
+        return SqliteDeadLetters(other, self._connect)
 
     def close(self) -> None:
         self.conn.close()
