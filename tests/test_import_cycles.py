@@ -19,19 +19,6 @@ import grimp
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("console", "collectors", "tui_app")
 
-# Cycles issue 25 names, being removed on other branches right now. The lead deletes each entry
-# (and then this list) when that branch is merged: nothing may be added to it.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # seams-dlq: the two DLQ commands share their helpers through one module.
-    frozenset({"console.cli.dlq_cmd", "console.cli.dlq_replay_cmd"}),
-    # seams-dlq: Violation, json_path and pretty_json move down into a JSON-document module.
-    frozenset({"console.dlq.codecs", "console.dlq.contracts", "console.dlq.violations"}),
-    # The store's room, not named in issue 25: found by this test (IngestState under
-    # TYPE_CHECKING in dedupe.py; ingest.py calls dedupe's functions). seams-store moved both
-    # under console/store/sqlite/ and left the cycle (its db <-> writer cycle is gone).
-    frozenset({"console.store.sqlite.dedupe", "console.store.sqlite.ingest"}),
-)
-
 
 def _is_app_and_screens(component: Set[str]) -> bool:
     return "tui_app.app" in component and all(
@@ -110,11 +97,7 @@ def test_cycles_finds_a_cycle_behind_a_function_level_import(tmp_path: Path) -> 
 
 
 def test_no_import_cycle_but_the_textual_app_and_its_screens() -> None:
-    new = [
-        sorted(c)
-        for c in cycles(_import_graph())
-        if not _is_app_and_screens(c) and not any(c <= known for known in KNOWN_CYCLES)
-    ]
+    new = [sorted(c) for c in cycles(_import_graph()) if not _is_app_and_screens(c)]
     assert new == [], (
         "import cycles (move the shared piece down a room; a function-level import only hides "
         f"one): {new}"

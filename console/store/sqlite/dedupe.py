@@ -15,7 +15,7 @@ import bisect
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.base.model import Hop, SpanRow
 from console.store.identity import (
@@ -30,9 +30,6 @@ from console.store.identity import (
 )
 from console.store.sqlite import blocks, keys
 from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN
-
-if TYPE_CHECKING:
-    from console.store.sqlite.ingest import IngestState
 
 __all__ = ["Window", "drop_stored_hops", "drop_stored_spans", "seed"]
 
@@ -120,8 +117,15 @@ def _rounded(n: int) -> int:
     return (n + 15) // 16 * 16
 
 
-def seed(state: IngestState, conn: sqlite3.Connection, last_blocks: int = 100) -> None:
-    """Fill the window from the newest blocks, so a restart does not store a retry twice."""
+def seed(
+    conn: sqlite3.Connection,
+    spans: Window,
+    hops: Window,
+    others: Window,
+    last_blocks: int = 100,
+) -> None:
+    """Fill the windows (spans, hops, log records and metric points) from the newest blocks, so
+    a restart does not store a retry twice."""
     for bid, kind, blob in conn.execute(
         "SELECT id, kind, data FROM blocks ORDER BY id DESC LIMIT ?", (last_blocks,)
     ):
@@ -131,17 +135,17 @@ def seed(state: IngestState, conn: sqlite3.Connection, last_blocks: int = 100) -
             continue
         if kind == KIND_SPAN:
             ids = [span_fields_identity(t, block.fields(i)) for i, t in enumerate(block.tids)]
-            state.spans.add_all(ids, [bid])
+            spans.add_all(ids, [bid])
         elif kind == KIND_LOG:
-            state.others.add_all([log_identity(r) for r in block.records()])
+            others.add_all([log_identity(r) for r in block.records()])
         else:
-            state.hops.add_all([hop_fields_identity(block.fields(i)) for i in range(len(block))])
+            hops.add_all([hop_fields_identity(block.fields(i)) for i in range(len(block))])
     for row in conn.execute(
         "SELECT name, service, time_ns, start_time_ns, kind, attributes, value, count, sum,"
         " bucket_counts FROM metric_points ORDER BY id DESC LIMIT 20000"
     ):
         name, service, time_ns, start_ns, kind, attributes, *rest = row
-        state.others.add_all(
+        others.add_all(
             [metric_row_identity(name, service, time_ns, start_ns, kind,
                                  canonical_text(attributes), *rest)]
         )  # fmt: skip

@@ -75,7 +75,7 @@ class IngestState:
         else:
             self.segment = None
         if not self.loaded:
-            seed(self, conn)
+            seed(conn, self.spans, self.hops, self.others)
         self.loaded = True
 
 
