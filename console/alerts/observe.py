@@ -43,8 +43,7 @@ DlqDepth = Callable[[dlq.DlqFilter | None], list[dlq.DepthRow]]
 class Sources:
     """What the rules look at and where their state goes: the store (``change_alerts``), a
     reader on it, and the dead letters' depth per DLQ topic (``console.dlq.depth_summary`` on
-    the caller's connection: the dead-letter room still takes one, seams-dlq moves it behind
-    the interface)."""
+    the caller's ``DeadLetters``, ``Storage.dead_letters()``)."""
 
     store: Storage
     reader: StoreReader
