@@ -9,6 +9,11 @@ combined broker+controller with the machine's Java, its data, logs and pid file 
 directory, listening on 127.0.0.1 only. The state directory records which release formatted its
 data, and a broker of another release refuses to start on it (4.x cannot be downgraded, and its
 quorum is configured differently).
+
+Why ~400 lines in one room: one broker's lifecycle (fetch the jars, write the config, format,
+start, wait until it answers, stop its process group) and the process probes only ``up`` and
+``down`` use (signals, zombies, the port, a metadata request); split, each half would reach into
+the other's state.
 """
 
 from __future__ import annotations
