@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,26 @@ class SmallDisk:
                             raise
                         break
         return written
+
+    @contextlib.contextmanager
+    def kept_full(self) -> Iterator[None]:
+        """Full, and kept full: whatever the store gives back (a truncated WAL, pages a trim
+        frees) another writer takes at once, as on a disk shared with a busier process. Without
+        it a store that frees its own space recovers while the test still means "full"."""
+        self.fill()
+        done = threading.Event()
+
+        def keep() -> None:
+            while not done.wait(0.002):
+                self.fill()
+
+        keeper = threading.Thread(target=keep, name="disk-keeper", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)
