@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
@@ -136,12 +137,28 @@ def test_serve_on_a_full_disk_refuses_then_stores_every_acknowledged_span(
     assert integrity(db) == "ok"
 
 
+_COORDINATOR_MOVING = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+)
+
+
 def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     """Messages below the group's committed offsets (asked without joining the group)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 30
     try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=20)
-        return sum(max(0, tp.offset) for tp in tps)
+        while True:
+            try:
+                tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=20)
+                return sum(max(0, tp.offset) for tp in tps)
+            except KafkaException as exc:
+                # A broker that just started may not have loaded the group's coordinator yet
+                # (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS): ask again, as a client would.
+                if exc.args[0].code() not in _COORDINATOR_MOVING or time.monotonic() > deadline:
+                    raise
+                threading.Event().wait(0.2)  # back off before asking again
     finally:
         c.close()
 
