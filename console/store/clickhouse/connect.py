@@ -13,7 +13,12 @@ clickhouse-connect's exceptions.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -122,13 +127,19 @@ def connect(target: Target) -> Client:
         import clickhouse_connect
     except ImportError as exc:
         raise InputError(f"{target.display()}: the ClickHouse store needs {EXTRA}") from exc
+    _quiet_client_log()
     try:
         if target.chdb:
             try:
                 import chdb  # noqa: F401
             except ImportError as exc:
                 raise InputError(f"{target.display()}: the chDB store needs {EXTRA}") from exc
-            return clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
+            with _engine_stderr() as failed:
+                try:
+                    return clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
+                except Exception:
+                    failed.append(True)
+                    raise
         return clickhouse_connect.get_client(
             host=target.host,
             port=target.port,
@@ -143,6 +154,47 @@ def connect(target: Target) -> Client:
         raise
     except Exception as exc:
         raise engine_error(target, exc) from exc
+
+
+@contextlib.contextmanager
+def _engine_stderr() -> Iterator[list[bool]]:
+    """While chDB starts its engine: what the engine prints on file descriptor 2 (its own
+    "Code: 76. DB::Exception: Cannot lock file ..." when another process holds the directory)
+    is held back, dropped when the start failed (the ``StoreError`` says it in one line) and
+    passed on when it did not. The caller appends to the yielded list when it failed."""
+    failed: list[bool] = []
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield failed
+        return
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        os.dup2(held.fileno(), 2)
+        try:
+            yield failed
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:
+                held.seek(0)
+                text = held.read()
+                if text:
+                    sys.stderr.buffer.write(text)
+                    sys.stderr.flush()
+
+
+def _quiet_client_log() -> None:
+    """clickhouse-connect logs a failed request at ERROR before it raises; the error reaches the
+    user once, as a ``StoreError``. Where the program configured no logging, that log line
+    would print through Python's last-resort handler: give its logger a handler that drops it
+    (records still propagate to handlers the program set up, e.g. ``tap``'s stderr log)."""
+    import logging
+
+    logger = logging.getLogger("clickhouse_connect")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 def engine_error(target: Target, exc: BaseException) -> StoreError:
