@@ -23,6 +23,8 @@ from console.store.clickhouse.read_records import BYTES, literal
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+    from console.store.clickhouse.session import Session
+
 __all__ = ["CONSUME_OPS", "ReaderBase", "first_of", "ids", "ns"]
 
 #: Operations that make a span a consumer's (as the SQLite summaries judge it).
@@ -44,20 +46,21 @@ def ns(value: int) -> str:
 
 
 class ReaderBase:
-    """The client and the tables; ``query`` runs one statement."""
+    """The store's session (``session.py``), this reader's own client (or one given, left
+    open), the tables; ``query`` runs one statement on the reader's client."""
 
     def __init__(
         self,
-        client: Client,
-        database: str = "otel",
+        session: Session,
         *,
         correlation_keys: Sequence[str] = DEFAULT_CORRELATION_KEYS,
-        owns_client: bool = True,
+        client: Client | None = None,
     ) -> None:
-        self.client = client
-        self.database = database
+        self.session = session
+        self._owns = client is None
+        self.client = session.new_client() if client is None else client
+        self.database = database = session.database
         self.correlation_keys = tuple(correlation_keys)
-        self._owns = owns_client
         db = otel.quote_ident(database)
         self.traces = f"{db}.{otel.quote_ident(otel.TRACES)}"
         self.trace_ts = f"{db}.{otel.quote_ident(otel.TRACES_ID_TS)}"

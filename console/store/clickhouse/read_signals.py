@@ -35,6 +35,7 @@ from console.store.api import (
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
 from console.store.clickhouse import read_records as rr
+from console.store.clickhouse.counts import counts
 from console.store.clickhouse.read_base import ReaderBase, ns
 
 __all__ = ["SignalReadsCh"]
@@ -388,45 +389,7 @@ class SignalReadsCh(ReaderBase):
     # --- counts -------------------------------------------------------------------------------
 
     def counts(self) -> StoreCounts:
-        def per(table: str, column: str, what: str, into: dict[str, dict[str, int]]) -> int:
-            total = 0
-            for key, n in self.query(f"SELECT {column}, count() FROM {table} GROUP BY {column}"):
-                into.setdefault(key, {})[what] = into.get(key, {}).get(what, 0) + n
-                total += n
-            return total
-
-        services = sorted(self._services())
-        per_service: dict[str, dict[str, int]] = {name: {} for name in services}
-        topics: dict[str, dict[str, int]] = {}
-        spans = logs = metrics = hops = dead = 0
-        if self.has(otel.TRACES):
-            spans = per(self.traces, "ServiceName", "spans", per_service)
-        for kind, table in self.metric_tables.items():
-            if self.has(otel.METRICS[kind]):
-                metrics += per(table, "ServiceName", "metric_points", per_service)
-        if self.has(otel.LOGS):
-            logs = per(self.logs_table, "ServiceName", "log_records", per_service)
-        if self.has(hs.HOPS):
-            hops = per(self.hops_table, "Topic", "hops", topics)
-        if self.has(hs.DEAD_LETTERS):
-            dead = per(
-                f"(SELECT DlqTopic FROM {self.dead_table} FINAL)", "DlqTopic", "dead_letters",
-                topics,
-            )  # fmt: skip
-        order = ("spans", "metric_points", "log_records")
-        return {
-            "spans": spans,
-            "metric_points": metrics,
-            "log_records": logs,
-            "hops": hops,
-            "dead_letters": dead,
-            "services": services,
-            "per_service": {
-                name: dict(sorted(v.items(), key=lambda kv: order.index(kv[0])))
-                for name, v in per_service.items()
-            },
-            "topics": dict(sorted(topics.items())),
-        }
+        return counts(self.session)
 
 
 def _sample(r: tuple[Any, ...]) -> MetricSample:

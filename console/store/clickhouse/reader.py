@@ -32,17 +32,12 @@ import contextlib
 from collections.abc import Iterator
 
 from console.store.api import AlertRow, Cursor
+from console.store.clickhouse import alerts
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse.read_journeys import JourneyReads
 from console.store.clickhouse.read_signals import SignalReadsCh
 
 __all__ = ["ClickHouseReader"]
-
-_STATE = (
-    "Rule, Labels, State, toUnixTimestamp64Nano(ActiveSince), toUnixTimestamp64Nano(Fired),"
-    " toUnixTimestamp64Nano(Resolved), Value, Summary, Doc"
-)
-_EVENT = "EventId, toUnixTimestamp64Nano(Time), Rule, Labels, State, Value, Summary, Doc"
 
 
 class ClickHouseReader(JourneyReads, SignalReadsCh):
@@ -58,41 +53,16 @@ class ClickHouseReader(JourneyReads, SignalReadsCh):
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    # --- the alerts' state (``handoff_alerts``: ``storage.change_alerts`` writes it) ----------
+    # --- the alerts' state (``alerts.py``: ``handoff_alerts``, on the session's client) ------
 
     def alert_states(self) -> list[AlertRow]:
-        if not self.has(hs.ALERTS):
-            return []
-        return [
-            AlertRow(*row)
-            for row in self.query(
-                f"SELECT {_STATE} FROM {self.alerts_table} FINAL"
-                " WHERE Kind = 'state' AND Deleted = 0 ORDER BY Rule, Labels"
-            )
-        ]
-
-    def _events(self, where: str, order: str) -> list[AlertRow]:
-        if not self.has(hs.ALERTS):
-            return []
-        return [
-            AlertRow(rule, labels, state, t, None, None, value, summary, doc, t, Cursor(int(i)))
-            for i, t, rule, labels, state, value, summary, doc in self.query(
-                f"SELECT {_EVENT} FROM {self.alerts_table} FINAL"
-                f" WHERE Kind = 'event' AND {where} {order}"
-            )
-        ]
+        return alerts.alert_states(self.session) if self.has(hs.ALERTS) else []
 
     def alert_events(self, since_ns: int, limit: int = 200) -> list[AlertRow]:
-        return self._events(
-            f"Time >= fromUnixTimestamp64Nano(toInt64({int(since_ns)}))",
-            f"ORDER BY Time DESC, EventId DESC LIMIT {int(limit)}",
-        )
+        return alerts.alert_events(self.session, since_ns, limit) if self.has(hs.ALERTS) else []
 
     def alert_events_after(self, after: Cursor) -> list[AlertRow]:
-        return self._events(f"EventId > {int(after)}", "ORDER BY EventId")
+        return alerts.alert_events_after(self.session, after) if self.has(hs.ALERTS) else []
 
     def last_alert_event(self) -> Cursor:
-        if not self.has(hs.ALERTS):
-            return Cursor(0)
-        ((top,),) = self.query(f"SELECT max(EventId) FROM {self.alerts_table} WHERE Kind = 'event'")
-        return Cursor(int(top or 0))
+        return alerts.last_alert_event(self.session) if self.has(hs.ALERTS) else Cursor(0)
