@@ -10,6 +10,8 @@ from console.readers.tail import tail
 from console.store import Store
 from tests.tui_data import MS, NOW, S, demo_records
 
+BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
+
 
 def test_services_percentiles_and_errors(store: Store) -> None:
     spans = [

@@ -92,6 +92,13 @@ def _metric_values(kind: str) -> str:
     )
 
 
+# The order points of one time arrived in (the metrics tables keep whole seconds, so two
+# exports of a gauge in one second tie): the part's first block number, then the row's place in
+# the part. Blocks are numbered as they are inserted, and a merge keeps rows of equal sort keys
+# (one series, one second) in the order of the parts it merged.
+_ARRIVAL = "toUInt64OrZero(splitByChar('_', _part)[2]) AS arrival, _part_offset AS row"
+
+
 class SignalReadsCh(ReaderBase):
     """Panels, signals, the alert rules' series, counts."""
 
@@ -354,7 +361,8 @@ class SignalReadsCh(ReaderBase):
             where.append("MetricName = {m:String}")
         parts = [
             f"SELECT ServiceName, MetricName, {rr.literal(kind)}, MetricUnit, Attributes,"
-            f" toUnixTimestamp(TimeUnix), toUnixTimestamp(StartTimeUnix), {_metric_values(kind)}"
+            f" toUnixTimestamp(TimeUnix), toUnixTimestamp(StartTimeUnix), {_metric_values(kind)},"
+            f" {_ARRIVAL}"
             f" FROM {table} WHERE {' AND '.join(where)}"
             for kind, table in self.metric_tables.items()
             if self.has(otel.METRICS[kind])
@@ -362,7 +370,7 @@ class SignalReadsCh(ReaderBase):
         if not parts:
             return []
         rows = self.query(
-            f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 6",
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 6, arrival, row",
             x=sorted(exclude),
             s=service or "",
             m=name or "",
@@ -394,7 +402,7 @@ class SignalReadsCh(ReaderBase):
 
 def _sample(r: tuple[Any, ...]) -> MetricSample:
     service, name, kind, unit, attrs, t, start, value, count, total = r[:10]
-    bounds, buckets, scale, zero, pos_offset, pos, neg_offset, neg, lo, hi = r[10:]
+    bounds, buckets, scale, zero, pos_offset, pos, neg_offset, neg, lo, hi = r[10:20]
     return MetricSample(
         service=service,
         name=name,
