@@ -37,7 +37,9 @@ S = 1_000_000_000
 BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
 
 
-def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(store: Storage) -> None:
+def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(
+    store: Storage,
+) -> None:
     t0 = time.time_ns() - 60 * S
     flow = completed_flow("order-7", t0)
     store.write(flow.records)
