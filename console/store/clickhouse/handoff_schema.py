@@ -27,7 +27,8 @@ The tables (columns from ``console/base/model.py``):
   ``Version``; ``Deleted`` for an alert gone) and events (``Kind = 'event'``, ``EventId`` their
   cursor) in one table, so one evaluation is one INSERT (``storage.py``'s ``change_alerts``).
 * ``handoff_fixes`` (``FixedPayload``), ``handoff_replays`` (``ReplayEntry``, newest
-  ``Version``), ``handoff_audit`` (``AuditEntry``).
+  ``Version``), ``handoff_audit`` (``AuditEntry``), ``handoff_locks`` (the replay lock's
+  claims); how the dead letters' writes use them: ``deadletters.py``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "DEAD_LETTERS",
     "FIXES",
     "HOPS",
+    "LOCKS",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "REPLAYS",
@@ -67,8 +69,9 @@ ALERTS = "handoff_alerts"
 FIXES = "handoff_fixes"
 REPLAYS = "handoff_replays"
 AUDIT = "handoff_audit"
+LOCKS = "handoff_locks"
 MIGRATIONS_TABLE = "handoff_schema_migrations"
-TABLES: tuple[str, ...] = (HOPS, DEAD_LETTERS, SERIES, ALERTS, FIXES, REPLAYS, AUDIT)
+TABLES: tuple[str, ...] = (HOPS, DEAD_LETTERS, SERIES, ALERTS, FIXES, REPLAYS, AUDIT, LOCKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +246,50 @@ SETTINGS index_granularity = 8192""",
     ),
 )
 
+# The dead letters' side as ``deadletters.py`` serves it: a fix and a ledger line name their
+# dead letter's cluster (two clusters' dead letters at one coordinate stay apart, as in SQLite);
+# the audit keeps the order of lines written at one instant (``Seq``); the replay lock's claims
+# (``locks.py``). A column added to a sorting key must have no default expression: ``''``.
+_V2: tuple[tuple[str, str], ...] = (
+    (
+        FIXES,
+        """ALTER TABLE {db}.`handoff_fixes` {cluster}
+    ADD COLUMN IF NOT EXISTS Cluster LowCardinality(String) CODEC(ZSTD(3)),
+    MODIFY ORDER BY (DlqTopic, Partition, Offset, FixVersion, Cluster)""",
+    ),
+    (
+        REPLAYS,
+        """ALTER TABLE {db}.`handoff_replays` {cluster}
+    ADD COLUMN IF NOT EXISTS Cluster LowCardinality(String) CODEC(ZSTD(3))""",
+    ),
+    (
+        AUDIT,
+        """ALTER TABLE {db}.`handoff_audit` {cluster}
+    ADD COLUMN IF NOT EXISTS Seq UInt64 CODEC(ZSTD(3))""",
+    ),
+    (
+        LOCKS,
+        # A claim is written again by its holder while it holds (Heartbeat), and once more
+        # released; the newest Version of each (Name, Token) is the claim. Old ones expire.
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_locks` {cluster} (
+    Name LowCardinality(String),
+    Token String,
+    Holder String,
+    Claimed DateTime64(9),
+    Heartbeat DateTime64(9),
+    Released UInt8,
+    Version UInt64
+) ENGINE = {engine:ReplacingMergeTree(Version)}
+ORDER BY (Name, Token)
+TTL toDateTime(Heartbeat) + INTERVAL 7 DAY
+SETTINGS index_granularity = 8192""",
+    ),
+)
+
 # Version -> (what it adds, its statements as (table, template)). Append, never edit.
 MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
+    2: ("fixes and ledger lines name their cluster, the audit its order, replay locks", _V2),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -218,17 +218,17 @@ class JourneyReads(ReaderBase):
         )
 
     def replays_of(self, letter: DeadLetter) -> list[ReplayEntry]:
-        """The ledger's lines for ``letter`` (by its coordinates: ``handoff_replays`` keeps no
-        cluster id, so two clusters' dead letters at one coordinate share their lines)."""
+        """The ledger's lines for ``letter`` (by its coordinates and cluster)."""
         if not self.has(hs.REPLAYS):
             return []
         rows = self.query(
             f"SELECT {rr.REPLAY_COLUMNS} FROM {self.replays_table}"
             " WHERE DlqTopic = {t:String} AND Partition = {p:Int32} AND Offset = {o:Int64}"
-            " ORDER BY Version DESC LIMIT 1 BY ReplayId",
+            " AND Cluster = {c:String} ORDER BY Version DESC LIMIT 1 BY ReplayId",
             t=letter.dlq_topic,
             p=letter.partition,
             o=letter.offset,
+            c=letter.cluster_id or "",
         )
         return sorted((rr.replay(r) for r in rows), key=lambda r: r.created_ns)
 

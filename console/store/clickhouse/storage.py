@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from console.base.errors import StoreError
 from console.base.model import Record
-from console.store.api import AlertChanges, AlertRow, StoreCounts, StoreReader
+from console.store.api import AlertChanges, AlertRow, DeadLetters, StoreCounts, StoreReader
 from console.store.clickhouse import handoff_schema, layout, otel_schema
 from console.store.clickhouse.connect import Target, connect, engine_error
 from console.store.clickhouse.session import Session
@@ -100,6 +100,13 @@ class ClickHouseStorage(Session):
             ) from exc
         reader: StoreReader = module.ClickHouseReader(self)
         return reader
+
+    def dead_letters(self) -> DeadLetters:
+        """The dead letters, fixes, replay ledger and audit (``deadletters.py``) on a client of
+        their own; close it when done."""
+        from console.store.clickhouse.deadletters import ClickHouseDeadLetters
+
+        return ClickHouseDeadLetters(self)
 
     def write(self, records: Sequence[Record], *, now_ns: int | None = None) -> None:
         """Write records synchronously (tools, tests): every INSERT has returned when this

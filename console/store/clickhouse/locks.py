@@ -1,0 +1,145 @@
+"""A lock on a ClickHouse store without a transaction: claims in ``handoff_locks``.
+
+ClickHouse has no compare-and-set, but an INSERT that has returned is seen by every read that
+starts after it (one server; on a replicated cluster, with ``insert_quorum`` and
+``select_sequential_consistency``). That is enough for mutual exclusion by claims:
+
+1. write a claim (a token of its own, the holder, a heartbeat);
+2. read every live claim on the name;
+3. no other: held. Another: take the claim back (written again, released) and refuse.
+
+Two claimants cannot both win: each reads after its own claim returned, so whichever of the two
+reads last sees the other's claim (unless that one was taken back). Both may lose when they
+claim at the same moment: a loser waits a random short while and looks again; when the name is
+still claimed, someone holds it (refused, naming the holder); when it is free, it tries again
+(a few times, then refuses). Never two holders; rarely, two refusals at once.
+
+A claim is live while its holder is (``alive``: a process on this host) and its heartbeat is
+fresh: the holder writes it again every ``HEARTBEAT_S`` from a thread of its own, so a holder
+killed on another host, which no ``alive`` can see, lets go after ``LEASE_S``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from console.store.clickhouse.connect import engine_error
+from console.store.clickhouse.handoff_schema import LOCKS
+from console.store.clickhouse.session import Session
+
+__all__ = ["HEARTBEAT_S", "LEASE_S", "Claims"]
+
+LEASE_S = 120.0  # a claim whose heartbeat is older is let go
+HEARTBEAT_S = 10.0
+_ATTEMPTS = 5
+_LAST = 2**62  # a released claim's version: above any heartbeat's
+_COLUMNS = ["Name", "Token", "Holder", "Claimed", "Heartbeat", "Released", "Version"]
+
+
+class Query(Protocol):
+    def __call__(self, sql: str, **params: Any) -> Sequence[Sequence[Any]]: ...
+
+
+class Claims:
+    """The claims one ``DeadLetters`` handle holds (``take``, ``release``, ``close``)."""
+
+    def __init__(self, session: Session, query: Query) -> None:
+        self._session = session
+        self._query = query  # the handle's own client
+        self._held: dict[tuple[str, str], _Heartbeat] = {}  # (name, holder) -> its heartbeat
+
+    def take(self, name: str, holder: str, alive: Callable[[str], bool]) -> str | None:
+        """Hold ``name`` as ``holder`` (None), or the holder of a live claim on it."""
+        others: list[str] = []
+        for _ in range(_ATTEMPTS):
+            token = uuid.uuid4().hex
+            claimed = time.time_ns()
+            _write(self._session, [_row(name, token, holder, claimed, claimed, 0, 1)])
+            others = self._live(name, alive, but=token)
+            if not others:
+                beat = _Heartbeat(self._session, name, token, holder, claimed)
+                self._held[(name, holder)] = beat
+                beat.start()
+                return None
+            _write(self._session, [_row(name, token, holder, claimed, time.time_ns(), 1, _LAST)])
+            # A holder, or a claimant at the same moment as this one: look again in a while.
+            time.sleep(random.uniform(0.05, 0.3))
+            still = self._live(name, alive, but=token)
+            if still:
+                return still[0]
+        return others[0]  # a claimant at the same moment each time: refused, never both
+
+    def release(self, name: str, holder: str) -> None:
+        beat = self._held.pop((name, holder), None)
+        if beat is not None:
+            beat.stop(release=True)
+
+    def close(self) -> None:
+        """Stop every heartbeat (claims not released expire after ``LEASE_S``)."""
+        for beat in self._held.values():
+            beat.stop(release=False)
+        self._held.clear()
+
+    def _live(self, name: str, alive: Callable[[str], bool], *, but: str) -> list[str]:
+        """Holders of the live claims on ``name`` other than token ``but``, oldest first."""
+        rows = self._query(
+            f"SELECT Holder FROM {self._session.table(LOCKS)} FINAL"
+            " WHERE Name = {name:String} AND Token != {but:String} AND Released = 0"
+            " AND Heartbeat >= fromUnixTimestamp64Nano(toInt64({fresh:Int64}))"
+            " ORDER BY Claimed, Token",
+            name=name,
+            but=but,
+            fresh=time.time_ns() - int(LEASE_S * 1e9),
+        )
+        return [str(h) for (h,) in rows if alive(str(h))]
+
+
+class _Heartbeat:
+    """Writes one claim again every ``HEARTBEAT_S`` until stopped (then, released)."""
+
+    def __init__(self, session: Session, name: str, token: str, holder: str, claimed: int):
+        self._session = session
+        self._claim = (name, token, holder, claimed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lock-{name}", daemon=True)
+        self._version = 1
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self._version += 1
+            try:
+                _write(self._session, [_row(*self._claim, time.time_ns(), 0, self._version)])
+            except Exception:  # the next beat tries again; the lease covers a few misses
+                continue
+
+    def stop(self, *, release: bool) -> None:
+        self._stop.set()
+        self._thread.join()
+        if release:
+            _write(self._session, [_row(*self._claim, time.time_ns(), 1, _LAST)])
+
+
+def _row(
+    name: str, token: str, holder: str, claimed: int, beat: int, released: int, version: int
+) -> list[Any]:
+    return [name, token, holder, claimed, beat, released, version]
+
+
+def _write(session: Session, rows: list[list[Any]]) -> None:
+    client = session.new_client()
+    try:
+        client.insert(
+            session.table(LOCKS), rows, column_names=_COLUMNS, settings={"async_insert": 0}
+        )
+    except Exception as exc:
+        raise engine_error(session.target, exc) from exc
+    finally:
+        client.close()
