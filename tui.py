@@ -51,8 +51,9 @@ def make_app(
     when None).
     """
     clock = (lambda: now) if isinstance(now, int) else now
+    where = os.fspath(db_path)
     source = DataSource(
-        Path(db_path),
+        where if "://" in where else Path(where),  # a store URL stays one (Path folds its //)
         clock=clock,
         runtime=runtime,
         bootstrap=bootstrap,

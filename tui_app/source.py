@@ -83,7 +83,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,

@@ -176,9 +176,7 @@ def _run(
             if make_app is None:
                 summary = run_headless(cmd, signals)
             else:
-                assert isinstance(db_path, Path)  # demo() refuses the TUI on a store URL
-                log_path = db_path.with_name("demo-pipeline.log")
-                with open(log_path, "a") as log:
+                with open(_log_path(db_path), "a") as log:
                     summary = run_tui(cmd, make_app, db_path, kafka, daemon, log, signals)
             time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
         try:
@@ -188,6 +186,19 @@ def _run(
         summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
     summary["bootstrap"] = servers
     return summary
+
+
+def _log_path(where: Path | str) -> Path:
+    """Where the services' log goes beside the TUI: next to the SQLite file or the chDB
+    directory; for a ClickHouse server, in the default store's directory."""
+    if isinstance(where, Path):
+        return where.with_name("demo-pipeline.log")
+    from console.base.config import default_db_path
+
+    scheme, _, rest = where.partition("://")
+    path = Path(rest.split("?")[0]) if scheme.lower() == "chdb" else default_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name("demo-pipeline.log")
 
 
 def demo(
@@ -246,10 +257,6 @@ def demo(
     db_path = store_location(db, store)
     if isinstance(db_path, Path):
         db_path.parent.mkdir(parents=True, exist_ok=True)
-    elif not headless:
-        # The TUI opens its store as a SQLite file (tui_app/source.py) until the dead-letter
-        # screens sit behind the store's interface (issue 25).
-        raise InputError("demo --store: the TUI reads a SQLite store only for now; add --headless")
     make_app = None if headless else _tui_factory()
     if make_app is None and not headless:
         typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)

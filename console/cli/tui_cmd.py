@@ -117,14 +117,7 @@ def tui(
             window_s = parse_duration(since)
         except ValueError as exc:
             raise InputError(f"--since: {exc}") from None
-    where = store_location(db, store)
-    if not isinstance(where, Path):
-        from console.base.errors import InputError
-
-        # The TUI opens its store as a SQLite file (tui_app/source.py: the dead-letter screens
-        # still take a connection) until those sit behind the store's interface (issue 25).
-        raise InputError("tui --store: the TUI reads a SQLite store only for now (use --db)")
-    db_path = where
+    db_path = store_location(db, store)
     kafka = kafka_config(bootstrap, kafka_config_file, x_options)
     runtime = None
     if not attach:

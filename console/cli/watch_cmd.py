@@ -27,7 +27,7 @@ from console.alerts.sources import open_sources
 from console.base.config import parse_duration
 from console.base.errors import InputError, StoreError
 from console.cli.options import DbOpt, JsonOpt, RulesOpt, StoreOpt, store_location
-from console.store import STORE_FAILURES, Store, open_store
+from console.store import STORE_FAILURES, open_store
 
 __all__ = ["alert_line", "register"]
 
@@ -101,11 +101,6 @@ def watch(
         storage = open_store(where, create=False)
     except StoreError as exc:
         raise InputError(str(exc)) from None
-    if not isinstance(storage, Store):
-        # The rules read dead-letter depth through console/dlq/'s SQLite connection until that
-        # room sits behind its DeadLetters protocol (issue 25): not on a ClickHouse store yet.
-        storage.close()
-        raise InputError("watch: alert rules run on a SQLite store only for now (--db)")
     client = (
         AlertmanagerClient(alertmanager, resend_s=resend_s, interval_s=every_s)
         if alertmanager
