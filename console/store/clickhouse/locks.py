@@ -16,7 +16,8 @@ still claimed, someone holds it (refused, naming the holder); when it is free, i
 
 A claim is live while its holder is (``alive``: a process on this host) and its heartbeat is
 fresh: the holder writes it again every ``HEARTBEAT_S`` from a thread of its own, so a holder
-killed on another host, which no ``alive`` can see, lets go after ``LEASE_S``.
+killed on another host, which no ``alive`` can see, lets go after ``LEASE_S``. A claim whose
+holder ``alive`` says is gone is written released by whoever sees it (taken over).
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ class Claims:
         self._held.clear()
 
     def _live(self, name: str, alive: Callable[[str], bool], *, but: str) -> list[str]:
-        """Holders of the live claims on ``name`` other than token ``but``, oldest first."""
+        """Holders of the live claims on ``name`` other than token ``but``, oldest first. A
+        claim whose holder ``alive`` says is gone is released (taken over, as a row replaced)."""
         rows = self._query(
-            f"SELECT Holder FROM {self._session.table(LOCKS)} FINAL"
+            f"SELECT Token, Holder, toUnixTimestamp64Nano(Claimed)"
+            f" FROM {self._session.table(LOCKS)} FINAL"
             " WHERE Name = {name:String} AND Token != {but:String} AND Released = 0"
             " AND Heartbeat >= fromUnixTimestamp64Nano(toInt64({fresh:Int64}))"
             " ORDER BY Claimed, Token",
@@ -96,7 +99,12 @@ class Claims:
             but=but,
             fresh=time.time_ns() - int(LEASE_S * 1e9),
         )
-        return [str(h) for (h,) in rows if alive(str(h))]
+        live = [str(holder) for _, holder, _ in rows if alive(str(holder))]
+        gone = [(str(t), str(h), int(c)) for t, h, c in rows if not alive(str(h))]
+        if gone:
+            now = time.time_ns()
+            _write(self._session, [_row(name, t, h, c, now, 1, _LAST) for t, h, c in gone])
+        return live
 
 
 class _Heartbeat:
