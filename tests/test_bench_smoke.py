@@ -20,6 +20,7 @@ BENCH = ROOT / "bench"
 NO_BROKER = (
     "alerts_eval",
     "big_journey",
+    "clickhouse_write",
     "dedupe_probe",
     "journey_lookup",
     "otlp_ingest",
