@@ -23,9 +23,12 @@ async def test_overview_shows_a_service_after_spans_arrive(store: Storage, store
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: "OTEL_EXPORTER_OTLP_ENDPOINT" in screen_text(app))
         assert "handoff-console demo" in screen_text(app)
-        with store.writer(flush_ms=20) as writer:
+        writer = store.writer(flush_ms=20)
+        try:
             writer.submit(demo_spans(NOW))
             writer.flush()
+        finally:
+            writer.close()
         await wait_for(pilot, lambda: "upload-service" in screen_text(app))
         text = screen_text(app)
         assert "catalog-service" in text and "OTEL_EXPORTER" not in text
