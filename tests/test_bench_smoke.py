@@ -22,6 +22,7 @@ NO_BROKER = (
     "big_journey",
     "clickhouse_write",
     "dedupe_probe",
+    "journey_backends",
     "journey_lookup",
     "otlp_ingest",
     "store_write",
