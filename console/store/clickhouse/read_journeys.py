@@ -46,6 +46,13 @@ _SENT = (
 )
 
 
+def _sent_since(since_ns: int) -> str:
+    """SQL keeping the hops that may have been sent since ``since_ns``: stamped since then, or
+    with no Kafka timestamp (then ``SeenAt`` says): the partitions (``toDate(Timestamp)``) of
+    older days are never read."""
+    return f"(Timestamp >= {ns(since_ns)} OR toUnixTimestamp64Milli(Timestamp) <= 0)"
+
+
 def _key_attribute(name: str) -> bool:
     return name in MESSAGE_KEY_ATTRIBUTES or not name.startswith("messaging.")
 
@@ -315,7 +322,7 @@ class JourneyReads(ReaderBase):
         return (
             "SELECT Topic, Partition, Offset, any(CorrelationId) AS cid, min(sent) AS sent_ns"
             f" FROM (SELECT Topic, Partition, Offset, CorrelationId, {_SENT} AS sent"
-            f" FROM {self.hops_table} WHERE CorrelationId != ''"
+            f" FROM {self.hops_table} WHERE CorrelationId != '' AND {_sent_since(since_ns)}"
             " AND Topic NOT IN {dlq:Array(String)})"
             f" WHERE sent >= {int(since_ns)}{until}"
             f" AND (Topic, Partition, Offset) NOT IN ({consumed})"
@@ -380,7 +387,8 @@ class JourneyReads(ReaderBase):
         if self.has(hs.HOPS):
             rows += self.query(
                 "SELECT CorrelationId, max(sent), 0, 0 FROM (SELECT CorrelationId, Topic,"
-                f" {_SENT} AS sent FROM {self.hops_table} WHERE CorrelationId != '')"
+                f" {_SENT} AS sent FROM {self.hops_table} WHERE CorrelationId != ''"
+                f" AND {_sent_since(since_ns)})"
                 f" WHERE sent >= {int(since_ns)} AND Topic NOT IN {{dlq:Array(String)}}"
                 " GROUP BY CorrelationId",
                 dlq=self._dlq_topics(),
