@@ -6,13 +6,14 @@ starts after it (one server; on a replicated cluster, with ``insert_quorum`` and
 
 1. write a claim (a token of its own, the holder, a heartbeat);
 2. read every live claim on the name;
-3. no other: held. Another: take the claim back (written again, released) and refuse.
+3. no other: held (the claim is written again, saying so). Another: take the claim back
+   (written again, released) and refuse.
 
 Two claimants cannot both win: each reads after its own claim returned, so whichever of the two
 reads last sees the other's claim (unless that one was taken back). Both may lose when they
-claim at the same moment: a loser waits a random short while and looks again; when the name is
-still claimed, someone holds it (refused, naming the holder); when it is free, it tries again
-(a few times, then refuses). Never two holders; rarely, two refusals at once.
+claim at the same moment: a loser looks again after random short whiles; a claim that says it
+is held is the holder (refused, naming it); when the name is free, it tries again (a few
+times, then refuses). Never two holders; rarely, two refusals at once.
 
 A claim is live while its holder is (``alive``: a process on this host) and its heartbeat is
 fresh: the holder writes it again every ``HEARTBEAT_S`` from a thread of its own, so a holder
@@ -27,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from console.store.clickhouse.connect import engine_error
 from console.store.clickhouse.handoff_schema import LOCKS
@@ -38,8 +39,15 @@ __all__ = ["HEARTBEAT_S", "LEASE_S", "Claims"]
 LEASE_S = 120.0  # a claim whose heartbeat is older is let go
 HEARTBEAT_S = 10.0
 _ATTEMPTS = 5
+_CLAIMED, _HELD = 1, 2  # a claim's versions: claimed, then held (heartbeats count on from 2)
 _LAST = 2**62  # a released claim's version: above any heartbeat's
 _COLUMNS = ["Name", "Token", "Holder", "Claimed", "Heartbeat", "Released", "Version"]
+
+
+class _Claim(NamedTuple):
+    token: str
+    holder: str
+    version: int
 
 
 class Query(Protocol):
@@ -56,24 +64,39 @@ class Claims:
 
     def take(self, name: str, holder: str, alive: Callable[[str], bool]) -> str | None:
         """Hold ``name`` as ``holder`` (None), or the holder of a live claim on it."""
-        others: list[str] = []
+        others: list[_Claim] = []
         for _ in range(_ATTEMPTS):
             token = uuid.uuid4().hex
             claimed = time.time_ns()
-            _write(self._session, [_row(name, token, holder, claimed, claimed, 0, 1)])
+            _write(self._session, [_row(name, token, holder, claimed, claimed, 0, _CLAIMED)])
             others = self._live(name, alive, but=token)
             if not others:
+                # Held: said so (a claimant that lost tells this claim from another claimant's).
+                _write(
+                    self._session, [_row(name, token, holder, claimed, time.time_ns(), 0, _HELD)]
+                )
                 beat = _Heartbeat(self._session, name, token, holder, claimed)
                 self._held[(name, holder)] = beat
                 beat.start()
                 return None
             _write(self._session, [_row(name, token, holder, claimed, time.time_ns(), 1, _LAST)])
-            # A holder, or a claimant at the same moment as this one: look again in a while.
+            held = self._held_by(name, alive, but=token)
+            if held is not None:
+                return held
+        return others[0].holder  # a claimant at the same moment each time: refused, never both
+
+    def _held_by(self, name: str, alive: Callable[[str], bool], *, but: str) -> str | None:
+        """The holder of ``name`` once it says so; None when the name is free, or when only
+        claimants came and went while this looked (a few random short whiles)."""
+        for _ in range(_ATTEMPTS):
             time.sleep(random.uniform(0.05, 0.3))
-            still = self._live(name, alive, but=token)
-            if still:
-                return still[0]
-        return others[0]  # a claimant at the same moment each time: refused, never both
+            now = self._live(name, alive, but=but)
+            if not now:
+                return None
+            held = [c.holder for c in now if c.version >= _HELD]
+            if held:
+                return held[0]
+        return None
 
     def release(self, name: str, holder: str) -> None:
         beat = self._held.pop((name, holder), None)
@@ -86,11 +109,11 @@ class Claims:
             beat.stop(release=False)
         self._held.clear()
 
-    def _live(self, name: str, alive: Callable[[str], bool], *, but: str) -> list[str]:
-        """Holders of the live claims on ``name`` other than token ``but``, oldest first. A
+    def _live(self, name: str, alive: Callable[[str], bool], *, but: str) -> list[_Claim]:
+        """The live claims on ``name`` but token ``but``, oldest first. A
         claim whose holder ``alive`` says is gone is released (taken over, as a row replaced)."""
         rows = self._query(
-            f"SELECT Token, Holder, toUnixTimestamp64Nano(Claimed)"
+            f"SELECT Token, Holder, toUnixTimestamp64Nano(Claimed), Version"
             f" FROM {self._session.table(LOCKS)} FINAL"
             " WHERE Name = {name:String} AND Token != {but:String} AND Released = 0"
             " AND Heartbeat >= fromUnixTimestamp64Nano(toInt64({fresh:Int64}))"
@@ -99,8 +122,8 @@ class Claims:
             but=but,
             fresh=time.time_ns() - int(LEASE_S * 1e9),
         )
-        live = [str(holder) for _, holder, _ in rows if alive(str(holder))]
-        gone = [(str(t), str(h), int(c)) for t, h, c in rows if not alive(str(h))]
+        live = [_Claim(str(t), str(h), int(v)) for t, h, _, v in rows if alive(str(h))]
+        gone = [(str(t), str(h), int(c)) for t, h, c, _ in rows if not alive(str(h))]
         if gone:
             now = time.time_ns()
             _write(self._session, [_row(name, t, h, c, now, 1, _LAST) for t, h, c in gone])
@@ -115,7 +138,7 @@ class _Heartbeat:
         self._claim = (name, token, holder, claimed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lock-{name}", daemon=True)
-        self._version = 1
+        self._version = _HELD
 
     def start(self) -> None:
         self._thread.start()
