@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from console.base.model import DeadLetter, Header
-from console.store import Store
+from console.store import Storage
 from tests.dlq_headers_fixture import spring_dlt_headers
 
 CONTRACT: dict[str, object] = {
@@ -40,7 +40,7 @@ def write_contract(directory: Path, topic: str, schema: dict[str, Any] | None = 
 
 def dead_letters_on_broker(
     bootstrap: str,
-    store: Store,
+    store: Storage,
     *,
     dlq_topic: str,
     original_topic: str,

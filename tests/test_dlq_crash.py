@@ -3,39 +3,61 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from console.store import Store
-from tests.conftest import ROOT, create_topic, run_cli
+from confluent_kafka import Consumer, TopicPartition
+
+from console.dlq import DlqFilter
+from console.store import Storage
+from tests.conftest import ROOT, create_topic, release_chdb, run_cli
 from tests.dlq_helpers import dead_letters_on_broker, headers_of, read_topic
 
 N = 2000
+BACKENDS = ("sqlite", "chdb")  # on both stores (tests/conftest.py)
 
 
-def _acked(db: Path) -> int:
-    conn = sqlite3.connect(db, timeout=30)
+def _states(store: Storage) -> collections.Counter[str]:
+    """The ledger lines by state."""
+    with contextlib.closing(store.dead_letters()) as letters:
+        return collections.Counter(
+            line.state for lines in letters.ledger_lines().values() for line in lines
+        )
+
+
+def _landed(bootstrap: str, topic: str) -> int:
+    """How many messages ``topic`` holds (its partitions' high watermarks): the replay's
+    progress as the target sees it, read without the store (a chDB store is the replay's
+    process's while it runs)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
     try:
-        return conn.execute("SELECT count(*) FROM replay_ledger WHERE state = 'acked'").fetchone()[
-            0
-        ]
+        md = consumer.list_topics(topic, timeout=10).topics[topic]
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in md.partitions
+        )
     finally:
-        conn.close()
+        consumer.close()
 
 
 def test_kill_9_during_bulk_replay_then_rerun_is_exactly_once(
-    kafka_bootstrap: str, topic: str, store: Store, db_path: Path
+    kafka_bootstrap: str, topic: str, store: Storage, store_args: list[str]
 ) -> None:
-    replay_killed_midway_then_resumed(kafka_bootstrap, topic, store, db_path, N, rate=500)
+    replay_killed_midway_then_resumed(kafka_bootstrap, topic, store, store_args, N, rate=500)
 
 
 def replay_killed_midway_then_resumed(
-    kafka_bootstrap: str, topic: str, store: Store, db_path: Path, n: int, *, rate: int
+    kafka_bootstrap: str,
+    topic: str,
+    store: Storage,
+    store_args: list[str],
+    n: int,
+    *,
+    rate: int,
 ) -> dict[str, float]:
     """Replay ``n`` dead letters in bulk, kill -9 the replay after a fifth of them, run it again:
     every message lands exactly once. Returns timings (seconds) for the report."""
@@ -62,18 +84,18 @@ def replay_killed_midway_then_resumed(
         "--rate",
         str(rate),
         "--yes",
-        "--db",
-        str(db_path),
+        *store_args,
         "--bootstrap",
         kafka_bootstrap,
     ]
     produced = time.monotonic()
+    release_chdb()  # the replay's process opens the store
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
     )
     try:
         deadline = time.monotonic() + 60
-        while _acked(db_path) < n // 5:
+        while _landed(kafka_bootstrap, original) < n // 5:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the replay made no progress"
             time.sleep(0.05)
@@ -84,11 +106,7 @@ def replay_killed_midway_then_resumed(
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    conn = sqlite3.connect(db_path)
-    states = dict(
-        conn.execute("SELECT state, count(*) FROM replay_ledger GROUP BY state").fetchall()
-    )
-    conn.close()
+    states = _states(store)
     assert states.get("pending", 0) > 0, states  # killed mid-flight, ledger lines left open
     sent_before = len(read_topic(kafka_bootstrap, original))
     assert n // 5 <= sent_before < n
@@ -105,16 +123,11 @@ def replay_killed_midway_then_resumed(
     assert len(msgs) == n
     assert len(ids) == n and set(ids.values()) == {1}
     assert set(froms) == {d.coordinates.encode() for d in letters}
-    assert _acked(db_path) == n
-    conn = sqlite3.connect(db_path)
-    assert (
-        conn.execute("SELECT count(*) FROM dead_letters WHERE status = 'replayed'").fetchone()[0]
-        == n
-    )
-    assert (
-        conn.execute("SELECT count(*) FROM replay_ledger WHERE state != 'acked'").fetchone()[0] == 0
-    )
-    conn.close()
+    states = _states(store)
+    assert states["acked"] == n
+    with contextlib.closing(store.dead_letters()) as handle:
+        assert handle.extent(DlqFilter(status="replayed"))[0] == n
+    assert sum(states.values()) - states["acked"] == 0
 
     # A third run finds nothing left to send.
     third = run_cli(*command[3:], timeout=120)

@@ -7,19 +7,23 @@ test_dlq_target.py) run the same code against the real broker.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from console import dlq
 from console.base.model import DeadLetter
 from console.dlq.service import DeadLetterService
 from console.dlq.target import BrokerUnreachable, ClusterMismatch, replay_producer_config
-from console.store import Store
+from console.store import DeadLetters, Storage
 from tests.dlq_fake_cluster import FakeCluster, FakeMessage, java_partition
 
 CLUSTER = "cluster-a"
+BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
 
 
-def _letters(store: Store, n: int, *, original_partition: int = 0) -> list[DeadLetter]:
+def _letters(store: Storage, n: int, *, original_partition: int = 0) -> list[DeadLetter]:
     letters = [
         DeadLetter(
             "orders-dlt",
@@ -39,24 +43,33 @@ def _letters(store: Store, n: int, *, original_partition: int = 0) -> list[DeadL
         for i in range(n)
     ]
     store.write(letters)
-    conn = store.dead_letters()
-    return [dlq.get_dead_letter(conn, d.coordinates) for d in letters]
+    with contextlib.closing(store.dead_letters()) as conn:
+        return [dlq.get_dead_letter(conn, d.coordinates) for d in letters]
 
 
-def _replay(store: Store, cluster: FakeCluster, letters: list[DeadLetter]) -> tuple:
+@pytest.fixture
+def handle(store: Storage) -> Iterator[DeadLetters]:
+    """The store's dead letters, as a second reader of what a replay wrote (closed after: a
+    chDB store lets go of its engine when every handle has)."""
+    with contextlib.closing(store.dead_letters()) as handle:
+        yield handle
+
+
+def _replay(store: Storage, cluster: FakeCluster, letters: list[DeadLetter]) -> tuple:
     """The dead-letter service's replay (what ``dlq replay`` and the TUI call), via ``cluster``."""
     outcome = DeadLetterService(store, cluster=cluster).replay(letters)
     return outcome.reconciled, outcome.plan, outcome.report
 
 
 def test_the_ledger_line_is_pending_before_the_message_leaves_and_acked_after(
-    store: Store,
+    store: Storage,
+    handle: DeadLetters,
 ) -> None:
     cluster = FakeCluster(CLUSTER)
     cluster.create("orders", 3)
     (d,) = _letters(store, 1)
     seen: list[str] = []
-    reader = store.dead_letters()
+    reader = handle
     cluster.on_produce = lambda topic, msg: seen.extend(
         line.state for line in dlq.replays_for(reader, d)
     )
@@ -78,7 +91,8 @@ def test_the_ledger_line_is_pending_before_the_message_leaves_and_acked_after(
 
 
 def test_a_replay_goes_to_the_original_partition_else_where_java_would_put_its_key(
-    store: Store,
+    store: Storage,
+    handle: DeadLetters,
 ) -> None:
     cluster = FakeCluster(CLUSTER)
     cluster.create("orders", 3)
@@ -86,7 +100,7 @@ def test_a_replay_goes_to_the_original_partition_else_where_java_would_put_its_k
     store.write([DeadLetter("orders-dlt", 1, 0, 1, key=b"key-x", payload=b"{}",
                             original_topic="orders", original_partition=7,
                             cluster_id=CLUSTER, first_seen_ns=1)])  # fmt: skip
-    gone = dlq.get_dead_letter(store.dead_letters(), "orders-dlt:1:0")
+    gone = dlq.get_dead_letter(handle, "orders-dlt:1:0")
     _, plan, report = _replay(store, cluster, [*kept, gone])
     assert report.acked == 2
     by_coords = {it.coordinates: it.target_partition for it in plan.items}
@@ -98,7 +112,8 @@ def test_a_replay_goes_to_the_original_partition_else_where_java_would_put_its_k
 
 
 def test_after_a_crash_between_produce_and_ack_reconcile_finds_them_and_sends_nothing_twice(
-    store: Store,
+    store: Storage,
+    handle: DeadLetters,
 ) -> None:
     cluster = FakeCluster(CLUSTER, crash_after=1)
     cluster.create("orders", 1)
@@ -106,7 +121,7 @@ def test_after_a_crash_between_produce_and_ack_reconcile_finds_them_and_sends_no
     _, _, report = _replay(store, cluster, letters)
     assert report.acked == 1
     assert "2 message(s) not acknowledged" in report.errors["*"]
-    conn = store.dead_letters()
+    conn = handle
     assert sorted(dlq.replays_for(conn, d)[-1].state for d in letters) == [
         "acked",
         "pending",
@@ -122,7 +137,8 @@ def test_after_a_crash_between_produce_and_ack_reconcile_finds_them_and_sends_no
 
 
 def test_a_message_the_broker_refused_is_sent_again_with_the_same_replay_id(
-    store: Store,
+    store: Storage,
+    handle: DeadLetters,
 ) -> None:
     cluster = FakeCluster(CLUSTER, refuse={"orders"})
     cluster.create("orders", 1)
@@ -130,7 +146,7 @@ def test_a_message_the_broker_refused_is_sent_again_with_the_same_replay_id(
     _, plan, report = _replay(store, cluster, [d])
     assert report.failed == 1 and "refused" in report.errors[d.coordinates]
     first_id = plan.items[0].replay_id
-    assert dlq.replays_for(store.dead_letters(), d)[-1].state == "failed"
+    assert dlq.replays_for(handle, d)[-1].state == "failed"
     cluster.refuse.clear()
     rec, plan, report = _replay(store, cluster, [d])
     assert (rec.checked, rec.found, rec.missing) == (1, 0, 1)
@@ -139,11 +155,13 @@ def test_a_message_the_broker_refused_is_sent_again_with_the_same_replay_id(
     assert [m.header("x-replay-id") for m in cluster.topics["orders"][0]] == [first_id.encode()]
 
 
-def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store: Store) -> None:
+def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(
+    store: Storage, handle: DeadLetters
+) -> None:
     cluster = FakeCluster("cluster-b")
     cluster.create("orders", 1)
     (d,) = _letters(store, 1)
-    conn = store.dead_letters()
+    conn = handle
     service = DeadLetterService(store, cluster=cluster)
     with pytest.raises(ClusterMismatch, match="came from cluster cluster-a, but fake:9092"):
         service.check_target([d])
@@ -163,7 +181,7 @@ def test_the_cluster_guard_refuses_another_cluster_before_any_ledger_line(store:
     assert dlq.replays_for(conn, d) == [] and cluster.produced == []
 
 
-def test_a_topic_the_target_lacks_is_refused_and_never_created(store: Store) -> None:
+def test_a_topic_the_target_lacks_is_refused_and_never_created(store: Storage) -> None:
     cluster = FakeCluster(CLUSTER)
     (d,) = _letters(store, 1)
     _, plan, report = _replay(store, cluster, [d])
@@ -172,7 +190,9 @@ def test_a_topic_the_target_lacks_is_refused_and_never_created(store: Store) -> 
     assert "orders" not in cluster.topics
 
 
-def test_a_truncated_payload_is_read_back_whole_from_the_dlq_topic(store: Store) -> None:
+def test_a_truncated_payload_is_read_back_whole_from_the_dlq_topic(
+    store: Storage, handle: DeadLetters
+) -> None:
     cluster = FakeCluster(CLUSTER)
     cluster.create("orders", 1)
     cluster.create("orders-dlt", 1)
@@ -182,7 +202,7 @@ def test_a_truncated_payload_is_read_back_whole_from_the_dlq_topic(store: Store)
                             payload_truncated=True, payload_size=len(whole),
                             original_topic="orders", cluster_id=CLUSTER,
                             first_seen_ns=1)])  # fmt: skip
-    d = dlq.get_dead_letter(store.dead_letters(), "orders-dlt:0:0")
+    d = dlq.get_dead_letter(handle, "orders-dlt:0:0")
     _, _, report = _replay(store, cluster, [d])
     assert report.acked == 1
     assert cluster.topics["orders"][0][0].value == whole

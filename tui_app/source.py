@@ -83,7 +83,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,
@@ -95,7 +95,8 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        # The writer (serve, tui) upgrades; this side only reads and writes the dead letters.
+        # A SQLite file or a store URL (chdb:///..., clickhouse://...); the writer upgrades, this
+        # side only reads, and writes the dead letters.
         self.store: Storage = open_store(db_path, upgrade=False)
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
@@ -131,6 +132,7 @@ class DataSource:
         with self._alerts_lock:
             self._alerts.reader.close()
             self._alerts_letters.close()
+        self.store.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""

@@ -93,7 +93,7 @@ def client_conf(kafka: dict[str, str] | str) -> dict[str, str]:
     return kafka_config(kafka) if isinstance(kafka, str) else dict(kafka)
 
 
-def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) -> Any:
+def _tui_app(make_app: Any, db: Path | str, kafka: dict[str, str] | str, daemon: Any) -> Any:
     """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
     Kafka (the whole client configuration) for DLQ replay and the demo's contracts for DLQ
     validation."""
@@ -120,7 +120,7 @@ def _tui_app(make_app: Any, db: Path, kafka: dict[str, str] | str, daemon: Any) 
 def run_tui(
     cmd: list[str],
     make_app: Any,
-    db: Path,
+    db: Path | str,
     kafka: dict[str, str] | str,
     daemon: Any,
     log: IO[str],

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from console import dlq
-from console.base.config import default_db_path
 from console.base.coordinates import parse_address
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config as load_kafka_config
@@ -38,7 +37,16 @@ from console.cli.dlq_options import (
     YesOpt,
 )
 from console.cli.editor import edit_in_editor
-from console.cli.options import BootstrapOpt, DbOpt, JsonOpt, KafkaConfigOpt, KafkaPropOpt
+from console.cli.options import (
+    BootstrapOpt,
+    DbOpt,
+    JsonOpt,
+    KafkaConfigOpt,
+    KafkaPropOpt,
+    StoreOpt,
+    is_url,
+    store_location,
+)
 from console.dlq.replay import ReplayError
 from console.dlq.service import DeadLetterService, ReplayOutcome
 from console.runtime.contracts_default import default_contracts_dir
@@ -57,15 +65,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _service(
+    ctx: typer.Context,
     db: Path | None,
+    store: str | None,
     *,
     contracts: Path | None = None,
     schema_registry: str | None = None,
     schema_registry_config: Path | None = None,
     kafka: dict[str, str] | None = None,
 ) -> DeadLetterService:
+    """The service on the store ``--db`` or ``--store`` names, closed when the command ends (a
+    chDB store lets go of its engine). A ClickHouse store is never created here: one without
+    the console's tables has no dead letters yet."""
+    where = store_location(db, store)
+    storage = open_store(where, create=not is_url(where), upgrade=False)
+    ctx.call_on_close(storage.close)
     return DeadLetterService(
-        open_store(db or default_db_path(), upgrade=False),
+        storage,
         contracts_dir=contracts,
         default_contracts_dir=default_contracts_dir(),
         schema_registry=schema_registry,
@@ -110,6 +126,7 @@ def _filter(
 
 @dlq_app.command("list")
 def list_cmd(
+    ctx: typer.Context,
     topic: TopicOpt = None,
     error: ErrorOpt = None,
     since: SinceOpt = None,
@@ -120,6 +137,7 @@ def list_cmd(
         typer.Option("--limit", help="At most N rows, 0 for all (default: 100; all with --json)."),
     ] = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
     cluster: ClusterFilterOpt = None,
 ) -> None:
@@ -127,7 +145,7 @@ def list_cmd(
     if limit is None:
         limit = 0 if as_json else 100
     flt = _filter(topic, error, since, correlation_id, status, limit, cluster)
-    service = _service(db)
+    service = _service(ctx, db, store)
     items = service.list_items(flt)
     if as_json:
         sys.stdout.write(json.dumps([i.as_dict() for i in items]) + "\n")
@@ -137,18 +155,22 @@ def list_cmd(
 
 @dlq_app.command("show")
 def show_cmd(
+    ctx: typer.Context,
     coordinates: CoordArg,
     contracts: ContractsOpt = None,
     schema_registry: RegistryOpt = None,
     schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
     cluster: ClusterOpt = None,
 ) -> None:
     """Headers, payload (decoded), contract check, journey and replay history of one dead letter."""
     coordinates = _address(coordinates, cluster) or coordinates
     service = _service(
+        ctx,
         db,
+        store,
         contracts=contracts,
         schema_registry=schema_registry,
         schema_registry_config=schema_registry_config,
@@ -162,6 +184,7 @@ def show_cmd(
 
 @dlq_app.command("fix")
 def fix_cmd(
+    ctx: typer.Context,
     coordinates: CoordArg,
     set_: Annotated[
         list[str] | None,
@@ -182,6 +205,7 @@ def fix_cmd(
     schema_registry: RegistryOpt = None,
     schema_registry_config: RegistryConfigOpt = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     cluster: ClusterOpt = None,
 ) -> None:
     """Store a fixed payload beside the original ($EDITOR, --set or --payload-file).
@@ -197,7 +221,9 @@ def fix_cmd(
     if schema_version not in ("original", "latest"):
         raise InputError("--schema-version must be original or latest")
     service = _service(
+        ctx,
         db,
+        store,
         contracts=contracts,
         schema_registry=schema_registry,
         schema_registry_config=schema_registry_config,
@@ -231,6 +257,7 @@ def fix_cmd(
 
 @dlq_app.command("replay")
 def replay_cmd(
+    ctx: typer.Context,
     coordinates: OptCoordArg = None,
     all_: AllOpt = False,
     topic: TopicOpt = None,
@@ -261,6 +288,7 @@ def replay_cmd(
         ),
     ] = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     bootstrap: BootstrapOpt = None,
     kafka_config: KafkaConfigOpt = None,
     x: KafkaPropOpt = None,
@@ -271,7 +299,7 @@ def replay_cmd(
     cluster they came from."""
     flt = _filter(topic, error, since, correlation_id, status, cluster=cluster)
     coordinates = _address(coordinates, cluster)
-    service = _service(db, kafka=load_kafka_config(bootstrap, kafka_config, x))
+    service = _service(ctx, db, store, kafka=load_kafka_config(bootstrap, kafka_config, x))
     letters = service.select(coordinates, all_, flt, "replay")
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
@@ -353,6 +381,7 @@ def _confirm(question: str, yes: bool, verb: str) -> None:
 
 @dlq_app.command("discard")
 def discard_cmd(
+    ctx: typer.Context,
     coordinates: OptCoordArg = None,
     all_: AllOpt = False,
     topic: TopicOpt = None,
@@ -362,10 +391,11 @@ def discard_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
     yes: YesOpt = False,
     db: DbOpt = None,
+    store: StoreOpt = None,
     cluster: ClusterOpt = None,
 ) -> None:
     """Mark dead letters resolved without replaying them."""
-    service = _service(db)
+    service = _service(ctx, db, store)
     flt = _filter(topic, error, since, correlation_id, None, cluster=cluster)
     coordinates = _address(coordinates, cluster)
     targets = service.select(coordinates, all_, flt, "discard")
@@ -385,15 +415,17 @@ def discard_cmd(
 
 @dlq_app.command("audit")
 def audit_cmd(
+    ctx: typer.Context,
     target: Annotated[
         str | None, typer.Option("--target", help="Only entries about TOPIC:PARTITION:OFFSET.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most N entries (0: all).")] = 200,
     db: DbOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Who fixed, replayed or discarded what, when, with payload hashes and results."""
-    entries = _service(db).audit(limit=limit or None, target=target)
+    entries = _service(ctx, db, store).audit(limit=limit or None, target=target)
     if as_json:
         typer.echo(json.dumps([render.audit_dict(e) for e in entries]))
         return

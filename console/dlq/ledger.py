@@ -185,8 +185,9 @@ _LOCK_KEY = "replay_lock"
 def replay_lock(store: DeadLetters) -> Iterator[None]:
     """One replay at a time per store: two runs planning the same dead letters would both send.
 
-    The holder is ``host:pid``; a holder that is no longer alive on this host (a replay killed
-    with ``kill -9``) is taken over. Raises ``ReplayError`` when another live process holds it.
+    The holder is ``host:pid/thread``, so two threads of one process (two services on one
+    store) are two holders; a holder that is no longer alive on this host (a replay killed
+    with ``kill -9``) is taken over. Raises ``ReplayError`` when another live one holds it.
     """
     import os
     import socket
@@ -194,15 +195,17 @@ def replay_lock(store: DeadLetters) -> Iterator[None]:
     import psutil
 
     host = socket.gethostname()
-    me = f"{host}:{os.getpid()}"
+    me = f"{host}:{os.getpid()}/{threading.get_ident()}"
 
     def alive(holder: str) -> bool:
         their_host, _, pid = holder.rpartition(":")
+        pid = pid.partition("/")[0]
         return their_host != host or (pid.isdigit() and psutil.pid_exists(int(pid)))
 
     held = store.take_lock(_LOCK_KEY, me, alive)
     if held is not None:
         their_host, _, pid = held.rpartition(":")
+        pid = pid.partition("/")[0]
         raise ReplayError(
             f"another replay is running on this store (pid {pid} on {their_host}); "
             "wait for it to finish"

@@ -75,7 +75,7 @@ def share_gil_with_ui() -> None:
 
 
 def start_runtime(
-    db_path: Path,
+    db_path: Path | str,
     *,
     bootstrap: str,
     topics: str | None,
@@ -113,7 +113,7 @@ def start_runtime(
             keep_payloads=keep_payloads,
         )
     daemon = build_daemon(
-        open_store(db_path),
+        open_store(db_path, ttl_s=retention_age_s),  # a ClickHouse store made here: its TTL
         otlp=OtlpSettings(
             grpc_at=listen_address("--otlp-grpc", otlp_grpc),
             http_at=listen_address("--otlp-http", otlp_http),

@@ -232,6 +232,13 @@ class JourneyLookup(Protocol):
         pending sends (enough to find the stalled and in-flight ones)."""
         ...
 
+    def prefetch(self, cids: Collection[str]) -> None:
+        """A hint: the journeys of ``cids`` are read next, inside this ``reading()`` block. A
+        backend whose every lookup is a round trip (ClickHouse) reads their records in bulk
+        here; SQLite has nothing to gain and ignores it. Answers never change, only their
+        cost."""
+        ...
+
 
 class PanelReads(Protocol):
     """The overview's series: per service, per topic, and how fresh each source is."""
@@ -361,6 +368,11 @@ class Storage(Protocol):
     def change_alerts(self, decide: Callable[[list[AlertRow]], AlertChanges]) -> AlertChanges:
         """One transaction: every alert's state is read, ``decide`` says what changes, and the
         new states and their events are written together (a second process sees all or none)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the store's own connections (a chDB store's engine: a process holds one
+        chDB directory at a time). Its writer and readers are closed by their owners."""
         ...
 
 

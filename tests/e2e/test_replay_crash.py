@@ -4,11 +4,9 @@ at the issue's size)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from console.store import Store
+from console.store import Storage
 from tests.e2e.support import env_int
 from tests.test_dlq_crash import replay_killed_midway_then_resumed
 
@@ -18,10 +16,10 @@ DEAD_LETTERS = env_int("HANDOFF_E2E_DEAD_LETTERS", 10_000)
 
 
 def test_kill_9_during_bulk_replay_of_10000_then_resume_is_exactly_once(
-    kafka_bootstrap: str, topic: str, store: Store, db_path: Path
+    kafka_bootstrap: str, topic: str, store: Storage, store_args: list[str]
 ) -> None:
     timings = replay_killed_midway_then_resumed(
-        kafka_bootstrap, topic, store, db_path, DEAD_LETTERS, rate=2000
+        kafka_bootstrap, topic, store, store_args, DEAD_LETTERS, rate=2000
     )
     print(
         f"\n{DEAD_LETTERS} dead letters: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
