@@ -107,6 +107,7 @@ def tap(
         retention_age_s=age_s,
         retention_bytes=size_b,
         metrics_at=metrics_at,
+        shared_writer=True,  # the other taps of its group may write the same store
     )
     kafka_tap = _the_tap(daemon)
     _log_to_stderr()

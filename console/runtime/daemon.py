@@ -93,14 +93,18 @@ class Daemon:
         batch_size: int = 20_000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),
+        shared_writer: bool = False,
     ) -> None:
         self.store = store
+        # ``tap`` writes keyed records only: its writer is shared with the other taps of its
+        # group (``Storage.writer``'s ``shared``).
         self.writer: Writer = store.writer(
             batch_size=batch_size,
             flush_ms=flush_ms,
             max_queued=max_queued,
             retention_age_s=retention_age_s,
             retention_bytes=retention_bytes,
+            shared=shared_writer,
         )
         self.components: list[Component] = list(components)
         self.started_ns = 0
