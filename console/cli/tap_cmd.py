@@ -69,6 +69,15 @@ def tap(
     dlq_pattern: DlqPatternOpt = None,
     dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
     keep_payloads: KeepPayloadsOpt = False,
+    commit_every: Annotated[
+        float,
+        typer.Option(
+            "--commit-every",
+            help="Seconds between commits of the group's offsets (each after the store committed "
+            "the records below them): at most what a tap killed without a clean stop leaves to "
+            "be read again.",
+        ),
+    ] = 1.0,
     status_every: Annotated[
         float, typer.Option("--status-every", help="Seconds between status lines (0: none).")
     ] = 10.0,
@@ -93,6 +102,7 @@ def tap(
         dlq_patterns=dlq_pattern,
         dlq_payload_limit=dlq_payload_limit,
         keep_payloads=keep_payloads,
+        commit_interval_s=commit_every,
     )
     age_s, size_b = retention_limits(retention_age, retention_bytes)
     metrics_at = listen_address("--metrics", metrics) if metrics else None
