@@ -34,8 +34,8 @@ def test_an_unknown_backend_is_a_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # taken for a relative path, it would be created here
-    with pytest.raises(InputError, match=r"no store backend for clickhouse://") as exc:
-        open_store("clickhouse://localhost:9000/otel")
+    with pytest.raises(InputError, match=r"no store backend for cassandra://") as exc:
+        open_store("cassandra://localhost:9042/otel")
     assert "\n" not in str(exc.value)
     assert list(tmp_path.iterdir()) == []  # not taken for a file path: nothing created
 

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 import typer
 
-from console.base.config import default_db_path
 from console.base.errors import BrokerError, InputError
 from console.cli.demo_services import client_conf, pipeline_cmd, run_headless, run_tui
 from console.cli.options import (
@@ -34,7 +33,9 @@ from console.cli.options import (
     JsonOpt,
     KafkaConfigOpt,
     KafkaPropOpt,
+    StoreOpt,
     retention_limits,
+    store_location,
 )
 from console.runtime.broker import Broker
 from console.runtime.broker_owner import reap_stale
@@ -99,7 +100,7 @@ def _kafka(bootstrap: str | None, signals: StopSignals) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _collector_and_tap(
-    db: Path, kafka: dict[str, str] | str, otlp: str | None, prefix: str
+    db: Path | str, kafka: dict[str, str] | str, otlp: str | None, prefix: str
 ) -> Iterator[Any]:
     """The console's daemon on the store at ``db``: the OTLP/gRPC collector on a free port on
     127.0.0.1 (unless ``otlp`` names another endpoint to export to) and the Kafka tap on every
@@ -110,7 +111,7 @@ def _collector_and_tap(
 
     age_s, size_b = retention_limits(DEFAULT_RETENTION_AGE, DEFAULT_RETENTION_BYTES)  # as serve
     daemon = build_daemon(
-        open_store(db),
+        open_store(db, ttl_s=age_s),
         otlp=OtlpSettings(grpc_at=("127.0.0.1", 0), http_at=None, key_attributes=DEMO_KEYS)
         if otlp is None
         else None,
@@ -149,7 +150,7 @@ def _tui_factory() -> Any:
 def _run(
     signals: StopSignals,
     bootstrap: str | None,
-    db_path: Path,
+    db_path: Path | str,
     make_app: Any,
     knobs: list[str],
     topic_prefix: str,
@@ -175,11 +176,15 @@ def _run(
             if make_app is None:
                 summary = run_headless(cmd, signals)
             else:
+                assert isinstance(db_path, Path)  # demo() refuses the TUI on a store URL
                 log_path = db_path.with_name("demo-pipeline.log")
                 with open(log_path, "a") as log:
                     summary = run_tui(cmd, make_app, db_path, kafka, daemon, log, signals)
             time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
-        counts = daemon.store.counts()
+        try:
+            counts = daemon.store.counts()
+        finally:
+            daemon.store.close()  # a chDB store lets go of its engine
         summary["store"] = {k: v for k, v in counts.items() if isinstance(v, int)}
     summary["bootstrap"] = servers
     return summary
@@ -188,6 +193,7 @@ def _run(
 def demo(
     bootstrap: DemoBootstrapOpt = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     headless: Annotated[
         bool, typer.Option("--headless", help="No screen; end with a summary.")
     ] = False,
@@ -237,8 +243,13 @@ def demo(
         knobs += ["--seed", str(seed)]
     if duration is not None:
         knobs += ["--duration", str(duration)]
-    db_path = db or default_db_path()
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path = store_location(db, store)
+    if isinstance(db_path, Path):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    elif not headless:
+        # The TUI opens its store as a SQLite file (tui_app/source.py) until the dead-letter
+        # screens sit behind the store's interface (issue 25).
+        raise InputError("demo --store: the TUI reads a SQLite store only for now; add --headless")
     make_app = None if headless else _tui_factory()
     if make_app is None and not headless:
         typer.echo("the TUI is not available yet: running headless (Ctrl+C stops)", err=True)

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from console.base.errors import InputError
 from console.base.model import LogRecord
-from console.cli.options import DbOpt, JsonOpt
+from console.cli.options import DbOpt, JsonOpt, StoreOpt
 from console.cli.trace_cmd import _open, _seconds
 from console.readers.logs import (
     LogFilter,
@@ -58,6 +58,7 @@ def _line(r: LogRecord) -> Text:
 
 def logs(
     db: DbOpt = None,
+    store: StoreOpt = None,
     service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
     severity: Annotated[
         str | None,
@@ -85,7 +86,8 @@ def logs(
     except ValueError as exc:
         raise InputError(f"--severity: {exc}") from None
     keep = LogFilter(service, floor, grep, correlation_id)
-    reader = _open(db).reader()
+    storage = _open(db, store)
+    reader = storage.reader()
     console = Console(highlight=False, soft_wrap=True)
     try:
         got, top = recent_logs(reader, time.time_ns() - int(since_s * 1e9), keep, limit)
@@ -100,6 +102,7 @@ def logs(
         _follow(reader, console, top, keep, as_json)
     finally:
         reader.close()
+        storage.close()
 
 
 def _print(console: Console, records: list[LogRecord], as_json: bool) -> None:

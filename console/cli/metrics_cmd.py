@@ -12,7 +12,7 @@ from rich.console import Console, JustifyMethod
 from rich.measure import Measurement
 from rich.table import Table
 
-from console.cli.options import DbOpt, JsonOpt
+from console.cli.options import DbOpt, JsonOpt, StoreOpt
 from console.cli.trace_cmd import _open, _seconds
 from console.readers.metrics import MetricSummary, metric_summaries, sparkline
 
@@ -44,6 +44,7 @@ def fmt_quantile(m: MetricSummary, q: str) -> str:
 
 def metrics(
     db: DbOpt = None,
+    store: StoreOpt = None,
     service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Only this metric.")] = None,
     since: Annotated[
@@ -54,11 +55,13 @@ def metrics(
     """Metrics per service: kind, unit, points, last value or histogram percentiles."""
     since_s = _seconds(since, "--since")
     now = time.time_ns()
-    reader = _open(db).reader()
+    storage = _open(db, store)
+    reader = storage.reader()
     try:
         items = metric_summaries(reader, now - int(since_s * 1e9), now, service=service, name=name)
     finally:
         reader.close()
+        storage.close()
     if as_json:
         typer.echo(json.dumps([m.to_json() for m in items], indent=2))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from console.base.errors import InputError
 
 __all__ = [
     "BootstrapOpt",
+    "ClickHouseClusterOpt",
     "CorrelationHeaderOpt",
     "DbOpt",
     "DemoBootstrapOpt",
@@ -29,7 +31,11 @@ __all__ = [
     "RetentionAgeOpt",
     "RetentionBytesOpt",
     "RulesOpt",
+    "StoreOpt",
+    "is_url",
     "retention_limits",
+    "shown",
+    "store_location",
 ]
 
 DbOpt = Annotated[
@@ -41,6 +47,53 @@ DbOpt = Annotated[
         show_default=False,
     ),
 ]
+# Beside --db: the store as a URL (a ClickHouse store, or SQLite). One of the two, never both.
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="HANDOFF_STORE",
+        help="The store as a URL instead of --db: clickhouse://user:password@host:8123/database "
+        "(clickhouses:// for TLS), chdb:///path (ClickHouse in this process), sqlite:///path. "
+        "ClickHouse needs pip install 'handoff-console[clickhouse]'.",
+        show_default=False,
+    ),
+]
+# `serve` and `tap`: the ClickHouse cluster the tables they create go on.
+ClickHouseClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clickhouse-cluster",
+        help="Create missing ClickHouse tables ON CLUSTER this cluster, with Replicated engines "
+        "(--store clickhouse://... only).",
+        show_default=False,
+    ),
+]
+
+
+def store_location(db: Path | None, store: str | None) -> Path | str:
+    """What ``console.store.open_store`` opens for a command's ``--db`` and ``--store``: the URL,
+    the path, or the default SQLite file. Both given is an ``InputError``."""
+    if db is not None and store:
+        raise InputError(
+            f"--db {db} and --store {shown(store)} both name a store: give one "
+            "(--db and HANDOFF_DB name a SQLite file, --store and HANDOFF_STORE a URL)"
+        )
+    if store:
+        return store
+    from console.base.config import default_db_path
+
+    return db or default_db_path()
+
+
+def shown(where: Path | str) -> str:
+    """A store for messages: a URL without its password."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", str(where))
+
+
+def is_url(where: Path | str) -> bool:
+    """True for a ``--store`` URL (its scheme decides the backend), False for a file path."""
+    return isinstance(where, str) and "://" in where
 
 
 def _bootstrap_option(help_text: str) -> Any:

@@ -8,17 +8,14 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from console.base.config import (
-    DEFAULT_OTLP_GRPC,
-    DEFAULT_OTLP_HTTP,
-    default_db_path,
-)
+from console.base.config import DEFAULT_OTLP_GRPC, DEFAULT_OTLP_HTTP
 from console.base.errors import InputError
 from console.base.kafka_config import kafka_config
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
     BootstrapOpt,
+    ClickHouseClusterOpt,
     CorrelationHeaderOpt,
     DbOpt,
     DlqPatternOpt,
@@ -33,7 +30,10 @@ from console.cli.options import (
     OtlpKafkaTopicsOpt,
     RetentionAgeOpt,
     RetentionBytesOpt,
+    StoreOpt,
     retention_limits,
+    shown,
+    store_location,
 )
 from console.runtime.daemon import (
     Daemon,
@@ -52,6 +52,8 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     db: DbOpt = None,
+    store: StoreOpt = None,
+    clickhouse_cluster: ClickHouseClusterOpt = None,
     otlp_grpc: Annotated[
         str, typer.Option("--otlp-grpc", help="OTLP/gRPC listen address HOST:PORT, or 'off'.")
     ] = DEFAULT_OTLP_GRPC,
@@ -119,6 +121,7 @@ def serve(
     metrics: MetricsOpt = None,
 ) -> None:
     """Receive OTLP traces, metrics and logs (and tap Kafka with --topics) until Ctrl+C/SIGTERM."""
+    where = store_location(db, store)
     grpc_at = listen_address("--otlp-grpc", otlp_grpc)
     http_at = listen_address("--otlp-http", otlp_http)
     metrics_at = listen_address("--metrics", metrics) if metrics else None
@@ -156,7 +159,7 @@ def serve(
         )
     from_kafka = otlp_kafka_settings(otlp_kafka, otlp_kafka_topics, otlp_kafka_group, kafka)
     _run(
-        db or default_db_path(),
+        where,
         otlp,
         tap,
         from_kafka,
@@ -164,6 +167,7 @@ def serve(
         retention_bytes=size_b,
         max_queued=max_queued,
         metrics_at=metrics_at,
+        cluster=clickhouse_cluster,
     )
 
 
@@ -188,7 +192,7 @@ def otlp_kafka_settings(
 
 
 def _run(
-    db: Path,
+    where: Path | str,
     otlp: OtlpSettings,
     tap: TapSettings | None,
     from_kafka: OtlpKafkaSettings | None = None,
@@ -197,12 +201,15 @@ def _run(
     retention_bytes: int,
     max_queued: int = 200_000,
     metrics_at: tuple[str, int] | None = None,
+    cluster: str | None = None,
 ) -> None:
     from console.base.kafka_config import redacted
     from console.runtime.daemon import build_daemon
     from console.store import open_store
 
-    store = open_store(db)
+    # A ClickHouse store takes --retention-age as its new tables' TTL; it has no writer lock,
+    # WAL or retention passes (the SQLite writer's), and --retention-bytes does not apply.
+    store = open_store(where, cluster=cluster, ttl_s=retention_age_s)
     daemon = build_daemon(
         store,
         otlp=otlp,
@@ -231,16 +238,17 @@ def _run(
             label = _LABELS.get(component.name, component.name)
             print(f"{label} listening on {address} ({scheme}{auth})", file=sys.stderr)
     if tap is not None:
-        where = redacted(tap.kafka).get("bootstrap.servers")
-        print(f"kafka tap following {tap.topics!r} on {where}", file=sys.stderr)
+        servers = redacted(tap.kafka).get("bootstrap.servers")
+        print(f"kafka tap following {tap.topics!r} on {servers}", file=sys.stderr)
     if from_kafka is not None:
-        where = redacted(from_kafka.kafka).get("bootstrap.servers")
-        print(f"OTLP/Kafka consuming {from_kafka.topics!r} on {where}", file=sys.stderr)
-    print(f"store: {db}", file=sys.stderr, flush=True)
+        servers = redacted(from_kafka.kafka).get("bootstrap.servers")
+        print(f"OTLP/Kafka consuming {from_kafka.topics!r} on {servers}", file=sys.stderr)
+    print(f"store: {shown(where)}", file=sys.stderr, flush=True)
     try:
         _watch_store(daemon)
     finally:
         daemon.stop()
+        store.close()
         health = daemon.health()
         writer = cast("dict[str, Any]", health["writer"])  # health() is JSON-shaped
         print(f"stopped: {writer['committed']} records committed", file=sys.stderr)

@@ -8,8 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from console.base.config import default_db_path
-from console.cli.options import DbOpt, JsonOpt
+from console.cli.options import DbOpt, JsonOpt, StoreOpt, is_url, store_location
 from console.store import open_store
 
 __all__ = ["register"]
@@ -19,9 +18,16 @@ def register(app: typer.Typer) -> None:
     app.command("stats")(stats)
 
 
-def stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def stats(db: DbOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Counts of spans, metric points, log records, hops and dead letters; services and topics."""
-    counts = open_store(db or default_db_path(), upgrade=False).counts()
+    where = store_location(db, store)
+    # A SQLite file is made when missing, as it always was; a ClickHouse store is not created
+    # by looking at it.
+    storage = open_store(where, create=not is_url(where), upgrade=False)
+    try:
+        counts = storage.counts()
+    finally:
+        storage.close()
     if as_json:
         typer.echo(json.dumps(counts, indent=2))
         return

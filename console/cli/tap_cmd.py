@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from collectors.kafka.tap import DEFAULT_GROUP
-from console.base.config import default_db_path
 from console.base.errors import InputError
 from console.cli.options import (
     DEFAULT_RETENTION_AGE,
     DEFAULT_RETENTION_BYTES,
     BootstrapOpt,
+    ClickHouseClusterOpt,
     CorrelationHeaderOpt,
     DbOpt,
     DlqPatternOpt,
@@ -28,7 +28,10 @@ from console.cli.options import (
     MetricsOpt,
     RetentionAgeOpt,
     RetentionBytesOpt,
+    StoreOpt,
     retention_limits,
+    shown,
+    store_location,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +55,8 @@ def tap(
         ),
     ],
     db: DbOpt = None,
+    store: StoreOpt = None,
+    clickhouse_cluster: ClickHouseClusterOpt = None,
     bootstrap: BootstrapOpt = None,
     group: Annotated[
         str, typer.Option("--group", help="The tap's own consumer group (it commits only there).")
@@ -106,9 +111,12 @@ def tap(
     )
     age_s, size_b = retention_limits(retention_age, retention_bytes)
     metrics_at = listen_address("--metrics", metrics) if metrics else None
-    path = db or default_db_path()
+    where = store_location(db, store)
+    path = shown(where)
     daemon = build_daemon(
-        open_store(path),
+        # ClickHouse: --retention-age is the new tables' TTL; no writer lock, WAL or retention
+        # passes there (many taps in one group write one store), no --retention-bytes.
+        open_store(where, cluster=clickhouse_cluster, ttl_s=age_s),
         otlp=None,
         tap=settings,
         batch_size=20_000,
@@ -129,7 +137,7 @@ def tap(
             raise InputError(f"cannot listen: {exc}") from None
         _say(
             as_json,
-            {"event": "started", "topics": kafka_tap.subscription, "group": group, "db": str(path)},
+            {"event": "started", "topics": kafka_tap.subscription, "group": group, "db": path},
             f"tapping {', '.join(kafka_tap.subscription)} on {kafka_tap.bootstrap} "
             f"as group {group} into {path} (Ctrl+C to stop)",
         )
@@ -140,6 +148,7 @@ def tap(
         _wait(daemon, status_every, as_json)
     finally:
         daemon.stop()
+        daemon.store.close()
     h = {**kafka_tap.health(), **_store_state(daemon.writer)}
     _say(
         as_json,

@@ -5,17 +5,19 @@ Exit codes: 0 found, 1 not found (one line on stderr), 2 bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from console.base.config import default_db_path, parse_duration
+from console.base.config import parse_duration
 from console.base.errors import HandoffError, InputError
 from console.base.jsontext import pretty
-from console.cli.options import DbOpt, JsonOpt
+from console.cli.options import DbOpt, JsonOpt, StoreOpt, shown, store_location
 from console.journeys import STATUSES, journey, journeys, journeys_by_key
 from console.journeys.export import journey_json, summary_json
 from console.journeys.export import otlp_json as otlp_json_doc
@@ -41,11 +43,22 @@ def _seconds(text: str, flag: str) -> float:
         raise InputError(f"{flag}: {exc}") from None
 
 
-def _open(db: Path | None) -> Storage:
-    path = db or default_db_path()
-    if not path.exists():
-        raise NotFound(f"no handoff-console database at {path} (pass --db)")
-    return open_store(path, create=False, upgrade=False)
+def _open(db: Path | None, store: str | None = None) -> Storage:
+    """The store a reading command names (``--db`` or ``--store``), never created or upgraded."""
+    where = store_location(db, store)
+    if isinstance(where, Path) and not where.exists():
+        raise NotFound(f"no handoff-console database at {where} (pass --db or --store)")
+    return open_store(where, create=False, upgrade=False)
+
+
+@contextlib.contextmanager
+def _opened(db: Path | None, store: str | None) -> Iterator[Storage]:
+    """``_open``, closed after (a chDB store lets go of its engine)."""
+    storage = _open(db, store)
+    try:
+        yield storage
+    finally:
+        storage.close()
 
 
 def trace(
@@ -68,6 +81,7 @@ def trace(
         ),
     ] = None,
     db: DbOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
     otlp_json: Annotated[
         Path | None,
@@ -110,8 +124,19 @@ def trace(
         from console.journeys import parse_message
 
         parse_message(message)  # bad input before touching the store
-    if key is not None:
-        found = journeys_by_key(_open(db), key, stall_after_s=stall_s)
+    with _opened(db, store) as storage:
+        if key is not None:
+            found = journeys_by_key(storage, key, stall_after_s=stall_s)
+        else:
+            found = None
+            j = journey(
+                storage,
+                correlation_id=correlation_id,
+                trace_id=trace_id,
+                message=message,
+                stall_after_s=stall_s,
+            )
+    if found is not None:
         if len(found) > 1:  # several: listed, as ``journeys`` lists them
             items = [f.summary() for f in found]
             if as_json:
@@ -121,14 +146,6 @@ def trace(
             Console().print(render_summaries(items))
             return
         j = found[0] if found else None
-    else:
-        j = journey(
-            _open(db),
-            correlation_id=correlation_id,
-            trace_id=trace_id,
-            message=message,
-            stall_after_s=stall_s,
-        )
     if j is None:
         what = {
             "--correlation-id": correlation_id,
@@ -137,7 +154,8 @@ def trace(
             "--key": key,
         }
         raise NotFound(
-            f"no journey for {selectors[0]} {what[selectors[0]]} in {db or default_db_path()}"
+            f"no journey for {selectors[0]} {what[selectors[0]]} in "
+            f"{shown(store_location(db, store))}"
         )
     if otlp_json is not None:
         otlp_json.write_text(json.dumps(otlp_json_doc(j.spans), indent=1) + "\n")
@@ -151,6 +169,7 @@ def trace(
 
 def list_journeys(
     db: DbOpt = None,
+    store: StoreOpt = None,
     status: Annotated[
         str | None, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.")
     ] = None,
@@ -171,14 +190,15 @@ def list_journeys(
         raise InputError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     since_s = _seconds(since, "--since")
     stall_s = _seconds(stall_after, "--stall-after")
-    items = journeys(
-        _open(db),
-        status=status,
-        since_s=since_s,
-        service=service,
-        limit=limit,
-        stall_after_s=stall_s,
-    )
+    with _opened(db, store) as storage:
+        items = journeys(
+            storage,
+            status=status,
+            since_s=since_s,
+            service=service,
+            limit=limit,
+            stall_after_s=stall_s,
+        )
     if as_json:
         typer.echo(pretty([summary_json(s) for s in items]))
         return

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -23,10 +24,10 @@ from console.alerts.alertmanager import AlertmanagerClient, AlertmanagerError
 from console.alerts.engine import ChangeFollower
 from console.alerts.observe import Sources
 from console.alerts.sources import open_sources
-from console.base.config import default_db_path, parse_duration
+from console.base.config import parse_duration
 from console.base.errors import InputError, StoreError
-from console.cli.options import DbOpt, JsonOpt, RulesOpt
-from console.store import STORE_FAILURES, Store
+from console.cli.options import DbOpt, JsonOpt, RulesOpt, StoreOpt, store_location
+from console.store import STORE_FAILURES, Store, open_store
 
 __all__ = ["alert_line", "register"]
 
@@ -58,6 +59,7 @@ def _seconds(text: str, flag: str) -> float:
 
 def watch(
     db: DbOpt = None,
+    store: StoreOpt = None,
     rules: RulesOpt = None,
     once: Annotated[
         bool,
@@ -91,24 +93,31 @@ def watch(
         raise InputError(
             f"--alertmanager: expected an http:// or https:// URL, got {alertmanager!r}"
         )
-    path = db or default_db_path()
-    if not path.exists():
-        raise InputError(f"no handoff-console database at {path} (pass --db)")
+    where = store_location(db, store)
+    if isinstance(where, Path) and not where.exists():
+        raise InputError(f"no handoff-console database at {where} (pass --db or --store)")
     try:
-        store = Store.open(path, create=False)  # watch keeps its alerts' state in the store
+        # watch keeps its alerts' state in the store (it may upgrade it, never create it)
+        storage = open_store(where, create=False)
     except StoreError as exc:
         raise InputError(str(exc)) from None
+    if not isinstance(storage, Store):
+        # The rules read dead-letter depth through console/dlq/'s SQLite connection until that
+        # room sits behind its DeadLetters protocol (issue 25): not on a ClickHouse store yet.
+        storage.close()
+        raise InputError("watch: alert rules run on a SQLite store only for now (--db)")
     client = (
         AlertmanagerClient(alertmanager, resend_s=resend_s, interval_s=every_s)
         if alertmanager
         else None
     )
     try:
-        with open_sources(store) as src:
+        with open_sources(storage) as src:
             rc = _run(src, Evaluator(rule_set), client, every_s, once, as_json)
     finally:
         if client is not None:
             client.close()
+        storage.close()
     if rc:
         raise typer.Exit(rc)
 

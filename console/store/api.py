@@ -362,6 +362,11 @@ class Storage(Protocol):
         new states and their events are written together (a second process sees all or none)."""
         ...
 
+    def close(self) -> None:
+        """Let go of the store's own connections (a chDB store's engine: a process holds one
+        chDB directory at a time). Its writer and readers are closed by their owners."""
+        ...
+
 
 @runtime_checkable
 class Opens(Protocol):

@@ -162,6 +162,9 @@ class Store:
         finally:
             conn.close()
 
+    def close(self) -> None:
+        """Nothing to let go: every operation opens and closes its own connection."""
+
     def counts(self) -> schema.StoreCounts:
         """What ``stats`` prints: rows per record type, services, topics."""
         conn = self.connect(readonly=True)

@@ -1,0 +1,346 @@
+"""The console's own tables beside the exporter's, named ``handoff_*``, and their migrations.
+
+Versioned in ``handoff_schema_migrations`` (one row per applied version): ``migrate`` applies
+the versions a store lacks, in order, refuses a store a newer console wrote
+(``SchemaTooNewError``), and, for readers (``upgrade=False``), an older one
+(``NeedsUpgradeError``: the writer upgrades). Every statement is ``IF NOT EXISTS``, so two
+processes migrating at once, or a migration cut off half-way, end in the same tables.
+
+Duplicates are the engine's idiom: the tables keyed by Kafka coordinates are
+``ReplacingMergeTree``: a hop stored twice (two taps across a rebalance, a resend) is one row
+once parts merge, and readers pick one row before that (``FINAL``, or ``argMax`` by the version
+column). Rows whose state changes (a dead letter's status, a replay's ack, an alert's state)
+are written again with a higher ``Version``; the newest version is the row.
+
+Retention is a TTL (``--retention-age``) by arrival where the SQLite store goes by arrival:
+hops and series (by ``SeenAt``/``Timestamp``), alert events. Dead letters, fixes, the replay
+ledger and the audit have none: a TTL deletes row versions one by one, and deleting a dead
+letter's newer version would bring its older "pending" one back.
+
+The tables (columns from ``console/base/model.py``):
+
+* ``handoff_hops``: ``Hop``; key ``(Topic, Partition, Offset, Cluster)``.
+* ``handoff_dead_letters``: ``DeadLetter``; key ``(Cluster, DlqTopic, Partition, Offset)``,
+  ``Version`` 0 as the tap writes it, the change's time for status changes.
+* ``handoff_series``: ``SeriesPoint``.
+* ``handoff_alerts``: alert states (``Kind = 'state'``, one per ``(Rule, Labels)``, the newest
+  ``Version``; ``Deleted`` for an alert gone) and events (``Kind = 'event'``, ``EventId`` their
+  cursor) in one table, so one evaluation is one INSERT (``storage.py``'s ``change_alerts``).
+* ``handoff_fixes`` (``FixedPayload``), ``handoff_replays`` (``ReplayEntry``, newest
+  ``Version``), ``handoff_audit`` (``AuditEntry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from console.base.errors import NeedsUpgradeError, SchemaTooNewError
+from console.store.clickhouse.otel_schema import engine, quote_ident, ttl_expr
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+__all__ = [
+    "ALERTS",
+    "AUDIT",
+    "DEAD_LETTERS",
+    "FIXES",
+    "HOPS",
+    "MIGRATIONS",
+    "MIGRATIONS_TABLE",
+    "REPLAYS",
+    "SCHEMA_VERSION",
+    "SERIES",
+    "TABLES",
+    "HandoffDDL",
+    "applied_version",
+    "migrate",
+    "render_migration",
+]
+
+HOPS = "handoff_hops"
+DEAD_LETTERS = "handoff_dead_letters"
+SERIES = "handoff_series"
+ALERTS = "handoff_alerts"
+FIXES = "handoff_fixes"
+REPLAYS = "handoff_replays"
+AUDIT = "handoff_audit"
+MIGRATIONS_TABLE = "handoff_schema_migrations"
+TABLES: tuple[str, ...] = (HOPS, DEAD_LETTERS, SERIES, ALERTS, FIXES, REPLAYS, AUDIT)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffDDL:
+    """How the statements are rendered for one store (as ``otel_schema.OtelDDL``)."""
+
+    database: str = "otel"
+    cluster: str | None = None
+    ttl_s: float | None = None
+
+
+# Placeholders: {db}, {cluster}, and per table {engine:NAME(params)} via _engine_, {ttl:FIELD}.
+_V1: tuple[tuple[str, str], ...] = (
+    (
+        HOPS,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_hops` {cluster} (
+    Cluster LowCardinality(String) CODEC(ZSTD(3)),
+    Topic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(Delta, ZSTD(3)),
+    Timestamp DateTime64(3) CODEC(Delta, ZSTD(3)),
+    TimestampType UInt8 CODEC(ZSTD(3)),
+    Key Nullable(String) CODEC(ZSTD(3)),
+    Size UInt32 CODEC(ZSTD(3)),
+    HeaderNames Array(LowCardinality(String)) CODEC(ZSTD(3)),
+    HeaderValues Array(Nullable(String)) CODEC(ZSTD(3)),
+    CorrelationId String CODEC(ZSTD(3)),
+    TraceId String CODEC(ZSTD(3)),
+    SpanId String CODEC(ZSTD(3)),
+    PayloadSha256 String CODEC(ZSTD(3)),
+    Payload Nullable(String) CODEC(ZSTD(3)),
+    BusinessKeys Array(String) CODEC(ZSTD(3)),
+    SeenAt DateTime64(9) CODEC(Delta, ZSTD(3)),
+    INDEX idx_correlation_id CorrelationId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_key Key TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_business_keys BusinessKeys TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_seen SeenAt TYPE minmax GRANULARITY 1
+) ENGINE = {engine:ReplacingMergeTree(SeenAt)}
+PARTITION BY toDate(Timestamp)
+ORDER BY (Topic, Partition, Offset, Cluster)
+{ttl:toDateTime(SeenAt)}
+SETTINGS index_granularity = 8192""",
+    ),
+    (
+        DEAD_LETTERS,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_dead_letters` {cluster} (
+    Cluster LowCardinality(String) CODEC(ZSTD(3)),
+    DlqTopic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(ZSTD(3)),
+    Timestamp DateTime64(3) CODEC(ZSTD(3)),
+    Key Nullable(String) CODEC(ZSTD(3)),
+    HeaderNames Array(LowCardinality(String)) CODEC(ZSTD(3)),
+    HeaderValues Array(Nullable(String)) CODEC(ZSTD(3)),
+    Payload Nullable(String) CODEC(ZSTD(3)),
+    PayloadTruncated Bool CODEC(ZSTD(3)),
+    PayloadSize UInt64 CODEC(ZSTD(3)),
+    Convention LowCardinality(String) CODEC(ZSTD(3)),
+    OriginalTopic Nullable(String) CODEC(ZSTD(3)),
+    OriginalPartition Nullable(Int32) CODEC(ZSTD(3)),
+    OriginalOffset Nullable(Int64) CODEC(ZSTD(3)),
+    OriginalTimestamp Nullable(DateTime64(3)) CODEC(ZSTD(3)),
+    ConsumerGroup Nullable(String) CODEC(ZSTD(3)),
+    ExceptionClass Nullable(String) CODEC(ZSTD(3)),
+    ExceptionCauseClass Nullable(String) CODEC(ZSTD(3)),
+    ExceptionMessage Nullable(String) CODEC(ZSTD(3)),
+    Stacktrace Nullable(String) CODEC(ZSTD(3)),
+    CorrelationId String CODEC(ZSTD(3)),
+    TraceId String CODEC(ZSTD(3)),
+    FirstSeen DateTime64(9) CODEC(ZSTD(3)),
+    Status LowCardinality(String) CODEC(ZSTD(3)),
+    Version UInt64 CODEC(ZSTD(3)),
+    INDEX idx_correlation_id CorrelationId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1
+) ENGINE = {engine:ReplacingMergeTree(Version)}
+ORDER BY (Cluster, DlqTopic, Partition, Offset)
+SETTINGS index_granularity = 8192""",
+    ),
+    (
+        SERIES,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_series` {cluster} (
+    Name LowCardinality(String) CODEC(ZSTD(3)),
+    Subject LowCardinality(String) CODEC(ZSTD(3)),
+    Detail String CODEC(ZSTD(3)),
+    Timestamp DateTime64(9) CODEC(Delta, ZSTD(3)),
+    Value Float64 CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree}
+PARTITION BY toDate(Timestamp)
+ORDER BY (Name, Subject, Detail, Timestamp)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
+    ),
+    (
+        ALERTS,
+        # No PARTITION BY: one evaluation's INSERT is one part, all or nothing.
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_alerts` {cluster} (
+    Kind Enum8('state' = 1, 'event' = 2),
+    Rule LowCardinality(String) CODEC(ZSTD(3)),
+    Labels String CODEC(ZSTD(3)),
+    EventId UInt64 CODEC(ZSTD(3)),
+    State LowCardinality(String) CODEC(ZSTD(3)),
+    ActiveSince DateTime64(9) CODEC(ZSTD(3)),
+    Fired Nullable(DateTime64(9)) CODEC(ZSTD(3)),
+    Resolved Nullable(DateTime64(9)) CODEC(ZSTD(3)),
+    Value Nullable(Float64) CODEC(ZSTD(3)),
+    Summary String CODEC(ZSTD(3)),
+    Doc String CODEC(ZSTD(3)),
+    Time DateTime64(9) CODEC(ZSTD(3)),
+    Evaluation UInt64 CODEC(ZSTD(3)),
+    Deleted UInt8 CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree(Evaluation, Deleted)}
+ORDER BY (Kind, Rule, Labels, EventId)
+{ttl_events:toDateTime(Time)}
+SETTINGS index_granularity = 8192""",
+    ),
+    (
+        FIXES,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_fixes` {cluster} (
+    DlqTopic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(ZSTD(3)),
+    FixVersion UInt32 CODEC(ZSTD(3)),
+    Payload String CODEC(ZSTD(3)),
+    Created DateTime64(9) CODEC(ZSTD(3)),
+    Author String CODEC(ZSTD(3)),
+    Sha256 String CODEC(ZSTD(3)),
+    SchemaId Nullable(Int64) CODEC(ZSTD(3)),
+    SchemaGuid Nullable(String) CODEC(ZSTD(3)),
+    SchemaHeader Nullable(String) CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree}
+ORDER BY (DlqTopic, Partition, Offset, FixVersion)
+SETTINGS index_granularity = 8192""",
+    ),
+    (
+        REPLAYS,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_replays` {cluster} (
+    ReplayId String CODEC(ZSTD(3)),
+    DlqTopic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(ZSTD(3)),
+    TargetTopic LowCardinality(String) CODEC(ZSTD(3)),
+    PayloadSha256 String CODEC(ZSTD(3)),
+    State LowCardinality(String) CODEC(ZSTD(3)),
+    Created DateTime64(9) CODEC(ZSTD(3)),
+    ReplayCount UInt32 CODEC(ZSTD(3)),
+    Acked Nullable(DateTime64(9)) CODEC(ZSTD(3)),
+    TargetPartition Nullable(Int32) CODEC(ZSTD(3)),
+    TargetOffset Nullable(Int64) CODEC(ZSTD(3)),
+    Error Nullable(String) CODEC(ZSTD(3)),
+    OsUser String CODEC(ZSTD(3)),
+    Version UInt64 CODEC(ZSTD(3)),
+    INDEX idx_coordinates (DlqTopic, Partition, Offset) TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = {engine:ReplacingMergeTree(Version)}
+ORDER BY ReplayId
+SETTINGS index_granularity = 8192""",
+    ),
+    (
+        AUDIT,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_audit` {cluster} (
+    Time DateTime64(9) CODEC(Delta, ZSTD(3)),
+    OsUser LowCardinality(String) CODEC(ZSTD(3)),
+    Action LowCardinality(String) CODEC(ZSTD(3)),
+    Target String CODEC(ZSTD(3)),
+    Result String CODEC(ZSTD(3)),
+    BeforeSha256 Nullable(String) CODEC(ZSTD(3)),
+    AfterSha256 Nullable(String) CODEC(ZSTD(3)),
+    Detail String CODEC(ZSTD(3))
+) ENGINE = {engine:MergeTree}
+ORDER BY Time
+SETTINGS index_granularity = 8192""",
+    ),
+)
+
+# Version -> (what it adds, its statements as (table, template)). Append, never edit.
+MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
+    1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS {db}.`handoff_schema_migrations` {cluster} (
+    Version UInt32,
+    Description String,
+    AppliedAt DateTime64(3)
+) ENGINE = {engine:ReplacingMergeTree}
+ORDER BY Version"""
+
+
+def _render(template: str, options: HandoffDDL) -> str:
+    """Fill a template: ``{engine:NAME(params)}`` -> the engine (Replicated on a cluster),
+    ``{ttl:FIELD}`` -> a TTL on FIELD, ``{ttl_events:FIELD}`` -> one for alert events only."""
+    out = template.replace("{db}", quote_ident(options.database))
+    out = out.replace("{cluster}", _cluster_clause(options.cluster))
+    while "{engine:" in out:
+        start = out.index("{engine:")
+        end = out.index("}", start)
+        spec = out[start + len("{engine:") : end]
+        name, _, params = spec.partition("(")
+        out = out[:start] + engine(options.cluster, name, params.rstrip(")")) + out[end + 1 :]
+    for tag, where in (("{ttl:", ""), ("{ttl_events:", " DELETE WHERE Kind = 'event'")):
+        while tag in out:
+            start = out.index(tag)
+            end = out.index("}", start)
+            expr = ttl_expr(options.ttl_s, out[start + len(tag) : end])
+            out = out[:start] + (expr + where if expr else "") + out[end + 1 :]
+    return out
+
+
+def _cluster_clause(cluster: str | None) -> str:
+    return "ON CLUSTER `" + cluster.replace("`", "``") + "`" if cluster else ""
+
+
+def render_migration(version: int, options: HandoffDDL) -> list[tuple[str, str]]:
+    """``(table, statement)`` of one migration, rendered for a store."""
+    return [(table, _render(sql, options)) for table, sql in MIGRATIONS[version][1]]
+
+
+def applied_version(client: Client, database: str) -> int:
+    """The newest migration applied (0: none, or no migrations table yet)."""
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": MIGRATIONS_TABLE},
+    ).result_rows[0][0]
+    if not exists:
+        return 0
+    rows = client.query(
+        f"SELECT max(Version) FROM {quote_ident(database)}.{quote_ident(MIGRATIONS_TABLE)}"
+    ).result_rows
+    return int(rows[0][0] or 0)
+
+
+def migrate(
+    client: Client, options: HandoffDDL, *, create: bool = True, upgrade: bool = True, where: str
+) -> int:
+    """Bring the ``handoff_*`` tables to ``SCHEMA_VERSION`` (``where`` names the store in
+    errors); returns the version the store is at. ``create=False`` creates nothing: a store
+    without the tables stays at 0 (readers then find no hops, no dead letters)."""
+    version = applied_version(client, options.database)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"{where}: its handoff_* tables are at version {version}, written by a newer "
+            f"handoff-console (this one knows up to {SCHEMA_VERSION}); upgrade handoff-console"
+        )
+    if version == SCHEMA_VERSION or (version == 0 and not create):
+        return version
+    if not upgrade:
+        raise NeedsUpgradeError(
+            f"{where}: its handoff_* tables are at version {version}, this handoff-console "
+            f"uses {SCHEMA_VERSION}; start `handoff-console serve --store {where}` (or tap) "
+            "once to upgrade them, then run this again"
+        )
+    client.command(_render(_MIGRATIONS_DDL, options))
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for _table, statement in render_migration(step, options):
+            client.command(statement)
+        _record(client, options.database, step, MIGRATIONS[step][0])
+    return SCHEMA_VERSION
+
+
+def _record(client: Client, database: str, version: int, description: str) -> None:
+    import datetime as _dt
+
+    client.insert(
+        f"{quote_ident(database)}.{quote_ident(MIGRATIONS_TABLE)}",
+        [[version, description, _dt.datetime.now(_dt.UTC)]],
+        column_names=["Version", "Description", "AppliedAt"],
+    )
+
+
+def statements(options: HandoffDDL) -> Sequence[str]:
+    """Every statement that makes a new store's ``handoff_*`` tables (for review and tests)."""
+    out = [_render(_MIGRATIONS_DDL, options)]
+    for step in sorted(MIGRATIONS):
+        out.extend(sql for _table, sql in render_migration(step, options))
+    return out
