@@ -24,7 +24,7 @@ import pytest
 from hypothesis import settings
 
 from console.runtime.broker import Broker, _answers_metadata
-from console.store import Store
+from console.store import Storage, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,15 +127,75 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "handoff.db"
 
 
+# --- the store's backends -------------------------------------------------------------------
+#
+# A test module that sets ``BACKENDS = ("sqlite", "chdb")``, or a test marked
+# ``@pytest.mark.backends("sqlite", "chdb")``, runs once per backend if it takes ``store`` (or
+# ``store_url``, ``store_args``, ``backend``): the SQLite file at ``db_path``, and ClickHouse in
+# this process (chDB) in a directory of the test's own. Other tests get SQLite only (the SQLite
+# engine's own tests: upgrade, guard, window, ...).
+#
+# chDB is one process: a subprocess (``run_cli``, a ``Serve``) cannot open a directory this
+# process holds. ``run_cli`` lets go of every chDB store the fixtures opened before it starts
+# one (a store reopens its engine by itself on its next write or reader).
+
+BACKENDS_DEFAULT = ("sqlite",)
+_chdb_open: list[Storage] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        marked = metafunc.definition.get_closest_marker("backends")
+        backends = marked.args if marked else getattr(metafunc.module, "BACKENDS", BACKENDS_DEFAULT)
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
 @pytest.fixture
-def store(db_path: Path) -> Store:
-    return Store.open(db_path)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store's backend for this test: ``sqlite`` or ``chdb`` (see ``BACKENDS``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, db_path: Path, tmp_path: Path) -> str:
+    """Where the test's store is: the SQLite file's path, or a ``chdb:///`` URL."""
+    if backend == "sqlite":
+        return str(db_path)
+    return f"chdb://{tmp_path / 'chdb'}"
+
+
+@pytest.fixture
+def store_args(store_url: str, backend: str) -> list[str]:
+    """The store as a command's options: ``--db PATH`` or ``--store URL``."""
+    return ["--db", store_url] if backend == "sqlite" else ["--store", store_url]
+
+
+@pytest.fixture
+def store(store_url: str, backend: str) -> Iterator[Storage]:
+    """A fresh store on the test's backend (closed after the test)."""
+    opened = open_store(store_url)
+    if backend != "sqlite":
+        _chdb_open.append(opened)
+    try:
+        yield opened
+    finally:
+        opened.close()
+        if opened in _chdb_open:
+            _chdb_open.remove(opened)
+
+
+def release_chdb() -> None:
+    """Let go of this process's chDB engine (every store the fixtures opened), so another
+    process can open its directory."""
+    for opened in _chdb_open:
+        opened.close()
 
 
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``handoff-console ARGS`` as a user would, in a subprocess."""
+    release_chdb()
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "console", *args],

@@ -27,7 +27,7 @@ from console.base.model import (
     Span,
     SpanLink,
 )
-from console.store import Store
+from console.store import Storage, Store
 from tests.dlq_headers_fixture import spring_dlt_headers
 
 MS = 1_000_000
@@ -266,7 +266,7 @@ def completed_flow(cid: str, t0_ns: int) -> Flow:
 
 
 def write_ledger(
-    store: Store,
+    store: Storage,
     *,
     replay_id: str,
     dead: DeadLetter,
@@ -274,29 +274,54 @@ def write_ledger(
     created_ns: int,
     target_offset: int | None,
 ) -> None:
-    """A replay-ledger row as the DLQ feature writes it."""
+    """A replay-ledger row as the DLQ feature writes it (SQLite's ``replay_ledger``, ClickHouse's
+    ``handoff_replays``)."""
+    row = (
+        replay_id,
+        dead.dlq_topic,
+        dead.partition,
+        dead.offset,
+        dead.original_topic,
+        "ab" * 32,
+        state,
+        1,
+        created_ns,
+        created_ns + 5 * MS if state == "acked" else None,
+        0 if target_offset is not None else None,
+        target_offset,
+        "broker said no" if state == "failed" else None,
+        "operator",
+    )
+    if not isinstance(store, Store):
+        _write_ledger_clickhouse(store, row)
+        return
     conn = store.connect()
     try:
         conn.execute(
             "INSERT INTO replay_ledger (replay_id, dlq_topic, partition, offset, target_topic, "
             "payload_sha256, state, replay_count, created_ns, acked_ns, target_partition, "
             "target_offset, error, os_user) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                replay_id,
-                dead.dlq_topic,
-                dead.partition,
-                dead.offset,
-                dead.original_topic,
-                "ab" * 32,
-                state,
-                1,
-                created_ns,
-                created_ns + 5 * MS if state == "acked" else None,
-                0 if target_offset is not None else None,
-                target_offset,
-                "broker said no" if state == "failed" else None,
-                "operator",
-            ),
+            row,
         )
     finally:
         conn.close()
+
+
+def _write_ledger_clickhouse(store: Storage, row: tuple[object, ...]) -> None:
+    from console.store.clickhouse.handoff_schema import REPLAYS
+    from console.store.clickhouse.storage import ClickHouseStorage
+
+    assert isinstance(store, ClickHouseStorage)
+    columns = (
+        "ReplayId, DlqTopic, Partition, Offset, TargetTopic, PayloadSha256, State, ReplayCount,"
+        " Created, Acked, TargetPartition, TargetOffset, Error, OsUser, Version"
+    )
+    client = store.new_client()
+    try:
+        client.insert(
+            store.table(REPLAYS),
+            [[*row, row[8]]],  # Version: when it was written
+            column_names=[c.strip() for c in columns.split(",")],
+        )
+    finally:
+        client.close()

@@ -20,10 +20,13 @@ _METRICS = re.compile(r"Prometheus metrics on (http://\S+/metrics)")
 
 
 class Serve:
-    """``with Serve(db, ...) as s:`` starts ``serve`` and reads the ports it prints."""
+    """``with Serve(db, ...) as s:`` starts ``serve`` and reads the ports it prints; ``db`` is a
+    SQLite file (``--db``) or a store URL (``--store``: ``chdb:///...``)."""
 
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.db = db
+    def __init__(self, db: Path | str, *args: str, env: dict[str, str] | None = None) -> None:
+        url = isinstance(db, str) and "://" in db
+        self.store = ["--store", str(db)] if url else ["--db", str(db)]
+        self.db = Path() if url else Path(db)  # the SQLite file, for tests that read it
         self.args = args
         self.env = env or {}
         self.grpc_port: int | None = None
@@ -33,7 +36,7 @@ class Serve:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> Serve:
-        cmd = [sys.executable, "-m", "console", "serve", "--db", str(self.db)]
+        cmd = [sys.executable, "-m", "console", "serve", *self.store]
         if not any(a.startswith("--otlp-grpc") for a in self.args):
             cmd += ["--otlp-grpc", "127.0.0.1:0"]
         if not any(a.startswith("--otlp-http") for a in self.args):

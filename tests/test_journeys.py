@@ -17,7 +17,7 @@ from console.base.model import (
     Span,
 )
 from console.journeys import journey, journeys
-from console.store import Store
+from console.store import Storage
 from tests.journey_fixtures import (
     MS,
     ORDERS,
@@ -34,9 +34,12 @@ from tests.journey_fixtures import (
 )
 
 S = 1_000_000_000
+BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
 
 
-def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(store: Store) -> None:
+def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(
+    store: Storage,
+) -> None:
     t0 = time.time_ns() - 60 * S
     flow = completed_flow("order-7", t0)
     store.write(flow.records)
@@ -73,7 +76,7 @@ def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(st
         assert {s.span_id for s in other.spans} == {s.span_id for s in j.spans}
 
 
-def test_stalled_names_the_topic_and_the_group_that_should_have_taken_it(store: Store) -> None:
+def test_stalled_names_the_topic_and_the_group_that_should_have_taken_it(store: Storage) -> None:
     now = time.time_ns()
     store.write(completed_flow("earlier", now - 3600 * S).records)  # fulfilment reads orders
     flow = Flow("order-stuck", now - 120 * S)
@@ -95,7 +98,7 @@ def test_stalled_names_the_topic_and_the_group_that_should_have_taken_it(store: 
     assert young is not None and young.status == "in_flight"
 
 
-def test_stalled_group_comes_from_consumer_lag_when_no_consumer_span_exists(store: Store) -> None:
+def test_stalled_group_comes_from_consumer_lag_when_no_consumer_span_exists(store: Storage) -> None:
     now = time.time_ns()
     flow = Flow("invoice-1", now - 90 * S)
     trace = hexid(32)
@@ -115,7 +118,7 @@ def test_stalled_group_comes_from_consumer_lag_when_no_consumer_span_exists(stor
     assert (j.where, j.groups) == ("invoices.requested", ("invoicer",))
 
 
-def _dead_lettered(store: Store, cid: str, t0: int) -> tuple[Flow, DeadLetter]:
+def _dead_lettered(store: Storage, cid: str, t0: int) -> tuple[Flow, DeadLetter]:
     flow = Flow(cid, t0)
     producer = order_placed(flow)
     hop = flow.hop(ORDERS, 31, producer)
@@ -125,7 +128,7 @@ def _dead_lettered(store: Store, cid: str, t0: int) -> tuple[Flow, DeadLetter]:
     return flow, dead
 
 
-def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
+def test_dead_lettered_then_replayed_then_completed(store: Storage) -> None:
     t0 = time.time_ns() - 600 * S
     flow, dead = _dead_lettered(store, "order-dlq", t0)
 
@@ -173,7 +176,7 @@ def test_dead_lettered_then_replayed_then_completed(store: Store) -> None:
     assert "then completed" in j.detail
 
 
-def test_a_failed_replay_is_reported_as_such(store: Store) -> None:
+def test_a_failed_replay_is_reported_as_such(store: Storage) -> None:
     t0 = time.time_ns() - 600 * S
     _, dead = _dead_lettered(store, "order-bad-replay", t0)
     write_ledger(
@@ -190,7 +193,7 @@ def test_a_failed_replay_is_reported_as_such(store: Store) -> None:
     assert "broker said no" in j.detail
 
 
-def test_failed_is_an_error_span_without_a_dead_letter(store: Store) -> None:
+def test_failed_is_an_error_span_without_a_dead_letter(store: Storage) -> None:
     t0 = time.time_ns() - 60 * S
     flow = Flow("order-declined", t0)
     trace = hexid(32)
@@ -210,7 +213,7 @@ def test_failed_is_an_error_span_without_a_dead_letter(store: Store) -> None:
     assert (j.where, j.reason) == ("payments", "card declined")  # the deepest, latest error
 
 
-def test_an_error_followed_by_a_successful_retry_is_not_failed(store: Store) -> None:
+def test_an_error_followed_by_a_successful_retry_is_not_failed(store: Storage) -> None:
     t0 = time.time_ns() - 60 * S
     flow = Flow("order-retried", t0)
     trace = hexid(32)
@@ -221,7 +224,7 @@ def test_an_error_followed_by_a_successful_retry_is_not_failed(store: Store) -> 
     assert j is not None and j.status == "completed"
 
 
-def test_unknown_ids_are_not_found_and_selectors_are_checked(store: Store) -> None:
+def test_unknown_ids_are_not_found_and_selectors_are_checked(store: Storage) -> None:
     store.write(completed_flow("order-1", time.time_ns()).records)
     assert journey(store, correlation_id="nope") is None
     assert journey(store, trace_id="0" * 32) is None
@@ -234,7 +237,7 @@ def test_unknown_ids_are_not_found_and_selectors_are_checked(store: Store) -> No
         journey(store, message="orders.placed:zero:1")
 
 
-def test_journeys_lists_recent_ones_with_status_and_filters(store: Store) -> None:
+def test_journeys_lists_recent_ones_with_status_and_filters(store: Storage) -> None:
     now = time.time_ns()
     store.write(completed_flow("ok-1", now - 300 * S).records)
     stuck = Flow("stuck-1", now - 200 * S)
@@ -259,7 +262,7 @@ def test_journeys_lists_recent_ones_with_status_and_filters(store: Store) -> Non
 
 
 def test_a_dead_letter_coordinate_finds_its_journey_and_a_pending_replay_is_named(
-    store: Store,
+    store: Storage,
 ) -> None:
     t0 = time.time_ns() - 600 * S
     _, dead = _dead_lettered(store, "order-coord", t0)
@@ -315,7 +318,7 @@ def _retried_order(cid: str, t0: int, *, retry_consumer_names_it: bool) -> Flow:
 
 
 @pytest.mark.parametrize("names_it", [True, False])
-def test_a_journey_through_a_retry_topic_is_completed(store: Store, names_it: bool) -> None:
+def test_a_journey_through_a_retry_topic_is_completed(store: Storage, names_it: bool) -> None:
     t0 = time.time_ns() - 600 * S
     store.write(_retried_order("order-retry", t0, retry_consumer_names_it=names_it).records)
     j = journey(store, correlation_id="order-retry", now_ns=t0 + 600 * S)
@@ -328,7 +331,7 @@ def test_a_journey_through_a_retry_topic_is_completed(store: Store, names_it: bo
     assert journeys(store, status="stalled", since_s=3600, now_ns=t0 + 600 * S) == []
 
 
-def test_a_retry_nobody_took_still_stalls(store: Store) -> None:
+def test_a_retry_nobody_took_still_stalls(store: Storage) -> None:
     """The span that forwarded the record to the retry topic is not later activity."""
     t0 = time.time_ns() - 600 * S
     flow = Flow("order-retry-lost", t0)

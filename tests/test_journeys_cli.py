@@ -8,17 +8,19 @@ import time
 from io import StringIO
 from pathlib import Path
 
+import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from rich.console import Console
 
 from console.journeys import journey
 from console.journeys.render import render_journey
-from console.store import Store
+from console.store import Storage
 from tests.conftest import run_cli
 from tests.journey_fixtures import ORDERS, ORDERS_DLT, Flow, completed_flow, fulfil, order_placed
 
 S = 1_000_000_000
+BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
 JSON_KEYS = {
     "correlation_id", "status", "where", "detail", "groups", "reason", "after", "trace_ids",
     "started_ns", "ended_ns", "duration_ms", "services", "spans", "hops", "dead_letters",
@@ -26,7 +28,7 @@ JSON_KEYS = {
 }  # fmt: skip
 
 
-def _render(store: Store, cid: str, now_ns: int) -> str:
+def _render(store: Storage, cid: str, now_ns: int) -> str:
     j = journey(store, correlation_id=cid, now_ns=now_ns)
     assert j is not None
     out = StringIO()
@@ -34,14 +36,14 @@ def _render(store: Store, cid: str, now_ns: int) -> str:
     return out.getvalue()
 
 
-def _stalled(store: Store, cid: str, t0: int) -> None:
+def _stalled(store: Storage, cid: str, t0: int) -> None:
     store.write(completed_flow(f"{cid}-before", t0 - 600 * S).records)
     flow = Flow(cid, t0)
     flow.hop(ORDERS, 31, order_placed(flow))
     store.write(flow.records)
 
 
-def _dead(store: Store, cid: str, t0: int) -> None:
+def _dead(store: Storage, cid: str, t0: int) -> None:
     flow = Flow(cid, t0)
     producer = order_placed(flow)
     hop = flow.hop(ORDERS, 31, producer)
@@ -50,7 +52,7 @@ def _dead(store: Store, cid: str, t0: int) -> None:
     store.write(flow.records)
 
 
-def test_render_shows_the_status_on_top_the_gaps_and_the_services(store: Store) -> None:
+def test_render_shows_the_status_on_top_the_gaps_and_the_services(store: Storage) -> None:
     t0 = time.time_ns() - 60 * S
     store.write(completed_flow("order-r", t0).records)
     text = _render(store, "order-r", t0 + 60 * S)
@@ -63,7 +65,7 @@ def test_render_shows_the_status_on_top_the_gaps_and_the_services(store: Store) 
     assert "  reserve stock" in text  # indented under its parent
 
 
-def test_render_marks_a_stall_and_a_dead_letter(store: Store) -> None:
+def test_render_marks_a_stall_and_a_dead_letter(store: Storage) -> None:
     now = time.time_ns()
     _stalled(store, "order-s", now - 120 * S)
     stalled = _render(store, "order-s", now)
@@ -79,27 +81,27 @@ def test_render_marks_a_stall_and_a_dead_letter(store: Store) -> None:
     assert "✖ UnknownSkuException: sku X-404" in dead  # the failing consumer span
 
 
-def test_trace_prints_the_journey_and_exits_0(store: Store, db_path: Path) -> None:
+def test_trace_prints_the_journey_and_exits_0(store: Storage, store_args: list[str]) -> None:
     now = time.time_ns()
     _stalled(store, "order-cli", now - 120 * S)
-    r = run_cli("trace", "--correlation-id", "order-cli", "--db", str(db_path))
+    r = run_cli("trace", "--correlation-id", "order-cli", *store_args)
     assert r.returncode == 0, r.stderr
     assert "STALLED" in r.stdout and "fulfilment" in r.stdout
     hop_offset = json.loads(
-        run_cli("trace", "--correlation-id", "order-cli", "--db", str(db_path), "--json").stdout
+        run_cli("trace", "--correlation-id", "order-cli", *store_args, "--json").stdout
     )["hops"][0]["offset"]
-    r = run_cli("trace", "--message", f"{ORDERS}:0:{hop_offset}", "--db", str(db_path), "--json")
+    r = run_cli("trace", "--message", f"{ORDERS}:0:{hop_offset}", *store_args, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["correlation_id"] == "order-cli"
     r = run_cli(
-        "trace", "--correlation-id", "order-cli", "--db", str(db_path), "--stall-after", "10m",
+        "trace", "--correlation-id", "order-cli", *store_args, "--stall-after", "10m",
         "--json",
     )  # fmt: skip
     assert json.loads(r.stdout)["status"] == "in_flight"
 
 
-def test_trace_json_has_the_documented_shape(store: Store, db_path: Path) -> None:
+def test_trace_json_has_the_documented_shape(store: Storage, store_args: list[str]) -> None:
     _dead(store, "order-json", time.time_ns() - 300 * S)
-    r = run_cli("trace", "--correlation-id", "order-json", "--db", str(db_path), "--json")
+    r = run_cli("trace", "--correlation-id", "order-json", *store_args, "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert set(doc) == JSON_KEYS
@@ -121,13 +123,11 @@ def test_trace_json_has_the_documented_shape(store: Store, db_path: Path) -> Non
 
 
 def test_otlp_json_export_loads_as_an_export_trace_service_request(
-    store: Store, db_path: Path, tmp_path: Path
+    store: Storage, store_args: list[str], tmp_path: Path
 ) -> None:
     store.write(completed_flow("order-otlp", time.time_ns() - 60 * S).records)
     out = tmp_path / "journey.otlp.json"
-    r = run_cli(
-        "trace", "--correlation-id", "order-otlp", "--db", str(db_path), "--otlp-json", str(out)
-    )
+    r = run_cli("trace", "--correlation-id", "order-otlp", *store_args, "--otlp-json", str(out))
     assert r.returncode == 0, r.stderr
     assert f"wrote 8 spans as OTLP JSON to {out}" in r.stdout
     doc = json.loads(out.read_text())
@@ -156,7 +156,8 @@ def test_otlp_json_export_loads_as_an_export_trace_service_request(
     assert any(a.key == "messaging.destination.name" for a in consumer.attributes)
 
 
-def test_not_found_exits_1_with_one_line(store: Store, db_path: Path) -> None:
+@pytest.mark.backends("sqlite")  # the message names the SQLite file
+def test_not_found_exits_1_with_one_line(store: Storage, db_path: Path) -> None:
     store.write(completed_flow("order-x", time.time_ns()).records)
     r = run_cli("trace", "--correlation-id", "no-such-order", "--db", str(db_path))
     assert r.returncode == 1
@@ -167,8 +168,8 @@ def test_not_found_exits_1_with_one_line(store: Store, db_path: Path) -> None:
     assert r.returncode == 1 and "no handoff-console database" in r.stderr
 
 
-def test_bad_input_exits_2(store: Store, db_path: Path) -> None:
-    db = ("--db", str(db_path))
+def test_bad_input_exits_2(store: Storage, store_args: list[str]) -> None:
+    db = store_args
     cases = [
         (("trace", *db), "given: none"),
         (("trace", "--correlation-id", "a", "--trace-id", "b" * 32, *db), "exactly one"),
@@ -186,11 +187,11 @@ def test_bad_input_exits_2(store: Store, db_path: Path) -> None:
         assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_journeys_lists_status_where_and_services(store: Store, db_path: Path) -> None:
+def test_journeys_lists_status_where_and_services(store: Storage, store_args: list[str]) -> None:
     now = time.time_ns()
     _stalled(store, "order-j1", now - 120 * S)
     _dead(store, "order-j2", now - 60 * S)
-    r = run_cli("journeys", "--db", str(db_path), "--since", "10m", "--json")
+    r = run_cli("journeys", *store_args, "--since", "10m", "--json")
     assert r.returncode == 0, r.stderr
     items = {i["correlation_id"]: i for i in json.loads(r.stdout)}
     assert items["order-j1"]["status"] == "stalled" and items["order-j1"]["where"] == ORDERS
@@ -199,8 +200,8 @@ def test_journeys_lists_status_where_and_services(store: Store, db_path: Path) -
     assert {"correlation_id", "status", "where", "started", "duration_ms", "services"} <= set(
         items["order-j1"]
     )
-    r = run_cli("journeys", "--db", str(db_path), "--status", "stalled", "--since", "15m")
+    r = run_cli("journeys", *store_args, "--status", "stalled", "--since", "15m")
     assert r.returncode == 0
     assert "order-j1" in r.stdout and "order-j2" not in r.stdout and "stalled" in r.stdout
-    r = run_cli("journeys", "--db", str(db_path), "--status", "failed")
+    r = run_cli("journeys", *store_args, "--status", "failed")
     assert r.returncode == 0 and "no journeys with status failed in the last 1h" in r.stdout

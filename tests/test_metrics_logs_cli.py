@@ -91,17 +91,28 @@ def _send_logs(s: Serve, transport: str, service: str = "catalog") -> LoggerProv
     return logs
 
 
+def _let_go(s: Serve, backend: str) -> None:
+    """chDB is one process: the commands read the store once serve has let go of it (a SQLite
+    store is read while serve writes it)."""
+    if backend == "chdb":
+        assert s.stop() == 0, s.stderr
+
+
+@pytest.mark.backends("sqlite", "chdb")
 @pytest.mark.parametrize("transport", ["grpc", "http"])
-def test_metrics_shows_last_values_and_window_percentiles(tmp_path: Path, transport: str) -> None:
-    db = tmp_path / "h.db"
-    with Serve(db) as s:
+def test_metrics_shows_last_values_and_window_percentiles(
+    store_url: str, store_args: list[str], backend: str, transport: str
+) -> None:
+    db = store_args
+    with Serve(store_url) as s:
         _send_metrics(s, transport)
-        out = run_cli("metrics", "--db", str(db), "--json")
+        _let_go(s, backend)
+        out = run_cli("metrics", *db, "--json")
         assert out.returncode == 0, out.stderr
         got = {(m["service"], m["name"]): m for m in json.loads(out.stdout)}
-        text = run_cli("metrics", "--db", str(db), env={"COLUMNS": "140"})
-        only = run_cli("metrics", "--db", str(db), "--name", "queue.depth", "--json")
-        none = run_cli("metrics", "--db", str(db), "--service", "nobody", "--json")
+        text = run_cli("metrics", *db, env={"COLUMNS": "140"})
+        only = run_cli("metrics", *db, "--name", "queue.depth", "--json")
+        none = run_cli("metrics", *db, "--service", "nobody", "--json")
     assert set(got) == {
         ("orders", "orders.placed"),
         ("orders", "queue.depth"),
@@ -160,19 +171,23 @@ def _emit_every_severity(logs: LoggerProvider) -> None:
             )
 
 
+@pytest.mark.backends("sqlite", "chdb")
 @pytest.mark.parametrize("transport", ["grpc", "http"])
-def test_logs_filter_by_severity_service_text_and_journey(tmp_path: Path, transport: str) -> None:
-    db = tmp_path / "h.db"
-    with Serve(db) as s:
+def test_logs_filter_by_severity_service_text_and_journey(
+    store_url: str, store_args: list[str], backend: str, transport: str
+) -> None:
+    db = store_args
+    with Serve(store_url) as s:
         catalog = _send_logs(s, transport, "catalog")
         _emit_every_severity(catalog)
         catalog.shutdown()
         billing = _send_logs(s, transport, "billing")
         billing.get_logger("b").emit(body="invoice sent", severity_number=SeverityNumber.INFO)
         billing.shutdown()
+        _let_go(s, backend)
 
         def logs(*args: str) -> list[dict[str, object]]:
-            out = run_cli("logs", "--db", str(db), "--json", *args)
+            out = run_cli("logs", *db, "--json", *args)
             assert out.returncode == 0, out.stderr
             return json.loads(out.stdout)
 
@@ -181,8 +196,8 @@ def test_logs_filter_by_severity_service_text_and_journey(tmp_path: Path, transp
         grep = logs("--grep", "SKU 42")
         journey = logs("--correlation-id", "order-7")
         billing_only = logs("--service", "billing")
-        text = run_cli("logs", "--db", str(db), "--severity", "ERROR")
-        bad = run_cli("logs", "--db", str(db), "--severity", "LOUD")
+        text = run_cli("logs", *db, "--severity", "ERROR")
+        bad = run_cli("logs", *db, "--severity", "LOUD")
     assert len(everything) == 7
     assert set(everything[0]) == {
         "time_ns", "service", "severity_text", "severity_number", "body", "trace_id", "span_id",

@@ -12,7 +12,7 @@ import pytest
 from console.base.errors import InputError
 from console.base.model import LogRecord, Span
 from console.readers.logs import new_logs, recent_logs
-from console.store import STORE_FAILURES, Cursor, open_store, reading
+from console.store import STORE_FAILURES, Cursor, Storage, open_store, reading
 from console.store.api import AlertChanges, AlertRow
 
 NOW = 1_700_000_000_000_000_000
@@ -40,8 +40,8 @@ def test_an_unknown_backend_is_a_one_line_error(
     assert list(tmp_path.iterdir()) == []  # not taken for a file path: nothing created
 
 
-def test_a_follower_carries_on_from_its_cursor_through_the_interface(db_path: Path) -> None:
-    store = open_store(db_path)
+@pytest.mark.backends("sqlite", "chdb")
+def test_a_follower_carries_on_from_its_cursor_through_the_interface(store: Storage) -> None:
     store.write([LogRecord(time_ns=NOW + i, service="s", body=f"old {i}") for i in range(3)])
     reader = store.reader()
     try:
@@ -63,10 +63,10 @@ def _alert(state: str) -> AlertRow:
     return AlertRow("Dlq", '{"alertname": "Dlq"}', state, NOW, NOW, None, 2.0, "2 waiting", "{}")
 
 
-def test_an_alert_change_and_its_event_are_stored_together_or_not_at_all(db_path: Path) -> None:
+@pytest.mark.backends("sqlite", "chdb")
+def test_an_alert_change_and_its_event_are_stored_together_or_not_at_all(store: Storage) -> None:
     """``Storage.change_alerts`` is one transaction: when the event cannot be stored, the new
     state is not kept either, so ``watch`` and the TUI never see a resolution with no event."""
-    store = open_store(db_path)
     firing = _alert("firing")
     store.change_alerts(lambda rows: AlertChanges([firing], (), [(firing, NOW)]))
     with reading(store) as reader:

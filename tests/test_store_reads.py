@@ -16,7 +16,7 @@ import pytest
 
 from console.base.model import Hop, LogRecord, Span
 from console.journeys import journey
-from console.store import Store
+from console.store import Storage, Store
 from console.store.sqlite import ingest, keys
 from console.store.sqlite.reader import SqliteReader
 from tests.conftest import run_cli
@@ -41,8 +41,9 @@ def test_lookups_work_past_500_key_segments(
     assert [s["span_id"] for s in json.loads(out.stdout)["spans"]] == [f"{7:016x}"]
 
 
+@pytest.mark.backends("sqlite", "chdb")
 def test_logs_since_reads_past_a_catch_up_of_old_stamped_blocks(
-    store: Store, db_path: Path
+    store: Storage, store_args: list[str]
 ) -> None:
     """10 records from the last 5 minutes, then 5 blocks stamped 2 h ago (OTLP over Kafka after
     an outage): on aabd1af ``logs --since 15m`` stopped at the old blocks and showed 0 of 10."""
@@ -51,7 +52,7 @@ def test_logs_since_reads_past_a_catch_up_of_old_stamped_blocks(
     store.write([LogRecord(time_ns=recent + i, service="s", body=f"recent {i}") for i in range(10)])
     for b in range(5):
         store.write([LogRecord(time_ns=now - 120 * MINUTE_NS + b, service="s", body=f"late {b}")])
-    out = run_cli("logs", "--db", str(db_path), "--since", "15m", "--json")
+    out = run_cli("logs", *store_args, "--since", "15m", "--json")
     assert out.returncode == 0, out.stderr
     assert [r["body"] for r in json.loads(out.stdout)] == [f"recent {i}" for i in range(10)]
 

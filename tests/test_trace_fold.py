@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -66,17 +65,19 @@ def send(s: Serve) -> None:
     provider.shutdown()
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fold") / "h.db"
-    with Serve(path) as s:
+@pytest.fixture(scope="module", params=["sqlite", "chdb"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The store serve wrote the journey to, as ``trace``'s options: on each backend."""
+    where = tmp_path_factory.mktemp("fold")
+    url = str(where / "h.db") if request.param == "sqlite" else f"chdb://{where / 'chdb'}"
+    with Serve(url) as s:
         send(s)
         assert s.stop() == 0
-    return path
+    return ["--db", url] if request.param == "sqlite" else ["--store", url]
 
 
-def _trace(db: Path, *args: str) -> list[str]:
-    out = run_cli("trace", "--correlation-id", CID, "--db", str(db), *args, env={"COLUMNS": "200"})
+def _trace(db: list[str], *args: str) -> list[str]:
+    out = run_cli("trace", "--correlation-id", CID, *db, *args, env={"COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -86,7 +87,7 @@ def _waterfall(lines: list[str]) -> list[str]:
     return lines[next(i for i, ln in enumerate(lines) if ln.rstrip().endswith("took")) :]
 
 
-def test_repeated_siblings_fold_into_one_line_each(db: Path) -> None:
+def test_repeated_siblings_fold_into_one_line_each(db: list[str]) -> None:
     lines = _trace(db)
     total = 1 + PAGES * (TILES + 1) + 1
     assert len(lines) < 80, len(lines)  # 494 spans, not 494 lines
@@ -102,7 +103,7 @@ def test_repeated_siblings_fold_into_one_line_each(db: Path) -> None:
     assert total - hidden < 60  # what is left is a screen, not a scroll
 
 
-def test_errors_sends_and_the_slowest_stay_in_view(db: Path) -> None:
+def test_errors_sends_and_the_slowest_stay_in_view(db: list[str]) -> None:
     lines = _waterfall(_trace(db))
     assert sum("render-tile  ✖ tile out of memory" in ln for ln in lines) == 1
     assert sum("canvasflow.pages send" in ln for ln in lines) == 1
@@ -112,7 +113,7 @@ def test_errors_sends_and_the_slowest_stay_in_view(db: Path) -> None:
     assert sum(bool(re.search(r"\brender-page\s", ln)) for ln in lines) >= 3 + 2
 
 
-def test_the_critical_path_comes_first(db: Path) -> None:
+def test_the_critical_path_comes_first(db: list[str]) -> None:
     lines = _trace(db)
     head = next(i for i, ln in enumerate(lines) if ln.startswith("critical path · "))
     table = next(i for i, ln in enumerate(lines) if ln.rstrip().endswith("took"))
@@ -123,13 +124,11 @@ def test_the_critical_path_comes_first(db: Path) -> None:
     assert any(f"render-tile ×{PAGES * TILES}" in ln for ln in path)  # noqa: RUF001
 
 
-def test_all_prints_every_span(db: Path) -> None:
+def test_all_prints_every_span(db: list[str]) -> None:
     lines = _trace(db, "--all")
     assert sum(bool(re.search(r"\brender-tile\b", ln)) for ln in lines) >= PAGES * TILES
     assert not any(" more render-" in ln for ln in lines)
-    spans = json.loads(run_cli("trace", "--correlation-id", CID, "--db", str(db), "--json").stdout)[
-        "spans"
-    ]
+    spans = json.loads(run_cli("trace", "--correlation-id", CID, *db, "--json").stdout)["spans"]
     assert len(spans) == 1 + PAGES * (TILES + 1) + 1  # --json: every span, as before
 
 

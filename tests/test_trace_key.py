@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,8 +20,9 @@ from tests.otlp_helpers import Serve
 from tests.tap_helpers import produce
 
 
-def _trace(db: Path, *args: str) -> tuple[int, object]:
-    res = run_cli("trace", *args, "--db", str(db), "--json")
+def _trace(db: Path | list[str], *args: str) -> tuple[int, object]:
+    where = db if isinstance(db, list) else ["--db", str(db)]
+    res = run_cli("trace", *args, *where, "--json")
     return res.returncode, (json.loads(res.stdout) if res.returncode == 0 else res.stderr)
 
 
@@ -66,9 +68,10 @@ def test_message_keys_and_payload_fields_find_journeys(
     assert _trace(db_path, "--key", "ord-1", "--correlation-id", "cid-a")[0] == 2
 
 
-def test_span_attributes_find_journeys_without_a_tap(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
-    with Serve(db, "--key-attribute", "order.id") as s:
+@pytest.mark.backends("sqlite", "chdb")
+def test_span_attributes_find_journeys_without_a_tap(store_url: str, store_args: list[str]) -> None:
+    db = store_args
+    with Serve(store_url, "--key-attribute", "order.id") as s:
         provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
         provider.add_span_processor(
             SimpleSpanProcessor(OTLPSpanExporter(endpoint=s.grpc_target, insecure=True))

@@ -4,8 +4,8 @@ sent by the official SDK exporters, in ``trace --json`` and interleaved in ``tra
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import pytest
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -57,13 +57,15 @@ def _send(s: Serve) -> None:
     logs.shutdown()
 
 
-def test_trace_shows_the_journeys_logs_and_exceptions(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
-    with Serve(db) as s:
+@pytest.mark.backends("sqlite", "chdb")
+def test_trace_shows_the_journeys_logs_and_exceptions(
+    store_url: str, store_args: list[str]
+) -> None:
+    with Serve(store_url) as s:
         _send(s)
         assert s.stop() == 0
 
-    res = run_cli("trace", "--correlation-id", "cid-logs", "--db", str(db), "--json")
+    res = run_cli("trace", "--correlation-id", "cid-logs", *store_args, "--json")
     assert res.returncode == 0, res.stderr
     j = json.loads(res.stdout)
     failed = next(sp for sp in j["spans"] if sp["name"] == "process orders")
@@ -80,7 +82,7 @@ def test_trace_shows_the_journeys_logs_and_exceptions(tmp_path: Path) -> None:
     assert "Traceback" in event["attributes"]["exception.stacktrace"]
 
     text = run_cli(
-        "trace", "--correlation-id", "cid-logs", "--db", str(db), env={"COLUMNS": "200"}
+        "trace", "--correlation-id", "cid-logs", *store_args, env={"COLUMNS": "200"}
     ).stdout
     lines = text.splitlines()
     # The waterfall, below the critical path on top (which names the spans too).

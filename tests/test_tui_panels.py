@@ -7,11 +7,13 @@ import random
 from console.base.model import Span
 from console.readers.panels import ServiceAggregator, health, topic_panels
 from console.readers.tail import tail
-from console.store import Store
+from console.store import Storage
 from tests.tui_data import MS, NOW, S, demo_records
 
+BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
 
-def test_services_percentiles_and_errors(store: Store) -> None:
+
+def test_services_percentiles_and_errors(store: Storage) -> None:
     spans = [
         Span(
             trace_id=f"{i:032x}",
@@ -42,7 +44,7 @@ def test_services_percentiles_and_errors(store: Store) -> None:
     assert len(api.throughput) == 30 and sum(api.throughput) > 0
 
 
-def test_incremental_refresh_reads_only_new_rows(store: Store) -> None:
+def test_incremental_refresh_reads_only_new_rows(store: Storage) -> None:
     agg = ServiceAggregator()
     reader = store.reader()
     assert agg.refresh(reader, NOW) == []
@@ -55,7 +57,7 @@ def test_incremental_refresh_reads_only_new_rows(store: Store) -> None:
     assert agg.refresh(reader, NOW + 16 * 60 * S) == []
 
 
-def test_topics_lag_dlq_and_health(store: Store) -> None:
+def test_topics_lag_dlq_and_health(store: Storage) -> None:
     store.write(demo_records())
     reader = store.reader()
     topics = {t.topic: t for t in topic_panels(reader, NOW)}
@@ -70,7 +72,7 @@ def test_topics_lag_dlq_and_health(store: Store) -> None:
     assert tail(reader, batch.last_span_id, batch.last_hop_id).spans == ()
 
 
-def test_sampled_history_stays_close_to_exact(store: Store) -> None:
+def test_sampled_history_stays_close_to_exact(store: Storage) -> None:
     """A busy bucket is read as ten slices and scaled: totals and p95 stay close to exact."""
     services = ("a", "b", "c")
     rnd = random.Random(7)  # real traffic interleaves services irregularly

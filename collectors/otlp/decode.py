@@ -31,15 +31,20 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.otlp.validate import (
-    MAX_INT64,
-    MIN_INT64,
-    Rejections,
-    out_of_range,
-    span_problem,
-)
+from collectors.otlp.validate import Rejections, out_of_range, span_problem
 from console.base.errors import HandoffError
 from console.base.model import LogRecord, MetricPoint, Span, SpanLink
+from console.base.semconv import (
+    DEFAULT_CORRELATION_KEYS,
+    GROUP_KEYS,
+    OFFSET_KEYS,
+    OPERATION_KEYS,
+    as_int,
+    as_text,
+    correlation_id,
+    first,
+    span_fields,
+)
 
 __all__ = [
     "DEFAULT_CORRELATION_KEYS",
@@ -62,12 +67,6 @@ __all__ = [
     "spans_from_request",
 ]
 
-DEFAULT_CORRELATION_KEYS: tuple[str, ...] = (
-    "correlation.id",
-    "correlation_id",
-    "app.correlation_id",
-    "messaging.message.conversation_id",
-)
 UNKNOWN_SERVICE = "unknown_service"
 Format = Literal["protobuf", "json"]
 Decoded = tuple[list[Any], int, str]
@@ -136,54 +135,14 @@ def decode_link(link: Any) -> SpanLink:
     return SpanLink(link.trace_id.hex(), link.span_id.hex(), decode_attributes(link.attributes))
 
 
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _int(value: Any) -> int | None:
-    """An attribute as an integer, None when it is not one or SQLite could not hold it."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if not isinstance(value, int):
-        try:
-            value = int(value)
-        except (TypeError, ValueError, OverflowError):
-            return None
-    return value if MIN_INT64 <= value <= MAX_INT64 else None
-
-
-def _first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-#: Span attributes always indexed as business keys: the Kafka message key a span names.
-MESSAGE_KEY_ATTRIBUTES = ("messaging.kafka.message.key",)
-
-
-def business_keys(attrs: dict[str, Any], names: Sequence[str]) -> tuple[str, ...]:
-    """The text values of the attributes ``names`` (and the message key attribute) in ``attrs``."""
-    out: list[str] = []
-    for name in (*MESSAGE_KEY_ATTRIBUTES, *names):
-        value = _text(attrs.get(name))
-        if value is not None and value not in out:
-            out.append(value)
-    return tuple(out)
-
-
-def correlation_id(
-    attrs: dict[str, Any], resource: dict[str, Any], keys: Sequence[str]
-) -> str | None:
-    """The first correlation attribute found on the record, then on its resource."""
-    found = _first(attrs, keys)
-    if found is None and resource:
-        found = _first(resource, keys)
-    return _text(found)
+# A span's journey fields are derived in console/base/semconv.py, shared with a store that keeps
+# only the attributes; these names stay for the fast decoder (fast.py).
+_text = as_text
+_int = as_int
+_first = first
+_OFFSET_KEYS = OFFSET_KEYS
+_OPERATION_KEYS = OPERATION_KEYS
+_GROUP_KEYS = GROUP_KEYS
 
 
 def decode_span(
@@ -199,7 +158,6 @@ def decode_span(
     are the span's attributes when the caller decoded them already (the fast path)."""
     if attrs is None:
         attrs = decode_attributes(span.attributes)
-    get = attrs.get
     parent = span.parent_span_id
     status = span.status
     return Span(
@@ -218,20 +176,8 @@ def decode_span(
         events=tuple(decode_event(e) for e in span.events) if span.events else (),
         links=tuple(decode_link(lk) for lk in span.links) if span.links else (),
         scope=scope,
-        correlation_id=correlation_id(attrs, resource, correlation_keys),
-        messaging_system=_text(get("messaging.system")),
-        messaging_destination=_text(get("messaging.destination.name")),
-        messaging_partition=_int(get("messaging.destination.partition.id")),
-        messaging_offset=_int(_first(attrs, _OFFSET_KEYS)),
-        messaging_operation=_text(_first(attrs, _OPERATION_KEYS)),
-        messaging_consumer_group=_text(_first(attrs, _GROUP_KEYS)),
-        business_keys=business_keys(attrs, key_attributes),
+        **span_fields(attrs, resource, correlation_keys, key_attributes)._asdict(),
     )
-
-
-_OFFSET_KEYS = ("messaging.kafka.offset", "messaging.kafka.message.offset")
-_OPERATION_KEYS = ("messaging.operation.type", "messaging.operation")
-_GROUP_KEYS = ("messaging.consumer.group.name", "messaging.kafka.consumer.group")
 
 
 def spans_from_request(

@@ -29,7 +29,6 @@ from collectors.otlp.decode import (
     _OFFSET_KEYS,
     _OPERATION_KEYS,
     DEFAULT_CORRELATION_KEYS,
-    MESSAGE_KEY_ATTRIBUTES,
     Decoded,
     DecodeError,
     _first,
@@ -41,10 +40,11 @@ from collectors.otlp.decode import (
     decode_resource,
     decode_span,
 )
-from collectors.otlp.decode import business_keys as _business_keys
 from collectors.otlp.validate import BAD_IDS, MAX_INT64, Rejections, span_problem
 from console.base.jsontext import dumps
 from console.base.model import EncodedAttributes, SpanRow
+from console.base.semconv import MESSAGE_KEY_ATTRIBUTES
+from console.base.semconv import business_keys as _business_keys
 
 __all__ = ["FastTraceDecoder"]
 
