@@ -36,7 +36,7 @@ def make_app(
     since_s: float | str | None = 900.0,
     rules: list[Rule] | None = None,
 ) -> HandoffApp:
-    """Build the app over the store at ``db_path``.
+    """Build the app over the store at ``db_path`` (a SQLite file, or a store URL).
 
     ``attach``: only read a store a running ``serve`` writes (the health line says so).
     ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
@@ -50,8 +50,9 @@ def make_app(
     when None).
     """
     clock = (lambda: now) if isinstance(now, int) else now
+    where = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)
     source = DataSource(
-        Path(db_path),
+        where,
         clock=clock,
         runtime=runtime,
         bootstrap=bootstrap,

@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
 from console.alerts.observe import Sources
+from console.base.errors import StoreError
 from console.dlq import DepthRow, DlqFilter, depth_summary
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Store, StoreReader
+from console.store import Storage, Store, StoreReader, open_store
 
 __all__ = [
     "ALERTS_RECENT_S",
@@ -38,6 +39,10 @@ METRICS_WINDOW_S = 15 * 60.0  # the metrics screen's window, as ``metrics --sinc
 ALERTS_RECENT_S = 24 * 3600.0  # how far back the alerts screen lists firings and resolutions
 
 Clock = Callable[[], int]
+_NO_DLQ = (
+    "dead letters on a ClickHouse store: not in the TUI until console/dlq/ reads through the "
+    "store's interface (issue 25)"
+)
 
 
 class Runtime(Protocol):
@@ -81,7 +86,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,
@@ -92,7 +97,8 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
+        # A SQLite file or a store URL (chdb:///..., clickhouse://...); the writer upgrades.
+        self.store: Storage = open_store(db_path, upgrade=False)
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap
@@ -103,7 +109,7 @@ class DataSource:
         self.schema_registry_config = schema_registry_config
         self._codec: Any = None
         self._reader: StoreReader = self.store.reader()
-        self._conn = self.store.connect()  # seams-dlq: console/dlq/ still takes a connection
+        self._conn = _dlq_connection(self.store)  # seams-dlq: console/dlq/ takes a connection
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
@@ -111,17 +117,20 @@ class DataSource:
         # The alerts read on their own reader, so an evaluation never holds up the screens'
         # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch on their own
         # connection (seams-dlq: console/dlq/ still takes one).
-        self._alerts_dlq = self.store.connect()
+        self._alerts_dlq = _dlq_connection(self.store)
         self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._reader.close()
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
         with self._alerts_lock:
             self._alerts.reader.close()
-            self._alerts_dlq.close()
+            if self._alerts_dlq is not None:
+                self._alerts_dlq.close()
+        self.store.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -211,6 +220,8 @@ class DataSource:
         return AlertsView(firing, pending, changes, recent, took)
 
     def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
+        if self._alerts_dlq is None:  # seams-dlq: no dead-letter reads on ClickHouse yet
+            return []
         return depth_summary(self._alerts_dlq, flt)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -218,8 +229,23 @@ class DataSource:
         with self._lock:
             return fn(self._reader, *args, **kwargs)
 
+    def connect_dlq(self) -> Any:
+        """A new SQLite connection for a dead-letter write (seams-dlq: console/dlq/ takes one);
+        StoreError on another backend."""
+        conn = _dlq_connection(self.store)
+        if conn is None:
+            raise StoreError(_NO_DLQ)
+        return conn
+
     def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
         moves console/dlq/ behind the store's interface; then this goes)."""
+        if self._conn is None:
+            raise StoreError(_NO_DLQ)
         with self._lock:
             return fn(self._conn, *args, **kwargs)
+
+
+def _dlq_connection(store: Storage) -> Any:
+    """A SQLite connection for console/dlq/ (seams-dlq), None on another backend."""
+    return store.connect() if isinstance(store, Store) else None
