@@ -25,6 +25,8 @@ the partition go, so its next owner starts after the last stored record; if the 
 commit in time, nothing is committed and the next owner reads those records again. Whatever is
 read twice (that, or a tap killed between an insert and its commit) the store collapses: hops and
 dead letters are keyed by their Kafka coordinates in the store itself, not in one tap's memory.
+A tap that starts at the end commits its starting offset on partitions the group has none for
+(``_pin_starts``), so their next owner does not start at the end again.
 
 Which offsets may be committed is ``OffsetTracker``'s to say (``collectors/kafka/offsets.py``);
 this module is the poll loop around it. The consume loop runs in one thread, the metrics
@@ -146,6 +148,7 @@ class KafkaTap:
         self._dead = 0
         self._lag: int | None = None
         self._partitions: set[Partition] = set()  # assigned now (rebalances may be incremental)
+        self._unpinned: set[Partition] = set()  # assigned, and maybe without a group offset yet
         self._cluster_id_due = False  # an assignment happened: read the cluster id (see _run)
         self._paused = False
         self._overloaded_waits = 0
@@ -292,6 +295,9 @@ class KafkaTap:
                 self._after_callbacks(consumer)
                 if messages:
                     self._note_positions(messages)
+                if self._unpinned:
+                    self._pin_starts(consumer)
+                if messages:
                     result = self.decoder.decode_batch(messages, time.time_ns())
                     if not self._hand_over(consumer, result):
                         break
@@ -435,6 +441,39 @@ class KafkaTap:
         with self._lock:
             self._partitions |= added
             self._connected = True
+        if not self.from_beginning:
+            self._unpinned |= added  # see _pin_starts, once consume() returns
+
+    def _pin_starts(self, consumer: Any) -> None:
+        """Commit where the tap started on newly assigned partitions the group has no offset
+        for yet (``auto.offset.reset=latest``): the first offset read from each, or the end of
+        a partition nothing was read from yet. Otherwise a partition quiet since the group
+        began (a dead-letter topic) has no committed position, and its next owner (after a
+        rebalance, a restart, a kill) starts at the end again, past whatever arrived in
+        between. Runs on the loop thread (blocking calls; never from a callback); what fails is
+        tried again on the next round."""
+        from confluent_kafka import TopicPartition
+
+        wanted = sorted(self._unpinned & self._partitions)
+        try:
+            known = consumer.committed([TopicPartition(t, p) for t, p in wanted], timeout=5.0)
+            read = self.offsets.resume_positions()
+            pins = []
+            for tp in known:
+                key = (tp.topic, tp.partition)
+                if tp.offset < 0:
+                    start = read.get(key)
+                    if start is None:
+                        start = consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)[1]
+                    pins.append(TopicPartition(tp.topic, tp.partition, start))
+            if pins:
+                consumer.commit(offsets=pins, asynchronous=False)
+                with self._lock:
+                    self._commits += 1
+        except Exception as exc:  # KafkaException: the broker away; the next round tries again
+            self._error(f"commit of the starting offsets: {exc}")
+            return
+        self._unpinned.clear()
 
     def _after_callbacks(self, consumer: Any) -> None:
         """What the callbacks of the last ``consume()`` asked for that needs the consumer itself.
