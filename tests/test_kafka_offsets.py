@@ -5,6 +5,8 @@ The tickets are the store's real ``Ticket``s, resolved here as the writer resolv
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from collectors.kafka.offsets import OffsetTracker
@@ -134,3 +136,30 @@ def test_lost_partitions_are_never_committed() -> None:
     tracker.lost([P1])
     assert tracker.take() == {P0: 10}
     assert tracker.resume_positions() == {P0: 0}
+
+
+def test_offsets_handed_over_for_a_revoked_partition_are_not_committed_until_it_is_back() -> None:
+    """A batch fetched before a rebalance (or held back while the store was overloaded) may be
+    handed over after its partition was revoked: its next owner has it now, from the offset
+    committed at the revoke, and this consumer must not commit over it."""
+    tracker = OffsetTracker()
+    tracker.assigned([P0, P1])
+    tracker.handed(Ticket.completed(10), {P0: 10, P1: 10})
+    taken = tracker.take(only={P0})
+    tracker.settle(taken)
+    tracker.revoked([P0])
+    tracker.handed(Ticket.completed(5), {P0: 15, P1: 12})
+    assert tracker.take() == {P1: 12}
+    tracker.assigned([P0])  # back again: from its committed offset, 10
+    tracker.handed(Ticket.completed(5), {P0: 15})
+    assert tracker.take() == {P0: 15}
+
+
+def test_settle_waits_its_timeout_in_all_however_many_tickets() -> None:
+    tracker = OffsetTracker()
+    for i in range(20):
+        tracker.handed(Ticket(1), {P0: i + 1}, hops=1)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        tracker.settle(tracker.take(), timeout=0.2)
+    assert time.monotonic() - started < 2.0  # not 20 x 0.2 s

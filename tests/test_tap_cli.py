@@ -89,6 +89,9 @@ def test_bad_kafka_settings_are_one_line_errors(db_path: Path, tmp_path: Path) -
     assert unknown.stderr.strip().count("\n") == 0
     no_topics = run_cli("tap", "--db", str(db_path), "--topics", " , ")
     assert no_topics.returncode == 2 and "--topics" in no_topics.stderr
+    never = run_cli("tap", "--db", str(db_path), "--topics", "t", "--commit-every", "0")
+    assert never.returncode == 2
+    assert never.stderr.strip() == "error: --commit-every must be > 0 seconds"
 
 
 def test_tap_keeps_the_store_within_its_retention(

@@ -287,6 +287,32 @@ class _FlakySink:
         self.writer.flush()
 
 
+def test_a_quiet_partition_keeps_its_place_when_the_tap_starts_again(
+    kafka_bootstrap: str, topic: str, store: Store, writer: StoreWriter
+) -> None:
+    """The tap starts a new group at the end of its topics. A partition it read nothing from (a
+    dead-letter topic is quiet for days) had no committed offset, so a tap started again, or
+    the next owner after a rebalance, began at the end once more, past what arrived between."""
+    create_topic(kafka_bootstrap, topic, 1)
+    produce(kafka_bootstrap, topic, [(None, b"{}", [])] * 3)  # before the group: not read
+    group = unique("tap-quiet")
+    first = _tap(writer, kafka_bootstrap, topic, group_id=group, from_beginning=False)
+    first.start()
+    try:
+        wait_for(lambda: committed_total(kafka_bootstrap, group, topic, 1) == 3,
+                 what="the starting offset committed")  # fmt: skip
+    finally:
+        first.stop()
+    produce(kafka_bootstrap, topic, [(None, b"{}", [])] * 2)  # while no tap runs
+    second = _tap(writer, kafka_bootstrap, topic, group_id=group, from_beginning=False)
+    second.start()
+    try:
+        wait_for(lambda: _count(store, topic) == 2, what="the 2 messages sent meanwhile")
+    finally:
+        second.stop()
+    assert [h.offset for h in _hops(store, topic)] == [3, 4]
+
+
 def test_overloaded_sink_pauses_and_retries_without_dropping(
     kafka_bootstrap: str, topic: str, store: Store, writer: StoreWriter
 ) -> None:

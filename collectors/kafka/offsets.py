@@ -12,7 +12,11 @@ below it. The tap hands each batch to the sink and gets a ``Ticket``; ``OffsetTr
 * what the store committed, counted (``counts``).
 
 A rebalance forgets a partition's positions (``assigned``, ``revoked``); a lost partition's
-offsets are dropped without a commit (``lost``): its next owner reads them again.
+offsets are dropped without a commit (``lost``): its next owner reads them again. A partition
+revoked or lost is no longer this consumer's to commit: offsets handed over for it afterwards (a
+batch fetched before the rebalance, or held back while the store was overloaded) are ignored until
+it is assigned again; its records are stored all the same, and its next owner, reading from the
+offset committed at the revoke, stores them again as the duplicates the store collapses.
 
 Every method may be called from the tap's loop thread while ``counts`` is read from another.
 """
@@ -20,6 +24,7 @@ Every method may be called from the tap's loop thread while ``counts`` is read f
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -61,6 +66,7 @@ class OffsetTracker:
         self._pending: dict[Partition, int] = {}  # the next offset to commit, per partition
         self._tickets: list[_Handed] = []
         self._resume: dict[Partition, int] = {}
+        self._gone: set[Partition] = set()  # revoked or lost since their last assignment
         self._hops = 0
         self._dead = 0
         self._by_signal: dict[str, int] = {}
@@ -91,7 +97,7 @@ class OffsetTracker:
             if ticket is not None:
                 self._tickets.append(_Handed(ticket, hops, dead_letters, dict(by_signal or {})))
             for key, offset in next_offsets.items():
-                if offset > self._pending.get(key, -1):
+                if offset > self._pending.get(key, -1) and key not in self._gone:
                     self._pending[key] = offset
 
     # -- committing ------------------------------------------------------------------------
@@ -110,13 +116,15 @@ class OffsetTracker:
             return taken
 
     def settle(self, taken: Mapping[Partition, int], timeout: float = 60.0) -> None:
-        """Wait on every ticket handed over so far; raise ``StoreError`` if one failed.
+        """Wait on every ticket handed over so far, ``timeout`` seconds in all; raise
+        ``StoreError`` if one failed or was not committed in time.
 
         The tickets are waited on in the order they were handed over; one that failed does not
         stop the wait for the others (they are released, not retried). On success the counts go
         up and the resume positions move up to everything handed over (``taken`` and what is
         still pending).
         """
+        deadline = time.monotonic() + timeout
         with self._lock:
             tickets, self._tickets = self._tickets, []
             stored = {**self._pending, **taken}
@@ -125,7 +133,7 @@ class OffsetTracker:
         by_signal: dict[str, int] = {}
         for handed in tickets:
             try:
-                handed.ticket.wait(timeout)
+                handed.ticket.wait(max(0.0, deadline - time.monotonic()))
             except StoreError as exc:
                 failure = failure or exc
                 continue
@@ -167,13 +175,17 @@ class OffsetTracker:
         with self._lock:
             for key in partitions:
                 self._resume.pop(key, None)
+                self._gone.discard(key)
 
-    revoked = assigned  # revoked (after their last commit): their positions go the same way
+    def revoked(self, partitions: Iterable[Partition]) -> None:
+        """Partitions revoked, after their last commit: they are another consumer's now."""
+        self.lost(partitions)
 
     def lost(self, partitions: Iterable[Partition]) -> None:
         """Partitions lost without a revoke: nothing can be committed for them any more."""
         gone = set(partitions)
         with self._lock:
+            self._gone |= gone
             self._pending = {k: v for k, v in self._pending.items() if k not in gone}
             self._resume = {k: v for k, v in self._resume.items() if k not in gone}
 

@@ -17,6 +17,17 @@ in the group, and retries the same records: it never drops one. When the broker 
 librdkafka reconnects with backoff; ``health()`` says ``connected: False`` with the error, and the
 tap resumes from its committed position when the broker is back.
 
+Many taps in one group (``tap --group G`` as N processes) split the partitions by the group
+protocol (cooperative-sticky by default: a tap joining or leaving moves only the partitions that
+change owner, the others keep flowing). When a partition is revoked the tap waits for the store to
+commit what it handed over (at most ``revoke_wait_s``), commits those offsets and only then lets
+the partition go, so its next owner starts after the last stored record; if the store did not
+commit in time, nothing is committed and the next owner reads those records again. Whatever is
+read twice (that, or a tap killed between an insert and its commit) the store collapses: hops and
+dead letters are keyed by their Kafka coordinates in the store itself, not in one tap's memory.
+A tap that starts at the end commits its starting offset on partitions the group has none for
+(``_pin_starts``), so their next owner does not start at the end again.
+
 Which offsets may be committed is ``OffsetTracker``'s to say (``collectors/kafka/offsets.py``);
 this module is the poll loop around it. The consume loop runs in one thread, the metrics
 (``collectors/kafka/metrics.py``) in another.
@@ -65,6 +76,10 @@ _DEFAULTS: dict[str, Any] = {
     "session.timeout.ms": 10000,
     "statistics.interval.ms": 2000,
     "topic.metadata.refresh.interval.ms": 10000,
+    # N taps in one group: a tap joining or leaving moves only the partitions that change owner
+    # (incremental rebalances); with the eager default every tap stopped for every rebalance.
+    # Every member of a group must name the same protocol (``-X`` changes it for all of them).
+    "partition.assignment.strategy": "cooperative-sticky",
 }
 _DOWN_CODES = {-187, -195}  # _ALL_BROKERS_DOWN, _TRANSPORT
 
@@ -93,6 +108,7 @@ class KafkaTap:
         metrics_interval_s: float = 5.0,
         lag_include_own_group: bool = False,
         key_attributes: Sequence[str] = (),
+        revoke_wait_s: float = 30.0,
     ) -> None:
         try:
             self.subscription = parse_topics(topics)
@@ -105,6 +121,9 @@ class KafkaTap:
         self.extra_config = dict(extra_config or {})
         self.batch_size = batch_size
         self.commit_interval_s = commit_interval_s
+        # How long a revoke waits for the store to commit what the tap handed over before it
+        # gives the partitions up uncommitted (their next owner reads them again).
+        self.revoke_wait_s = revoke_wait_s
         self.metrics_interval_s = metrics_interval_s
         self.lag_include_own_group = lag_include_own_group
         self.decoder = MessageDecoder(
@@ -128,7 +147,8 @@ class KafkaTap:
         self._hops = 0
         self._dead = 0
         self._lag: int | None = None
-        self._assigned = 0
+        self._partitions: set[Partition] = set()  # assigned now (rebalances may be incremental)
+        self._unpinned: set[Partition] = set()  # assigned, and maybe without a group offset yet
         self._cluster_id_due = False  # an assignment happened: read the cluster id (see _run)
         self._paused = False
         self._overloaded_waits = 0
@@ -219,7 +239,8 @@ class KafkaTap:
         ``store_error`` (why the last commit failed; None once one succeeds), ``rewinds`` (times
         the tap read again from its committed position after a failed commit), ``lag``
         (messages on the assigned partitions the tap has not handed over yet; None until known),
-        ``assigned_partitions``, ``paused_for_backpressure``, ``overloaded_waits``, ``commits``,
+        ``assigned_partitions`` (how many) and ``partitions`` (``[topic, partition]`` pairs),
+        ``paused_for_backpressure``, ``overloaded_waits``, ``commits``,
         ``group_id``, ``topics``, ``bootstrap``, ``cluster_id`` (from the broker's metadata; None
         until the first assignment).
         """
@@ -241,7 +262,8 @@ class KafkaTap:
                 "store_error": stored.store_error,
                 "rewinds": stored.rewinds,
                 "lag": self._lag,
-                "assigned_partitions": self._assigned,
+                "assigned_partitions": len(self._partitions),
+                "partitions": [list(tp) for tp in sorted(self._partitions)],
                 "paused_for_backpressure": self._paused,
                 "overloaded_waits": self._overloaded_waits,
                 "commits": self._commits,
@@ -273,6 +295,9 @@ class KafkaTap:
                 self._after_callbacks(consumer)
                 if messages:
                     self._note_positions(messages)
+                if self._unpinned:
+                    self._pin_starts(consumer)
+                if messages:
                     result = self.decoder.decode_batch(messages, time.time_ns())
                     if not self._hand_over(consumer, result):
                         break
@@ -343,8 +368,10 @@ class KafkaTap:
         sync: bool = False,
         wait_s: float = 0.0,
         only: set[Partition] | None = None,
+        settle_s: float = 60.0,
     ) -> None:
-        """Wait for the store to commit what was handed over, then commit its offsets.
+        """Wait for the store to commit what was handed over (``settle_s`` at most), then commit
+        its offsets.
 
         If the store could not commit, nothing is committed: the tap rewinds (``_rewind``).
 
@@ -359,7 +386,7 @@ class KafkaTap:
         if not offsets:
             return
         try:
-            self.offsets.settle(offsets)
+            self.offsets.settle(offsets, settle_s)
         except StoreError as exc:
             self._rewind(consumer, str(exc))
             return
@@ -407,11 +434,46 @@ class KafkaTap:
     #    consumer method: see _after_callbacks) ---------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        # Cooperative rebalances assign incrementally: ``partitions`` are the ones added.
         self._cluster_id_due = True  # read once consume() returns: never from a callback
-        self.offsets.assigned((tp.topic, tp.partition) for tp in partitions)
+        added = {(tp.topic, tp.partition) for tp in partitions}
+        self.offsets.assigned(added)
         with self._lock:
-            self._assigned = len(partitions)
+            self._partitions |= added
             self._connected = True
+        if not self.from_beginning:
+            self._unpinned |= added  # see _pin_starts, once consume() returns
+
+    def _pin_starts(self, consumer: Any) -> None:
+        """Commit where the tap started on newly assigned partitions the group has no offset
+        for yet (``auto.offset.reset=latest``): the first offset read from each, or the end of
+        a partition nothing was read from yet. Otherwise a partition quiet since the group
+        began (a dead-letter topic) has no committed position, and its next owner (after a
+        rebalance, a restart, a kill) starts at the end again, past whatever arrived in
+        between. Runs on the loop thread (blocking calls; never from a callback); what fails is
+        tried again on the next round."""
+        from confluent_kafka import TopicPartition
+
+        wanted = sorted(self._unpinned & self._partitions)
+        try:
+            known = consumer.committed([TopicPartition(t, p) for t, p in wanted], timeout=5.0)
+            read = self.offsets.resume_positions()
+            pins = []
+            for tp in known:
+                key = (tp.topic, tp.partition)
+                if tp.offset < 0:
+                    start = read.get(key)
+                    if start is None:
+                        start = consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)[1]
+                    pins.append(TopicPartition(tp.topic, tp.partition, start))
+            if pins:
+                consumer.commit(offsets=pins, asynchronous=False)
+                with self._lock:
+                    self._commits += 1
+        except Exception as exc:  # KafkaException: the broker away; the next round tries again
+            self._error(f"commit of the starting offsets: {exc}")
+            return
+        self._unpinned.clear()
 
     def _after_callbacks(self, consumer: Any) -> None:
         """What the callbacks of the last ``consume()`` asked for that needs the consumer itself.
@@ -440,17 +502,20 @@ class KafkaTap:
             self.decoder.cluster_id = cluster_id
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        """Before the partitions go: wait (bounded) for the store to commit what was handed
+        over, commit those offsets, then forget them (see the module docstring)."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self._commit(consumer, sync=True, only=revoked)
+        self._commit(consumer, sync=True, only=revoked, settle_s=self.revoke_wait_s)
         self.offsets.revoked(revoked)
         with self._lock:
-            self._assigned = 0
+            self._partitions -= revoked
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         # Cannot commit for lost partitions: their next owner reads them again.
-        self.offsets.lost((tp.topic, tp.partition) for tp in partitions)
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self.offsets.lost(gone)
         with self._lock:
-            self._assigned = 0
+            self._partitions -= gone
 
     def _on_commit(self, err: Any, partitions: list[Any]) -> None:
         self._commit_results += 1

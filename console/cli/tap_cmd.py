@@ -74,6 +74,15 @@ def tap(
     dlq_pattern: DlqPatternOpt = None,
     dlq_payload_limit: DlqPayloadLimitOpt = 1 << 20,
     keep_payloads: KeepPayloadsOpt = False,
+    commit_every: Annotated[
+        float,
+        typer.Option(
+            "--commit-every",
+            help="Seconds between commits of the group's offsets (each after the store committed "
+            "the records below them): at most what a tap killed without a clean stop leaves to "
+            "be read again.",
+        ),
+    ] = 1.0,
     status_every: Annotated[
         float, typer.Option("--status-every", help="Seconds between status lines (0: none).")
     ] = 10.0,
@@ -98,6 +107,7 @@ def tap(
         dlq_patterns=dlq_pattern,
         dlq_payload_limit=dlq_payload_limit,
         keep_payloads=keep_payloads,
+        commit_interval_s=commit_every,
     )
     age_s, size_b = retention_limits(retention_age, retention_bytes)
     metrics_at = listen_address("--metrics", metrics) if metrics else None
@@ -115,6 +125,7 @@ def tap(
         retention_age_s=age_s,
         retention_bytes=size_b,
         metrics_at=metrics_at,
+        shared_writer=True,  # the other taps of its group may write the same store
     )
     kafka_tap = _the_tap(daemon)
     _log_to_stderr()

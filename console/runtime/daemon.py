@@ -93,14 +93,18 @@ class Daemon:
         batch_size: int = 20_000,
         flush_ms: int = 200,
         components: Iterable[Component] = (),
+        shared_writer: bool = False,
     ) -> None:
         self.store = store
+        # ``tap`` writes keyed records only: its writer is shared with the other taps of its
+        # group (``Storage.writer``'s ``shared``).
         self.writer: Writer = store.writer(
             batch_size=batch_size,
             flush_ms=flush_ms,
             max_queued=max_queued,
             retention_age_s=retention_age_s,
             retention_bytes=retention_bytes,
+            shared=shared_writer,
         )
         self.components: list[Component] = list(components)
         self.started_ns = 0
@@ -247,11 +251,14 @@ class TapSettings:
     dlq_patterns: Sequence[str] | None = None  # None or empty: the tap's defaults
     dlq_payload_limit: int = 1 << 20  # bytes of a dead letter's payload kept
     keep_payloads: bool = False  # keep every hop's payload, not only dead letters'
+    commit_interval_s: float = 1.0  # seconds between the group's offset commits
 
     def __post_init__(self) -> None:
         """Options as typer gives them (lists, None) become tuples; a bad limit is refused."""
         if self.dlq_payload_limit < 0:
             raise InputError("--dlq-payload-limit must be >= 0")
+        if not self.commit_interval_s > 0:
+            raise InputError("--commit-every must be > 0 seconds")
         object.__setattr__(self, "key_attributes", tuple(self.key_attributes or ()))
         for name in ("correlation_headers", "dlq_patterns"):
             value = getattr(self, name)
@@ -336,6 +343,7 @@ def _add_components(
                 keep_payloads=tap.keep_payloads,
                 extra_config=extra,
                 key_attributes=tap.key_attributes or (),
+                commit_interval_s=tap.commit_interval_s,
             )
         )
     if otlp_kafka is not None:

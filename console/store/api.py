@@ -353,7 +353,15 @@ class Storage(Protocol):
         max_queued: int = 200_000,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
-    ) -> Writer: ...
+        shared: bool = False,
+    ) -> Writer:
+        """The store's batched writer. ``shared``: its records are keyed (a tap's hops and dead
+        letters, by their Kafka coordinates), so other shared writers (the other taps of its
+        consumer group) may write the same store at the same time; an engine that keeps one
+        writer's state in memory (SQLite: retention, the duplicates window of records with no
+        id) admits them beside each other only (``console/store/sqlite/guard.py``)."""
+        ...
+
     def reader(self) -> StoreReader: ...
     def dead_letters(self) -> DeadLetters:
         """The dead letters, their fixes, ledger and audit: a handle of its own (close it)."""

@@ -74,10 +74,13 @@ class ClickHouseStorage(Session):
         max_queued: int = 200_000,
         retention_age_s: float | None = None,
         retention_bytes: int | None = None,
+        shared: bool = False,
     ) -> ClickHouseWriter:
         """The batched writer (its own client, its own thread). Retention is the tables' TTL:
         ``retention_age_s`` and ``retention_bytes`` are accepted for the protocol and unused
-        (the age shapes the TTL when the store is opened; there is no bound by size)."""
+        (the age shapes the TTL when the store is opened; there is no bound by size). So is
+        ``shared``: every writer may share a ClickHouse store (no writer keeps state the others
+        need; duplicates are ``ReplacingMergeTree``'s)."""
         from console.store.clickhouse.writer import ClickHouseWriter
 
         return ClickHouseWriter(

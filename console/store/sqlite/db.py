@@ -116,12 +116,14 @@ class Store:
         retention_bytes: int | None = None,
         busy_timeout_ms: int | None = None,
         retention_every_s: float = 30.0,
+        shared: bool = False,
     ) -> StoreWriter:
         """Start the batched writer thread for this store.
 
         ``busy_timeout_ms``: how long a commit waits for a write lock another process holds
         before it fails (default: the store's 30 s). Retention (by age and by size) runs at start
-        and every ``retention_every_s``, with or without records to write.
+        and every ``retention_every_s``, with or without records to write. ``shared``: other
+        shared writers (taps) may write the file beside this one (``guard.py``).
         """
         return StoreWriter(
             self.path,
@@ -133,6 +135,7 @@ class Store:
             retention_bytes=retention_bytes,
             retention_every_s=retention_every_s,
             busy_timeout_ms=busy_timeout_ms,
+            shared=shared,
         )
 
     def size_bytes(self) -> int:

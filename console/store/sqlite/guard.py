@@ -1,14 +1,25 @@
-"""One writing process per store file: the writer guard.
+"""Who may write a store file beside whom: the writer guard.
 
-Each writer applies its own retention and keeps its own recent-duplicates window, so two writing
-processes on one file (a ``serve`` and a ``tui`` without ``--attach``) would trim under each
-other and dedupe against half the traffic each. The first writer takes an exclusive
-``fcntl.flock`` on a sidecar file (``<db>.writer``, owner-only) and writes its pid and command
-there; a second writing process is refused in one line naming the first and ``--attach``.
+Two things in a writer belong to one process: retention (by age and size: two writers trimming
+the same file would trim under each other) and the recent-duplicates window of log records and
+metric points (records with no id: a resend is recognised only by the writer that stored the
+first copy). So:
 
-The lock belongs to the open file: it goes when the process exits, however it exits (``kill -9``
-included), so no stale guard is ever left behind; the pid and command left in the file are read
-only while someone holds the lock. Writers in one process share the lock (counted).
+* An **exclusive** writer (``serve``, ``tui`` without ``--attach``, ``demo``) is the only writer of
+  its file. It takes an exclusive ``fcntl.flock`` on ``<db>.writer`` (owner-only), writes its pid
+  and command there, and an exclusive lock on ``<db>.shared``; a second writing process of any
+  kind is refused in one line naming the first and ``--attach``.
+* A **shared** writer (``tap``: its records are hops and dead letters, each keyed by its Kafka
+  coordinates and found in the store inside the write transaction, whichever process stored
+  it: ``ingest.py``) takes a shared lock on ``<db>.shared``, so any number of taps in one consumer
+  group can write one file. It is refused beside an exclusive writer. One of them, the one that
+  holds ``<db>.writer``, is the **owner**: it alone runs retention. The others ask again on each
+  of their retention rounds (``try_own``), so when the owner stops, another tap takes retention
+  over.
+
+A lock belongs to its open file: it goes when the process exits, however it exits (``kill -9``
+included), so no stale guard is ever left behind; the pid and command left in ``<db>.writer`` are
+read only while someone holds its lock. Writers in one process share the locks (counted).
 """
 
 from __future__ import annotations
@@ -18,11 +29,12 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from console.base.errors import StoreError
 
-__all__ = ["WriterBusy", "WriterGuard", "guard_path"]
+__all__ = ["WriterBusy", "WriterGuard", "guard_path", "shared_path"]
 
 
 class WriterBusy(StoreError):
@@ -33,6 +45,10 @@ def guard_path(db: Path) -> Path:
     return db.with_name(db.name + ".writer")
 
 
+def shared_path(db: Path) -> Path:
+    return db.with_name(db.name + ".shared")
+
+
 def _command() -> str:
     argv = sys.argv or ["?"]
     name = Path(argv[0]).name
@@ -41,65 +57,149 @@ def _command() -> str:
     return " ".join([name, *argv[1:]])[:200]
 
 
-_held: dict[str, tuple[int, int]] = {}  # resolved path -> (fd, writers in this process)
+@dataclass
+class _Held:
+    """This process's locks on one store: ``owner_fd`` set while it holds ``<db>.writer``."""
+
+    shared_fd: int
+    owner_fd: int | None
+    writers: int = 1
+
+
+_held: dict[str, _Held] = {}  # resolved path of <db>.writer -> this process's locks
 _lock = threading.Lock()
 
 
 class WriterGuard:
-    """``WriterGuard.acquire(db)`` or ``WriterBusy``; ``release()`` when the writer closes."""
+    """``WriterGuard.acquire(db, shared=...)`` or ``WriterBusy``; ``release()`` when the writer
+    closes; ``owner`` says whether this process runs the store's retention."""
 
     def __init__(self, key: str) -> None:
         self._key: str | None = key
 
     @classmethod
-    def acquire(cls, db: Path) -> WriterGuard:
-        path = guard_path(Path(db).resolve())
-        key = str(path)
+    def acquire(cls, db: Path, *, shared: bool = False) -> WriterGuard:
+        resolved = Path(db).resolve()
+        key = str(guard_path(resolved))
         with _lock:
             held = _held.get(key)
-            if held is not None:
-                _held[key] = (held[0], held[1] + 1)
-                return cls(key)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _holder(fd)
-                os.close(fd)
-                raise WriterBusy(
-                    f"{db} already has a writer: {holder}; stop it first, or watch alongside "
-                    f"it with `handoff-console tui --attach --db {db}`"
-                ) from None
-            except BaseException:
-                os.close(fd)
-                raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {_command()}\n".encode(), 0)
-            _held[key] = (fd, 1)
+            if held is None:
+                _held[key] = _take(db, resolved, shared)
+            else:  # this process writes it already: its writers share its locks
+                held.writers += 1
         return cls(key)
+
+    @property
+    def owner(self) -> bool:
+        """True while this process holds ``<db>.writer``: it runs retention."""
+        with _lock:
+            held = _held.get(self._key or "")
+            return held is not None and held.owner_fd is not None
+
+    def try_own(self) -> bool:
+        """A shared writer that is not the owner: take ownership if nobody holds it now."""
+        with _lock:
+            held = _held.get(self._key or "")
+            if held is None:
+                return False
+            if held.owner_fd is None:
+                held.owner_fd = _try_owner(Path(self._key or ""))
+            return held.owner_fd is not None
 
     def release(self) -> None:
         with _lock:
             key, self._key = self._key, None
-            if key is None or key not in _held:
+            held = _held.get(key or "")
+            if key is None or held is None:
                 return
-            fd, n = _held[key]
-            if n > 1:
-                _held[key] = (fd, n - 1)
+            if held.writers > 1:
+                held.writers -= 1
                 return
             del _held[key]
-            os.close(fd)  # closing the file releases the lock
+            if held.owner_fd is not None:
+                os.close(held.owner_fd)  # closing the file releases the lock
+            os.close(held.shared_fd)
 
 
-def _holder(fd: int, wait_s: float = 1.0) -> str:
-    """``pid N (command)`` of the process holding the lock (it writes them just after taking
-    it: wait a moment for them)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        text = os.pread(fd, 1024, 0).decode(errors="replace").strip()
-        if text or time.monotonic() >= deadline:
-            break
-        time.sleep(0.01)
+def _take(db: Path, resolved: Path, shared: bool) -> _Held:
+    """Take this process's locks on a store no writer of this process holds yet."""
+    owner_path = guard_path(resolved)
+    if shared:
+        shared_fd = _open(shared_path(resolved))
+        if not _flock(shared_fd, fcntl.LOCK_SH):
+            os.close(shared_fd)
+            raise WriterBusy(
+                f"{db} already has a writer: {_holder(owner_path)}; taps share a store only "
+                f"with other taps: stop it first, or give the tap another --db"
+            )
+        # The owner runs retention; a tap that is not the owner asks again later (try_own).
+        return _Held(shared_fd=shared_fd, owner_fd=_try_owner(owner_path))
+    owner_fd = _open(owner_path)
+    if not _flock(owner_fd, fcntl.LOCK_EX):
+        os.close(owner_fd)
+        raise WriterBusy(
+            f"{db} already has a writer: {_holder(owner_path)}; stop it first, or watch "
+            f"alongside it with `handoff-console tui --attach --db {db}`"
+        )
+    _mark(owner_fd)
+    shared_fd = _open(shared_path(resolved))
+    if not _flock(shared_fd, fcntl.LOCK_EX):  # taps write it (their owner, if any, just left)
+        os.close(shared_fd)
+        os.close(owner_fd)
+        raise WriterBusy(
+            f"{db} already has writers: taps (`handoff-console tap`); stop them first, or "
+            f"watch alongside them with `handoff-console tui --attach --db {db}`"
+        )
+    return _Held(shared_fd=shared_fd, owner_fd=owner_fd)
+
+
+def _try_owner(owner_path: Path) -> int | None:
+    fd = _open(owner_path)
+    if not _flock(fd, fcntl.LOCK_EX):
+        os.close(fd)
+        return None
+    _mark(fd)
+    return fd
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _flock(fd: int, mode: int) -> bool:
+    """Take the lock without waiting; False when another process holds it."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except BaseException:
+        os.close(fd)
+        raise
+    return True
+
+
+def _mark(fd: int) -> None:
+    """Who holds ``<db>.writer``: its pid and command, read by the next writer refused."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {_command()}\n".encode(), 0)
+
+
+def _holder(owner_path: Path, wait_s: float = 1.0) -> str:
+    """``pid N (command)`` of the process holding ``<db>.writer`` (it writes them just after
+    taking it: wait a moment for them)."""
+    try:
+        fd = os.open(owner_path, os.O_RDONLY)
+    except OSError:
+        return "another process"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            text = os.pread(fd, 1024, 0).decode(errors="replace").strip()
+            if text or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
     pid, _, command = text.partition(" ")
     if not pid:
         return "another process"

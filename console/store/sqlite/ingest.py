@@ -45,6 +45,7 @@ from console.store.identity import (
 from console.store.sqlite import blocks, keys, rows, summaries
 from console.store.sqlite.blocks import KIND_HOP, KIND_LOG, KIND_SPAN, MAX_RAW_BYTES, MAX_RECORDS
 from console.store.sqlite.dedupe import Window, drop_stored_hops, drop_stored_spans, seed
+from console.store.sqlite.retention import retention_passes
 from console.store.sqlite.tx import transaction
 
 __all__ = ["IngestState", "write_batch"]
@@ -64,7 +65,21 @@ class IngestState:
         self.spans = Window(window_bytes)
         self.hops = Window(window_bytes)
         self.others = Window(window_bytes // 4)  # log records and metric points (they carry no id)
+        self.window_bytes = window_bytes
+        self.retention_seen = 0  # retention passes of the file when the window was last valid
         self.loaded = False
+
+    def check_retention(self, conn: sqlite3.Connection) -> None:
+        """Start the window again if a retention pass deleted records since it was filled (this
+        writer's own, or another tap's on the same file): it may name records that are gone,
+        and a resend of one would be taken for a duplicate and not stored."""
+        passes = retention_passes(conn)
+        if passes != self.retention_seen:
+            self.retention_seen = passes
+            self.spans = Window(self.window_bytes)
+            self.hops = Window(self.window_bytes)
+            self.others = Window(self.window_bytes // 4)
+            self.loaded = False  # seeded again from the newest blocks (those retention left)
 
     def load(self, conn: sqlite3.Connection) -> None:
         row = conn.execute(
@@ -75,6 +90,7 @@ class IngestState:
         else:
             self.segment = None
         if not self.loaded:
+            self.retention_seen = retention_passes(conn)
             seed(conn, self.spans, self.hops, self.others)
         self.loaded = True
 
@@ -158,10 +174,12 @@ def _next_block_id(conn: sqlite3.Connection) -> int:
 def _ensure_segment(conn: sqlite3.Connection, state: IngestState, now_ns: int) -> None:
     if not state.loaded or state.segment is None:
         state.load(conn)
-    else:  # another writer may have started a segment since
-        row = conn.execute("SELECT max(id) FROM segments").fetchone()
-        if row[0] != state.segment:
+    else:  # another writer (a second tap) may have started a segment, or added keys, since
+        row = conn.execute("SELECT id, keys FROM segments ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None or row[0] != state.segment:
             state.load(conn)
+        else:
+            state.segment_keys = row[1]
     age_s = (now_ns - state.segment_created_ns) / 1e9
     if (
         state.segment is None
@@ -195,6 +213,8 @@ def write_batch(
     ``dry_run=True`` does everything but commit (it rolls back: the writer uses it to find the
     records a failed batch cannot store) and leaves ``state`` as it was."""
     state = state if state is not None else IngestState()
+    if state.loaded:
+        state.check_retention(conn)
     if not state.loaded:
         state.load(conn)  # the window starts from the newest blocks: a retry after a restart
     now = time.time_ns() if now_ns is None else now_ns

@@ -24,7 +24,9 @@ from console.store.sqlite import schema
 from console.store.sqlite.summaries import ACTIVITY_NS, ROLLUP_NS
 from console.store.sqlite.tx import transaction
 
-__all__ = ["apply_retention", "limit", "truncate_wal"]
+__all__ = ["RETENTION_PASSES", "apply_retention", "limit", "retention_passes", "truncate_wal"]
+
+RETENTION_PASSES = "retention_passes"  # meta: retention passes that deleted records, ever
 
 _KIND_NAMES = {1: "spans", 2: "hops", 3: "log_records"}
 _WAL_BUSY_MS = 200  # how long a truncating checkpoint waits for readers before trying later
@@ -35,6 +37,12 @@ def limit(value: _N | None) -> _N | None:
     """A retention limit as given (``--retention-age`` seconds, ``--retention-bytes``), or None
     for no limit: None and 0 both mean "keep everything" (the CLI's documented meaning)."""
     return value if value is not None and value > 0 else None
+
+
+def retention_passes(conn: sqlite3.Connection) -> int:
+    """How many retention passes have deleted records from this file (by any process)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (RETENTION_PASSES,)).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def apply_retention(
@@ -64,6 +72,14 @@ def apply_retention(
             if not _drop_oldest(conn, deleted):
                 break
         _vacuum(conn)
+    if deleted.get("blocks") or deleted.get("metric_points"):
+        # Every writer of the file (taps write one file together: ``guard.py``) starts its
+        # duplicates window again when it sees this move: the window may name what just went.
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET"
+            " value = CAST(value AS INTEGER) + 1",
+            (RETENTION_PASSES,),
+        )
     return deleted
 
 

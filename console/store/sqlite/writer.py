@@ -3,8 +3,9 @@ records or ``flush_ms`` milliseconds, or at once when someone waits on a ``Ticke
 commit). Collectors see it only as a ``Sink`` (``console/base/sink.py``). A commit that fails
 raises to its waiters and is never counted; the writer retries with backoff and, while it cannot
 commit, refuses new records (``StoreUnavailable``) instead of queueing them. Retention (by age and
-size) runs in the same thread, at start and on a clock. One process writes a store at a time
-(``guard.py``): a writer in a second process is refused with the first one's pid and command.
+size) runs in the same thread, at start and on a clock. Who may write beside whom is the guard's
+to say (``guard.py``): an exclusive writer (serve, tui) alone, or any number of shared ones (taps,
+whose records are keyed in the store), retention then running in the one that owns it.
 
 Why ~480 lines in one room: it is one thread's state (the queue, group commit, the retry and
 backoff, refusing while failing, retention, the WAL bound), and every part reads or changes that
@@ -93,11 +94,13 @@ class StoreWriter:
         retention_every_s: float = 30.0,
         checkpoint_every_s: float = 5.0,
         busy_timeout_ms: int | None = None,
+        shared: bool = False,
     ) -> None:
         import queue
 
-        # One writing process per file (``guard.py``): refused here, before anything starts.
-        self._guard = WriterGuard.acquire(path)
+        # Who may write beside whom (``guard.py``): refused here, before anything starts.
+        self._guard = WriterGuard.acquire(path, shared=shared)
+        self.shared = shared
         # A connection factory, not the store: the writer needs no more of it (and the store's
         # module imports this one, never the reverse).
         self.path = path
@@ -300,7 +303,7 @@ class StoreWriter:
             if now >= next_checkpoint:
                 self._checkpoint(conn)
                 next_checkpoint = time.monotonic() + self.checkpoint_every_s
-            if now >= next_size_check and self.retention_bytes:
+            if now >= next_size_check and self.retention_bytes and self._guard.owner:
                 # Cheap (three pragmas and a stat): between full passes, a store over its bound
                 # is trimmed at once instead of growing for up to ``retention_every_s`` more.
                 next_size_check = now + _SIZE_CHECK_S
@@ -428,6 +431,8 @@ class StoreWriter:
             self.last_error = None  # the reader let go: no longer true
 
     def _retention(self, conn: sqlite3.Connection) -> None:
+        if not (self._guard.owner or self._guard.try_own()):
+            return  # another tap on this file owns retention; ask again next round
         # Trim to a low-water mark below the bound, so the next seconds of traffic fit under it;
         # the live pages get what the WAL leaves of it (its share, or more while a reader holds
         # it back, but never less than a floor: a stuck reader must not wipe the store).
