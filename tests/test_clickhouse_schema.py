@@ -1,0 +1,184 @@
+"""The ClickHouse store's tables are the OpenTelemetry Collector clickhouse exporter's (v0.165.1),
+column for column, so a team's Grafana or HyperDX reads what the console writes and the console
+reads what their Collector wrote. The reference is the exporter's own templates, rendered as the
+exporter renders them (tests/clickhouse_helpers.py), never the console's copy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.store.clickhouse import handoff_schema, otel_schema, rows
+from console.store.clickhouse.layout import TableLayout
+from tests.clickhouse_helpers import (
+    ChdbStores,
+    chdb_stores,
+    exporter_insert_columns,
+    exporter_table_ddl,
+    normalized,
+)
+
+TWO_HOURS = 7200
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[ChdbStores]:
+    yield from chdb_stores(tmp_path)
+
+
+def _describe(client: Any, database: str) -> dict[str, dict[str, Any]]:
+    """Per table: its columns (every property ClickHouse keeps of one), its indexes, its keys,
+    engine and TTL, as the engine reports them."""
+    out: dict[str, dict[str, Any]] = {}
+    for table, *column in client.query(
+        "SELECT table, position, name, type, default_kind, default_expression,"
+        " compression_codec, comment FROM system.columns WHERE database = {db:String}"
+        " ORDER BY table, position",
+        parameters={"db": database},
+    ).result_rows:
+        out.setdefault(table, {"columns": [], "indexes": []})["columns"].append(tuple(column))
+    for table, *index in client.query(
+        "SELECT table, name, type_full, expr, granularity FROM system.data_skipping_indices"
+        " WHERE database = {db:String} ORDER BY table, name",
+        parameters={"db": database},
+    ).result_rows:
+        out[table]["indexes"].append(tuple(index))
+    for table, engine, partition, sorting, primary, create in client.query(
+        "SELECT name, engine, partition_key, sorting_key, primary_key, create_table_query"
+        " FROM system.tables WHERE database = {db:String}",
+        parameters={"db": database},
+    ).result_rows:
+        entry = out.setdefault(table, {"columns": [], "indexes": []})
+        entry["keys"] = (engine, partition, sorting, primary)
+        # The TTL and SETTINGS clauses, and a view's query, as the engine keeps them (minus the
+        # database's name, which differs between the two sides here).
+        entry["tail"] = create.split(") ENGINE", 1)[-1].replace(f"{database}.", "")
+    return out
+
+
+def test_the_tables_the_console_creates_are_the_exporters_column_for_column(
+    stores: ChdbStores,
+) -> None:
+    store = stores.open(ttl_s=TWO_HOURS)
+    client = store._client
+    client.command("CREATE DATABASE exporter")
+    for statement in exporter_table_ddl("exporter", ttl_s=TWO_HOURS).values():
+        client.command(statement)
+    ours = _describe(client, "otel")
+    theirs = _describe(client, "exporter")
+    assert set(theirs) == set(otel_schema.TABLES) | {otel_schema.TRACES_ID_TS_MV}
+    for table, reference in theirs.items():
+        assert ours[table] == reference, table
+    # The exporter's default names: the exponential histograms keep the long one.
+    assert "otel_metrics_exponential_histogram" in ours
+    assert ours["otel_logs"]["tail"].count("toIntervalHour(2)") == 1
+
+
+@pytest.mark.parametrize("full_text", [True, False], ids=["text indexes", "bloom filters"])
+def test_every_statement_is_the_exporters_on_a_cluster_with_a_ttl(full_text: bool) -> None:
+    # ON CLUSTER cannot run in chDB (no cluster there): the statements are compared as text,
+    # with the engine the exporter is given on a cluster (table_engine: ReplicatedMergeTree).
+    version = (26, 9) if full_text else (25, 8)
+    ours = dict(otel_schema.render_ddl(otel_schema.OtelDDL("otel", "main", TWO_HOURS, version)))
+    theirs = exporter_table_ddl(
+        "otel",
+        cluster="main",
+        engine="ReplicatedMergeTree()",
+        ttl_s=TWO_HOURS,
+        full_text=full_text,
+    )
+    assert set(ours) == set(theirs)
+    for table, statement in theirs.items():
+        assert normalized(ours[table]) == normalized(statement), table
+    assert normalized(otel_schema.create_database_sql("otel", "main")) == normalized(
+        'CREATE DATABASE IF NOT EXISTS "otel" ON CLUSTER `main`'
+    )
+
+
+_INSERTS = {
+    "gauge": "metrics_gauge_insert.sql",
+    "sum": "metrics_sum_insert.sql",
+    "histogram": "metrics_histogram_insert.sql",
+    "exponential_histogram": "metrics_exp_histogram_insert.sql",
+    "summary": "metrics_summary_insert.sql",
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "ours"),
+    [
+        ("traces_insert.sql", rows.TRACE_COLUMNS),
+        ("logs_insert.sql", rows.log_insert_columns(TableLayout("otel_logs"))),
+        *((_INSERTS[kind], rows.metric_insert_columns(kind)) for kind in otel_schema.METRICS),
+    ],
+)
+def test_the_writer_inserts_in_the_exporters_column_order(
+    template: str, ours: tuple[str, ...]
+) -> None:
+    assert list(ours) == exporter_insert_columns(template)
+
+
+def test_the_handoff_tables_on_a_cluster_are_replicated_and_have_their_ttl() -> None:
+    statements = handoff_schema.statements(handoff_schema.HandoffDDL("otel", "main", TWO_HOURS))
+    tables = [s for s in statements if s.startswith("CREATE TABLE")]
+    assert len(tables) == len(handoff_schema.TABLES) + 1  # and the migrations table
+    for statement in tables:
+        assert "ON CLUSTER `main`" in statement
+        assert "ENGINE = Replicated" in statement
+    hops = next(s for s in statements if "`handoff_hops`" in s)
+    assert "ENGINE = ReplicatedReplacingMergeTree(SeenAt)" in hops
+    assert "TTL toDateTime(SeenAt) + toIntervalHour(2)" in hops
+    letters = next(s for s in statements if "`handoff_dead_letters`" in s)
+    assert "TTL" not in letters  # a TTL would drop a newer version and bring back "pending"
+
+
+def test_the_handoff_tables_carry_the_retention_age_as_a_ttl(stores: ChdbStores) -> None:
+    store = stores.open(ttl_s=TWO_HOURS)
+    queries = dict(
+        store._client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
+        ).result_rows
+    )
+    assert "TTL toDateTime(SeenAt) + toIntervalHour(2)" in queries["handoff_hops"]
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["handoff_series"]
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["otel_traces"]
+    assert "TTL toDateTime(TimeUnix) + toIntervalHour(2)" in queries["otel_metrics_sum"]
+    assert "TTL" not in queries["handoff_replays"]  # the ledger and the audit are never dropped
+    assert "TTL" not in queries["handoff_audit"]
+
+
+def test_tables_a_collector_made_are_used_as_they_are(stores: ChdbStores) -> None:
+    # A team's Collector made otel_traces first, without a TTL; the console opens the store
+    # with --retention-age and leaves that table alone (it creates only what is missing).
+    collector = _raw_client(stores.url("team"))
+    collector.command("CREATE DATABASE otel")
+    collector.command(exporter_table_ddl("otel")["otel_traces"])
+    collector.close()
+    opened = stores.open("team", ttl_s=TWO_HOURS)
+    queries = dict(
+        opened._client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
+        ).result_rows
+    )
+    assert "TTL" not in queries["otel_traces"]
+    assert "toIntervalHour(2)" in queries["otel_logs"]  # missing: made by the console
+
+
+def _raw_client(url: str) -> Any:
+    import clickhouse_connect
+
+    return clickhouse_connect.get_client(dsn=url)
+
+
+def test_migrations_are_recorded_and_run_once(stores: ChdbStores) -> None:
+    store = stores.open()
+    store.close()
+    again = stores.open()
+    rows_ = again._client.query(
+        "SELECT Version, count() FROM otel.handoff_schema_migrations FINAL GROUP BY Version"
+    ).result_rows
+    assert rows_ == [(handoff_schema.SCHEMA_VERSION, 1)]
+    assert again.schema_version == handoff_schema.SCHEMA_VERSION
