@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from console.alerts import Rule
+from console.store import Storage
 from tui_app.app import HandoffApp
 from tui_app.source import DataSource, Runtime
 
@@ -22,7 +23,7 @@ __all__ = ["HandoffApp", "Runtime", "make_app"]
 
 
 def make_app(
-    db_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | Storage,
     *,
     attach: bool = False,
     runtime: Runtime | None = None,
@@ -36,7 +37,8 @@ def make_app(
     since_s: float | str | None = 900.0,
     rules: list[Rule] | None = None,
 ) -> HandoffApp:
-    """Build the app over the store at ``db_path``.
+    """Build the app over the store at ``db_path`` (a SQLite file), or over a store already
+    open (``console.store.open_store``: the demo shares its own with the TUI), left open.
 
     ``attach``: only read a store a running ``serve`` writes (the health line says so).
     ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
@@ -51,7 +53,7 @@ def make_app(
     """
     clock = (lambda: now) if isinstance(now, int) else now
     source = DataSource(
-        Path(db_path),
+        Path(db_path) if isinstance(db_path, str | os.PathLike) else db_path,
         clock=clock,
         runtime=runtime,
         bootstrap=bootstrap,

@@ -45,7 +45,7 @@ _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
 @contextmanager
 def _own_connection(source: DataSource) -> Iterator[sqlite3.Connection]:
-    conn = source.store.connect()
+    conn = source.sqlite_store().connect()
     try:
         yield conn
     finally:

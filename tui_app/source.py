@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from console.alerts import Alert, Evaluator, Rule, load_rules, recent_alerts
 from console.alerts.observe import Sources
+from console.base.errors import StoreError
 from console.dlq import DepthRow, DlqFilter, depth_summary
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Store, StoreReader
+from console.store import Storage, Store, StoreReader
 
 __all__ = [
     "ALERTS_RECENT_S",
@@ -81,7 +82,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | Storage,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,
@@ -92,7 +93,12 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        self.store = Store.open(db_path, upgrade=False)  # the writer (serve, tui) upgrades
+        # A path opens the SQLite store (the writer, serve or tui, upgrades it); an open store is
+        # shared with its caller (the demo's, whose collector and tap write it: a chDB store is
+        # one process's) and left open.
+        self.store: Storage = (
+            Store.open(db_path, upgrade=False) if isinstance(db_path, Path) else db_path
+        )
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap
@@ -103,7 +109,7 @@ class DataSource:
         self.schema_registry_config = schema_registry_config
         self._codec: Any = None
         self._reader: StoreReader = self.store.reader()
-        self._conn = self.store.connect()  # seams-dlq: console/dlq/ still takes a connection
+        self._conn = self._dlq_connection()  # seams-dlq: console/dlq/ still takes a connection
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
@@ -111,17 +117,33 @@ class DataSource:
         # The alerts read on their own reader, so an evaluation never holds up the screens'
         # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch on their own
         # connection (seams-dlq: console/dlq/ still takes one).
-        self._alerts_dlq = self.store.connect()
+        self._alerts_dlq = self._dlq_connection()
         self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._reader.close()
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
         with self._alerts_lock:
             self._alerts.reader.close()
-            self._alerts_dlq.close()
+            if self._alerts_dlq is not None:
+                self._alerts_dlq.close()
+
+    def sqlite_store(self) -> Store:
+        """The SQLite store the dead-letter screens' writes open connections on (seams-dlq);
+        ``StoreError`` on another backend, whose dead letters come with the dead-letter
+        service (issue 25)."""
+        if not isinstance(self.store, Store):
+            raise StoreError(
+                "the DLQ screens read SQLite only until issue 25's dead-letter service"
+            )
+        return self.store
+
+    def _dlq_connection(self) -> Any:
+        """console/dlq/'s connection (seams-dlq), or None on a store that has none."""
+        return self.store.connect() if isinstance(self.store, Store) else None
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -211,6 +233,10 @@ class DataSource:
         return AlertsView(firing, pending, changes, recent, took)
 
     def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
+        if self._alerts_dlq is None:
+            # No dead-letter reads on this backend yet (issue 25): the DLQ rules see none, and
+            # the DLQ screen says why.
+            return []
         return depth_summary(self._alerts_dlq, flt)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -221,5 +247,7 @@ class DataSource:
     def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
         moves console/dlq/ behind the store's interface; then this goes)."""
+        if self._conn is None:
+            self.sqlite_store()  # raises: no dead-letter reads on this backend yet
         with self._lock:
             return fn(self._conn, *args, **kwargs)
