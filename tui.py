@@ -37,8 +37,9 @@ def make_app(
     since_s: float | str | None = 900.0,
     rules: list[Rule] | None = None,
 ) -> HandoffApp:
-    """Build the app over the store at ``db_path`` (a SQLite file), or over a store already
-    open (``console.store.open_store``: the demo shares its own with the TUI), left open.
+    """Build the app over the store at ``db_path`` (a SQLite file, or a store URL), or over a
+    store already open (``console.store.open_store``: the demo shares its own with the TUI),
+    left open for its owner.
 
     ``attach``: only read a store a running ``serve`` writes (the health line says so).
     ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
@@ -52,8 +53,15 @@ def make_app(
     when None).
     """
     clock = (lambda: now) if isinstance(now, int) else now
+    where: Path | str | Storage
+    if isinstance(db_path, str) and "://" in db_path:
+        where = db_path  # a store URL
+    elif isinstance(db_path, str | os.PathLike):
+        where = Path(db_path)
+    else:
+        where = db_path  # an open store, shared
     source = DataSource(
-        Path(db_path) if isinstance(db_path, str | os.PathLike) else db_path,
+        where,
         clock=clock,
         runtime=runtime,
         bootstrap=bootstrap,

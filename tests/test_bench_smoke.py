@@ -20,7 +20,9 @@ BENCH = ROOT / "bench"
 NO_BROKER = (
     "alerts_eval",
     "big_journey",
+    "clickhouse_write",
     "dedupe_probe",
+    "journey_backends",
     "journey_lookup",
     "otlp_ingest",
     "store_write",

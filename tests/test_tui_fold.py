@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from console.store import Store
+from console.store import Storage
 from tests.tui_data import BIG_CID as CID
 from tests.tui_data import BIG_TRACE as TRACE
 from tests.tui_data import NOW, big_journey
@@ -16,6 +14,7 @@ from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
+BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
 
 
 def _labels(app: object) -> list[str]:
@@ -23,10 +22,12 @@ def _labels(app: object) -> list[str]:
     return [row[0] for row in table._rows]
 
 
-async def test_a_big_journey_opens_folded_and_unfolds_on_a_key(db_path: Path) -> None:
+async def test_a_big_journey_opens_folded_and_unfolds_on_a_key(
+    store: Storage, store_url: str
+) -> None:
     spans = big_journey()
-    Store.open(db_path).write(spans)
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+    store.write(spans)
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(140, 40)) as pilot:
         app.open_journey(CID)
         await wait_for(pilot, lambda: "journey corr-big-1" in screen_text(app), timeout=30)

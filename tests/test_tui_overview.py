@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.base.model import Span
-from console.store import Store
+from console.store import Storage, Store
 from tests.conftest import run_cli
 from tests.tui_data import NOW, demo_records, demo_spans
 from tests.tui_helpers import screen_text, wait_for
@@ -15,17 +15,20 @@ from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
+BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
 
 
-async def test_overview_shows_a_service_after_spans_arrive(db_path: Path) -> None:
-    store = Store.open(db_path)
-    app = make_app(db_path, now=NOW, refresh_s=0.1)
+async def test_overview_shows_a_service_after_spans_arrive(store: Storage, store_url: str) -> None:
+    app = make_app(store_url, now=NOW, refresh_s=0.1)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: "OTEL_EXPORTER_OTLP_ENDPOINT" in screen_text(app))
         assert "handoff-console demo" in screen_text(app)
-        with store.writer(flush_ms=20) as writer:
+        writer = store.writer(flush_ms=20)
+        try:
             writer.submit(demo_spans(NOW))
             writer.flush()
+        finally:
+            writer.close()
         await wait_for(pilot, lambda: "upload-service" in screen_text(app))
         text = screen_text(app)
         assert "catalog-service" in text and "OTEL_EXPORTER" not in text
@@ -33,9 +36,11 @@ async def test_overview_shows_a_service_after_spans_arrive(db_path: Path) -> Non
         assert "10%" in row  # one upload in ten fails in the catalog
 
 
-async def test_overview_at_80x24_drills_into_journeys_and_back(db_path: Path) -> None:
-    Store.open(db_path).write(demo_records())
-    app = make_app(db_path, now=NOW, refresh_s=0.1)
+async def test_overview_at_80x24_drills_into_journeys_and_back(
+    store: Storage, store_url: str
+) -> None:
+    store.write(demo_records())
+    app = make_app(store_url, now=NOW, refresh_s=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "canvasflow.uploads.dlq" in screen_text(app))
         text = screen_text(app)
@@ -59,10 +64,9 @@ async def test_overview_at_80x24_drills_into_journeys_and_back(db_path: Path) ->
         await wait_for(pilot, lambda: not app.is_running)
 
 
-async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
-    store = Store.open(db_path)
+async def test_live_tail_filters_and_pauses(store: Storage, store_url: str) -> None:
     store.write(demo_records())
-    app = make_app(db_path, now=NOW, refresh_s=0.1)
+    app = make_app(store_url, now=NOW, refresh_s=0.1)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("4")
         await wait_for(pilot, lambda: "200 shown" in screen_text(app))
@@ -92,9 +96,9 @@ async def test_live_tail_filters_and_pauses(db_path: Path) -> None:
         )
 
 
-async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
-    Store.open(db_path).write(demo_records())
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+async def test_command_palette_reaches_every_screen(store: Storage, store_url: str) -> None:
+    store.write(demo_records())
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(100, 30)) as pilot:
         for title, mode in (
             ("Live tail", "tail"),
@@ -109,10 +113,12 @@ async def test_command_palette_reaches_every_screen(db_path: Path) -> None:
             await wait_for(pilot, lambda: app.current_mode == mode)  # noqa: B023  # awaited here
 
 
-async def test_an_old_store_is_not_called_empty_and_w_widens_the_window(db_path: Path) -> None:
+async def test_an_old_store_is_not_called_empty_and_w_widens_the_window(
+    store: Storage, store_url: str
+) -> None:
     """Opened 31 minutes after a demo run: the overview says what the store holds."""
-    Store.open(db_path).write(demo_records(NOW - 31 * 60 * 1_000_000_000))
-    app = make_app(db_path, now=NOW, refresh_s=0.2)
+    store.write(demo_records(NOW - 31 * 60 * 1_000_000_000))
+    app = make_app(store_url, now=NOW, refresh_s=0.2)
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_for(pilot, lambda: "Nothing in the last 15m" in screen_text(app), timeout=30)
         text = screen_text(app)

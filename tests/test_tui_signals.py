@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from textual.app import App
 
 from console.base.model import MetricPoint
-from console.store import Store
+from console.store import Storage
 from tests.tui_data import NOW, S, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
+BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
 
 
 _ROW = re.compile(r"^\W*\d\d:\d\d:\d\d\.\d{3}\s+(span|hop|log)\s")
@@ -34,10 +34,10 @@ def _rows(app: App[None]) -> list[str]:
 
 
 async def test_tail_shows_logs_beside_spans_filters_them_and_opens_their_journey(
-    db_path: Path,
+    store: Storage, store_url: str
 ) -> None:
-    Store.open(db_path).write([*demo_records(), *demo_logs()])
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+    store.write([*demo_records(), *demo_logs()])
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4")
         await wait_for(pilot, lambda: "shown" in screen_text(app) and _rows(app))
@@ -63,9 +63,11 @@ async def test_tail_shows_logs_beside_spans_filters_them_and_opens_their_journey
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "TailScreen")
 
 
-async def test_metrics_screen_lists_each_service_and_charts_a_histogram(db_path: Path) -> None:
-    Store.open(db_path).write([*demo_records(), *demo_metrics()])
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+async def test_metrics_screen_lists_each_service_and_charts_a_histogram(
+    store: Storage, store_url: str
+) -> None:
+    store.write([*demo_records(), *demo_metrics()])
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         await wait_for(pilot, lambda: "3 services" in screen_text(app))
@@ -121,10 +123,10 @@ def _license_api(ok: int, failed: int) -> list[MetricPoint]:
 
 
 async def test_overview_takes_latency_from_duration_metrics_when_spans_are_sampled_away(
-    db_path: Path,
+    store: Storage, store_url: str
 ) -> None:
-    Store.open(db_path).write([*demo_records(), *_license_api(ok=80, failed=20)])
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+    store.write([*demo_records(), *_license_api(ok=80, failed=20)])
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: "license-api" in screen_text(app))
         text = screen_text(app)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from console.store import Store
+from console.store import Storage, Store
 from tests.tui_data import MS, NOW, S, demo_dead_letters, demo_logs, demo_metrics, demo_records
 from tests.tui_helpers import screen_text, wait_for
 from tui import make_app
 
 pytestmark = pytest.mark.asyncio
+BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
 
 OLD = NOW - 31 * 60 * S  # a demo run 31 minutes before the console opens: outside 15m, inside 1h
 
@@ -23,11 +24,11 @@ def _hhmm(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9).strftime("%H:%M")
 
 
-async def test_every_screen_names_the_window_and_w_changes_it_on_all(db_path: Path) -> None:
-    Store.open(db_path).write(
-        [*demo_records(), *demo_dead_letters(), *demo_logs(), *demo_metrics()]
-    )
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+async def test_every_screen_names_the_window_and_w_changes_it_on_all(
+    store: Storage, store_url: str
+) -> None:
+    store.write([*demo_records(), *demo_dead_letters(), *demo_logs(), *demo_metrics()])
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 35)) as pilot:
         for key, title in (("2", "Journeys"), ("3", "Dead letters"), ("4", "Live tail")):
             await pilot.press(key)
@@ -78,10 +79,12 @@ async def test_dead_letters_outside_the_window_are_not_listed_and_the_screen_say
         assert "No dead letters in the last" not in text
 
 
-async def test_an_empty_journeys_window_says_what_the_store_holds(db_path: Path) -> None:
+async def test_an_empty_journeys_window_says_what_the_store_holds(
+    store: Storage, store_url: str
+) -> None:
     records = demo_records(OLD)
-    Store.open(db_path).write(records)
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+    store.write(records)
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: "No journeys in the last 15m" in screen_text(app), 30)
@@ -94,9 +97,9 @@ async def test_an_empty_journeys_window_says_what_the_store_holds(db_path: Path)
         assert "No journeys in the last" not in screen_text(app)
 
 
-async def test_the_metrics_screen_follows_the_window(db_path: Path) -> None:
-    Store.open(db_path).write([*demo_records(OLD), *demo_metrics(OLD)])
-    app = make_app(db_path, now=NOW, refresh_s=3600)
+async def test_the_metrics_screen_follows_the_window(store: Storage, store_url: str) -> None:
+    store.write([*demo_records(OLD), *demo_metrics(OLD)])
+    app = make_app(store_url, now=NOW, refresh_s=3600)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("5")
         await wait_for(pilot, lambda: "No metric points in the last 15m" in screen_text(app), 30)

@@ -45,7 +45,7 @@ _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
 @contextmanager
 def _own_connection(source: DataSource) -> Iterator[sqlite3.Connection]:
-    conn = source.sqlite_store().connect()
+    conn: sqlite3.Connection = source.connect_dlq()
     try:
         yield conn
     finally:

@@ -22,7 +22,7 @@ from console.dlq import DepthRow, DlqFilter, depth_summary
 from console.readers import latency, metrics, panels
 from console.readers import tail as live_tail
 from console.readers.metrics import MetricSeries
-from console.store import Storage, Store, StoreReader
+from console.store import Storage, Store, StoreReader, open_store
 
 __all__ = [
     "ALERTS_RECENT_S",
@@ -39,6 +39,10 @@ METRICS_WINDOW_S = 15 * 60.0  # the metrics screen's window, as ``metrics --sinc
 ALERTS_RECENT_S = 24 * 3600.0  # how far back the alerts screen lists firings and resolutions
 
 Clock = Callable[[], int]
+_NO_DLQ = (
+    "dead letters on a ClickHouse store: not in the TUI until console/dlq/ reads through the "
+    "store's interface (issue 25)"
+)
 
 
 class Runtime(Protocol):
@@ -82,7 +86,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path | Storage,
+        db_path: Path | str | Storage,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,
@@ -93,11 +97,12 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        # A path opens the SQLite store (the writer, serve or tui, upgrades it); an open store is
-        # shared with its caller (the demo's, whose collector and tap write it: a chDB store is
-        # one process's) and left open.
+        # A SQLite file or a store URL (chdb:///..., clickhouse://...); the writer upgrades. Or a
+        # store already open, shared with its owner, who closes it (the demo's: its collector and
+        # tap write it, and a chDB store is one process's).
+        self._owns_store = isinstance(db_path, Path | str)
         self.store: Storage = (
-            Store.open(db_path, upgrade=False) if isinstance(db_path, Path) else db_path
+            open_store(db_path, upgrade=False) if isinstance(db_path, Path | str) else db_path
         )
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
@@ -109,7 +114,7 @@ class DataSource:
         self.schema_registry_config = schema_registry_config
         self._codec: Any = None
         self._reader: StoreReader = self.store.reader()
-        self._conn = self._dlq_connection()  # seams-dlq: console/dlq/ still takes a connection
+        self._conn = _dlq_connection(self.store)  # seams-dlq: console/dlq/ takes a connection
         self._lock = threading.Lock()
         self._services = panels.ServiceAggregator()
         self.window_s: float | None = panels.WINDOW_S  # every screen's time window (None: all)
@@ -117,7 +122,7 @@ class DataSource:
         # The alerts read on their own reader, so an evaluation never holds up the screens'
         # readers (SQLite in WAL mode reads concurrently); the DLQ depth they watch on their own
         # connection (seams-dlq: console/dlq/ still takes one).
-        self._alerts_dlq = self._dlq_connection()
+        self._alerts_dlq = _dlq_connection(self.store)
         self._alerts = Sources(self.store, self.store.reader(), self._alerts_depth)
         self._alerts_lock = threading.Lock()
 
@@ -130,20 +135,8 @@ class DataSource:
             self._alerts.reader.close()
             if self._alerts_dlq is not None:
                 self._alerts_dlq.close()
-
-    def sqlite_store(self) -> Store:
-        """The SQLite store the dead-letter screens' writes open connections on (seams-dlq);
-        ``StoreError`` on another backend, whose dead letters come with the dead-letter
-        service (issue 25)."""
-        if not isinstance(self.store, Store):
-            raise StoreError(
-                "the DLQ screens read SQLite only until issue 25's dead-letter service"
-            )
-        return self.store
-
-    def _dlq_connection(self) -> Any:
-        """console/dlq/'s connection (seams-dlq), or None on a store that has none."""
-        return self.store.connect() if isinstance(self.store, Store) else None
+        if self._owns_store:
+            self.store.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""
@@ -233,9 +226,7 @@ class DataSource:
         return AlertsView(firing, pending, changes, recent, took)
 
     def _alerts_depth(self, flt: DlqFilter | None) -> list[DepthRow]:
-        if self._alerts_dlq is None:
-            # No dead-letter reads on this backend yet (issue 25): the DLQ rules see none, and
-            # the DLQ screen says why.
+        if self._alerts_dlq is None:  # seams-dlq: no dead-letter reads on ClickHouse yet
             return []
         return depth_summary(self._alerts_dlq, flt)
 
@@ -244,10 +235,23 @@ class DataSource:
         with self._lock:
             return fn(self._reader, *args, **kwargs)
 
+    def connect_dlq(self) -> Any:
+        """A new SQLite connection for a dead-letter write (seams-dlq: console/dlq/ takes one);
+        StoreError on another backend."""
+        conn = _dlq_connection(self.store)
+        if conn is None:
+            raise StoreError(_NO_DLQ)
+        return conn
+
     def call_dlq(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a dead-letter reader that takes a connection first under the lock (seams-dlq
         moves console/dlq/ behind the store's interface; then this goes)."""
         if self._conn is None:
-            self.sqlite_store()  # raises: no dead-letter reads on this backend yet
+            raise StoreError(_NO_DLQ)
         with self._lock:
             return fn(self._conn, *args, **kwargs)
+
+
+def _dlq_connection(store: Storage) -> Any:
+    """A SQLite connection for console/dlq/ (seams-dlq), None on another backend."""
+    return store.connect() if isinstance(store, Store) else None

@@ -7,6 +7,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from console.base.semconv import as_int
 from console.readers.metrics import HISTOGRAM_KINDS, Acc, gather
 from console.store.api import SignalReads
 
@@ -40,8 +41,10 @@ def _failed(attributes: str) -> bool:
         a = json.loads(attributes) if attributes else {}
     except ValueError:
         return False
-    status = a.get("http.response.status_code")
-    return bool(a.get("error.type")) or (isinstance(status, int) and status >= 500)
+    # An integer, or its text where the store keeps attribute values as text (the clickhouse
+    # exporter's maps: "503").
+    status = as_int(a.get("http.response.status_code"))
+    return bool(a.get("error.type")) or (status is not None and status >= 500)
 
 
 def duration_latency(

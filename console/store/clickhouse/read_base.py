@@ -72,6 +72,9 @@ class ReaderBase:
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
         self._columns: dict[str, set[str]] = {}
+        # Kept between statements: the last traces' time window, topics' consumer groups.
+        self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
+        self._groups: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._checked = 0.0
         self._load_tables()
         # SQL for a span's and a log record's correlation id, a span's messaging fields.

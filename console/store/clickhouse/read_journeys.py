@@ -20,6 +20,7 @@ and replays, found by what a user knows of it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,9 +35,8 @@ from console.store.identity import span_identity
 
 __all__ = ["JourneyReads"]
 
-_ONE_HOP = "ORDER BY SeenAt DESC LIMIT 1 BY Topic, Partition, Offset, Cluster"
 _ONE_SPAN = "LIMIT 1 BY TraceId, SpanId"
-_ONE_DEAD_LETTER = "ORDER BY Version DESC LIMIT 1 BY Cluster, DlqTopic, Partition, Offset"
+_GROUPS_S = 5.0  # how long a topic's consumer groups are kept
 _SKEW_NS = 3600 * 10**9  # a consumer's or a linking span's clock may run this far behind
 _ACTIVITY_NS = 60 * 10**9  # the SQLite summaries' minute (``summaries.ACTIVITY_NS``)
 # When a send was made: its Kafka timestamp, else when the tap saw it (``summaries``).
@@ -63,34 +63,46 @@ class JourneyReads(ReaderBase):
         )
         return [rr.span(r, self.correlation_keys) for r in rows]
 
-    def _trace_window(self, tids: list[str]) -> str:
-        """SQL bounding ``Timestamp`` to the traces' span (``otel_traces_trace_id_ts``), or
-        nothing when the lookup table is missing."""
+    def _trace_window(self, tids: list[str]) -> tuple[int, int] | None:
+        """When the traces' spans start, first to last (``otel_traces_trace_id_ts``, in whole
+        seconds: the exporter's ``Start`` and ``End``), or None without the lookup table. The
+        last answer is kept: a journey's round asks it for its spans, then for the traces
+        that link to them."""
         if not self.has(otel.TRACES_ID_TS):
-            return ""
-        lookup = f"FROM {self.trace_ts} WHERE TraceId IN {{t:Array(String)}}"
-        return (
-            f" AND Timestamp >= (SELECT min(Start) {lookup})"
-            f" AND Timestamp <= (SELECT max(End) + 1 {lookup})"
+            return None
+        key = tuple(tids)
+        if self._window is not None and self._window[0] == key:
+            return self._window[1]
+        ((lo, hi),) = self.query(
+            "SELECT toUnixTimestamp(min(Start)), toUnixTimestamp(max(End))"
+            f" FROM {self.trace_ts} WHERE TraceId IN {{t:Array(String)}}",
+            t=tids,
         )
+        window = (int(lo) * 10**9, (int(hi) + 1) * 10**9)
+        self._window = (key, window)
+        return window
 
     def spans(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Span]:
         tids, cs = ids(trace_ids), sorted(set(cids))
         found: list[Span] = []
         if tids:
+            where = "TraceId IN {t:Array(String)}"
             window = self._trace_window(tids)
-            found += self._spans_where(f"TraceId IN {{t:Array(String)}}{window}", t=tids)
+            if window is not None:
+                where += f" AND Timestamp >= {ns(window[0])} AND Timestamp < {ns(window[1])}"
+            found += self._spans_where(where, t=tids)
         if cs:
-            attrs = " OR ".join(
-                f"{m}[{rr.literal(k)}] IN {{c:Array(String)}}"
-                for m in ("SpanAttributes", "ResourceAttributes")
-                for k in self.correlation_keys
-            )
-            wanted, traces = set(cs), set(tids)
+            # Any attribute with one of the values (the exporter's idx_*_attr_value serve
+            # these), then the span's own correlation id decides, as ``semconv`` derives it.
+            wanted = set(cs)
             found += [
                 s
-                for s in self._spans_where(f"({attrs})", c=cs)
-                if s.correlation_id in wanted or s.trace_id in traces
+                for s in self._spans_where(
+                    "hasAny(mapValues(SpanAttributes), {c:Array(String)})"
+                    " OR hasAny(mapValues(ResourceAttributes), {c:Array(String)})",
+                    c=cs,
+                )
+                if s.correlation_id in wanted
             ]
         return _unique(found, span_identity)
 
@@ -98,14 +110,19 @@ class JourneyReads(ReaderBase):
         tids, cs = ids(trace_ids), sorted(set(cids))
         if not (tids or cs) or not self.has(hs.HOPS):
             return []
-        rows = self.query(
-            f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table}"
-            f" WHERE TraceId IN {{t:Array(String)}} OR CorrelationId IN {{c:Array(String)}}"
-            f" {_ONE_HOP}",
-            t=tids,
-            c=cs,
-        )
-        return [rr.hop(r) for r in rows]
+        return self._hops("TraceId IN {t:Array(String)} OR CorrelationId IN {c:Array(String)}",
+                          t=tids, c=cs)  # fmt: skip
+
+    def _hops(self, where: str, **params: Any) -> list[Hop]:
+        """The hops ``where`` selects, one per Kafka coordinate and cluster: the newest seen,
+        the row a ``ReplacingMergeTree(SeenAt)`` keeps when its parts merge."""
+        newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for r in self.query(f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table} WHERE {where}",
+                            **params):  # fmt: skip
+            key = (r[0], r[1], r[2], r[3])
+            if key not in newest or r[-1] > newest[key][-1]:
+                newest[key] = r
+        return [rr.hop(r) for r in newest.values()]
 
     def logs(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[LogRecord]:
         tids, cs = ids(trace_ids), sorted(set(cids))
@@ -128,15 +145,12 @@ class JourneyReads(ReaderBase):
     def hops_at(self, topic: str, partition: int, offset: int) -> list[Hop]:
         if not self.has(hs.HOPS):
             return []
-        rows = self.query(
-            f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table} WHERE Topic = {{t:String}}"
-            " AND Partition = {p:Int32} AND Offset = {o:Int64}"
-            " ORDER BY SeenAt DESC LIMIT 1 BY Cluster",
+        return self._hops(
+            "Topic = {t:String} AND Partition = {p:Int32} AND Offset = {o:Int64}",
             t=topic,
             p=partition,
             o=offset,
         )
-        return [rr.hop(r) for r in rows]
 
     def linking_traces(self, trace_ids: Iterable[str]) -> set[str]:
         """Traces with a span linking to one of ``trace_ids``: the exporter keeps no index on
@@ -145,12 +159,8 @@ class JourneyReads(ReaderBase):
         tids = ids(trace_ids)
         if not tids or not self.has(otel.TRACES):
             return set()
-        since = ""
-        if self.has(otel.TRACES_ID_TS):
-            since = (
-                f" AND Timestamp >= (SELECT min(Start) FROM {self.trace_ts}"
-                f" WHERE TraceId IN {{t:Array(String)}}) - INTERVAL {_SKEW_NS // 10**9} SECOND"
-            )
+        window = self._trace_window(tids)
+        since = "" if window is None else f" AND Timestamp >= {ns(window[0] - _SKEW_NS)}"
         rows = self.query(
             f"SELECT DISTINCT TraceId FROM {self.traces}"
             f" WHERE hasAny(Links.TraceId, {{t:Array(String)}}){since}",
@@ -173,16 +183,13 @@ class JourneyReads(ReaderBase):
             ]
         hops: list[Hop] = []
         if self.has(hs.HOPS):
-            rows = self.query(
-                f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table}"
-                " WHERE Key = unhex({k:String}) OR has(BusinessKeys, {v:String})"
-                f" {_ONE_HOP}",
-                k=raw.hex(),
-                v=text if text is not None else "",
-            )
             hops = [
                 h
-                for h in (rr.hop(r) for r in rows)
+                for h in self._hops(
+                    "Key = unhex({k:String}) OR has(BusinessKeys, {v:String})",
+                    k=raw.hex(),
+                    v=text if text is not None else "",
+                )
                 if h.key == raw or (text is not None and text in h.business_keys)
             ]
         return spans, hops
@@ -192,12 +199,15 @@ class JourneyReads(ReaderBase):
     def _dead_letters(self, where: str, **params: Any) -> list[DeadLetter]:
         if not self.has(hs.DEAD_LETTERS):
             return []
-        rows = self.query(
-            f"SELECT {rr.DEAD_LETTER_COLUMNS} FROM {self.dead_table} WHERE {where}"
-            f" {_ONE_DEAD_LETTER}",
+        newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for r in self.query(
+            f"SELECT {rr.DEAD_LETTER_COLUMNS}, Version FROM {self.dead_table} WHERE {where}",
             **params,
-        )
-        return [rr.dead_letter(r) for r in rows]
+        ):
+            key = (r[0], r[1], r[2], r[3])
+            if key not in newest or r[-1] > newest[key][-1]:
+                newest[key] = r
+        return [rr.dead_letter(r[:-1]) for r in newest.values()]
 
     def dead_letters_at(self, topic: str, partition: int, offset: int) -> list[DeadLetter]:
         return self._dead_letters(
@@ -235,26 +245,33 @@ class JourneyReads(ReaderBase):
     # --- groups, recent journeys, pending sends -----------------------------------------------
 
     def consumer_groups(self, topic: str) -> list[str]:
-        groups: list[str] = []
+        """Groups known to consume ``topic``: consumer spans' groups, then the tap's
+        ``consumer.lag`` series (``detail`` = ``group/partition``). Kept ``_GROUPS_S`` per
+        topic: a list of journeys asks it for every journey on the topic."""
+        now = time.monotonic()
+        kept = self._groups.get(topic)
+        if kept is not None and now - kept[0] < _GROUPS_S:
+            return list(kept[1])
+        parts = []
         if self.has(otel.TRACES):
-            groups = [
-                g
-                for (g,) in self.query(
-                    f"SELECT grp FROM (SELECT {self.span_group} AS grp FROM {self.traces}"
-                    f" WHERE {self.span_dest} = {{t:String}} AND {self.is_consumer})"
-                    " WHERE grp != '' GROUP BY grp ORDER BY grp LIMIT 20",
-                    t=topic,
-                )
-            ]
+            parts.append(
+                f"SELECT 0 AS src, grp FROM (SELECT {self.span_group} AS grp FROM {self.traces}"
+                f" WHERE {self.span_dest} = {{t:String}} AND {self.is_consumer})"
+                " WHERE grp != '' GROUP BY grp ORDER BY grp LIMIT 20"
+            )
         if self.has(hs.SERIES):
-            for (detail,) in self.query(
-                f"SELECT DISTINCT Detail FROM {self.series_table}"
-                " WHERE Name = 'consumer.lag' AND Subject = {t:String}",
-                t=topic,
-            ):
-                g = detail.split("/", 1)[0]
+            parts.append(
+                "SELECT 1 AS src, splitByChar('/', Detail)[1] AS grp"
+                f" FROM {self.series_table} WHERE Name = 'consumer.lag' AND Subject = {{t:String}}"
+                " GROUP BY grp"
+            )
+        groups: list[str] = []
+        if parts:
+            found = self.query(" UNION ALL ".join(f"({p})" for p in parts), t=topic)
+            for _src, g in sorted(found):
                 if g and g not in groups:
                     groups.append(g)
+        self._groups[topic] = (now, tuple(groups))
         return groups
 
     def recent_journeys_on_topic(self, topic: str, limit: int) -> list[str]:

@@ -17,6 +17,7 @@ does not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -422,6 +423,12 @@ def _sample(r: tuple[Any, ...]) -> MetricSample:
         pos=tuple(pos),
         neg_offset=neg_offset,
         neg=tuple(neg),
-        min=lo,
-        max=hi,
+        min=_optional(lo),
+        max=_optional(hi),
     )
+
+
+def _optional(value: float | None) -> float | None:
+    """A histogram's min or max: the console's writer keeps an absent one as NaN (the exporter
+    writes pdata's 0 for it, which reads back as 0)."""
+    return None if value is None or math.isnan(value) else value

@@ -1,0 +1,147 @@
+"""Spans per second into a chDB store through the ClickHouse writer, and bytes a span in
+``otel_traces``, beside the row-building floor and the bare INSERT in the same run.
+
+Two shapes of input, submitted as OTLP requests are (100 spans a submit):
+
+* ``Span`` records with 15 attributes (bench/store_write.py's, as the SQLite figures use);
+* ``SpanRow``s from the OTLP fast decoder (what ``serve`` hands the writer): 100-span requests
+  of bench/spans.py, 15 attributes, varied ids, each trace its own correlation id.
+
+Phases: ``rows`` builds the insert columns only (rows.py, no engine); ``insert`` sends columns
+already built (the engine and clickhouse-connect only); ``writer`` is the whole path (queue,
+batches of ``--batch``, columns, INSERTs, tickets). Bytes: ``system.parts`` of ``otel_traces``
+(compressed data and bytes on disk over rows), as inserted and after ``OPTIMIZE ... FINAL``.
+The garbage collector is tuned as ``serve`` and ``tap`` tune it (``tune_gc``).
+
+    python bench/clickhouse_write.py [--spans 200000] [--batch 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.smoke import add_smoke, smoke_sizes
+from bench.spans import RequestFactory
+from bench.store_write import realistic_spans
+from collectors.otlp.fast import FastTraceDecoder
+from console.base.model import Span, SpanRow
+from console.runtime.daemon import tune_gc
+from console.store import open_store
+from console.store.clickhouse import rows
+from console.store.clickhouse.storage import ClickHouseStorage
+
+SUBMIT = 100  # spans a submit: an OTLP request's
+
+
+def span_rows(n: int) -> list[SpanRow]:
+    factory = RequestFactory(SUBMIT, varied=True, correlations=True, start_ns=time.time_ns())
+    decoder = FastTraceDecoder()
+    out: list[SpanRow] = []
+    while len(out) < n:
+        decoded, _, _ = decoder.decode_rows(factory.next())
+        out.extend(decoded)
+    return out[:n]
+
+
+def floor_rows(store: ClickHouseStorage, spans: list[Any], batch: int) -> float:
+    t = time.perf_counter()
+    for i in range(0, len(spans), batch):
+        rows.trace_columns(spans[i : i + batch], store.layout.traces)
+    return len(spans) / (time.perf_counter() - t)
+
+
+def bare_insert(store: ClickHouseStorage, spans: list[Any], batch: int) -> float:
+    built = [
+        rows.trace_columns(spans[i : i + batch], store.layout.traces)
+        for i in range(0, len(spans), batch)
+    ]
+    client = store.new_client()
+    try:
+        t = time.perf_counter()
+        for cols in built:
+            client.insert(
+                store.table("otel_traces"),
+                cols,
+                column_names=list(rows.TRACE_COLUMNS),
+                column_oriented=True,
+                settings={"async_insert": 0},
+            )
+        return len(spans) / (time.perf_counter() - t)
+    finally:
+        client.close()
+
+
+def through_writer(store: ClickHouseStorage, spans: list[Any], batch: int) -> tuple[float, float]:
+    cpu = time.process_time()
+    t = time.perf_counter()
+    writer = store.writer(batch_size=batch, max_queued=len(spans) + 1)
+    try:
+        for i in range(0, len(spans), SUBMIT):
+            writer.submit(spans[i : i + SUBMIT])
+        writer.flush(600)
+    finally:
+        writer.close()
+    elapsed = time.perf_counter() - t
+    return len(spans) / elapsed, len(spans) / (time.process_time() - cpu)
+
+
+def span_bytes(store: ClickHouseStorage) -> tuple[int, float, float]:
+    ((n, compressed, disk),) = store.rows(
+        "SELECT sum(rows), sum(data_compressed_bytes), sum(bytes_on_disk) FROM system.parts"
+        " WHERE active AND database = {db:String} AND table = 'otel_traces'",
+        {"db": store.database},
+    )
+    return int(n), compressed / max(1, n), disk / max(1, n)
+
+
+def run(name: str, spans: list[Any], batch: int, base: Path) -> None:
+    store = open_store(f"chdb://{base / name}")
+    assert isinstance(store, ClickHouseStorage)
+    try:
+        floor = floor_rows(store, spans, batch)
+        bare = bare_insert(store, spans, batch)
+        store.rows("TRUNCATE TABLE otel.otel_traces")
+        per_s, per_cpu = through_writer(store, spans, batch)
+        n, compressed, disk = span_bytes(store)
+        assert n == len(spans), (n, len(spans))
+        store.rows("OPTIMIZE TABLE otel.otel_traces FINAL")
+        _, merged, merged_disk = span_bytes(store)
+    finally:
+        store.close()
+    print(f"{name}: {len(spans):,} spans, batches of {batch:,}, submits of {SUBMIT}")
+    print(f"  rows only (columns, no engine) {floor:12,.0f} spans/s")
+    print(f"  bare INSERT of built columns   {bare:12,.0f} spans/s")
+    print(f"  writer (the whole path)        {per_s:12,.0f} spans/s  ({per_cpu:,.0f} per CPU-s)")
+    print(
+        f"  otel_traces: {compressed:.1f} B/span compressed, {disk:.1f} B/span on disk; "
+        f"after OPTIMIZE FINAL {merged:.1f} and {merged_disk:.1f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--spans", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=20_000, help="the writer's batch size")
+    add_smoke(ap)
+    args = smoke_sizes(ap.parse_args(), spans=2000, batch=500)
+    tune_gc()  # as serve and tap run (console/runtime/daemon.py)
+    print(f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores; the collector tuned as serve's")
+    objects: list[Span] = realistic_spans(args.spans)
+    decoded = span_rows(args.spans)
+    # chDB holds one directory per process: each run opens and closes its own, in turn.
+    with tempfile.TemporaryDirectory() as tmp:
+        run("Span records", objects, args.batch, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        run("SpanRows (OTLP fast decoder)", decoded, args.batch, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
