@@ -19,11 +19,13 @@ Phases (``--phases``; the helpers are the other benches' own):
   also per CPU-second of the collector. Then bytes a span: chDB's ``otel_traces`` parts (goal
   <= 60) and SQLite's whole file, for the spans that phase stored.
 * ``journey``: ``--spans`` spans and ``--hops`` hops of ``journey_lookup``'s journeys, the same
-  records into both stores at once, topped up with ``--top-up-minutes`` of traffic at today's
-  clock; ``journey()`` p50/p99 over ``--lookups`` random correlation ids on one reused reader
-  (the ids the same on both; their statuses compared), the stalled search (``journeys(status=
-  "stalled", since 15m)``) as a library call and as the CLI (``journeys --status stalled --since
-  15m``, a fresh process), and ``trace`` as the CLI.
+  records streamed into both stores at once (``journey_lookup.fill``), topped up with
+  ``--top-up-minutes`` of traffic at today's clock; then ``journey_backends.measure``:
+  ``journey()`` p50/p99 over ``--lookups`` random correlation ids on one reused reader each,
+  the backends taking turns id by id, their answers compared, and the stalled search
+  (``journeys(status="stalled", since 15m)``) as a library call; and, in a fresh process each,
+  ``journeys --status stalled --since 15m`` and ``trace``. Goal on chDB at 10M + 10M: p99 <
+  100 ms, stalled < 1 s.
 
 chDB is one process: each store is opened here only while this process measures it, and let go
 before another process (the collector, the CLI) opens it.
@@ -49,10 +51,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import journey_lookup, otlp_ingest, tap_throughput  # noqa: E402
+from bench import (  # noqa: E402
+    clickhouse_write,
+    journey_backends,
+    journey_lookup,
+    otlp_ingest,
+    tap_throughput,
+)
 from bench.otlp_load import SPANS_PER_REQUEST, Load  # noqa: E402
 from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
-from console.journeys import journey, journeys  # noqa: E402
 from console.runtime.daemon import tune_gc  # noqa: E402
 from console.store import Storage, open_store  # noqa: E402
 
@@ -80,24 +87,16 @@ def opened(where: str) -> Iterator[Storage]:
         store.close()
 
 
-def table_bytes(store: Storage, table: str, *, merge: bool = False) -> tuple[int, int]:
-    """``(bytes on disk, rows)`` of a ClickHouse table's active parts; with ``merge``, after
-    ``OPTIMIZE TABLE ... FINAL`` (what background merges settle to)."""
+def row_bytes(store: Storage, table: str) -> dict[str, float]:
+    """Bytes on disk a row of a ClickHouse table's active parts, as inserted and after
+    ``OPTIMIZE TABLE ... FINAL`` (what background merges settle to), and its rows."""
     from console.store.clickhouse.storage import ClickHouseStorage
 
     assert isinstance(store, ClickHouseStorage)
-    if merge:
-        client = store.new_client()
-        try:
-            client.command(f"OPTIMIZE TABLE {store.table(table)} FINAL")
-        finally:
-            client.close()
-    rows = store.rows(
-        "SELECT sum(bytes_on_disk), sum(rows) FROM system.parts"
-        " WHERE active AND database = {db:String} AND table = {t:String}",
-        {"db": store.database, "t": table},
-    )
-    return int(rows[0][0] or 0), int(rows[0][1] or 0)
+    rows, _, inserted = clickhouse_write.span_bytes(store, table)
+    store.rows(f"OPTIMIZE TABLE {store.table(table)} FINAL")
+    _, _, merged = clickhouse_write.span_bytes(store, table)
+    return {"rows": rows, "inserted": inserted, "merged": merged}
 
 
 def sqlite_bytes(where: str) -> int:
@@ -128,10 +127,9 @@ def tap_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 out[f"{backend}_hops_per_s"] = rate
                 _line(f"tap -> {backend}", rate, "hops/s", rate / out["null_hops_per_s"])
                 if backend == "chdb":
-                    on_disk, rows = table_bytes(store, "handoff_hops")
-                    merged, rows_merged = table_bytes(store, "handoff_hops", merge=True)
-                    out["chdb_bytes_per_hop"] = on_disk / rows
-                    out["chdb_bytes_per_hop_merged"] = merged / rows_merged
+                    hops = row_bytes(store, "handoff_hops")
+                    out["chdb_bytes_per_hop"] = hops["inserted"]
+                    out["chdb_bytes_per_hop_merged"] = hops["merged"]
             if backend == "sqlite":
                 out["sqlite_bytes_per_hop"] = sqlite_bytes(where) / n
     finally:
@@ -209,10 +207,9 @@ def serve_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             with opened(where) as store:
                 spans = store.counts()["spans"]
                 if backend == "chdb":
-                    on_disk, rows = table_bytes(store, "otel_traces")
-                    merged, rows_merged = table_bytes(store, "otel_traces", merge=True)
-                    result["bytes_per_span"] = on_disk / rows
-                    result["bytes_per_span_merged"] = merged / rows_merged
+                    traces = row_bytes(store, "otel_traces")
+                    result["bytes_per_span"] = traces["inserted"]
+                    result["bytes_per_span_merged"] = traces["merged"]
             if backend == "sqlite":
                 result["bytes_per_span"] = sqlite_bytes(where) / spans
             result["spans_stored"] = spans
@@ -238,6 +235,7 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     stores = {b: open_store(w) for b, w in wheres.items()}
     out: dict[str, Any] = {"spans": args.spans, "hops": args.hops}
     try:
+        # Streamed into both writers at once: 10M + 10M records never sit in memory together.
         writers = [s.writer(batch_size=20_000, max_queued=400_000) for s in stores.values()]
         print(f"journey: building {args.spans:,} spans and {args.hops:,} hops in both ...")
         try:
@@ -252,77 +250,41 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             for writer in writers:
                 writer.close()
         out["build"] = built
-        rng = random.Random(args.seed + 1)
-        ids = [f"ord-{rng.randrange(gen.journeys):09d}" for _ in range(args.lookups)]
-        now = time.time_ns()
-        statuses: dict[str, list[str]] = {}
+        # The same ids on both, the backends taking turns id by id; their answers compared.
+        measured = journey_backends.measure(stores, gen.journeys, args.lookups, args.seed)
+        out.update(measured)
         for backend, store in stores.items():
-            result, statuses[backend] = lookups(store, ids, now)
-            out[backend] = result
-            out[backend]["size_bytes"] = store.size_bytes()
-            _lookup_lines(backend, result)
-        differ = [i for i, (a, b) in enumerate(zip(*statuses.values(), strict=True)) if a != b]
-        out["statuses_differ"] = len(differ)
-        for i in differ[:5]:
-            print(f"  status of {ids[i]} differs: " + ", ".join(
-                f"{b} {statuses[b][i]}" for b in BACKENDS))  # fmt: skip
+            out[f"{backend}_size_bytes"] = store.size_bytes()
+            print(
+                f"  {backend}: journey() p50 {measured[f'{backend}_journey_p50_ms']:.1f} ms, "
+                f"p99 {measured[f'{backend}_journey_p99_ms']:.1f} ms; stalled search "
+                f"{measured[f'{backend}_stalled_15m_ms']:.0f} ms "
+                f"({measured[f'{backend}_stalled_15m_found']} found); "
+                f"store {out[f'{backend}_size_bytes'] / 2**20:,.0f} MiB",
+                flush=True,
+            )
+        print(f"  same answer on both: {measured['same_answer']}", flush=True)
     finally:
         for store in stores.values():
             store.close()  # the CLI below opens them in processes of its own
+    rng = random.Random(args.seed + 2)
+    ids = [f"ord-{rng.randrange(gen.journeys):09d}" for _ in range(3)]
     for backend, where in wheres.items():
-        args_store = ["--db", where] if backend == "sqlite" else ["--store", where]
-        out[backend].update(cli_times(args_store, ids[:3]))
+        store_args = ["--db", where] if backend == "sqlite" else ["--store", where]
+        cli = cli_times(store_args, ids)
+        out.update({f"{backend}_{k}": v for k, v in cli.items()})
         print(
             f"  {backend}: CLI (a fresh process) journeys --status stalled --since 15m "
-            f"{out[backend]['cli_stalled_ms']:.0f} ms, trace {out[backend]['cli_trace_ms']:.0f}"
-            " ms (medians)",
+            f"{cli['cli_stalled_ms']:.0f} ms, trace {cli['cli_trace_ms']:.0f} ms (medians)",
             flush=True,
         )
-    chdb = out["chdb"]
-    goal = chdb["journey_p99_ms"] < 100 and chdb["stalled_ms"] < 1000
+    goal = out["chdb_journey_p99_ms"] < 100 and out["chdb_stalled_15m_ms"] < 1000
     print(
         f"  goal on chdb (at 10M + 10M): journey() p99 < 100 ms, stalled < 1 s: "
         f"{'met' if goal else 'NOT met'} at {args.spans:,} + {args.hops:,}",
         flush=True,
     )
     return out
-
-
-def lookups(store: Storage, ids: list[str], now: int) -> tuple[dict[str, Any], list[str]]:
-    """``journey()`` for each id on one reused reader (as the TUI holds one), and the stalled
-    search five times: the timings, and each journey's status (None: not found)."""
-    reader = store.reader()
-    try:
-        for cid in ids[:20]:  # warm the caches a little, as a running console would be
-            journey(reader, correlation_id=cid, now_ns=now)
-        wall: list[float] = []
-        cpu: list[float] = []
-        found: list[str] = []
-        for cid in ids:
-            t, c = time.perf_counter(), time.process_time()
-            j = journey(reader, correlation_id=cid, now_ns=now)
-            wall.append((time.perf_counter() - t) * 1000)
-            cpu.append((time.process_time() - c) * 1000)
-            found.append(j.status if j is not None else "not found")
-        stalled: list[float] = []
-        listed = 0
-        for _ in range(5):
-            t = time.perf_counter()
-            listed = len(journeys(reader, status="stalled", since_s=900, limit=50))
-            stalled.append((time.perf_counter() - t) * 1000)
-    finally:
-        reader.close()
-    result = {
-        "journey_p50_ms": statistics.median(wall),
-        "journey_p99_ms": journey_lookup.pct(wall, 99),
-        "journey_max_ms": max(wall),
-        "journey_cpu_p50_ms": statistics.median(cpu),
-        "stalled_ms": statistics.median(stalled),
-        "stalled_max_ms": max(stalled),
-        "stalled_found": listed,
-        "not_found": found.count("not found"),
-    }
-    return result, found
 
 
 def cli_times(store_args: list[str], ids: list[str]) -> dict[str, float]:
@@ -359,16 +321,6 @@ def _cpu_line(result: dict[str, Any], of_floor: float | None = None) -> None:
     print(
         f"  {'':<38}  {result['spans_per_cpu_s']:>10,.0f} per CPU-second of the collector "
         f"(it had {result['collector_cpu_share']:.2f} of its core){ratio}",
-        flush=True,
-    )
-
-
-def _lookup_lines(backend: str, r: dict[str, Any]) -> None:
-    print(
-        f"  {backend}: journey() p50 {r['journey_p50_ms']:.1f} ms, p99 {r['journey_p99_ms']:.1f} "
-        f"ms, max {r['journey_max_ms']:.1f} ms (CPU p50 {r['journey_cpu_p50_ms']:.1f} ms); "
-        f"stalled search {r['stalled_ms']:.0f} ms (max {r['stalled_max_ms']:.0f}, "
-        f"{r['stalled_found']} found); store {r['size_bytes'] / 2**20:,.0f} MiB",
         flush=True,
     )
 
