@@ -16,6 +16,7 @@ from typing import Any
 
 from console.alerts import Rule
 from console.runtime.contracts_default import default_contracts_dir
+from console.store import Storage
 from tui_app.app import HandoffApp
 from tui_app.source import DataSource, Runtime
 
@@ -23,7 +24,7 @@ __all__ = ["HandoffApp", "Runtime", "make_app"]
 
 
 def make_app(
-    db_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | Storage,
     *,
     attach: bool = False,
     runtime: Runtime | None = None,
@@ -37,7 +38,9 @@ def make_app(
     since_s: float | str | None = 900.0,
     rules: list[Rule] | None = None,
 ) -> HandoffApp:
-    """Build the app over the store at ``db_path`` (a SQLite file, or a store URL).
+    """Build the app over the store at ``db_path`` (a SQLite file, or a store URL), or over a
+    store already open (``console.store.open_store``: the demo shares its own with the TUI),
+    left open for its owner.
 
     ``attach``: only read a store a running ``serve`` writes (the health line says so).
     ``runtime``: an in-process collector and tap (``status()``, ``stop()``) whose status the
@@ -51,7 +54,13 @@ def make_app(
     when None).
     """
     clock = (lambda: now) if isinstance(now, int) else now
-    where = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)
+    where: Path | str | Storage
+    if isinstance(db_path, str) and "://" in db_path:
+        where = db_path  # a store URL
+    elif isinstance(db_path, str | os.PathLike):
+        where = Path(db_path)
+    else:
+        where = db_path  # an open store, shared
     source = DataSource(
         where,
         clock=clock,

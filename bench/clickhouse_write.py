@@ -93,11 +93,13 @@ def through_writer(store: ClickHouseStorage, spans: list[Any], batch: int) -> tu
     return len(spans) / elapsed, len(spans) / (time.process_time() - cpu)
 
 
-def span_bytes(store: ClickHouseStorage) -> tuple[int, float, float]:
+def span_bytes(store: ClickHouseStorage, table: str = "otel_traces") -> tuple[int, float, float]:
+    """``(rows, compressed bytes a row, bytes on disk a row)`` of ``table``'s active parts
+    (bench/clickhouse.py asks for ``handoff_hops`` too)."""
     ((n, compressed, disk),) = store.rows(
         "SELECT sum(rows), sum(data_compressed_bytes), sum(bytes_on_disk) FROM system.parts"
-        " WHERE active AND database = {db:String} AND table = 'otel_traces'",
-        {"db": store.database},
+        " WHERE active AND database = {db:String} AND table = {t:String}",
+        {"db": store.database, "t": table},
     )
     return int(n), compressed / max(1, n), disk / max(1, n)
 

@@ -45,7 +45,7 @@ from bench.smoke import add_smoke, smoke_sizes  # noqa: E402
 from console.base.errors import Overloaded  # noqa: E402
 from console.base.model import DeadLetter, Hop, Record, Span, SpanLink  # noqa: E402
 from console.journeys import journey  # noqa: E402
-from console.store import Store, StoreWriter  # noqa: E402
+from console.store import Store, Writer  # noqa: E402
 
 MS = 1_000_000
 CHAIN = [  # (consumer service, group, topic it reads, topic it sends to)
@@ -64,6 +64,7 @@ class Gen:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.offsets: dict[str, int] = {}
+        self.journeys = 0  # how many journeys the store holds once ``fill``/``fresh`` return
 
     def tid(self) -> str:
         return f"{self.rng.getrandbits(128):032x}"
@@ -171,7 +172,7 @@ class Gen:
                           first_seen_ns=t)  # fmt: skip
 
 
-def _submit(writer: StoreWriter, records: Sequence[Record]) -> None:
+def _submit(writer: Writer, records: Sequence[Record]) -> None:
     while True:
         try:
             writer.submit(records)
@@ -180,57 +181,76 @@ def _submit(writer: StoreWriter, records: Sequence[Record]) -> None:
             time.sleep(0.05)
 
 
-def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str, int]:
-    store = Store.open(db)
+def _submit_all(writers: Sequence[Writer], records: Sequence[Record]) -> None:
+    for writer in writers:
+        _submit(writer, records)
+
+
+def _flush_all(writers: Sequence[Writer]) -> None:
+    for writer in writers:
+        writer.flush(timeout=600)
+        if writer.last_error:
+            raise SystemExit(f"writer error: {writer.last_error}")
+
+
+FATES = ["ok"] * 97 + ["stalled", "dead", "failed"]
+
+
+def fill(
+    writers: Sequence[Writer], spans: int, hops: int, hours: float, seed: int
+) -> tuple[dict[str, int], Gen]:
+    """The bench's records, the same ones into every writer (bench/clickhouse.py fills SQLite
+    and ClickHouse at once), flushed: the counts, and the generator (its journeys and next
+    offsets, for ``top_up``)."""
     gen = Gen(seed)
     now = time.time_ns()
     span_count = hop_count = n = 0
     est = max(1, int(spans / 9.82))  # mean spans per journey with 1% each stalled, dead, failed
     step = int(hours * 3600e9 / est)
     start = now - int(hours * 3600e9)
-    fates = ["ok"] * 97 + ["stalled", "dead", "failed"]
     batch: list[Record] = []
     t_begin = time.monotonic()
+    while span_count < spans:
+        recs = gen.journey(n, start + n * step, FATES[gen.rng.randrange(100)])
+        n += 1
+        for r in recs:
+            if isinstance(r, Span):
+                span_count += 1
+            elif isinstance(r, Hop):
+                hop_count += 1
+        batch.extend(recs)
+        if len(batch) >= 20_000:
+            _submit_all(writers, batch)
+            batch = []
+        if n % 100_000 == 0:
+            print(f"  {n:,} journeys, {span_count:,} spans, {hop_count:,} hops, "
+                  f"{time.monotonic() - t_begin:.0f}s", flush=True)  # fmt: skip
+    bg = 0
+    while hop_count < hops:
+        t = start + int(bg * (hours * 3600e9) / max(1, hops - hop_count + bg))
+        batch.append(Hop("inventory.snapshots", bg % 12, gen.offset("inventory.snapshots"),
+                         t // MS, 1, key=f"sku-{bg % 5000}".encode(), size=900,
+                         headers=(("content-type", b"application/json"),),
+                         seen_ns=t))  # fmt: skip
+        hop_count += 1
+        bg += 1
+        if len(batch) >= 20_000:
+            _submit_all(writers, batch)
+            batch = []
+    if batch:
+        _submit_all(writers, batch)
+    _flush_all(writers)
+    gen.journeys = n
+    counts = {"journeys": n, "spans": span_count, "hops": hop_count}
+    return {**counts, "build_s": int(time.monotonic() - t_begin)}, gen
+
+
+def build(db: Path, spans: int, hops: int, hours: float, seed: int) -> dict[str, int]:
+    store = Store.open(db)
     with store.writer(batch_size=20_000, max_queued=400_000) as writer:
-        while span_count < spans:
-            recs = gen.journey(n, start + n * step, fates[gen.rng.randrange(100)])
-            n += 1
-            for r in recs:
-                if isinstance(r, Span):
-                    span_count += 1
-                elif isinstance(r, Hop):
-                    hop_count += 1
-            batch.extend(recs)
-            if len(batch) >= 20_000:
-                _submit(writer, batch)
-                batch = []
-            if n % 100_000 == 0:
-                print(f"  {n:,} journeys, {span_count:,} spans, {hop_count:,} hops, "
-                      f"{time.monotonic() - t_begin:.0f}s", flush=True)  # fmt: skip
-        bg = 0
-        while hop_count < hops:
-            t = start + int(bg * (hours * 3600e9) / max(1, hops - hop_count + bg))
-            batch.append(Hop("inventory.snapshots", bg % 12, gen.offset("inventory.snapshots"),
-                             t // MS, 1, key=f"sku-{bg % 5000}".encode(), size=900,
-                             headers=(("content-type", b"application/json"),),
-                             seen_ns=t))  # fmt: skip
-            hop_count += 1
-            bg += 1
-            if len(batch) >= 20_000:
-                _submit(writer, batch)
-                batch = []
-        if batch:
-            _submit(writer, batch)
-        writer.flush(timeout=600)
-        if writer.last_error:
-            raise SystemExit(f"writer error: {writer.last_error}")
-    _save_meta(db, n, gen.offsets)
-    return {
-        "journeys": n,
-        "spans": span_count,
-        "hops": hop_count,
-        "build_s": int(time.monotonic() - t_begin),
-    }
+        counts, gen = fill([writer], spans, hops, hours, seed)
+    _save_meta(db, gen.journeys, gen.offsets)
+    return counts
 
 
 def _meta_path(db: Path) -> Path:
@@ -247,32 +267,46 @@ def _load_meta(db: Path) -> dict[str, Any]:
     return dict(json.loads(_meta_path(db).read_text()))
 
 
+def fresh(
+    writers: Sequence[Writer],
+    first: int,
+    offsets: dict[str, int],
+    minutes: float,
+    hours: float,
+    seed: int,
+) -> Gen:
+    """The last ``minutes`` of traffic at today's clock, at the density of a store of ``first``
+    journeys over ``hours``, into every writer (flushed); the generator after them."""
+    gen = Gen(seed + first)  # fresh ids: a second top-up must not repeat the first one's
+    gen.offsets.update(offsets)
+    per_s = first / (hours * 3600)
+    count = int(per_s * minutes * 60)
+    now = time.time_ns()
+    step = int(minutes * 60e9 / max(1, count))
+    batch: list[Record] = []
+    for i in range(count):
+        t0 = now - int(minutes * 60e9) + i * step
+        batch.extend(gen.journey(first + i, t0, FATES[gen.rng.randrange(100)]))
+        if len(batch) >= 20_000:
+            _submit_all(writers, batch)
+            batch = []
+    if batch:
+        _submit_all(writers, batch)
+    _flush_all(writers)
+    gen.journeys = first + count
+    return gen
+
+
 def top_up(db: Path, minutes: float, hours: float, seed: int) -> int:
     """Write the last ``minutes`` of traffic at today's clock, at the store's own density, so that
     ``--since 15m`` sees what a live store would (the build may have taken longer than that)."""
     store = Store.open(db, create=False)
     meta = _load_meta(db)
     first = int(meta["journeys"])
-    gen = Gen(seed + first)  # fresh ids: a second top-up must not repeat the first one's
-    gen.offsets.update(meta["offsets"])
-    per_s = first / (hours * 3600)
-    count = int(per_s * minutes * 60)
-    now = time.time_ns()
-    step = int(minutes * 60e9 / max(1, count))
-    fates = ["ok"] * 97 + ["stalled", "dead", "failed"]
     with store.writer(batch_size=20_000, max_queued=400_000) as writer:
-        batch: list[Record] = []
-        for i in range(count):
-            t0 = now - int(minutes * 60e9) + i * step
-            batch.extend(gen.journey(first + i, t0, fates[gen.rng.randrange(100)]))
-            if len(batch) >= 20_000:
-                _submit(writer, batch)
-                batch = []
-        if batch:
-            _submit(writer, batch)
-        writer.flush(timeout=600)
-    _save_meta(db, first + count, gen.offsets)
-    return count
+        gen = fresh([writer], first, meta["offsets"], minutes, hours, seed)
+    _save_meta(db, gen.journeys, gen.offsets)
+    return gen.journeys - first
 
 
 def pct(values: list[float], p: float) -> float:

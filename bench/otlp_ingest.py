@@ -57,10 +57,10 @@ def run_collector(sink_kind: str, db: str, cpu: int, metrics: bool = False) -> N
     from collectors.otlp.grpc_server import GrpcReceiver
     from collectors.otlp.http_server import HttpReceiver
     from console.runtime.daemon import Daemon
-    from console.store import NullSink, Store
+    from console.store import NullSink, open_store
 
     os.sched_setaffinity(0, {cpu})
-    daemon = Daemon(Store.open(db))
+    daemon = Daemon(open_store(db))  # a SQLite file, or a store URL (bench/clickhouse.py)
     sink: Any = daemon.sink if sink_kind == "store" else NullSink()
     grpc_rx = daemon.add(GrpcReceiver(sink, ReceiverSettings(port=0)))
     http_rx = daemon.add(HttpReceiver(sink, ReceiverSettings(port=0)))
@@ -74,9 +74,19 @@ def run_collector(sink_kind: str, db: str, cpu: int, metrics: bool = False) -> N
     daemon.start()
     metrics_port = endpoint.port if endpoint is not None else 0
     print(f"READY {grpc_rx.port} {http_rx.port} {metrics_port}", flush=True)
+    threading.Thread(target=_answer_counts, args=(daemon,), daemon=True).start()
     daemon.wait()
     daemon.stop()
+    daemon.store.close()  # a chDB store lets go of its engine, for the bench to read it
     print(f"DONE {daemon.writer.committed}", flush=True)
+
+
+def _answer_counts(daemon: Any) -> None:
+    """Each ``COUNT`` line on stdin is answered with the records the writer committed: how the
+    bench counts a store no other process may open while this one runs (chDB)."""
+    for line in sys.stdin:
+        if line.strip() == "COUNT":
+            print(f"COUNT {daemon.writer.committed}", flush=True)
 
 
 def run_floor(cpu: int, spans: int) -> None:
@@ -132,12 +142,24 @@ def floor(args: argparse.Namespace, grpc_null: float) -> dict[str, Any]:
 
 
 class Collector:
-    def __init__(self, sink: str, cpu: int, workdir: Path, metrics: bool = False) -> None:
-        self.db = workdir / f"bench-{sink}-{time.monotonic_ns()}.db"
+    """The collector process, on a fresh SQLite file in ``workdir``, or on ``store`` (a store
+    URL: bench/clickhouse.py), whose committed records it reports when asked."""
+
+    def __init__(
+        self,
+        sink: str,
+        cpu: int,
+        workdir: Path,
+        metrics: bool = False,
+        store: str | None = None,
+    ) -> None:
+        self.db: Path | str = store or workdir / f"bench-{sink}-{time.monotonic_ns()}.db"
         cmd = [sys.executable, __file__, "--role", "collector", "--sink", sink]
         cmd += ["--db", str(self.db), "--collector-cpu", str(cpu)]
         cmd += ["--metrics"] if metrics else []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":
@@ -158,6 +180,8 @@ class Collector:
         return float(t.user + t.system)
 
     def committed_rows(self) -> int:
+        if isinstance(self.db, str):  # a store URL: the collector says what it committed
+            return self.committed()
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
             row = conn.execute("SELECT coalesce(sum(n), 0) FROM blocks WHERE kind = 1").fetchone()
@@ -165,11 +189,24 @@ class Collector:
         finally:
             conn.close()
 
-    def stop(self) -> None:
+    def committed(self) -> int:
+        """Records the collector's writer has committed (any store)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("COUNT\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "COUNT":
+            raise SystemExit(f"collector did not answer: {line}")
+        return int(line[1])
+
+    def stop(self, keep: bool = False) -> None:
+        """Stop the collector; its SQLite file is removed unless ``keep`` (a store URL is the
+        caller's)."""
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(120)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+        if isinstance(self.db, Path) and not keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.db}{suffix}").unlink(missing_ok=True)
 
 
 def measure(

@@ -88,10 +88,11 @@ def produce_side(bootstrap: str, kcat: Path | None, n: int, cpu: int) -> dict[st
 def role_tap(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
     from bench.tap_throughput import run_tap
     from console.runtime.daemon import tune_gc
+    from console.store import Store
 
     tune_gc()
     with tempfile.TemporaryDirectory(prefix="peers-tap-") as tmp:
-        return {"rate": run_tap(bootstrap, topic, n, Path(tmp) / "tap.db")}
+        return {"rate": run_tap(bootstrap, topic, n, Store.open(Path(tmp) / "tap.db"))}
 
 
 def role_bare(bootstrap: str, topic: str, n: int) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from bench.smoke import add_smoke, smoke_sizes
 from bench.sqlite_floor import serial_limit
 from collectors.kafka.tap import KafkaTap
 from console.runtime.daemon import tune_gc
-from console.store import NullSink, Store
+from console.store import NullSink, Storage, Store
 from console.store.sqlite import ingest, read
 from console.store.sqlite.blocks import KIND_HOP
 
@@ -138,9 +138,9 @@ def write_rate(hops: list[Any]) -> float:
     return len(hops) / elapsed
 
 
-def run_tap(bootstrap: str, topic: str, n: int, db: Path | None) -> float:
-    """Hops/s through the tap; with ``db`` into a real store, else into a NullSink."""
-    store = Store.open(db) if db else None
+def run_tap(bootstrap: str, topic: str, n: int, store: Storage | None) -> float:
+    """Hops/s through the tap; into ``store``'s writer (SQLite or ClickHouse: ``open_store``)
+    until every hop is committed, or into a NullSink without one (bench/clickhouse.py too)."""
     writer = store.writer(batch_size=20_000, flush_ms=500, max_queued=400_000) if store else None
     sink = writer or NullSink()
     tap = KafkaTap(
@@ -206,7 +206,7 @@ def main() -> None:
     null = run_tap(args.bootstrap, topic, n, None)
     print(f"tap -> NullSink   : {null:>10,.0f} hops/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="tapbench") as tmp:
-        stored = run_tap(args.bootstrap, topic, n, Path(tmp) / "bench.db")
+        stored = run_tap(args.bootstrap, topic, n, Store.open(Path(tmp) / "bench.db"))
         hop_records = stored_hops(Path(tmp) / "bench.db")
         per_hop = bytes_on_disk(Path(tmp) / "bench.db") / n
     ratio = stored / bare

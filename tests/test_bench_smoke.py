@@ -29,7 +29,16 @@ NO_BROKER = (
     "tui_refresh",
 )
 # peers.py --smoke runs handoff-console's side of each part (no Jaeger build, no kcat).
-WITH_BROKER = ("orphans", "otlp_kafka", "peers", "replay", "soak", "tap_group", "tap_throughput")
+WITH_BROKER = (
+    "clickhouse",
+    "orphans",
+    "otlp_kafka",
+    "peers",
+    "replay",
+    "soak",
+    "tap_group",
+    "tap_throughput",
+)
 # Roles bench/peers.py runs as its own subprocesses, never alone: smoked through peers.py.
 NOT_SMOKED = {"peer_kafka", "peer_otlp"}
 

@@ -195,7 +195,7 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
                 time.sleep(0.5)
             seen["services"] = _services(db_path)
 
-    def make_app(db: Path, **kwargs: object) -> App:
+    def make_app(db: object, **kwargs: object) -> App:
         seen.update(db=db, **kwargs)
         return App()
 
@@ -206,8 +206,8 @@ def test_with_a_screen_the_tui_runs_while_the_services_do(
     with _collector_and_tap(db_path, kafka_bootstrap, None, prefix) as daemon:
         cmd = pipeline_cmd(kafka_bootstrap, daemon.otlp_endpoint, prefix, ["--rate", "2"])
         with open(db_path.with_name("demo-pipeline.log"), "a") as log:
-            summary = run_tui(cmd, make_app, db_path, kafka_bootstrap, daemon, log)
-    assert seen["db"] == db_path and seen["bootstrap"] == kafka_bootstrap
+            summary = run_tui(cmd, make_app, daemon.store, kafka_bootstrap, daemon, log)
+    assert seen["db"] is daemon.store and seen["bootstrap"] == kafka_bootstrap
     assert str(seen["contracts_dir"]).endswith("demo_pipeline/contracts")
     assert seen["services"] >= SERVICES  # type: ignore[operator]  # a set
     assert summary["uploads"] > 0

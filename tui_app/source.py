@@ -83,7 +83,7 @@ class DataSource:
 
     def __init__(
         self,
-        db_path: Path | str,
+        db_path: Path | str | Storage,
         *,
         clock: Clock | None = None,
         runtime: Runtime | None = None,
@@ -95,9 +95,13 @@ class DataSource:
         schema_registry_config: Path | None = None,
         rules: list[Rule] | None = None,
     ) -> None:
-        # A SQLite file or a store URL (chdb:///..., clickhouse://...); the writer upgrades, this
-        # side only reads, and writes the dead letters.
-        self.store: Storage = open_store(db_path, upgrade=False)
+        # A SQLite file or a store URL (chdb:///..., clickhouse://...); the writer upgrades. Or a
+        # store already open, shared with its owner, who closes it (the demo's: its collector and
+        # tap write it, and a chDB store is one process's).
+        self._owns_store = isinstance(db_path, Path | str)
+        self.store: Storage = (
+            open_store(db_path, upgrade=False) if isinstance(db_path, Path | str) else db_path
+        )
         self.clock: Clock = clock or time.time_ns
         self.runtime = runtime
         self.bootstrap = bootstrap
@@ -132,7 +136,8 @@ class DataSource:
         with self._alerts_lock:
             self._alerts.reader.close()
             self._alerts_letters.close()
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def set_window(self, window_s: float | None) -> None:
         """The time window every screen shows (None: everything the store holds)."""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 import typer
 
@@ -147,6 +148,20 @@ def _tui_factory() -> Any:
     return getattr(tui, "make_app", None)
 
 
+def _log_path(where: Path | str) -> Path:
+    """Where the services' output goes while the TUI has the screen: beside the SQLite file or
+    the chDB directory; for a ClickHouse server's store, in the user data directory."""
+    if isinstance(where, str):
+        parts = urlsplit(where)
+        if parts.scheme.lower() == "chdb":
+            return Path(unquote(parts.path)).with_name("demo-pipeline.log")
+        from console.base.config import default_db_path
+
+        where = default_db_path()
+        where.parent.mkdir(parents=True, exist_ok=True)
+    return where.with_name("demo-pipeline.log")
+
+
 def _run(
     signals: StopSignals,
     bootstrap: str | None,
@@ -176,8 +191,10 @@ def _run(
             if make_app is None:
                 summary = run_headless(cmd, signals)
             else:
+                # The TUI reads the daemon's own store: one store in this process (a chDB
+                # store is one process's, and its engine one directory's).
                 with open(_log_path(db_path), "a") as log:
-                    summary = run_tui(cmd, make_app, db_path, kafka, daemon, log, signals)
+                    summary = run_tui(cmd, make_app, daemon.store, kafka, daemon, log, signals)
             time.sleep(1.5)  # the tap's last poll and the exporters' last batch reach the store
         try:
             counts = daemon.store.counts()

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from console.base.errors import InputError
 from console.runtime.stop_signals import Stopped, StopSignals
+from console.store import Storage
 
 __all__ = ["client_conf", "pipeline_cmd", "run_headless", "run_tui"]
 
@@ -93,10 +94,10 @@ def client_conf(kafka: dict[str, str] | str) -> dict[str, str]:
     return kafka_config(kafka) if isinstance(kafka, str) else dict(kafka)
 
 
-def _tui_app(make_app: Any, db: Path | str, kafka: dict[str, str] | str, daemon: Any) -> Any:
-    """The TUI over ``db``, showing the in-process collector and tap's health when it can, with
-    Kafka (the whole client configuration) for DLQ replay and the demo's contracts for DLQ
-    validation."""
+def _tui_app(make_app: Any, db: Path | str | Storage, kafka: dict[str, str] | str, daemon: Any) -> Any:
+    """The TUI over ``db`` (the daemon's own store, as the demo passes it), showing the
+    in-process collector and tap's health when it can, with Kafka (the whole client
+    configuration) for DLQ replay and the demo's contracts for DLQ validation."""
     from demo_pipeline.contracts import CONTRACTS_DIR
 
     conf = client_conf(kafka)
@@ -120,7 +121,7 @@ def _tui_app(make_app: Any, db: Path | str, kafka: dict[str, str] | str, daemon:
 def run_tui(
     cmd: list[str],
     make_app: Any,
-    db: Path | str,
+    db: Path | str | Storage,
     kafka: dict[str, str] | str,
     daemon: Any,
     log: IO[str],
