@@ -205,19 +205,6 @@ def _run(
     return summary
 
 
-def _log_path(where: Path | str) -> Path:
-    """Where the services' log goes beside the TUI: next to the SQLite file or the chDB
-    directory; for a ClickHouse server, in the default store's directory."""
-    if isinstance(where, Path):
-        return where.with_name("demo-pipeline.log")
-    from console.base.config import default_db_path
-
-    scheme, _, rest = where.partition("://")
-    path = Path(rest.split("?")[0]) if scheme.lower() == "chdb" else default_db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name("demo-pipeline.log")
-
-
 def demo(
     bootstrap: DemoBootstrapOpt = None,
     db: DbOpt = None,

@@ -94,7 +94,9 @@ def client_conf(kafka: dict[str, str] | str) -> dict[str, str]:
     return kafka_config(kafka) if isinstance(kafka, str) else dict(kafka)
 
 
-def _tui_app(make_app: Any, db: Path | str | Storage, kafka: dict[str, str] | str, daemon: Any) -> Any:
+def _tui_app(
+    make_app: Any, db: Path | str | Storage, kafka: dict[str, str] | str, daemon: Any
+) -> Any:
     """The TUI over ``db`` (the daemon's own store, as the demo passes it), showing the
     in-process collector and tap's health when it can, with Kafka (the whole client
     configuration) for DLQ replay and the demo's contracts for DLQ validation."""
