@@ -88,21 +88,10 @@ class ClickHouseStorage(Session):
         )
 
     def reader(self) -> StoreReader:
-        """A reader's session: ``console.store.clickhouse.reader.ClickHouseReader(storage)``,
-        on a client of its own. That module is built beside this one (branch ch-read); until it
-        is there, this raises rather than read anything."""
-        import importlib
+        """A reader's session (``reader.py``) on a client of its own; close it when done."""
+        from console.store.clickhouse.reader import ClickHouseReader
 
-        try:
-            module = importlib.import_module("console.store.clickhouse.reader")
-        except ModuleNotFoundError as exc:
-            if exc.name != "console.store.clickhouse.reader":
-                raise
-            raise StoreError(
-                f"{self.target.display()}: reading a ClickHouse store is not built yet"
-            ) from exc
-        reader: StoreReader = module.ClickHouseReader(self)
-        return reader
+        return ClickHouseReader(self)
 
     def dead_letters(self) -> DeadLetters:
         """The dead letters, fixes, replay ledger and audit (``deadletters.py``) on a client of
