@@ -74,6 +74,7 @@ class ReaderBase:
         self.series_table = f"{db}.{otel.quote_ident(hs.SERIES)}"
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
+        self.links_table = f"{db}.{otel.quote_ident(hs.LINKS)}"
         self._columns: dict[str, set[str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
