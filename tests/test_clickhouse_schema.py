@@ -179,6 +179,44 @@ def test_migrations_are_recorded_and_run_once(stores: ChdbStores) -> None:
     again = stores.open()
     rows_ = again._client.query(
         "SELECT Version, count() FROM otel.handoff_schema_migrations FINAL GROUP BY Version"
+        " ORDER BY Version"
     ).result_rows
-    assert sorted(rows_) == [(v, 1) for v in sorted(handoff_schema.MIGRATIONS)]
+    assert rows_ == [(version, 1) for version in sorted(handoff_schema.MIGRATIONS)]
     assert again.schema_version == handoff_schema.SCHEMA_VERSION
+
+
+def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journey(
+    stores: ChdbStores,
+) -> None:
+    # A store made at version 2 (no handoff_trace_links): a consumer's trace links to the
+    # producer's. The next console upgrades it (version 3 fills the lookup from otel_traces),
+    # then a second consumer's trace links in through the view.
+    from console.journeys import journey
+    from tests.journey_fixtures import Flow, hexid, order_placed
+
+    store = stores.open()
+    for sql in (
+        "DROP VIEW otel.handoff_trace_links_mv",
+        "DROP TABLE otel.handoff_trace_links",
+        "ALTER TABLE otel.handoff_schema_migrations DELETE WHERE Version = 3"
+        " SETTINGS mutations_sync = 2",
+    ):
+        store._client.command(sql)
+    flow = Flow("order-9", 1_700_000_000 * 10**9)
+    producer = order_placed(flow)
+    before, after = hexid(32), hexid(32)
+    flow.span("fulfilment", "orders process", before, 50, 5, with_cid=False, links=(producer,))
+    store.write(flow.records)
+    store.close()
+    store = stores.open()
+    assert store.schema_version == 3
+    late = Flow("order-9", flow.t0_ns)
+    late.span("shipping", "orders process", after, 90, 5, with_cid=False, links=(producer,))
+    store.write(late.records)
+    linking = store._client.query(
+        "SELECT DISTINCT TraceId FROM otel.handoff_trace_links ORDER BY TraceId"
+    ).result_rows
+    assert linking == sorted([(before,), (after,)])
+    found = journey(store, trace_id=producer.trace_id, now_ns=flow.t0_ns + 10**12)
+    assert found is not None
+    assert {producer.trace_id, before, after} <= {s.trace_id for s in found.spans}

@@ -29,6 +29,11 @@ The tables (columns from ``console/base/model.py``):
 * ``handoff_fixes`` (``FixedPayload``), ``handoff_replays`` (``ReplayEntry``, newest
   ``Version``), ``handoff_audit`` (``AuditEntry``), ``handoff_locks`` (the replay lock's
   claims); how the dead letters' writes use them: ``deadletters.py``.
+* ``handoff_trace_links`` (version 3): per span link of ``otel_traces``, the linked trace, the
+  linking span's trace and its start, filled by ``handoff_trace_links_mv`` and, for the spans
+  stored before the view existed, once by the migration. The exporter keeps no index on
+  ``Links.TraceId``: without this table "which traces link to T" reads that column of every
+  span since T started. Readers use it only where the view exists (``read_journeys.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ __all__ = [
     "DEAD_LETTERS",
     "FIXES",
     "HOPS",
+    "LINKS",
+    "LINKS_MV",
     "LOCKS",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
@@ -70,8 +77,20 @@ FIXES = "handoff_fixes"
 REPLAYS = "handoff_replays"
 AUDIT = "handoff_audit"
 LOCKS = "handoff_locks"
+LINKS = "handoff_trace_links"
+LINKS_MV = "handoff_trace_links_mv"
 MIGRATIONS_TABLE = "handoff_schema_migrations"
-TABLES: tuple[str, ...] = (HOPS, DEAD_LETTERS, SERIES, ALERTS, FIXES, REPLAYS, AUDIT, LOCKS)
+TABLES: tuple[str, ...] = (
+    HOPS,
+    DEAD_LETTERS,
+    SERIES,
+    ALERTS,
+    FIXES,
+    REPLAYS,
+    AUDIT,
+    LOCKS,
+    LINKS,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,10 +305,36 @@ SETTINGS index_granularity = 8192""",
     ),
 )
 
+# The view first, then the spans stored before it: a span inserted in between is in both, and
+# the table's key (a ReplacingMergeTree over every column) and the readers' GROUP BY fold it.
+_LINKS_SELECT = """SELECT arrayJoin(Links.TraceId) AS Linked, TraceId, Timestamp
+FROM {db}.`otel_traces` WHERE notEmpty(Links.TraceId)"""
+_V3: tuple[tuple[str, str], ...] = (
+    (
+        LINKS,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_trace_links` {cluster} (
+    Linked String CODEC(ZSTD(3)),
+    TraceId String CODEC(ZSTD(3)),
+    Timestamp DateTime64(9) CODEC(Delta, ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree}
+PARTITION BY toDate(Timestamp)
+ORDER BY (Linked, Timestamp, TraceId)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1""",
+    ),
+    (
+        LINKS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_trace_links_mv` {cluster}"
+        " TO {db}.`handoff_trace_links` AS " + _LINKS_SELECT,
+    ),
+    (LINKS, "INSERT INTO {db}.`handoff_trace_links` " + _LINKS_SELECT),
+)
+
 # Version -> (what it adds, its statements as (table, template)). Append, never edit.
 MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
     2: ("fixes and ledger lines name their cluster, the audit its order, replay locks", _V2),
+    3: ("span links by linked trace (handoff_trace_links and its view)", _V3),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -30,6 +30,9 @@ __all__ = ["CONSUME_OPS", "ReaderBase", "first_of", "ids", "ns"]
 #: Operations that make a span a consumer's (as the SQLite summaries judge it).
 CONSUME_OPS = ("process", "receive", "deliver")
 _RECHECK_S = 5.0
+#: Every read asks for the engine's uncompressed-block cache (a server's, sized in its config;
+#: chDB's, ``connect.CHDB_OPTIONS``): a journey's lookups read the same few granules again.
+_SETTINGS = {"use_uncompressed_cache": 1}
 
 
 def first_of(maps: Sequence[str], keys: Sequence[str]) -> str:
@@ -71,6 +74,7 @@ class ReaderBase:
         self.series_table = f"{db}.{otel.quote_ident(hs.SERIES)}"
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
+        self.links_table = f"{db}.{otel.quote_ident(hs.LINKS)}"
         self._columns: dict[str, set[str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
@@ -116,7 +120,9 @@ class ReaderBase:
         """The rows of one statement (``{name:Type}`` placeholders bound from ``params``);
         the engine's failure is a one-line ``StoreError``."""
         try:
-            result = self.client.query(sql, parameters=params or None, column_formats=BYTES)
+            result = self.client.query(
+                sql, parameters=params or None, column_formats=BYTES, settings=_SETTINGS
+            )
         except Exception as exc:  # the driver's and the engine's own exception types
             text = " ".join(str(exc).split())
             raise StoreError(f"ClickHouse store {self.database}: {text[:300]}") from exc

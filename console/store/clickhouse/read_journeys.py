@@ -147,20 +147,30 @@ class JourneyReads(ReaderBase):
         return {t for found in self.links_to(ids(trace_ids)).values() for t in found}
 
     def links_to(self, tids: list[str]) -> dict[str, set[str]]:
-        """Per trace of ``tids``, the traces with a span linking to it. The exporter keeps no
-        index on ``Links.TraceId``, so the scan starts where the linked traces do (less a
-        clock skew: a link points back in time, from a consumer to its producer)."""
+        """Per trace of ``tids``, the traces with a span linking to it, starting where the
+        linked traces do (less a clock skew: a link points back in time, from a consumer to
+        its producer). The exporter keeps no index on ``Links.TraceId``: the console's
+        ``handoff_trace_links`` answers where its view exists, else a scan of that column."""
         out: dict[str, set[str]] = {t: set() for t in tids}
         if not tids or not self.has(otel.TRACES):
             return out
         window = self._trace_window(tids)
         since = "" if window is None else f" AND Timestamp >= {ns(window[0] - _SKEW_NS)}"
-        for linked, linking in self.query(
-            "SELECT linked, TraceId FROM (SELECT TraceId, arrayJoin(arrayFilter(x -> has("
-            f"{{t:Array(String)}}, x), Links.TraceId)) AS linked FROM {self.traces}"
-            f" WHERE hasAny(Links.TraceId, {{t:Array(String)}}){since}) GROUP BY linked, TraceId",
-            t=tids,
-        ):
+        if self.has(hs.LINKS) and self.has(hs.LINKS_MV):
+            # The console's lookup (``handoff_schema``'s version 3), by its key: the same
+            # pairs as the scan below, without reading every span since the traces started.
+            sql = (
+                f"SELECT Linked, TraceId FROM {self.links_table}"
+                f" WHERE Linked IN {{t:Array(String)}}{since} GROUP BY Linked, TraceId"
+            )
+        else:
+            sql = (
+                "SELECT linked, TraceId FROM (SELECT TraceId, arrayJoin(arrayFilter(x -> has("
+                f"{{t:Array(String)}}, x), Links.TraceId)) AS linked FROM {self.traces}"
+                f" WHERE hasAny(Links.TraceId, {{t:Array(String)}}){since})"
+                " GROUP BY linked, TraceId"
+            )
+        for linked, linking in self.query(sql, t=tids):
             out.setdefault(linked.lower(), set()).add(linking.lower())
         return out
 
