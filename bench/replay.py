@@ -1,6 +1,7 @@
 """Benchmark: bulk DLQ replay with the ledger vs a bare idempotent producer; ``dlq list`` at 100k.
 
     HANDOFF_KAFKA_BOOTSTRAP=127.0.0.1:9092 python bench/replay.py [--n 10000] [--list-n 100000]
+        [--store sqlite|chdb]
 
 1. ``--n`` dead letters (Spring headers, ~250-byte JSON payloads) are written to a fresh store.
 2. Replay: ``reconcile`` + ``plan_replay`` + ``Replayer.run`` (ledger pending before produce,
@@ -11,6 +12,9 @@
    A second bare figure sends payload and key only.
 4. ``dlq list``: ``--list-n`` dead letters in a store; the library over all of them, and the CLI
    (``dlq list --json``, every row, and the default table) in a subprocess.
+
+``--store chdb`` does the same on a ClickHouse store in this process (chDB): the dead letters,
+ledger, fixes and audit in the ``handoff_*`` tables (console/store/clickhouse/deadletters.py).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from console import dlq  # noqa: E402
 from console.base.model import DeadLetter  # noqa: E402
 from console.dlq.cluster import KafkaCluster  # noqa: E402
 from console.dlq.replay import Replayer, plan_replay, reconcile  # noqa: E402
-from console.store import Store  # noqa: E402
+from console.store import Storage, open_store  # noqa: E402
 from tests.dlq_headers_fixture import spring_dlt_headers  # noqa: E402
 
 
@@ -132,13 +136,23 @@ def bare(bootstrap: str, topic: str, items: list, with_headers: bool) -> tuple[f
     return len(items) / elapsed, cpu
 
 
-def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, float]:
+def _store(tmp: Path, name: str, backend: str) -> tuple[Storage, dict[str, str]]:
+    """A fresh store named ``name`` in ``tmp`` and the environment naming it to the CLI."""
+    if backend == "chdb":
+        url = f"chdb://{tmp / name}"
+        return open_store(url), {"HANDOFF_STORE": url}
+    return open_store(tmp / f"{name}.db"), {"HANDOFF_DB": str(tmp / f"{name}.db")}
+
+
+def bench_replay(
+    bootstrap: str, n: int, tmp: Path, round_: int, backend: str = "sqlite"
+) -> dict[str, float]:
     run = uuid.uuid4().hex[:8]
     original, target, bare_t, bare_t2 = (
         f"bench.{run}.{x}" for x in ("orders", "replayed", "bare", "bare2")
     )
     create_topics(bootstrap, original, target, bare_t, bare_t2)
-    store = Store.open(tmp / f"replay{round_}.db")
+    store, _ = _store(tmp, f"replay{round_}", backend)
     store.write(letters(n, f"{original}-dlt", original))
     letters_store = store.dead_letters()
     cluster = KafkaCluster({"bootstrap.servers": bootstrap})
@@ -161,6 +175,7 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     )
     assert acked == n, acked
     letters_store.close()
+    store.close()  # a chDB store lets go of its engine (the next round opens another)
     bare_rate, bare_cpu = bare(bootstrap, bare_t, plan.items, with_headers=True)
     return {
         "n": n,
@@ -179,9 +194,8 @@ def bench_replay(bootstrap: str, n: int, tmp: Path, round_: int) -> dict[str, fl
     }
 
 
-def bench_list(n: int, tmp: Path) -> dict[str, float]:
-    db = tmp / "list.db"
-    store = Store.open(db)
+def bench_list(n: int, tmp: Path, backend: str = "sqlite") -> dict[str, float]:
+    store, named = _store(tmp, "list", backend)
     for start in range(0, n, 10_000):
         store.write(letters(min(10_000, n - start), "orders-dlt", "orders", start))
     conn = store.dead_letters()
@@ -193,7 +207,9 @@ def bench_list(n: int, tmp: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     dlq.list_dead_letters(conn, dlq.DlqFilter(error="offset 4242", status="pending"))
     filtered_s = time.perf_counter() - t0
-    env = {**os.environ, "HANDOFF_DB": str(db)}
+    conn.close()
+    store.close()  # the CLI's process opens it (a chDB store is one process's)
+    env = {**os.environ, **named}
 
     def cli(*args: str) -> float:
         best = float("inf")
@@ -261,6 +277,7 @@ def main() -> None:
         "--bootstrap", default=os.environ.get("HANDOFF_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     ap.add_argument("--write-readme", action="store_true", help="record figures in README.md")
+    ap.add_argument("--store", choices=("sqlite", "chdb"), default="sqlite", help="the backend")
     add_smoke(ap)
     args = smoke_sizes(ap.parse_args(), n=200, list_n=500, rounds=1, write_readme=False)
     out: list[str] = []
@@ -272,10 +289,10 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        say(f"load average before: {load_before:.1f} on {os.cpu_count()} CPUs")
+        say(f"load average before: {load_before:.1f} on {os.cpu_count()} CPUs; store: {args.store}")
         rounds = []
         for i in range(args.rounds):
-            r = bench_replay(args.bootstrap, args.n, Path(tmp), i)
+            r = bench_replay(args.bootstrap, args.n, Path(tmp), i, args.store)
             rounds.append(r)
             say(
                 f"round {i + 1}: replay {r['n']:,} with the ledger {r['ledger_rate']:,.0f} msg/s "
@@ -320,7 +337,7 @@ def main() -> None:
                 f"{cpu_ratio:.2f} end to end"
             )
         if args.list_n:
-            lst = bench_list(args.list_n, Path(tmp))
+            lst = bench_list(args.list_n, Path(tmp), args.store)
             say(
                 f"dlq list over {lst['n']:,}: library, all rows + depth {lst['lib_s']:.3f} s; "
                 f"filtered (--error, --status) {lst['filtered_s']:.3f} s"

@@ -55,6 +55,7 @@ from console.store.clickhouse.deadletters_read import (
     KEYS_TYPE,
     LINE,
     DeadLetterReads,
+    batches,
     key,
     tuples,
 )
@@ -132,7 +133,7 @@ class ClickHouseDeadLetters(DeadLetterReads):
         self, keys: Sequence[DeadLetterKey], status: str, now_ns: int, *, only: str | None = None
     ) -> None:
         """The newest row of each dead letter in ``keys`` written again with ``status`` (those
-        whose status is ``only``, when named): one ``INSERT … SELECT``."""
+        whose status is ``only``, when named): one ``INSERT … SELECT`` a batch of keys."""
         if not keys:
             return
         columns = ", ".join(wr.DEAD_LETTER_COLUMNS)
@@ -145,28 +146,30 @@ class ClickHouseDeadLetters(DeadLetterReads):
             for c in wr.DEAD_LETTER_COLUMNS
         )
         where = f" WHERE {KEY} IN {{keys:{KEYS_TYPE}}}"
-        params: dict[str, Any] = {"status": status, "now": now_ns, "keys": tuples(keys)}
+        params: dict[str, Any] = {"status": status, "now": now_ns}
         if only is not None:
             where += " AND Status = {only:String}"
             params["only"] = only
-        self._command(
-            f"INSERT INTO {self._t[hs.DEAD_LETTERS]} ({columns}) SELECT {picked}"
-            f" FROM {self._t[hs.DEAD_LETTERS]} FINAL{where}",
-            **params,
-        )
+        for batch in tuples(keys):
+            self._command(
+                f"INSERT INTO {self._t[hs.DEAD_LETTERS]} ({columns}) SELECT {picked}"
+                f" FROM {self._t[hs.DEAD_LETTERS]} FINAL{where}",
+                keys=batch,
+                **params,
+            )
 
     def discard(
         self, letters: Sequence[DeadLetter], *, now_ns: int, user: str, reason: str
     ) -> dict[str, str]:
         keys = [key(d.cluster_id, d.dlq_topic, d.partition, d.offset) for d in letters]
         status: dict[DeadLetterKey, str] = {}
-        if keys and self._ready:
+        for batch in tuples(keys) if self._ready else []:
             rows = self._query(
                 f"SELECT Cluster, DlqTopic, Partition, Offset, Status FROM"
                 f" {self._t[hs.DEAD_LETTERS]} FINAL WHERE {KEY} IN {{keys:{KEYS_TYPE}}}",
-                keys=tuples(keys),
+                keys=batch,
             )
-            status = {key(c, t, p, o): str(s) for c, t, p, o, s in rows}
+            status.update({key(c, t, p, o): str(s) for c, t, p, o, s in rows})
         results: dict[str, str] = {}
         audit: list[AuditEntry] = []
         for d, k in zip(letters, keys, strict=True):
@@ -221,10 +224,11 @@ class ClickHouseDeadLetters(DeadLetterReads):
         return f
 
     def _current(self, replay_ids: Iterable[str]) -> dict[str, list[Any]]:
-        ids = sorted(set(replay_ids))
-        if not ids:
-            return {}
-        return {ln[0]: ln for ln in self._lines(" WHERE ReplayId IN {ids:Array(String)}", ids=ids)}
+        out: dict[str, list[Any]] = {}
+        for ids in batches(sorted(set(replay_ids))):
+            for ln in self._lines(" WHERE ReplayId IN {ids:Array(String)}", ids=ids):
+                out[ln[0]] = ln
+        return out
 
     def write_pending(self, lines: Sequence[PendingLine]) -> None:
         if not lines:
@@ -233,10 +237,14 @@ class ClickHouseDeadLetters(DeadLetterReads):
         current = self._current(ln.replay_id for ln in lines)
         ids = {ln.replay_id for ln in lines}
         keys = [key(ln.cluster_id, ln.dlq_topic, ln.partition, ln.offset) for ln in lines]
-        others = self._lines(
-            f" WHERE {KEY} IN {{keys:{KEYS_TYPE}}} AND State IN ('pending', 'failed')",
-            keys=tuples(keys),
-        )
+        others = [
+            line
+            for batch in tuples(keys)
+            for line in self._lines(
+                f" WHERE {KEY} IN {{keys:{KEYS_TYPE}}} AND State IN ('pending', 'failed')",
+                keys=batch,
+            )
+        ]
         rows: list[list[Any]] = []
         for ln in lines:
             row = current.get(ln.replay_id)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from console.base.model import AuditEntry, DeadLetter, FixedPayload, ReplayEntry
 from console.store.clickhouse import handoff_schema as hs
@@ -30,7 +30,9 @@ from console.store.deadletters_api import (
     OpenLine,
 )
 
-__all__ = ["FIX", "KEY", "KEYS_TYPE", "LINE", "DeadLetterReads", "key", "tuples"]
+__all__ = ["FIX", "KEY", "KEYS_TYPE", "LINE", "DeadLetterReads", "batches", "key", "tuples"]
+
+T = TypeVar("T")
 
 _FORMATS: dict[str, str | dict[str, str]] = {**rr.BYTES, "SchemaHeader": "bytes"}
 KEY = "(Cluster, DlqTopic, Partition, Offset)"
@@ -286,6 +288,15 @@ class DeadLetterReads:
         self.client.close()
 
 
-def tuples(keys: Iterable[DeadLetterKey]) -> list[tuple[str, str, int, int]]:
-    """Dead letters' keys as ``(Cluster, DlqTopic, Partition, Offset)``, the tables' order."""
-    return sorted({(c, t, p, o) for t, p, o, c in keys})
+def tuples(keys: Iterable[DeadLetterKey]) -> list[list[tuple[str, str, int, int]]]:
+    """Dead letters' keys as ``(Cluster, DlqTopic, Partition, Offset)``, the tables' order, in
+    batches of ``BATCH`` (a parameter travels in the URL over HTTP: bounded)."""
+    return batches(sorted({(c, t, p, o) for t, p, o, c in keys}))
+
+
+BATCH = 1000
+
+
+def batches(items: Sequence[T]) -> list[list[T]]:
+    """``items`` in lists of at most ``BATCH``."""
+    return [list(items[i : i + BATCH]) for i in range(0, len(items), BATCH)]
