@@ -9,7 +9,7 @@ then measures, in one run, on one reused reader each (as the TUI holds one):
 * ``journey(reader, correlation_id=...)``: p50 and p99 over ``--lookups`` random ids, the same
   ids on both, the backends taking turns id by id (so load on a shared machine falls on both);
 * the stalled search: ``journeys(status="stalled", since 15m)`` (the journeys reach today's
-  clock);
+  clock), and the list of the 50 newest journeys (``journeys(since 15m, limit 50)``);
 * bytes on disk a record.
 
     python bench/journey_backends.py --spans 100000 --hops 100000
@@ -124,13 +124,15 @@ def measure(stores: dict[str, Storage], total: int, lookups: int, seed: int) -> 
                 assert j is not None, (name, cid)
                 found[name].append((j.status, len(j.spans), len(j.hops)))
         stalled: dict[str, tuple[float, int]] = {}
+        listed: dict[str, tuple[float, int]] = {}
         for name, r in readers.items():
-            runs = []
-            for _ in range(3):
-                t = time.perf_counter()
-                got = journeys(r, status="stalled", since_s=900, limit=50)
-                runs.append((time.perf_counter() - t) * 1000)
-            stalled[name] = (statistics.median(runs), len(got))
+            for into, status in ((stalled, "stalled"), (listed, None)):
+                runs = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    got = journeys(r, status=status, since_s=900, limit=50)
+                    runs.append((time.perf_counter() - t) * 1000)
+                into[name] = (statistics.median(runs), len(got))
     finally:
         for r in readers.values():
             r.close()
@@ -142,6 +144,8 @@ def measure(stores: dict[str, Storage], total: int, lookups: int, seed: int) -> 
         out[f"{name}_journey_p99_ms"] = round(pct(times[name], 99), 2)
         out[f"{name}_stalled_15m_ms"] = round(stalled[name][0], 1)
         out[f"{name}_stalled_15m_found"] = stalled[name][1]
+        out[f"{name}_list_50_ms"] = round(listed[name][0], 1)
+        out[f"{name}_list_50_found"] = listed[name][1]
     return out
 
 

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 DEFAULT_SINCE_S = 3600.0
+_AHEAD = 50  # journeys read ahead at a time (``JourneyLookup.prefetch``)
 
 
 def _tentative(c: Candidate, now_ns: int, stall_ns: int) -> str:
@@ -58,36 +59,56 @@ def journeys(
     since_ns = now - int((DEFAULT_SINCE_S if since_s is None else since_s) * 1e9)
     reader = store.reader() if isinstance(store, Opens) else store
     try:
-        pending_only = status in ("stalled", "in_flight")
-        lights = reader.candidates(since_ns, pending_only)
-        stall_ns = int(stall_after_s * 1e9)
-        order = sorted(lights.items(), key=lambda kv: kv[1].last_ns, reverse=True)
-        out: list[JourneySummary] = []
-        for cid, light in order:
-            if status is not None:
-                guess = _tentative(light, now, stall_ns)
-                # A pending send is only a candidate: a consumer span that names no offset
-                # never clears it, so such a journey may still turn out completed or failed.
-                # An error span is only a candidate too: a retry that worked recovers it.
-                maybe = (
-                    (status == "replayed" and guess == "dead_lettered")
-                    or (status in ("completed", "failed") and guess in ("stalled", "in_flight"))
-                    or (status == "completed" and guess == "failed")
-                )
-                if guess != status and not maybe:
-                    continue
-            j = journey(reader, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now)
-            if j is None or (status is not None and j.status != status):
-                continue
-            if service is not None and service not in j.services:
-                continue
-            out.append(j.summary())
-            if len(out) >= limit:
-                break
-        return out
+        with reader.reading():  # one block: what it reads ahead serves every journey in it
+            return _listed(reader, status, since_ns, service, limit, stall_after_s, now)
     finally:
         if reader is not store:
             reader.close()
+
+
+def _listed(
+    reader: StoreReader,
+    status: str | None,
+    since_ns: int,
+    service: str | None,
+    limit: int,
+    stall_after_s: float,
+    now: int,
+) -> list[JourneySummary]:
+    pending_only = status in ("stalled", "in_flight")
+    lights = reader.candidates(since_ns, pending_only)
+    stall_ns = int(stall_after_s * 1e9)
+    order = sorted(lights.items(), key=lambda kv: kv[1].last_ns, reverse=True)
+    wanted = [cid for cid, light in order if _may_be(status, light, now, stall_ns)]
+    out: list[JourneySummary] = []
+    for i, cid in enumerate(wanted):
+        if i % _AHEAD == 0:  # the next journeys' records, read in bulk where that helps
+            reader.prefetch(wanted[i : i + _AHEAD])
+        j = journey(reader, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now)
+        if j is None or (status is not None and j.status != status):
+            continue
+        if service is not None and service not in j.services:
+            continue
+        out.append(j.summary())
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _may_be(status: str | None, light: Candidate, now: int, stall_ns: int) -> bool:
+    """Whether a candidate may turn out to have ``status`` (``journey()`` judges)."""
+    if status is None:
+        return True
+    guess = _tentative(light, now, stall_ns)
+    # A pending send is only a candidate: a consumer span that names no offset never clears
+    # it, so such a journey may still turn out completed or failed. An error span is only a
+    # candidate too: a retry that worked recovers it.
+    maybe = (
+        (status == "replayed" and guess == "dead_lettered")
+        or (status in ("completed", "failed") and guess in ("stalled", "in_flight"))
+        or (status == "completed" and guess == "failed")
+    )
+    return guess == status or maybe
 
 
 def journeys_on_topic(
@@ -101,10 +122,13 @@ def journeys_on_topic(
     """The newest journeys that crossed ``topic`` (or were dead-lettered to it), optionally only
     those with ``status``, newest first."""
     out = []
-    for cid in recent_cids_on_topic(store, topic, limit):
-        j = journey(store, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
-        if j is not None and (status is None or j.status == status):
-            out.append(j.summary())
+    with store.reading():
+        cids = recent_cids_on_topic(store, topic, limit)
+        store.prefetch(cids)
+        for cid in cids:
+            j = journey(store, correlation_id=cid, stall_after_s=stall_after_s, now_ns=now_ns)
+            if j is not None and (status is None or j.status == status):
+                out.append(j.summary())
     return out
 
 

@@ -227,6 +227,13 @@ class JourneyLookup(Protocol):
         pending sends (enough to find the stalled and in-flight ones)."""
         ...
 
+    def prefetch(self, cids: Collection[str]) -> None:
+        """A hint: the journeys of ``cids`` are read next, inside this ``reading()`` block. A
+        backend whose every lookup is a round trip (ClickHouse) reads their records in bulk
+        here; SQLite has nothing to gain and ignores it. Answers never change, only their
+        cost."""
+        ...
+
 
 class PanelReads(Protocol):
     """The overview's series: per service, per topic, and how fresh each source is."""

@@ -24,9 +24,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span, is_dlq_topic
+from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span
 from console.base.semconv import MESSAGE_KEY_ATTRIBUTES
-from console.store.api import Candidate
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
 from console.store.clickhouse import read_records as rr
@@ -38,14 +37,9 @@ __all__ = ["JourneyReads"]
 _ONE_SPAN = "LIMIT 1 BY TraceId, SpanId"
 _GROUPS_S = 5.0  # how long a topic's consumer groups are kept
 _SKEW_NS = 3600 * 10**9  # a consumer's or a linking span's clock may run this far behind
-_ACTIVITY_NS = 60 * 10**9  # the SQLite summaries' minute (``summaries.ACTIVITY_NS``)
+
+
 # When a send was made: its Kafka timestamp, else when the tap saw it (``summaries``).
-_SENT = (
-    "if(toUnixTimestamp64Milli(Timestamp) > 0, toUnixTimestamp64Milli(Timestamp) * 1000000,"
-    " toUnixTimestamp64Nano(SeenAt))"
-)
-
-
 def _key_attribute(name: str) -> bool:
     return name in MESSAGE_KEY_ATTRIBUTES or not name.startswith("messaging.")
 
@@ -128,13 +122,10 @@ class JourneyReads(ReaderBase):
         tids, cs = ids(trace_ids), sorted(set(cids))
         if not (tids or cs) or not self.has(otel.LOGS):
             return []
-        where = ["TraceId IN {t:Array(String)}"] + [
-            f"{m}[{rr.literal(k)}] IN {{c:Array(String)}}"
-            for m in ("LogAttributes", "ResourceAttributes")
-            for k in self.correlation_keys
-        ]
         rows = self.query(
-            f"SELECT {rr.LOG_COLUMNS} FROM {self.logs_table} WHERE {' OR '.join(where)}",
+            f"SELECT {rr.LOG_COLUMNS} FROM {self.logs_table} WHERE TraceId IN {{t:Array(String)}}"
+            " OR hasAny(mapValues(LogAttributes), {c:Array(String)})"
+            " OR hasAny(mapValues(ResourceAttributes), {c:Array(String)})",
             t=tids,
             c=cs,
         )
@@ -153,20 +144,25 @@ class JourneyReads(ReaderBase):
         )
 
     def linking_traces(self, trace_ids: Iterable[str]) -> set[str]:
-        """Traces with a span linking to one of ``trace_ids``: the exporter keeps no index on
-        ``Links.TraceId``, so the scan starts where the linked traces do (less a clock skew:
-        a link points back in time, from a consumer to its producer)."""
-        tids = ids(trace_ids)
+        return {t for found in self.links_to(ids(trace_ids)).values() for t in found}
+
+    def links_to(self, tids: list[str]) -> dict[str, set[str]]:
+        """Per trace of ``tids``, the traces with a span linking to it. The exporter keeps no
+        index on ``Links.TraceId``, so the scan starts where the linked traces do (less a
+        clock skew: a link points back in time, from a consumer to its producer)."""
+        out: dict[str, set[str]] = {t: set() for t in tids}
         if not tids or not self.has(otel.TRACES):
-            return set()
+            return out
         window = self._trace_window(tids)
         since = "" if window is None else f" AND Timestamp >= {ns(window[0] - _SKEW_NS)}"
-        rows = self.query(
-            f"SELECT DISTINCT TraceId FROM {self.traces}"
-            f" WHERE hasAny(Links.TraceId, {{t:Array(String)}}){since}",
+        for linked, linking in self.query(
+            "SELECT linked, TraceId FROM (SELECT TraceId, arrayJoin(arrayFilter(x -> has("
+            f"{{t:Array(String)}}, x), Links.TraceId)) AS linked FROM {self.traces}"
+            f" WHERE hasAny(Links.TraceId, {{t:Array(String)}}){since}) GROUP BY linked, TraceId",
             t=tids,
-        )
-        return {t.lower() for (t,) in rows}
+        ):
+            out.setdefault(linked.lower(), set()).add(linking.lower())
+        return out
 
     def by_key(self, value: str | bytes) -> tuple[list[Span], list[Hop]]:
         raw = value.encode() if isinstance(value, str) else value
@@ -273,126 +269,6 @@ class JourneyReads(ReaderBase):
                     groups.append(g)
         self._groups[topic] = (now, tuple(groups))
         return groups
-
-    def recent_journeys_on_topic(self, topic: str, limit: int) -> list[str]:
-        found: dict[str, int] = {}
-        if self.has(hs.HOPS):
-            for cid, t in self.query(
-                "SELECT CorrelationId, max(toUnixTimestamp64Nano(SeenAt)) AS t"
-                f" FROM {self.hops_table} WHERE Topic = {{t:String}} AND CorrelationId != ''"
-                " GROUP BY CorrelationId ORDER BY t DESC LIMIT {n:UInt32}",
-                t=topic,
-                n=limit,
-            ):
-                found[cid] = t
-        if self.has(hs.DEAD_LETTERS):
-            for cid, t in self.query(
-                "SELECT CorrelationId, max(toUnixTimestamp64Nano(FirstSeen))"
-                f" FROM {self.dead_table} WHERE (DlqTopic = {{t:String}}"
-                " OR OriginalTopic = {t:String}) AND CorrelationId != '' GROUP BY CorrelationId",
-                t=topic,
-            ):
-                found[cid] = max(found.get(cid, 0), t)
-        return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
-
-    def _dlq_topics(self) -> list[str]:
-        return [t for (t,) in self.query(f"SELECT DISTINCT Topic FROM {self.hops_table}")
-                if is_dlq_topic(t)]  # fmt: skip
-
-    def _pending(self, since_ns: int, until_ns: int | None) -> str:
-        """SQL for the journeys' sends in the window that no consumer span names yet
-        (``Topic, Partition, Offset, cid, sent``), one per Kafka coordinate: what the SQLite
-        store keeps as ``pending_sends``, computed here from the hops and the spans."""
-        until = f" AND sent < {int(until_ns)}" if until_ns is not None else ""
-        consumed = "SELECT NULL, NULL, NULL WHERE 0"
-        if self.has(otel.TRACES):
-            consumed = (
-                f"SELECT {self.span_dest}, {self.span_partition}, {self.span_offset}"
-                f" FROM {self.traces} WHERE Timestamp >= {ns(since_ns - _SKEW_NS)}"
-                f" AND {self.span_dest} != '' AND {self.is_consumer}"
-                f" AND {self.span_offset} IS NOT NULL"
-            )
-        return (
-            "SELECT Topic, Partition, Offset, any(CorrelationId) AS cid, min(sent) AS sent_ns"
-            f" FROM (SELECT Topic, Partition, Offset, CorrelationId, {_SENT} AS sent"
-            f" FROM {self.hops_table} WHERE CorrelationId != ''"
-            " AND Topic NOT IN {dlq:Array(String)})"
-            f" WHERE sent >= {int(since_ns)}{until}"
-            f" AND (Topic, Partition, Offset) NOT IN ({consumed})"
-            " GROUP BY Topic, Partition, Offset"
-        )
-
-    def waiting_sends(
-        self, since_ns: int, until_ns: int, newest: int
-    ) -> list[tuple[str, int, list[str]]]:
-        if not self.has(hs.HOPS):
-            return []
-        pending = self._pending(since_ns, until_ns)
-        out = []
-        for topic, waiting, cids in self.query(
-            "SELECT Topic, count(),"
-            " arraySlice(arrayMap(x -> x.2, arrayReverseSort(groupArray((sent_ns, cid)))), 1,"
-            " {k:UInt32}) FROM (" + pending + ") GROUP BY Topic ORDER BY Topic",
-            dlq=self._dlq_topics(),
-            k=4 * newest,
-        ):
-            out.append((topic, waiting, list(dict.fromkeys(cids))[:newest]))
-        return out
-
-    def candidates(self, since_ns: int, pending_only: bool = False) -> dict[str, Candidate]:
-        found: dict[str, Candidate] = {}
-        if self.has(hs.HOPS):
-            for cid, first, last in self.query(
-                "SELECT cid, min(sent_ns), max(sent_ns) FROM ("
-                + self._pending(since_ns, None)
-                + ") GROUP BY cid",
-                dlq=self._dlq_topics(),
-            ):
-                found[cid] = Candidate(last_ns=last, pending_ns=first)
-        if pending_only:
-            return found
-        activity: dict[str, list[int]] = {}  # cid -> [last, error, dead]
-        for cid, last, error, dead in self._activity(since_ns - since_ns % _ACTIVITY_NS):
-            a = activity.setdefault(cid, [0, 0, 0])
-            a[0], a[1], a[2] = max(a[0], last), a[1] | error, a[2] | dead
-        for cid, (last, error, dead) in activity.items():
-            if last < since_ns and cid not in found:
-                continue
-            c = found.get(cid)
-            if c is None:
-                c = found[cid] = Candidate()
-            c.last_ns = max(c.last_ns, last)
-            c.error = bool(error)
-            c.dead = bool(dead)
-        return found
-
-    def _activity(self, since_ns: int) -> list[tuple[Any, ...]]:
-        """``(cid, last activity, error span, dead letter)`` since ``since_ns``, per source: the
-        spans, the journeys' sends, the dead letters (the SQLite store's ``journey_activity``)."""
-        rows: list[tuple[Any, ...]] = []
-        if self.has(otel.TRACES):
-            rows += self.query(
-                "SELECT cid, max(start), max(error), 0 FROM (SELECT"
-                f" {self.span_cid} AS cid, toUnixTimestamp64Nano(Timestamp) AS start,"
-                f" StatusCode = 'Error' AS error FROM {self.traces}"
-                f" WHERE Timestamp >= {ns(since_ns)}) WHERE cid != '' GROUP BY cid"
-            )
-        if self.has(hs.HOPS):
-            rows += self.query(
-                "SELECT CorrelationId, max(sent), 0, 0 FROM (SELECT CorrelationId, Topic,"
-                f" {_SENT} AS sent FROM {self.hops_table} WHERE CorrelationId != '')"
-                f" WHERE sent >= {int(since_ns)} AND Topic NOT IN {{dlq:Array(String)}}"
-                " GROUP BY CorrelationId",
-                dlq=self._dlq_topics(),
-            )
-        if self.has(hs.DEAD_LETTERS):
-            rows += self.query(
-                "SELECT CorrelationId, max(t), 0, 1 FROM (SELECT CorrelationId,"
-                " if(toUnixTimestamp64Nano(FirstSeen) > 0, toUnixTimestamp64Nano(FirstSeen),"
-                f" toUnixTimestamp64Milli(Timestamp) * 1000000) AS t FROM {self.dead_table}"
-                f" WHERE CorrelationId != '') WHERE t >= {int(since_ns)} GROUP BY CorrelationId"
-            )
-        return rows
 
 
 def _unique(records: list[Any], identity: Any) -> list[Any]:

@@ -3,9 +3,10 @@ SQLite store's reader for the same records, read from the OpenTelemetry Collecto
 exporter tables (``otel_traces``, ``otel_traces_trace_id_ts``, ``otel_logs``,
 ``otel_metrics_*``) and the console's own (``handoff_*``).
 
-Its parts: ``read_journeys`` (``JourneyLookup``), ``read_signals`` (``PanelReads``,
-``SignalReads``, the alert rules' series, counts), the alerts' state below, and
-``read_records`` (rows to records).
+Its parts: ``read_journeys`` (``JourneyLookup``'s lookups), ``read_ahead`` (what a
+``reading()`` block keeps, and ``prefetch``), ``read_candidates`` (the journey list's and the
+stalled search's candidates), ``read_signals`` (``PanelReads``, ``SignalReads``, the alert rules'
+series, counts), the alerts' state below, ``read_records`` (rows to records) and ``read_base``.
 
 Where the answers differ from SQLite's, because of what the exporter's layout keeps:
 
@@ -21,31 +22,26 @@ Where the answers differ from SQLite's, because of what the exporter's layout ke
 ``reading()``: ClickHouse has no snapshot that spans statements. Each statement sees the parts
 committed when it starts, and one INSERT is atomic within its table, so a batch of hops or of
 spans is seen whole or not at all; but a batch's spans and its hops are two INSERTs into two
-tables, and a journey read between them shows one without the other, until its next read.
-Blocks nest and cost nothing; what they guarantee is that every read inside one uses this
-reader's one client, in order.
+tables, and a journey read between them shows one without the other until its next read. What
+a block does guarantee: a lookup by trace or correlation id answers for the whole block what it
+answered first (``read_ahead.py``), so the rounds of one journey, and the journeys of one list,
+never see an id's records change under them; the next block reads afresh.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 from console.store.api import AlertRow, Cursor
 from console.store.clickhouse import alerts
 from console.store.clickhouse import handoff_schema as hs
-from console.store.clickhouse.read_journeys import JourneyReads
+from console.store.clickhouse.read_ahead import ReadAhead
+from console.store.clickhouse.read_candidates import CandidateReads
 from console.store.clickhouse.read_signals import SignalReadsCh
 
 __all__ = ["ClickHouseReader"]
 
 
-class ClickHouseReader(JourneyReads, SignalReadsCh):
+class ClickHouseReader(ReadAhead, CandidateReads, SignalReadsCh):
     """A ``StoreReader`` on one clickhouse-connect client (one thread at a time)."""
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        yield
 
     def __enter__(self) -> ClickHouseReader:
         return self

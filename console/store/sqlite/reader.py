@@ -205,6 +205,9 @@ class SqliteReader(AlertReadsSql):
             out.append((topic, waiting, list(dict.fromkeys(cid for (cid,) in rows))[:newest]))
         return out
 
+    def prefetch(self, cids: Collection[str]) -> None:
+        """Nothing to read ahead: each lookup is an index probe in this process."""
+
     def candidates(self, since_ns: int, pending_only: bool = False) -> dict[str, Candidate]:
         found: dict[str, Candidate] = {}
         cur = self.conn.cursor()

@@ -1,0 +1,192 @@
+"""What one ``reading()`` block of the ClickHouse reader has read, kept for the rest of it, and
+``prefetch``: many journeys' records read in a few statements.
+
+Every lookup of a journey is a statement here (a few ms each in chDB, a round trip to a server),
+and ``journey()`` makes about ten: a list of a hundred journeys (``journeys``, the TUI's
+journeys screen) was a thousand statements. Inside a block, each lookup by trace id or
+correlation id keeps what it found per id (``Memo``); a later lookup asks the engine only for
+the ids it has not seen in the block. ``prefetch(cids)`` runs those lookups once for many
+journeys at a time, two rounds deep (their correlation ids, then the traces those name and the
+traces linking to them), so the ``journey()`` calls that follow find most of their records
+already read. The answers are the ones the lookups give without it: the block's first read of
+an id is its answer for the rest of the block (a later write is seen by the next block), and a
+journey that grows past what was read ahead asks the engine for the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from console.base.model import DeadLetter, Hop, LogRecord, Span
+from console.store.clickhouse.read_base import ids
+from console.store.clickhouse.read_journeys import JourneyReads
+from console.store.identity import hop_identity, span_identity
+
+__all__ = ["Memo", "ReadAhead"]
+
+R = TypeVar("R")
+
+
+@dataclass
+class Memo:
+    """Per id, what the block's lookups found: ``(by trace id, by correlation id)`` for each
+    record kind, and the traces linking to each trace."""
+
+    spans: tuple[dict[str, list[Span]], dict[str, list[Span]]] = field(
+        default_factory=lambda: ({}, {})
+    )
+    hops: tuple[dict[str, list[Hop]], dict[str, list[Hop]]] = field(
+        default_factory=lambda: ({}, {})
+    )
+    logs: tuple[dict[str, list[LogRecord]], dict[str, list[LogRecord]]] = field(
+        default_factory=lambda: ({}, {})
+    )
+    dead: tuple[dict[str, list[DeadLetter]], dict[str, list[DeadLetter]]] = field(
+        default_factory=lambda: ({}, {})
+    )
+    links: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _kept(
+    kept: tuple[dict[str, list[R]], dict[str, list[R]]],
+    tids: list[str],
+    cids: list[str],
+    lookup: Callable[[list[str], list[str]], list[R]],
+    keys: Callable[[R], tuple[str | None, str | None]],
+) -> list[R]:
+    """The records of ``tids`` and ``cids``: those ``kept`` has, and ``lookup`` for the rest
+    (one statement), whose answers are kept per id (an id that found nothing keeps [])."""
+    by_trace, by_cid = kept
+    need_t = [t for t in tids if t not in by_trace]
+    need_c = [c for c in cids if c not in by_cid]
+    if need_t or need_c:
+        for t in need_t:
+            by_trace[t] = []
+        for c in need_c:
+            by_cid[c] = []
+        want_t, want_c = set(need_t), set(need_c)
+        for r in lookup(need_t, need_c):
+            trace, cid = keys(r)
+            if trace in want_t:
+                by_trace[trace].append(r)
+            if cid in want_c:
+                by_cid[cid].append(r)
+    return [r for t in tids for r in by_trace[t]] + [r for c in cids for r in by_cid[c]]
+
+
+def _unique(records: Iterable[R], identity: Callable[[R], Any]) -> list[R]:
+    seen: set[Any] = set()
+    out = []
+    for r in records:
+        key = identity(r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+class ReadAhead(JourneyReads):
+    """``JourneyReads`` with a ``Memo`` inside ``reading()`` blocks, and ``prefetch``."""
+
+    _memo: Memo | None = None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """A block whose lookups by trace and correlation id are kept till it ends (module
+        docstring). Blocks nest: the outermost one keeps them."""
+        outer = self._memo is None
+        if outer:
+            self._memo = Memo()
+        try:
+            yield
+        finally:
+            if outer:
+                self._memo = None
+
+    def spans(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Span]:
+        if self._memo is None:
+            return super().spans(trace_ids, cids)
+        found = _kept(
+            self._memo.spans,
+            ids(trace_ids),
+            sorted(set(cids)),
+            lambda t, c: super(ReadAhead, self).spans(t, c),
+            lambda s: (s.trace_id, s.correlation_id),
+        )
+        return _unique(found, span_identity)
+
+    def hops(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Hop]:
+        if self._memo is None:
+            return super().hops(trace_ids, cids)
+        found = _kept(
+            self._memo.hops,
+            ids(trace_ids),
+            sorted(set(cids)),
+            lambda t, c: super(ReadAhead, self).hops(t, c),
+            lambda h: (h.trace_id, h.correlation_id),
+        )
+        return _unique(found, hop_identity)
+
+    def logs(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[LogRecord]:
+        if self._memo is None:
+            return super().logs(trace_ids, cids)
+        found = _kept(
+            self._memo.logs,
+            ids(trace_ids),
+            sorted(set(cids)),
+            lambda t, c: super(ReadAhead, self).logs(t, c),
+            lambda r: (r.trace_id, r.correlation_id),
+        )
+        return _unique(found, id)
+
+    def dead_letters_of(
+        self, cids: Iterable[str] = (), trace_ids: Iterable[str] = ()
+    ) -> list[DeadLetter]:
+        if self._memo is None:
+            return super().dead_letters_of(cids, trace_ids)
+        found = _kept(
+            self._memo.dead,
+            ids(trace_ids),
+            sorted(set(cids)),
+            lambda t, c: super(ReadAhead, self).dead_letters_of(c, t),
+            lambda d: (d.trace_id, d.correlation_id),
+        )
+        return _unique(found, lambda d: (d.cluster_id, d.dlq_topic, d.partition, d.offset))
+
+    def links_to(self, tids: list[str]) -> dict[str, set[str]]:
+        if self._memo is None:
+            return super().links_to(tids)
+        kept = self._memo.links
+        need = [t for t in tids if t not in kept]
+        if need:
+            for t, found in super().links_to(need).items():
+                kept[t] = found
+        return {t: kept.get(t, set()) for t in tids}
+
+    def prefetch(self, cids: Collection[str]) -> None:
+        """Read the journeys of ``cids`` ahead, two rounds deep (module docstring); outside a
+        ``reading()`` block there is nowhere to keep them, and this does nothing."""
+        if self._memo is None or not cids:
+            return
+        wanted = sorted(set(cids))
+        spans = self.spans((), wanted)
+        hops = self.hops((), wanted)
+        dead = self.dead_letters_of(cids=wanted)
+        traces = {s.trace_id for s in spans} | {lk.trace_id for s in spans for lk in s.links}
+        traces |= {h.trace_id for h in hops if h.trace_id}
+        traces |= {d.trace_id for d in dead if d.trace_id}
+        seen: set[str] = set()
+        for _ in range(2):
+            found = ids(traces - seen)
+            seen |= set(found)
+            more = self.spans(found)
+            self.hops(found)
+            self.dead_letters_of(trace_ids=found)
+            linked = {t for ts in self.links_to(found).values() for t in ts}
+            traces = linked | {lk.trace_id for s in more for lk in s.links}
+            if not traces - seen:
+                break
+        self.logs(seen, wanted)
