@@ -3,6 +3,9 @@ run, with its floor beside it.
 
     python bench/clickhouse.py [--phases tap,serve,journey] [--messages 300000] [--seconds 15]
                                [--spans 1000000 --hops 1000000 --lookups 500] [--json]
+    python bench/clickhouse.py --phases journey --spans 10000000 --hops 10000000 \
+                               --stores /tmp/ch-journeys        # build, measure, keep
+    python bench/clickhouse.py --phases journey --stores /tmp/ch-journeys --reuse
 
 Phases (``--phases``; the helpers are the other benches' own):
 
@@ -231,25 +234,39 @@ def serve_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    wheres = {b: location(b, workdir, f"journeys-{b}") for b in BACKENDS}
+    base = args.stores or workdir
+    base.mkdir(parents=True, exist_ok=True)
+    meta = base / "journeys.json"
+    wheres = {b: location(b, base, f"journeys-{b}") for b in BACKENDS}
+    if not args.reuse and meta.exists():
+        raise SystemExit(f"{base} holds the stores of a run: --reuse them, or remove them first")
     stores = {b: open_store(w) for b, w in wheres.items()}
-    out: dict[str, Any] = {"spans": args.spans, "hops": args.hops}
+    out: dict[str, Any] = {}
     try:
         # Streamed into both writers at once: 10M + 10M records never sit in memory together.
         writers = [s.writer(batch_size=20_000, max_queued=400_000) for s in stores.values()]
-        print(f"journey: building {args.spans:,} spans and {args.hops:,} hops in both ...")
         try:
-            built, gen = journey_lookup.fill(writers, args.spans, args.hops, args.hours, args.seed)
-            print(f"  {built}", flush=True)
+            if args.reuse:
+                done = json.loads(meta.read_text())
+                print(f"journey: the stores in {base}: {done['build']}", flush=True)
+            else:
+                print(f"journey: building {args.spans:,} spans and {args.hops:,} hops in both ...")
+                built, gen = journey_lookup.fill(
+                    writers, args.spans, args.hops, args.hours, args.seed
+                )
+                print(f"  {built}", flush=True)
+                done = {"build": built, "journeys": gen.journeys, "offsets": gen.offsets}
             t = time.monotonic()
             gen = journey_lookup.fresh(
-                writers, gen.journeys, gen.offsets, args.top_up_minutes, args.hours, args.seed
-            )
+                writers, done["journeys"], done["offsets"], args.top_up_minutes, args.hours,
+                args.seed,
+            )  # fmt: skip
             print(f"  topped up to {gen.journeys:,} journeys in {time.monotonic() - t:.0f}s")
+            meta.write_text(json.dumps({**done, "journeys": gen.journeys, "offsets": gen.offsets}))
         finally:
             for writer in writers:
                 writer.close()
-        out["build"] = built
+        out["build"] = done["build"]
         # The same ids on both, the backends taking turns id by id; their answers compared.
         measured = journey_backends.measure(stores, gen.journeys, args.lookups, args.seed)
         out.update(measured)
@@ -281,7 +298,8 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     goal = out["chdb_journey_p99_ms"] < 100 and out["chdb_stalled_15m_ms"] < 1000
     print(
         f"  goal on chdb (at 10M + 10M): journey() p99 < 100 ms, stalled < 1 s: "
-        f"{'met' if goal else 'NOT met'} at {args.spans:,} + {args.hops:,}",
+        f"{'met' if goal else 'NOT met'} at {out['build']['spans']:,} + "
+        f"{out['build']['hops']:,}",
         flush=True,
     )
     return out
@@ -346,11 +364,21 @@ def main() -> None:
     ap.add_argument("--top-up-minutes", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workdir", type=Path, default=None, help="Where the stores go (a temp dir)")
+    ap.add_argument(
+        "--stores",
+        type=Path,
+        default=None,
+        help="journey: keep its two stores in this directory (default: the temp dir)",
+    )
+    ap.add_argument(
+        "--reuse", action="store_true", help="journey: measure the stores --stores kept"
+    )
     ap.add_argument("--json", action="store_true", help="Also print every figure as JSON.")
     add_smoke(ap)
     args = smoke_sizes(
         ap.parse_args(), messages=2000, partitions=2, seconds=1.0, warmup=0.5,
         spans=3000, hops=3000, hours=1.0, lookups=20, top_up_minutes=1.0, workdir=None,
+        stores=None, reuse=False,
     )  # fmt: skip
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(phases) - set(PHASES)
