@@ -31,7 +31,6 @@ import orjson
 
 from console.base.model import (
     DeadLetter,
-    Hop,
     LogRecord,
     MetricPoint,
     SeriesPoint,
@@ -48,7 +47,6 @@ __all__ = [
     "TRACE_COLUMNS",
     "as_string",
     "dead_letter_columns",
-    "hop_columns",
     "log_columns",
     "log_insert_columns",
     "metric_columns",
@@ -705,36 +703,6 @@ def _float(value: float | None) -> float:
 
 def _headers(headers: Sequence[tuple[str, bytes | None]]) -> tuple[list[str], list[Any]]:
     return [n for n, _ in headers], [v for _, v in headers]
-
-
-def hop_columns(hops: Sequence[Hop], now_ns: int) -> list[list[Any]]:
-    """Hops as ``handoff_hops`` columns (``HOP_COLUMNS``); ``SeenAt`` is when the tap saw the
-    message (``now_ns`` when it did not say)."""
-    cols: list[list[Any]] = [[] for _ in HOP_COLUMNS]
-    for h in hops:
-        names, values = _headers(h.headers)
-        row = (
-            h.cluster_id or "",
-            h.topic,
-            h.partition,
-            _int64(h.offset, "offset"),
-            _int64(h.timestamp_ms, "timestamp"),
-            h.timestamp_type,
-            h.key,
-            h.size,
-            names,
-            values,
-            h.correlation_id or "",
-            h.trace_id or "",
-            h.span_id or "",
-            h.payload_sha256 or "",
-            h.payload,
-            list(h.business_keys),
-            h.seen_ns or now_ns,
-        )
-        for col, value in zip(cols, row, strict=True):
-            col.append(value)
-    return cols
 
 
 def dead_letter_columns(

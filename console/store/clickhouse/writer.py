@@ -43,7 +43,7 @@ from console.base.model import (
     SpanRow,
 )
 from console.base.sink import Ticket
-from console.store.clickhouse import handoff_schema, otel_schema, rows
+from console.store.clickhouse import handoff_schema, hop_arrow, otel_schema, rows
 from console.store.clickhouse.connect import engine_error
 from console.store.clickhouse.session import Session
 
@@ -57,18 +57,23 @@ __all__ = ["ClickHouseWriter", "Insert", "insert_records", "prepare"]
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 4.0
 # Synchronous INSERTs: the ticket resolves when the rows are in a part (a server whose profile
-# turns async inserts on would otherwise acknowledge rows still in its buffer).
-_INSERT_SETTINGS = {"async_insert": 0}
+# turns async inserts on would otherwise acknowledge rows still in its buffer). No collapsing of
+# a ReplacingMergeTree's duplicates at insert (``optimize_on_insert``): it sorted and folded every
+# batch again, a third of chDB's time a hop (bench/README.md), and readers pick one row per key
+# whether parts merged or not, so a batch's duplicates wait for the merges like any other.
+_INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 
 
 @dataclass(slots=True)
 class Insert:
-    """One INSERT: a table, its columns' names and the columns (column-oriented)."""
+    """One INSERT: a table, its columns' names and the columns (column-oriented), or the rows
+    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``)."""
 
     table: str
     names: tuple[str, ...]
     columns: list[list[Any]]
     rows: int
+    arrow: Any = None
 
 
 def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[Insert]:
@@ -131,8 +136,8 @@ def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[In
         )
     if hops:
         # Last: a tap commits its offsets after the hops are in, never before what came with them.
-        cols = rows.hop_columns(hops, now_ns)
-        out.append(Insert(handoff_schema.HOPS, rows.HOP_COLUMNS, cols, len(hops)))
+        table = hop_arrow.hop_table(hops, now_ns)
+        out.append(Insert(handoff_schema.HOPS, rows.HOP_COLUMNS, [], len(hops), arrow=table))
     return out
 
 
@@ -146,6 +151,11 @@ class _Inserter:
 
     def run(self, inserts: Sequence[Insert]) -> None:
         for ins in inserts:
+            if ins.arrow is not None:
+                self.client.insert_arrow(
+                    self.storage.table(ins.table), ins.arrow, settings=_INSERT_SETTINGS
+                )
+                continue
             key = (ins.table, ins.names)
             ctx = self._contexts.get(key)
             if ctx is None:
@@ -195,11 +205,41 @@ class _Flush:
 
 
 class _Chunk:
-    __slots__ = ("records", "ticket")
+    """One submit, already in columns (``prepare``): its records are not kept, so a tap's hops
+    die young instead of waiting in the queue for Python's collector to walk them again and
+    again (``bench/README.md``)."""
 
-    def __init__(self, records: list[Record], ticket: Ticket) -> None:
-        self.records = records
+    __slots__ = ("inserts", "size", "ticket")
+
+    def __init__(self, inserts: list[Insert], size: int, ticket: Ticket) -> None:
+        self.inserts = inserts
+        self.size = size
         self.ticket = ticket
+
+
+def _merged(chunks: Sequence[_Chunk]) -> list[Insert]:
+    """The chunks' INSERTs as one per table (the hops last, as ``prepare`` orders them)."""
+    by_table: dict[tuple[str, tuple[str, ...]], list[Insert]] = {}
+    for c in chunks:
+        for ins in c.inserts:
+            by_table.setdefault((ins.table, ins.names), []).append(ins)
+    out: list[Insert] = []
+    for (table, names), parts in by_table.items():
+        if len(parts) == 1:
+            out.append(parts[0])
+        elif parts[0].arrow is not None:
+            import pyarrow as pa
+
+            arrow = pa.concat_tables([p.arrow for p in parts])
+            out.append(Insert(table, names, [], sum(p.rows for p in parts), arrow=arrow))
+        else:
+            columns: list[list[Any]] = [[] for _ in names]
+            for p in parts:
+                for col, part in zip(columns, p.columns, strict=True):
+                    col.extend(part)
+            out.append(Insert(table, names, columns, sum(p.rows for p in parts)))
+    out.sort(key=lambda i: i.table == handoff_schema.HOPS)
+    return out
 
 
 _STOP = object()
@@ -274,7 +314,12 @@ class ClickHouseWriter:
                 )
             self._queued += n
         ticket = Ticket(n, self._wake)
-        self._queue.put(_Chunk(list(records), ticket))
+        try:
+            inserts = prepare(self.storage, records, time.time_ns())
+        except Exception as exc:  # a record no column can hold: only this submit fails
+            self._reject(_Chunk([], n, ticket), exc)
+            return ticket
+        self._queue.put(_Chunk(inserts, n, ticket))
         return ticket
 
     def _wake(self) -> None:
@@ -328,7 +373,7 @@ class ClickHouseWriter:
                     if not chunks:
                         first_at = time.monotonic()
                     chunks.append(item)
-                    size += len(item.records)
+                    size += item.size
                     urgent = urgent or item.ticket.waited
                 elif isinstance(item, _Flush):
                     flushes.append(item)
@@ -358,7 +403,7 @@ class ClickHouseWriter:
             )
             if chunks and due:
                 chunks = self._commit(chunks)
-                size = sum(len(c.records) for c in chunks)
+                size = sum(c.size for c in chunks)
                 first_at = time.monotonic()
             for f in flushes:
                 f.finish(self._failure if chunks else None)
@@ -370,29 +415,21 @@ class ClickHouseWriter:
         """Insert the chunks' records; on success resolve their tickets and return []. On an
         engine failure the waiters hear it and the other chunks come back, to be retried."""
         started = time.perf_counter()
-        now_ns = time.time_ns()
         try:
             try:
-                inserts = prepare(self.storage, [r for c in chunks for r in c.records], now_ns)
-            except Exception as exc:
-                if _is_engine_error(exc):
-                    raise
-                chunks = self._sort_out(chunks, now_ns)
-                inserts = prepare(self.storage, [r for c in chunks for r in c.records], now_ns)
-            try:
-                self._inserter.run(inserts)
+                self._inserter.run(_merged(chunks))
             except Exception as exc:
                 if _is_engine_error(exc):
                     raise
                 # A value the client could not encode (rows.py let it through): chunk by chunk,
                 # the ones that go in are stored, the others rejected.
-                chunks = self._one_by_one(chunks, now_ns)
+                chunks = self._one_by_one(chunks)
         except Exception as exc:
             self._inserter.forget()
             self._fail(str(engine_error(self.storage.target, exc)))
             kept, _ = self._refuse_waiters(chunks)
             return kept
-        written = sum(len(c.records) for c in chunks)
+        written = sum(c.size for c in chunks)
         with self._lock:
             self._queued -= written
             self.committed += written
@@ -407,25 +444,11 @@ class ClickHouseWriter:
             c.ticket.resolve()
         return []
 
-    def _sort_out(self, chunks: list[_Chunk], now_ns: int) -> list[_Chunk]:
-        """Fail the chunks whose records no column holds; return the others."""
+    def _one_by_one(self, chunks: list[_Chunk]) -> list[_Chunk]:
         good: list[_Chunk] = []
         for c in chunks:
             try:
-                prepare(self.storage, c.records, now_ns)
-            except Exception as exc:
-                if _is_engine_error(exc):
-                    raise
-                self._reject(c, exc)
-            else:
-                good.append(c)
-        return good
-
-    def _one_by_one(self, chunks: list[_Chunk], now_ns: int) -> list[_Chunk]:
-        good: list[_Chunk] = []
-        for c in chunks:
-            try:
-                self._inserter.run(prepare(self.storage, c.records, now_ns))
+                self._inserter.run(c.inserts)
             except Exception as exc:
                 if _is_engine_error(exc):
                     raise
@@ -435,7 +458,7 @@ class ClickHouseWriter:
         return good
 
     def _reject(self, c: _Chunk, exc: Exception) -> None:
-        n = len(c.records)
+        n = c.size
         text = f"{n:,} records not stored: {type(exc).__name__}: {exc}"
         with self._lock:
             self._queued -= n
@@ -460,16 +483,16 @@ class ClickHouseWriter:
         released = 0
         for c in chunks:
             if c.ticket.fail_if_waited(failure):
-                released += len(c.records)
+                released += c.size
             else:
                 kept.append(c)
         if released:
             with self._lock:
                 self._queued -= released
-        return kept, sum(len(c.records) for c in kept)
+        return kept, sum(c.size for c in kept)
 
     def _give_up(self, chunks: list[_Chunk]) -> None:
-        n = sum(len(c.records) for c in chunks)
+        n = sum(c.size for c in chunks)
         if not n:
             return
         failure = self._failure or StoreUnavailable("the store writer closed", retry_after_s=1.0)
