@@ -330,11 +330,37 @@ SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1""",
     (LINKS, "INSERT INTO {db}.`handoff_trace_links` " + _LINKS_SELECT),
 )
 
+# The hops' text columns at ZSTD(1): as small as at ZSTD(3) for hops (ids and hashes that do not
+# compress, headers and topics that compress at any level: 122 against 124 bytes a hop), and a
+# tap's INSERT and the merges after it compress every hop again (bench/README.md: tap into chDB).
+# A codec change is metadata: parts written before keep theirs until they merge.
+_HOP_TEXT = (
+    ("Cluster", "LowCardinality(String)"),
+    ("Topic", "LowCardinality(String)"),
+    ("Key", "Nullable(String)"),
+    ("HeaderNames", "Array(LowCardinality(String))"),
+    ("HeaderValues", "Array(Nullable(String))"),
+    ("CorrelationId", "String"),
+    ("TraceId", "String"),
+    ("SpanId", "String"),
+    ("PayloadSha256", "String"),
+    ("Payload", "Nullable(String)"),
+    ("BusinessKeys", "Array(String)"),
+)
+_V4: tuple[tuple[str, str], ...] = (
+    (
+        HOPS,
+        "ALTER TABLE {db}.`handoff_hops` {cluster} "
+        + ", ".join(f"MODIFY COLUMN {n} {t} CODEC(ZSTD(1))" for n, t in _HOP_TEXT),
+    ),
+)
+
 # Version -> (what it adds, its statements as (table, template)). Append, never edit.
 MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
     2: ("fixes and ledger lines name their cluster, the audit its order, replay locks", _V2),
     3: ("span links by linked trace (handoff_trace_links and its view)", _V3),
+    4: ("the hops' text columns compressed at ZSTD(1)", _V4),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
