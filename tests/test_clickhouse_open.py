@@ -94,6 +94,14 @@ def test_without_the_extra_a_clickhouse_url_says_what_to_install(url: str, tmp_p
     assert list(tmp_path.iterdir()) == []  # nothing made
 
 
+@pytest.mark.parametrize("command", ["trace", "serve", "tap"])
+def test_the_store_option_names_the_extra_in_its_help(command: str) -> None:
+    # The extra's brackets once read as rich markup and vanished from the help text.
+    done = run_cli(command, "--help", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert "'handoff-console[clickhouse]'" in done.stdout
+
+
 def test_the_sqlite_store_never_imports_the_clickhouse_client(tmp_path: Path) -> None:
     # The CLI's start-up time: a --db (or default) store must not pay for the extra.
     probe = textwrap.dedent(

@@ -55,7 +55,7 @@ StoreOpt = Annotated[
         envvar="HANDOFF_STORE",
         help="The store as a URL instead of --db: clickhouse://user:password@host:8123/database "
         "(clickhouses:// for TLS), chdb:///path (ClickHouse in this process), sqlite:///path. "
-        "ClickHouse needs pip install 'handoff-console[clickhouse]'.",
+        "ClickHouse needs pip install 'handoff-console\\[clickhouse]'.",  # \[: not rich markup
         show_default=False,
     ),
 ]
