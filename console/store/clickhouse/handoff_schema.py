@@ -34,6 +34,9 @@ The tables (columns from ``console/base/model.py``):
   stored before the view existed, once by the migration. The exporter keeps no index on
   ``Links.TraceId``: without this table "which traces link to T" reads that column of every
   span since T started. Readers use it only where the view exists (``read_journeys.py``).
+
+One room past 400 lines: the DDL of every version is kept as it was applied (a migration's text is
+its record: append, never edit), beside the renderer and ``migrate`` that apply it.
 """
 
 from __future__ import annotations

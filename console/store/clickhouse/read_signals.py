@@ -13,6 +13,9 @@ time (``LIMIT … WITH TIES``: records sharing the last time of a page are never
 two pages). What a follower cannot see is a record stamped before its cursor that arrives
 after it (a Collector's retry, a catch-up from Kafka): ``logs --since`` finds those, a follower
 does not.
+
+One room past 400 lines: the three reads share the window and cursor helpers and the services'
+entry-span expression; split, each part would import the others' private pieces.
 """
 
 from __future__ import annotations

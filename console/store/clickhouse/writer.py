@@ -20,6 +20,10 @@ INSERT fails after another's returned, the retry writes the first table's rows a
 ``handoff_*`` tables collapse such duplicates (``ReplacingMergeTree``); the exporter's tables
 are plain ``MergeTree`` (as the exporter makes them), so readers treat a span as its
 ``(TraceId, SpanId)`` (OTLP senders resend too).
+
+One room past 400 lines: the batching thread, its retry with backoff, the refusals while failing
+and the rejection of records no column holds share the queue's state and counters; the rows
+themselves are built in ``rows.py`` and ``hop_arrow.py``.
 """
 
 from __future__ import annotations
