@@ -46,6 +46,10 @@ def test_up_round_trip_status_down(tmp_path: Path) -> None:
         assert status["running"] is True
         assert status["bootstrap"] == f"127.0.0.1:{port}"
         assert status["version"] == default_kafka_version()
+        # Without --port, status asks the broker its state directory holds.
+        by_dir = run_cli("broker", "status", "--json", "--state-dir", state)
+        assert by_dir.returncode == 0, by_dir.stdout
+        assert json.loads(by_dir.stdout)["bootstrap"] == f"127.0.0.1:{port}"
         assert f"Kafka {default_kafka_version()} running on 127.0.0.1:{port}" in up.stdout
         _assert_broker_log_clean(Path(state))
 

@@ -21,6 +21,16 @@ broker_app = typer.Typer(
 )
 
 PortOpt = Annotated[int, typer.Option("--port", help="The broker's listener port on 127.0.0.1.")]
+# status and down: without --port, the port the state directory's broker was started on.
+AskPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        help="The broker's listener port on 127.0.0.1 (default: the one the state directory's "
+        "broker was started on, else 9092).",
+        show_default=False,
+    ),
+]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
@@ -47,8 +57,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(broker_app, name="broker")
 
 
-def _broker(port: int, state_dir: Path | None, version: str | None = None) -> Broker:
-    return Broker(state_dir or default_state_dir(), port=port, version=version)
+def _broker(port: int | None, state_dir: Path | None, version: str | None = None) -> Broker:
+    where = state_dir or default_state_dir()
+    if port is None:
+        port = Broker.configured_port(where) or 9092
+    return Broker(where, port=port, version=version)
 
 
 @broker_app.command("up")
@@ -67,7 +80,7 @@ def up(
 
 
 @broker_app.command("status")
-def status(port: PortOpt = 9092, state_dir: StateOpt = None, as_json: JsonOpt = False) -> None:
+def status(port: AskPortOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = False) -> None:
     """Say whether the harness broker runs; exit 1 when it does not."""
     st = _broker(port, state_dir).status()
     if as_json:
@@ -81,7 +94,7 @@ def status(port: PortOpt = 9092, state_dir: StateOpt = None, as_json: JsonOpt = 
 
 
 @broker_app.command("down")
-def down(port: PortOpt = 9092, state_dir: StateOpt = None) -> None:
+def down(port: AskPortOpt = None, state_dir: StateOpt = None) -> None:
     """Stop the broker this harness started."""
     stopped = _broker(port, state_dir).down()
     typer.echo("stopped" if stopped else "no harness broker was running")

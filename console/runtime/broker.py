@@ -144,6 +144,23 @@ class Broker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @staticmethod
+    def configured_port(state_dir: Path) -> int | None:
+        """The listener port of the broker last configured in ``state_dir`` (its
+        ``server.properties``), or None: ``status`` and ``down`` without ``--port`` ask the
+        broker that directory holds, not one on the default port."""
+        try:
+            text = (Path(state_dir) / "server.properties").read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("listeners="):
+                for listener in line.partition("=")[2].split(","):
+                    if listener.startswith("PLAINTEXT://"):
+                        port = listener.rpartition(":")[2]
+                        return int(port) if port.isdigit() else None
+        return None
+
     @property
     def pid_file(self) -> Path:
         return self.state_dir / "broker.pid"
