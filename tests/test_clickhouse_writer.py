@@ -334,6 +334,31 @@ def test_a_ticket_completes_only_once_its_rows_can_be_read(stores: ChdbStores) -
     assert _count(store, "otel_traces") == 200
 
 
+def test_submits_queued_together_are_one_insert_per_table(stores: ChdbStores) -> None:
+    # Each submit becomes columns at once; a batch joins them, table by table.
+    store = stores.open()
+    writer = stores.keep(store.writer(flush_ms=600_000, batch_size=1_000_000))
+    letter = DeadLetter("orders-dlt", 0, 3, NOW // 10**6, payload=b"{}", original_topic="orders")
+    tickets = [
+        writer.submit([_hop(1), _hop(2, headers=())]),
+        writer.submit([_span(span_id="00000000000000a1"), letter]),
+        writer.submit([_hop(3, key=None, business_keys=("sku-1", "sku-2"))]),
+    ]
+    tickets[-1].wait(30)
+    assert all(t.done and t.error is None for t in tickets)
+    assert writer.batches == 1 and writer.committed == 5
+    assert _one(
+        store,
+        "SELECT Offset, hex(Key), HeaderNames, BusinessKeys FROM otel.handoff_hops ORDER BY Offset",
+    ) == [
+        (1, "FF01", ["traceparent", "empty"], []),
+        (2, "FF01", [], []),
+        (3, None, ["traceparent", "empty"], ["sku-1", "sku-2"]),
+    ]
+    assert _count(store, "otel_traces") == 1
+    assert store.counts()["dead_letters"] == 1
+
+
 def test_a_failing_insert_fails_the_ticket_and_the_writer_recovers(stores: ChdbStores) -> None:
     store = stores.open()
     writer = stores.keep(store.writer(flush_ms=50))
