@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from console.base.model import Span
+from console.base.model import SeriesPoint, Span
 from console.readers.panels import ServiceAggregator, health, topic_panels
 from console.readers.tail import tail
 from console.store import Storage
@@ -70,6 +70,24 @@ def test_topics_lag_dlq_and_health(store: Storage) -> None:
     batch = tail(reader, 0, 0, limit=50)
     assert len(batch.spans) == 50 and len(batch.hops) == 50
     assert tail(reader, batch.last_span_id, batch.last_hop_id).spans == ()
+
+
+def test_two_taps_rates_of_one_topic_add_up(store: Storage) -> None:
+    # Two taps of one group each read half the partitions and rate what they read.
+    points = [
+        SeriesPoint("topic.messages_per_s", "orders", NOW - k * 5 * S, rate, tap)
+        for k in range(6)
+        for tap, rate in (("host-a/1", 300.0), ("host-b/2", 100.0))
+    ]
+    store.write(points)
+    reader = store.reader()
+    [orders] = topic_panels(reader, NOW)
+    assert orders.messages_per_s == 400.0
+    assert max(orders.rate) == 400.0  # each bucket: the taps' means, added up
+    # A tap that stops says 0 for itself: the other one's rate is what is left.
+    store.write([SeriesPoint("topic.messages_per_s", "orders", NOW + S, 0.0, "host-a/1")])
+    [orders] = topic_panels(reader, NOW + 2 * S)
+    assert orders.messages_per_s == 100.0
 
 
 def test_sampled_history_stays_close_to_exact(store: Storage) -> None:

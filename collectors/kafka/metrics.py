@@ -5,9 +5,9 @@ Every ``metrics_interval_s`` (5 s by default) the tap hands the sink one sample 
 ========================  =========  ===================  ======================================
 name                      subject    detail               value
 ========================  =========  ===================  ======================================
-``topic.messages_per_s``  topic      ``""``               messages/s the tap saw since the last
+``topic.messages_per_s``  topic      the tap (``source``) messages/s this tap saw since its last
                                                           sample (catch-up reads count too)
-``topic.bytes_per_s``     topic      ``""``               value bytes/s the tap saw, likewise
+``topic.bytes_per_s``     topic      the tap (``source``) value bytes/s this tap saw, likewise
 ``consumer.lag``          topic      ``group/partition``  high watermark minus the group's
                                                           committed offset (>= 0)
 ``consumer.lag_total``    topic      group                the sum of ``consumer.lag`` over the
@@ -17,6 +17,11 @@ name                      subject    detail               value
 ``dlq.inflow_per_s``      DLQ topic  ``""``               growth of the summed high watermarks
                                                           per second since the last sample
 ========================  =========  ===================  ======================================
+
+Rates are each tap's own: N taps in one group each read some of a topic's partitions, so each
+names itself in ``detail`` (host and an id of its own) and the panels add the taps' newest rates
+up (``console/readers/panels.py``); a tap that stops writes a last 0 of its own, so a tap gone
+no longer counts. Lag and depth are the cluster's, the same from every tap.
 
 Lag covers every consumer group that has committed offsets on a tapped topic (the tap's own group
 only when asked), found with the AdminClient's ``list_consumer_groups`` and
@@ -45,11 +50,21 @@ TopicPartitionKey = tuple[str, int]
 
 
 class RateTracker:
-    """Per-second rates from cumulative ``{key: (messages, bytes)}`` counters."""
+    """Per-second rates from cumulative ``{key: (messages, bytes)}`` counters, as one tap's
+    (``source``, the points' detail)."""
 
-    def __init__(self, start_ns: int | None = None) -> None:
+    def __init__(self, start_ns: int | None = None, source: str = "") -> None:
+        self.source = source
         self._last: dict[str, tuple[int, int]] = {}
         self._last_ns = time.time_ns() if start_ns is None else start_ns
+
+    def stopped(self, now_ns: int) -> list[SeriesPoint]:
+        """This tap's last samples as it stops: 0 for every topic it reported."""
+        return [
+            SeriesPoint(name, topic, now_ns, 0.0, self.source)
+            for topic in sorted(self._last)
+            for name in ("topic.messages_per_s", "topic.bytes_per_s")
+        ]
 
     def points(self, totals: Mapping[str, tuple[int, int]], now_ns: int) -> list[SeriesPoint]:
         dt = (now_ns - self._last_ns) / 1e9
@@ -58,8 +73,10 @@ class RateTracker:
         out: list[SeriesPoint] = []
         for topic, (msgs, nbytes) in sorted(totals.items()):
             m0, b0 = self._last.get(topic, (0, 0))
-            out.append(SeriesPoint("topic.messages_per_s", topic, now_ns, (msgs - m0) / dt))
-            out.append(SeriesPoint("topic.bytes_per_s", topic, now_ns, (nbytes - b0) / dt))
+            rate = (msgs - m0) / dt
+            out.append(SeriesPoint("topic.messages_per_s", topic, now_ns, rate, self.source))
+            byte_rate = (nbytes - b0) / dt
+            out.append(SeriesPoint("topic.bytes_per_s", topic, now_ns, byte_rate, self.source))
         self._last = dict(totals)
         self._last_ns = now_ns
         return out
@@ -99,6 +116,7 @@ class KafkaMetrics:
         include_own_group: bool = False,
         timeout_s: float = 10.0,
         start_ns: int | None = None,
+        source: str = "",
     ) -> None:
         from confluent_kafka.admin import AdminClient
 
@@ -108,7 +126,7 @@ class KafkaMetrics:
         self.include_own_group = include_own_group
         self.dlq_matcher = dlq_matcher
         self.timeout_s = timeout_s
-        self.rates = RateTracker(start_ns)
+        self.rates = RateTracker(start_ns, source)
         self.last_error: str | None = None
         self._dlq_last: dict[str, tuple[int, int]] = {}  # topic -> (sum of high, time_ns)
 

@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +128,9 @@ class KafkaTap:
         self.revoke_wait_s = revoke_wait_s
         self.metrics_interval_s = metrics_interval_s
         self.lag_include_own_group = lag_include_own_group
+        # Who this tap is in its rate samples' detail: N taps of one group each rate what
+        # they read, and the panels add them up (collectors/kafka/metrics.py).
+        self.rate_source = f"{socket.gethostname()}/{uuid.uuid4().hex[:8]}"
         self.decoder = MessageDecoder(
             correlation_headers=correlation_headers,
             dlq_patterns=dlq_patterns,
@@ -198,6 +203,7 @@ class KafkaTap:
                 own_group=self.group_id,
                 dlq_matcher=self.decoder.matcher,
                 include_own_group=self.lag_include_own_group,
+                source=self.rate_source,
             )
         except (KafkaException, ValueError, TypeError) as exc:
             raise InputError(f"bad Kafka configuration: {exc}") from None
@@ -574,3 +580,8 @@ class KafkaTap:
                 except HandoffError as exc:
                     self._error(f"metrics: {exc}")
                     break
+        # This tap's rates end at 0 (the panels add up the taps' newest): once, best effort.
+        last = metrics.rates.stopped(time.time_ns())
+        if last:
+            with contextlib.suppress(HandoffError):
+                self.sink.submit(last)

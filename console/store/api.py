@@ -250,7 +250,8 @@ class PanelReads(Protocol):
     def series_averages(
         self, name: str, slot_ns: int, since_ns: int, until_ns: int
     ) -> list[tuple[str, int, float]]:
-        """``(subject, slot, average)``: a series' mean per slot (slot = time_ns // slot_ns)."""
+        """``(subject, slot, value)`` per slot (slot = time_ns // slot_ns): each detail's mean
+        in the slot, added up over the details (N taps' rates of one topic add up)."""
         ...
 
     def extent(self) -> StoreExtent: ...

@@ -154,10 +154,11 @@ class SignalReadsCh(ReaderBase):
         return [
             (subject, b, avg)
             for subject, b, avg in self.query(
-                f"SELECT Subject, intDiv(toUnixTimestamp64Nano(Timestamp), {int(slot_ns)}) AS b,"
-                f" avg(Value) FROM {self.series_table} FINAL WHERE Name = {{n:String}}"
+                "SELECT Subject, b, sum(a) FROM (SELECT Subject, Detail,"
+                f" intDiv(toUnixTimestamp64Nano(Timestamp), {int(slot_ns)}) AS b, avg(Value) AS a"
+                f" FROM {self.series_table} FINAL WHERE Name = {{n:String}}"
                 f" AND Timestamp >= {ns(since_ns)} AND Timestamp <= {ns(until_ns)}"
-                " GROUP BY Subject, b",
+                " GROUP BY Subject, Detail, b) GROUP BY Subject, b",
                 n=name,
             )
         ]

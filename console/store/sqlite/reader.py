@@ -272,8 +272,9 @@ class SqliteReader(AlertReadsSql):
         return [
             (subject, b, avg)
             for subject, b, avg in self.conn.execute(
-                "SELECT subject, time_ns / ? AS b, avg(value) FROM series"
-                " WHERE name = ? AND time_ns >= ? AND time_ns <= ? GROUP BY subject, b",
+                "SELECT subject, b, sum(a) FROM (SELECT subject, detail, time_ns / ? AS b,"
+                " avg(value) AS a FROM series WHERE name = ? AND time_ns >= ? AND time_ns <= ?"
+                " GROUP BY subject, detail, b) GROUP BY subject, b",
                 (slot_ns, name, since_ns, until_ns),
             )
         ]
