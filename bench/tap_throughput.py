@@ -138,9 +138,41 @@ def write_rate(hops: list[Any]) -> float:
     return len(hops) / elapsed
 
 
-def run_tap(bootstrap: str, topic: str, n: int, store: Storage | None) -> float:
+class EngineCore:
+    """Keeps an in-process store's own threads on a core of their own while the tap's stay on
+    the tap's core, as a ClickHouse server runs beside a tap on cores of its own: the writer
+    thread (``clickhouse-writer``, which runs chDB's INSERTs) and every thread the engine starts
+    go to ``engine_cpu``; the tap's Python threads and librdkafka's (``rdk:*``) to ``tap_cpu``.
+    ``pin`` is called while the tap runs (the engine starts threads as it goes)."""
+
+    def __init__(self, tap_cpu: int, engine_cpu: int) -> None:
+        self.tap_cpu = tap_cpu
+        self.engine_cpu = engine_cpu
+
+    def pin(self) -> None:
+        import threading
+
+        ours = {t.native_id for t in threading.enumerate() if t.name != "clickhouse-writer"}
+        for task in os.listdir("/proc/self/task"):
+            tid = int(task)
+            try:
+                comm = Path(f"/proc/self/task/{task}/comm").read_text().strip()
+                tap = tid in ours or comm.startswith("rdk:")
+                os.sched_setaffinity(tid, {self.tap_cpu if tap else self.engine_cpu})
+            except OSError:
+                continue  # the thread ended meanwhile
+
+
+def run_tap(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    store: Storage | None,
+    engine: EngineCore | None = None,
+) -> float:
     """Hops/s through the tap; into ``store``'s writer (SQLite or ClickHouse: ``open_store``)
-    until every hop is committed, or into a NullSink without one (bench/clickhouse.py too)."""
+    until every hop is committed, or into a NullSink without one (bench/clickhouse.py too).
+    With ``engine``, the store's threads run on a core of their own (``EngineCore``)."""
     writer = store.writer(batch_size=20_000, flush_ms=500, max_queued=400_000) if store else None
     sink = writer or NullSink()
     tap = KafkaTap(
@@ -152,8 +184,12 @@ def run_tap(bootstrap: str, topic: str, n: int, store: Storage | None) -> float:
     )
     tap.start()
     t_first = 0.0
+    polls = 0
     try:
         while True:
+            if engine is not None and polls % 20 == 0:
+                engine.pin()
+            polls += 1
             seen = tap.health()["hops_seen"]
             if seen and not t_first:
                 t_first = time.perf_counter()
