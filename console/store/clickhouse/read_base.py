@@ -23,10 +23,10 @@ both. On JSON:
   then its resource: the JSON tables index no values, and a lookup by correlation id keeps only
   the records whose derived correlation id is wanted, so these paths find every one the Map
   layout's ``hasAny(mapValues(...))`` keeps;
-* "some value is this" (``holds_value``, a business key) searches the record's attributes as
-  JSON text for the value (as ClickHouse escapes it): it finds more than the values equal to
-  it (a key, a longer value holding it) and the reader keeps only the attributes equal to it,
-  as on the Map layout. Both are scans: the JSON tables' bloom filters are on the keys.
+* "some value is this" (``holds_value``, a business key) is ``has(JSONAllValues(col), v)``:
+  every path's value as text, as ``attribute`` reads one. It reads the whole column of every
+  row: the JSON tables' bloom filters are on the keys, none on the values (the Map tables'
+  ``idx_*_attr_value`` serve the Map layout's ``has(mapValues(col), v)``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from console.base.errors import StoreError
 from console.base.semconv import DEFAULT_CORRELATION_KEYS, GROUP_KEYS, OFFSET_KEYS, OPERATION_KEYS
@@ -200,11 +198,10 @@ class ReaderBase:
 
     def holds_value(self, table: str, column: str, value: str) -> str:
         """SQL true when a record of ``table`` may hold ``value`` in its attribute ``column``:
-        as one of its values (Map), in its JSON text (JSON; module docstring). The caller
-        keeps the records with an attribute equal to it."""
+        as one of its values (Map), one of its paths' values as text (JSON; module docstring).
+        The caller keeps the records with an attribute equal to it."""
         if self.is_json(table, column):
-            escaped = orjson.dumps(value).decode()[1:-1].replace("/", "\\/")
-            return f"position(toJSONString({column}), {literal(escaped)}) > 0"
+            return f"has(JSONAllValues({column}), {literal(value)})"
         return f"has(mapValues({column}), {literal(value)})"
 
     # --- tables -------------------------------------------------------------------------------
