@@ -133,7 +133,9 @@ def db_path(tmp_path: Path) -> Path:
 # ``@pytest.mark.backends("sqlite", "chdb")``, runs once per backend if it takes ``store`` (or
 # ``store_url``, ``store_args``, ``backend``): the SQLite file at ``db_path``, and ClickHouse in
 # this process (chDB) in a directory of the test's own. Other tests get SQLite only (the SQLite
-# engine's own tests: upgrade, guard, window, ...).
+# engine's own tests: upgrade, guard, window, ...). ``chdb-json`` is chDB where a Collector with
+# ``json: true`` made the exporter's tables first (JSON attribute columns: the store reads and
+# writes them as it finds them), for the readers' tests that name it.
 #
 # chDB is one process: a subprocess (``run_cli``, a ``Serve``) cannot open a directory this
 # process holds. ``run_cli`` lets go of every chDB store the fixtures opened before it starts
@@ -152,7 +154,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """The store's backend for this test: ``sqlite`` or ``chdb`` (see ``BACKENDS``)."""
+    """The store's backend for this test: ``sqlite``, ``chdb`` or ``chdb-json`` (see
+    ``BACKENDS``)."""
     return str(request.param)
 
 
@@ -161,7 +164,26 @@ def store_url(backend: str, db_path: Path, tmp_path: Path) -> str:
     """Where the test's store is: the SQLite file's path, or a ``chdb:///`` URL."""
     if backend == "sqlite":
         return str(db_path)
-    return f"chdb://{tmp_path / 'chdb'}"
+    url = f"chdb://{tmp_path / 'chdb'}"
+    if backend == "chdb-json":
+        _collector_made_json_tables(url)
+    return url
+
+
+def _collector_made_json_tables(url: str) -> None:
+    """The exporter's tables as a Collector with ``json: true`` makes them (v0.165.1 templates),
+    before the console first opens the store."""
+    import clickhouse_connect
+
+    from tests.clickhouse_helpers import exporter_table_ddl
+
+    client = clickhouse_connect.get_client(dsn=url)
+    try:
+        client.command("CREATE DATABASE IF NOT EXISTS otel")
+        for statement in exporter_table_ddl("otel", json_tables=True).values():
+            client.command(statement)
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from tests.journey_fixtures import (
 )
 
 S = 1_000_000_000
-BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
+BACKENDS = ("sqlite", "chdb", "chdb-json")  # every test on each store (tests/conftest.py)
 
 
 def test_a_journey_is_stitched_across_three_traces_by_links_and_kafka_headers(

@@ -20,7 +20,7 @@ from tests.conftest import run_cli
 from tests.journey_fixtures import ORDERS, ORDERS_DLT, Flow, completed_flow, fulfil, order_placed
 
 S = 1_000_000_000
-BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
+BACKENDS = ("sqlite", "chdb", "chdb-json")  # every test on each store (tests/conftest.py)
 JSON_KEYS = {
     "correlation_id", "status", "where", "detail", "groups", "reason", "after", "trace_ids",
     "started_ns", "ended_ns", "duration_ms", "services", "spans", "hops", "dead_letters",

@@ -40,7 +40,7 @@ def test_an_unknown_backend_is_a_one_line_error(
     assert list(tmp_path.iterdir()) == []  # not taken for a file path: nothing created
 
 
-@pytest.mark.backends("sqlite", "chdb")
+@pytest.mark.backends("sqlite", "chdb", "chdb-json")
 def test_a_follower_carries_on_from_its_cursor_through_the_interface(store: Storage) -> None:
     store.write([LogRecord(time_ns=NOW + i, service="s", body=f"old {i}") for i in range(3)])
     reader = store.reader()

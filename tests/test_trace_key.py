@@ -68,7 +68,7 @@ def test_message_keys_and_payload_fields_find_journeys(
     assert _trace(db_path, "--key", "ord-1", "--correlation-id", "cid-a")[0] == 2
 
 
-@pytest.mark.backends("sqlite", "chdb")
+@pytest.mark.backends("sqlite", "chdb", "chdb-json")
 def test_span_attributes_find_journeys_without_a_tap(store_url: str, store_args: list[str]) -> None:
     db = store_args
     with Serve(store_url, "--key-attribute", "order.id") as s:

@@ -57,7 +57,7 @@ def _send(s: Serve) -> None:
     logs.shutdown()
 
 
-@pytest.mark.backends("sqlite", "chdb")
+@pytest.mark.backends("sqlite", "chdb", "chdb-json")
 def test_trace_shows_the_journeys_logs_and_exceptions(
     store_url: str, store_args: list[str]
 ) -> None:

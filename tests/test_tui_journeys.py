@@ -17,7 +17,7 @@ from tui_app.app import HandoffApp
 pytestmark = pytest.mark.asyncio
 # Every test that takes ``store`` on both stores (tests/conftest.py), the dead letters' screen
 # included.
-BACKENDS = ("sqlite", "chdb")
+BACKENDS = ("sqlite", "chdb", "chdb-json")
 
 
 def _screen(app: HandoffApp) -> Any:

@@ -15,7 +15,7 @@ from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
-BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
+BACKENDS = ("sqlite", "chdb", "chdb-json")  # every test that takes ``store`` on each store
 
 
 async def test_overview_shows_a_service_after_spans_arrive(store: Storage, store_url: str) -> None:

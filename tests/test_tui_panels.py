@@ -10,7 +10,7 @@ from console.readers.tail import tail
 from console.store import Storage
 from tests.tui_data import MS, NOW, S, demo_records
 
-BACKENDS = ("sqlite", "chdb")  # every test on both stores (tests/conftest.py)
+BACKENDS = ("sqlite", "chdb", "chdb-json")  # every test on each store (tests/conftest.py)
 
 
 def test_services_percentiles_and_errors(store: Storage) -> None:

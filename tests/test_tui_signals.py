@@ -15,7 +15,7 @@ from tui import make_app
 from tui_app.linetable import LineTable
 
 pytestmark = pytest.mark.asyncio
-BACKENDS = ("sqlite", "chdb")  # every test that takes ``store`` on both (tests/conftest.py)
+BACKENDS = ("sqlite", "chdb", "chdb-json")  # every test that takes ``store`` on each store
 
 
 _ROW = re.compile(r"^\W*\d\d:\d\d:\d\d\.\d{3}\s+(span|hop|log)\s")

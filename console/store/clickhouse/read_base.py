@@ -6,6 +6,27 @@ console writer runs once), a Collector without a metrics pipeline makes no ``ote
 A read of a missing table finds nothing, as a SQLite store's empty tables would; which tables
 exist is read again (at most every few seconds) while one is missing, so a long-lived reader
 (the TUI's) sees the tables a writer makes after it started.
+
+The attribute columns are ``Map(LowCardinality(String), String)`` (the exporter's default) or
+``JSON`` (its ``json: true`` tables): the SQL that reads an attribute, a record's correlation id
+and messaging fields, and the lookups by value are the methods and properties below, which
+speak the layout found (``layout.py``), so the reads built on them give the same answers on
+both. On JSON:
+
+* an attribute is a path of the JSON value, and a key with dots is a nested path (the exporter
+  writes ``correlation.id`` as ``{"correlation": {"id": ...}}``; ``correlation.id`` reads it
+  back); its value is read as text (``toString``): a number or a boolean as the Map layout's
+  string holds it (``rows.as_string``: ``31``, ``12.5``, ``true``), a list as ClickHouse
+  prints one (a Map holds JSON text): no attribute the console resolves is a list;
+* "any value is one of these" (``cid_in``) reads the attributes the console resolves
+  (``semconv.DEFAULT_CORRELATION_KEYS``, or the reader's ``correlation_keys``), on the record,
+  then its resource: the JSON tables index no values, and a lookup by correlation id keeps only
+  the records whose derived correlation id is wanted, so these paths find every one the Map
+  layout's ``hasAny(mapValues(...))`` keeps;
+* "some value is this" (``holds_value``, a business key) is ``has(JSONAllValues(col), v)``:
+  every path's value as text, as ``attribute`` reads one. It reads the whole column of every
+  row: the JSON tables' bloom filters are on the keys, none on the values (the Map tables'
+  ``idx_*_attr_value`` serve the Map layout's ``has(mapValues(col), v)``).
 """
 
 from __future__ import annotations
@@ -18,6 +39,8 @@ from console.base.errors import StoreError
 from console.base.semconv import DEFAULT_CORRELATION_KEYS, GROUP_KEYS, OFFSET_KEYS, OPERATION_KEYS
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
+from console.store.clickhouse import read_records as rr
+from console.store.clickhouse.layout import TableLayout
 from console.store.clickhouse.read_records import BYTES, literal
 
 if TYPE_CHECKING:
@@ -25,7 +48,7 @@ if TYPE_CHECKING:
 
     from console.store.clickhouse.session import Session
 
-__all__ = ["CONSUME_OPS", "ReaderBase", "first_of", "ids", "ns"]
+__all__ = ["CONSUME_OPS", "ReaderBase", "attribute", "first_of", "ids", "ns"]
 
 #: Operations that make a span a consumer's (as the SQLite summaries judge it).
 CONSUME_OPS = ("process", "receive", "deliver")
@@ -35,11 +58,21 @@ _RECHECK_S = 5.0
 _SETTINGS = {"use_uncompressed_cache": 1}
 
 
-def first_of(maps: Sequence[str], keys: Sequence[str]) -> str:
-    """SQL for the first non-empty value of ``keys`` in the map columns ``maps`` (each map in
-    turn, keys in order), "" when none: ``semconv.first`` over the record, then its resource."""
-    parts = [f"{m}[{literal(k)}] != '', {m}[{literal(k)}]" for m in maps for k in keys]
+def first_of(maps: Sequence[str], keys: Sequence[str], json: bool = False) -> str:
+    """SQL for the first non-empty value of ``keys`` in the attribute columns ``maps`` (each in
+    turn, keys in order), "" when none: ``semconv.first`` over the record, then its resource.
+    ``json``: the columns are of the JSON type (``attribute``)."""
+    values = [attribute(m, k, json) for m in maps for k in keys]
+    parts = [f"{v} != '', {v}" for v in values]
     return f"multiIf({', '.join(parts)}, '')"
+
+
+def attribute(column: str, key: str, json: bool = False) -> str:
+    """SQL for the value of attribute ``key`` in ``column`` as text, '' when absent: a Map's
+    ``column['key']``; a JSON column's path ``key`` (dots nest) as text (module docstring)."""
+    if json:
+        return f"ifNull(toString({column}.{otel.quote_ident(key)}), '')"
+    return f"{column}[{literal(key)}]"
 
 
 def ns(value: int) -> str:
@@ -75,33 +108,112 @@ class ReaderBase:
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
         self.links_table = f"{db}.{otel.quote_ident(hs.LINKS)}"
-        self._columns: dict[str, set[str]] = {}
+        self._columns: dict[str, dict[str, str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
         self._groups: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._checked = 0.0
         self._load_tables()
-        # SQL for a span's and a log record's correlation id, a span's messaging fields.
-        self.span_cid = first_of(("SpanAttributes", "ResourceAttributes"), self.correlation_keys)
-        self.log_cid = first_of(("LogAttributes", "ResourceAttributes"), self.correlation_keys)
-        self.span_dest = "SpanAttributes['messaging.destination.name']"
-        self.span_group = first_of(("SpanAttributes",), GROUP_KEYS)
-        self.span_op = first_of(("SpanAttributes",), OPERATION_KEYS)
-        self.span_offset = f"toInt64OrNull({first_of(('SpanAttributes',), OFFSET_KEYS)})"
-        self.span_partition = "toInt32OrZero(SpanAttributes['messaging.destination.partition.id'])"
+
+    # --- the attribute columns' layout (module docstring) -------------------------------------
+
+    def is_json(self, table: str, column: str) -> bool:
+        """Whether ``table``'s ``column`` (bare names) is of the JSON type."""
+        return TableLayout(table, self._columns.get(table, {})).is_json(column)
+
+    @property
+    def traces_json(self) -> bool:
+        return self.is_json(otel.TRACES, "SpanAttributes")
+
+    @property
+    def logs_json(self) -> bool:
+        return self.is_json(otel.LOGS, "LogAttributes")
+
+    @property
+    def span_columns(self) -> str:
+        """What a span's SELECT names (``read_records.span``)."""
+        return rr.span_columns(self.traces_json)
+
+    @property
+    def log_columns(self) -> str:
+        """What a log record's SELECT names (``read_records.log_record``)."""
+        return rr.log_columns(self.logs_json)
+
+    def span_attribute(self, key: str, column: str = "SpanAttributes") -> str:
+        """SQL for a span's attribute ``key`` (of ``column``: its own, or its resource's)."""
+        return attribute(column, key, self.traces_json)
+
+    # SQL for a span's and a log record's correlation id, a span's messaging fields.
+
+    @property
+    def span_cid(self) -> str:
+        return first_of(
+            ("SpanAttributes", "ResourceAttributes"), self.correlation_keys, self.traces_json
+        )
+
+    @property
+    def log_cid(self) -> str:
+        return first_of(
+            ("LogAttributes", "ResourceAttributes"), self.correlation_keys, self.logs_json
+        )
+
+    @property
+    def span_dest(self) -> str:
+        return self.span_attribute("messaging.destination.name")
+
+    @property
+    def span_group(self) -> str:
+        return first_of(("SpanAttributes",), GROUP_KEYS, self.traces_json)
+
+    @property
+    def span_op(self) -> str:
+        return first_of(("SpanAttributes",), OPERATION_KEYS, self.traces_json)
+
+    @property
+    def span_offset(self) -> str:
+        return f"toInt64OrNull({first_of(('SpanAttributes',), OFFSET_KEYS, self.traces_json)})"
+
+    @property
+    def span_partition(self) -> str:
+        return f"toInt32OrZero({self.span_attribute('messaging.destination.partition.id')})"
+
+    @property
+    def is_consumer(self) -> str:
         ops = ", ".join(literal(o) for o in CONSUME_OPS)
-        self.is_consumer = f"(SpanKind = 'Consumer' OR {self.span_op} IN ({ops}))"
+        return f"(SpanKind = 'Consumer' OR {self.span_op} IN ({ops}))"
+
+    def cid_in(self, table: str, columns: Sequence[str], param: str = "c") -> str:
+        """SQL true when a record of ``table`` (``otel.TRACES``, ``otel.LOGS``) may have one of
+        the correlation ids ``{param:Array(String)}`` in its attribute ``columns``: any value
+        (Map), the correlation attributes' (JSON; module docstring). The caller keeps the
+        records whose derived correlation id is wanted."""
+        wanted = f"{{{param}:Array(String)}}"
+        if self.is_json(table, columns[0]):
+            return " OR ".join(
+                f"{attribute(c, k, True)} IN {wanted}"
+                for c in columns
+                for k in self.correlation_keys
+            )
+        return " OR ".join(f"hasAny(mapValues({c}), {wanted})" for c in columns)
+
+    def holds_value(self, table: str, column: str, value: str) -> str:
+        """SQL true when a record of ``table`` may hold ``value`` in its attribute ``column``:
+        as one of its values (Map), one of its paths' values as text (JSON; module docstring).
+        The caller keeps the records with an attribute equal to it."""
+        if self.is_json(table, column):
+            return f"has(JSONAllValues({column}), {literal(value)})"
+        return f"has(mapValues({column}), {literal(value)})"
 
     # --- tables -------------------------------------------------------------------------------
 
     def _load_tables(self) -> None:
         rows = self.query(
-            "SELECT table, name FROM system.columns WHERE database = {db:String}",
+            "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
             db=self.database,
         )
-        columns: dict[str, set[str]] = {}
-        for table, column in rows:
-            columns.setdefault(table, set()).add(column)
+        columns: dict[str, dict[str, str]] = {}
+        for table, column, kind in rows:
+            columns.setdefault(table, {})[column] = kind
         self._columns = columns
         self._checked = time.monotonic()
 

@@ -53,7 +53,7 @@ class JourneyReads(ReaderBase):
         if not self.has(otel.TRACES):
             return []
         rows = self.query(
-            f"SELECT {rr.SPAN_COLUMNS} FROM {self.traces} WHERE {where} {_ONE_SPAN}", **params
+            f"SELECT {self.span_columns} FROM {self.traces} WHERE {where} {_ONE_SPAN}", **params
         )
         return [rr.span(r, self.correlation_keys) for r in rows]
 
@@ -92,9 +92,7 @@ class JourneyReads(ReaderBase):
             found += [
                 s
                 for s in self._spans_where(
-                    "hasAny(mapValues(SpanAttributes), {c:Array(String)})"
-                    " OR hasAny(mapValues(ResourceAttributes), {c:Array(String)})",
-                    c=cs,
+                    self.cid_in(otel.TRACES, ("SpanAttributes", "ResourceAttributes")), c=cs
                 )
                 if s.correlation_id in wanted
             ]
@@ -123,9 +121,8 @@ class JourneyReads(ReaderBase):
         if not (tids or cs) or not self.has(otel.LOGS):
             return []
         rows = self.query(
-            f"SELECT {rr.LOG_COLUMNS} FROM {self.logs_table} WHERE TraceId IN {{t:Array(String)}}"
-            " OR hasAny(mapValues(LogAttributes), {c:Array(String)})"
-            " OR hasAny(mapValues(ResourceAttributes), {c:Array(String)})",
+            f"SELECT {self.log_columns} FROM {self.logs_table} WHERE TraceId IN {{t:Array(String)}}"
+            f" OR {self.cid_in(otel.LOGS, ('LogAttributes', 'ResourceAttributes'))}",
             t=tids,
             c=cs,
         )
@@ -184,7 +181,7 @@ class JourneyReads(ReaderBase):
         if text and self.has(otel.TRACES):
             spans = [
                 s
-                for s in self._spans_where("has(mapValues(SpanAttributes), {v:String})", v=text)
+                for s in self._spans_where(self.holds_value(otel.TRACES, "SpanAttributes", text))
                 if any(v == text and _key_attribute(k) for k, v in s.attributes.items())
             ]
         hops: list[Hop] = []

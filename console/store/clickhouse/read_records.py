@@ -10,6 +10,14 @@ of ``otel_traces``: they are derived from ``SpanAttributes`` and ``ResourceAttri
 ``console/base/semconv.py``, as the receivers derive them when they decode a span. The
 exporter keeps every attribute value as text, so a span read here carries ``"31"`` where the
 receiver had ``31`` (see the module docstring of ``reader.py``).
+
+The exporter's ``json: true`` tables hold the attributes as ``JSON`` values: they are selected
+as JSON text (``span_columns(json=True)``, ``log_columns``) and read back as the Map layout
+holds them (``attributes``): nested objects flattened to dotted keys (the JSON type nests a
+key with dots: ``correlation.id`` is ``{"correlation": {"id": ...}}``), every value as text
+(``rows.as_string``). A record read from a JSON table equals the one read from a Map table
+written with the same record, but for an attribute whose value is itself a map (the Map layout
+keeps it as JSON text under its key, the JSON layout as paths under it).
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from console.base.model import DeadLetter, Hop, LogRecord, ReplayEntry, Span, SpanLink
 from console.base.semconv import correlation_id, span_fields
+from console.store.clickhouse.rows import as_string
 
 __all__ = [
     "BYTES",
@@ -27,12 +38,15 @@ __all__ = [
     "LOG_COLUMNS",
     "REPLAY_COLUMNS",
     "SPAN_COLUMNS",
+    "attributes",
     "dead_letter",
     "hop",
     "literal",
+    "log_columns",
     "log_record",
     "replay",
     "span",
+    "span_columns",
 ]
 
 # pdata's SpanKind.String() and StatusCode.String(), as the exporter writes them.
@@ -61,12 +75,45 @@ def literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-SPAN_COLUMNS = (
-    "toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, ParentSpanId, SpanName, SpanKind,"
-    " ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode,"
-    " StatusMessage, arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp), Events.Name,"
-    " Events.Attributes, Links.TraceId, Links.SpanId, Links.Attributes"
-)
+def span_columns(json: bool = False) -> str:
+    """What a span's SELECT names; ``json``: the attribute columns are JSON, read as text."""
+    res, attrs = (_text(c, json) for c in ("ResourceAttributes", "SpanAttributes"))
+    events, links = (_texts(c, json) for c in ("Events.Attributes", "Links.Attributes"))
+    return (
+        "toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, ParentSpanId, SpanName, SpanKind,"
+        f" ServiceName, {res}, ScopeName, {attrs}, Duration, StatusCode,"
+        " StatusMessage, arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp), Events.Name,"
+        f" {events}, Links.TraceId, Links.SpanId, {links}"
+    )
+
+
+def _text(column: str, json: bool) -> str:
+    return f"toJSONString({column})" if json else column
+
+
+def _texts(column: str, json: bool) -> str:
+    return f"arrayMap(a -> toJSONString(a), {column})" if json else column
+
+
+def attributes(value: Any) -> dict[str, Any]:
+    """An attribute column's value as the Map layout holds it: a Map's dict as it is, a JSON
+    column's text flattened to dotted keys, each value as text (module docstring)."""
+    if not isinstance(value, str):
+        return value  # type: ignore[no-any-return]
+    out: dict[str, Any] = {}
+    _flatten(orjson.loads(value) if value else {}, "", out)
+    return out
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and (value or not prefix):
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix] = as_string(value)
+
+
+SPAN_COLUMNS = span_columns()
 
 
 def span(
@@ -79,6 +126,7 @@ def span(
         :12
     ]
     message, ev_times, ev_names, ev_attrs, lk_traces, lk_spans, lk_attrs = row[12:]
+    attrs, resource = attributes(attrs), attributes(resource)
     return Span(
         trace_id=trace.lower(),
         span_id=sid.lower(),
@@ -93,11 +141,11 @@ def span(
         attributes=attrs,
         resource=resource,
         events=tuple(
-            {"name": n, "time_ns": t, "attributes": a}
+            {"name": n, "time_ns": t, "attributes": attributes(a)}
             for t, n, a in zip(ev_times, ev_names, ev_attrs, strict=False)
         ),
         links=tuple(
-            SpanLink(t.lower(), s.lower(), a)
+            SpanLink(t.lower(), s.lower(), attributes(a))
             for t, s, a in zip(lk_traces, lk_spans, lk_attrs, strict=False)
         ),
         scope=scope,
@@ -105,16 +153,22 @@ def span(
     )
 
 
-LOG_COLUMNS = (
-    "toUnixTimestamp64Nano(Timestamp), ServiceName, SeverityNumber, SeverityText, Body,"
-    " TraceId, SpanId, LogAttributes, ResourceAttributes"
-)
+def log_columns(json: bool = False) -> str:
+    """What a log record's SELECT names; ``json``: the attribute columns are JSON, as text."""
+    return (
+        "toUnixTimestamp64Nano(Timestamp), ServiceName, SeverityNumber, SeverityText, Body,"
+        f" TraceId, SpanId, {_text('LogAttributes', json)}, {_text('ResourceAttributes', json)}"
+    )
+
+
+LOG_COLUMNS = log_columns()
 
 
 def log_record(row: Sequence[Any], correlation_keys: Sequence[str]) -> LogRecord:
     """A ``LogRecord`` from a ``LOG_COLUMNS`` row (its correlation id derived from its
     attributes, then its resource's, as the receivers do)."""
     t, service, number, text, body, trace, sid, attrs, resource = row
+    attrs, resource = attributes(attrs), attributes(resource)
     return LogRecord(
         time_ns=t,
         service=service,

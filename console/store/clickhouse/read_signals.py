@@ -255,7 +255,7 @@ class SignalReadsCh(ReaderBase):
         if not self.has(otel.LOGS):
             return []
         rows = self.query(
-            f"SELECT {rr.LOG_COLUMNS} FROM {self.logs_table} WHERE {where} {order}", **params
+            f"SELECT {self.log_columns} FROM {self.logs_table} WHERE {where} {order}", **params
         )
         return [(Cursor(r[0]), rr.log_record(r, self.correlation_keys)) for r in rows]
 
@@ -316,7 +316,7 @@ class SignalReadsCh(ReaderBase):
                 else f"(SELECT max(Timestamp) FROM {self.traces}) - INTERVAL 1 HOUR"
             )
             rows = self.query(
-                f"SELECT {rr.SPAN_COLUMNS}, {_SPAN_END} AS end FROM {self.traces}"
+                f"SELECT {self.span_columns}, {_SPAN_END} AS end FROM {self.traces}"
                 f" WHERE Timestamp >= {since} AND end > {int(after[0])}"
                 f" ORDER BY end DESC LIMIT {int(limit)}"
             )

@@ -13,6 +13,10 @@ Where the answers differ from SQLite's, because of what the exporter's layout ke
 * Attribute values are text (``Map(LowCardinality(String), String)``: the exporter writes
   ``31`` as ``"31"``, ``true`` as ``"true"``); a span's derived fields are the same (they are
   derived from the text by ``console/base/semconv.py``).
+  The exporter's ``json: true`` tables (JSON attribute columns) read back alike: nested paths
+  as dotted keys, values as that text (``read_records.attributes``, ``read_base``); their
+  lookups by value scan (they index keys, not values): measured at 200k spans on chDB, a
+  correlation id 56 ms (Map: 16 ms), a business key 0.5 s (Map: 18 ms).
 * Metric points' times are whole seconds (``TimeUnix DateTime``).
 * A business key (``trace --key``) is any span attribute's value but the transport's
   ``messaging.*`` ones (``read_journeys``): the writer's ``--key-attribute`` names are not in
