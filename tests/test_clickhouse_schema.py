@@ -185,6 +185,23 @@ def test_migrations_are_recorded_and_run_once(stores: ChdbStores) -> None:
     assert again.schema_version == handoff_schema.SCHEMA_VERSION
 
 
+def _downgrade(client: Any, version: int) -> None:
+    """Make a store's handoff_* tables what a console at ``version`` left: the views and tables
+    later versions made are dropped, their migrations forgotten."""
+    made: list[str] = []
+    for step in range(version + 1, handoff_schema.SCHEMA_VERSION + 1):
+        for table, statement in handoff_schema.render_migration(step, handoff_schema.HandoffDDL()):
+            if statement.startswith("CREATE") and table not in made:
+                made.append(table)
+    for table in reversed(made):  # views before their tables
+        kind = "VIEW" if table.endswith("_mv") else "TABLE"
+        client.command(f"DROP {kind} otel.`{table}`")
+    client.command(
+        f"ALTER TABLE otel.handoff_schema_migrations DELETE WHERE Version > {version}"
+        " SETTINGS mutations_sync = 2"
+    )
+
+
 def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journey(
     stores: ChdbStores,
 ) -> None:
@@ -195,13 +212,7 @@ def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journ
     from tests.journey_fixtures import Flow, hexid, order_placed
 
     store = stores.open()
-    for sql in (
-        "DROP VIEW otel.handoff_trace_links_mv",
-        "DROP TABLE otel.handoff_trace_links",
-        "ALTER TABLE otel.handoff_schema_migrations DELETE WHERE Version = 3"
-        " SETTINGS mutations_sync = 2",
-    ):
-        store._client.command(sql)
+    _downgrade(store._client, 2)
     flow = Flow("order-9", 1_700_000_000 * 10**9)
     producer = order_placed(flow)
     before, after = hexid(32), hexid(32)
@@ -209,7 +220,7 @@ def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journ
     store.write(flow.records)
     store.close()
     store = stores.open()
-    assert store.schema_version == 3
+    assert store.schema_version == handoff_schema.SCHEMA_VERSION
     late = Flow("order-9", flow.t0_ns)
     late.span("shipping", "orders process", after, 90, 5, with_cid=False, links=(producer,))
     store.write(late.records)

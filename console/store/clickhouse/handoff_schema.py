@@ -34,6 +34,12 @@ The tables (columns from ``console/base/model.py``):
   stored before the view existed, once by the migration. The exporter keeps no index on
   ``Links.TraceId``: without this table "which traces link to T" reads that column of every
   span since T started. Readers use it only where the view exists (``read_journeys.py``).
+* ``handoff_journey_keys``, ``handoff_sends``, ``handoff_consumed`` (version 4,
+  ``lookup_schema.py``): a journey's records by correlation and trace id, and the stalled
+  search's sends and consumed coordinates by time, kept by views and backfilled once.
+
+This module is over 400 lines because it holds every applied version's DDL verbatim: an applied
+version is never edited, so its text stays here (version 4's is in ``lookup_schema.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from console.base.errors import NeedsUpgradeError, SchemaTooNewError
+from console.store.clickhouse import lookup_schema as lk
 from console.store.clickhouse.otel_schema import engine, quote_ident, ttl_expr
 
 if TYPE_CHECKING:
@@ -51,9 +58,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ALERTS",
     "AUDIT",
+    "CONSUMED",
+    "CONSUMED_MV",
     "DEAD_LETTERS",
     "FIXES",
     "HOPS",
+    "KEYS",
+    "KEYS_HOPS_MV",
+    "KEYS_SPANS_MV",
     "LINKS",
     "LINKS_MV",
     "LOCKS",
@@ -61,6 +73,8 @@ __all__ = [
     "MIGRATIONS_TABLE",
     "REPLAYS",
     "SCHEMA_VERSION",
+    "SENDS",
+    "SENDS_MV",
     "SERIES",
     "TABLES",
     "HandoffDDL",
@@ -80,6 +94,8 @@ LOCKS = "handoff_locks"
 LINKS = "handoff_trace_links"
 LINKS_MV = "handoff_trace_links_mv"
 MIGRATIONS_TABLE = "handoff_schema_migrations"
+KEYS, KEYS_SPANS_MV, KEYS_HOPS_MV = lk.KEYS, lk.KEYS_SPANS_MV, lk.KEYS_HOPS_MV
+SENDS, SENDS_MV, CONSUMED, CONSUMED_MV = lk.SENDS, lk.SENDS_MV, lk.CONSUMED, lk.CONSUMED_MV
 TABLES: tuple[str, ...] = (
     HOPS,
     DEAD_LETTERS,
@@ -90,6 +106,9 @@ TABLES: tuple[str, ...] = (
     AUDIT,
     LOCKS,
     LINKS,
+    KEYS,
+    SENDS,
+    CONSUMED,
 )
 
 
@@ -335,6 +354,7 @@ MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
     2: ("fixes and ledger lines name their cluster, the audit its order, replay locks", _V2),
     3: ("span links by linked trace (handoff_trace_links and its view)", _V3),
+    4: ("journeys' keys, sends and consumed coordinates (lookup_schema.py)", lk.V4),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -410,11 +430,25 @@ def migrate(
             "once to upgrade them, then run this again"
         )
     client.command(_render(_MIGRATIONS_DDL, options))
+    maps = _map_attributes(client, options.database)
     for step in range(version + 1, SCHEMA_VERSION + 1):
-        for _table, statement in render_migration(step, options):
+        for table, statement in render_migration(step, options):
+            if table in lk.NEEDS_MAP_ATTRIBUTES and not maps:
+                continue  # JSON attributes (a Collector's ``json: true``): readers scan
             client.command(statement)
         _record(client, options.database, step, MIGRATIONS[step][0])
     return SCHEMA_VERSION
+
+
+def _map_attributes(client: Client, database: str) -> bool:
+    """Whether ``otel_traces`` keeps its attributes as ``Map`` columns (the exporter's default)."""
+    rows = client.query(
+        "SELECT count() FROM system.columns WHERE database = {db:String}"
+        " AND table = 'otel_traces' AND name IN ('SpanAttributes', 'ResourceAttributes')"
+        " AND startsWith(type, 'Map(')",
+        parameters={"db": database},
+    ).result_rows
+    return int(rows[0][0]) == 2
 
 
 def _record(client: Client, database: str, version: int, description: str) -> None:

@@ -75,6 +75,9 @@ class ReaderBase:
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
         self.links_table = f"{db}.{otel.quote_ident(hs.LINKS)}"
+        self.keys_table = f"{db}.{otel.quote_ident(hs.KEYS)}"
+        self.sends_table = f"{db}.{otel.quote_ident(hs.SENDS)}"
+        self.consumed_table = f"{db}.{otel.quote_ident(hs.CONSUMED)}"
         self._columns: dict[str, set[str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
