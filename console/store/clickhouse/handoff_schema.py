@@ -34,7 +34,8 @@ The tables (columns from ``console/base/model.py``):
   stored before the view existed, once by the migration. The exporter keeps no index on
   ``Links.TraceId``: without this table "which traces link to T" reads that column of every
   span since T started. Readers use it only where the view exists (``read_journeys.py``).
-* ``handoff_journey_keys``, ``handoff_sends``, ``handoff_consumed`` (version 4,
+* ``handoff_journey_keys``, ``handoff_sends``, ``handoff_consumed``,
+  ``handoff_consumer_groups`` (version 4,
   ``lookup_schema.py``): a journey's records by correlation and trace id, and the stalled
   search's sends and consumed coordinates by time, kept by views and backfilled once.
 
@@ -62,6 +63,8 @@ __all__ = [
     "CONSUMED_MV",
     "DEAD_LETTERS",
     "FIXES",
+    "GROUPS",
+    "GROUPS_MV",
     "HOPS",
     "KEYS",
     "KEYS_HOPS_MV",
@@ -96,6 +99,7 @@ LINKS_MV = "handoff_trace_links_mv"
 MIGRATIONS_TABLE = "handoff_schema_migrations"
 KEYS, KEYS_SPANS_MV, KEYS_HOPS_MV = lk.KEYS, lk.KEYS_SPANS_MV, lk.KEYS_HOPS_MV
 SENDS, SENDS_MV, CONSUMED, CONSUMED_MV = lk.SENDS, lk.SENDS_MV, lk.CONSUMED, lk.CONSUMED_MV
+GROUPS, GROUPS_MV = lk.GROUPS, lk.GROUPS_MV
 TABLES: tuple[str, ...] = (
     HOPS,
     DEAD_LETTERS,
@@ -109,6 +113,7 @@ TABLES: tuple[str, ...] = (
     KEYS,
     SENDS,
     CONSUMED,
+    GROUPS,
 )
 
 

@@ -14,6 +14,8 @@ instead of scanning the exporter's tables (whose DDL stays the exporter's, verba
 * ``handoff_sends``: a hop with a correlation id as the stalled search counts it (when it was
   sent: its Kafka timestamp, else when the tap saw it), ordered by that time.
 * ``handoff_consumed``: the Kafka coordinates a consumer span names, ordered by its start.
+* ``handoff_consumer_groups``: the consumer groups consumer spans name, per topic (a stalled
+  journey names the groups that should have taken it).
 
 The stalled search's pending sends are then the window's ``handoff_sends`` rows whose
 coordinates no ``handoff_consumed`` row of the window names: two range reads of narrow tables.
@@ -27,11 +29,18 @@ The views over ``otel_traces`` read its attribute maps: a store whose Collector 
 
 from __future__ import annotations
 
-from console.base.semconv import DEFAULT_CORRELATION_KEYS, OFFSET_KEYS, OPERATION_KEYS
+from console.base.semconv import (
+    DEFAULT_CORRELATION_KEYS,
+    GROUP_KEYS,
+    OFFSET_KEYS,
+    OPERATION_KEYS,
+)
 
 __all__ = [
     "CONSUMED",
     "CONSUMED_MV",
+    "GROUPS",
+    "GROUPS_MV",
     "KEYS",
     "KEYS_HOPS_MV",
     "KEYS_SPANS_MV",
@@ -48,6 +57,8 @@ SENDS = "handoff_sends"
 SENDS_MV = "handoff_sends_mv"
 CONSUMED = "handoff_consumed"
 CONSUMED_MV = "handoff_consumed_mv"
+GROUPS = "handoff_consumer_groups"
+GROUPS_MV = "handoff_consumer_groups_mv"
 
 _CONSUME_OPS = ("process", "receive", "deliver")  # read_base.CONSUME_OPS
 
@@ -73,7 +84,7 @@ _SENT = "if(toUnixTimestamp64Milli(Timestamp) > 0, toDateTime64(Timestamp, 9), S
 
 #: The statements whose view reads ``otel_traces``' attribute maps (made only where they are
 #: ``Map`` columns: ``handoff_schema.migrate``).
-NEEDS_MAP_ATTRIBUTES = frozenset({KEYS_SPANS_MV, CONSUMED_MV})
+NEEDS_MAP_ATTRIBUTES = frozenset({KEYS_SPANS_MV, CONSUMED_MV, GROUPS_MV})
 
 # A span by its correlation id and by its trace id (its start: the window its trace's spans
 # are read in), and each trace it links to (``By = 'link'``: the traces linking to T).
@@ -98,6 +109,13 @@ _CONSUMED_FROM_SPANS = f"""SELECT Timestamp, Topic, Partition, Offset FROM (SELE
     toInt32OrZero(SpanAttributes['messaging.destination.partition.id']) AS Partition,
     {_SPAN_OFFSET} AS Offset, {_IS_CONSUMER} AS Consumer FROM {{db}}.`otel_traces`)
 WHERE Topic != '' AND Consumer AND Offset IS NOT NULL"""
+
+# A topic's consumer groups as its consumer spans name them (read_journeys.consumer_groups).
+_GROUPS_FROM_SPANS = f"""SELECT Topic, Grp AS ConsumerGroup, Timestamp FROM (SELECT Timestamp,
+    SpanAttributes['messaging.destination.name'] AS Topic,
+    {_first_of(("SpanAttributes",), GROUP_KEYS)} AS Grp, {_IS_CONSUMER} AS Consumer
+    FROM {{db}}.`otel_traces`)
+WHERE Consumer AND Grp != ''"""
 
 V4: tuple[tuple[str, str], ...] = (
     (
@@ -172,4 +190,22 @@ SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1""",
         " TO {db}.`handoff_consumed` AS " + _CONSUMED_FROM_SPANS,
     ),
     (CONSUMED_MV, "INSERT INTO {db}.`handoff_consumed` " + _CONSUMED_FROM_SPANS),
+    (
+        GROUPS,
+        # One row per topic and group once parts merge (the newest span's time: the TTL).
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_consumer_groups` {cluster} (
+    Topic String CODEC(ZSTD(3)),
+    ConsumerGroup String CODEC(ZSTD(3)),
+    Timestamp DateTime64(9) CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree(Timestamp)}
+ORDER BY (Topic, ConsumerGroup)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 256""",
+    ),
+    (
+        GROUPS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_consumer_groups_mv` {cluster}"
+        " TO {db}.`handoff_consumer_groups` AS " + _GROUPS_FROM_SPANS,
+    ),
+    (GROUPS_MV, "INSERT INTO {db}.`handoff_consumer_groups` " + _GROUPS_FROM_SPANS),
 )

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from console.base.model import DeadLetter, Hop, LogRecord, Span
 from console.store.clickhouse.read_base import ids
-from console.store.clickhouse.read_journeys import JourneyReads
+from console.store.clickhouse.read_journeys import JourneyReads, Keys
 from console.store.identity import hop_identity, span_identity
 
 __all__ = ["Memo", "ReadAhead"]
@@ -125,15 +125,23 @@ class ReadAhead(JourneyReads):
         have = set(memo.spans[0])
         traces = set(tids)
         ask_t, ask_c = [t for t in tids if t not in have], cids
+        read = Keys(((), ()))
         for _ in range(_AHEAD_ROUNDS):
             if not (ask_t or ask_c) or len(traces) > _AHEAD_TRACES:
                 break
             keys = self.keys_of(ask_t, ask_c, fresh=True)
+            read.merge(keys)
             more = set(keys.by_cid) | {t.lower() for t in keys.hop_traces}
             more |= {linking.lower() for _, linking, _ in keys.links}
             ask_t, ask_c = ids(more - traces - have), []
             traces |= more
-        return ids(traces - have) if len(traces) <= _AHEAD_TRACES else tids
+        if len(traces) > _AHEAD_TRACES:
+            return tids
+        wide = ids(traces - have)
+        if not ask_t:  # every id of ``wide`` and ``cids`` was read: the lookups take these
+            read.ids, read.fresh = (tuple(wide), tuple(cids)), True
+            self._stash = read
+        return wide
 
     def spans(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Span]:
         if self._memo is None:

@@ -78,6 +78,7 @@ class ReaderBase:
         self.keys_table = f"{db}.{otel.quote_ident(hs.KEYS)}"
         self.sends_table = f"{db}.{otel.quote_ident(hs.SENDS)}"
         self.consumed_table = f"{db}.{otel.quote_ident(hs.CONSUMED)}"
+        self.groups_table = f"{db}.{otel.quote_ident(hs.GROUPS)}"
         self._columns: dict[str, set[str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
@@ -107,6 +108,14 @@ class ReaderBase:
             columns.setdefault(table, set()).add(column)
         self._columns = columns
         self._checked = time.monotonic()
+
+    @property
+    def summarised(self) -> bool:
+        """Whether version 4's summaries and their views exist (``lookup_schema.py``): the
+        sends, the consumed coordinates, the topics' consumer groups. Then the stalled
+        search reads them instead of every hop and consumer span."""
+        tables = (hs.SENDS, hs.SENDS_MV, hs.CONSUMED, hs.CONSUMED_MV, hs.GROUPS, hs.GROUPS_MV)
+        return all(self.has(t) for t in tables)
 
     def has(self, table: str, column: str | None = None) -> bool:
         """Whether ``table`` (a bare name: ``otel_schema``/``handoff_schema``'s) exists, and

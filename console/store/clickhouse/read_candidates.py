@@ -64,12 +64,6 @@ class CandidateReads(ReaderBase):
                 found[cid] = max(found.get(cid, 0), t)
         return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
 
-    @property
-    def summarised(self) -> bool:
-        """Whether ``handoff_sends`` and ``handoff_consumed`` and their views exist
-        (``lookup_schema.py``): then the pending sends are read from them."""
-        return all(self.has(t) for t in (hs.SENDS, hs.SENDS_MV, hs.CONSUMED, hs.CONSUMED_MV))
-
     def _dlq_topics(self, since_ns: int) -> list[str]:
         """The dead-letter topics among the topics of the sends since ``since_ns`` (every
         statement below keeps only those sends)."""

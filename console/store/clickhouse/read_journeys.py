@@ -104,8 +104,12 @@ class JourneyReads(ReaderBase):
         before its records (``Keys``). The last one is kept (``_stash``): a round's ``spans``
         reads afresh (``fresh``), its ``hops`` and ``links_to`` ask for the same ids."""
         kept = self._stash
-        if not fresh and kept is not None and kept.ids == (tuple(tids), tuple(cs)):
-            return kept
+        if kept is not None and kept.ids == (tuple(tids), tuple(cs)):
+            if not fresh:
+                return kept
+            if kept.fresh:  # just read for this very lookup (``read_ahead._widened``)
+                kept.fresh = False
+                return kept
         found = Keys((tuple(tids), tuple(cs)))
         for by, source, key, trace, topic, partition, offset, t in self.query(
             "SELECT toString(By), toString(Source), Id, TraceId, toString(Topic), Partition,"
@@ -359,7 +363,12 @@ class JourneyReads(ReaderBase):
         if kept is not None and now - kept[0] < _GROUPS_S:
             return list(kept[1])
         parts = []
-        if self.has(otel.TRACES):
+        if self.summarised:  # version 4's summary of the consumer spans
+            parts.append(
+                f"SELECT 0 AS src, ConsumerGroup AS grp FROM {self.groups_table}"
+                " WHERE Topic = {t:String} GROUP BY grp ORDER BY grp LIMIT 20"
+            )
+        elif self.has(otel.TRACES):
             parts.append(
                 f"SELECT 0 AS src, grp FROM (SELECT {self.span_group} AS grp FROM {self.traces}"
                 f" WHERE {self.span_dest} = {{t:String}} AND {self.is_consumer})"
@@ -391,6 +400,17 @@ class Keys:
     hops: set[tuple[str, int, int]] = field(default_factory=set)  # coordinates
     hop_traces: set[str] = field(default_factory=set)  # the hops' traces
     links: list[tuple[str, str, int]] = field(default_factory=list)  # linked, linking, start
+    fresh: bool = False  # read for the lookup about to ask for it: ``keys_of(fresh=True)`` takes it
+
+    def merge(self, other: Keys) -> None:
+        """Add what ``other`` (a read of other ids) found."""
+        for mine, theirs in ((self.by_cid, other.by_cid), (self.by_trace, other.by_trace)):
+            for trace, (lo, hi) in theirs.items():
+                was = mine.get(trace, (lo, hi))
+                mine[trace] = (min(was[0], lo), max(was[1], hi))
+        self.hops |= other.hops
+        self.hop_traces |= other.hop_traces
+        self.links += other.links
 
 
 def _unique(records: list[Any], identity: Any) -> list[Any]:
