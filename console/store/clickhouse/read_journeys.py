@@ -48,6 +48,7 @@ __all__ = ["JourneyReads"]
 _ONE_SPAN = "LIMIT 1 BY TraceId, SpanId"
 _GROUPS_S = 5.0  # how long a topic's consumer groups are kept
 _SKEW_NS = 3600 * 10**9  # a consumer's or a linking span's clock may run this far behind
+_STASH_S = 2.0  # a round's read of handoff_journey_keys serves its other lookups this long
 
 
 # When a send was made: its Kafka timestamp, else when the tap saw it (``summaries``).
@@ -105,7 +106,7 @@ class JourneyReads(ReaderBase):
         reads afresh (``fresh``), its ``hops`` and ``links_to`` ask for the same ids."""
         kept = self._stash
         if kept is not None and kept.ids == (tuple(tids), tuple(cs)):
-            if not fresh:
+            if not fresh and time.monotonic() - kept.read_at < _STASH_S:
                 return kept
             if kept.fresh:  # just read for this very lookup (``read_ahead._widened``)
                 kept.fresh = False
@@ -251,6 +252,8 @@ class JourneyReads(ReaderBase):
             keys = self._stash
             if keys is None or keys.ids[0] != tuple(tids):
                 keys = self.keys_of(tids, [])
+            elif time.monotonic() - keys.read_at >= _STASH_S:
+                keys = self.keys_of(*keys.ids_lists(), fresh=True)
             bound = None
             if keys.by_trace:  # as _trace_window's whole seconds
                 bound = min(w[0] for w in keys.by_trace.values()) // 10**9 * 10**9 - _SKEW_NS
@@ -401,6 +404,10 @@ class Keys:
     hop_traces: set[str] = field(default_factory=set)  # the hops' traces
     links: list[tuple[str, str, int]] = field(default_factory=list)  # linked, linking, start
     fresh: bool = False  # read for the lookup about to ask for it: ``keys_of(fresh=True)`` takes it
+    read_at: float = field(default_factory=time.monotonic)
+
+    def ids_lists(self) -> tuple[list[str], list[str]]:
+        return list(self.ids[0]), list(self.ids[1])
 
     def merge(self, other: Keys) -> None:
         """Add what ``other`` (a read of other ids) found."""
