@@ -259,6 +259,31 @@ def serve_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # --- journey ----------------------------------------------------------------------------------
 
 
+class Scans:
+    """A chDB store whose readers ignore ``handoff_schema``'s version 4 lookups
+    (``handoff_journey_keys``, ``handoff_sends``, ``handoff_consumed``): they read the
+    exporter's tables and ``handoff_hops`` as the console did before them (``--scans``)."""
+
+    def __init__(self, store: Storage) -> None:
+        self.store = store
+
+    def reader(self) -> Any:
+        from console.store.clickhouse.reader import ClickHouseReader
+        from console.store.clickhouse.storage import ClickHouseStorage
+
+        class ScansReader(ClickHouseReader):
+            @property
+            def keyed(self) -> bool:
+                return False
+
+            @property
+            def summarised(self) -> bool:
+                return False
+
+        assert isinstance(self.store, ClickHouseStorage)
+        return ScansReader(self.store)
+
+
 def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     base = args.stores or workdir
     base.mkdir(parents=True, exist_ok=True)
@@ -294,8 +319,24 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 writer.close()
         out["build"] = done["build"]
         # The same ids on both, the backends taking turns id by id; their answers compared.
-        measured = journey_backends.measure(stores, gen.journeys, args.lookups, args.seed)
+        # With --scans, a third reader on the chDB store between them: one that ignores
+        # handoff_schema's version 4 lookups, so it reads as the console did before them.
+        measuring: dict[str, Any] = dict(stores)
+        if args.scans:
+            measuring = {"sqlite": stores["sqlite"], "chdb_scans": Scans(stores["chdb"])}
+            measuring["chdb"] = stores["chdb"]
+        measured = journey_backends.measure(measuring, gen.journeys, args.lookups, args.seed)
         out.update(measured)
+        if args.scans:
+            print(
+                f"  chdb without the lookups (scans, as before version 4): journey() p50 "
+                f"{measured['chdb_scans_journey_p50_ms']:.1f} ms, p99 "
+                f"{measured['chdb_scans_journey_p99_ms']:.1f} ms; stalled search "
+                f"{measured['chdb_scans_stalled_15m_ms']:.0f} ms "
+                f"({measured['chdb_scans_stalled_15m_found']} found); same answer as sqlite: "
+                f"{measured['chdb_scans_same_answer']}",
+                flush=True,
+            )
         for backend, store in stores.items():
             out[f"{backend}_size_bytes"] = store.size_bytes()
             print(
@@ -398,6 +439,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--reuse", action="store_true", help="journey: measure the stores --stores kept"
+    )
+    ap.add_argument(
+        "--scans",
+        action="store_true",
+        help="journey: also measure chDB readers that ignore the version 4 lookups (before/after)",
     )
     ap.add_argument("--json", action="store_true", help="Also print every figure as JSON.")
     add_smoke(ap)

@@ -139,6 +139,9 @@ def measure(stores: dict[str, Storage], total: int, lookups: int, seed: int) -> 
     names = list(stores)
     same = sum(a == b for a, b in zip(found[names[0]], found[names[-1]], strict=True))
     out: dict[str, Any] = {"lookups": lookups, "same_answer": f"{same}/{lookups}"}
+    for name in names[1:-1]:  # a third store beside them: its answers against the first's
+        same = sum(a == b for a, b in zip(found[names[0]], found[name], strict=True))
+        out[f"{name}_same_answer"] = f"{same}/{lookups}"
     for name in names:
         out[f"{name}_journey_p50_ms"] = round(statistics.median(times[name]), 2)
         out[f"{name}_journey_p99_ms"] = round(pct(times[name], 99), 2)

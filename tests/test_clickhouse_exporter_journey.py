@@ -177,12 +177,11 @@ def _insert(client: Any, template: str, table: str, rows: Sequence[list[Any]]) -
     client.insert(f"otel.{table}", list(rows), column_names=exporter_insert_columns(template))
 
 
-def test_trace_finds_a_journey_a_collector_wrote_with_the_exporters_own_tables(
-    tmp_path: Path,
-) -> None:
+def _collector_store(where: Path) -> list[ReadableSpan]:
+    """A store only a Collector wrote: the exporter's tables, two journeys' spans and logs
+    through its INSERT statements; the spans of ``order-4711``."""
     import clickhouse_connect
 
-    where = tmp_path / "chdb"
     ours, our_logs = _services("order-4711", 42)
     other, other_logs = _services("order-4712", 43)  # a neighbour, not ours
     client = clickhouse_connect.get_client(dsn=f"chdb://{where}")
@@ -198,6 +197,15 @@ def test_trace_finds_a_journey_a_collector_wrote_with_the_exporters_own_tables(
     finally:
         client.close()  # chDB is one process: the command opens the directory next
     assert not any(t.startswith("handoff_") for t in tables)  # the Collector's tables only
+    return ours
+
+
+def test_trace_finds_a_journey_a_collector_wrote_with_the_exporters_own_tables(
+    tmp_path: Path,
+) -> None:
+
+    where = tmp_path / "chdb"
+    ours = _collector_store(where)
 
     res = run_cli("trace", "--store", f"chdb://{where}", "--correlation-id", "order-4711", "--json")
     assert res.returncode == 0, res.stderr
@@ -225,3 +233,34 @@ def test_trace_finds_a_journey_a_collector_wrote_with_the_exporters_own_tables(
     )  # fmt: skip
     assert text.returncode == 0, text.stderr
     assert "checkout → fulfilment" in text.stdout and "order-4712" not in text.stdout
+
+
+def test_a_console_writer_fills_its_journey_keys_from_a_collectors_spans_and_finds_the_same(
+    tmp_path: Path,
+) -> None:
+    # Read first as the Collector left it (no handoff_* tables: the exporter's tables are
+    # scanned), then after a console writer opened it once (version 4's lookups made and
+    # filled from the spans already there): the same journey, now through handoff_journey_keys.
+    from console.store import open_store
+
+    where = tmp_path / "chdb"
+    _collector_store(where)
+    args = ("trace", "--store", f"chdb://{where}", "--correlation-id", "order-4711", "--json")
+    before = run_cli(*args)
+    assert before.returncode == 0, before.stderr
+
+    store = open_store(f"chdb://{where}")  # a console writer: migrates the store
+    try:
+        keyed = store._client.query(  # type: ignore[attr-defined]
+            "SELECT toString(By), count() FROM otel.handoff_journey_keys"
+            " WHERE Id = 'order-4711' GROUP BY By"
+        ).result_rows
+    finally:
+        store.close()
+    assert dict(keyed).get("correlation", 0) >= 2  # the producer's and the consumer's spans
+
+    after = run_cli(*args)
+    assert after.returncode == 0, after.stderr
+    was, now = json.loads(before.stdout), json.loads(after.stdout)
+    for field in ("status", "services", "trace_ids", "spans", "logs", "handoffs"):
+        assert now[field] == was[field], field

@@ -185,6 +185,23 @@ def test_migrations_are_recorded_and_run_once(stores: ChdbStores) -> None:
     assert again.schema_version == handoff_schema.SCHEMA_VERSION
 
 
+def _downgrade(client: Any, version: int) -> None:
+    """Make a store's handoff_* tables what a console at ``version`` left: the views and tables
+    later versions made are dropped, their migrations forgotten."""
+    made: list[str] = []
+    for step in range(version + 1, handoff_schema.SCHEMA_VERSION + 1):
+        for table, statement in handoff_schema.render_migration(step, handoff_schema.HandoffDDL()):
+            if statement.startswith("CREATE") and table not in made:
+                made.append(table)
+    for table in reversed(made):  # views before their tables
+        kind = "VIEW" if table.endswith("_mv") else "TABLE"
+        client.command(f"DROP {kind} otel.`{table}`")
+    client.command(
+        f"ALTER TABLE otel.handoff_schema_migrations DELETE WHERE Version > {version}"
+        " SETTINGS mutations_sync = 2"
+    )
+
+
 def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journey(
     stores: ChdbStores,
 ) -> None:
@@ -195,13 +212,7 @@ def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journ
     from tests.journey_fixtures import Flow, hexid, order_placed
 
     store = stores.open()
-    for sql in (
-        "DROP VIEW otel.handoff_trace_links_mv",
-        "DROP TABLE otel.handoff_trace_links",
-        "ALTER TABLE otel.handoff_schema_migrations DELETE WHERE Version >= 3"
-        " SETTINGS mutations_sync = 2",
-    ):
-        store._client.command(sql)
+    _downgrade(store._client, 2)
     flow = Flow("order-9", 1_700_000_000 * 10**9)
     producer = order_placed(flow)
     before, after = hexid(32), hexid(32)
@@ -220,3 +231,61 @@ def test_traces_linking_before_and_after_the_links_lookup_existed_join_the_journ
     found = journey(store, trace_id=producer.trace_id, now_ns=flow.t0_ns + 10**12)
     assert found is not None
     assert {producer.trace_id, before, after} <= {s.trace_id for s in found.spans}
+
+
+def test_a_store_from_before_the_journey_keys_gets_them_filled_and_its_journeys_found(
+    stores: ChdbStores,
+) -> None:
+    # A store a console at version 3 wrote: a completed journey, one stalled on its first send
+    # (no consumer span names its offset). The next console adds version 4's lookups and
+    # fills them from those rows; journey() and the stalled search read through them then,
+    # and find what the scans of the exporter's tables found before.
+    import time
+
+    from console.journeys import journey, journeys
+    from tests.journey_fixtures import ORDERS, Flow, completed_flow, order_placed
+
+    now = time.time_ns()
+    store = stores.open()
+    _downgrade(store._client, 3)
+    done = completed_flow("order-done", now - 300 * 10**9)
+    stuck = Flow("order-stuck", now - 200 * 10**9)
+    stuck.hop(ORDERS, 31, order_placed(stuck))
+    store.write(done.records + stuck.records)
+    reader = store.reader()
+    assert not reader.keyed  # version 3: the exporter's tables are scanned
+    before = {
+        c: journey(reader, correlation_id=c, now_ns=now) for c in ("order-done", "order-stuck")
+    }
+    stalled_before = journeys(reader, status="stalled", since_s=900, now_ns=now)
+    reader.close()
+    store.close()
+
+    store = stores.open()
+    assert store.schema_version == handoff_schema.SCHEMA_VERSION
+    keyed = store._client.query(
+        "SELECT DISTINCT Id FROM otel.handoff_journey_keys WHERE By = 'correlation' ORDER BY Id"
+    ).result_rows
+    assert keyed == [("order-done",), ("order-stuck",)]
+    sends = store._client.query(
+        "SELECT CorrelationId, count() FROM otel.handoff_sends GROUP BY CorrelationId"
+        " ORDER BY CorrelationId"
+    ).result_rows
+    assert [cid for cid, _ in sends] == ["order-done", "order-stuck"]
+    reader = store.reader()
+    assert reader.keyed and reader.summarised
+    for cid, was in before.items():
+        now_found = journey(reader, correlation_id=cid, now_ns=now)
+        assert was is not None and now_found is not None
+        assert now_found.status == was.status
+        assert {(s.trace_id, s.span_id) for s in now_found.spans} == {
+            (s.trace_id, s.span_id) for s in was.spans
+        }
+        assert {(h.topic, h.partition, h.offset) for h in now_found.hops} == {
+            (h.topic, h.partition, h.offset) for h in was.hops
+        }
+        assert now_found.trace_ids == was.trace_ids
+    stalled = journeys(reader, status="stalled", since_s=900, now_ns=now)
+    assert [(s.correlation_id, s.where) for s in stalled] == [("order-stuck", ORDERS)]
+    assert stalled == stalled_before
+    reader.close()

@@ -94,13 +94,11 @@ class _Gather:
             self._add_spans(self.store.spans(traces, cids))
             for h in self.store.hops(traces, cids):
                 self._add_hop(h)
-            for d in self.store.dead_letters_of(cids=cids):
+            # Both ids at once: one lookup a round (a statement, on a ClickHouse store).
+            for d in self.store.dead_letters_of(cids=cids, trace_ids=traces):
                 self._add_dl(d)
-            if not traces:
-                continue
-            self.traces |= self.store.linking_traces(traces)
-            for d in self.store.dead_letters_of(trace_ids=traces):
-                self._add_dl(d)
+            if traces:
+                self.traces |= self.store.linking_traces(traces)
 
     def replays(self) -> list[ReplayEntry]:
         out: list[ReplayEntry] = []

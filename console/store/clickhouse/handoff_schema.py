@@ -34,9 +34,14 @@ The tables (columns from ``console/base/model.py``):
   stored before the view existed, once by the migration. The exporter keeps no index on
   ``Links.TraceId``: without this table "which traces link to T" reads that column of every
   span since T started. Readers use it only where the view exists (``read_journeys.py``).
+* ``handoff_journey_keys``, ``handoff_sends``, ``handoff_consumed``,
+  ``handoff_consumer_groups`` (version 4,
+  ``lookup_schema.py``): a journey's records by correlation and trace id, and the stalled
+  search's sends and consumed coordinates by time, kept by views and backfilled once.
+* Version 5 compresses ``handoff_hops``' text columns at ZSTD(1) (a codec change: metadata).
 
-One room past 400 lines: the DDL of every version is kept as it was applied (a migration's text is
-its record: append, never edit), beside the renderer and ``migrate`` that apply it.
+This module is over 400 lines because it holds every applied version's DDL verbatim: an applied
+version is never edited, so its text stays here (version 4's is in ``lookup_schema.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from console.base.errors import NeedsUpgradeError, SchemaTooNewError
+from console.store.clickhouse import lookup_schema as lk
 from console.store.clickhouse.otel_schema import engine, quote_ident, ttl_expr
 
 if TYPE_CHECKING:
@@ -54,9 +60,16 @@ if TYPE_CHECKING:
 __all__ = [
     "ALERTS",
     "AUDIT",
+    "CONSUMED",
+    "CONSUMED_MV",
     "DEAD_LETTERS",
     "FIXES",
+    "GROUPS",
+    "GROUPS_MV",
     "HOPS",
+    "KEYS",
+    "KEYS_HOPS_MV",
+    "KEYS_SPANS_MV",
     "LINKS",
     "LINKS_MV",
     "LOCKS",
@@ -64,6 +77,8 @@ __all__ = [
     "MIGRATIONS_TABLE",
     "REPLAYS",
     "SCHEMA_VERSION",
+    "SENDS",
+    "SENDS_MV",
     "SERIES",
     "TABLES",
     "HandoffDDL",
@@ -83,6 +98,9 @@ LOCKS = "handoff_locks"
 LINKS = "handoff_trace_links"
 LINKS_MV = "handoff_trace_links_mv"
 MIGRATIONS_TABLE = "handoff_schema_migrations"
+KEYS, KEYS_SPANS_MV, KEYS_HOPS_MV = lk.KEYS, lk.KEYS_SPANS_MV, lk.KEYS_HOPS_MV
+SENDS, SENDS_MV, CONSUMED, CONSUMED_MV = lk.SENDS, lk.SENDS_MV, lk.CONSUMED, lk.CONSUMED_MV
+GROUPS, GROUPS_MV = lk.GROUPS, lk.GROUPS_MV
 TABLES: tuple[str, ...] = (
     HOPS,
     DEAD_LETTERS,
@@ -93,6 +111,10 @@ TABLES: tuple[str, ...] = (
     AUDIT,
     LOCKS,
     LINKS,
+    KEYS,
+    SENDS,
+    CONSUMED,
+    GROUPS,
 )
 
 
@@ -350,7 +372,7 @@ _HOP_TEXT = (
     ("Payload", "Nullable(String)"),
     ("BusinessKeys", "Array(String)"),
 )
-_V4: tuple[tuple[str, str], ...] = (
+_V5: tuple[tuple[str, str], ...] = (
     (
         HOPS,
         "ALTER TABLE {db}.`handoff_hops` {cluster} "
@@ -363,7 +385,8 @@ MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     1: ("hops, dead letters, series, alerts, fixes, replay ledger, audit", _V1),
     2: ("fixes and ledger lines name their cluster, the audit its order, replay locks", _V2),
     3: ("span links by linked trace (handoff_trace_links and its view)", _V3),
-    4: ("the hops' text columns compressed at ZSTD(1)", _V4),
+    4: ("journeys' keys, sends and consumed coordinates (lookup_schema.py)", lk.V4),
+    5: ("the hops' text columns compressed at ZSTD(1)", _V5),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -439,11 +462,25 @@ def migrate(
             "once to upgrade them, then run this again"
         )
     client.command(_render(_MIGRATIONS_DDL, options))
+    maps = _map_attributes(client, options.database)
     for step in range(version + 1, SCHEMA_VERSION + 1):
-        for _table, statement in render_migration(step, options):
+        for table, statement in render_migration(step, options):
+            if table in lk.NEEDS_MAP_ATTRIBUTES and not maps:
+                continue  # JSON attributes (a Collector's ``json: true``): readers scan
             client.command(statement)
         _record(client, options.database, step, MIGRATIONS[step][0])
     return SCHEMA_VERSION
+
+
+def _map_attributes(client: Client, database: str) -> bool:
+    """Whether ``otel_traces`` keeps its attributes as ``Map`` columns (the exporter's default)."""
+    rows = client.query(
+        "SELECT count() FROM system.columns WHERE database = {db:String}"
+        " AND table = 'otel_traces' AND name IN ('SpanAttributes', 'ResourceAttributes')"
+        " AND startsWith(type, 'Map(')",
+        parameters={"db": database},
+    ).result_rows
+    return int(rows[0][0]) == 2
 
 
 def _record(client: Client, database: str, version: int, description: str) -> None:

@@ -11,6 +11,11 @@ traces linking to them), so the ``journey()`` calls that follow find most of the
 already read. The answers are the ones the lookups give without it: the block's first read of
 an id is its answer for the rest of the block (a later write is seen by the next block), and a
 journey that grows past what was read ahead asks the engine for the rest.
+
+Where ``handoff_journey_keys`` exists (``lookup_schema.py``), a block's first lookup of a
+journey widens itself (``_widened``): a few reads of that table's key (a few ms each) name the
+traces the journey's next rounds will ask for, and their spans, hops and dead letters are read
+then, one statement each, so that the rounds after the first find them kept.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from typing import Any, TypeVar
 
 from console.base.model import DeadLetter, Hop, LogRecord, Span
 from console.store.clickhouse.read_base import ids
-from console.store.clickhouse.read_journeys import JourneyReads
+from console.store.clickhouse.read_journeys import JourneyReads, Keys
 from console.store.identity import hop_identity, span_identity
 
 __all__ = ["Memo", "ReadAhead"]
 
 R = TypeVar("R")
+
+_AHEAD_ROUNDS = 3  # reads of handoff_journey_keys that widen a journey's first lookups
+_AHEAD_TRACES = 200  # widened no further than this many traces
 
 
 @dataclass
@@ -106,9 +114,52 @@ class ReadAhead(JourneyReads):
             if outer:
                 self._memo = None
 
+    def _widened(self, tids: list[str], cids: list[str]) -> list[str]:
+        """``tids`` and the traces the journey of these ids will ask for next, as far as
+        ``handoff_journey_keys`` names them (``_AHEAD_ROUNDS`` reads of its key, a few ms
+        each): the traces of the ids' spans and hops, and the traces linking to those. The
+        spans, hops and dead letters of them all are then read in one statement each, kept
+        per id, and the journey's next rounds find them kept (module docstring)."""
+        assert self._memo is not None
+        memo = self._memo
+        have = set(memo.spans[0])
+        traces = set(tids)
+        ask_t, ask_c = [t for t in tids if t not in have], cids
+        read = Keys(((), ()))
+        for _ in range(_AHEAD_ROUNDS):
+            if not (ask_t or ask_c) or len(traces) > _AHEAD_TRACES:
+                break
+            keys = self.keys_of(ask_t, ask_c, fresh=True)
+            read.merge(keys)
+            more = set(keys.by_cid) | {t.lower() for t in keys.hop_traces}
+            more |= {linking.lower() for _, linking, _ in keys.links}
+            ask_t, ask_c = ids(more - traces - have), []
+            traces |= more
+        if len(traces) > _AHEAD_TRACES:
+            return tids
+        wide = ids(traces - have)
+        if not ask_t:  # every id of ``wide`` and ``cids`` was read: the lookups take these
+            read.ids, read.fresh = (tuple(wide), tuple(cids)), True
+            self._stash = read
+        return wide
+
     def spans(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Span]:
         if self._memo is None:
             return super().spans(trace_ids, cids)
+        if self.keyed:
+            tids, cs = ids(trace_ids), sorted(set(cids))
+            wide = self._widened(tids, cs)
+            if wide != tids:  # read and kept for every trace of ``wide``, asked or not
+                _kept(
+                    self._memo.spans,
+                    wide,
+                    cs,
+                    lambda t, c: super(ReadAhead, self).spans(t, c),
+                    lambda s: (s.trace_id, s.correlation_id),
+                )
+                self.hops(wide, cs)
+                self.dead_letters_of(cs, wide)
+                self.links_to(wide)
         found = _kept(
             self._memo.spans,
             ids(trace_ids),

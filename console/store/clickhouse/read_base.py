@@ -108,6 +108,10 @@ class ReaderBase:
         self.alerts_table = f"{db}.{otel.quote_ident(hs.ALERTS)}"
         self.replays_table = f"{db}.{otel.quote_ident(hs.REPLAYS)}"
         self.links_table = f"{db}.{otel.quote_ident(hs.LINKS)}"
+        self.keys_table = f"{db}.{otel.quote_ident(hs.KEYS)}"
+        self.sends_table = f"{db}.{otel.quote_ident(hs.SENDS)}"
+        self.consumed_table = f"{db}.{otel.quote_ident(hs.CONSUMED)}"
+        self.groups_table = f"{db}.{otel.quote_ident(hs.GROUPS)}"
         self._columns: dict[str, dict[str, str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None
@@ -216,6 +220,14 @@ class ReaderBase:
             columns.setdefault(table, {})[column] = kind
         self._columns = columns
         self._checked = time.monotonic()
+
+    @property
+    def summarised(self) -> bool:
+        """Whether version 4's summaries and their views exist (``lookup_schema.py``): the
+        sends, the consumed coordinates, the topics' consumer groups. Then the stalled
+        search reads them instead of every hop and consumer span."""
+        tables = (hs.SENDS, hs.SENDS_MV, hs.CONSUMED, hs.CONSUMED_MV, hs.GROUPS, hs.GROUPS_MV)
+        return all(self.has(t) for t in tables)
 
     def has(self, table: str, column: str | None = None) -> bool:
         """Whether ``table`` (a bare name: ``otel_schema``/``handoff_schema``'s) exists, and

@@ -6,6 +6,9 @@ here they are computed from the tables themselves, with the same answers:
 * a journey's pending send: a hop with a correlation id, not on a dead-letter topic, that no
   consumer span names by its Kafka coordinates (``messaging.destination.name``, partition,
   offset), one per coordinate;
+* where schema version 4's summaries exist (``handoff_sends``, ``handoff_consumed``, kept by
+  views at insert: ``lookup_schema.py``), the pending sends and the sends' activity are read
+  from them, by time, instead of from every hop and consumer span of the window;
 * a journey's activity since a time: its spans' starts (an error span flags it), its sends, its
   dead letters (which flag it), by the SQLite summaries' minute.
 """
@@ -61,14 +64,32 @@ class CandidateReads(ReaderBase):
                 found[cid] = max(found.get(cid, 0), t)
         return [cid for cid, _ in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]
 
-    def _dlq_topics(self) -> list[str]:
-        return [t for (t,) in self.query(f"SELECT DISTINCT Topic FROM {self.hops_table}")
-                if is_dlq_topic(t)]  # fmt: skip
+    def _dlq_topics(self, since_ns: int) -> list[str]:
+        """The dead-letter topics among the topics of the sends since ``since_ns`` (every
+        statement below keeps only those sends)."""
+        if self.summarised:
+            sql = f"SELECT DISTINCT Topic FROM {self.sends_table} WHERE Sent >= {ns(since_ns)}"
+        else:
+            sql = f"SELECT DISTINCT Topic FROM {self.hops_table}"
+        return [t for (t,) in self.query(sql) if is_dlq_topic(t)]
 
     def _pending(self, since_ns: int, until_ns: int | None) -> str:
         """SQL for the journeys' sends in the window that no consumer span names yet
         (``Topic, Partition, Offset, cid, sent``), one per Kafka coordinate: what the SQLite
-        store keeps as ``pending_sends``, computed here from the hops and the spans."""
+        store keeps as ``pending_sends``, computed here from the hops and the spans, or read
+        from their summaries (``handoff_sends``, ``handoff_consumed``: two range reads by time
+        of narrow tables, the same rows)."""
+        if self.summarised:
+            until = f" AND Sent < {ns(until_ns)}" if until_ns is not None else ""
+            return (
+                "SELECT Topic, Partition, Offset, any(CorrelationId) AS cid, min(sent) AS sent_ns"
+                " FROM (SELECT Topic, Partition, Offset, CorrelationId,"
+                f" toUnixTimestamp64Nano(Sent) AS sent FROM {self.sends_table}"
+                f" WHERE Sent >= {ns(since_ns)}{until} AND Topic NOT IN {{dlq:Array(String)}})"
+                " WHERE (Topic, Partition, Offset) NOT IN (SELECT Topic, Partition, Offset"
+                f" FROM {self.consumed_table} WHERE Timestamp >= {ns(since_ns - _SKEW_NS)})"
+                " GROUP BY Topic, Partition, Offset"
+            )
         until = f" AND sent < {int(until_ns)}" if until_ns is not None else ""
         consumed = "SELECT NULL, NULL, NULL WHERE 0"
         if self.has(otel.TRACES):
@@ -99,7 +120,7 @@ class CandidateReads(ReaderBase):
             "SELECT Topic, count(),"
             " arraySlice(arrayMap(x -> x.2, arrayReverseSort(groupArray((sent_ns, cid)))), 1,"
             " {k:UInt32}) FROM (" + pending + ") GROUP BY Topic ORDER BY Topic",
-            dlq=self._dlq_topics(),
+            dlq=self._dlq_topics(since_ns),
             k=4 * newest,
         ):
             out.append((topic, waiting, list(dict.fromkeys(cids))[:newest]))
@@ -112,7 +133,7 @@ class CandidateReads(ReaderBase):
                 "SELECT cid, min(sent_ns), max(sent_ns) FROM ("
                 + self._pending(since_ns, None)
                 + ") GROUP BY cid",
-                dlq=self._dlq_topics(),
+                dlq=self._dlq_topics(since_ns),
             ):
                 found[cid] = Candidate(last_ns=last, pending_ns=first)
         if pending_only:
@@ -143,14 +164,21 @@ class CandidateReads(ReaderBase):
                 f" StatusCode = 'Error' AS error FROM {self.traces}"
                 f" WHERE Timestamp >= {ns(since_ns)}) WHERE cid != '' GROUP BY cid"
             )
-        if self.has(hs.HOPS):
+        if self.summarised:
+            rows += self.query(
+                "SELECT CorrelationId, max(toUnixTimestamp64Nano(Sent)), 0, 0"
+                f" FROM {self.sends_table} WHERE Sent >= {ns(since_ns)}"
+                " AND Topic NOT IN {dlq:Array(String)} GROUP BY CorrelationId",
+                dlq=self._dlq_topics(since_ns),
+            )
+        elif self.has(hs.HOPS):
             rows += self.query(
                 "SELECT CorrelationId, max(sent), 0, 0 FROM (SELECT CorrelationId, Topic,"
                 f" {_SENT} AS sent FROM {self.hops_table} WHERE CorrelationId != ''"
                 f" AND {_sent_since(since_ns)})"
                 f" WHERE sent >= {int(since_ns)} AND Topic NOT IN {{dlq:Array(String)}}"
                 " GROUP BY CorrelationId",
-                dlq=self._dlq_topics(),
+                dlq=self._dlq_topics(since_ns),
             )
         if self.has(hs.DEAD_LETTERS):
             rows += self.query(

@@ -1,0 +1,211 @@
+"""``handoff_schema``'s version 4: the console's lookup tables beside the exporter's, kept at
+insert time by materialized views, so a journey and the stalled search read a few rows by key
+instead of scanning the exporter's tables (whose DDL stays the exporter's, verbatim).
+
+* ``handoff_journey_keys``: per correlation id (``By = 'correlation'``) the spans that carry it
+  (their trace and start; the correlation id as ``semconv`` derives it with
+  ``DEFAULT_CORRELATION_KEYS``: on the span, then on its resource) and the hops that carry it
+  (their coordinates and trace); per trace id (``By = 'trace'``) its spans' starts and the
+  hops that name it; per linked trace (``By = 'link'``) the spans linking to it. Ordered by
+  ``Id``: a journey's round is one primary-key read of this table, then its spans by
+  ``TraceId`` inside the window these rows give, its hops by ``handoff_hops``' own key
+  (``read_journeys.py``). Dead letters are not here: their table is small, keeps no TTL (this
+  one does), and keeps its bloom filters.
+* ``handoff_sends``: a hop with a correlation id as the stalled search counts it (when it was
+  sent: its Kafka timestamp, else when the tap saw it), ordered by that time.
+* ``handoff_consumed``: the Kafka coordinates a consumer span names, ordered by its start.
+* ``handoff_consumer_groups``: the consumer groups consumer spans name, per topic (a stalled
+  journey names the groups that should have taken it).
+
+The stalled search's pending sends are then the window's ``handoff_sends`` rows whose
+coordinates no ``handoff_consumed`` row of the window names: two range reads of narrow tables.
+
+Each table has its view first, then the rows stored before the view existed (a row inserted in
+between is in both; every column is in the ``ReplacingMergeTree``'s key, and readers group).
+The views over ``otel_traces`` read its attribute maps: a store whose Collector made them
+``JSON`` (``json: true``) gets neither view, and readers keep the scans they used before
+(``read_journeys.py``, ``read_candidates.py``: each lookup is used only where its view exists).
+"""
+
+from __future__ import annotations
+
+from console.base.semconv import (
+    DEFAULT_CORRELATION_KEYS,
+    GROUP_KEYS,
+    OFFSET_KEYS,
+    OPERATION_KEYS,
+)
+
+__all__ = [
+    "CONSUMED",
+    "CONSUMED_MV",
+    "GROUPS",
+    "GROUPS_MV",
+    "KEYS",
+    "KEYS_HOPS_MV",
+    "KEYS_SPANS_MV",
+    "NEEDS_MAP_ATTRIBUTES",
+    "SENDS",
+    "SENDS_MV",
+    "V4",
+]
+
+KEYS = "handoff_journey_keys"
+KEYS_SPANS_MV = "handoff_journey_keys_spans_mv"
+KEYS_HOPS_MV = "handoff_journey_keys_hops_mv"
+SENDS = "handoff_sends"
+SENDS_MV = "handoff_sends_mv"
+CONSUMED = "handoff_consumed"
+CONSUMED_MV = "handoff_consumed_mv"
+GROUPS = "handoff_consumer_groups"
+GROUPS_MV = "handoff_consumer_groups_mv"
+
+_CONSUME_OPS = ("process", "receive", "deliver")  # read_base.CONSUME_OPS
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _first_of(maps: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    """SQL for ``semconv.first`` over ``maps`` in turn (as ``read_base.first_of``)."""
+    parts = [f"{m}[{_literal(k)}] != '', {m}[{_literal(k)}]" for m in maps for k in keys]
+    return f"multiIf({', '.join(parts)}, '')"
+
+
+_SPAN_CID = _first_of(("SpanAttributes", "ResourceAttributes"), DEFAULT_CORRELATION_KEYS)
+_SPAN_OFFSET = f"toInt64OrNull({_first_of(('SpanAttributes',), OFFSET_KEYS)})"
+_SPAN_OP = _first_of(("SpanAttributes",), OPERATION_KEYS)
+_IS_CONSUMER = (
+    f"(SpanKind = 'Consumer' OR {_SPAN_OP} IN ({', '.join(_literal(o) for o in _CONSUME_OPS)}))"
+)
+# When a hop was sent: its Kafka timestamp, else when the tap saw it (read_candidates._SENT).
+_SENT = "if(toUnixTimestamp64Milli(Timestamp) > 0, toDateTime64(Timestamp, 9), SeenAt)"
+
+#: The statements whose view reads ``otel_traces``' attribute maps (made only where they are
+#: ``Map`` columns: ``handoff_schema.migrate``).
+NEEDS_MAP_ATTRIBUTES = frozenset({KEYS_SPANS_MV, CONSUMED_MV, GROUPS_MV})
+
+# A span by its correlation id and by its trace id (its start: the window its trace's spans
+# are read in), and each trace it links to (``By = 'link'``: the traces linking to T).
+_KEYS_FROM_SPANS = f"""SELECT Id, By, 'span' AS Source, TraceId,
+    '' AS Cluster, '' AS Topic, toInt32(0) AS Partition, toInt64(0) AS Offset, Timestamp
+FROM (SELECT {_SPAN_CID} AS Cid, TraceId, Timestamp, Links.TraceId AS Linked
+    FROM {{db}}.`otel_traces`)
+ARRAY JOIN arrayConcat([Cid, TraceId], Linked) AS Id,
+    arrayConcat(['correlation', 'trace'], arrayMap(x -> 'link', Linked)) AS By
+WHERE Id != ''"""
+# A hop by its correlation id and by its trace id; its time is when the tap saw it (its Kafka
+# timestamp may be missing), as handoff_hops' TTL goes.
+_KEYS_FROM_HOPS = """SELECT Id, By, 'hop' AS Source, TraceId, Cluster, Topic, Partition, Offset,
+    SeenAt AS Timestamp
+FROM {db}.`handoff_hops`
+ARRAY JOIN [CorrelationId, TraceId] AS Id, ['correlation', 'trace'] AS By
+WHERE Id != ''"""
+_SENDS_FROM_HOPS = f"""SELECT {_SENT} AS Sent, Cluster, Topic, Partition, Offset, CorrelationId
+FROM {{db}}.`handoff_hops` WHERE CorrelationId != ''"""
+_CONSUMED_FROM_SPANS = f"""SELECT Timestamp, Topic, Partition, Offset FROM (SELECT Timestamp,
+    SpanAttributes['messaging.destination.name'] AS Topic,
+    toInt32OrZero(SpanAttributes['messaging.destination.partition.id']) AS Partition,
+    {_SPAN_OFFSET} AS Offset, {_IS_CONSUMER} AS Consumer FROM {{db}}.`otel_traces`)
+WHERE Topic != '' AND Consumer AND Offset IS NOT NULL"""
+
+# A topic's consumer groups as its consumer spans name them (read_journeys.consumer_groups).
+_GROUPS_FROM_SPANS = f"""SELECT Topic, Grp AS ConsumerGroup, Timestamp FROM (SELECT Timestamp,
+    SpanAttributes['messaging.destination.name'] AS Topic,
+    {_first_of(("SpanAttributes",), GROUP_KEYS)} AS Grp, {_IS_CONSUMER} AS Consumer
+    FROM {{db}}.`otel_traces`)
+WHERE Consumer AND Grp != ''"""
+
+V4: tuple[tuple[str, str], ...] = (
+    (
+        KEYS,
+        # One partition and small granules: a lookup reads a granule per part, and
+        # partitions by day would make that one per day kept. The TTL deletes rows as parts
+        # merge. ZSTD(1): a lookup decompresses little, and the ids are most of the bytes.
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_journey_keys` {cluster} (
+    Id String CODEC(ZSTD(1)),
+    By Enum8('correlation' = 1, 'trace' = 2, 'link' = 3),
+    Source Enum8('span' = 1, 'hop' = 2),
+    TraceId String CODEC(ZSTD(1)),
+    Cluster LowCardinality(String),
+    Topic LowCardinality(String),
+    Partition Int32,
+    Offset Int64,
+    Timestamp DateTime64(9)
+) ENGINE = {engine:ReplacingMergeTree}
+ORDER BY (Id, By, Source, TraceId, Topic, Partition, Offset, Cluster, Timestamp)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 256""",
+    ),
+    (
+        KEYS_SPANS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_journey_keys_spans_mv` {cluster}"
+        " TO {db}.`handoff_journey_keys` AS " + _KEYS_FROM_SPANS,
+    ),
+    (KEYS_SPANS_MV, "INSERT INTO {db}.`handoff_journey_keys` " + _KEYS_FROM_SPANS),
+    (
+        KEYS_HOPS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_journey_keys_hops_mv` {cluster}"
+        " TO {db}.`handoff_journey_keys` AS " + _KEYS_FROM_HOPS,
+    ),
+    (KEYS_HOPS_MV, "INSERT INTO {db}.`handoff_journey_keys` " + _KEYS_FROM_HOPS),
+    (
+        SENDS,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_sends` {cluster} (
+    Sent DateTime64(9) CODEC(Delta, ZSTD(3)),
+    Cluster LowCardinality(String) CODEC(ZSTD(3)),
+    Topic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(ZSTD(3)),
+    CorrelationId String CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree}
+PARTITION BY toDate(Sent)
+ORDER BY (Sent, Topic, Partition, Offset, Cluster, CorrelationId)
+{ttl:toDateTime(Sent)}
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1""",
+    ),
+    (
+        SENDS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_sends_mv` {cluster}"
+        " TO {db}.`handoff_sends` AS " + _SENDS_FROM_HOPS,
+    ),
+    (SENDS_MV, "INSERT INTO {db}.`handoff_sends` " + _SENDS_FROM_HOPS),
+    (
+        CONSUMED,
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_consumed` {cluster} (
+    Timestamp DateTime64(9) CODEC(Delta, ZSTD(3)),
+    Topic LowCardinality(String) CODEC(ZSTD(3)),
+    Partition Int32 CODEC(ZSTD(3)),
+    Offset Int64 CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree}
+PARTITION BY toDate(Timestamp)
+ORDER BY (Timestamp, Topic, Partition, Offset)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1""",
+    ),
+    (
+        CONSUMED_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_consumed_mv` {cluster}"
+        " TO {db}.`handoff_consumed` AS " + _CONSUMED_FROM_SPANS,
+    ),
+    (CONSUMED_MV, "INSERT INTO {db}.`handoff_consumed` " + _CONSUMED_FROM_SPANS),
+    (
+        GROUPS,
+        # One row per topic and group once parts merge (the newest span's time: the TTL).
+        """CREATE TABLE IF NOT EXISTS {db}.`handoff_consumer_groups` {cluster} (
+    Topic String CODEC(ZSTD(3)),
+    ConsumerGroup String CODEC(ZSTD(3)),
+    Timestamp DateTime64(9) CODEC(ZSTD(3))
+) ENGINE = {engine:ReplacingMergeTree(Timestamp)}
+ORDER BY (Topic, ConsumerGroup)
+{ttl:toDateTime(Timestamp)}
+SETTINGS index_granularity = 256""",
+    ),
+    (
+        GROUPS_MV,
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`handoff_consumer_groups_mv` {cluster}"
+        " TO {db}.`handoff_consumer_groups` AS " + _GROUPS_FROM_SPANS,
+    ),
+    (GROUPS_MV, "INSERT INTO {db}.`handoff_consumer_groups` " + _GROUPS_FROM_SPANS),
+)
