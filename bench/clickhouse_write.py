@@ -7,9 +7,11 @@ Two shapes of input, submitted as OTLP requests are (100 spans a submit):
 * ``SpanRow``s from the OTLP fast decoder (what ``serve`` hands the writer): 100-span requests
   of bench/spans.py, 15 attributes, varied ids, each trace its own correlation id.
 
-Phases: ``rows`` builds the insert columns only (rows.py, no engine); ``insert`` sends columns
-already built (the engine and clickhouse-connect only); ``writer`` is the whole path (queue,
-batches of ``--batch``, columns, INSERTs, tickets). Bytes: ``system.parts`` of ``otel_traces``
+Phases: ``rows`` builds the insert columns only, no engine: as Python column lists
+(``rows.trace_columns``, sent with clickhouse-connect's Native writer) and as one Arrow table
+(``span_arrow.trace_table``, what the writer sends); ``insert`` sends what was already built
+(the engine and the client only), both ways; ``writer`` is the whole path (queue, batches of
+``--batch``, columns, INSERTs, tickets). Bytes: ``system.parts`` of ``otel_traces``
 (compressed data and bytes on disk over rows), as inserted and after ``OPTIMIZE ... FINAL``.
 The garbage collector is tuned as ``serve`` and ``tap`` tune it (``tune_gc``).
 
@@ -35,7 +37,7 @@ from collectors.otlp.fast import FastTraceDecoder
 from console.base.model import Span, SpanRow
 from console.runtime.daemon import tune_gc
 from console.store import open_store
-from console.store.clickhouse import rows
+from console.store.clickhouse import rows, span_arrow
 from console.store.clickhouse.storage import ClickHouseStorage
 
 SUBMIT = 100  # spans a submit: an OTLP request's
@@ -51,18 +53,27 @@ def span_rows(n: int) -> list[SpanRow]:
     return out[:n]
 
 
-def floor_rows(store: ClickHouseStorage, spans: list[Any], batch: int) -> float:
+def floor_rows(store: ClickHouseStorage, spans: list[Any], batch: int) -> tuple[float, float]:
+    """Spans/s building the insert columns: ``(as column lists, as an Arrow table)``."""
     t = time.perf_counter()
     for i in range(0, len(spans), batch):
         rows.trace_columns(spans[i : i + batch], store.layout.traces)
-    return len(spans) / (time.perf_counter() - t)
+    lists = len(spans) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(0, len(spans), batch):
+        span_arrow.trace_table(spans[i : i + batch])
+    return lists, len(spans) / (time.perf_counter() - t)
 
 
-def bare_insert(store: ClickHouseStorage, spans: list[Any], batch: int) -> float:
+def bare_insert(store: ClickHouseStorage, spans: list[Any], batch: int) -> tuple[float, float]:
+    """Spans/s inserting what was built: ``(Native from column lists, Arrow)``; the table is
+    emptied after each."""
     built = [
         rows.trace_columns(spans[i : i + batch], store.layout.traces)
         for i in range(0, len(spans), batch)
     ]
+    tables = [span_arrow.trace_table(spans[i : i + batch]) for i in range(0, len(spans), batch)]
+    settings = {"async_insert": 0, "optimize_on_insert": 0}  # the writer's (writer.py)
     client = store.new_client()
     try:
         t = time.perf_counter()
@@ -72,9 +83,16 @@ def bare_insert(store: ClickHouseStorage, spans: list[Any], batch: int) -> float
                 cols,
                 column_names=list(rows.TRACE_COLUMNS),
                 column_oriented=True,
-                settings={"async_insert": 0},
+                settings=settings,
             )
-        return len(spans) / (time.perf_counter() - t)
+        native = len(spans) / (time.perf_counter() - t)
+        store.rows("TRUNCATE TABLE otel.otel_traces")
+        t = time.perf_counter()
+        for table in tables:
+            client.insert_arrow(store.table("otel_traces"), table, settings=settings)
+        arrow = len(spans) / (time.perf_counter() - t)
+        store.rows("TRUNCATE TABLE otel.otel_traces")
+        return native, arrow
     finally:
         client.close()
 
@@ -108,9 +126,8 @@ def run(name: str, spans: list[Any], batch: int, base: Path) -> None:
     store = open_store(f"chdb://{base / name}")
     assert isinstance(store, ClickHouseStorage)
     try:
-        floor = floor_rows(store, spans, batch)
-        bare = bare_insert(store, spans, batch)
-        store.rows("TRUNCATE TABLE otel.otel_traces")
+        floor_lists, floor_arrow = floor_rows(store, spans, batch)
+        bare_native, bare_arrow = bare_insert(store, spans, batch)
         per_s, per_cpu = through_writer(store, spans, batch)
         n, compressed, disk = span_bytes(store)
         assert n == len(spans), (n, len(spans))
@@ -119,8 +136,10 @@ def run(name: str, spans: list[Any], batch: int, base: Path) -> None:
     finally:
         store.close()
     print(f"{name}: {len(spans):,} spans, batches of {batch:,}, submits of {SUBMIT}")
-    print(f"  rows only (columns, no engine) {floor:12,.0f} spans/s")
-    print(f"  bare INSERT of built columns   {bare:12,.0f} spans/s")
+    print(f"  rows only, column lists        {floor_lists:12,.0f} spans/s")
+    print(f"  rows only, Arrow table         {floor_arrow:12,.0f} spans/s")
+    print(f"  bare INSERT, Native (lists)    {bare_native:12,.0f} spans/s")
+    print(f"  bare INSERT, Arrow             {bare_arrow:12,.0f} spans/s")
     print(f"  writer (the whole path)        {per_s:12,.0f} spans/s  ({per_cpu:,.0f} per CPU-s)")
     print(
         f"  otel_traces: {compressed:.1f} B/span compressed, {disk:.1f} B/span on disk; "

@@ -43,7 +43,7 @@ from console.base.model import (
     SpanRow,
 )
 from console.base.sink import Ticket
-from console.store.clickhouse import handoff_schema, hop_arrow, otel_schema, rows
+from console.store.clickhouse import handoff_schema, hop_arrow, otel_schema, rows, span_arrow
 from console.store.clickhouse.connect import engine_error
 from console.store.clickhouse.session import Session
 
@@ -67,7 +67,7 @@ _INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 @dataclass(slots=True)
 class Insert:
     """One INSERT: a table, its columns' names and the columns (column-oriented), or the rows
-    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``)."""
+    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``; spans, ``span_arrow.py``)."""
 
     table: str
     names: tuple[str, ...]
@@ -107,7 +107,11 @@ def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[In
         if not table.exists:
             raise ValueError(f"no {otel_schema.TRACES} table in {storage.database}")
         names = rows.trace_insert_columns(table)
-        out.append(Insert(table.name, names, rows.trace_columns(spans, table), len(spans)))
+        if table.is_json("SpanAttributes"):
+            out.append(Insert(table.name, names, rows.trace_columns(spans, table), len(spans)))
+        else:  # the exporter's default Map layout: one Arrow table (span_arrow.py)
+            arrow = span_arrow.trace_table(spans)
+            out.append(Insert(table.name, names, [], len(spans), arrow=arrow))
     if logs:
         table = found.logs
         if not table.exists:
