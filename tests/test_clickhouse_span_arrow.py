@@ -199,3 +199,27 @@ def test_a_span_time_no_column_holds_is_a_value_error() -> None:
     late_event = ({"name": "e", "time_ns": 2**64},)
     with pytest.raises(ValueError, match="event time 18446744073709551616 is out of range"):
         span_arrow.trace_table([_span(1, events=late_event)])
+
+
+def test_spans_submitted_apart_and_inserted_together_are_the_same_rows(
+    stores: ChdbStores,
+) -> None:
+    """The writer joins many submits (an OTLP request each) into one INSERT: the joined Arrow
+    table holds every span once, its maps and Nested columns still with their own span."""
+    store = stores.open()
+    records = _records()
+    client = store._client
+    client.command("CREATE TABLE otel.reference_traces AS otel.otel_traces")
+    client.insert(
+        "otel.reference_traces",
+        rows.trace_columns(records, store.layout.traces),
+        column_names=list(rows.TRACE_COLUMNS),
+        column_oriented=True,
+    )
+    writer = stores.keep(store.writer(flush_ms=600_000))
+    tickets = [writer.submit([r]) for r in records]
+    writer.flush(60)
+    for t in tickets:
+        t.wait(30)
+    assert writer.committed == len(records)
+    assert _tsv(store, "otel_traces") == _tsv(store, "reference_traces")
