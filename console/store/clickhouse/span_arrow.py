@@ -204,6 +204,8 @@ def _collect_spans(records: Sequence[Span], out: _Spans) -> None:
     attrs_out = out.attrs.append
     resources = out.resources
     res_out = out.res_index.append
+    ev_none = out.ev_counts.append
+    lk_none = out.lk_counts.append
     for s in records:
         at = resources.get(id(s.resource))
         res_out(out.resource(id(s.resource), s.resource) if at is None else at)
@@ -222,8 +224,14 @@ def _collect_spans(records: Sequence[Span], out: _Spans) -> None:
             s.business_keys,
         )
         attrs_out(attrs)
-        out.events(s.events or ())
-        out.links([(lk.trace_id, lk.span_id, lk.attributes) for lk in s.links or ()])
+        if s.events:
+            out.events(s.events)
+        else:
+            ev_none(0)
+        if s.links:
+            out.links([(lk.trace_id, lk.span_id, lk.attributes) for lk in s.links])
+        else:
+            lk_none(0)
 
 
 def _hex_ids(ids: Sequence[Any]) -> list[str]:
