@@ -19,7 +19,7 @@ out what they return (``tests/test_clickhouse_span_arrow.py`` inserts both and c
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,7 +30,7 @@ from console.store.clickhouse import rows
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["attribute_maps", "trace_table"]
+__all__ = ["SpanBatch", "attribute_maps", "batch", "trace_table"]
 
 _INT64 = 2**63
 _UINT64 = 2**64 - 1
@@ -119,6 +119,19 @@ class _Spans:
         "res_index",
         "res_maps",
         "resources",
+    )
+
+    # The lists a batch's spans extend one after the other (resources are shared: see joined).
+    LISTS = (
+        "attrs",
+        "ev_attrs",
+        "ev_counts",
+        "ev_names",
+        "ev_times",
+        "lk_attrs",
+        "lk_counts",
+        "lk_spans",
+        "lk_traces",
     )
 
     def __init__(self) -> None:
@@ -268,12 +281,90 @@ def _span_fields(spans: Sequence[Span]) -> list[Sequence[Any]]:
     ]
 
 
-def trace_table(records: Sequence[Span | SpanRow]) -> pa.Table:
-    """Spans (``Span`` or ``SpanRow``) as ``otel_traces`` rows in the Map layout, the same
-    values ``rows.trace_columns`` gives (``SpanRow``s first, then ``Span``s: a table's rows have
-    no order). ``ValueError`` for a value no column holds."""
-    import pyarrow as pa
+class SpanBatch:
+    """Spans as plain Python columns (``batch``): what a submit keeps until its INSERT.
 
+    The writer joins a batch's submits (``joined``) and builds one Arrow table for the INSERT
+    (``table``) in its own thread. Built a submit at a time instead, each 100-span request paid
+    some forty pyarrow calls, each letting go of the GIL and waiting to get it back from the
+    receiver's other threads, and the engine read the INSERT as one small record batch a
+    request (``bench/README.md``). The records themselves are not kept: their columns are
+    lists of text and numbers, and dicts of text that Python's collector does not track.
+    """
+
+    __slots__ = ("fields", "got")
+
+    def __init__(self, fields: list[Sequence[Any]], got: _Spans) -> None:
+        self.fields = fields  # SpanRow fields 0 to 10, one list each (ids as hex)
+        self.got = got
+
+    def __len__(self) -> int:
+        return len(self.fields[5])
+
+    @staticmethod
+    def joined(batches: Sequence[SpanBatch]) -> SpanBatch:
+        """The batches as one (their spans in order)."""
+        if len(batches) == 1:
+            return batches[0]
+        fields: list[Sequence[Any]] = [
+            list(chain.from_iterable(b.fields[i] for b in batches)) for i in range(11)
+        ]
+        got = _Spans()
+        for b in batches:
+            shift = len(got.res_maps)
+            got.res_maps.extend(b.got.res_maps)
+            got.res_index.extend([i + shift for i in b.got.res_index] if shift else b.got.res_index)
+            for name in _Spans.LISTS:
+                getattr(got, name).extend(getattr(b.got, name))
+        return SpanBatch(fields, got)
+
+    def table(self) -> pa.Table:
+        """The spans as ``otel_traces`` rows (``rows.TRACE_COLUMNS``), one Arrow table."""
+        import pyarrow as pa
+
+        trace, span, parent, name, kind, start, end, status, message, service, scope = self.fields
+        got = self.got
+        blank = pa.array([""] * len(start), pa.string())
+        ev_offsets = [0, *accumulate(got.ev_counts)]
+        lk_offsets = [0, *accumulate(got.lk_counts)]
+        columns: list[Any] = [
+            start,
+            trace,
+            span,
+            parent,
+            blank,  # TraceState: not kept by the console's records
+            name,
+            [_KINDS.get(k, "") for k in kind],
+            service,
+            attribute_maps(got.res_maps).take(pa.array(got.res_index, pa.int32())),
+            scope,
+            blank,  # ScopeVersion: not kept
+            attribute_maps(got.attrs),
+            # pdata subtracts unsigned nanoseconds: an end before the start wraps, as the
+            # exporter's.
+            [(e - s) & _UINT64 for s, e in zip(start, end, strict=True)],
+            [_STATUSES.get(c, "") for c in status],
+            message,
+            _lists(ev_offsets, pa.array(got.ev_times, pa.timestamp("ns"))),
+            _lists(ev_offsets, pa.array(got.ev_names, pa.string())),
+            _lists(ev_offsets, attribute_maps(got.ev_attrs)),
+            _lists(lk_offsets, pa.array(got.lk_traces, pa.string())),
+            _lists(lk_offsets, pa.array(got.lk_spans, pa.string())),
+            _lists(lk_offsets, pa.array([""] * len(got.lk_traces), pa.string())),
+            _lists(lk_offsets, attribute_maps(got.lk_attrs)),
+        ]
+        schema = _trace_schema()
+        arrays = [
+            c if isinstance(c, pa.Array) else pa.array(c, type=field.type)
+            for c, field in zip(columns, schema, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def batch(records: Sequence[Span | SpanRow]) -> SpanBatch:
+    """Spans (``Span`` or ``SpanRow``) as a ``SpanBatch``: the values ``rows.trace_columns``
+    gives for the Map layout (``SpanRow``s first, then ``Span``s: a table's rows have no
+    order). ``ValueError`` for a value no column holds, here rather than at the INSERT."""
     span_rows = [r for r in records if isinstance(r, SpanRow)]
     spans: list[Span] = [r for r in records if not isinstance(r, SpanRow)]
     got = _Spans()
@@ -286,38 +377,11 @@ def trace_table(records: Sequence[Span | SpanRow]) -> pa.Table:
         ]
     else:
         fields = _row_fields(span_rows)
-    trace, span, parent, name, kind, start, end, status, message, service, scope = fields
-    blank = pa.array([""] * len(start), pa.string())
-    ev_offsets = [0, *accumulate(got.ev_counts)]
-    lk_offsets = [0, *accumulate(got.lk_counts)]
-    columns: list[Any] = [
-        _int64(list(start), "span start"),
-        trace,
-        span,
-        parent,
-        blank,  # TraceState: not kept by the console's records
-        name,
-        [_KINDS.get(k, "") for k in kind],
-        service,
-        attribute_maps(got.res_maps).take(pa.array(got.res_index, pa.int32())),
-        scope,
-        blank,  # ScopeVersion: not kept
-        attribute_maps(got.attrs),
-        # pdata subtracts unsigned nanoseconds: an end before the start wraps, as the exporter's.
-        [(e - s) & _UINT64 for s, e in zip(start, end, strict=True)],
-        [_STATUSES.get(c, "") for c in status],
-        message,
-        _lists(ev_offsets, pa.array(_int64(got.ev_times, "event time"), pa.timestamp("ns"))),
-        _lists(ev_offsets, pa.array(got.ev_names, pa.string())),
-        _lists(ev_offsets, attribute_maps(got.ev_attrs)),
-        _lists(lk_offsets, pa.array(got.lk_traces, pa.string())),
-        _lists(lk_offsets, pa.array(got.lk_spans, pa.string())),
-        _lists(lk_offsets, pa.array([""] * len(got.lk_traces), pa.string())),
-        _lists(lk_offsets, attribute_maps(got.lk_attrs)),
-    ]
-    schema = _trace_schema()
-    arrays = [
-        c if isinstance(c, pa.Array) else pa.array(c, type=field.type)
-        for c, field in zip(columns, schema, strict=True)
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    _int64(list(fields[5]), "span start")
+    _int64(got.ev_times, "event time")
+    return SpanBatch(fields, got)
+
+
+def trace_table(records: Sequence[Span | SpanRow]) -> pa.Table:
+    """Spans as one ``otel_traces`` Arrow table (``batch(records).table()``)."""
+    return batch(records).table()

@@ -67,13 +67,15 @@ _INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 @dataclass(slots=True)
 class Insert:
     """One INSERT: a table, its columns' names and the columns (column-oriented), or the rows
-    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``; spans, ``span_arrow.py``)."""
+    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``), or the spans that become one
+    at the INSERT (``spans``: ``span_arrow.py``)."""
 
     table: str
     names: tuple[str, ...]
     columns: list[list[Any]]
     rows: int
     arrow: Any = None
+    spans: span_arrow.SpanBatch | None = None  # spans: one Arrow table at the INSERT
 
 
 def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[Insert]:
@@ -109,9 +111,9 @@ def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[In
         names = rows.trace_insert_columns(table)
         if table.is_json("SpanAttributes"):
             out.append(Insert(table.name, names, rows.trace_columns(spans, table), len(spans)))
-        else:  # the exporter's default Map layout: one Arrow table (span_arrow.py)
-            arrow = span_arrow.trace_table(spans)
-            out.append(Insert(table.name, names, [], len(spans), arrow=arrow))
+        else:  # the exporter's default Map layout: one Arrow table an INSERT (span_arrow.py)
+            batch = span_arrow.batch(spans)
+            out.append(Insert(table.name, names, [], len(spans), spans=batch))
     if logs:
         table = found.logs
         if not table.exists:
@@ -155,6 +157,11 @@ class _Inserter:
 
     def run(self, inserts: Sequence[Insert]) -> None:
         for ins in inserts:
+            if ins.spans is not None:
+                self.client.insert_arrow(
+                    self.storage.table(ins.table), ins.spans.table(), settings=_INSERT_SETTINGS
+                )
+                continue
             if ins.arrow is not None:
                 self.client.insert_arrow(
                     self.storage.table(ins.table), ins.arrow, settings=_INSERT_SETTINGS
@@ -231,15 +238,13 @@ def _merged(chunks: Sequence[_Chunk]) -> list[Insert]:
     for (table, names), parts in by_table.items():
         if len(parts) == 1:
             out.append(parts[0])
+        elif parts[0].spans is not None:
+            spans = span_arrow.SpanBatch.joined([p.spans for p in parts if p.spans is not None])
+            out.append(Insert(table, names, [], len(spans), spans=spans))
         elif parts[0].arrow is not None:
             import pyarrow as pa
 
             arrow = pa.concat_tables([p.arrow for p in parts])
-            if table != handoff_schema.HOPS:
-                # Spans come a request (100 rows) at a time: the engine reads one record
-                # batch a chunk, and 200 small ones cost a quarter more CPU a span than the
-                # same rows in one (bench/README.md).
-                arrow = arrow.combine_chunks()
             out.append(Insert(table, names, [], sum(p.rows for p in parts), arrow=arrow))
         else:
             columns: list[list[Any]] = [[] for _ in names]
