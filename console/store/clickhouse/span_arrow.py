@@ -4,11 +4,13 @@
 ``trace_columns``) each span cost a call with seventeen keyword arguments and twenty-two
 appends, and clickhouse-connect's Native writer then walked every attribute map again in Python,
 as long again as building them (``bench/README.md``, "ClickHouse writer into chDB"). Here
-each column is one ``pyarrow`` array built in C: the simple columns from one comprehension
-each, the attribute maps as flat key and value lists with offsets (a resource's map built once
-a batch and repeated by ``take``), the ``Events`` and ``Links`` Nested columns as one list array
-per sub-column sharing its offsets. The table goes to the engine as Arrow
-(``Client.insert_arrow``), as ``hop_arrow.py`` sends the hops.
+a submit's spans become a ``SpanBatch`` of plain Python columns (``batch``), the writer joins
+a batch's and builds one table an INSERT (``SpanBatch.table``), each column one ``pyarrow``
+array built in C: the simple columns from one list each, the attribute maps as flat key and
+value lists with offsets (a resource's map built once a submit and repeated by ``take``), the
+``Events`` and ``Links`` Nested columns as one list array per sub-column sharing its offsets.
+The table goes to the engine as Arrow (``Client.insert_arrow``), as ``hop_arrow.py`` sends the
+hops.
 
 Only the Map layout (the exporter's default DDL) is built here; a table whose attributes are
 ``JSON`` keeps ``rows.trace_columns``. Every value is the one ``rows.py`` writes, derived fields
