@@ -35,7 +35,7 @@ from console.base.model import (
 )
 from console.base.sink import Ticket
 from console.store.batching import BatchingWriter, Chunk
-from console.store.clickhouse import handoff_schema, hop_arrow, otel_schema, rows
+from console.store.clickhouse import handoff_schema, hop_arrow, otel_schema, rows, span_arrow
 from console.store.clickhouse.connect import engine_error
 from console.store.clickhouse.session import Session
 
@@ -57,13 +57,15 @@ _INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 @dataclass(slots=True)
 class Insert:
     """One INSERT: a table, its columns' names and the columns (column-oriented), or the rows
-    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``)."""
+    as one Arrow table (``arrow``: the hops, ``hop_arrow.py``), or the spans that become one
+    at the INSERT (``spans``: ``span_arrow.py``)."""
 
     table: str
     names: tuple[str, ...]
     columns: list[list[Any]]
     rows: int
     arrow: Any = None
+    spans: span_arrow.SpanBatch | None = None  # spans: one Arrow table at the INSERT
 
 
 def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[Insert]:
@@ -97,7 +99,11 @@ def prepare(storage: Session, records: Sequence[Record], now_ns: int) -> list[In
         if not table.exists:
             raise ValueError(f"no {otel_schema.TRACES} table in {storage.database}")
         names = rows.trace_insert_columns(table)
-        out.append(Insert(table.name, names, rows.trace_columns(spans, table), len(spans)))
+        if table.is_json("SpanAttributes"):
+            out.append(Insert(table.name, names, rows.trace_columns(spans, table), len(spans)))
+        else:  # the exporter's default Map layout: one Arrow table an INSERT (span_arrow.py)
+            batch = span_arrow.batch(spans)
+            out.append(Insert(table.name, names, [], len(spans), spans=batch))
     if logs:
         table = found.logs
         if not table.exists:
@@ -141,6 +147,11 @@ class _Inserter:
 
     def run(self, inserts: Sequence[Insert]) -> None:
         for ins in inserts:
+            if ins.spans is not None:
+                self.client.insert_arrow(
+                    self.storage.table(ins.table), ins.spans.table(), settings=_INSERT_SETTINGS
+                )
+                continue
             if ins.arrow is not None:
                 self.client.insert_arrow(
                     self.storage.table(ins.table), ins.arrow, settings=_INSERT_SETTINGS
@@ -192,6 +203,9 @@ def _merged(chunks: Sequence[Chunk]) -> list[Insert]:
     for (table, names), parts in by_table.items():
         if len(parts) == 1:
             out.append(parts[0])
+        elif parts[0].spans is not None:
+            spans = span_arrow.SpanBatch.joined([p.spans for p in parts if p.spans is not None])
+            out.append(Insert(table, names, [], len(spans), spans=spans))
         elif parts[0].arrow is not None:
             import pyarrow as pa
 
@@ -205,10 +219,6 @@ def _merged(chunks: Sequence[Chunk]) -> list[Insert]:
             out.append(Insert(table, names, columns, sum(p.rows for p in parts)))
     out.sort(key=lambda i: i.table == handoff_schema.HOPS)
     return out
-
-
-_STOP = object()
-_WAKE = object()
 
 
 class ClickHouseWriter(BatchingWriter):
