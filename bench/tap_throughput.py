@@ -173,7 +173,10 @@ def run_tap(
     """Hops/s through the tap; into ``store``'s writer (SQLite or ClickHouse: ``open_store``)
     until every hop is committed, or into a NullSink without one (bench/clickhouse.py too).
     With ``engine``, the store's threads run on a core of their own (``EngineCore``)."""
-    writer = store.writer(batch_size=20_000, flush_ms=500, max_queued=400_000) if store else None
+    writer = None
+    if store is not None:  # batched as `handoff-console tap` batches for that store
+        batch_size, flush_ms = store.bulk_batching
+        writer = store.writer(batch_size=batch_size, flush_ms=flush_ms, max_queued=400_000)
     sink = writer or NullSink()
     tap = KafkaTap(
         sink,

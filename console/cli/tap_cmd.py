@@ -113,14 +113,16 @@ def tap(
     metrics_at = listen_address("--metrics", metrics) if metrics else None
     where = store_location(db, store)
     path = shown(where)
+    # ClickHouse: --retention-age is the new tables' TTL; no writer lock, WAL or retention
+    # passes there (many taps in one group write one store), no --retention-bytes.
+    opened = open_store(where, cluster=clickhouse_cluster, ttl_s=age_s)
+    batch_size, flush_ms = opened.bulk_batching
     daemon = build_daemon(
-        # ClickHouse: --retention-age is the new tables' TTL; no writer lock, WAL or retention
-        # passes there (many taps in one group write one store), no --retention-bytes.
-        open_store(where, cluster=clickhouse_cluster, ttl_s=age_s),
+        opened,
         otlp=None,
         tap=settings,
-        batch_size=20_000,
-        flush_ms=500,
+        batch_size=batch_size,
+        flush_ms=flush_ms,
         max_queued=400_000,
         retention_age_s=age_s,
         retention_bytes=size_b,

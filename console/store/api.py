@@ -346,6 +346,10 @@ class Writer(Protocol):
 class Storage(Protocol):
     """One store: where records go and readers come from."""
 
+    #: ``(batch_size, flush_ms)`` for a writer fed at a high rate (a tap): what the engine
+    #: takes best. ClickHouse pays a fixed cost an INSERT (a part in each table and view).
+    bulk_batching: tuple[int, int]
+
     def writer(
         self,
         *,

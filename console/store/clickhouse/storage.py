@@ -34,6 +34,10 @@ __all__ = ["ClickHouseStorage"]
 class ClickHouseStorage(Session):
     """One ClickHouse database holding the exporter's tables and the console's."""
 
+    # An INSERT costs a part in handoff_hops and one in each view's table, whatever its size:
+    # 100k hops an INSERT cost chDB 5 us a hop, 20k ones 11 us (bench/README.md).
+    bulk_batching = (100_000, 1_000)
+
     @classmethod
     def open(
         cls,

@@ -41,6 +41,8 @@ __all__ = ["NullSink", "Sink", "Store", "StoreWriter", "Ticket", "apply_retentio
 class Store:
     """A handoff-console database file."""
 
+    bulk_batching = (20_000, 500)  # a transaction's size bounds the WAL and the pause it makes
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
