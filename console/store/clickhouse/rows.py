@@ -366,6 +366,22 @@ def _put_derived(
                 attrs[f"{BUSINESS_KEY_PREFIX}{i}"] = key
 
 
+def span_attributes(s: Span) -> dict[str, str]:
+    """A ``Span``'s attributes as the exporter's map holds them, what the console derived
+    put back (``_put_derived``)."""
+    attrs = string_map(s.attributes)
+    messaging = (
+        s.messaging_system,
+        s.messaging_destination,
+        s.messaging_partition,
+        s.messaging_offset,
+        s.messaging_operation,
+        s.messaging_consumer_group,
+    )
+    _put_derived(attrs, s.correlation_id, messaging, s.business_keys)
+    return attrs
+
+
 def _holds(attrs: dict[str, str], keys: Sequence[str], value: str) -> bool:
     for k in keys:
         found = attrs.get(k)
@@ -420,20 +436,7 @@ def _span(
     json_attrs: bool,
 ) -> None:
     raw_res, res = _resource(resources, id(s.resource), s.resource)
-    attrs = string_map(s.attributes)
-    _put_derived(
-        attrs,
-        s.correlation_id,
-        (
-            s.messaging_system,
-            s.messaging_destination,
-            s.messaging_partition,
-            s.messaging_offset,
-            s.messaging_operation,
-            s.messaging_consumer_group,
-        ),
-        s.business_keys,
-    )
+    attrs = span_attributes(s)
     events = s.events or ()
     links = s.links or ()
     _append_span(

@@ -108,21 +108,6 @@ class _Spans:
     """The per-span values that need Python (attribute maps, resources, events, links),
     collected column by column; ``ev_counts`` and ``lk_counts`` say how many a span has."""
 
-    __slots__ = (
-        "attrs",
-        "ev_attrs",
-        "ev_counts",
-        "ev_names",
-        "ev_times",
-        "lk_attrs",
-        "lk_counts",
-        "lk_spans",
-        "lk_traces",
-        "res_index",
-        "res_maps",
-        "resources",
-    )
-
     # The lists a batch's spans extend one after the other (resources are shared: see joined).
     LISTS = (
         "attrs",
@@ -135,6 +120,7 @@ class _Spans:
         "lk_spans",
         "lk_traces",
     )
+    __slots__ = (*LISTS, "res_index", "res_maps", "resources")
 
     def __init__(self) -> None:
         self.attrs: list[dict[str, str]] = []
@@ -215,7 +201,6 @@ def _collect_rows(records: Sequence[SpanRow], out: _Spans) -> None:
 
 
 def _collect_spans(records: Sequence[Span], out: _Spans) -> None:
-    put_derived = rows._put_derived
     attrs_out = out.attrs.append
     resources = out.resources
     res_out = out.res_index.append
@@ -224,20 +209,7 @@ def _collect_spans(records: Sequence[Span], out: _Spans) -> None:
     for s in records:
         at = resources.get(id(s.resource))
         res_out(out.resource(id(s.resource), s.resource) if at is None else at)
-        attrs = rows.string_map(s.attributes)
-        put_derived(
-            attrs,
-            s.correlation_id,
-            (
-                s.messaging_system,
-                s.messaging_destination,
-                s.messaging_partition,
-                s.messaging_offset,
-                s.messaging_operation,
-                s.messaging_consumer_group,
-            ),
-            s.business_keys,
-        )
+        attrs = rows.span_attributes(s)
         attrs_out(attrs)
         if s.events:
             out.events(s.events)
