@@ -22,6 +22,7 @@ NO_BROKER = (
     "big_journey",
     "clickhouse_write",
     "dedupe_probe",
+    "hop_insert",
     "journey_backends",
     "journey_lookup",
     "otlp_ingest",

@@ -44,14 +44,14 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.insert import InsertContext
 
 
-__all__ = ["ClickHouseWriter", "Insert", "insert_records", "prepare"]
+__all__ = ["INSERT_SETTINGS", "ClickHouseWriter", "Insert", "insert_records", "prepare"]
 
 # Synchronous INSERTs: the ticket resolves when the rows are in a part (a server whose profile
 # turns async inserts on would otherwise acknowledge rows still in its buffer). No collapsing of
 # a ReplacingMergeTree's duplicates at insert (``optimize_on_insert``): it sorted and folded every
 # batch again, a third of chDB's time a hop (bench/README.md), and readers pick one row per key
 # whether parts merged or not, so a batch's duplicates wait for the merges like any other.
-_INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
+INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 
 
 @dataclass(slots=True)
@@ -149,12 +149,12 @@ class _Inserter:
         for ins in inserts:
             if ins.spans is not None:
                 self.client.insert_arrow(
-                    self.storage.table(ins.table), ins.spans.table(), settings=_INSERT_SETTINGS
+                    self.storage.table(ins.table), ins.spans.table(), settings=INSERT_SETTINGS
                 )
                 continue
             if ins.arrow is not None:
                 self.client.insert_arrow(
-                    self.storage.table(ins.table), ins.arrow, settings=_INSERT_SETTINGS
+                    self.storage.table(ins.table), ins.arrow, settings=INSERT_SETTINGS
                 )
                 continue
             key = (ins.table, ins.names)
@@ -164,7 +164,7 @@ class _Inserter:
                     self.storage.table(ins.table),
                     list(ins.names),
                     column_oriented=True,
-                    settings=_INSERT_SETTINGS,
+                    settings=INSERT_SETTINGS,
                 )
                 self._contexts[key] = ctx
             ctx.data = None
