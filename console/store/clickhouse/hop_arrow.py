@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from console.base.model import Hop
+from console.store.clickhouse import rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["hop_table"]
 
-_INT64 = 2**63
 _schema: Any = None
 
 
@@ -56,14 +56,6 @@ def _hop_schema() -> pa.Schema:
     return _schema
 
 
-def _int64(values: list[int], what: str) -> list[int]:
-    """The column, or ``ValueError`` naming the first value no Int64 holds."""
-    if values and not (min(values) >= -_INT64 and max(values) < _INT64):
-        bad = next(v for v in values if not -_INT64 <= v < _INT64)
-        raise ValueError(f"{what} {bad} is out of range (a signed 64-bit integer)")
-    return values
-
-
 def hop_table(hops: Sequence[Hop], now_ns: int) -> pa.Table:
     """``hops`` as ``handoff_hops`` rows; ``SeenAt`` is when the tap saw a message (``now_ns``
     when it did not say). ``ValueError`` for a value no column holds."""
@@ -79,8 +71,8 @@ def hop_table(hops: Sequence[Hop], now_ns: int) -> pa.Table:
         [h.cluster_id or "" for h in hops],
         [h.topic for h in hops],
         [h.partition for h in hops],
-        _int64([h.offset for h in hops], "offset"),
-        _int64([h.timestamp_ms for h in hops], "timestamp"),
+        rows.int64_column([h.offset for h in hops], "offset"),
+        rows.int64_column([h.timestamp_ms for h in hops], "timestamp"),
         [h.timestamp_type for h in hops],
         [h.key for h in hops],
         [h.size for h in hops],

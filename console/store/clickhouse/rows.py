@@ -331,6 +331,15 @@ def _int64(value: int, what: str) -> int:
     return value
 
 
+def int64_column(values: list[int], what: str) -> list[int]:
+    """A whole column's ``_int64`` (the Arrow builders'): the bounds first, the first value out
+    of range named only on a failure."""
+    if values and not (min(values) >= -_INT64 and max(values) < _INT64):
+        bad = next(v for v in values if not -_INT64 <= v < _INT64)
+        raise ValueError(f"{what} {bad} is out of range (a signed 64-bit integer)")
+    return values
+
+
 # -- derived fields back into the attributes -------------------------------------------------
 
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SpanBatch", "attribute_maps", "batch", "trace_table"]
 
-_INT64 = 2**63
 _UINT64 = 2**64 - 1
 _KINDS = {i: rows.span_kind_name(i) for i in range(6)}
 _STATUSES = {i: rows.status_name(i) for i in range(3)}
@@ -76,14 +75,6 @@ def _trace_schema() -> pa.Schema:
         )
         assert tuple(_schema.names) == rows.TRACE_COLUMNS
     return _schema
-
-
-def _int64(values: list[int], what: str) -> list[int]:
-    """The column, or ``ValueError`` naming the first value no Int64 holds."""
-    if values and not (min(values) >= -_INT64 and max(values) < _INT64):
-        bad = next(v for v in values if not -_INT64 <= v < _INT64)
-        raise ValueError(f"{what} {bad} is out of range (a signed 64-bit integer)")
-    return values
 
 
 def attribute_maps(maps: Sequence[dict[str, str]]) -> pa.Array:
@@ -351,8 +342,8 @@ def batch(records: Sequence[Span | SpanRow]) -> SpanBatch:
         ]
     else:
         fields = _row_fields(span_rows)
-    _int64(list(fields[5]), "span start")
-    _int64(got.ev_times, "event time")
+    rows.int64_column(list(fields[5]), "span start")
+    rows.int64_column(got.ev_times, "event time")
     return SpanBatch(fields, got)
 
 
