@@ -35,6 +35,7 @@ from console.base.semconv import (
     OFFSET_KEYS,
     OPERATION_KEYS,
 )
+from console.store.clickhouse.attr_sql import first_of, is_consumer
 
 __all__ = [
     "CONSUMED",
@@ -60,25 +61,10 @@ CONSUMED_MV = "handoff_consumed_mv"
 GROUPS = "handoff_consumer_groups"
 GROUPS_MV = "handoff_consumer_groups_mv"
 
-_CONSUME_OPS = ("process", "receive", "deliver")  # read_base.CONSUME_OPS
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _first_of(maps: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    """SQL for ``semconv.first`` over ``maps`` in turn (as ``read_base.first_of``)."""
-    parts = [f"{m}[{_literal(k)}] != '', {m}[{_literal(k)}]" for m in maps for k in keys]
-    return f"multiIf({', '.join(parts)}, '')"
-
-
-_SPAN_CID = _first_of(("SpanAttributes", "ResourceAttributes"), DEFAULT_CORRELATION_KEYS)
-_SPAN_OFFSET = f"toInt64OrNull({_first_of(('SpanAttributes',), OFFSET_KEYS)})"
-_SPAN_OP = _first_of(("SpanAttributes",), OPERATION_KEYS)
-_IS_CONSUMER = (
-    f"(SpanKind = 'Consumer' OR {_SPAN_OP} IN ({', '.join(_literal(o) for o in _CONSUME_OPS)}))"
-)
+_SPAN_CID = first_of(("SpanAttributes", "ResourceAttributes"), DEFAULT_CORRELATION_KEYS)
+_SPAN_OFFSET = f"toInt64OrNull({first_of(('SpanAttributes',), OFFSET_KEYS)})"
+_SPAN_OP = first_of(("SpanAttributes",), OPERATION_KEYS)
+_IS_CONSUMER = is_consumer(_SPAN_OP)
 # When a hop was sent: its Kafka timestamp, else when the tap saw it (read_candidates._SENT).
 _SENT = "if(toUnixTimestamp64Milli(Timestamp) > 0, toDateTime64(Timestamp, 9), SeenAt)"
 
@@ -113,7 +99,7 @@ WHERE Topic != '' AND Consumer AND Offset IS NOT NULL"""
 # A topic's consumer groups as its consumer spans name them (read_journeys.consumer_groups).
 _GROUPS_FROM_SPANS = f"""SELECT Topic, Grp AS ConsumerGroup, Timestamp FROM (SELECT Timestamp,
     SpanAttributes['messaging.destination.name'] AS Topic,
-    {_first_of(("SpanAttributes",), GROUP_KEYS)} AS Grp, {_IS_CONSUMER} AS Consumer
+    {first_of(("SpanAttributes",), GROUP_KEYS)} AS Grp, {_IS_CONSUMER} AS Consumer
     FROM {{db}}.`otel_traces`)
 WHERE Consumer AND Grp != ''"""
 

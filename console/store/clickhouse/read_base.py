@@ -40,39 +40,21 @@ from console.base.semconv import DEFAULT_CORRELATION_KEYS, GROUP_KEYS, OFFSET_KE
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
 from console.store.clickhouse import read_records as rr
+from console.store.clickhouse.attr_sql import attribute, first_of, is_consumer, literal
 from console.store.clickhouse.layout import TableLayout
-from console.store.clickhouse.read_records import BYTES, literal
+from console.store.clickhouse.read_records import BYTES
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
     from console.store.clickhouse.session import Session
 
-__all__ = ["CONSUME_OPS", "ReaderBase", "attribute", "first_of", "ids", "ns"]
+__all__ = ["ReaderBase", "ids", "ns"]
 
-#: Operations that make a span a consumer's (as the SQLite summaries judge it).
-CONSUME_OPS = ("process", "receive", "deliver")
 _RECHECK_S = 5.0
 #: Every read asks for the engine's uncompressed-block cache (a server's, sized in its config;
 #: chDB's, ``connect.CHDB_OPTIONS``): a journey's lookups read the same few granules again.
 _SETTINGS = {"use_uncompressed_cache": 1}
-
-
-def first_of(maps: Sequence[str], keys: Sequence[str], json: bool = False) -> str:
-    """SQL for the first non-empty value of ``keys`` in the attribute columns ``maps`` (each in
-    turn, keys in order), "" when none: ``semconv.first`` over the record, then its resource.
-    ``json``: the columns are of the JSON type (``attribute``)."""
-    values = [attribute(m, k, json) for m in maps for k in keys]
-    parts = [f"{v} != '', {v}" for v in values]
-    return f"multiIf({', '.join(parts)}, '')"
-
-
-def attribute(column: str, key: str, json: bool = False) -> str:
-    """SQL for the value of attribute ``key`` in ``column`` as text, '' when absent: a Map's
-    ``column['key']``; a JSON column's path ``key`` (dots nest) as text (module docstring)."""
-    if json:
-        return f"ifNull(toString({column}.{otel.quote_ident(key)}), '')"
-    return f"{column}[{literal(key)}]"
 
 
 def ns(value: int) -> str:
@@ -183,8 +165,7 @@ class ReaderBase:
 
     @property
     def is_consumer(self) -> str:
-        ops = ", ".join(literal(o) for o in CONSUME_OPS)
-        return f"(SpanKind = 'Consumer' OR {self.span_op} IN ({ops}))"
+        return is_consumer(self.span_op)
 
     def cid_in(self, table: str, columns: Sequence[str], param: str = "c") -> str:
         """SQL true when a record of ``table`` (``otel.TRACES``, ``otel.LOGS``) may have one of

@@ -39,8 +39,8 @@ from console.base.semconv import DEFAULT_CORRELATION_KEYS, MESSAGE_KEY_ATTRIBUTE
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
 from console.store.clickhouse import read_records as rr
+from console.store.clickhouse.attr_sql import literal
 from console.store.clickhouse.read_base import ReaderBase, ids, ns
-from console.store.clickhouse.read_records import literal
 from console.store.identity import span_identity
 
 __all__ = ["JourneyReads"]

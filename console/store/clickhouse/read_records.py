@@ -41,7 +41,6 @@ __all__ = [
     "attributes",
     "dead_letter",
     "hop",
-    "literal",
     "log_columns",
     "log_record",
     "replay",
@@ -68,11 +67,6 @@ BYTES: dict[str, str | dict[str, str]] = {
     "HeaderValues": "bytes",
     "Payload": "bytes",
 }
-
-
-def literal(text: str) -> str:
-    """``text`` as a ClickHouse string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def span_columns(json: bool = False) -> str:

@@ -39,6 +39,7 @@ from console.store.api import (
 from console.store.clickhouse import handoff_schema as hs
 from console.store.clickhouse import otel_schema as otel
 from console.store.clickhouse import read_records as rr
+from console.store.clickhouse.attr_sql import literal
 from console.store.clickhouse.counts import counts
 from console.store.clickhouse.read_base import ReaderBase, ns
 
@@ -365,7 +366,7 @@ class SignalReadsCh(ReaderBase):
         if name is not None:
             where.append("MetricName = {m:String}")
         parts = [
-            f"SELECT ServiceName, MetricName, {rr.literal(kind)}, MetricUnit, Attributes,"
+            f"SELECT ServiceName, MetricName, {literal(kind)}, MetricUnit, Attributes,"
             f" toUnixTimestamp(TimeUnix), toUnixTimestamp(StartTimeUnix), {_metric_values(kind)},"
             f" {_ARRIVAL}"
             f" FROM {table} WHERE {' AND '.join(where)}"
