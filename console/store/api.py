@@ -1,8 +1,9 @@
 """What the product asks of storage, whatever engine keeps it.
 
 Readers (``console/readers/``, ``console/journeys/``), the CLI and the TUI hold these protocols,
-never a connection; every statement of SQL lives behind them (``console/store/sqlite/`` today, a
-column store next). Nothing here is a table, a rowid, a block or a transaction of one engine:
+never a connection; every statement of SQL lives behind them (``console/store/sqlite/`` and
+``console/store/clickhouse/``). Nothing here is a table, a rowid, a block or a transaction of one
+engine:
 
 * a ``Cursor`` is an opaque position in one record kind's arrival order. A caller keeps the one
   it was given, compares two of the same kind (the newer is the greater) and hands it back; it
@@ -26,6 +27,9 @@ The protocols, by what they serve:
   audit line, acks with the dead letters' status and their audit lines, the replay lock).
   ``Storage.dead_letters()`` hands one out; the dead-letter service (``console/dlq/service.py``)
   holds it, never the engine's own class.
+
+One room past 400 lines: it is the whole interface the engines implement and the rooms above
+them hold, with the values it passes; split, each engine would import every part anyway.
 """
 
 from __future__ import annotations
