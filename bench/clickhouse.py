@@ -284,6 +284,28 @@ class Scans:
         return ScansReader(self.store)
 
 
+class Uncopied(Scans):
+    """A chDB store whose readers ignore version 6's copies (``handoff_journey_spans``,
+    ``handoff_journey_hops``): spans from ``otel_traces``, hops from ``handoff_hops``, each
+    by the version 4 lookups, as the console read them before the copies (``--uncopied``)."""
+
+    def reader(self) -> Any:
+        from console.store.clickhouse.reader import ClickHouseReader
+        from console.store.clickhouse.storage import ClickHouseStorage
+
+        class UncopiedReader(ClickHouseReader):
+            @property
+            def spans_copied(self) -> bool:
+                return False
+
+            @property
+            def hops_table_keyed(self) -> str:
+                return self.hops_table
+
+        assert isinstance(self.store, ClickHouseStorage)
+        return UncopiedReader(self.store)
+
+
 def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     base = args.stores or workdir
     base.mkdir(parents=True, exist_ok=True)
@@ -321,20 +343,26 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # The same ids on both, the backends taking turns id by id; their answers compared.
         # With --scans, a third reader on the chDB store between them: one that ignores
         # handoff_schema's version 4 lookups, so it reads as the console did before them.
-        measuring: dict[str, Any] = dict(stores)
-        if args.scans:
-            measuring = {"sqlite": stores["sqlite"], "chdb_scans": Scans(stores["chdb"])}
-            measuring["chdb"] = stores["chdb"]
+        # With --uncopied, one that ignores version 6's copies (reads as before them).
+        measuring: dict[str, Any] = {"sqlite": stores["sqlite"]}
+        before = {"chdb_scans": ("scans, as before version 4", args.scans, Scans)}
+        before["chdb_uncopied"] = ("without the copies, as before version 6", args.uncopied,
+                                   Uncopied)  # fmt: skip
+        for name, (_what, wanted, kind) in before.items():
+            if wanted:
+                measuring[name] = kind(stores["chdb"])
+        measuring["chdb"] = stores["chdb"]
         measured = journey_backends.measure(measuring, gen.journeys, args.lookups, args.seed)
         out.update(measured)
-        if args.scans:
+        for name, (what, wanted, _kind) in before.items():
+            if not wanted:
+                continue
             print(
-                f"  chdb without the lookups (scans, as before version 4): journey() p50 "
-                f"{measured['chdb_scans_journey_p50_ms']:.1f} ms, p99 "
-                f"{measured['chdb_scans_journey_p99_ms']:.1f} ms; stalled search "
-                f"{measured['chdb_scans_stalled_15m_ms']:.0f} ms "
-                f"({measured['chdb_scans_stalled_15m_found']} found); same answer as sqlite: "
-                f"{measured['chdb_scans_same_answer']}",
+                f"  chdb {what}: journey() p50 {measured[f'{name}_journey_p50_ms']:.1f} ms,"
+                f" p99 {measured[f'{name}_journey_p99_ms']:.1f} ms; stalled search "
+                f"{measured[f'{name}_stalled_15m_ms']:.0f} ms "
+                f"({measured[f'{name}_stalled_15m_found']} found); same answer as sqlite: "
+                f"{measured[f'{name}_same_answer']}",
                 flush=True,
             )
         for backend, store in stores.items():
@@ -444,6 +472,11 @@ def main() -> None:
         "--scans",
         action="store_true",
         help="journey: also measure chDB readers that ignore the version 4 lookups (before/after)",
+    )
+    ap.add_argument(
+        "--uncopied",
+        action="store_true",
+        help="journey: also measure chDB readers that ignore version 6's copies (before/after)",
     )
     ap.add_argument("--json", action="store_true", help="Also print every figure as JSON.")
     add_smoke(ap)

@@ -1,6 +1,6 @@
-"""``handoff_schema``'s version 4: the console's lookup tables beside the exporter's, kept at
-insert time by materialized views, so a journey and the stalled search read a few rows by key
-instead of scanning the exporter's tables (whose DDL stays the exporter's, verbatim).
+"""``handoff_schema``'s versions 4 and 6: the console's lookup tables beside the exporter's,
+kept at insert time by materialized views, so a journey and the stalled search read a few rows
+by key instead of scanning the exporter's tables (whose DDL stays the exporter's, verbatim).
 
 * ``handoff_journey_keys``: per correlation id (``By = 'correlation'``) the spans that carry it
   (their trace and start; the correlation id as ``semconv`` derives it with
@@ -16,6 +16,9 @@ instead of scanning the exporter's tables (whose DDL stays the exporter's, verba
 * ``handoff_consumed``: the Kafka coordinates a consumer span names, ordered by its start.
 * ``handoff_consumer_groups``: the consumer groups consumer spans name, per topic (a stalled
   journey names the groups that should have taken it).
+
+* ``handoff_journey_spans``, ``handoff_journey_hops`` (version 6): the spans a journey reads,
+  by trace id, and the hops, by coordinate, in 256-row granules (``V6`` below says why).
 
 The stalled search's pending sends are then the window's ``handoff_sends`` rows whose
 coordinates no ``handoff_consumed`` row of the window names: two range reads of narrow tables.
@@ -40,6 +43,10 @@ from console.store.clickhouse.attr_sql import first_of, is_consumer
 __all__ = [
     "CONSUMED",
     "CONSUMED_MV",
+    "COPIED_HOPS",
+    "COPIED_HOPS_MV",
+    "COPIED_SPANS",
+    "COPIED_SPANS_MV",
     "GROUPS",
     "GROUPS_MV",
     "KEYS",
@@ -49,6 +56,7 @@ __all__ = [
     "SENDS",
     "SENDS_MV",
     "V4",
+    "V6",
 ]
 
 KEYS = "handoff_journey_keys"
@@ -60,6 +68,10 @@ CONSUMED = "handoff_consumed"
 CONSUMED_MV = "handoff_consumed_mv"
 GROUPS = "handoff_consumer_groups"
 GROUPS_MV = "handoff_consumer_groups_mv"
+COPIED_SPANS = "handoff_journey_spans"
+COPIED_SPANS_MV = "handoff_journey_spans_mv"
+COPIED_HOPS = "handoff_journey_hops"
+COPIED_HOPS_MV = "handoff_journey_hops_mv"
 
 _SPAN_CID = first_of(("SpanAttributes", "ResourceAttributes"), DEFAULT_CORRELATION_KEYS)
 _SPAN_OFFSET = f"toInt64OrNull({first_of(('SpanAttributes',), OFFSET_KEYS)})"
@@ -70,7 +82,9 @@ _SENT = "if(toUnixTimestamp64Milli(Timestamp) > 0, toDateTime64(Timestamp, 9), S
 
 #: The statements whose view reads ``otel_traces``' attribute maps (made only where they are
 #: ``Map`` columns: ``handoff_schema.migrate``).
-NEEDS_MAP_ATTRIBUTES = frozenset({KEYS_SPANS_MV, CONSUMED_MV, GROUPS_MV})
+NEEDS_MAP_ATTRIBUTES = frozenset(
+    {KEYS_SPANS_MV, CONSUMED_MV, GROUPS_MV, COPIED_SPANS, COPIED_SPANS_MV}
+)
 
 # A span by its correlation id and by its trace id (its start: the window its trace's spans
 # are read in), and each trace it links to (``By = 'link'``: the traces linking to T).
@@ -194,4 +208,108 @@ SETTINGS index_granularity = 256""",
         " TO {db}.`handoff_consumer_groups` AS " + _GROUPS_FROM_SPANS,
     ),
     (GROUPS_MV, "INSERT INTO {db}.`handoff_consumer_groups` " + _GROUPS_FROM_SPANS),
+)
+
+# Version 6: what a journey reads of a span and of a hop, copied by the key it is read by, in
+# small granules. A journey read a few spans of a trace out of ten of ``otel_traces``' 8,192-row
+# granules (ordered by service, name and time: a trace's spans lie far apart), and each hop out
+# of an 8,192-row granule of ``handoff_hops`` in each of its parts. Neither table's granules can
+# change (the exporter's DDL is verbatim; ``index_granularity`` is fixed at creation), so each
+# has a copy, kept by a view: ordered by trace id (spans) and by coordinate (hops), one
+# partition, 256-row granules, compressed in blocks of at most 64 KiB (a granule's read
+# decompresses whole blocks: at the engine's 1 MiB, a few small columns' blocks were most of a
+# lookup's work). bench/README.md, "Journeys at 10M, copied".
+_SPAN_COPY = (
+    ("Timestamp", "DateTime64(9)"),
+    ("TraceId", "String"),
+    ("SpanId", "String"),
+    ("ParentSpanId", "String"),
+    ("SpanName", "LowCardinality(String)"),
+    ("SpanKind", "LowCardinality(String)"),
+    ("ServiceName", "LowCardinality(String)"),
+    ("ResourceAttributes", "Map(LowCardinality(String), String)"),
+    ("ScopeName", "String"),
+    ("SpanAttributes", "Map(LowCardinality(String), String)"),
+    ("Duration", "UInt64"),
+    ("StatusCode", "LowCardinality(String)"),
+    ("StatusMessage", "String"),
+    ("`Events.Timestamp`", "Array(DateTime64(9))"),
+    ("`Events.Name`", "Array(LowCardinality(String))"),
+    ("`Events.Attributes`", "Array(Map(LowCardinality(String), String))"),
+    ("`Links.TraceId`", "Array(String)"),
+    ("`Links.SpanId`", "Array(String)"),
+    ("`Links.Attributes`", "Array(Map(LowCardinality(String), String))"),
+)
+_HOP_COPY = (
+    ("Cluster", "LowCardinality(String)"),
+    ("Topic", "LowCardinality(String)"),
+    ("Partition", "Int32"),
+    ("Offset", "Int64"),
+    ("Timestamp", "DateTime64(3)"),
+    ("TimestampType", "UInt8"),
+    ("Key", "Nullable(String)"),
+    ("Size", "UInt32"),
+    ("HeaderNames", "Array(LowCardinality(String))"),
+    ("HeaderValues", "Array(Nullable(String))"),
+    ("CorrelationId", "String"),
+    ("TraceId", "String"),
+    ("SpanId", "String"),
+    ("PayloadSha256", "String"),
+    ("Payload", "Nullable(String)"),
+    ("BusinessKeys", "Array(String)"),
+    ("SeenAt", "DateTime64(9)"),
+)
+_SMALL_GRANULES = (
+    "SETTINGS index_granularity = 256, min_compress_block_size = 8192,"
+    " max_compress_block_size = 65536"
+)
+
+
+def _copy_table(name: str, columns: tuple[tuple[str, str], ...], tail: str) -> str:
+    body = ",\n".join(f"    {n} {t} CODEC(ZSTD(1))" for n, t in columns)
+    return f"CREATE TABLE IF NOT EXISTS {{db}}.`{name}` {{cluster}} (\n{body}\n) {tail}"
+
+
+def _copy_select(columns: tuple[tuple[str, str], ...], source: str) -> str:
+    return f"SELECT {', '.join(n for n, _t in columns)} FROM {{db}}.`{source}`"
+
+
+_SPANS_COPIED = _copy_select(_SPAN_COPY, "otel_traces")
+_HOPS_COPIED = _copy_select(_HOP_COPY, "handoff_hops")
+
+V6: tuple[tuple[str, str], ...] = (
+    (
+        COPIED_SPANS,
+        # A span stored twice (a view and the backfill below, an exporter's retry) is one
+        # once parts merge; readers pick one before that (``LIMIT 1 BY TraceId, SpanId``).
+        _copy_table(
+            COPIED_SPANS,
+            _SPAN_COPY,
+            "ENGINE = {engine:ReplacingMergeTree}\nORDER BY (TraceId, SpanId)\n"
+            "{ttl:toDateTime(Timestamp)}\n" + _SMALL_GRANULES,
+        ),
+    ),
+    (
+        COPIED_SPANS_MV,
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.`{COPIED_SPANS_MV}` {{cluster}}"
+        f" TO {{db}}.`{COPIED_SPANS}` AS " + _SPANS_COPIED,
+    ),
+    (COPIED_SPANS_MV, f"INSERT INTO {{db}}.`{COPIED_SPANS}` " + _SPANS_COPIED),
+    (
+        COPIED_HOPS,
+        # As handoff_hops: the newest sighting of a coordinate is the row (readers pick it).
+        _copy_table(
+            COPIED_HOPS,
+            _HOP_COPY,
+            "ENGINE = {engine:ReplacingMergeTree(SeenAt)}\n"
+            "ORDER BY (Topic, Partition, Offset, Cluster)\n"
+            "{ttl:toDateTime(SeenAt)}\n" + _SMALL_GRANULES,
+        ),
+    ),
+    (
+        COPIED_HOPS_MV,
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.`{COPIED_HOPS_MV}` {{cluster}}"
+        f" TO {{db}}.`{COPIED_HOPS}` AS " + _HOPS_COPIED,
+    ),
+    (COPIED_HOPS_MV, f"INSERT INTO {{db}}.`{COPIED_HOPS}` " + _HOPS_COPIED),
 )

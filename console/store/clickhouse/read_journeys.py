@@ -17,9 +17,12 @@ and replays, found by what a user knows of it.
 * Where ``handoff_journey_keys`` and its views exist (``lookup_schema.py``, schema version 4),
   a round of a journey first reads that table by its key (``keys_of``): the traces and start
   times of the spans by correlation and trace id, the hops' coordinates, the traces linking
-  in. Spans are then read by trace id inside that window, hops by ``handoff_hops``' primary
-  key, and the links come from the same read. Without it (a Collector-made store before a
-  console writer migrated it, JSON attributes) the lookups above read the exporter's tables.
+  in. Spans are then read by trace id inside that window, hops by their coordinates, and the
+  links come from the same read. Where version 6's copies exist, spans and hops are read there
+  (``handoff_journey_spans`` by trace id, ``handoff_journey_hops`` by coordinate, in small
+  granules), else from ``otel_traces`` and ``handoff_hops``. Without the keys (a
+  Collector-made store before a console writer migrated it, JSON attributes) the lookups
+  above read the exporter's tables.
 * Hops, dead letters and replays: one row per key (``ORDER BY <version> DESC LIMIT 1 BY
   <key>``: the row a ``ReplacingMergeTree`` keeps once its parts merge), merged yet or not.
 
@@ -63,11 +66,12 @@ class JourneyReads(ReaderBase):
 
     # --- spans, hops, logs --------------------------------------------------------------------
 
-    def _spans_where(self, where: str, **params: Any) -> list[Span]:
+    def _spans_where(self, where: str, table: str = "", **params: Any) -> list[Span]:
         if not self.has(otel.TRACES):
             return []
         rows = self.query(
-            f"SELECT {self.span_columns} FROM {self.traces} WHERE {where} {_ONE_SPAN}", **params
+            f"SELECT {self.span_columns} FROM {table or self.traces} WHERE {where} {_ONE_SPAN}",
+            **params,
         )
         return [rr.span(r, self.correlation_keys) for r in rows]
 
@@ -99,6 +103,22 @@ class JourneyReads(ReaderBase):
         made (no ``handoff_*`` yet), or whose attributes are JSON, has no such table, and
         every lookup below reads the exporter's tables as it did before version 4."""
         return self.has(hs.KEYS) and self.has(hs.KEYS_SPANS_MV) and self.has(hs.KEYS_HOPS_MV)
+
+    @property
+    def spans_copied(self) -> bool:
+        """Whether version 6's copy of the spans by trace id and its view exist
+        (``handoff_journey_spans``: a trace's spans in one small granule, where
+        ``otel_traces`` spreads them over several of 8,192 rows). A store whose attributes
+        are JSON has none."""
+        return self.has(hs.COPIED_SPANS) and self.has(hs.COPIED_SPANS_MV)
+
+    @property
+    def hops_table_keyed(self) -> str:
+        """Where a hop is read by its coordinate: version 6's copy in small granules
+        (``handoff_journey_hops``) where it and its view exist, else ``handoff_hops``."""
+        if self.has(hs.COPIED_HOPS) and self.has(hs.COPIED_HOPS_MV):
+            return self.copied_hops_table
+        return self.hops_table
 
     def keys_of(self, tids: list[str], cs: list[str], fresh: bool = False) -> Keys:
         """One read of ``handoff_journey_keys`` by its key: what a journey's round needs
@@ -170,6 +190,7 @@ class JourneyReads(ReaderBase):
                 for s in self._spans_where(
                     f"TraceId IN {{t:Array(String)}} AND Timestamp >= {ns(lo)}"
                     f" AND Timestamp <= {ns(hi)}",
+                    self.copied_spans_table if self.spans_copied else "",
                     t=sorted(traces),
                 )
                 if s.trace_id in wanted_t or (default and s.correlation_id in wanted_c)
@@ -197,14 +218,16 @@ class JourneyReads(ReaderBase):
                 return []
             where += " AND (Topic, Partition, Offset) IN ("
             where += ", ".join(f"({literal(t)}, {int(p)}, {int(o)})" for t, p, o in coords) + ")"
+            return self._hops(where, self.hops_table_keyed, t=tids, c=cs)
         return self._hops(where, t=tids, c=cs)
 
-    def _hops(self, where: str, **params: Any) -> list[Hop]:
-        """The hops ``where`` selects, one per Kafka coordinate and cluster: the newest seen,
-        the row a ``ReplacingMergeTree(SeenAt)`` keeps when its parts merge."""
+    def _hops(self, where: str, table: str = "", **params: Any) -> list[Hop]:
+        """The hops ``where`` selects (in ``table``, else ``handoff_hops``), one per Kafka
+        coordinate and cluster: the newest seen, the row a ``ReplacingMergeTree(SeenAt)``
+        keeps when its parts merge."""
         newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for r in self.query(f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table} WHERE {where}",
-                            **params):  # fmt: skip
+        sql = f"SELECT {rr.HOP_COLUMNS} FROM {table or self.hops_table} WHERE {where}"
+        for r in self.query(sql, **params):
             key = (r[0], r[1], r[2], r[3])
             if key not in newest or r[-1] > newest[key][-1]:
                 newest[key] = r
@@ -229,6 +252,7 @@ class JourneyReads(ReaderBase):
             return []
         return self._hops(
             "Topic = {t:String} AND Partition = {p:Int32} AND Offset = {o:Int64}",
+            self.hops_table_keyed,
             t=topic,
             p=partition,
             o=offset,
