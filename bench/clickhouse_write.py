@@ -11,8 +11,10 @@ Phases: ``rows`` builds the insert columns only, no engine: as Python column lis
 (``rows.trace_columns``, sent with clickhouse-connect's Native writer) and as one Arrow table
 (``span_arrow.trace_table``, what the writer sends); ``insert`` sends what was already built
 (the engine and the client only), both ways; ``writer`` is the whole path (queue, batches of
-``--batch``, columns, INSERTs, tickets); with ``--waiters N``, ``closed loop`` is serve's shape:
-N threads each submitting 100 spans and waiting for the ticket before the next. Bytes:
+``--batch``, columns, INSERTs, tickets), then again without version 6's view copying the spans
+into ``handoff_journey_spans`` (``no copy``: what the copy costs); with ``--waiters N``,
+``closed loop`` is serve's shape: N threads each submitting 100 spans and waiting for the
+ticket before the next. Bytes:
 ``system.parts`` of ``otel_traces`` (compressed data and bytes on disk over rows), as inserted
 and after ``OPTIMIZE ... FINAL``.
 The garbage collector is tuned as ``serve`` and ``tap`` tune it (``tune_gc``).
@@ -172,6 +174,11 @@ def run(name: str, spans: list[Any], batch: int, base: Path, waiters: int = 0) -
         if waiters:
             store.rows("TRUNCATE TABLE otel.otel_traces")
             loop = closed_loop(store, spans, waiters)
+        # The same writer without version 6's copy of the spans (handoff_journey_spans): what
+        # that view costs an INSERT, beside it.
+        store.rows("TRUNCATE TABLE otel.otel_traces")
+        store.rows("DROP VIEW IF EXISTS otel.handoff_journey_spans_mv")
+        uncopied_s, uncopied_cpu = through_writer(store, spans, batch)
     finally:
         store.close()
     print(f"{name}: {len(spans):,} spans, batches of {batch:,}, submits of {SUBMIT}")
@@ -180,6 +187,10 @@ def run(name: str, spans: list[Any], batch: int, base: Path, waiters: int = 0) -
     print(f"  bare INSERT, Native (lists)    {bare_native:12,.0f} spans/s")
     print(f"  bare INSERT, Arrow             {bare_arrow:12,.0f} spans/s")
     print(f"  writer (the whole path)        {per_s:12,.0f} spans/s  ({per_cpu:,.0f} per CPU-s)")
+    print(
+        f"  writer, no copy (version 5)    {uncopied_s:12,.0f} spans/s"
+        f"  ({uncopied_cpu:,.0f} per CPU-s)"
+    )
     if waiters:
         per_s, per_cpu, inserts = loop
         print(
