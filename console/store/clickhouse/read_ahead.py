@@ -126,16 +126,14 @@ class ReadAhead(JourneyReads):
         traces = set(tids)
         ask_t, ask_c = [t for t in tids if t not in have], cids
         read = Keys(((), ()))
-        asked: set[str] = set()  # traces whose rows a deep read brought
         for _ in range(_AHEAD_ROUNDS):
             if not (ask_t or ask_c) or len(traces) > _AHEAD_TRACES:
                 break
-            keys = self.keys_of(ask_t, ask_c, fresh=True, deep=True)
+            keys = self.keys_of(ask_t, ask_c, fresh=True)
             read.merge(keys)
-            asked |= {t.lower() for t in keys.deep}
-            more = set(keys.by_cid) | set(keys.by_trace) | {t.lower() for t in keys.hop_traces}
+            more = set(keys.by_cid) | {t.lower() for t in keys.hop_traces}
             more |= {linking.lower() for _, linking, _ in keys.links}
-            ask_t, ask_c = ids(more - traces - have - asked), []
+            ask_t, ask_c = ids(more - traces - have), []
             traces |= more
         if len(traces) > _AHEAD_TRACES:
             return tids

@@ -120,43 +120,26 @@ class JourneyReads(ReaderBase):
             return self.copied_hops_table
         return self.hops_table
 
-    def keys_of(
-        self, tids: list[str], cs: list[str], fresh: bool = False, deep: bool = False
-    ) -> Keys:
+    def keys_of(self, tids: list[str], cs: list[str], fresh: bool = False) -> Keys:
         """One read of ``handoff_journey_keys`` by its key: what a journey's round needs
         before its records (``Keys``). The last one is kept (``_stash``): a round's ``spans``
-        reads afresh (``fresh``), its ``hops`` and ``links_to`` ask for the same ids.
-        ``deep``: the same statement also reads the next round's, the traces the rows of
-        ``tids`` and ``cs`` name (``Keys.deep``): one statement where a journey's widening
-        (``read_ahead._widened``) made two."""
+        reads afresh (``fresh``), its ``hops`` and ``links_to`` ask for the same ids."""
         kept = self._stash
-        if kept is not None and kept.ids == (tuple(tids), tuple(cs)) and not deep:
+        if kept is not None and kept.ids == (tuple(tids), tuple(cs)):
             if not fresh and time.monotonic() - kept.read_at < _STASH_S:
                 return kept
             if kept.fresh:  # just read for this very lookup (``read_ahead._widened``)
                 kept.fresh = False
                 return kept
         found = Keys((tuple(tids), tuple(cs)))
-        first = (
-            "(By = 'correlation' AND Id IN {c:Array(String)})"
-            " OR (By IN ('trace', 'link') AND Id IN {t:Array(String)})"
-        )
-        where = first
-        if deep:
-            where += (
-                f" OR (By IN ('trace', 'link') AND Id IN (SELECT TraceId FROM {self.keys_table}"
-                f" WHERE ({first}) AND TraceId != ''))"
-            )
-        asked_c, asked_t = set(cs), set(tids)
         for by, source, key, trace, topic, partition, offset, t in self.query(
             "SELECT toString(By), toString(Source), Id, TraceId, toString(Topic), Partition,"
             f" Offset, toInt64(toUnixTimestamp64Nano(Timestamp)) FROM {self.keys_table}"
-            f" WHERE {where}",
+            " WHERE (By = 'correlation' AND Id IN {c:Array(String)})"
+            " OR (By IN ('trace', 'link') AND Id IN {t:Array(String)})",
             t=tids,
             c=cs,
         ):
-            if deep and trace and (key in asked_c if by == "correlation" else key in asked_t):
-                found.deep.add(trace)  # the next round's traces, read in this statement
             if source == "hop":
                 found.hops.add((topic, partition, offset))
                 if trace:
@@ -167,8 +150,7 @@ class JourneyReads(ReaderBase):
                 into = found.by_cid if by == "correlation" else found.by_trace
                 lo, hi = into.get(trace, (t, t))
                 into[trace] = (min(lo, t), max(hi, t))
-        if not deep:  # a deep read holds more than its ids' rows: the caller keeps it
-            self._stash = found
+        self._stash = found
         return found
 
     def spans(self, trace_ids: Iterable[str] = (), cids: Iterable[str] = ()) -> list[Span]:
@@ -442,7 +424,6 @@ class Keys:
     hops: set[tuple[str, int, int]] = field(default_factory=set)  # coordinates
     hop_traces: set[str] = field(default_factory=set)  # the hops' traces
     links: list[tuple[str, str, int]] = field(default_factory=list)  # linked, linking, start
-    deep: set[str] = field(default_factory=set)  # traces read a round deeper (keys_of(deep))
     fresh: bool = False  # read for the lookup about to ask for it: ``keys_of(fresh=True)`` takes it
     read_at: float = field(default_factory=time.monotonic)
 
@@ -458,7 +439,6 @@ class Keys:
         self.hops |= other.hops
         self.hop_traces |= other.hop_traces
         self.links += other.links
-        self.deep |= other.deep
 
 
 def _unique(records: list[Any], identity: Any) -> list[Any]:
