@@ -285,9 +285,9 @@ class Scans:
 
 
 class Uncopied(Scans):
-    """A chDB store whose readers ignore version 6's copies (``handoff_journey_spans``,
-    ``handoff_journey_hops``): spans from ``otel_traces``, hops from ``handoff_hops``, each
-    by the version 4 lookups, as the console read them before the copies (``--uncopied``)."""
+    """A chDB store whose readers ignore version 6's copy (``handoff_journey_spans``): spans
+    from ``otel_traces`` by the version 4 lookups, as the console read them before the copy
+    (``--uncopied``)."""
 
     def reader(self) -> Any:
         from console.store.clickhouse.reader import ClickHouseReader
@@ -297,10 +297,6 @@ class Uncopied(Scans):
             @property
             def spans_copied(self) -> bool:
                 return False
-
-            @property
-            def hops_table_keyed(self) -> str:
-                return self.hops_table
 
         assert isinstance(self.store, ClickHouseStorage)
         return UncopiedReader(self.store)
@@ -343,10 +339,10 @@ def journey_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # The same ids on both, the backends taking turns id by id; their answers compared.
         # With --scans, a third reader on the chDB store between them: one that ignores
         # handoff_schema's version 4 lookups, so it reads as the console did before them.
-        # With --uncopied, one that ignores version 6's copies (reads as before them).
+        # With --uncopied, one that ignores version 6's copy (reads as before it).
         measuring: dict[str, Any] = {"sqlite": stores["sqlite"]}
         before = {"chdb_scans": ("scans, as before version 4", args.scans, Scans)}
-        before["chdb_uncopied"] = ("without the copies, as before version 6", args.uncopied,
+        before["chdb_uncopied"] = ("without the copy, as before version 6", args.uncopied,
                                    Uncopied)  # fmt: skip
         for name, (_what, wanted, kind) in before.items():
             if wanted:
@@ -476,7 +472,7 @@ def main() -> None:
     ap.add_argument(
         "--uncopied",
         action="store_true",
-        help="journey: also measure chDB readers that ignore version 6's copies (before/after)",
+        help="journey: also measure chDB readers that ignore version 6's copy (before/after)",
     )
     ap.add_argument("--json", action="store_true", help="Also print every figure as JSON.")
     add_smoke(ap)

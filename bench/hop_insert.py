@@ -7,11 +7,10 @@ A tap hands the ClickHouse writer its hops; the writer sends them as one Arrow t
 a fresh chDB store (ClickHouse in-process, pinned to one core) and prints the process's CPU a
 hop for the INSERTs and until the background merges they started are done:
 
-* ``views``: the store as the console makes it (every INSERT into ``handoff_hops`` also feeds
-  ``handoff_journey_keys`` and ``handoff_sends`` through version 4's views, and
-  ``handoff_journey_hops``, the hops' copy a journey reads, through version 6's);
-* ``no copy``: the same store without the copy's view (the console before version 6);
-* ``no views``: the same store with every view on ``handoff_hops`` dropped (the floor: what
+* ``views``: the store as the console makes it (schema version 4 on: every INSERT into
+  ``handoff_hops`` also feeds ``handoff_journey_keys`` and ``handoff_sends`` through their
+  views);
+* ``no views``: the same store with the two views on ``handoff_hops`` dropped (the floor: what
   the hops' own table costs).
 
 An INSERT costs a part in each table it reaches, whatever it holds: the figures say how big a
@@ -41,13 +40,7 @@ from console.store.clickhouse import hop_arrow
 from console.store.clickhouse.storage import ClickHouseStorage
 from console.store.clickhouse.writer import INSERT_SETTINGS
 
-_COPY_VIEW = "handoff_journey_hops_mv"
-# What each layout drops of the store as the console makes it.
-LAYOUTS: dict[str, tuple[str, ...]] = {
-    "no views": ("handoff_journey_keys_hops_mv", "handoff_sends_mv", _COPY_VIEW),
-    "no copy": (_COPY_VIEW,),
-    "views": (),
-}
+_HOP_VIEWS = ("handoff_journey_keys_hops_mv", "handoff_sends_mv")
 
 
 def hops(n: int, now_ns: int) -> list[Hop]:
@@ -82,16 +75,16 @@ def hops(n: int, now_ns: int) -> list[Hop]:
 
 
 def measure(
-    records: list[Hop], size: int, layout: str, workdir: Path, now_ns: int
+    records: list[Hop], size: int, views: bool, workdir: Path, now_ns: int
 ) -> tuple[float, float]:
     """CPU microseconds a hop: the INSERTs alone, and until their merges are done."""
-    name = f"{size}-{layout.replace(' ', '-')}"
-    store = open_store(f"chdb://{workdir / name}")
+    store = open_store(f"chdb://{workdir / f'{size}-{views}'}")
     assert isinstance(store, ClickHouseStorage)
     client = store.new_client()
     try:
-        for view in LAYOUTS[layout]:
-            client.command(f"DROP VIEW IF EXISTS {store.table(view)}")
+        if not views:
+            for view in _HOP_VIEWS:
+                client.command(f"DROP VIEW IF EXISTS {store.table(view)}")
         tables = [
             hop_arrow.hop_table(records[i : i + size], now_ns) for i in range(0, len(records), size)
         ]
@@ -128,9 +121,9 @@ def main() -> None:
     records = hops(args.rows, now_ns)
     with tempfile.TemporaryDirectory(prefix="hop-insert-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            for layout in LAYOUTS:
-                insert, settled = measure(records, size, layout, Path(tmp), now_ns)
-                label = f"{size:>7,} hops an INSERT, {layout}"
+            for views in (False, True):
+                insert, settled = measure(records, size, views, Path(tmp), now_ns)
+                label = f"{size:>7,} hops an INSERT, {'views' if views else 'no views'}"
                 print(
                     f"  {label:<34}: {insert:6.2f} us a hop inserting, "
                     f"{settled:6.2f} with its merges",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from console.base.model import Hop, Span
+from console.base.model import Span
 from console.store.clickhouse import handoff_schema, otel_schema, rows
 from console.store.clickhouse.layout import TableLayout
 from tests.clickhouse_helpers import (
@@ -292,30 +292,28 @@ def test_a_store_from_before_the_journey_keys_gets_them_filled_and_its_journeys_
     reader.close()
 
 
-def test_a_store_from_before_the_copies_gets_them_filled_and_its_journeys_read_the_same(
+def test_a_store_from_before_the_span_copy_gets_it_filled_and_its_journeys_read_the_same(
     stores: ChdbStores,
 ) -> None:
-    # A store a console at version 5 wrote: a completed journey, and one of its hops seen again
-    # later (a second tap's sighting, its payload since rewritten). The next console copies
-    # spans and hops in small granules (version 6) and reads journeys there: every span field
-    # and the newest sighting of each hop, as it read them from the exporter's tables and
-    # handoff_hops before. Spans and hops stored after the upgrade reach the copies by views.
-    import dataclasses
+    # A store a console at version 5 wrote: a completed journey, one of its spans stored twice
+    # (an exporter's retry). The next console copies the spans by trace id in small granules
+    # (version 6) and reads journeys there: every span field, once, as it read them from
+    # otel_traces before. Spans stored after the upgrade reach the copy by its view.
     import time
 
     from console.journeys import journey
     from console.store.identity import span_identity
-    from tests.journey_fixtures import SHIPMENTS, Flow, completed_flow, order_placed
+    from tests.journey_fixtures import Flow, completed_flow, order_placed
 
     now = time.time_ns()
     store = stores.open()
     _downgrade(store._client, 5)
     done = completed_flow("order-copied", now - 300 * 10**9)
-    first = next(r for r in done.records if isinstance(r, Hop))
-    again = dataclasses.replace(first, seen_ns=first.seen_ns + 10**9, payload=b'{"v": 2}')
-    store.write([*done.records, again])
+    spans = [r for r in done.records if isinstance(r, Span)]
+    store.write(done.records)
+    store.write([spans[0]])
     reader = store.reader()
-    assert not reader.spans_copied and reader.hops_table_keyed == reader.hops_table
+    assert not reader.spans_copied
     was = journey(reader, correlation_id="order-copied", now_ns=now)
     reader.close()
     store.close()
@@ -323,28 +321,23 @@ def test_a_store_from_before_the_copies_gets_them_filled_and_its_journeys_read_t
     store = stores.open()
     assert store.schema_version == handoff_schema.SCHEMA_VERSION
     reader = store.reader()
-    assert reader.spans_copied and reader.hops_table_keyed == reader.copied_hops_table
+    assert reader.spans_copied
     copied = store._client.query(
-        "SELECT (SELECT count() FROM otel.handoff_journey_spans),"
-        " (SELECT uniqExact(Topic, Partition, Offset) FROM otel.handoff_journey_hops)"
+        "SELECT count(), uniqExact(TraceId, SpanId),"
+        " (SELECT count() FROM otel.otel_traces) FROM otel.handoff_journey_spans"
     ).result_rows
-    spans_stored = sum(isinstance(r, Span) for r in done.records)
-    assert copied == [(spans_stored, sum(isinstance(r, Hop) for r in done.records))]
+    (rows_, distinct, stored), = copied  # fmt: skip
+    assert stored == len(spans) + 1 and distinct == len(spans) and rows_ >= distinct
     now_found = journey(reader, correlation_id="order-copied", now_ns=now)
     assert was is not None and now_found is not None
+    assert len(now_found.spans) == len(spans)
     assert sorted(now_found.spans, key=span_identity) == sorted(was.spans, key=span_identity)
-    coords = lambda h: (h.topic, h.partition, h.offset)  # noqa: E731
-    assert sorted(now_found.hops, key=coords) == sorted(was.hops, key=coords)
-    assert next(h for h in now_found.hops if coords(h) == coords(first)).payload == b'{"v": 2}'
     assert now_found.status == was.status
 
     late = Flow("order-copied", now - 100 * 10**9)
     late_span = order_placed(late)
-    late_hop = late.hop(SHIPMENTS, 5, late_span)
     store.write(late.records)
     later = journey(reader, correlation_id="order-copied", now_ns=now)
     assert later is not None
     assert span_identity(late_span) in {span_identity(s) for s in later.spans}
-    assert coords(late_hop) in {coords(h) for h in later.hops}
-    assert [coords(h) for h in reader.hops_at(*coords(late_hop))] == [coords(late_hop)]
     reader.close()

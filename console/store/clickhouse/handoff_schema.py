@@ -39,9 +39,8 @@ The tables (columns from ``console/base/model.py``):
   ``lookup_schema.py``): a journey's records by correlation and trace id, and the stalled
   search's sends and consumed coordinates by time, kept by views and backfilled once.
 * Version 5 compresses ``handoff_hops``' text columns at ZSTD(1) (a codec change: metadata).
-* ``handoff_journey_spans``, ``handoff_journey_hops`` (version 6, ``lookup_schema.py``): what a
-  journey reads of each span and hop, copied by trace id and by coordinate in small granules,
-  kept by views and backfilled once.
+* ``handoff_journey_spans`` (version 6, ``lookup_schema.py``): what a journey reads of each
+  span, copied by trace id in small granules, kept by a view and backfilled once.
 
 This module is over 400 lines because it holds every applied version's DDL verbatim: an applied
 version is never edited, so its text stays here (versions 4 and 6 are in ``lookup_schema.py``).
@@ -65,8 +64,6 @@ __all__ = [
     "AUDIT",
     "CONSUMED",
     "CONSUMED_MV",
-    "COPIED_HOPS",
-    "COPIED_HOPS_MV",
     "COPIED_SPANS",
     "COPIED_SPANS_MV",
     "DEAD_LETTERS",
@@ -109,7 +106,6 @@ KEYS, KEYS_SPANS_MV, KEYS_HOPS_MV = lk.KEYS, lk.KEYS_SPANS_MV, lk.KEYS_HOPS_MV
 SENDS, SENDS_MV, CONSUMED, CONSUMED_MV = lk.SENDS, lk.SENDS_MV, lk.CONSUMED, lk.CONSUMED_MV
 GROUPS, GROUPS_MV = lk.GROUPS, lk.GROUPS_MV
 COPIED_SPANS, COPIED_SPANS_MV = lk.COPIED_SPANS, lk.COPIED_SPANS_MV
-COPIED_HOPS, COPIED_HOPS_MV = lk.COPIED_HOPS, lk.COPIED_HOPS_MV
 TABLES: tuple[str, ...] = (
     HOPS,
     DEAD_LETTERS,
@@ -125,7 +121,6 @@ TABLES: tuple[str, ...] = (
     CONSUMED,
     GROUPS,
     COPIED_SPANS,
-    COPIED_HOPS,
 )
 
 
@@ -398,7 +393,7 @@ MIGRATIONS: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
     3: ("span links by linked trace (handoff_trace_links and its view)", _V3),
     4: ("journeys' keys, sends and consumed coordinates (lookup_schema.py)", lk.V4),
     5: ("the hops' text columns compressed at ZSTD(1)", _V5),
-    6: ("journeys' spans and hops copied in small granules (lookup_schema.py)", lk.V6),
+    6: ("journeys' spans copied by trace id in small granules (lookup_schema.py)", lk.V6),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

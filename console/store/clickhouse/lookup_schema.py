@@ -16,9 +16,8 @@ by key instead of scanning the exporter's tables (whose DDL stays the exporter's
 * ``handoff_consumed``: the Kafka coordinates a consumer span names, ordered by its start.
 * ``handoff_consumer_groups``: the consumer groups consumer spans name, per topic (a stalled
   journey names the groups that should have taken it).
-
-* ``handoff_journey_spans``, ``handoff_journey_hops`` (version 6): the spans a journey reads,
-  by trace id, and the hops, by coordinate, in 256-row granules (``V6`` below says why).
+* ``handoff_journey_spans`` (version 6): the spans a journey reads, by trace id, in 256-row
+  granules (``V6`` below says why).
 
 The stalled search's pending sends are then the window's ``handoff_sends`` rows whose
 coordinates no ``handoff_consumed`` row of the window names: two range reads of narrow tables.
@@ -43,8 +42,6 @@ from console.store.clickhouse.attr_sql import first_of, is_consumer
 __all__ = [
     "CONSUMED",
     "CONSUMED_MV",
-    "COPIED_HOPS",
-    "COPIED_HOPS_MV",
     "COPIED_SPANS",
     "COPIED_SPANS_MV",
     "GROUPS",
@@ -70,8 +67,6 @@ GROUPS = "handoff_consumer_groups"
 GROUPS_MV = "handoff_consumer_groups_mv"
 COPIED_SPANS = "handoff_journey_spans"
 COPIED_SPANS_MV = "handoff_journey_spans_mv"
-COPIED_HOPS = "handoff_journey_hops"
-COPIED_HOPS_MV = "handoff_journey_hops_mv"
 
 _SPAN_CID = first_of(("SpanAttributes", "ResourceAttributes"), DEFAULT_CORRELATION_KEYS)
 _SPAN_OFFSET = f"toInt64OrNull({first_of(('SpanAttributes',), OFFSET_KEYS)})"
@@ -210,15 +205,17 @@ SETTINGS index_granularity = 256""",
     (GROUPS_MV, "INSERT INTO {db}.`handoff_consumer_groups` " + _GROUPS_FROM_SPANS),
 )
 
-# Version 6: what a journey reads of a span and of a hop, copied by the key it is read by, in
-# small granules. A journey read a few spans of a trace out of ten of ``otel_traces``' 8,192-row
-# granules (ordered by service, name and time: a trace's spans lie far apart), and each hop out
-# of an 8,192-row granule of ``handoff_hops`` in each of its parts. Neither table's granules can
-# change (the exporter's DDL is verbatim; ``index_granularity`` is fixed at creation), so each
-# has a copy, kept by a view: ordered by trace id (spans) and by coordinate (hops), one
-# partition, 256-row granules, compressed in blocks of at most 64 KiB (a granule's read
-# decompresses whole blocks: at the engine's 1 MiB, a few small columns' blocks were most of a
-# lookup's work), in compact parts. bench/README.md, "Journeys at 10M: version 6's copies".
+# Version 6: what a journey reads of a span, copied by trace id in small granules. A journey
+# read a few spans of a trace out of ten of ``otel_traces``' 8,192-row granules (ordered by
+# service, name and time: a trace's spans lie far apart). The exporter's DDL stays verbatim
+# (and ``index_granularity`` is fixed at creation), so the spans have a copy, kept by a view:
+# ordered by trace id, one partition, 256-row granules, compressed in blocks from 8 KiB (at
+# the engine's 64 KiB minimum a block holds many granules of a small column, and a read
+# decompresses whole blocks: 9.9 MB for 3 granules), in compact parts (bench/README.md:
+# "`journey()` at 10M + 10M: version 6's copies"). Hops are not copied: a copy of
+# ``handoff_hops`` by coordinate in small granules read a journey's hops no faster at 10M (p50
+# 66.0 against 61.9 ms without it, side by side) and cost the tap a third of its hops/s into
+# chDB (0.36 of NullSink against 0.52).
 _SPAN_COPY = (
     ("Timestamp", "DateTime64(9)"),
     ("TraceId", "String"),
@@ -240,25 +237,6 @@ _SPAN_COPY = (
     ("`Links.SpanId`", "Array(String)"),
     ("`Links.Attributes`", "Array(Map(LowCardinality(String), String))"),
 )
-_HOP_COPY = (
-    ("Cluster", "LowCardinality(String)"),
-    ("Topic", "LowCardinality(String)"),
-    ("Partition", "Int32"),
-    ("Offset", "Int64"),
-    ("Timestamp", "DateTime64(3)"),
-    ("TimestampType", "UInt8"),
-    ("Key", "Nullable(String)"),
-    ("Size", "UInt32"),
-    ("HeaderNames", "Array(LowCardinality(String))"),
-    ("HeaderValues", "Array(Nullable(String))"),
-    ("CorrelationId", "String"),
-    ("TraceId", "String"),
-    ("SpanId", "String"),
-    ("PayloadSha256", "String"),
-    ("Payload", "Nullable(String)"),
-    ("BusinessKeys", "Array(String)"),
-    ("SeenAt", "DateTime64(9)"),
-)
 # Compact parts (every column in one file): a lookup reads a granule in each part, and in a
 # wide part that opens a file a column; at 10M spans, 12.4 against 17.2 ms a read of 8 parts,
 # for 29% more bytes on disk (each granule's column compressed apart).
@@ -279,7 +257,6 @@ def _copy_select(columns: tuple[tuple[str, str], ...], source: str) -> str:
 
 
 _SPANS_COPIED = _copy_select(_SPAN_COPY, "otel_traces")
-_HOPS_COPIED = _copy_select(_HOP_COPY, "handoff_hops")
 
 V6: tuple[tuple[str, str], ...] = (
     (
@@ -299,21 +276,4 @@ V6: tuple[tuple[str, str], ...] = (
         f" TO {{db}}.`{COPIED_SPANS}` AS " + _SPANS_COPIED,
     ),
     (COPIED_SPANS_MV, f"INSERT INTO {{db}}.`{COPIED_SPANS}` " + _SPANS_COPIED),
-    (
-        COPIED_HOPS,
-        # As handoff_hops: the newest sighting of a coordinate is the row (readers pick it).
-        _copy_table(
-            COPIED_HOPS,
-            _HOP_COPY,
-            "ENGINE = {engine:ReplacingMergeTree(SeenAt)}\n"
-            "ORDER BY (Topic, Partition, Offset, Cluster)\n"
-            "{ttl:toDateTime(SeenAt)}\n" + _SMALL_GRANULES,
-        ),
-    ),
-    (
-        COPIED_HOPS_MV,
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.`{COPIED_HOPS_MV}` {{cluster}}"
-        f" TO {{db}}.`{COPIED_HOPS}` AS " + _HOPS_COPIED,
-    ),
-    (COPIED_HOPS_MV, f"INSERT INTO {{db}}.`{COPIED_HOPS}` " + _HOPS_COPIED),
 )

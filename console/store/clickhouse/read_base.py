@@ -95,7 +95,6 @@ class ReaderBase:
         self.consumed_table = f"{db}.{otel.quote_ident(hs.CONSUMED)}"
         self.groups_table = f"{db}.{otel.quote_ident(hs.GROUPS)}"
         self.copied_spans_table = f"{db}.{otel.quote_ident(hs.COPIED_SPANS)}"
-        self.copied_hops_table = f"{db}.{otel.quote_ident(hs.COPIED_HOPS)}"
         self._columns: dict[str, dict[str, str]] = {}
         # Kept between statements: the last traces' time window, topics' consumer groups.
         self._window: tuple[tuple[str, ...], tuple[int, int]] | None = None

@@ -17,12 +17,11 @@ and replays, found by what a user knows of it.
 * Where ``handoff_journey_keys`` and its views exist (``lookup_schema.py``, schema version 4),
   a round of a journey first reads that table by its key (``keys_of``): the traces and start
   times of the spans by correlation and trace id, the hops' coordinates, the traces linking
-  in. Spans are then read by trace id inside that window, hops by their coordinates, and the
-  links come from the same read. Where version 6's copies exist, spans and hops are read there
-  (``handoff_journey_spans`` by trace id, ``handoff_journey_hops`` by coordinate, in small
-  granules), else from ``otel_traces`` and ``handoff_hops``. Without the keys (a
-  Collector-made store before a console writer migrated it, JSON attributes) the lookups
-  above read the exporter's tables.
+  in. Spans are then read by trace id inside that window (from version 6's copy,
+  ``handoff_journey_spans``, in small granules, where it exists), hops by ``handoff_hops``'
+  primary key, and the links come from the same read. Without it (a Collector-made store
+  before a console writer migrated it, JSON attributes) the lookups above read the exporter's
+  tables.
 * Hops, dead letters and replays: one row per key (``ORDER BY <version> DESC LIMIT 1 BY
   <key>``: the row a ``ReplacingMergeTree`` keeps once its parts merge), merged yet or not.
 
@@ -111,14 +110,6 @@ class JourneyReads(ReaderBase):
         ``otel_traces`` spreads them over several of 8,192 rows). A store whose attributes
         are JSON has none."""
         return self.has(hs.COPIED_SPANS) and self.has(hs.COPIED_SPANS_MV)
-
-    @property
-    def hops_table_keyed(self) -> str:
-        """Where a hop is read by its coordinate: version 6's copy in small granules
-        (``handoff_journey_hops``) where it and its view exist, else ``handoff_hops``."""
-        if self.has(hs.COPIED_HOPS) and self.has(hs.COPIED_HOPS_MV):
-            return self.copied_hops_table
-        return self.hops_table
 
     def keys_of(self, tids: list[str], cs: list[str], fresh: bool = False) -> Keys:
         """One read of ``handoff_journey_keys`` by its key: what a journey's round needs
@@ -218,16 +209,14 @@ class JourneyReads(ReaderBase):
                 return []
             where += " AND (Topic, Partition, Offset) IN ("
             where += ", ".join(f"({literal(t)}, {int(p)}, {int(o)})" for t, p, o in coords) + ")"
-            return self._hops(where, self.hops_table_keyed, t=tids, c=cs)
         return self._hops(where, t=tids, c=cs)
 
-    def _hops(self, where: str, table: str = "", **params: Any) -> list[Hop]:
-        """The hops ``where`` selects (in ``table``, else ``handoff_hops``), one per Kafka
-        coordinate and cluster: the newest seen, the row a ``ReplacingMergeTree(SeenAt)``
-        keeps when its parts merge."""
+    def _hops(self, where: str, **params: Any) -> list[Hop]:
+        """The hops ``where`` selects, one per Kafka coordinate and cluster: the newest seen,
+        the row a ``ReplacingMergeTree(SeenAt)`` keeps when its parts merge."""
         newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        sql = f"SELECT {rr.HOP_COLUMNS} FROM {table or self.hops_table} WHERE {where}"
-        for r in self.query(sql, **params):
+        for r in self.query(f"SELECT {rr.HOP_COLUMNS} FROM {self.hops_table} WHERE {where}",
+                            **params):  # fmt: skip
             key = (r[0], r[1], r[2], r[3])
             if key not in newest or r[-1] > newest[key][-1]:
                 newest[key] = r
@@ -252,7 +241,6 @@ class JourneyReads(ReaderBase):
             return []
         return self._hops(
             "Topic = {t:String} AND Partition = {p:Int32} AND Offset = {o:Int64}",
-            self.hops_table_keyed,
             t=topic,
             p=partition,
             o=offset,
