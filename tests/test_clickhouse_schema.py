@@ -147,6 +147,7 @@ def test_the_handoff_tables_carry_the_retention_age_as_a_ttl(stores: ChdbStores)
     assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["handoff_series"]
     assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["otel_traces"]
     assert "TTL toDateTime(TimeUnix) + toIntervalHour(2)" in queries["otel_metrics_sum"]
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["handoff_journey_spans"]
     assert "TTL" not in queries["handoff_replays"]  # the ledger and the audit are never dropped
     assert "TTL" not in queries["handoff_audit"]
 
@@ -166,6 +167,27 @@ def test_tables_a_collector_made_are_used_as_they_are(stores: ChdbStores) -> Non
     )
     assert "TTL" not in queries["otel_traces"]
     assert "toIntervalHour(2)" in queries["otel_logs"]  # missing: made by the console
+    # The console's copy of the spans is the console's: bounded by --retention-age.
+    assert "toIntervalHour(2)" in queries["handoff_journey_spans"]
+
+
+def test_the_span_copy_drops_spans_when_a_collectors_otel_traces_does(stores: ChdbStores) -> None:
+    # A team's Collector keeps spans 5 hours (its ttl); a console without --retention-age
+    # copies them (handoff_journey_spans) and must not keep its copy forever: it takes the
+    # TTL of the table it copies.
+    collector = _raw_client(stores.url("team"))
+    collector.command("CREATE DATABASE otel")
+    collector.command(exporter_table_ddl("otel", ttl_s=5 * 3600)["otel_traces"])
+    collector.close()
+    opened = stores.open("team")
+    queries = dict(
+        opened._client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
+        ).result_rows
+    )
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(5)" in queries["otel_traces"]
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(5)" in queries["handoff_journey_spans"]
+    assert "TTL" not in queries["handoff_hops"]  # the console's own: no --retention-age
 
 
 def _raw_client(url: str) -> Any:

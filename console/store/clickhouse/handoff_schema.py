@@ -48,6 +48,8 @@ version is never edited, so its text stays here (versions 4 and 6 are in ``looku
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -131,9 +133,12 @@ class HandoffDDL:
     database: str = "otel"
     cluster: str | None = None
     ttl_s: float | None = None
+    #: ``otel_traces``' own TTL clause (``migrate`` reads it): the span copy keeps what it keeps.
+    traces_ttl: str = ""
 
 
-# Placeholders: {db}, {cluster}, and per table {engine:NAME(params)} via _engine_, {ttl:FIELD}.
+# Placeholders: {db}, {cluster}, and per table {engine:NAME(params)} via _engine_, {ttl:FIELD},
+# {ttl_traces} (``otel_traces``' TTL, for a copy of its rows).
 _V1: tuple[tuple[str, str], ...] = (
     (
         HOPS,
@@ -407,8 +412,10 @@ ORDER BY Version"""
 
 def _render(template: str, options: HandoffDDL) -> str:
     """Fill a template: ``{engine:NAME(params)}`` -> the engine (Replicated on a cluster),
-    ``{ttl:FIELD}`` -> a TTL on FIELD, ``{ttl_events:FIELD}`` -> one for alert events only."""
+    ``{ttl:FIELD}`` -> a TTL on FIELD, ``{ttl_events:FIELD}`` -> one for alert events only,
+    ``{ttl_traces}`` -> ``otel_traces``' own TTL."""
     out = template.replace("{db}", quote_ident(options.database))
+    out = out.replace("{ttl_traces}", options.traces_ttl)
     out = out.replace("{cluster}", _cluster_clause(options.cluster))
     while "{engine:" in out:
         start = out.index("{engine:")
@@ -470,6 +477,7 @@ def migrate(
         )
     client.command(_render(_MIGRATIONS_DDL, options))
     maps = _map_attributes(client, options.database)
+    options = dataclasses.replace(options, traces_ttl=_traces_ttl(client, options))
     for step in range(version + 1, SCHEMA_VERSION + 1):
         for table, statement in render_migration(step, options):
             if table in lk.NEEDS_MAP_ATTRIBUTES and not maps:
@@ -488,6 +496,26 @@ def _map_attributes(client: Client, database: str) -> bool:
         parameters={"db": database},
     ).result_rows
     return int(rows[0][0]) == 2
+
+
+# The exporter's TTL on otel_traces (``ttl_expr``'s shapes, as system.tables shows it).
+_TRACES_TTL = re.compile(r"\bTTL (toDateTime\(Timestamp\) \+ toInterval[A-Za-z]+\(\d+\))")
+
+
+def _traces_ttl(client: Client, options: HandoffDDL) -> str:
+    """``otel_traces``' TTL clause, whoever made the table (this console with
+    ``--retention-age``, a team's Collector with its ``ttl``), so that version 6's copy of its
+    spans drops them when it does; the console's own TTL where the table is not there yet, or
+    its TTL has another shape."""
+    rows = client.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String}"
+        " AND name = 'otel_traces'",
+        parameters={"db": options.database},
+    ).result_rows
+    found = _TRACES_TTL.search(rows[0][0]) if rows else None
+    if found:
+        return "TTL " + found.group(1)
+    return ttl_expr(options.ttl_s, "toDateTime(Timestamp)")
 
 
 def _record(client: Client, database: str, version: int, description: str) -> None:

@@ -266,8 +266,9 @@ V6: tuple[tuple[str, str], ...] = (
         _copy_table(
             COPIED_SPANS,
             _SPAN_COPY,
-            "ENGINE = {engine:ReplacingMergeTree}\nORDER BY (TraceId, SpanId)\n"
-            "{ttl:toDateTime(Timestamp)}\n" + _SMALL_GRANULES,
+            # Its TTL is otel_traces' own: the copy keeps what the exporter's table keeps.
+            "ENGINE = {engine:ReplacingMergeTree}\nORDER BY (TraceId, SpanId)\n{ttl_traces}\n"
+            + _SMALL_GRANULES,
         ),
     ),
     (
