@@ -196,9 +196,12 @@ def _raw_client(url: str) -> Any:
     return clickhouse_connect.get_client(dsn=url)
 
 
-def test_migrations_are_recorded_and_run_once(stores: ChdbStores) -> None:
+def test_migrations_are_recorded_and_run_once(
+    stores: ChdbStores, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = stores.open()
     store.close()
+    assert capsys.readouterr().err == ""  # a new store: no rows to fill lookups from
     again = stores.open()
     rows_ = again._client.query(
         "SELECT Version, count() FROM otel.handoff_schema_migrations FINAL GROUP BY Version"
@@ -315,7 +318,7 @@ def test_a_store_from_before_the_journey_keys_gets_them_filled_and_its_journeys_
 
 
 def test_a_store_from_before_the_span_copy_gets_it_filled_and_its_journeys_read_the_same(
-    stores: ChdbStores,
+    stores: ChdbStores, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A store a console at version 5 wrote: a completed journey, one of its spans stored twice
     # (an exporter's retry). The next console copies the spans by trace id in small granules
@@ -340,8 +343,13 @@ def test_a_store_from_before_the_span_copy_gets_it_filled_and_its_journeys_read_
     reader.close()
     store.close()
 
+    capsys.readouterr()
     store = stores.open()
     assert store.schema_version == handoff_schema.SCHEMA_VERSION
+    said = capsys.readouterr().err  # the upgrade says what it copies, and when it is done
+    stored = len(spans) + 1
+    assert f"version 6: filling `otel`.`handoff_journey_spans` from {stored} rows" in said
+    assert "version 6: `otel`.`handoff_journey_spans` filled in " in said
     reader = store.reader()
     assert reader.spans_copied
     copied = store._client.query(

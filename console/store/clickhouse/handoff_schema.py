@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -482,9 +484,34 @@ def migrate(
         for table, statement in render_migration(step, options):
             if table in lk.NEEDS_MAP_ATTRIBUTES and not maps:
                 continue  # JSON attributes (a Collector's ``json: true``): readers scan
-            client.command(statement)
+            _run(client, statement, f"{where}: version {step}")
         _record(client, options.database, step, MIGRATIONS[step][0])
     return SCHEMA_VERSION
+
+
+# A backfill (``INSERT INTO <lookup> SELECT ... FROM <source>``): the first table it reads.
+_BACKFILL = re.compile(r"^INSERT INTO (\S+) .*?FROM (`[^`]+`\.`[^`]+`)", re.DOTALL)
+
+
+def _run(client: Client, statement: str, step: str) -> None:
+    """One statement of a migration. A backfill of rows already stored (a lookup filled from
+    ``otel_traces`` or ``handoff_hops``: every span of a big store) says on stderr what it reads
+    and how long it took; on a new store there is nothing to fill, and nothing is said."""
+    backfill = _BACKFILL.match(statement)
+    rows = 0
+    if backfill:
+        rows = int(client.query(f"SELECT count() FROM {backfill.group(2)}").result_rows[0][0])
+    if not rows:
+        client.command(statement)
+        return
+    assert backfill is not None
+    target, source = backfill.group(1), backfill.group(2)
+    print(f"{step}: filling {target} from {rows:,} rows of {source} ...", file=sys.stderr,
+          flush=True)  # fmt: skip
+    started = time.monotonic()
+    client.command(statement)
+    print(f"{step}: {target} filled in {time.monotonic() - started:.1f} s", file=sys.stderr,
+          flush=True)  # fmt: skip
 
 
 def _map_attributes(client: Client, database: str) -> bool:
