@@ -347,8 +347,7 @@ def test_a_store_from_before_the_span_copy_gets_it_filled_and_its_journeys_read_
     store = stores.open()
     assert store.schema_version == handoff_schema.SCHEMA_VERSION
     said = capsys.readouterr().err  # the upgrade says what it copies, and when it is done
-    stored = len(spans) + 1
-    assert f"version 6: filling `otel`.`handoff_journey_spans` from {stored} rows" in said
+    assert f"version 6: filling `otel`.`handoff_journey_spans` from {len(spans) + 1} rows" in said
     assert "version 6: `otel`.`handoff_journey_spans` filled in " in said
     reader = store.reader()
     assert reader.spans_copied
