@@ -138,11 +138,7 @@ def test_the_handoff_tables_on_a_cluster_are_replicated_and_have_their_ttl() -> 
 
 def test_the_handoff_tables_carry_the_retention_age_as_a_ttl(stores: ChdbStores) -> None:
     store = stores.open(ttl_s=TWO_HOURS)
-    queries = dict(
-        store._client.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
-        ).result_rows
-    )
+    queries = _created(store)
     assert "TTL toDateTime(SeenAt) + toIntervalHour(2)" in queries["handoff_hops"]
     assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["handoff_series"]
     assert "TTL toDateTime(Timestamp) + toIntervalHour(2)" in queries["otel_traces"]
@@ -155,16 +151,9 @@ def test_the_handoff_tables_carry_the_retention_age_as_a_ttl(stores: ChdbStores)
 def test_tables_a_collector_made_are_used_as_they_are(stores: ChdbStores) -> None:
     # A team's Collector made otel_traces first, without a TTL; the console opens the store
     # with --retention-age and leaves that table alone (it creates only what is missing).
-    collector = _raw_client(stores.url("team"))
-    collector.command("CREATE DATABASE otel")
-    collector.command(exporter_table_ddl("otel")["otel_traces"])
-    collector.close()
+    _collector_made_traces(stores)
     opened = stores.open("team", ttl_s=TWO_HOURS)
-    queries = dict(
-        opened._client.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
-        ).result_rows
-    )
+    queries = _created(opened)
     assert "TTL" not in queries["otel_traces"]
     assert "toIntervalHour(2)" in queries["otel_logs"]  # missing: made by the console
     # The console's copy of the spans is the console's: bounded by --retention-age.
@@ -175,19 +164,30 @@ def test_the_span_copy_drops_spans_when_a_collectors_otel_traces_does(stores: Ch
     # A team's Collector keeps spans 5 hours (its ttl); a console without --retention-age
     # copies them (handoff_journey_spans) and must not keep its copy forever: it takes the
     # TTL of the table it copies.
-    collector = _raw_client(stores.url("team"))
-    collector.command("CREATE DATABASE otel")
-    collector.command(exporter_table_ddl("otel", ttl_s=5 * 3600)["otel_traces"])
-    collector.close()
+    _collector_made_traces(stores, ttl_s=5 * 3600)
     opened = stores.open("team")
-    queries = dict(
-        opened._client.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
-        ).result_rows
-    )
+    queries = _created(opened)
     assert "TTL toDateTime(Timestamp) + toIntervalHour(5)" in queries["otel_traces"]
     assert "TTL toDateTime(Timestamp) + toIntervalHour(5)" in queries["handoff_journey_spans"]
     assert "TTL" not in queries["handoff_hops"]  # the console's own: no --retention-age
+
+
+def _created(store: Any) -> dict[str, str]:
+    """Each table's CREATE statement in the store's ``otel`` database, by name."""
+    return dict(
+        store._client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = 'otel'"
+        ).result_rows
+    )
+
+
+def _collector_made_traces(stores: ChdbStores, ttl_s: int = 0) -> None:
+    """``otel_traces`` alone in store "team", as a team's Collector makes it (``ttl_s``: its
+    ``ttl``)."""
+    collector = _raw_client(stores.url("team"))
+    collector.command("CREATE DATABASE otel")
+    collector.command(exporter_table_ddl("otel", ttl_s=ttl_s)["otel_traces"])
+    collector.close()
 
 
 def _raw_client(url: str) -> Any:
